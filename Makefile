@@ -1,0 +1,101 @@
+# subway — build, test, demo.  Plain make; see README.md.
+CC       ?= cc
+BUILD    := build
+SANITIZE ?= 0
+
+WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+            -Wformat=2 -Wno-format-nonliteral -Werror
+HARDEN   := -fstack-protector-strong -fPIE -D_FORTIFY_SOURCE=2
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=gnu11 -D_GNU_SOURCE -pthread $(WARN) -Isrc
+LDFLAGS  += -pie -Wl,-z,relro,-z,now -pthread
+LDLIBS   := -lmnl -lssl -lcrypto
+
+ifeq ($(SANITIZE),1)
+OBJDIR   := $(BUILD)/obj-san
+CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined \
+            -fstack-protector-strong -fPIE
+LDFLAGS  += -fsanitize=address,undefined
+else
+OBJDIR   := $(BUILD)/obj
+CFLAGS   += $(HARDEN)
+endif
+
+SRCS     := $(shell find src -name '*.c' | sort)
+LIBSRCS  := $(filter-out src/main.c,$(SRCS))
+OBJS     := $(SRCS:%.c=$(OBJDIR)/%.o)
+LIBOBJS  := $(LIBSRCS:%.c=$(OBJDIR)/%.o)
+LIB      := $(OBJDIR)/libsubway.a
+
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+
+PYTEST   ?= /usr/bin/python3 -m pytest
+PYTEST_ARGS ?=
+
+.PHONY: all deps test unit integration demo clean fuzz fuzz-smoke format bench bench-smoke
+all: $(BUILD)/subway
+
+deps:
+	@sh scripts/deps.sh
+
+# The binary and objects depend on the flags, so SANITIZE=1 and back rebuilds.
+$(BUILD)/flags.$(SANITIZE): FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(CC) $(CFLAGS) $(LDFLAGS)' | cmp -s - $@ || echo '$(CC) $(CFLAGS) $(LDFLAGS)' > $@
+FORCE:
+
+$(OBJDIR)/%.o: %.c $(BUILD)/flags.$(SANITIZE)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIB): $(LIBOBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/subway: $(OBJDIR)/src/main.o $(LIB) $(BUILD)/flags.$(SANITIZE)
+	$(CC) $(LDFLAGS) -o $@ $(OBJDIR)/src/main.o $(LIB) $(LDLIBS)
+	@echo "built $@$(if $(filter 1,$(SANITIZE)), (address,undefined sanitizers))"
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIB) $(BUILD)/flags.$(SANITIZE)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Wno-missing-prototypes $(LDFLAGS) -o $@ $< $(LIB) -lcmocka $(LDLIBS)
+
+unit: $(UNIT_BINS)
+	@fail=0; for t in $(UNIT_BINS); do echo "== $$t"; $$t || fail=1; done; exit $$fail
+
+integration: $(BUILD)/subway
+	SUBWAY=$(CURDIR)/$(BUILD)/subway $(PYTEST) -q -rs tests/integration $(PYTEST_ARGS)
+
+test: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory fuzz-smoke
+	@$(MAKE) --no-print-directory integration
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@sh scripts/demo.sh
+
+# libFuzzer targets: one per parser of untrusted bytes (tests/fuzz/fuzz_*.c).
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+FUZZ_CFLAGS := -std=gnu11 -D_GNU_SOURCE -g -O1 -Isrc -fsanitize=fuzzer,address,undefined
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIBSRCS)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -o $@ $< $(LIBSRCS) $(LDLIBS) -pthread
+fuzz-smoke: $(FUZZ_BINS)
+	@for f in $(FUZZ_BINS); do n=$$(basename $$f); mkdir -p $(BUILD)/fuzz/corpus-$$n; \
+	  $$f -runs=20000 -seed=1 $(BUILD)/fuzz/corpus-$$n tests/fuzz/corpus/$$n 2>&1 | tail -n 1 || exit 1; done
+FUZZ_SECONDS ?= 60
+fuzz: $(FUZZ_BINS)
+	@for f in $(FUZZ_BINS); do n=$$(basename $$f); mkdir -p $(BUILD)/fuzz/corpus-$$n; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) $(BUILD)/fuzz/corpus-$$n tests/fuzz/corpus/$$n 2>&1 | tail -n 3 || exit 1; done
+
+format:
+	clang-format -i $(SRCS) $(wildcard src/*/*.h) $(UNIT_SRCS) $(FUZZ_SRCS)
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(OBJS:.o=.d)

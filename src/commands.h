@@ -1,0 +1,7 @@
+/* Entry points of the subcommands.  Each gets argv with argv[0] = its own
+ * name and returns the process exit code: 0 ok, 1 failure, 2 usage error. */
+#pragma once
+
+#define SUBWAY_VERSION "0.1.0"
+
+int lab_main(int argc, char **argv);

@@ -1,0 +1,49 @@
+#include "common/log.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+enum log_level log_threshold = LOG_INFO;
+static FILE *log_fp;
+static char log_prog[32] = "subway";
+
+void log_open(const char *path, const char *prog)
+{
+	if (prog)
+		snprintf(log_prog, sizeof(log_prog), "%s", prog);
+	if (!path)
+		return;
+	FILE *fp = fopen(path, "ae");
+	if (fp) {
+		setvbuf(fp, NULL, _IOLBF, 0);
+		if (log_fp)
+			fclose(log_fp);
+		log_fp = fp;
+	}
+}
+
+void log_msg(enum log_level lvl, const char *func, const char *fmt, ...)
+{
+	static const char *names[] = { "error", "warn", "info", "debug" };
+	FILE *fp = log_fp ? log_fp : stderr;
+	char ts[32] = "";
+	va_list ap;
+
+	if (lvl > log_threshold)
+		return;
+	if (log_fp) {
+		struct timespec now;
+		struct tm tm;
+		clock_gettime(CLOCK_REALTIME, &now);
+		gmtime_r(&now.tv_sec, &tm);
+		snprintf(ts, sizeof(ts), "%02d:%02d:%02d.%03ld ", tm.tm_hour, tm.tm_min, tm.tm_sec,
+			 now.tv_nsec / 1000000);
+	}
+	fprintf(fp, "%s%s[%d] %s: %s: ", ts, log_prog, (int)getpid(), names[lvl], func);
+	va_start(ap, fmt);
+	vfprintf(fp, fmt, ap);
+	va_end(ap);
+	fputc('\n', fp);
+}

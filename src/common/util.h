@@ -1,0 +1,47 @@
+/* Small pure helpers: IPv4 addresses and CIDRs, numbers, strings, time. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/* IPv4 addresses are kept in host byte order throughout. */
+struct cidr4 {
+	uint32_t addr; /* network address, host order, host bits cleared */
+	uint8_t len;
+};
+
+#define CIDR_LIST_MAX 16
+struct cidr_list {
+	int n;
+	struct cidr4 v[CIDR_LIST_MAX];
+};
+
+int ip4_parse(const char *s, uint32_t *out);          /* 0 or -EINVAL */
+const char *ip4_str(uint32_t addr, char buf[16]);     /* returns buf */
+int cidr4_parse(const char *s, struct cidr4 *out);    /* "a.b.c.d/n"; host bits must be 0 */
+const char *cidr4_str(const struct cidr4 *c, char buf[20]);
+bool cidr4_contains(const struct cidr4 *c, uint32_t addr);
+bool cidr4_overlap(const struct cidr4 *a, const struct cidr4 *b);
+uint32_t cidr4_mask(uint8_t len);
+int cidr_list_parse(const char *s, struct cidr_list *out); /* comma separated */
+bool cidr_list_contains(const struct cidr_list *l, uint32_t addr);
+
+/* "HOST:PORT" with HOST an IPv4 literal. */
+int endpoint_parse(const char *s, uint32_t *addr, uint16_t *port);
+int port_parse(const char *s, uint16_t *out);        /* 1..65535 */
+int u64_parse(const char *s, uint64_t max, uint64_t *out);
+
+uint64_t now_ms(void);  /* CLOCK_MONOTONIC */
+uint64_t now_us(void);
+
+/* Reads a whole small file into buf (NUL-terminated); returns length or -errno. */
+ssize_t file_read_small(const char *path, char *buf, size_t size);
+/* Writes data to path (created 0600 if absent, truncated); 0 or -errno. */
+int file_write(const char *path, const void *data, size_t len, int mode);
+/* mkdir -p with mode for every level created. 0 or -errno. */
+int mkdir_p(const char *path, int mode);

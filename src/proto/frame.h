@@ -1,0 +1,198 @@
+/* Tunnel frames between the daemon and the manager (docs/protocol.md).
+ * Pure encoders and decoders: no I/O, no allocation.  Decoders read the
+ * payload through a bounds-checked cursor, reject trailing bytes, and
+ * point variable-length data (datagrams, DNS messages) into the input
+ * buffer, which the caller keeps alive while it uses the message.
+ * Encoders write header + payload and return the total length, or
+ * -ENOSPC when cap is too small, or -EINVAL for out-of-range fields. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/util.h"
+
+#define PROTO_VERSION 1
+#define FRAME_HDR_LEN 8
+/* Largest payload of any frame: a 65535-byte datagram plus its fields. */
+#define FRAME_MAX_PAYLOAD 65600u
+/* Before authentication only small frames are accepted. */
+#define FRAME_MAX_PAYLOAD_PREAUTH 512u
+#define FRAME_MAX (FRAME_HDR_LEN + FRAME_MAX_PAYLOAD)
+
+#define PROTO_NONCE_LEN 32
+#define PROTO_MAC_LEN 32
+#define PROTO_SESSION_LEN 16
+#define PROTO_NAME_MAX 32   /* version strings, NUL included */
+#define PROTO_TEXT_MAX 256  /* error texts, NUL included */
+#define PROTO_NODES_MAX 16
+#define PROTO_MANAGERS_MAX 8
+
+enum frame_type {
+	FT_HELLO = 1,        /* manager -> daemon, first frame on every connection */
+	FT_AUTH = 2,         /* daemon -> manager */
+	FT_AUTH_OK = 3,      /* manager -> daemon */
+	FT_AUTH_FAIL = 4,    /* manager -> daemon, then close */
+	FT_CLUSTER_INFO = 5, /* manager -> daemon, control connection, after AUTH_OK */
+	FT_DIAL = 6,         /* daemon -> manager, flow connection; once */
+	FT_DIAL_RESULT = 7,  /* manager -> daemon; if ok, raw bytes follow both ways */
+	FT_UDP = 8,          /* both ways, control connection */
+	FT_UDP_CLOSE = 9,    /* both ways */
+	FT_PING = 10,        /* daemon -> manager: ICMP echo request to relay */
+	FT_PONG = 11,        /* manager -> daemon: echo reply (or failure) */
+	FT_DNS_QUERY = 12,   /* daemon -> manager */
+	FT_DNS_REPLY = 13,   /* manager -> daemon */
+	FT_HEARTBEAT = 14,   /* both ways; answered with HEARTBEAT_ACK */
+	FT_HEARTBEAT_ACK = 15,
+	FT_ERROR = 16,       /* either way, text, then close */
+	FT_MAX_
+};
+
+enum conn_kind { CONN_CONTROL = 1, CONN_FLOW = 2 };
+
+enum dial_status {
+	DIAL_OK = 0,
+	DIAL_REFUSED = 1,     /* RST from the destination */
+	DIAL_UNREACHABLE = 2, /* EHOSTUNREACH / ENETUNREACH */
+	DIAL_TIMEOUT = 3,
+	DIAL_FORBIDDEN = 4,   /* outside the cluster's CIDRs and node IPs */
+	DIAL_ERROR = 5,       /* anything else (fd limits, ...) */
+	DIAL_LIMIT = 6,       /* a per-session limit was hit */
+	DIAL_STATUS_MAX_
+};
+
+struct frame_hdr {
+	uint8_t type;
+	uint8_t flags; /* 0 for now; receivers reject nonzero */
+	uint32_t len;  /* payload length */
+};
+
+struct msg_hello {
+	uint16_t version;
+	uint8_t nonce[PROTO_NONCE_LEN];
+	char server[PROTO_NAME_MAX]; /* e.g. "subway 0.1.0" */
+};
+
+struct msg_auth {
+	uint16_t version;
+	uint8_t kind; /* enum conn_kind */
+	uint8_t session[PROTO_SESSION_LEN]; /* zero for CONN_CONTROL */
+	uint8_t nonce[PROTO_NONCE_LEN];
+	uint8_t mac[PROTO_MAC_LEN];
+	char client[PROTO_NAME_MAX];
+};
+
+struct msg_auth_ok {
+	uint8_t session[PROTO_SESSION_LEN];
+	uint8_t mac[PROTO_MAC_LEN]; /* the manager's proof (mutual auth) */
+};
+
+struct msg_text { /* AUTH_FAIL, ERROR */
+	char text[PROTO_TEXT_MAX];
+};
+
+struct msg_cluster_info {
+	struct cidr_list pod;
+	struct cidr_list svc;
+	char domain[64];  /* "cluster.local" */
+	uint32_t dns;     /* cluster DNS server, 0 if unknown */
+	int n_nodes;
+	uint32_t nodes[PROTO_NODES_MAX];
+	int n_managers;
+	uint32_t managers[PROTO_MANAGERS_MAX]; /* the manager's own addresses */
+	uint8_t tos;      /* mark the manager puts on sockets it dials */
+	char version[PROTO_NAME_MAX];
+};
+
+struct msg_dial {
+	uint32_t addr;
+	uint16_t port;
+	uint32_t timeout_ms;
+};
+
+struct msg_dial_result {
+	uint8_t status; /* enum dial_status */
+};
+
+struct msg_udp {
+	uint32_t flow;  /* chosen by the daemon, echoed by the manager */
+	uint32_t src;   /* laptop-side source (daemon -> manager) or the reply's source */
+	uint16_t sport;
+	uint32_t dst;
+	uint16_t dport;
+	const uint8_t *data;
+	uint16_t len;
+};
+
+struct msg_udp_close {
+	uint32_t flow;
+};
+
+struct msg_ping {
+	uint32_t id;
+	uint32_t dst;
+	uint16_t ident;
+	uint16_t seq;
+	const uint8_t *data;
+	uint16_t len;
+};
+
+struct msg_pong {
+	uint32_t id;
+	uint8_t status; /* 0 reply, 1 unreachable, 2 timeout */
+	uint32_t src;   /* who replied */
+	uint16_t ident;
+	uint16_t seq;
+	const uint8_t *data;
+	uint16_t len;
+};
+
+struct msg_dns {
+	uint32_t id;
+	const uint8_t *data;
+	uint16_t len;
+};
+
+struct msg_heartbeat {
+	uint64_t t; /* sender's clock, echoed in the ack */
+};
+
+/* Decodes a header.  Returns FRAME_HDR_LEN when a header was read,
+ * 0 when len < FRAME_HDR_LEN (need more), -EBADMSG for a nonzero flags
+ * byte, nonzero reserved bytes or an unknown type, -EMSGSIZE when the
+ * announced payload exceeds max_payload. */
+int frame_hdr_decode(const uint8_t *buf, size_t len, size_t max_payload, struct frame_hdr *hdr);
+void frame_hdr_encode(uint8_t out[FRAME_HDR_LEN], uint8_t type, uint32_t len);
+const char *frame_type_name(uint8_t type);
+const char *dial_status_name(uint8_t status); /* "ok", "refused", ... */
+
+/* Encoders: whole frame (header + payload) into out; total length or -errno. */
+ssize_t msg_hello_encode(uint8_t *out, size_t cap, const struct msg_hello *m);
+ssize_t msg_auth_encode(uint8_t *out, size_t cap, const struct msg_auth *m);
+ssize_t msg_auth_ok_encode(uint8_t *out, size_t cap, const struct msg_auth_ok *m);
+ssize_t msg_text_encode(uint8_t *out, size_t cap, uint8_t type, const char *text);
+ssize_t msg_cluster_info_encode(uint8_t *out, size_t cap, const struct msg_cluster_info *m);
+ssize_t msg_dial_encode(uint8_t *out, size_t cap, const struct msg_dial *m);
+ssize_t msg_dial_result_encode(uint8_t *out, size_t cap, const struct msg_dial_result *m);
+ssize_t msg_udp_encode(uint8_t *out, size_t cap, const struct msg_udp *m);
+ssize_t msg_udp_close_encode(uint8_t *out, size_t cap, const struct msg_udp_close *m);
+ssize_t msg_ping_encode(uint8_t *out, size_t cap, const struct msg_ping *m);
+ssize_t msg_pong_encode(uint8_t *out, size_t cap, const struct msg_pong *m);
+ssize_t msg_dns_encode(uint8_t *out, size_t cap, uint8_t type, const struct msg_dns *m);
+ssize_t msg_heartbeat_encode(uint8_t *out, size_t cap, uint8_t type, const struct msg_heartbeat *m);
+
+/* Decoders: payload only (what follows the header); 0 or -EBADMSG. */
+int msg_hello_decode(const uint8_t *p, size_t len, struct msg_hello *m);
+int msg_auth_decode(const uint8_t *p, size_t len, struct msg_auth *m);
+int msg_auth_ok_decode(const uint8_t *p, size_t len, struct msg_auth_ok *m);
+int msg_text_decode(const uint8_t *p, size_t len, struct msg_text *m);
+int msg_cluster_info_decode(const uint8_t *p, size_t len, struct msg_cluster_info *m);
+int msg_dial_decode(const uint8_t *p, size_t len, struct msg_dial *m);
+int msg_dial_result_decode(const uint8_t *p, size_t len, struct msg_dial_result *m);
+int msg_udp_decode(const uint8_t *p, size_t len, struct msg_udp *m);
+int msg_udp_close_decode(const uint8_t *p, size_t len, struct msg_udp_close *m);
+int msg_ping_decode(const uint8_t *p, size_t len, struct msg_ping *m);
+int msg_pong_decode(const uint8_t *p, size_t len, struct msg_pong *m);
+int msg_dns_decode(const uint8_t *p, size_t len, struct msg_dns *m);
+int msg_heartbeat_decode(const uint8_t *p, size_t len, struct msg_heartbeat *m);
