@@ -1,0 +1,47 @@
+/* A thin epoll event loop (level-triggered) with one-shot timers.
+ * Handlers get the fd, the epoll events (EPOLLERR/EPOLLHUP are also
+ * reported with LOOP_IN set, so a reader sees them as readable) and their
+ * argument.  An fd removed or closed by one handler never receives a stale
+ * event from the same epoll batch, even if its number is reused. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/epoll.h>
+
+#define LOOP_IN EPOLLIN
+#define LOOP_OUT EPOLLOUT
+
+struct loop;
+typedef void (*loop_fd_fn)(struct loop *l, int fd, uint32_t events, void *arg);
+
+struct loop_timer;
+typedef void (*loop_timer_fn)(struct loop *l, struct loop_timer *t);
+
+/* Embedded in the owner's struct; zero-initialised means unarmed. */
+struct loop_timer {
+	uint64_t when_ms;
+	size_t idx; /* position in the heap + 1; 0 when unarmed */
+	loop_timer_fn fn;
+	void *arg;
+};
+
+struct loop *loop_new(void);
+void loop_free(struct loop *l); /* accepts NULL; does not close fds */
+
+/* 0 or -errno.  events is LOOP_IN and/or LOOP_OUT (may be 0). */
+int loop_add(struct loop *l, int fd, uint32_t events, loop_fd_fn fn, void *arg);
+int loop_mod(struct loop *l, int fd, uint32_t events);
+void loop_del(struct loop *l, int fd);
+uint32_t loop_events(const struct loop *l, int fd); /* current interest */
+
+/* Arms (or re-arms) t to fire once after delay_ms. */
+void loop_timer_arm(struct loop *l, struct loop_timer *t, uint64_t delay_ms, loop_timer_fn fn,
+		    void *arg);
+void loop_timer_cancel(struct loop *l, struct loop_timer *t);
+static inline bool loop_timer_armed(const struct loop_timer *t) { return t->idx != 0; }
+
+/* Runs until loop_stop(); 0, or -errno if epoll_wait fails. */
+int loop_run(struct loop *l);
+void loop_stop(struct loop *l);
+uint64_t loop_now_ms(const struct loop *l); /* cached at each wakeup */

@@ -1,0 +1,19 @@
+/* Socket helpers.  All sockets are non-blocking and close-on-exec. */
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+
+/* TCP listener on addr:port (host order; port 0 picks one). fd or -errno. */
+int sock_listen_tcp(uint32_t addr, uint16_t port, int backlog);
+/* Non-blocking connect; fd (connection in progress) or -errno. tos: IP_TOS, 0 for none. */
+int sock_connect_tcp(uint32_t addr, uint16_t port, uint8_t tos);
+/* Result of a non-blocking connect once writable: 0 or -errno (SO_ERROR). */
+int sock_connect_result(int fd);
+int sock_local(int fd, uint32_t *addr, uint16_t *port);
+int sock_peer(int fd, uint32_t *addr, uint16_t *port);
+int sock_nodelay(int fd);
+/* Makes the next close() send a RST instead of a FIN. */
+int sock_linger_rst(int fd);
+int sock_nonblock(int fd);
+/* Raises RLIMIT_NOFILE to min(want, hard limit, or nr_open when root). */
+void sock_raise_nofile(uint64_t want);
