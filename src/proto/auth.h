@@ -9,6 +9,7 @@
 #include "proto/frame.h"
 
 #define AUTH_TOKEN_MAX 128
+#define AUTH_TOKEN_FILE_MAX 4096u /* bytes; larger token files are refused */
 
 enum auth_role { AUTH_ROLE_CLIENT = 1, AUTH_ROLE_SERVER = 2 };
 
@@ -43,8 +44,13 @@ struct token_file {
 };
 /* 0 or -EINVAL; on error, err (if non-NULL) gets a one-line reason naming the bad value. */
 int auth_token_file_parse(const char *text, size_t len, struct token_file *out, char *err, size_t errlen);
+/* 0, -errno from reading (err names the path), -EFBIG over
+ * AUTH_TOKEN_FILE_MAX, or -EINVAL from parsing.  The file's permissions are
+ * not checked (auth_token_file_create makes it 0600). */
 int auth_token_file_load(const char *path, struct token_file *out, char *err, size_t errlen);
-/* Writes a new token file with a fresh random 32-byte token, mode 0600. 0 or -errno. */
+/* Writes a new token file with a fresh random 32-byte token, mode 0600. 0 or -errno.
+ * Written to a temporary file in the same directory, then renamed over path
+ * (replacing any existing file).  -EINVAL for a bad manager endpoint. */
 int auth_token_file_create(const char *path, const char *manager_endpoint /* may be NULL */);
 /* Wipes the token (OPENSSL_cleanse). */
 void auth_token_wipe(struct auth_token *tok);

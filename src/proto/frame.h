@@ -28,6 +28,9 @@
 #define PROTO_TEXT_MAX 256  /* error texts, NUL included */
 #define PROTO_NODES_MAX 16
 #define PROTO_MANAGERS_MAX 8
+/* DIAL timeout_ms: 0 asks for the manager's default; larger values are
+ * rejected. */
+#define PROTO_DIAL_TIMEOUT_MAX_MS 300000u
 
 enum frame_type {
 	FT_HELLO = 1,        /* manager -> daemon, first frame on every connection */
@@ -60,6 +63,13 @@ enum dial_status {
 	DIAL_ERROR = 5,       /* anything else (fd limits, ...) */
 	DIAL_LIMIT = 6,       /* a per-session limit was hit */
 	DIAL_STATUS_MAX_
+};
+
+enum pong_status { /* msg_pong.status */
+	PONG_REPLY = 0,
+	PONG_UNREACHABLE = 1,
+	PONG_TIMEOUT = 2,
+	PONG_STATUS_MAX_
 };
 
 struct frame_hdr {
@@ -182,7 +192,10 @@ ssize_t msg_pong_encode(uint8_t *out, size_t cap, const struct msg_pong *m);
 ssize_t msg_dns_encode(uint8_t *out, size_t cap, uint8_t type, const struct msg_dns *m);
 ssize_t msg_heartbeat_encode(uint8_t *out, size_t cap, uint8_t type, const struct msg_heartbeat *m);
 
-/* Decoders: payload only (what follows the header); 0 or -EBADMSG. */
+/* Decoders: payload only (what follows the header); 0 or -EBADMSG.
+ * *m is zeroed first; after an error its contents mean nothing.  Encoders
+ * and decoders apply the same field rules (docs/protocol.md), so whatever
+ * encodes also decodes. */
 int msg_hello_decode(const uint8_t *p, size_t len, struct msg_hello *m);
 int msg_auth_decode(const uint8_t *p, size_t len, struct msg_auth *m);
 int msg_auth_ok_decode(const uint8_t *p, size_t len, struct msg_auth_ok *m);
@@ -196,3 +209,9 @@ int msg_ping_decode(const uint8_t *p, size_t len, struct msg_ping *m);
 int msg_pong_decode(const uint8_t *p, size_t len, struct msg_pong *m);
 int msg_dns_decode(const uint8_t *p, size_t len, struct msg_dns *m);
 int msg_heartbeat_decode(const uint8_t *p, size_t len, struct msg_heartbeat *m);
+
+/* The version field of a HELLO or AUTH payload, which every protocol
+ * version keeps as its first two bytes, even when the rest of the payload
+ * does not decode: so a manager can answer "unsupported version N".
+ * 0 or -EBADMSG (fewer than 2 bytes). */
+int msg_version_peek(const uint8_t *p, size_t len, uint16_t *version);
