@@ -5,3 +5,4 @@
 #define SUBWAY_VERSION "0.1.0"
 
 int lab_main(int argc, char **argv);
+int manager_main(int argc, char **argv);

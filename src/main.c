@@ -11,6 +11,7 @@ struct command {
 };
 
 static const struct command commands[] = {
+	{ "manager", manager_main, "the cluster side: dials, relays UDP, DNS and pings" },
 	{ "lab", lab_main, "build an emulated cluster in network namespaces" },
 };
 

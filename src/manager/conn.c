@@ -1,0 +1,274 @@
+/* Accepted connections until they authenticate: HELLO with a fresh
+ * nonce, one AUTH within MGR_AUTH_TIMEOUT_MS under small frame limits,
+ * then the connection becomes a session's control connection or one of
+ * its flow connections.  At most MGR_PREAUTH_MAX wait at once; the oldest
+ * is dropped for a new one, so idle connections cannot lock clients out. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "common/log.h"
+#include "manager/manager.h"
+#include "net/sock.h"
+
+#define CONN_RCAP (FRAME_HDR_LEN + FRAME_MAX_PAYLOAD_PREAUTH)
+#define CONN_WMAX 1024 /* HELLO, AUTH_OK, AUTH_FAIL: small frames only */
+
+struct conn {
+	struct mgr *m;
+	struct wire w;
+	struct mlist link; /* m->preauth */
+	struct loop_timer timer;
+	uint8_t nonce[PROTO_NONCE_LEN];
+	uint32_t peer;
+	uint16_t peer_port;
+};
+
+static void conn_free(struct conn *c)
+{
+	loop_timer_cancel(c->m->loop, &c->timer);
+	if (c->w.fd >= 0) {
+		loop_del(c->m->loop, c->w.fd);
+		close(c->w.fd);
+	}
+	wire_free(&c->w);
+	mlist_del(&c->link);
+	c->m->n_preauth--;
+	free(c);
+}
+
+void conn_free_all(struct mgr *m)
+{
+	while (!mlist_empty(&m->preauth))
+		conn_free(mlist_entry(m->preauth.next, struct conn, link));
+}
+
+void mgr_send_text_close(struct loop *l, struct wire *w, uint8_t type, const char *text)
+{
+	uint8_t *p = wire_reserve(w, FRAME_HDR_LEN + PROTO_TEXT_MAX);
+	ssize_t n = p ? msg_text_encode(p, FRAME_HDR_LEN + PROTO_TEXT_MAX, type, text) : -ENOBUFS;
+
+	if (n > 0) {
+		wire_commit(w, (size_t)n);
+		wire_flush(w); /* best effort: the peer is about to be dropped */
+	}
+	if (w->fd < 0)
+		return;
+	loop_del(l, w->fd);
+	/* FIN after the text rather than a RST that could overtake it. */
+	shutdown(w->fd, SHUT_WR);
+	close(w->fd);
+	w->fd = -1;
+}
+
+static void conn_reject(struct conn *c, uint8_t type, const char *text)
+{
+	mgr_send_text_close(c->m->loop, &c->w, type, text);
+	conn_free(c);
+}
+
+static void conn_on_timeout(struct loop *l, struct loop_timer *t)
+{
+	struct conn *c = t->arg;
+	char peer[24];
+
+	(void)l;
+	c->m->st.auth_timeouts++;
+	log_debug("%s: no authentication within %u ms", mgr_peer_str(c->peer, c->peer_port, peer),
+		  MGR_AUTH_TIMEOUT_MS);
+	conn_reject(c, FT_ERROR, "authentication timeout");
+}
+
+static int conn_hello(struct conn *c)
+{
+	struct msg_hello h = { .version = PROTO_VERSION };
+	uint8_t *p = wire_reserve(&c->w, CONN_WMAX);
+	ssize_t n;
+
+	if (!p || auth_random(c->nonce, sizeof(c->nonce)) < 0)
+		return -ENOMEM;
+	memcpy(h.nonce, c->nonce, sizeof(h.nonce));
+	snprintf(h.server, sizeof(h.server), "subway %s", SUBWAY_VERSION);
+	n = msg_hello_encode(p, CONN_WMAX, &h);
+	if (n < 0)
+		return (int)n;
+	wire_commit(&c->w, (size_t)n);
+	return wire_flush(&c->w) < 0 ? -EPIPE : 0;
+}
+
+static void conn_on_event(struct loop *l, int fd, uint32_t events, void *arg);
+
+void conn_accept(struct mgr *m, int fd)
+{
+	struct conn *c;
+
+	m->st.conns_accepted++;
+	if (m->n_preauth >= MGR_PREAUTH_MAX) {
+		m->st.preauth_dropped++;
+		log_debug("%u connections waiting to authenticate: dropping the oldest",
+			  m->n_preauth);
+		conn_free(mlist_entry(m->preauth.next, struct conn, link));
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(fd);
+		return;
+	}
+	c->m = m;
+	mlist_add_tail(&m->preauth, &c->link);
+	m->n_preauth++;
+	if (wire_init(&c->w, fd, CONN_RCAP, FRAME_MAX_PAYLOAD_PREAUTH) < 0) {
+		c->w.fd = fd; /* closed by conn_free */
+		conn_free(c);
+		return;
+	}
+	c->w.wmax = CONN_WMAX;
+	sock_nodelay(fd);
+	sock_peer(fd, &c->peer, &c->peer_port);
+	if (conn_hello(c) < 0 ||
+	    loop_add(m->loop, fd, LOOP_IN | (wire_pending(&c->w) ? LOOP_OUT : 0), conn_on_event,
+		     c) < 0) {
+		conn_free(c);
+		return;
+	}
+	loop_timer_arm(m->loop, &c->timer, MGR_AUTH_TIMEOUT_MS, conn_on_timeout, c);
+}
+
+static int conn_auth_ok(struct conn *c, const struct msg_auth *a, const uint8_t *session)
+{
+	struct msg_auth_ok ok;
+	uint8_t *p = wire_reserve(&c->w, 128);
+	ssize_t n;
+
+	memcpy(ok.session, session, PROTO_SESSION_LEN);
+	/* The proof covers the session id the client is given. */
+	auth_mac(&c->m->cfg.token, AUTH_ROLE_SERVER, c->nonce, a->nonce, a->kind, session, ok.mac);
+	n = p ? msg_auth_ok_encode(p, 128, &ok) : -ENOBUFS;
+	if (n < 0)
+		return (int)n;
+	wire_commit(&c->w, (size_t)n);
+	return 0;
+}
+
+/* Gives the fd and the wire to a new owner; c is then an empty shell. */
+static struct wire conn_detach(struct conn *c)
+{
+	struct wire w = c->w;
+
+	loop_del(c->m->loop, c->w.fd);
+	memset(&c->w, 0, sizeof(c->w));
+	c->w.fd = -1;
+	return w;
+}
+
+static void conn_control(struct conn *c, const struct msg_auth *a)
+{
+	uint8_t id[PROTO_SESSION_LEN];
+	struct wire w;
+
+	if (auth_random(id, sizeof(id)) < 0 || conn_auth_ok(c, a, id) < 0) {
+		conn_reject(c, FT_ERROR, "internal error");
+		return;
+	}
+	w = conn_detach(c);
+	session_new(c->m, &w, id, c->peer, c->peer_port, a->client);
+	conn_free(c);
+}
+
+static void conn_flow(struct conn *c, const struct msg_auth *a)
+{
+	struct session *s = session_find(c->m, a->session);
+	struct wire w;
+
+	if (!s) {
+		conn_reject(c, FT_AUTH_FAIL, "unknown session");
+		return;
+	}
+	if (s->n_flows >= MGR_SESSION_FLOWS_MAX) {
+		conn_reject(c, FT_AUTH_FAIL, "too many flow connections");
+		return;
+	}
+	if (conn_auth_ok(c, a, a->session) < 0) {
+		conn_reject(c, FT_ERROR, "internal error");
+		return;
+	}
+	w = conn_detach(c);
+	flow_new(s, &w);
+	conn_free(c);
+}
+
+static void conn_auth(struct conn *c, const uint8_t *p, size_t len)
+{
+	struct msg_auth a;
+	uint8_t mac[PROTO_MAC_LEN];
+	uint16_t version = 0;
+	char peer[24], text[64];
+
+	mgr_peer_str(c->peer, c->peer_port, peer);
+	if (msg_version_peek(p, len, &version) == 0 && version != PROTO_VERSION) {
+		log_info("%s: unsupported protocol version %u", peer, version);
+		snprintf(text, sizeof(text), "unsupported version %u", version);
+		c->m->st.auth_failed++;
+		conn_reject(c, FT_AUTH_FAIL, text);
+		return;
+	}
+	if (msg_auth_decode(p, len, &a) < 0) {
+		log_info("%s: malformed auth frame", peer);
+		c->m->st.frames_bad++;
+		conn_reject(c, FT_ERROR, "malformed auth frame");
+		return;
+	}
+	auth_mac(&c->m->cfg.token, AUTH_ROLE_CLIENT, c->nonce, a.nonce, a.kind, a.session, mac);
+	if (!auth_mac_equal(mac, a.mac)) {
+		log_warn("%s: authentication refused (client '%s')", peer, a.client);
+		c->m->st.auth_failed++;
+		conn_reject(c, FT_AUTH_FAIL, "authentication refused");
+		return;
+	}
+	c->m->st.auth_ok++;
+	wire_consume(&c->w);
+	if (a.kind == CONN_CONTROL)
+		conn_control(c, &a);
+	else
+		conn_flow(c, &a);
+}
+
+static void conn_on_event(struct loop *l, int fd, uint32_t events, void *arg)
+{
+	struct conn *c = arg;
+	struct frame_hdr h;
+	const uint8_t *p;
+	int r;
+
+	(void)l;
+	(void)fd;
+	if (events & LOOP_OUT) {
+		int f = wire_flush(&c->w);
+		if (f < 0) {
+			conn_free(c);
+			return;
+		}
+		if (f == 0)
+			loop_mod(c->m->loop, c->w.fd, LOOP_IN);
+	}
+	r = wire_read(&c->w);
+	if (r == -EAGAIN)
+		return;
+	if (r <= 0) {
+		conn_free(c); /* closed or failed before authenticating */
+		return;
+	}
+	r = wire_next(&c->w, &h, &p);
+	if (r == 0)
+		return;
+	if (r < 0 || h.type != FT_AUTH) {
+		c->m->st.frames_bad++;
+		conn_reject(c, FT_ERROR, r < 0 ? "malformed frame" : "expected an auth frame");
+		return;
+	}
+	conn_auth(c, p, h.len);
+}

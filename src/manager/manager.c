@@ -1,0 +1,495 @@
+/* subway manager: arguments, the listener, signals, the dial policy and
+ * the counters. */
+#include "manager/manager.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "common/log.h"
+#include "net/sock.h"
+
+#define MGR_NOFILE_WANT 1048576
+
+static void manager_usage(FILE *fp)
+{
+	fprintf(fp,
+		"usage: subway manager --listen ADDR:PORT --token-file FILE --pod-cidr CIDR[,CIDR...]\n"
+		"                      --service-cidr CIDR [OPTIONS]\n"
+		"\n"
+		"The cluster side of the tunnel: authenticates clients, dials pod and service\n"
+		"addresses for them, relays UDP, ICMP echo and DNS.\n"
+		"\n"
+		"  --listen ADDR:PORT        address to accept tunnel connections on\n"
+		"  --token-file FILE         shared token (a line token=<hex>)\n"
+		"  --pod-cidr CIDR[,CIDR]    the cluster's pod networks\n"
+		"  --service-cidr CIDR       the cluster's service network\n"
+		"  --cluster-domain NAME     DNS domain of the cluster (default cluster.local)\n"
+		"  --dns IP[:PORT]           cluster DNS server (default: first nameserver of\n"
+		"                            /etc/resolv.conf)\n"
+		"  --nodes IP[,IP...]        node addresses clients may dial\n"
+		"  --tos N                   IP TOS byte put on every socket the manager dials,\n"
+		"                            0..255 with the ECN bits clear, 0 for none\n"
+		"                            (default 0x04, DSCP 1)\n"
+		"  --dial-timeout-ms N       default dial timeout (default 5000)\n"
+		"  --log FILE                log to FILE instead of stderr\n"
+		"  -v, --verbose             debug logging\n"
+		"  -h, --help                this help\n"
+		"\n"
+		"SIGUSR1 logs the counters; SIGTERM and SIGINT stop the manager.\n");
+}
+
+static int arg_error(const char *opt, const char *val, const char *why)
+{
+	fprintf(stderr, "subway manager: %s: %s '%s'\n", opt, why, val);
+	return -EINVAL;
+}
+
+static int parse_nodes(const char *s, struct mgr_config *c)
+{
+	char buf[PROTO_NODES_MAX * 16 + 16];
+	char *save = NULL;
+
+	if (strlen(s) >= sizeof(buf))
+		return arg_error("--nodes", s, "too many nodes in");
+	snprintf(buf, sizeof(buf), "%s", s);
+	c->n_nodes = 0;
+	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		if (c->n_nodes == PROTO_NODES_MAX)
+			return arg_error("--nodes", s, "more than 16 nodes in");
+		if (ip4_parse(t, &c->nodes[c->n_nodes]) < 0)
+			return arg_error("--nodes", t, "not an IPv4 address:");
+		c->n_nodes++;
+	}
+	return 0;
+}
+
+static int parse_domain(const char *s, struct mgr_config *c)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n >= sizeof(c->domain) || s[0] == '.' || s[0] == '-')
+		return arg_error("--cluster-domain", s, "not a domain name:");
+	for (size_t i = 0; i < n; i++) {
+		char ch = s[i];
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || ch == '-' || ch == '.'))
+			return arg_error("--cluster-domain", s, "not a domain name:");
+	}
+	memcpy(c->domain, s, n + 1);
+	return 0;
+}
+
+static int parse_tos(const char *s, struct mgr_config *c)
+{
+	char *end = NULL;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 0);
+	if (!*s || *end || errno || v > 255 || s[0] == '-')
+		return arg_error("--tos", s, "not a number 0..255:");
+	if (v & 3)
+		return arg_error("--tos", s, "ECN bits (0x03) must be clear in");
+	c->tos = (uint8_t)v;
+	return 0;
+}
+
+/* IP, or IP:PORT (a resolver on another port, for tests). */
+static int parse_dns(const char *s, struct mgr_config *c)
+{
+	c->dns_port = 53;
+	if ((strchr(s, ':') ? endpoint_parse(s, &c->dns, &c->dns_port) : ip4_parse(s, &c->dns)) < 0 ||
+	    c->dns == 0)
+		return arg_error("--dns", s, "not an IPv4 address:");
+	return 0;
+}
+
+static int parse_opt(int opt, const char *arg, struct mgr_config *c)
+{
+	uint64_t v;
+
+	switch (opt) {
+	case 'l':
+		return endpoint_parse(arg, &c->listen_addr, &c->listen_port) < 0
+			       ? arg_error("--listen", arg, "not an IPv4 ADDR:PORT:")
+			       : 0;
+	case 't':
+		c->token_path = arg;
+		return 0;
+	case 'p':
+		return cidr_list_parse(arg, &c->pod) < 0 ? arg_error("--pod-cidr", arg, "bad CIDR list")
+							 : 0;
+	case 's':
+		return cidr_list_parse(arg, &c->svc) < 0
+			       ? arg_error("--service-cidr", arg, "bad CIDR")
+			       : 0;
+	case 'd':
+		return parse_domain(arg, c);
+	case 'D':
+		return parse_dns(arg, c);
+	case 'n':
+		return parse_nodes(arg, c);
+	case 'T':
+		return parse_tos(arg, c);
+	case 'o':
+		if (u64_parse(arg, PROTO_DIAL_TIMEOUT_MAX_MS, &v) < 0 || v == 0)
+			return arg_error("--dial-timeout-ms", arg, "not a number 1..300000:");
+		c->dial_timeout_ms = (uint32_t)v;
+		return 0;
+	case 'L':
+		c->log_path = arg;
+		return 0;
+	case 'v':
+		c->verbose = true;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static const struct option manager_opts[] = {
+	{ "listen", required_argument, NULL, 'l' },
+	{ "token-file", required_argument, NULL, 't' },
+	{ "pod-cidr", required_argument, NULL, 'p' },
+	{ "service-cidr", required_argument, NULL, 's' },
+	{ "cluster-domain", required_argument, NULL, 'd' },
+	{ "dns", required_argument, NULL, 'D' },
+	{ "nodes", required_argument, NULL, 'n' },
+	{ "tos", required_argument, NULL, 'T' },
+	{ "dial-timeout-ms", required_argument, NULL, 'o' },
+	{ "log", required_argument, NULL, 'L' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* 0, 1 for --help, or -EINVAL (message printed). */
+static int manager_args(int argc, char **argv, struct mgr_config *c)
+{
+	int opt;
+
+	memset(c, 0, sizeof(*c));
+	snprintf(c->domain, sizeof(c->domain), "cluster.local");
+	c->tos = MGR_TOS_DEFAULT;
+	c->dial_timeout_ms = MGR_DIAL_TIMEOUT_DEFAULT;
+	opterr = 0;
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, ":vh", manager_opts, NULL)) != -1) {
+		if (opt == 'h')
+			return 1;
+		if (opt == '?' || opt == ':') {
+			fprintf(stderr, "subway manager: %s '%s' (try --help)\n",
+				opt == ':' ? "missing value for" : "unknown option",
+				argv[optind - 1]);
+			return -EINVAL;
+		}
+		if (parse_opt(opt, optarg, c) < 0)
+			return -EINVAL;
+	}
+	if (optind < argc)
+		return arg_error("manager", argv[optind], "unexpected argument");
+	if (!c->listen_port || !c->token_path || !c->pod.n || !c->svc.n) {
+		fprintf(stderr, "subway manager: --listen, --token-file, --pod-cidr and "
+				"--service-cidr are required (try --help)\n");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* The first "nameserver" line of /etc/resolv.conf, or 0. */
+static uint32_t resolv_conf_dns(void)
+{
+	char buf[4096];
+	char *save = NULL;
+	uint32_t a = 0;
+
+	if (file_read_small("/etc/resolv.conf", buf, sizeof(buf)) < 0)
+		return 0;
+	for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char addr[64];
+		if (sscanf(line, " nameserver %63s", addr) == 1 && ip4_parse(addr, &a) == 0)
+			return a;
+	}
+	return 0;
+}
+
+static void mgr_addresses(struct mgr *m)
+{
+	struct ifaddrs *ifa, *i;
+
+	if (getifaddrs(&ifa) < 0) {
+		log_warn("getifaddrs: %s", strerror(errno));
+		return;
+	}
+	for (i = ifa; i; i = i->ifa_next) {
+		uint32_t a;
+		if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET)
+			continue;
+		a = ntohl(((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr);
+		if (m->n_local < (int)ARRAY_SIZE(m->local))
+			m->local[m->n_local++] = a;
+		if (!(i->ifa_flags & IFF_LOOPBACK) && (a >> 24) != 127 &&
+		    m->n_own < PROTO_MANAGERS_MAX)
+			m->own[m->n_own++] = a;
+	}
+	freeifaddrs(ifa);
+}
+
+static bool mgr_is_local(const struct mgr *m, uint32_t addr)
+{
+	if (addr == 0 || (addr >> 24) == 127)
+		return true;
+	for (int i = 0; i < m->n_local; i++)
+		if (m->local[i] == addr)
+			return true;
+	return false;
+}
+
+/* Not an open proxy: only the cluster's networks and nodes. */
+bool mgr_addr_allowed(const struct mgr *m, uint32_t addr)
+{
+	const struct mgr_config *c = &m->cfg;
+	bool known = cidr_list_contains(&c->pod, addr) || cidr_list_contains(&c->svc, addr);
+
+	for (int i = 0; !known && i < c->n_nodes; i++)
+		known = c->nodes[i] == addr;
+	return known && addr != 0 && addr != 0xffffffffu && (addr >> 28) != 0xe;
+}
+
+/* ... and never the manager's own listener (a client could make it dial
+ * itself forever). */
+bool mgr_dial_allowed(const struct mgr *m, uint32_t addr, uint16_t port)
+{
+	const struct mgr_config *c = &m->cfg;
+
+	if (!mgr_addr_allowed(m, addr) || port == 0)
+		return false;
+	if (port == c->listen_port &&
+	    (addr == c->listen_addr || (c->listen_addr == 0 && mgr_is_local(m, addr)) ||
+	     ((c->listen_addr >> 24) == 127 && (addr >> 24) == 127)))
+		return false;
+	return true;
+}
+
+const char *mgr_peer_str(uint32_t addr, uint16_t port, char buf[24])
+{
+	char ip[16];
+
+	snprintf(buf, 24, "%s:%u", ip4_str(addr, ip), port);
+	return buf;
+}
+
+void mgr_log_stats(const struct mgr *m)
+{
+	const struct mgr_stats *s = &m->st;
+
+	log_info("sessions %lu active %lu total; conns %lu accepted, %lu auth ok, %lu auth failed, "
+		 "%lu auth timeouts, %lu pre-auth dropped, accept paused %lu times",
+		 s->sessions_active, s->sessions_total, s->conns_accepted, s->auth_ok,
+		 s->auth_failed, s->auth_timeouts, s->preauth_dropped, s->accept_paused);
+	log_info("flows %lu active %lu total; dials ok %lu refused %lu unreachable %lu timeout %lu "
+		 "forbidden %lu error %lu limit %lu; bytes up %lu down %lu",
+		 s->flows_active, s->flows_total, s->dials[DIAL_OK], s->dials[DIAL_REFUSED],
+		 s->dials[DIAL_UNREACHABLE], s->dials[DIAL_TIMEOUT], s->dials[DIAL_FORBIDDEN],
+		 s->dials[DIAL_ERROR], s->dials[DIAL_LIMIT], s->bytes_up, s->bytes_down);
+	log_info("udp flows %lu active %lu total, datagrams up %lu down %lu dropped %lu; "
+		 "pings %lu pongs %lu timeouts %lu; dns %lu queries %lu replies %lu dropped; "
+		 "bad frames %lu",
+		 s->udp_flows_active, s->udp_flows_total, s->udp_dgrams_up, s->udp_dgrams_down,
+		 s->udp_dropped, s->pings, s->pongs, s->ping_timeouts, s->dns_queries,
+		 s->dns_replies, s->dns_dropped, s->frames_bad);
+}
+
+static void mgr_on_accept_resume(struct loop *l, struct loop_timer *t)
+{
+	struct mgr *m = t->arg;
+
+	loop_mod(l, m->listen_fd, LOOP_IN);
+}
+
+/* Out of fds (or memory): the listener stays readable, so stop watching it
+ * for a moment instead of spinning on a level-triggered event. */
+static void mgr_accept_pause(struct mgr *m, int err)
+{
+	m->st.accept_paused++;
+	if (m->st.accept_paused <= 10 || m->st.accept_paused % 1000 == 0)
+		log_warn("accept: %s; pausing new connections for %d ms (%lu times)",
+			 strerror(err), MGR_ACCEPT_PAUSE_MS, m->st.accept_paused);
+	loop_mod(m->loop, m->listen_fd, 0);
+	loop_timer_arm(m->loop, &m->accept_timer, MGR_ACCEPT_PAUSE_MS, mgr_on_accept_resume, m);
+}
+
+static void mgr_on_accept(struct loop *l, int fd, uint32_t events, void *arg)
+{
+	struct mgr *m = arg;
+
+	(void)l;
+	(void)events;
+	for (int i = 0; i < MGR_ACCEPT_BATCH; i++) {
+		int c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (c >= 0) {
+			conn_accept(m, c);
+			continue;
+		}
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+			mgr_accept_pause(m, errno);
+		else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+			log_warn("accept: %s", strerror(errno));
+		return;
+	}
+}
+
+static void mgr_on_signal(struct loop *l, int fd, uint32_t events, void *arg)
+{
+	struct mgr *m = arg;
+	struct signalfd_siginfo si;
+
+	(void)events;
+	while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_signo == SIGUSR1) {
+			mgr_log_stats(m);
+			continue;
+		}
+		log_info("signal %u: stopping", si.ssi_signo);
+		loop_stop(l);
+	}
+}
+
+static int mgr_signals(struct mgr *m)
+{
+	sigset_t set;
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGUSR1);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return -errno;
+	m->sig_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (m->sig_fd < 0)
+		return -errno;
+	return loop_add(m->loop, m->sig_fd, LOOP_IN, mgr_on_signal, m);
+}
+
+static int mgr_load_token(struct mgr *m)
+{
+	struct token_file tf;
+	char err[256] = "";
+	int ret = auth_token_file_load(m->cfg.token_path, &tf, err, sizeof(err));
+
+	if (ret < 0) {
+		log_err("token file %s: %s", m->cfg.token_path, err[0] ? err : strerror(-ret));
+		return ret;
+	}
+	m->cfg.token = tf.token;
+	auth_token_wipe(&tf.token);
+	return 0;
+}
+
+static int mgr_listen(struct mgr *m)
+{
+	char ep[24];
+
+	m->listen_fd = sock_listen_tcp(m->cfg.listen_addr, m->cfg.listen_port, 1024);
+	if (m->listen_fd < 0) {
+		log_err("cannot listen on %s: %s",
+			mgr_peer_str(m->cfg.listen_addr, m->cfg.listen_port, ep),
+			strerror(-m->listen_fd));
+		return m->listen_fd;
+	}
+	return loop_add(m->loop, m->listen_fd, LOOP_IN, mgr_on_accept, m);
+}
+
+static int mgr_init(struct mgr *m)
+{
+	int ret;
+
+	mlist_init(&m->preauth);
+	mlist_init(&m->sessions);
+	m->listen_fd = m->sig_fd = m->ping_fd = m->dns_fd = -1;
+	sock_raise_nofile(MGR_NOFILE_WANT);
+	if (!m->cfg.dns) {
+		m->cfg.dns = resolv_conf_dns();
+		m->cfg.dns_port = 53;
+	}
+	mgr_addresses(m);
+	m->loop = loop_new();
+	if (!m->loop)
+		return -ENOMEM;
+	if ((ret = mgr_load_token(m)) < 0 || (ret = mgr_signals(m)) < 0)
+		return ret;
+	if ((ret = icmp_init(m)) < 0 || (ret = dns_init(m)) < 0)
+		return ret;
+	return mgr_listen(m);
+}
+
+static void mgr_fini(struct mgr *m)
+{
+	while (!mlist_empty(&m->sessions))
+		session_free(mlist_entry(m->sessions.next, struct session, link));
+	conn_free_all(m);
+	if (m->loop)
+		loop_timer_cancel(m->loop, &m->accept_timer);
+	icmp_fini(m);
+	dns_fini(m);
+	if (m->listen_fd >= 0)
+		close(m->listen_fd);
+	if (m->sig_fd >= 0)
+		close(m->sig_fd);
+	loop_free(m->loop);
+	auth_token_wipe(&m->cfg.token);
+}
+
+static void mgr_log_start(const struct mgr *m)
+{
+	char ep[24], dns[16];
+
+	log_info("subway manager %s listening on %s; %d pod CIDR(s), %d service CIDR(s), "
+		 "%d node(s), dns %s, tos 0x%02x, dial timeout %u ms",
+		 SUBWAY_VERSION, mgr_peer_str(m->cfg.listen_addr, m->cfg.listen_port, ep),
+		 m->cfg.pod.n, m->cfg.svc.n, m->cfg.n_nodes,
+		 m->cfg.dns ? ip4_str(m->cfg.dns, dns) : "none", m->cfg.tos,
+		 m->cfg.dial_timeout_ms);
+}
+
+int manager_main(int argc, char **argv)
+{
+	struct mgr *m = calloc(1, sizeof(*m));
+	int ret;
+
+	if (!m)
+		return 1;
+	ret = manager_args(argc, argv, &m->cfg);
+	if (ret != 0) {
+		if (ret > 0)
+			manager_usage(stdout);
+		free(m);
+		return ret > 0 ? 0 : 2;
+	}
+	log_open(m->cfg.log_path, "subway-manager");
+	if (m->cfg.verbose)
+		log_threshold = LOG_DEBUG;
+	ret = mgr_init(m);
+	if (ret == 0) {
+		mgr_log_start(m);
+		ret = loop_run(m->loop);
+		if (ret < 0)
+			log_err("event loop: %s", strerror(-ret));
+	}
+	mgr_log_stats(m);
+	mgr_fini(m);
+	free(m);
+	return ret < 0 ? 1 : 0;
+}

@@ -1,0 +1,207 @@
+/* The manager: the cluster side of the tunnel (internal to src/manager).
+ *
+ * Ownership: struct mgr owns the listener, the pre-auth connections
+ * (struct conn), the sessions, the ICMP and DNS forwarders.  A session owns
+ * its control connection, its flow connections (struct flow) and its UDP
+ * flows.  A conn that authenticates hands its fd and wire to a new session
+ * or flow and frees itself.  Everything runs in one event loop thread. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/loop.h"
+#include "common/util.h"
+#include "net/relay.h"
+#include "proto/auth.h"
+#include "proto/frame.h"
+#include "proto/wire.h"
+
+/* Limits, with the reason for each. */
+#define MGR_PREAUTH_MAX 256          /* idle unauthenticated conns; the oldest is dropped */
+#define MGR_AUTH_TIMEOUT_MS 5000     /* a handshake not done by then is dropped */
+#define MGR_ACCEPT_BATCH 64          /* accepts per wakeup: bounded work */
+#define MGR_ACCEPT_PAUSE_MS 100      /* listener rest when out of fds */
+#define MGR_SESSION_FLOWS_MAX 8192   /* flow connections of a session, pooled or busy */
+#define MGR_SESSION_DIALS_MAX 512    /* dials in progress per session */
+#define MGR_SESSION_UDP_MAX 1024     /* UDP flows per session */
+#define MGR_SESSION_PINGS_MAX 64     /* echo requests in flight per session */
+#define MGR_SESSION_DNS_MAX 256      /* DNS queries in flight per session */
+#define MGR_UDP_IDLE_MS 60000
+#define MGR_UDP_READS 32             /* datagrams read per UDP flow per wakeup */
+#define MGR_UDP_BUCKETS 256
+#define MGR_PING_MAX 1024            /* echo requests in flight, all sessions */
+#define MGR_PING_TIMEOUT_MS 2000
+#define MGR_DNS_MAX 1024             /* DNS queries in flight, all sessions */
+#define MGR_DNS_TIMEOUT_MS 5000
+#define MGR_CLOSE_LINGER_MS 2000     /* time to flush a last frame before closing */
+#define MGR_TOS_DEFAULT 0x04         /* DSCP 1 (LE, RFC 8622): rare in clusters, ECN bits clear */
+#define MGR_DIAL_TIMEOUT_DEFAULT 5000
+
+/* An intrusive doubly linked list. */
+struct mlist {
+	struct mlist *prev, *next;
+};
+#define mlist_entry(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
+static inline void mlist_init(struct mlist *h) { h->prev = h->next = h; }
+static inline bool mlist_empty(const struct mlist *h) { return h->next == h; }
+static inline void mlist_add_tail(struct mlist *h, struct mlist *n)
+{
+	n->prev = h->prev;
+	n->next = h;
+	h->prev->next = n;
+	h->prev = n;
+}
+static inline void mlist_del(struct mlist *n)
+{
+	n->prev->next = n->next;
+	n->next->prev = n->prev;
+	n->prev = n->next = n;
+}
+
+struct mgr_config {
+	uint32_t listen_addr;
+	uint16_t listen_port;
+	const char *token_path;
+	struct auth_token token;
+	struct cidr_list pod, svc;
+	char domain[64];
+	uint32_t dns; /* 0: none known */
+	uint16_t dns_port;
+	int n_nodes;
+	uint32_t nodes[PROTO_NODES_MAX];
+	uint8_t tos;
+	uint32_t dial_timeout_ms;
+	const char *log_path;
+	bool verbose;
+};
+
+/* Counters; kept together so that a status report can show them. */
+struct mgr_stats {
+	uint64_t conns_accepted, preauth_dropped, auth_ok, auth_failed, auth_timeouts;
+	uint64_t accept_paused;
+	uint64_t sessions_total, sessions_active;
+	uint64_t flows_active, flows_total; /* relayed TCP flows */
+	uint64_t dials[DIAL_STATUS_MAX_];
+	uint64_t bytes_up, bytes_down; /* TCP and UDP payload: laptop->cluster, back */
+	uint64_t udp_flows_active, udp_flows_total, udp_dgrams_up, udp_dgrams_down;
+	uint64_t udp_dropped;
+	uint64_t pings, pongs, ping_timeouts;
+	uint64_t dns_queries, dns_replies, dns_dropped;
+	uint64_t frames_bad;
+};
+
+struct conn;
+struct session;
+struct flow;
+struct udp_flow;
+
+struct ping_slot {
+	struct mgr *m;
+	struct session *s; /* NULL when the slot is free */
+	uint32_t id;       /* the daemon's request id */
+	uint32_t dst;
+	uint16_t ident, seq; /* the daemon's, echoed in the PONG */
+	uint16_t wire_seq;   /* the sequence number on the wire */
+	struct loop_timer timer;
+};
+
+struct dns_slot {
+	struct mgr *m;
+	struct session *s; /* NULL when the slot is free */
+	uint32_t msg_id;   /* the daemon's message id */
+	uint16_t client_id, wire_id;
+	uint8_t qflags; /* the query's opcode and RD bit, for a SERVFAIL */
+	uint16_t qlen;
+	uint8_t question[260]; /* QNAME (<= 255) + QTYPE + QCLASS */
+	struct loop_timer timer;
+};
+
+struct mgr {
+	struct loop *loop;
+	struct mgr_config cfg;
+	struct mgr_stats st;
+	int listen_fd, sig_fd;
+	struct loop_timer accept_timer;
+	int n_own; /* own addresses for CLUSTER_INFO (no loopback) */
+	uint32_t own[PROTO_MANAGERS_MAX];
+	int n_local; /* every local address, for the "not my listener" rule */
+	uint32_t local[64];
+	struct mlist preauth; /* struct conn, oldest first */
+	unsigned n_preauth;
+	struct mlist sessions;
+	int ping_fd;
+	bool ping_raw;
+	uint16_t ping_ident;
+	struct ping_slot *pings;
+	unsigned n_pings;
+	int dns_fd;
+	struct dns_slot *dns;
+	unsigned n_dns;
+	uint8_t scratch[FRAME_MAX]; /* one datagram or frame at a time */
+	int exit_code;
+};
+
+struct session {
+	struct mgr *m;
+	uint8_t id[PROTO_SESSION_LEN];
+	struct wire w;
+	struct mlist link;  /* m->sessions */
+	struct mlist flows; /* struct flow */
+	struct udp_flow *udp[MGR_UDP_BUCKETS];
+	unsigned n_flows, n_dials, n_udp, n_pings, n_dns;
+	uint32_t peer;
+	uint16_t peer_port;
+	char client[PROTO_NAME_MAX];
+	char name[24]; /* short id for logs */
+};
+
+/* manager.c */
+bool mgr_addr_allowed(const struct mgr *m, uint32_t addr);
+bool mgr_dial_allowed(const struct mgr *m, uint32_t addr, uint16_t port);
+const char *mgr_peer_str(uint32_t addr, uint16_t port, char buf[24]);
+void mgr_log_stats(const struct mgr *m);
+
+/* conn.c: accepted connections until they authenticate. */
+void conn_accept(struct mgr *m, int fd);
+void conn_free_all(struct mgr *m);
+/* Queues a text frame (AUTH_FAIL or ERROR), flushes what it can, removes
+ * the fd from the loop and closes it (w->fd becomes -1).  The caller
+ * still frees the wire's buffers. */
+void mgr_send_text_close(struct loop *l, struct wire *w, uint8_t type, const char *text);
+
+/* session.c */
+/* Takes fd and the wire's buffers (w is zeroed); 0 or -errno. */
+int session_new(struct mgr *m, struct wire *w, const uint8_t id[PROTO_SESSION_LEN],
+		uint32_t peer, uint16_t peer_port, const char *client);
+struct session *session_find(struct mgr *m, const uint8_t id[PROTO_SESSION_LEN]);
+void session_free(struct session *s);
+/* Queueing on the control connection: p = session_reserve(s, n) (NULL
+ * when the queue is full: drop the message), encode into p, then
+ * session_commit(s, len); session_kick(s) once a batch is queued.  Safe
+ * from any handler: a write error is dealt with in the session's own. */
+uint8_t *session_reserve(struct session *s, size_t n);
+void session_commit(struct session *s, size_t n);
+void session_kick(struct session *s);
+
+/* flow.c */
+int flow_new(struct session *s, struct wire *w);
+void flow_free(struct flow *f, bool rst);
+void flow_free_all(struct session *s);
+
+/* udp.c */
+/* FT_UDP or FT_UDP_CLOSE from the daemon; 0 or -EBADMSG. */
+int udp_frame(struct session *s, const uint8_t *p, size_t len, uint8_t type);
+void udp_free_all(struct session *s);
+
+/* icmp.c */
+int icmp_init(struct mgr *m);
+void icmp_fini(struct mgr *m);
+void icmp_ping(struct session *s, const struct msg_ping *p);
+void icmp_forget(struct mgr *m, struct session *s);
+
+/* dns.c */
+int dns_init(struct mgr *m);
+void dns_fini(struct mgr *m);
+void dns_query(struct session *s, const struct msg_dns *q);
+void dns_forget(struct mgr *m, struct session *s);

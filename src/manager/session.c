@@ -1,0 +1,251 @@
+/* Sessions: one per authenticated control connection.  The control
+ * connection carries CLUSTER_INFO, heartbeats, UDP, ICMP echo and DNS;
+ * when it goes away, everything of the session goes with it and its TCP
+ * flows are reset. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "common/log.h"
+#include "manager/manager.h"
+#include "net/sock.h"
+
+static void session_on_event(struct loop *l, int fd, uint32_t events, void *arg);
+
+struct session *session_find(struct mgr *m, const uint8_t id[PROTO_SESSION_LEN])
+{
+	for (struct mlist *i = m->sessions.next; i != &m->sessions; i = i->next) {
+		struct session *s = mlist_entry(i, struct session, link);
+		if (!memcmp(s->id, id, PROTO_SESSION_LEN))
+			return s;
+	}
+	return NULL;
+}
+
+uint8_t *session_reserve(struct session *s, size_t n)
+{
+	return wire_reserve(&s->w, n);
+}
+
+void session_commit(struct session *s, size_t n)
+{
+	wire_commit(&s->w, n);
+}
+
+/* Writes what it can; a write error shows up as LOOP_OUT with an error,
+ * handled (and the session freed) in session_on_event, never here: this is
+ * called from handlers of other objects. */
+void session_kick(struct session *s)
+{
+	int r = wire_flush(&s->w);
+
+	loop_mod(s->m->loop, s->w.fd, LOOP_IN | (r != 0 ? LOOP_OUT : 0));
+}
+
+void session_free(struct session *s)
+{
+	struct mgr *m = s->m;
+	unsigned flows = s->n_flows;
+
+	flow_free_all(s);
+	udp_free_all(s);
+	icmp_forget(m, s);
+	dns_forget(m, s);
+	if (s->w.fd >= 0) {
+		loop_del(m->loop, s->w.fd);
+		close(s->w.fd);
+	}
+	wire_free(&s->w);
+	mlist_del(&s->link);
+	m->st.sessions_active--;
+	log_info("session %s ended (%u flow connection(s) closed)", s->name, flows);
+	free(s);
+}
+
+/* Sends ERROR with text, then ends the session. */
+static void session_fail(struct session *s, const char *text)
+{
+	s->m->st.frames_bad++;
+	log_warn("session %s: %s; closing", s->name, text);
+	mgr_send_text_close(s->m->loop, &s->w, FT_ERROR, text);
+	session_free(s);
+}
+
+static int session_cluster_info(struct session *s)
+{
+	const struct mgr *m = s->m;
+	struct msg_cluster_info ci = { .pod = m->cfg.pod, .svc = m->cfg.svc };
+	uint8_t *p = wire_reserve(&s->w, 1024);
+	ssize_t n;
+
+	snprintf(ci.domain, sizeof(ci.domain), "%s", m->cfg.domain);
+	snprintf(ci.version, sizeof(ci.version), "subway %s", SUBWAY_VERSION);
+	ci.dns = m->cfg.dns;
+	ci.n_nodes = m->cfg.n_nodes;
+	memcpy(ci.nodes, m->cfg.nodes, sizeof(ci.nodes));
+	ci.n_managers = m->n_own;
+	memcpy(ci.managers, m->own, sizeof(ci.managers));
+	ci.tos = m->cfg.tos;
+	n = p ? msg_cluster_info_encode(p, 1024, &ci) : -ENOBUFS;
+	if (n < 0) {
+		log_err("cannot encode cluster info: %s", strerror((int)-n));
+		return (int)n;
+	}
+	wire_commit(&s->w, (size_t)n);
+	return 0;
+}
+
+static int session_heartbeat(struct session *s, const uint8_t *p, size_t len)
+{
+	struct msg_heartbeat hb;
+	uint8_t *q;
+	ssize_t n;
+
+	if (msg_heartbeat_decode(p, len, &hb) < 0)
+		return -EBADMSG;
+	q = wire_reserve(&s->w, 64);
+	if (!q)
+		return 0; /* queue full: the peer will miss one ack */
+	n = msg_heartbeat_encode(q, 64, FT_HEARTBEAT_ACK, &hb);
+	if (n > 0)
+		wire_commit(&s->w, (size_t)n);
+	return 0;
+}
+
+static int session_peer_error(struct session *s, const uint8_t *p, size_t len)
+{
+	struct msg_text t;
+
+	if (msg_text_decode(p, len, &t) < 0)
+		return -EBADMSG;
+	log_info("session %s: client error: %s", s->name, t.text);
+	return -ECONNRESET;
+}
+
+/* 0, -EBADMSG (malformed), -EPROTO (unexpected), -ECONNRESET (peer quit). */
+static int session_frame(struct session *s, const struct frame_hdr *h, const uint8_t *p)
+{
+	struct msg_ping ping;
+	struct msg_dns dns;
+
+	switch (h->type) {
+	case FT_HEARTBEAT:
+		return session_heartbeat(s, p, h->len);
+	case FT_HEARTBEAT_ACK:
+		return 0;
+	case FT_UDP:
+	case FT_UDP_CLOSE:
+		return udp_frame(s, p, h->len, h->type);
+	case FT_PING:
+		if (msg_ping_decode(p, h->len, &ping) < 0)
+			return -EBADMSG;
+		icmp_ping(s, &ping);
+		return 0;
+	case FT_DNS_QUERY:
+		if (msg_dns_decode(p, h->len, &dns) < 0)
+			return -EBADMSG;
+		dns_query(s, &dns);
+		return 0;
+	case FT_ERROR:
+		return session_peer_error(s, p, h->len);
+	}
+	return -EPROTO;
+}
+
+/* Handles every complete frame in the read buffer (at most FRAME_MAX
+ * bytes of them: bounded).  May free s, as its last action. */
+static void session_input(struct session *s)
+{
+	struct frame_hdr h;
+	const uint8_t *p;
+	char text[80];
+	int r;
+
+	while ((r = wire_next(&s->w, &h, &p)) == 1) {
+		r = session_frame(s, &h, p);
+		if (r == -ECONNRESET) {
+			session_free(s);
+			return;
+		}
+		if (r < 0) {
+			snprintf(text, sizeof(text), "%s %s frame",
+				 r == -EBADMSG ? "malformed" : "unexpected", frame_type_name(h.type));
+			session_fail(s, text);
+			return;
+		}
+		wire_consume(&s->w);
+	}
+	if (r < 0) {
+		session_fail(s, r == -EMSGSIZE ? "frame too large" : "malformed frame header");
+		return;
+	}
+	session_kick(s);
+}
+
+static void session_on_event(struct loop *l, int fd, uint32_t events, void *arg)
+{
+	struct session *s = arg;
+	int r;
+
+	(void)l;
+	(void)fd;
+	if ((events & LOOP_OUT) && wire_flush(&s->w) < 0) {
+		log_info("session %s: control connection write failed", s->name);
+		session_free(s);
+		return;
+	}
+	r = wire_read(&s->w);
+	if (r == 0 || (r < 0 && r != -EAGAIN)) {
+		log_info("session %s: control connection %s", s->name,
+			 r == 0 ? "closed by the client" : strerror(-r));
+		session_free(s);
+		return;
+	}
+	session_input(s);
+}
+
+static void session_log_new(const struct session *s)
+{
+	char peer[24];
+
+	log_info("session %s: new, client '%s' from %s", s->name, s->client,
+		 mgr_peer_str(s->peer, s->peer_port, peer));
+}
+
+int session_new(struct mgr *m, struct wire *w, const uint8_t id[PROTO_SESSION_LEN],
+		uint32_t peer, uint16_t peer_port, const char *client)
+{
+	struct session *s = calloc(1, sizeof(*s));
+	int ret;
+
+	if (!s) {
+		close(w->fd);
+		wire_free(w);
+		return -ENOMEM;
+	}
+	s->m = m;
+	s->w = *w;
+	memcpy(s->id, id, PROTO_SESSION_LEN);
+	snprintf(s->name, sizeof(s->name), "%02x%02x%02x%02x", id[0], id[1], id[2], id[3]);
+	snprintf(s->client, sizeof(s->client), "%s", client);
+	s->peer = peer;
+	s->peer_port = peer_port;
+	mlist_init(&s->flows);
+	mlist_add_tail(&m->sessions, &s->link);
+	m->st.sessions_active++;
+	m->st.sessions_total++;
+	s->w.wmax = WIRE_WMAX_DEFAULT;
+	sock_keepalive(s->w.fd, 30, 10, 3); /* a vanished laptop ends its session */
+	if ((ret = wire_set_limits(&s->w, FRAME_MAX, FRAME_MAX_PAYLOAD)) < 0 ||
+	    (ret = session_cluster_info(s)) < 0 ||
+	    (ret = loop_add(m->loop, s->w.fd, LOOP_IN, session_on_event, s)) < 0) {
+		session_free(s);
+		return ret;
+	}
+	session_log_new(s);
+	session_input(s); /* frames that came with the AUTH; flushes */
+	return 0;
+}
