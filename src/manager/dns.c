@@ -144,35 +144,48 @@ static void dns_on_event(struct loop *l, int fd, uint32_t events, void *arg)
 	}
 }
 
-int dns_init(struct mgr *m)
+/* The upstream socket, connected to the DNS server.  A failure (no route
+ * yet) is not fatal: the manager still serves TCP, and the next query
+ * tries again, at most once a second. */
+static int dns_open(struct mgr *m)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(m->cfg.dns_port),
 				  .sin_addr.s_addr = htonl(m->cfg.dns) };
+	uint64_t now = loop_now_ms(m->loop);
 	int tos = m->cfg.tos;
-	int fd;
+	int fd, ret;
 
-	m->dns = calloc(MGR_DNS_MAX, sizeof(*m->dns));
-	if (!m->dns)
-		return -ENOMEM;
-	for (int i = 0; i < MGR_DNS_MAX; i++)
-		m->dns[i].m = m;
-	if (!m->cfg.dns) {
-		log_warn("no cluster DNS server (--dns, /etc/resolv.conf): DNS queries are dropped");
-		return 0;
-	}
+	if (m->dns_fd >= 0 || !m->cfg.dns || (m->dns_tried_ms && now - m->dns_tried_ms < 1000))
+		return m->dns_fd >= 0 ? 0 : -ENOTCONN;
+	m->dns_tried_ms = now;
 	fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	if (tos)
 		setsockopt(fd, IPPROTO_IP, IP_TOS, &tos, sizeof(tos));
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    loop_add(m->loop, fd, LOOP_IN, dns_on_event, m) < 0) {
-		int e = errno;
+	ret = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ? -errno : 0;
+	if (ret == 0)
+		ret = loop_add(m->loop, fd, LOOP_IN, dns_on_event, m);
+	if (ret < 0) {
 		close(fd);
-		log_err("cannot use DNS server: %s", strerror(e));
-		return -e;
+		log_warn("cannot use DNS server %s: %s; will retry", inet_ntoa(sa.sin_addr),
+			 strerror(-ret));
+		return ret;
 	}
 	m->dns_fd = fd;
+	return 0;
+}
+
+int dns_init(struct mgr *m)
+{
+	m->dns = calloc(MGR_DNS_MAX, sizeof(*m->dns));
+	if (!m->dns)
+		return -ENOMEM;
+	for (int i = 0; i < MGR_DNS_MAX; i++)
+		m->dns[i].m = m;
+	if (!m->cfg.dns)
+		log_warn("no cluster DNS server (--dns, /etc/resolv.conf): DNS queries are dropped");
+	dns_open(m);
 	return 0;
 }
 
@@ -218,7 +231,7 @@ void dns_query(struct session *s, const struct msg_dns *q)
 	int qlen = dns_question_len(q->data, q->len);
 
 	m->st.dns_queries++;
-	if (m->dns_fd < 0 || qlen < 0 || (size_t)qlen > sizeof(d->question) ||
+	if (dns_open(m) < 0 || qlen < 0 || (size_t)qlen > sizeof(d->question) ||
 	    s->n_dns >= MGR_SESSION_DNS_MAX || !(d = dns_slot_new(m))) {
 		m->st.dns_dropped++;
 		return;

@@ -136,6 +136,7 @@ struct mgr {
 	struct ping_slot *pings;
 	unsigned n_pings;
 	int dns_fd;
+	uint64_t dns_tried_ms; /* last attempt to open dns_fd */
 	struct dns_slot *dns;
 	unsigned n_dns;
 	uint8_t scratch[FRAME_MAX]; /* one datagram or frame at a time */
