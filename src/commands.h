@@ -5,4 +5,8 @@
 #define SUBWAY_VERSION "0.1.0"
 
 int lab_main(int argc, char **argv);
+int daemon_main(int argc, char **argv);
 int manager_main(int argc, char **argv);
+int connect_main(int argc, char **argv);
+int status_main(int argc, char **argv);
+int quit_main(int argc, char **argv);

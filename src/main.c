@@ -11,6 +11,10 @@ struct command {
 };
 
 static const struct command commands[] = {
+	{ "connect", connect_main, "route the cluster's networks to this machine" },
+	{ "status", status_main, "show the connection, routes, flows and counters" },
+	{ "quit", quit_main, "disconnect and stop the daemon" },
+	{ "daemon", daemon_main, "the root daemon behind connect (started by connect)" },
 	{ "manager", manager_main, "the cluster side: dials, relays UDP, DNS and pings" },
 	{ "lab", lab_main, "build an emulated cluster in network namespaces" },
 };

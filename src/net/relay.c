@@ -60,20 +60,36 @@ out:
 	return ret;
 }
 
-void relay_close(struct relay *r, bool rst)
+static void relay_shut(struct relay *r, bool rst, int keep)
 {
-	if (!r->active)
-		return;
 	r->active = false;
 	for (int i = 0; i < 2; i++) {
 		loop_del(r->loop, r->fd[i]);
-		if (rst)
-			sock_linger_rst(r->fd[i]);
-		close(r->fd[i]);
+		if (i != keep) {
+			if (rst)
+				sock_linger_rst(r->fd[i]);
+			close(r->fd[i]);
+		}
 		close(r->dir[i].pipe_r);
 		close(r->dir[i].pipe_w);
 		r->fd[i] = -1;
 	}
+}
+
+void relay_close(struct relay *r, bool rst)
+{
+	if (r->active)
+		relay_shut(r, rst, -1);
+}
+
+int relay_release(struct relay *r, int side)
+{
+	int fd = r->fd[side];
+
+	if (!r->active)
+		return -1;
+	relay_shut(r, false, side);
+	return fd;
 }
 
 /* Moves what it can from fd[d] to fd[1 - d]; 0 or -errno on a failed side. */

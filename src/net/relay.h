@@ -37,3 +37,6 @@ int relay_start(struct relay *r, struct loop *l, int a, int b, relay_done_fn don
 /* Stops, closes both sockets (with a RST if rst) and the pipes.  Safe to
  * call twice. */
 void relay_close(struct relay *r, bool rst);
+/* Stops and closes everything but fd[side], which is returned to the
+ * caller (no longer in the loop).  -1 if the relay was not active. */
+int relay_release(struct relay *r, int side);

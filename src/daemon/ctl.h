@@ -1,0 +1,29 @@
+/* Requests on the daemon's control socket: one line of text,
+ * "VERB [key=value ...]", at most CTL_LINE_MAX bytes.  Pure parser. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CTL_LINE_MAX 1024
+
+enum ctl_verb { CTL_CONNECT = 1, CTL_STATUS, CTL_QUIT };
+
+struct ctl_req {
+	enum ctl_verb verb;
+	/* connect */
+	uint32_t mgr_addr;
+	uint16_t mgr_port;
+	char token_hex[257];
+	bool has_owner;
+	uint32_t owner;
+	/* status */
+	bool text;
+};
+
+/* Parses one request line (without the newline).  0, or -EINVAL with a
+ * one-line reason in err. */
+int ctl_parse(const char *line, size_t len, struct ctl_req *req, char *err, size_t errlen);
+/* Where the daemon of the current network namespace listens:
+ * /run/subway/daemon-<netns inode>.sock (and .log next to it). */
+int ctl_paths(char *sock, size_t socklen, char *log, size_t loglen);

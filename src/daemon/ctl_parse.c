@@ -1,0 +1,106 @@
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "common/util.h"
+#include "daemon/ctl.h"
+
+static int ctl_kv(struct ctl_req *req, const char *key, size_t klen, const char *val, size_t vlen,
+		  char *err, size_t errlen)
+{
+	char v[300];
+	uint64_t n;
+
+	if (vlen >= sizeof(v)) {
+		snprintf(err, errlen, "value of '%.*s' too long", (int)klen, key);
+		return -EINVAL;
+	}
+	memcpy(v, val, vlen);
+	v[vlen] = 0;
+	if (req->verb == CTL_CONNECT && klen == 7 && !memcmp(key, "manager", 7)) {
+		if (endpoint_parse(v, &req->mgr_addr, &req->mgr_port) == 0)
+			return 0;
+	} else if (req->verb == CTL_CONNECT && klen == 5 && !memcmp(key, "token", 5)) {
+		if (vlen >= 32 && vlen < sizeof(req->token_hex) && strspn(v, "0123456789abcdefABCDEF") == vlen) {
+			memcpy(req->token_hex, v, vlen + 1);
+			return 0;
+		}
+	} else if (req->verb == CTL_CONNECT && klen == 5 && !memcmp(key, "owner", 5)) {
+		if (u64_parse(v, UINT32_MAX, &n) == 0) {
+			req->has_owner = true;
+			req->owner = (uint32_t)n;
+			return 0;
+		}
+	} else if (req->verb == CTL_STATUS && klen == 6 && !memcmp(key, "format", 6)) {
+		if (!strcmp(v, "text") || !strcmp(v, "json")) {
+			req->text = !strcmp(v, "text");
+			return 0;
+		}
+	} else {
+		snprintf(err, errlen, "unknown key '%.*s'", (int)MIN(klen, 32), key);
+		return -EINVAL;
+	}
+	snprintf(err, errlen, "bad value for '%.*s'", (int)klen, key);
+	return -EINVAL;
+}
+
+int ctl_parse(const char *line, size_t len, struct ctl_req *req, char *err, size_t errlen)
+{
+	static const struct { const char *name; enum ctl_verb verb; } verbs[] = {
+		{ "connect", CTL_CONNECT }, { "status", CTL_STATUS }, { "quit", CTL_QUIT },
+	};
+	const char *p = line, *end = line + len;
+	const char *w = p;
+
+	memset(req, 0, sizeof(*req));
+	if (len == 0 || len > CTL_LINE_MAX || memchr(line, 0, len)) {
+		snprintf(err, errlen, "empty or malformed request");
+		return -EINVAL;
+	}
+	while (p < end && *p != ' ')
+		p++;
+	for (size_t i = 0; i < ARRAY_SIZE(verbs); i++)
+		if ((size_t)(p - w) == strlen(verbs[i].name) && !memcmp(w, verbs[i].name, (size_t)(p - w)))
+			req->verb = verbs[i].verb;
+	if (!req->verb) {
+		snprintf(err, errlen, "unknown request '%.*s'", (int)MIN(p - w, 32), w);
+		return -EINVAL;
+	}
+	while (p < end) {
+		const char *k, *eq, *v;
+		while (p < end && *p == ' ')
+			p++;
+		if (p == end)
+			break;
+		k = p;
+		while (p < end && *p != ' ')
+			p++;
+		eq = memchr(k, '=', (size_t)(p - k));
+		if (!eq) {
+			snprintf(err, errlen, "expected key=value, got '%.*s'", (int)MIN(p - k, 32), k);
+			return -EINVAL;
+		}
+		v = eq + 1;
+		if (ctl_kv(req, k, (size_t)(eq - k), v, (size_t)(p - v), err, errlen) < 0)
+			return -EINVAL;
+	}
+	if (req->verb == CTL_CONNECT && (!req->mgr_port || !req->token_hex[0])) {
+		snprintf(err, errlen, "connect needs manager= and token=");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int ctl_paths(char *sock, size_t socklen, char *log, size_t loglen)
+{
+	struct stat st;
+
+	if (stat("/proc/self/ns/net", &st) < 0)
+		return -errno;
+	if (sock)
+		snprintf(sock, socklen, "/run/subway/daemon-%lu.sock", (unsigned long)st.st_ino);
+	if (log)
+		snprintf(log, loglen, "/run/subway/daemon-%lu.log", (unsigned long)st.st_ino);
+	return 0;
+}

@@ -1,0 +1,189 @@
+/* The laptop daemon: owns the VIF, the NAT table, the tunnel to the
+ * manager, and the control socket.  One per network namespace. */
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "common/loop.h"
+#include "daemon/nat.h"
+#include "net/relay.h"
+#include "proto/auth.h"
+#include "proto/frame.h"
+#include "proto/wire.h"
+#include "vif/vif.h"
+
+/* The VIF's subnet (RFC 2544 benchmarking range, never routed on the
+ * internet): S = .0.1 is the VIF's own address, the NAT addresses F are
+ * 198.18.1.0 .. +NAT_ADDRS. */
+#define VIF_NET 0xC6120000u      /* 198.18.0.0 */
+#define VIF_PREFIX 16
+#define VIF_ADDR (VIF_NET + 1)   /* 198.18.0.1 */
+#define VIF_NAT_BASE (VIF_NET + 0x100)
+#define VIF_NAT_ADDRS 64
+#define VIF_MTU 65000
+
+#define DIAL_TIMEOUT_MS 5000
+#define POOL_TARGET 16           /* idle pre-authenticated flow connections */
+#define POOL_MAX_CONNECTING 64
+#define FLOWS_MAX 100000
+#define LINGER_MS 60000          /* NAT mapping kept after the relay ends, while packets still pass */
+#define LINGER_DONE_MS 2000      /* ... once both FINs (or a RST) have crossed */
+#define DRAIN_CHECK_MS 250
+#define DRAIN_MAX_MS (15 * 60 * 1000)
+#define UDP_IDLE_MS 60000
+#define UDP_FLOWS_MAX 4096
+
+struct daemon;
+struct tflow;
+
+enum pconn_state { PC_CONNECTING, PC_HELLO, PC_AUTH, PC_IDLE, PC_DIALING, PC_DONE };
+
+/* A connection to the manager: the control connection or a flow one. */
+struct pconn {
+	struct daemon *d;
+	int fd;
+	enum conn_kind kind;
+	enum pconn_state state;
+	struct wire w;
+	uint8_t nonce[PROTO_NONCE_LEN];
+	uint8_t server_nonce[PROTO_NONCE_LEN];
+	struct tflow *flow;            /* flow connection: the flow it serves */
+	struct pconn *next, *prev;     /* idle or connecting list */
+	struct loop_timer timer;
+	bool grow;
+};
+
+enum tflow_state { TF_DIALING, TF_ACCEPTING, TF_RELAY, TF_LINGER };
+
+struct tflow {
+	struct daemon *d;
+	struct nat_key key;
+	struct nat_tuple tup;
+	enum tflow_state state;
+	struct pconn *pc;
+	struct relay relay;
+	struct loop_timer timer;
+	uint16_t syn_len;
+	uint8_t syn[120]; /* the app's SYN, held until the dial's outcome */
+	struct tflow *wnext, *wprev; /* waiting for a pooled connection */
+	struct tflow *lnext, *lprev; /* all flows */
+	bool waiting;
+	bool fin_app, fin_lst, rst; /* seen crossing the VIF */
+	int drain_fd; /* accepted socket kept open until its send queue is empty */
+	uint64_t drain_until;
+};
+
+struct uflow {
+	struct daemon *d;
+	uint32_t id;
+	uint32_t src, dst;
+	uint16_t sport, dport;
+	uint64_t last_ms;
+	struct uflow *hnext;
+	struct uflow *lnext, *lprev; /* all flows, for expiry and listing */
+};
+
+struct counters {
+	uint64_t dials, dials_ok;
+	uint64_t dial_fail[DIAL_STATUS_MAX_];
+	uint64_t bytes_out, bytes_in; /* to the cluster, from the cluster */
+	uint64_t tcp_flows_total, udp_flows_total;
+	uint64_t udp_out, udp_in, udp_dropped;
+	uint64_t pings, pongs;
+	uint64_t pkts_in, pkts_dropped;
+	uint64_t reconnects;
+};
+
+enum dstate { D_IDLE, D_CONNECTING, D_CONNECTED, D_RECONNECTING };
+
+struct daemon {
+	struct loop *loop;
+	enum dstate state;
+	char sock_path[108];
+	int ctl_fd;
+	int sig_fd;
+	uid_t owner; /* the user who asked for the connection */
+
+	/* manager */
+	uint32_t mgr_addr;
+	uint16_t mgr_port;
+	struct auth_token token;
+	struct msg_cluster_info info;
+	uint8_t session[PROTO_SESSION_LEN];
+	bool have_session;
+	char mgr_version[PROTO_NAME_MAX];
+	struct pconn *ctl;
+	uint64_t backoff_ms;
+	struct loop_timer reconnect_timer;
+	struct loop_timer heartbeat_timer;
+	uint64_t last_ack_ms;
+	uint64_t connected_since_ms;
+	char last_error[256];
+	struct ctl_client *waiter; /* a `connect` request waiting for the outcome */
+
+	/* pool */
+	struct pconn *idle;
+	struct pconn *connecting; /* flow connections in their handshake */
+	int n_idle, n_connecting;
+	struct tflow *wait_head, *wait_tail;
+	struct tflow *flows;
+
+	/* VIF and TCP */
+	struct vif vif;
+	bool vif_up;
+	int lfd; /* hairpin listener on VIF_ADDR */
+	uint16_t lport;
+	struct nat_table *nat;
+	uint32_t n_tcp;
+
+	/* UDP */
+	struct uflow **utab;
+	uint32_t utab_size, n_udp, next_uid;
+	struct uflow *ulist;
+	struct loop_timer udp_timer;
+
+	struct counters c;
+	uint8_t pkt[65536];
+	uint8_t out[65536 + 64];
+};
+
+/* daemon.c */
+void daemon_progress(struct daemon *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void daemon_connected(struct daemon *d);
+void daemon_failed(struct daemon *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void daemon_session_lost(struct daemon *d, const char *why);
+int daemon_vif_write(struct daemon *d, const void *p, size_t len);
+
+/* tunnel.c */
+int tunnel_start(struct daemon *d);
+void tunnel_stop(struct daemon *d);
+int tunnel_send(struct daemon *d, const uint8_t *frame, size_t len);
+struct pconn *pool_take(struct daemon *d);
+void pool_fill(struct daemon *d);
+void pconn_close(struct pconn *pc, bool rst);
+int pconn_dial(struct pconn *pc, struct tflow *f);
+
+/* hairpin.c */
+int hairpin_init(struct daemon *d);
+void hairpin_fini(struct daemon *d);
+void hairpin_from_vif(struct daemon *d, uint8_t *buf, size_t len);
+void hairpin_dial_result(struct tflow *f, uint8_t status);
+void hairpin_pool_ready(struct daemon *d);
+void hairpin_reset_all(struct daemon *d);
+
+/* dgram.c */
+int dgram_udp_init(struct daemon *d);
+void dgram_udp_fini(struct daemon *d);
+void dgram_udp_from_vif(struct daemon *d, uint8_t *buf, size_t len);
+void dgram_udp_from_tunnel(struct daemon *d, const struct msg_udp *m);
+void dgram_icmp_from_vif(struct daemon *d, uint8_t *buf, size_t len);
+void dgram_icmp_from_tunnel(struct daemon *d, const struct msg_pong *m);
+
+/* ctl.c */
+int ctl_listen(struct daemon *d);
+void ctl_reply_connect(struct daemon *d, bool ok, const char *msg);
+void ctl_progress(struct daemon *d, const char *line);
+void status_write_json(struct daemon *d, FILE *fp);
+void status_write_text(struct daemon *d, FILE *fp);

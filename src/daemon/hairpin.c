@@ -1,0 +1,399 @@
+/* TCP through the hairpin NAT (ARCHITECTURE.md, "The data path").
+ *
+ *   app S:sp -> D:dp   SYN held; the manager dials D:dp; on success the
+ *                      SYN is written back as F:np -> S:L
+ *   listener S:L       accepts; the flow's tunnel connection is spliced to it
+ *   S:L -> F:np        rewritten to D:dp -> S:sp
+ *
+ * F:np comes from the NAT table, which never reuses a tuple the kernel may
+ * still hold in TIME_WAIT. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "daemon/daemon.h"
+#include "net/packet.h"
+#include "net/sock.h"
+
+#define ACCEPT_TIMEOUT_MS 5000
+#define ACCEPTS_PER_WAKEUP 64
+
+static void tflow_free(struct tflow *f);
+
+static void wait_unlink(struct daemon *d, struct tflow *f)
+{
+	if (!f->waiting)
+		return;
+	if (f->wprev)
+		f->wprev->wnext = f->wnext;
+	else
+		d->wait_head = f->wnext;
+	if (f->wnext)
+		f->wnext->wprev = f->wprev;
+	else
+		d->wait_tail = f->wprev;
+	f->wnext = f->wprev = NULL;
+	f->waiting = false;
+}
+
+static void wait_push(struct daemon *d, struct tflow *f)
+{
+	f->wnext = NULL;
+	f->wprev = d->wait_tail;
+	if (d->wait_tail)
+		d->wait_tail->wnext = f;
+	else
+		d->wait_head = f;
+	d->wait_tail = f;
+	f->waiting = true;
+}
+
+static void tflow_timeout(struct loop *l, struct loop_timer *t)
+{
+	struct tflow *f = t->arg;
+
+	(void)l;
+	if (f->state == TF_DIALING)
+		f->d->c.dial_fail[DIAL_TIMEOUT]++;
+	tflow_free(f);
+}
+
+static void tflow_free(struct tflow *f)
+{
+	struct daemon *d = f->d;
+
+	loop_timer_cancel(d->loop, &f->timer);
+	wait_unlink(d, f);
+	nat_remove(d->nat, &f->key);
+	if (f->pc) {
+		f->pc->flow = NULL;
+		pconn_close(f->pc, true);
+	}
+	if (f->state == TF_RELAY)
+		relay_close(&f->relay, true);
+	if (f->drain_fd >= 0) {
+		sock_linger_rst(f->drain_fd);
+		close(f->drain_fd);
+	}
+	if (f->lprev)
+		f->lprev->lnext = f->lnext;
+	else
+		d->flows = f->lnext;
+	if (f->lnext)
+		f->lnext->lprev = f->lprev;
+	if (f->state == TF_RELAY || f->state == TF_ACCEPTING)
+		d->n_tcp--;
+	free(f);
+}
+
+/* After the relay has ended the kernel may still be delivering what it
+ * buffered: keep the mapping while packets pass, and drop it soon once
+ * both FINs or a RST have crossed. */
+static void tflow_track(struct tflow *f, const struct pkt4 *p, bool from_app)
+{
+	if (p->tcp_flags & PKT_TCP_FIN) {
+		if (from_app)
+			f->fin_app = true;
+		else
+			f->fin_lst = true;
+	}
+	if (p->tcp_flags & PKT_TCP_RST)
+		f->rst = true;
+	if (f->state == TF_LINGER && f->drain_fd < 0)
+		loop_timer_arm(f->d->loop, &f->timer,
+			       (f->fin_app && f->fin_lst) || f->rst ? LINGER_DONE_MS : LINGER_MS,
+			       tflow_timeout, f);
+}
+
+static void tflow_write(struct tflow *f, struct pkt4 *p, bool from_app, uint32_t src, uint16_t sport,
+			uint32_t dst, uint16_t dport)
+{
+	tflow_track(f, p, from_app);
+	pkt4_rewrite(p, src, sport, dst, dport, false);
+	daemon_vif_write(f->d, p->ip, p->len);
+}
+
+static void tflow_dial(struct tflow *f)
+{
+	struct daemon *d = f->d;
+	struct pconn *pc = pool_take(d);
+
+	d->c.dials++;
+	if (pc && pconn_dial(pc, f) == 0)
+		return;
+	if (pc)
+		pconn_close(pc, true);
+	f->pc = NULL;
+	wait_push(d, f);
+}
+
+void hairpin_pool_ready(struct daemon *d)
+{
+	while (d->wait_head && d->idle) {
+		struct tflow *f = d->wait_head;
+		struct pconn *pc = pool_take(d);
+		wait_unlink(d, f);
+		if (pconn_dial(pc, f) < 0) {
+			f->pc = NULL;
+			pconn_close(pc, true);
+			wait_push(d, f);
+			return;
+		}
+	}
+}
+
+static void hairpin_reply_rst(struct daemon *d, const struct pkt4 *p)
+{
+	size_t n = pkt4_build_rst(d->out, sizeof(d->out), p);
+	if (n)
+		daemon_vif_write(d, d->out, n);
+}
+
+static void tflow_new(struct daemon *d, struct pkt4 *p, const struct nat_key *k)
+{
+	struct tflow *f;
+
+	if (p->len > sizeof(f->syn) || !(f = calloc(1, sizeof(*f)))) {
+		hairpin_reply_rst(d, p);
+		return;
+	}
+	f->d = d;
+	f->key = *k;
+	f->drain_fd = -1;
+	if (nat_insert(d->nat, k, f, &f->tup) < 0) {
+		free(f);
+		d->c.dial_fail[DIAL_LIMIT]++;
+		hairpin_reply_rst(d, p);
+		return;
+	}
+	memcpy(f->syn, p->ip, p->len);
+	f->syn_len = (uint16_t)p->len;
+	f->state = TF_DIALING;
+	f->lnext = d->flows;
+	if (d->flows)
+		d->flows->lprev = f;
+	d->flows = f;
+	d->c.tcp_flows_total++;
+	loop_timer_arm(d->loop, &f->timer, DIAL_TIMEOUT_MS + 2000, tflow_timeout, f);
+	tflow_dial(f);
+}
+
+void hairpin_dial_result(struct tflow *f, uint8_t status)
+{
+	struct daemon *d = f->d;
+	struct pkt4 p;
+
+	f->pc = status == DIAL_OK ? f->pc : NULL;
+	if (pkt4_parse(f->syn, f->syn_len, &p) < 0) {
+		tflow_free(f);
+		return;
+	}
+	if (status == DIAL_OK) {
+		d->c.dials_ok++;
+		f->state = TF_ACCEPTING;
+		d->n_tcp++;
+		loop_timer_arm(d->loop, &f->timer, ACCEPT_TIMEOUT_MS, tflow_timeout, f);
+		tflow_write(f, &p, true, f->tup.addr, f->tup.port, VIF_ADDR, d->lport);
+		return;
+	}
+	d->c.dial_fail[status < DIAL_STATUS_MAX_ ? status : DIAL_ERROR]++;
+	if (status == DIAL_UNREACHABLE) {
+		size_t n = pkt4_build_icmp_unreach(d->out, sizeof(d->out), &p, 1, p.dst);
+		if (n)
+			daemon_vif_write(d, d->out, n);
+	} else if (status != DIAL_TIMEOUT) {
+		hairpin_reply_rst(d, &p);
+	}
+	tflow_free(f);
+}
+
+static void tflow_linger(struct tflow *f)
+{
+	loop_timer_arm(f->d->loop, &f->timer, (f->fin_app && f->fin_lst) || f->rst ? LINGER_DONE_MS : LINGER_MS,
+		       tflow_timeout, f);
+}
+
+/* The relay is over but the kernel may still hold bytes for the app in the
+ * accepted socket: keep it (and the mapping) until they are acknowledged. */
+static void tflow_drain_check(struct loop *l, struct loop_timer *t)
+{
+	struct tflow *f = t->arg;
+	int outq = 0;
+
+	if (!f->rst && loop_now_ms(l) < f->drain_until && ioctl(f->drain_fd, SIOCOUTQ, &outq) == 0 &&
+	    outq > 0) {
+		loop_timer_arm(l, &f->timer, DRAIN_CHECK_MS, tflow_drain_check, f);
+		return;
+	}
+	close(f->drain_fd);
+	f->drain_fd = -1;
+	tflow_linger(f);
+}
+
+static void tflow_relay_done(struct relay *r, int err, void *arg)
+{
+	struct tflow *f = arg;
+	struct daemon *d = f->d;
+	int outq = 0;
+
+	d->c.bytes_out += r->bytes[0];
+	d->c.bytes_in += r->bytes[1];
+	f->state = TF_LINGER;
+	d->n_tcp--;
+	if (!err && ioctl(r->fd[0], SIOCOUTQ, &outq) == 0 && outq > 0) {
+		f->drain_fd = relay_release(r, 0);
+		f->drain_until = loop_now_ms(d->loop) + DRAIN_MAX_MS;
+		loop_timer_arm(d->loop, &f->timer, DRAIN_CHECK_MS, tflow_drain_check, f);
+		return;
+	}
+	relay_close(r, err != 0);
+	/* Keep the mapping a while: the FIN/ACK exchange still crosses the VIF. */
+	tflow_linger(f);
+}
+
+static void tflow_accepted(struct tflow *f, int fd)
+{
+	struct daemon *d = f->d;
+	struct pconn *pc = f->pc;
+	const uint8_t *rest;
+	size_t n = wire_take_rest(&pc->w, &rest);
+
+	/* Bytes the destination sent right after the dial (a banner) came
+	 * in with the DIAL_RESULT; the accepted socket's buffer is empty. */
+	if (n && write(fd, rest, n) != (ssize_t)n) {
+		sock_linger_rst(fd);
+		close(fd);
+		tflow_free(f);
+		return;
+	}
+	if (relay_start(&f->relay, d->loop, fd, pc->fd, tflow_relay_done, f) < 0) {
+		sock_linger_rst(fd);
+		close(fd);
+		tflow_free(f);
+		return;
+	}
+	/* The relay owns pc's socket now; drop the rest of pc. */
+	wire_free(&pc->w);
+	loop_timer_cancel(d->loop, &pc->timer);
+	free(pc);
+	f->pc = NULL;
+	f->state = TF_RELAY;
+	loop_timer_cancel(d->loop, &f->timer);
+}
+
+static void hairpin_accept_event(struct loop *l, int lfd, uint32_t events, void *arg)
+{
+	struct daemon *d = arg;
+
+	(void)l;
+	(void)events;
+	for (int i = 0; i < ACCEPTS_PER_WAKEUP; i++) {
+		uint32_t addr;
+		uint16_t port;
+		struct tflow *f;
+		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0)
+			return;
+		f = sock_peer(fd, &addr, &port) == 0 ? nat_lookup_tuple(d->nat, addr, port) : NULL;
+		if (!f || f->state != TF_ACCEPTING) {
+			sock_linger_rst(fd);
+			close(fd);
+			continue;
+		}
+		sock_nodelay(fd);
+		tflow_accepted(f, fd);
+	}
+}
+
+/* Packets the listener sends to a NAT address: back to the app. */
+static void hairpin_from_listener(struct daemon *d, struct pkt4 *p)
+{
+	struct tflow *f = nat_lookup_tuple(d->nat, p->dst, p->dport);
+
+	if (!f) {
+		d->c.pkts_dropped++;
+		return;
+	}
+	tflow_write(f, p, false, f->key.dst, f->key.dport, f->key.src, f->key.sport);
+}
+
+static void hairpin_from_app(struct daemon *d, struct pkt4 *p)
+{
+	struct nat_key k = { .src = p->src, .dst = p->dst, .sport = p->sport, .dport = p->dport };
+	struct tflow *f = nat_lookup_app(d->nat, &k);
+	bool syn = (p->tcp_flags & (PKT_TCP_SYN | PKT_TCP_ACK)) == PKT_TCP_SYN;
+
+	if (syn && f && f->state == TF_LINGER) {
+		tflow_free(f); /* the app reused its port: a new connection */
+		f = NULL;
+	}
+	if (!f) {
+		if (syn)
+			tflow_new(d, p, &k);
+		else if (!(p->tcp_flags & PKT_TCP_RST))
+			hairpin_reply_rst(d, p);
+		return;
+	}
+	if (f->state == TF_DIALING) {
+		d->c.pkts_dropped++; /* a retransmitted SYN while the manager dials */
+		return;
+	}
+	tflow_write(f, p, true, f->tup.addr, f->tup.port, VIF_ADDR, d->lport);
+}
+
+void hairpin_from_vif(struct daemon *d, uint8_t *buf, size_t len)
+{
+	struct pkt4 p;
+
+	if (pkt4_parse(buf, len, &p) < 0 || p.proto != IPPROTO_TCP || p.frag) {
+		d->c.pkts_dropped++;
+		return;
+	}
+	if (p.src == VIF_ADDR && p.sport == d->lport && nat_owns_addr(d->nat, p.dst))
+		hairpin_from_listener(d, &p);
+	else
+		hairpin_from_app(d, &p);
+}
+
+void hairpin_reset_all(struct daemon *d)
+{
+	while (d->flows)
+		tflow_free(d->flows);
+}
+
+int hairpin_init(struct daemon *d)
+{
+	uint64_t seed;
+	int ret;
+
+	if (auth_random(&seed, sizeof(seed)) < 0)
+		seed = now_us();
+	d->nat = nat_new(FLOWS_MAX, VIF_NAT_BASE, VIF_NAT_ADDRS, seed);
+	if (!d->nat)
+		return -ENOMEM;
+	d->lfd = sock_listen_tcp(VIF_ADDR, 0, 4096);
+	if (d->lfd < 0)
+		return d->lfd;
+	if ((ret = sock_local(d->lfd, NULL, &d->lport)) < 0)
+		return ret;
+	return loop_add(d->loop, d->lfd, LOOP_IN, hairpin_accept_event, d);
+}
+
+void hairpin_fini(struct daemon *d)
+{
+	hairpin_reset_all(d);
+	if (d->lfd >= 0) {
+		loop_del(d->loop, d->lfd);
+		close(d->lfd);
+		d->lfd = -1;
+	}
+	nat_free(d->nat);
+	d->nat = NULL;
+}

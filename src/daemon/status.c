@@ -1,0 +1,153 @@
+/* `subway status --json`: the daemon's state as one JSON document.
+ * Keys are documented in docs/cli.md; keep them stable. */
+#include <stdio.h>
+#include <unistd.h>
+
+#include "common/json.h"
+#include "daemon/daemon.h"
+
+static const char *state_name(enum dstate s)
+{
+	switch (s) {
+	case D_CONNECTING: return "connecting";
+	case D_CONNECTED: return "connected";
+	case D_RECONNECTING: return "reconnecting";
+	default: return "idle";
+	}
+}
+
+static void status_cidrs(struct json *j, const char *key, const struct cidr_list *l)
+{
+	char buf[20];
+
+	json_arr_begin(j, key);
+	for (int i = 0; i < l->n; i++)
+		json_str(j, NULL, cidr4_str(&l->v[i], buf));
+	json_arr_end(j);
+}
+
+static void status_cluster(struct json *j, const struct daemon *d)
+{
+	char ip[16];
+
+	json_obj_begin(j, "cluster");
+	status_cidrs(j, "pod_cidrs", &d->info.pod);
+	status_cidrs(j, "service_cidrs", &d->info.svc);
+	json_str(j, "domain", d->info.domain);
+	json_str(j, "dns", d->info.dns ? ip4_str(d->info.dns, ip) : NULL);
+	json_arr_begin(j, "nodes");
+	for (int i = 0; i < d->info.n_nodes; i++)
+		json_str(j, NULL, ip4_str(d->info.nodes[i], ip));
+	json_arr_end(j);
+	json_obj_end(j);
+}
+
+static void status_counters(struct json *j, const struct daemon *d)
+{
+	uint64_t out = d->c.bytes_out, in = d->c.bytes_in;
+
+	for (const struct tflow *f = d->flows; f; f = f->lnext)
+		if (f->state == TF_RELAY) {
+			out += f->relay.bytes[0];
+			in += f->relay.bytes[1];
+		}
+	json_obj_begin(j, "counters");
+	json_uint(j, "dials", d->c.dials);
+	json_uint(j, "dials_ok", d->c.dials_ok);
+	json_obj_begin(j, "dial_failures");
+	for (int s = 1; s < DIAL_STATUS_MAX_; s++)
+		json_uint(j, dial_status_name((uint8_t)s), d->c.dial_fail[s]);
+	json_obj_end(j);
+	json_uint(j, "bytes_to_cluster", out);
+	json_uint(j, "bytes_from_cluster", in);
+	json_uint(j, "tcp_flows_total", d->c.tcp_flows_total);
+	json_uint(j, "udp_flows_total", d->c.udp_flows_total);
+	json_uint(j, "udp_datagrams_out", d->c.udp_out);
+	json_uint(j, "udp_datagrams_in", d->c.udp_in);
+	json_uint(j, "udp_dropped", d->c.udp_dropped);
+	json_uint(j, "pings", d->c.pings);
+	json_uint(j, "pongs", d->c.pongs);
+	json_uint(j, "packets_dropped", d->c.pkts_dropped);
+	json_uint(j, "reconnects", d->c.reconnects);
+	json_obj_end(j);
+}
+
+void status_write_json(struct daemon *d, FILE *fp)
+{
+	struct json j;
+	char ip[16], buf[40];
+
+	json_init(&j, fp, true);
+	json_obj_begin(&j, NULL);
+	json_bool(&j, "connected", d->state == D_CONNECTED);
+	json_str(&j, "state", state_name(d->state));
+	json_int(&j, "daemon_pid", getpid());
+	json_obj_begin(&j, "manager");
+	snprintf(buf, sizeof(buf), "%s:%u", ip4_str(d->mgr_addr, ip), d->mgr_port);
+	json_str(&j, "endpoint", d->state == D_IDLE ? NULL : buf);
+	json_str(&j, "version", d->mgr_version[0] ? d->mgr_version : NULL);
+	json_uint(&j, "connected_for_s",
+		  d->state == D_CONNECTED ? (loop_now_ms(d->loop) - d->connected_since_ms) / 1000 : 0);
+	json_uint(&j, "reconnects", d->c.reconnects);
+	json_str(&j, "transport", "tcp");
+	json_obj_end(&j);
+	json_obj_begin(&j, "vif");
+	json_str(&j, "name", d->vif_up ? d->vif.name : NULL);
+	snprintf(buf, sizeof(buf), "%s/%d", ip4_str(VIF_ADDR, ip), VIF_PREFIX);
+	json_str(&j, "address", d->vif_up ? buf : NULL);
+	json_uint(&j, "mtu", d->vif_up ? d->vif.mtu : 0);
+	json_obj_end(&j);
+	json_arr_begin(&j, "routes");
+	if (d->vif_up) {
+		for (int i = 0; i < d->info.pod.n; i++)
+			json_str(&j, NULL, cidr4_str(&d->info.pod.v[i], buf));
+		for (int i = 0; i < d->info.svc.n; i++)
+			json_str(&j, NULL, cidr4_str(&d->info.svc.v[i], buf));
+	}
+	json_arr_end(&j);
+	status_cluster(&j, d);
+	json_obj_begin(&j, "flows");
+	json_uint(&j, "tcp", d->n_tcp);
+	json_uint(&j, "udp", d->n_udp);
+	json_obj_end(&j);
+	json_obj_begin(&j, "pool");
+	json_int(&j, "idle", d->n_idle);
+	json_int(&j, "connecting", d->n_connecting);
+	json_obj_end(&j);
+	status_counters(&j, d);
+	json_str(&j, "last_error", d->last_error[0] && d->state != D_CONNECTED ? d->last_error : NULL);
+	json_obj_end(&j);
+	json_finish(&j);
+}
+
+void status_write_text(struct daemon *d, FILE *fp)
+{
+	char ip[16], buf[20];
+	uint64_t fails = 0;
+
+	if (d->state == D_IDLE) {
+		fprintf(fp, "not connected%s%s\n", d->last_error[0] ? ": " : "", d->last_error);
+		return;
+	}
+	fprintf(fp, "%-10s %s to %s:%u (%s)\n", "status:", state_name(d->state), ip4_str(d->mgr_addr, ip),
+		d->mgr_port, d->mgr_version[0] ? d->mgr_version : "?");
+	if (d->vif_up)
+		fprintf(fp, "%-10s %s, %s/%d, mtu %u\n", "vif:", d->vif.name, ip4_str(VIF_ADDR, ip), VIF_PREFIX,
+			d->vif.mtu);
+	fprintf(fp, "%-10s", "routes:");
+	for (int i = 0; i < d->info.pod.n; i++)
+		fprintf(fp, " %s", cidr4_str(&d->info.pod.v[i], buf));
+	for (int i = 0; i < d->info.svc.n; i++)
+		fprintf(fp, " %s", cidr4_str(&d->info.svc.v[i], buf));
+	fprintf(fp, "\n%-10s %u tcp, %u udp active\n", "flows:", d->n_tcp, d->n_udp);
+	for (int s = 1; s < DIAL_STATUS_MAX_; s++)
+		fails += d->c.dial_fail[s];
+	fprintf(fp, "%-10s %llu dials, %llu failed (refused %llu, unreachable %llu, timeout %llu)\n", "dials:",
+		(unsigned long long)d->c.dials, (unsigned long long)fails,
+		(unsigned long long)d->c.dial_fail[DIAL_REFUSED], (unsigned long long)d->c.dial_fail[DIAL_UNREACHABLE],
+		(unsigned long long)d->c.dial_fail[DIAL_TIMEOUT]);
+	if (d->c.reconnects || d->state == D_RECONNECTING)
+		fprintf(fp, "%-10s %llu%s%s\n", "reconnects:", (unsigned long long)d->c.reconnects,
+			d->state == D_RECONNECTING ? ", now reconnecting: " : "",
+			d->state == D_RECONNECTING ? d->last_error : "");
+}

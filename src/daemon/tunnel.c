@@ -1,0 +1,453 @@
+/* Connections to the manager: the control connection (session, cluster
+ * info, UDP, pings, heartbeats) and a pool of pre-authenticated flow
+ * connections, each of which later carries exactly one TCP flow. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "daemon/daemon.h"
+#include "net/sock.h"
+
+#define CONNECT_TIMEOUT_MS 5000
+#define HEARTBEAT_MS 5000
+#define HEARTBEAT_DEAD_MS 15000
+#define RECV_FRAMES_MAX 64 /* frames handled per wakeup */
+
+static void pconn_event(struct loop *l, int fd, uint32_t events, void *arg);
+
+static void list_push(struct pconn **head, struct pconn *pc)
+{
+	pc->prev = NULL;
+	pc->next = *head;
+	if (*head)
+		(*head)->prev = pc;
+	*head = pc;
+}
+
+static void list_unlink(struct pconn **head, struct pconn *pc)
+{
+	if (pc->prev)
+		pc->prev->next = pc->next;
+	else if (*head == pc)
+		*head = pc->next;
+	if (pc->next)
+		pc->next->prev = pc->prev;
+	pc->next = pc->prev = NULL;
+}
+
+static void pconn_timeout(struct loop *l, struct loop_timer *t)
+{
+	struct pconn *pc = t->arg;
+	struct daemon *d = pc->d;
+
+	(void)l;
+	if (pc->kind == CONN_CONTROL) {
+		daemon_failed(d, "manager unreachable: no answer from %s within %d s",
+			      d->last_error, CONNECT_TIMEOUT_MS / 1000);
+		return;
+	}
+	if (pc->state == PC_DIALING && pc->flow) {
+		struct tflow *f = pc->flow;
+		pc->flow = NULL;
+		hairpin_dial_result(f, DIAL_TIMEOUT);
+	}
+	pconn_close(pc, true);
+}
+
+static struct pconn *pconn_open(struct daemon *d, enum conn_kind kind)
+{
+	struct pconn *pc = calloc(1, sizeof(*pc));
+	int fd;
+
+	if (!pc)
+		return NULL;
+	fd = sock_connect_tcp(d->mgr_addr, d->mgr_port, 0);
+	if (fd < 0) {
+		snprintf(d->last_error, sizeof(d->last_error), "%s", strerror(-fd));
+		free(pc);
+		return NULL;
+	}
+	pc->d = d;
+	pc->fd = fd;
+	pc->kind = kind;
+	pc->state = PC_CONNECTING;
+	if (wire_init(&pc->w, fd, FRAME_HDR_LEN + FRAME_MAX_PAYLOAD_PREAUTH,
+		      FRAME_MAX_PAYLOAD_PREAUTH) < 0 ||
+	    loop_add(d->loop, fd, LOOP_OUT, pconn_event, pc) < 0) {
+		wire_free(&pc->w);
+		close(fd);
+		free(pc);
+		return NULL;
+	}
+	loop_timer_arm(d->loop, &pc->timer, CONNECT_TIMEOUT_MS, pconn_timeout, pc);
+	return pc;
+}
+
+void pconn_close(struct pconn *pc, bool rst)
+{
+	struct daemon *d = pc->d;
+
+	if (pc->kind == CONN_FLOW) {
+		if (pc->state == PC_IDLE) {
+			list_unlink(&d->idle, pc);
+			d->n_idle--;
+		} else if (pc->state == PC_CONNECTING || pc->state == PC_HELLO || pc->state == PC_AUTH) {
+			list_unlink(&d->connecting, pc);
+			d->n_connecting--;
+		}
+	} else if (d->ctl == pc) {
+		d->ctl = NULL;
+	}
+	loop_timer_cancel(d->loop, &pc->timer);
+	if (pc->fd >= 0) {
+		loop_del(d->loop, pc->fd);
+		if (rst)
+			sock_linger_rst(pc->fd);
+		close(pc->fd);
+	}
+	wire_free(&pc->w);
+	free(pc);
+}
+
+/* Queues a frame and tries to send it now. 0 or -errno. */
+static int pconn_send(struct pconn *pc, const uint8_t *frame, size_t len)
+{
+	int ret;
+
+	if (wire_queue(&pc->w, frame, len) < 0)
+		return -ENOBUFS;
+	ret = wire_flush(&pc->w);
+	if (ret < 0)
+		return ret;
+	return loop_mod(pc->d->loop, pc->fd, ret ? LOOP_IN | LOOP_OUT : LOOP_IN);
+}
+
+int tunnel_send(struct daemon *d, const uint8_t *frame, size_t len)
+{
+	if (!d->ctl || d->ctl->state != PC_IDLE)
+		return -ENOTCONN;
+	return pconn_send(d->ctl, frame, len);
+}
+
+static int pconn_on_hello(struct pconn *pc, const uint8_t *p, size_t len)
+{
+	struct daemon *d = pc->d;
+	struct msg_hello h;
+	struct msg_auth a = { .version = PROTO_VERSION, .kind = (uint8_t)pc->kind };
+	uint8_t buf[512];
+	ssize_t n;
+
+	if (msg_hello_decode(p, len, &h) < 0)
+		return -EBADMSG;
+	if (h.version != PROTO_VERSION) {
+		if (pc->kind == CONN_CONTROL)
+			daemon_failed(d, "the manager speaks protocol version %u; this subway speaks %u",
+				      h.version, PROTO_VERSION);
+		return -EPROTO;
+	}
+	if (pc->kind == CONN_CONTROL) {
+		snprintf(d->mgr_version, sizeof(d->mgr_version), "%s", h.server);
+		memset(d->session, 0, sizeof(d->session));
+	} else {
+		memcpy(a.session, d->session, sizeof(a.session));
+	}
+	memcpy(pc->server_nonce, h.nonce, sizeof(h.nonce));
+	if (auth_random(pc->nonce, sizeof(pc->nonce)) < 0)
+		return -EIO;
+	memcpy(a.nonce, pc->nonce, sizeof(a.nonce));
+	auth_mac(&d->token, AUTH_ROLE_CLIENT, h.nonce, a.nonce, a.kind, a.session, a.mac);
+	snprintf(a.client, sizeof(a.client), "subway-daemon");
+	n = msg_auth_encode(buf, sizeof(buf), &a);
+	if (n < 0)
+		return (int)n;
+	pc->state = PC_AUTH;
+	return pconn_send(pc, buf, (size_t)n);
+}
+
+static int pconn_on_auth_ok(struct pconn *pc, const uint8_t *p, size_t len)
+{
+	struct daemon *d = pc->d;
+	struct msg_auth_ok ok;
+	uint8_t mac[PROTO_MAC_LEN];
+	const uint8_t *sess = pc->kind == CONN_CONTROL ? NULL : d->session;
+
+	if (msg_auth_ok_decode(p, len, &ok) < 0)
+		return -EBADMSG;
+	if (!sess)
+		sess = ok.session;
+	auth_mac(&d->token, AUTH_ROLE_SERVER, pc->server_nonce, pc->nonce, (uint8_t)pc->kind, sess, mac);
+	if (!auth_mac_equal(mac, ok.mac)) {
+		if (pc->kind == CONN_CONTROL)
+			daemon_failed(d, "the manager failed to prove it knows the token");
+		return -EACCES;
+	}
+	loop_timer_cancel(d->loop, &pc->timer);
+	if (pc->kind == CONN_CONTROL) {
+		memcpy(d->session, ok.session, sizeof(d->session));
+		d->have_session = true;
+		pc->state = PC_IDLE;
+		pc->grow = true; /* larger frames once authenticated (after consume) */
+		return 0;
+	}
+	list_unlink(&d->connecting, pc);
+	d->n_connecting--;
+	pc->state = PC_IDLE;
+	list_push(&d->idle, pc);
+	d->n_idle++;
+	hairpin_pool_ready(d);
+	return 0;
+}
+
+static int ctl_on_frame(struct pconn *pc, const struct frame_hdr *h, const uint8_t *p)
+{
+	struct daemon *d = pc->d;
+
+	switch (h->type) {
+	case FT_CLUSTER_INFO:
+		if (msg_cluster_info_decode(p, h->len, &d->info) < 0)
+			return -EBADMSG;
+		daemon_connected(d);
+		return 0;
+	case FT_UDP: {
+		struct msg_udp m;
+		if (msg_udp_decode(p, h->len, &m) < 0)
+			return -EBADMSG;
+		dgram_udp_from_tunnel(d, &m);
+		return 0;
+	}
+	case FT_PONG: {
+		struct msg_pong m;
+		if (msg_pong_decode(p, h->len, &m) < 0)
+			return -EBADMSG;
+		dgram_icmp_from_tunnel(d, &m);
+		return 0;
+	}
+	case FT_UDP_CLOSE:
+	case FT_DNS_REPLY:
+		return 0;
+	case FT_HEARTBEAT_ACK:
+		d->last_ack_ms = loop_now_ms(d->loop);
+		return 0;
+	case FT_HEARTBEAT: {
+		struct msg_heartbeat hb;
+		uint8_t buf[64];
+		ssize_t n;
+		if (msg_heartbeat_decode(p, h->len, &hb) < 0)
+			return -EBADMSG;
+		n = msg_heartbeat_encode(buf, sizeof(buf), FT_HEARTBEAT_ACK, &hb);
+		return n < 0 ? (int)n : pconn_send(pc, buf, (size_t)n);
+	}
+	case FT_ERROR: {
+		struct msg_text t;
+		if (msg_text_decode(p, h->len, &t) == 0)
+			snprintf(d->last_error, sizeof(d->last_error), "manager: %.200s", t.text);
+		return -ECONNABORTED;
+	}
+	default:
+		return -EBADMSG;
+	}
+}
+
+static int pconn_on_frame(struct pconn *pc, const struct frame_hdr *h, const uint8_t *p)
+{
+	struct daemon *d = pc->d;
+
+	if (pc->state == PC_HELLO && h->type == FT_HELLO)
+		return pconn_on_hello(pc, p, h->len);
+	if (pc->state == PC_AUTH && h->type == FT_AUTH_OK)
+		return pconn_on_auth_ok(pc, p, h->len);
+	if (pc->state == PC_AUTH && h->type == FT_AUTH_FAIL) {
+		struct msg_text t = { .text = "" };
+		msg_text_decode(p, h->len, &t);
+		if (pc->kind == CONN_CONTROL)
+			daemon_failed(d, "authentication refused by the manager (%s)", t.text);
+		return -EACCES;
+	}
+	if (pc->kind == CONN_CONTROL && pc->state == PC_IDLE)
+		return ctl_on_frame(pc, h, p);
+	if (pc->state == PC_DIALING && h->type == FT_DIAL_RESULT) {
+		struct msg_dial_result r;
+		struct tflow *f = pc->flow;
+		if (msg_dial_result_decode(p, h->len, &r) < 0)
+			return -EBADMSG;
+		loop_timer_cancel(d->loop, &pc->timer);
+		pc->flow = NULL;
+		wire_consume(&pc->w); /* what follows DIAL_RESULT is the flow's bytes */
+		if (r.status == DIAL_OK) {
+			/* The flow owns pc from here; it stops reading until accept(). */
+			pc->state = PC_DONE;
+			loop_del(d->loop, pc->fd);
+		}
+		hairpin_dial_result(f, r.status);
+		return r.status == DIAL_OK ? 1 : -ECONNABORTED;
+	}
+	return -EBADMSG;
+}
+
+static void pconn_fail(struct pconn *pc, int err)
+{
+	struct daemon *d = pc->d;
+
+	if (pc->kind == CONN_CONTROL) {
+		if (d->state == D_CONNECTING && err != -EACCES && err != -EPROTO)
+			daemon_failed(d, "%s %s: %s", pc->state == PC_IDLE ? "lost the manager" : "manager unreachable:",
+				      d->last_error, strerror(-err));
+		else if (d->state != D_CONNECTING)
+			daemon_session_lost(d, err == -EPIPE ? "the manager closed the session" : strerror(-err));
+		if (d->ctl == pc)
+			pconn_close(pc, false);
+		return;
+	}
+	if (pc->state == PC_DIALING && pc->flow) {
+		struct tflow *f = pc->flow;
+		pc->flow = NULL;
+		hairpin_dial_result(f, DIAL_ERROR);
+	}
+	pconn_close(pc, err != -EPIPE);
+}
+
+/* Reads and handles frames; bounded per wakeup.  0, 1 (handed over) or -errno. */
+static int pconn_read(struct pconn *pc)
+{
+	struct frame_hdr h;
+	const uint8_t *p;
+	int ret = wire_read(&pc->w);
+
+	if (ret == 0)
+		return -EPIPE;
+	if (ret < 0 && ret != -EAGAIN && ret != -ENOBUFS)
+		return ret;
+	for (int i = 0; i < RECV_FRAMES_MAX; i++) {
+		ret = wire_next(&pc->w, &h, &p);
+		if (ret <= 0)
+			return ret;
+		ret = pconn_on_frame(pc, &h, p);
+		if (ret != 0)
+			return ret;
+		wire_consume(&pc->w);
+		if (pc->grow) {
+			pc->grow = false;
+			if ((ret = wire_set_limits(&pc->w, FRAME_MAX, FRAME_MAX_PAYLOAD)) < 0)
+				return ret;
+		}
+	}
+	return 0;
+}
+
+static void pconn_event(struct loop *l, int fd, uint32_t events, void *arg)
+{
+	struct pconn *pc = arg;
+	int ret = 0;
+
+	(void)l;
+	(void)fd;
+	if (pc->state == PC_CONNECTING) {
+		ret = sock_connect_result(pc->fd);
+		if (ret == 0) {
+			pc->state = PC_HELLO;
+			ret = loop_mod(pc->d->loop, pc->fd, LOOP_IN);
+		}
+		if (ret < 0)
+			pconn_fail(pc, ret);
+		return;
+	}
+	if (events & LOOP_OUT) {
+		ret = wire_flush(&pc->w);
+		if (ret == 0)
+			ret = loop_mod(pc->d->loop, pc->fd, LOOP_IN);
+	}
+	if (ret >= 0 && (events & LOOP_IN))
+		ret = pconn_read(pc);
+	if (ret == 1) /* handed over to a flow; the flow frees pc */
+		return;
+	if (ret < 0)
+		pconn_fail(pc, ret);
+}
+
+int pconn_dial(struct pconn *pc, struct tflow *f)
+{
+	struct msg_dial m = { .addr = f->key.dst, .port = f->key.dport, .timeout_ms = DIAL_TIMEOUT_MS };
+	uint8_t buf[64];
+	ssize_t n = msg_dial_encode(buf, sizeof(buf), &m);
+
+	if (n < 0)
+		return (int)n;
+	pc->state = PC_DIALING;
+	pc->flow = f;
+	f->pc = pc;
+	loop_timer_arm(pc->d->loop, &pc->timer, DIAL_TIMEOUT_MS + 1000, pconn_timeout, pc);
+	return pconn_send(pc, buf, (size_t)n);
+}
+
+struct pconn *pool_take(struct daemon *d)
+{
+	struct pconn *pc = d->idle;
+
+	if (pc) {
+		list_unlink(&d->idle, pc);
+		d->n_idle--;
+	}
+	pool_fill(d);
+	return pc;
+}
+
+void pool_fill(struct daemon *d)
+{
+	if (!d->have_session || !d->ctl)
+		return;
+	while (d->n_idle + d->n_connecting < POOL_TARGET && d->n_connecting < POOL_MAX_CONNECTING) {
+		struct pconn *pc = pconn_open(d, CONN_FLOW);
+		if (!pc)
+			break;
+		list_push(&d->connecting, pc);
+		d->n_connecting++;
+	}
+}
+
+static void heartbeat_tick(struct loop *l, struct loop_timer *t)
+{
+	struct daemon *d = t->arg;
+	struct msg_heartbeat hb = { .t = loop_now_ms(l) };
+	uint8_t buf[64];
+	ssize_t n;
+
+	if (!d->ctl || d->state != D_CONNECTED)
+		return;
+	if (loop_now_ms(l) - d->last_ack_ms > HEARTBEAT_DEAD_MS) {
+		daemon_session_lost(d, "no heartbeat from the manager");
+		return;
+	}
+	n = msg_heartbeat_encode(buf, sizeof(buf), FT_HEARTBEAT, &hb);
+	if (n > 0)
+		tunnel_send(d, buf, (size_t)n);
+	loop_timer_arm(l, &d->heartbeat_timer, HEARTBEAT_MS, heartbeat_tick, d);
+}
+
+int tunnel_start(struct daemon *d)
+{
+	char ip[16];
+
+	snprintf(d->last_error, sizeof(d->last_error), "%s:%u", ip4_str(d->mgr_addr, ip), d->mgr_port);
+	d->have_session = false;
+	d->ctl = pconn_open(d, CONN_CONTROL);
+	if (!d->ctl)
+		return -errno ? -errno : -EIO;
+	d->last_ack_ms = loop_now_ms(d->loop);
+	loop_timer_arm(d->loop, &d->heartbeat_timer, HEARTBEAT_MS, heartbeat_tick, d);
+	return 0;
+}
+
+void tunnel_stop(struct daemon *d)
+{
+	loop_timer_cancel(d->loop, &d->heartbeat_timer);
+	while (d->idle)
+		pconn_close(d->idle, false);
+	while (d->connecting)
+		pconn_close(d->connecting, false);
+	if (d->ctl)
+		pconn_close(d->ctl, false);
+	d->have_session = false;
+}

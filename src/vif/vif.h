@@ -1,0 +1,35 @@
+/* The virtual interface: a TUN device plus its address and routes, all
+ * set over rtnetlink and all attached to the link, so the kernel removes
+ * every one of them when the device goes away (daemon exit or crash). */
+#pragma once
+#include <stdint.h>
+
+#include "common/util.h"
+
+#define VIF_NAME_MAX 16
+
+struct vif {
+	int fd;
+	int ifindex;
+	char name[VIF_NAME_MAX];
+	uint32_t mtu;
+};
+
+/* Creates a TUN device (IFF_TUN | IFF_NO_PI, non-blocking) named after
+ * pattern (e.g. "subway%d").  0 or -errno (-ENOENT: no /dev/net/tun). */
+int vif_open(struct vif *v, const char *pattern, uint32_t mtu);
+void vif_close(struct vif *v);
+/* Brings the link up with v->mtu. */
+int vif_up(struct vif *v);
+int vif_addr_add(struct vif *v, uint32_t addr, uint8_t prefix);
+/* Route for dst via the link, with preferred source src (0: none). */
+int vif_route_add(struct vif *v, const struct cidr4 *dst, uint32_t src);
+
+/* Local IPv4 routes, from /proc/net/route text (pure parser; the default
+ * route is skipped).  Returns the number found (<= max) or -EINVAL. */
+struct local_route {
+	struct cidr4 dst;
+	char dev[VIF_NAME_MAX];
+};
+int vif_routes_parse(const char *text, struct local_route *out, int max);
+int vif_routes_read(struct local_route *out, int max);
