@@ -1,0 +1,83 @@
+#!/bin/sh
+# make demo: brings up the lab "subway" (host-only; reused if it is up) and
+# shows, in plain words, what it built and what answers.  Leaves it up.
+# Later features add their own sections below the lab's.
+set -eu
+root=$(cd "$(dirname "$0")/.." && pwd)
+SUBWAY=${SUBWAY:-$root/build/subway}
+LAB=${LAB:-subway}
+
+# How to call the binary in the hints we print.
+case $SUBWAY in "$root/build/subway") sw=build/subway ;; *) sw=$SUBWAY ;; esac
+[ "$LAB" = subway ] && name_opt="" || name_opt=" --name $LAB"
+
+say() { printf '\n%s\n' "$*"; }
+# show NS CMD...: prints the command as one would type it, runs it in the
+# namespace $LAB-NS ("-" for here), and indents its output.
+show() {
+	ns=$1; shift
+	if [ "$ns" = - ]; then
+		printf '  $ %s\n' "$*"
+		"$@" 2>&1 | sed 's/^/    /' || true
+	else
+		printf '  $ ip netns exec %s %s\n' "$LAB-$ns" "$*"
+		ip netns exec "$LAB-$ns" "$@" 2>&1 | sed 's/^/    /' || true
+	fi
+}
+web_x6() {
+	for i in 1 2 3 4 5 6; do ip netns exec "$LAB-$1" curl -s --max-time 3 "$2"; done | tr '\n' ' '
+	echo
+}
+
+if [ "$(id -u)" != 0 ]; then
+	echo "demo: needs root (the lab is made of network namespaces): sudo make demo" >&2
+	exit 1
+fi
+
+# ---- the lab ----
+if "$SUBWAY" lab status --name "$LAB" >/dev/null 2>&1; then
+	echo "The lab '$LAB' is already up: reusing it."
+else
+	"$SUBWAY" lab up --name "$LAB" || { "$SUBWAY" lab down --name "$LAB" && "$SUBWAY" lab up --name "$LAB"; }
+fi
+
+say "What was built: an emulated k3s cluster made of network namespaces, with the laptop as a
+namespace too ($LAB-laptop), so this machine's own network is untouched:"
+"$SUBWAY" lab status --name "$LAB" | sed -n '1,/^pods/p' | sed '$d' | sed 's/^/  /'
+
+say "1. The service 'web' answers on its ClusterIP 10.43.0.20; kube-proxy rules (nftables DNAT)
+   spread requests over its two replicas, web-0 on agent1 and web-1 on agent2.
+   Six requests from pod echo-0, then six from the node 'server':"
+printf '  pod echo-0:  '; web_x6 echo-0 http://10.43.0.20/
+printf '  node server: '; web_x6 server http://10.43.0.20/
+
+say "2. Cluster DNS (dnsmasq in kube-dns-0, service 10.43.0.10) answers for cluster.local;
+   other names go to the node's upstream, here the laptop's DNS forwarder on 192.168.56.1:"
+show echo-0 dig +short web.default.svc.cluster.local
+show echo-0 dig +short SRV _http._tcp.web.default.svc.cluster.local
+show echo-0 curl -s --max-time 3 http://web/
+show echo-0 dig +short example.com
+
+say "3. TCP echo (it honours half-close) and UDP echo, by service name, from pod web-1:"
+printf '  TCP echo.default:7     -> '
+echo "hello over TCP" | ip netns exec "$LAB-web-1" socat -t 5 - TCP:echo.default.svc.cluster.local:7
+printf '  UDP udp-echo.default:7 -> '
+echo "hello over UDP" | ip netns exec "$LAB-web-1" socat -T 2 - UDP:udp-echo.default.svc.cluster.local:7
+
+say "4. From the laptop, the nodes answer on node ports (web on 30080; the subway manager on 30443):"
+show - "$sw" lab exec$name_opt -- curl -s --max-time 3 http://192.168.56.11:30080/
+printf '  manager: '
+"$SUBWAY" lab status --name "$LAB" | sed -n 's/^manager *//p'
+
+say "5. Why this topology matters: a ClusterIP that no service owns has no rule, so a node sends
+   it along its default route, which is the laptop (192.168.56.1):"
+printf '  $ ip netns exec %s ip route get 10.43.250.250\n    ' "$LAB-server"
+ip netns exec "$LAB-server" ip route get 10.43.250.250 | head -n 1
+echo "  Once subway routes 10.43.0.0/16 into the cluster from the laptop, that is a loop."
+
+say "The lab stays up. Look around (docs/lab.md draws it):
+  $sw lab status$name_opt          everything, with addresses and the sha256 of /big
+  $sw lab exec$name_opt -- sh      a shell on the laptop
+  ip netns exec $LAB-web-0 sh      a shell in a pod ($LAB-agent1: on a node)
+Take it down with:
+  $sw lab down$name_opt"
