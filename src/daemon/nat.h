@@ -9,6 +9,7 @@
  * in TIME_WAIT (at 10,000 connections/s and 64 addresses: ~6 minutes). */
 #pragma once
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define NAT_PORT_MIN 1024u
@@ -25,12 +26,14 @@ struct nat_tuple {
 
 struct nat_table;
 
-/* max_entries bounds memory; n_addrs >= 1.  NULL on allocation failure. */
+/* max_entries bounds memory; n_addrs >= 1.  NULL on allocation failure, or
+ * if max_entries or n_addrs is 0 or base + n_addrs passes 255.255.255.255. */
 struct nat_table *nat_new(uint32_t max_entries, uint32_t base, uint32_t n_addrs, uint64_t seed);
 void nat_free(struct nat_table *t); /* accepts NULL */
 
 /* Adds a mapping for `app` carrying `data`; fills *out with its tuple.
- * 0, -EEXIST if app is already mapped, -ENOSPC when full. */
+ * 0, -EEXIST if app is already mapped, -ENOSPC when full, -ENOMEM if the
+ * table could not grow. */
 int nat_insert(struct nat_table *t, const struct nat_key *app, void *data, struct nat_tuple *out);
 void *nat_lookup_app(const struct nat_table *t, const struct nat_key *app);
 void *nat_lookup_tuple(const struct nat_table *t, uint32_t addr, uint16_t port);
@@ -39,3 +42,5 @@ void *nat_remove(struct nat_table *t, const struct nat_key *app);
 uint32_t nat_count(const struct nat_table *t);
 /* True if addr is one of the table's F addresses. */
 bool nat_owns_addr(const struct nat_table *t, uint32_t addr);
+/* Bytes the table holds (it grows, never shrinks): for tests and status. */
+size_t nat_mem_bytes(const struct nat_table *t);

@@ -48,7 +48,8 @@ int pkt4_parse(uint8_t *buf, size_t len, struct pkt4 *p);
  * A UDP checksum of zero (none) stays zero.  When csum_partial is true the
  * L4 checksum field holds only the pseudo-header sum (a packet whose
  * checksum the kernel completes later, virtio NEEDS_CSUM): then only the
- * address change is folded in, ports are not.  Updates the struct too. */
+ * address change is folded in, ports are not.  Updates the struct too.
+ * Fragments: only the IP header is rewritten. */
 void pkt4_rewrite(struct pkt4 *p, uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport,
 		  bool csum_partial);
 
@@ -60,18 +61,24 @@ bool pkt4_csum_ok(const struct pkt4 *p);
 
 /* RST answering `in` (a TCP segment from A to B): from B to A.  If `in`
  * has ACK, seq = in.ack and no ACK flag; else ACK flag with
- * ack = in.seq + payload_len (+1 for SYN, +1 for FIN), seq 0 (RFC 793). */
+ * ack = in.seq + payload_len (+1 for SYN, +1 for FIN), seq 0 (RFC 793).
+ * 0 for a RST, a fragment or a non-TCP `in`. */
 size_t pkt4_build_rst(uint8_t *out, size_t cap, const struct pkt4 *in);
 /* ICMP destination unreachable (type 3, code) from `from` to in->src,
- * quoting in's IP header and first 8 bytes of its payload (RFC 792). */
+ * quoting in's IP header and first 8 bytes of its payload (RFC 792).
+ * 0 for code > 15 and where RFC 1122 3.2.2 forbids an error: about an ICMP
+ * error, a non-first fragment, or to/from broadcast, multicast or 0.0.0.0. */
 size_t pkt4_build_icmp_unreach(uint8_t *out, size_t cap, const struct pkt4 *in, uint8_t code,
 			       uint32_t from);
+/* UDP and echo reply: data may overlap out (built in place at out + 28). */
 size_t pkt4_build_udp(uint8_t *out, size_t cap, uint32_t src, uint16_t sport, uint32_t dst,
 		      uint16_t dport, const uint8_t *data, size_t len);
 size_t pkt4_build_icmp_echo_reply(uint8_t *out, size_t cap, uint32_t src, uint32_t dst,
 				  uint16_t ident, uint16_t seq, const uint8_t *data, size_t len);
 
-/* Internet checksum helpers (RFC 1071 / RFC 1624). */
+/* Internet checksum helpers (RFC 1071 / RFC 1624).  Values are host order:
+ * data is summed as big-endian 16-bit words (from an even offset of the
+ * checksummed region), and a result is stored with a big-endian write. */
 uint32_t csum_partial(const void *data, size_t len, uint32_t sum); /* unfolded 32-bit sum */
 uint16_t csum_fold(uint32_t sum);                                  /* ~fold(sum) */
 /* RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m') for a 16-bit field change. */

@@ -1,0 +1,373 @@
+/* IPv4 packets from and to the VIF: parse, rewrite, build (packet.h). */
+#include "net/packet.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
+
+#define IP4_HLEN 20
+#define TCP_HLEN 20
+#define UDP_HLEN 8
+#define ICMP_HLEN 8
+#define IP4_MAXLEN 65535u
+#define IP4_TTL 64
+#define IP4_DF 0x4000
+#define IP4_MF 0x2000
+#define IP4_OFFMASK 0x1fff
+
+#define TCP_CSUM_OFF 16
+#define UDP_CSUM_OFF 6
+#define ICMP_CSUM_OFF 2
+
+#define ICMP_ECHOREPLY 0
+#define ICMP_UNREACH 3
+#define ICMP_ECHO 8
+#define ICMP_UNREACH_MAXCODE 15
+
+static uint16_t get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	put16(p, (uint16_t)(v >> 16));
+	put16(p + 2, (uint16_t)v);
+}
+
+/* RFC 793 pseudo-header, also used by UDP (RFC 768). */
+static uint32_t pseudo_sum(uint32_t src, uint32_t dst, uint8_t proto, size_t len)
+{
+	return (src >> 16) + (src & 0xffffu) + (dst >> 16) + (dst & 0xffffu) + proto +
+	       (uint32_t)len;
+}
+
+/* ---- parse ---- */
+
+static int parse_tcp(struct pkt4 *p)
+{
+	const uint8_t *t = p->l4;
+
+	if (p->l4len < TCP_HLEN)
+		return -EBADMSG;
+	p->tcp_hlen = (size_t)(t[12] >> 4) * 4;
+	if (p->tcp_hlen < TCP_HLEN || p->tcp_hlen > p->l4len)
+		return -EBADMSG;
+	p->sport = get16(t);
+	p->dport = get16(t + 2);
+	p->seq = get32(t + 4);
+	p->ack = get32(t + 8);
+	p->tcp_flags = t[13];
+	p->payload = p->l4 + p->tcp_hlen;
+	p->payload_len = p->l4len - p->tcp_hlen;
+	return 0;
+}
+
+/* Strict: the UDP length must be the IP payload length exactly (the kernel
+ * never sends trailing bytes; a mismatch means a broken or crafted packet). */
+static int parse_udp(struct pkt4 *p)
+{
+	if (p->l4len < UDP_HLEN || get16(p->l4 + 4) != p->l4len)
+		return -EBADMSG;
+	p->sport = get16(p->l4);
+	p->dport = get16(p->l4 + 2);
+	p->payload = p->l4 + UDP_HLEN;
+	p->payload_len = p->l4len - UDP_HLEN;
+	return 0;
+}
+
+/* Every ICMP message has an 8-byte header; id and seq mean something only
+ * for echo, the payload (after those 8 bytes) is set for every type. */
+static int parse_icmp(struct pkt4 *p)
+{
+	if (p->l4len < ICMP_HLEN)
+		return -EBADMSG;
+	p->icmp_type = p->l4[0];
+	p->icmp_code = p->l4[1];
+	if (p->icmp_type == ICMP_ECHO || p->icmp_type == ICMP_ECHOREPLY) {
+		p->icmp_id = get16(p->l4 + 4);
+		p->icmp_seq = get16(p->l4 + 6);
+	}
+	p->payload = p->l4 + ICMP_HLEN;
+	p->payload_len = p->l4len - ICMP_HLEN;
+	return 0;
+}
+
+int pkt4_parse(uint8_t *buf, size_t len, struct pkt4 *p)
+{
+	size_t ihl, tot;
+
+	memset(p, 0, sizeof(*p));
+	if (len < IP4_HLEN || buf[0] >> 4 != 4)
+		return -EBADMSG;
+	ihl = (size_t)(buf[0] & 0x0f) * 4;
+	tot = get16(buf + 2);
+	if (ihl < IP4_HLEN || tot < ihl || tot > len)
+		return -EBADMSG;
+	p->ip = buf;
+	p->len = tot;
+	p->ihl = ihl;
+	p->ttl = buf[8];
+	p->proto = buf[9];
+	p->frag = (get16(buf + 6) & (IP4_MF | IP4_OFFMASK)) != 0;
+	p->src = get32(buf + 12);
+	p->dst = get32(buf + 16);
+	p->l4 = buf + ihl;
+	p->l4len = tot - ihl;
+	if (p->frag)
+		return 0;
+	switch (p->proto) {
+	case IPPROTO_TCP: return parse_tcp(p);
+	case IPPROTO_UDP: return parse_udp(p);
+	case IPPROTO_ICMP: return parse_icmp(p);
+	default: return 0;
+	}
+}
+
+/* ---- rewrite ---- */
+
+/* A full checksum C = ~S: eqn. 3 of RFC 1624 for each changed field.
+ * CHECKSUM_PARTIAL (csum_partial): the field holds the folded pseudo-header
+ * sum P itself, not complemented, and the kernel later sums the L4 bytes
+ * from it and complements.  Then P' = P + ~m + m' (one's complement), which
+ * is ~update(~P): and only addresses count, ports are in the summed bytes. */
+static uint16_t l4_csum_update(uint16_t c, const struct pkt4 *p, uint32_t src, uint16_t sport,
+			       uint32_t dst, uint16_t dport, bool partial)
+{
+	if (partial) {
+		c = (uint16_t)~csum_update32((uint16_t)~c, p->src, src);
+		return (uint16_t)~csum_update32((uint16_t)~c, p->dst, dst);
+	}
+	c = csum_update32(c, p->src, src);
+	c = csum_update32(c, p->dst, dst);
+	c = csum_update16(c, p->sport, sport);
+	return csum_update16(c, p->dport, dport);
+}
+
+static void rewrite_l4(struct pkt4 *p, uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport,
+		       bool partial)
+{
+	uint8_t *cp;
+	uint16_t c;
+
+	if (p->proto == IPPROTO_TCP)
+		cp = p->l4 + TCP_CSUM_OFF;
+	else if (p->proto == IPPROTO_UDP)
+		cp = p->l4 + UDP_CSUM_OFF;
+	else
+		return;
+	c = get16(cp);
+	/* UDP checksum 0 means none (RFC 768): leave it so. */
+	if (partial || p->proto == IPPROTO_TCP || c != 0) {
+		c = l4_csum_update(c, p, src, sport, dst, dport, partial);
+		/* A computed 0 is sent as 0xffff in UDP (RFC 768). */
+		if (!partial && p->proto == IPPROTO_UDP && c == 0)
+			c = 0xffff;
+		put16(cp, c);
+	}
+	put16(p->l4, sport);
+	put16(p->l4 + 2, dport);
+	p->sport = sport;
+	p->dport = dport;
+}
+
+/* Fragments: only the IP header is rewritten (the L4 header may not be in
+ * this fragment); callers should not NAT fragments. */
+void pkt4_rewrite(struct pkt4 *p, uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport,
+		  bool partial)
+{
+	uint16_t c = get16(p->ip + 10);
+
+	c = csum_update32(c, p->src, src);
+	c = csum_update32(c, p->dst, dst);
+	put16(p->ip + 10, c);
+	put32(p->ip + 12, src);
+	put32(p->ip + 16, dst);
+	if (!p->frag)
+		rewrite_l4(p, src, sport, dst, dport, partial);
+	p->src = src;
+	p->dst = dst;
+}
+
+/* ---- verify ---- */
+
+/* Fragments: only the IP header checksum (the L4 one spans the datagram). */
+bool pkt4_csum_ok(const struct pkt4 *p)
+{
+	uint32_t ps = pseudo_sum(p->src, p->dst, p->proto, p->l4len);
+
+	if (csum_fold(csum_partial(p->ip, p->ihl, 0)) != 0)
+		return false;
+	if (p->frag)
+		return true;
+	switch (p->proto) {
+	case IPPROTO_UDP:
+		if (get16(p->l4 + UDP_CSUM_OFF) == 0)
+			return true;
+		/* fall through */
+	case IPPROTO_TCP: return csum_fold(csum_partial(p->l4, p->l4len, ps)) == 0;
+	case IPPROTO_ICMP: return csum_fold(csum_partial(p->l4, p->l4len, 0)) == 0;
+	default: return true;
+	}
+}
+
+/* ---- build ---- */
+
+/* IP ID: the builders are pure, so no counter.  A mix of what identifies
+ * the datagram: equal IDs need equal addresses, length and L4 checksum. */
+static uint16_t ip4_id(uint32_t src, uint32_t dst, size_t tot, uint16_t l4csum)
+{
+	uint32_t h = src * 0x9e3779b1u ^ dst;
+
+	h = (h ^ (uint32_t)tot << 16 ^ l4csum) * 0x85ebca6bu;
+	h ^= h >> 15;
+	h *= 0xc2b2ae35u;
+	return (uint16_t)(h ^ h >> 16);
+}
+
+/* DF on TCP (as the kernel sends it); off on ICMP and UDP, whose datagrams
+ * the laptop may forward and then have to fragment. */
+static void ip4_build(uint8_t *out, size_t tot, uint8_t proto, uint32_t src, uint32_t dst,
+		      bool df, uint16_t l4csum)
+{
+	out[0] = 0x45;
+	out[1] = 0;
+	put16(out + 2, (uint16_t)tot);
+	put16(out + 4, ip4_id(src, dst, tot, l4csum));
+	put16(out + 6, df ? IP4_DF : 0);
+	out[8] = IP4_TTL;
+	out[9] = proto;
+	put16(out + 10, 0);
+	put32(out + 12, src);
+	put32(out + 16, dst);
+	put16(out + 10, csum_fold(csum_partial(out, IP4_HLEN, 0)));
+}
+
+/* RFC 793, "Reset Generation"; never a RST for a RST. */
+size_t pkt4_build_rst(uint8_t *out, size_t cap, const struct pkt4 *in)
+{
+	const size_t tot = IP4_HLEN + TCP_HLEN;
+	uint8_t *t;
+	uint16_t c;
+
+	if (in->proto != IPPROTO_TCP || in->frag || (in->tcp_flags & PKT_TCP_RST) || cap < tot)
+		return 0;
+	t = out + IP4_HLEN;
+	memset(t, 0, TCP_HLEN);
+	put16(t, in->dport);
+	put16(t + 2, in->sport);
+	if (in->tcp_flags & PKT_TCP_ACK) {
+		put32(t + 4, in->ack);
+		t[13] = PKT_TCP_RST;
+	} else {
+		uint32_t ack = in->seq + (uint32_t)in->payload_len;
+		ack += !!(in->tcp_flags & PKT_TCP_SYN) + !!(in->tcp_flags & PKT_TCP_FIN);
+		put32(t + 8, ack);
+		t[13] = PKT_TCP_RST | PKT_TCP_ACK;
+	}
+	t[12] = (TCP_HLEN / 4) << 4;
+	c = csum_fold(csum_partial(t, TCP_HLEN, pseudo_sum(in->dst, in->src, IPPROTO_TCP, TCP_HLEN)));
+	put16(t + TCP_CSUM_OFF, c);
+	ip4_build(out, tot, IPPROTO_TCP, in->dst, in->src, true, c);
+	return tot;
+}
+
+/* RFC 1122 3.2.2: no error about an ICMP error, about a fragment other
+ * than the first, about a datagram to or from a broadcast or multicast
+ * address (or from 0.0.0.0). */
+static bool ip4_is_multi(uint32_t a)
+{
+	return a == 0xffffffffu || (a >> 28) == 0xe;
+}
+
+static bool icmp_error_allowed(const struct pkt4 *in)
+{
+	uint8_t type = in->l4len ? in->l4[0] : 0;
+	bool icmp_err = type == 3 || type == 4 || type == 5 || type == 11 || type == 12;
+
+	if (get16(in->ip + 6) & IP4_OFFMASK)
+		return false;
+	if (in->proto == IPPROTO_ICMP && icmp_err)
+		return false;
+	return in->src != 0 && !ip4_is_multi(in->src) && !ip4_is_multi(in->dst);
+}
+
+size_t pkt4_build_icmp_unreach(uint8_t *out, size_t cap, const struct pkt4 *in, uint8_t code,
+			       uint32_t from)
+{
+	size_t quote = in->ihl + (in->l4len < 8 ? in->l4len : 8);
+	size_t tot = IP4_HLEN + ICMP_HLEN + quote;
+	uint8_t *ic;
+	uint16_t c;
+
+	if (code > ICMP_UNREACH_MAXCODE || cap < tot || !icmp_error_allowed(in))
+		return 0;
+	ic = out + IP4_HLEN;
+	memset(ic, 0, ICMP_HLEN);
+	ic[0] = ICMP_UNREACH;
+	ic[1] = code;
+	memcpy(ic + ICMP_HLEN, in->ip, quote);
+	c = csum_fold(csum_partial(ic, ICMP_HLEN + quote, 0));
+	put16(ic + ICMP_CSUM_OFF, c);
+	ip4_build(out, tot, IPPROTO_ICMP, from, in->src, false, c);
+	return tot;
+}
+
+/* data may overlap out (e.g. received at out + 28 and built in place). */
+size_t pkt4_build_udp(uint8_t *out, size_t cap, uint32_t src, uint16_t sport, uint32_t dst,
+		      uint16_t dport, const uint8_t *data, size_t len)
+{
+	const size_t hl = IP4_HLEN + UDP_HLEN;
+	uint8_t *u;
+	uint16_t c;
+
+	if (len > IP4_MAXLEN - hl || cap < hl + len || (len && !data))
+		return 0;
+	u = out + IP4_HLEN;
+	if (len)
+		memmove(u + UDP_HLEN, data, len);
+	put16(u, sport);
+	put16(u + 2, dport);
+	put16(u + 4, (uint16_t)(UDP_HLEN + len));
+	put16(u + UDP_CSUM_OFF, 0);
+	c = csum_fold(csum_partial(u, UDP_HLEN + len,
+				   pseudo_sum(src, dst, IPPROTO_UDP, UDP_HLEN + len)));
+	put16(u + UDP_CSUM_OFF, c ? c : 0xffff);
+	ip4_build(out, hl + len, IPPROTO_UDP, src, dst, false, c);
+	return hl + len;
+}
+
+/* data may overlap out, as for pkt4_build_udp. */
+size_t pkt4_build_icmp_echo_reply(uint8_t *out, size_t cap, uint32_t src, uint32_t dst,
+				  uint16_t ident, uint16_t seq, const uint8_t *data, size_t len)
+{
+	const size_t hl = IP4_HLEN + ICMP_HLEN;
+	uint8_t *ic;
+	uint16_t c;
+
+	if (len > IP4_MAXLEN - hl || cap < hl + len || (len && !data))
+		return 0;
+	ic = out + IP4_HLEN;
+	if (len)
+		memmove(ic + ICMP_HLEN, data, len);
+	ic[0] = ICMP_ECHOREPLY;
+	ic[1] = 0;
+	put16(ic + ICMP_CSUM_OFF, 0);
+	put16(ic + 4, ident);
+	put16(ic + 6, seq);
+	c = csum_fold(csum_partial(ic, ICMP_HLEN + len, 0));
+	put16(ic + ICMP_CSUM_OFF, c);
+	ip4_build(out, hl + len, IPPROTO_ICMP, src, dst, false, c);
+	return hl + len;
+}
