@@ -47,19 +47,21 @@ FORCE:
 
 $(OBJDIR)/%.o: %.c $(BUILD)/flags.$(SANITIZE)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+	@echo "  CC      $<"
+	@$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(LIB): $(LIBOBJS)
 	@rm -f $@
-	ar rcs $@ $^
+	@ar rcs $@ $^
 
 $(BUILD)/subway: $(OBJDIR)/src/main.o $(LIB) $(BUILD)/flags.$(SANITIZE)
-	$(CC) $(LDFLAGS) -o $@ $(OBJDIR)/src/main.o $(LIB) $(LDLIBS)
+	@$(CC) $(LDFLAGS) -o $@ $(OBJDIR)/src/main.o $(LIB) $(LDLIBS)
 	@echo "built $@$(if $(filter 1,$(SANITIZE)), (address,undefined sanitizers))"
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIB) $(BUILD)/flags.$(SANITIZE)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Wno-missing-prototypes $(LDFLAGS) -o $@ $< $(LIB) -lcmocka $(LDLIBS)
+	@echo "  TEST    $@"
+	@$(CC) $(CFLAGS) -Wno-missing-prototypes $(LDFLAGS) -o $@ $< $(LIB) -lcmocka $(LDLIBS)
 
 unit: $(UNIT_BINS)
 	@fail=0; for t in $(UNIT_BINS); do echo "== $$t"; $$t || fail=1; done; exit $$fail
@@ -83,7 +85,8 @@ FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 FUZZ_CFLAGS := -std=gnu11 -D_GNU_SOURCE -g -O1 -Isrc -fsanitize=fuzzer,address,undefined
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIBSRCS)
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) -o $@ $< $(LIBSRCS) $(LDLIBS) -pthread
+	@echo "  FUZZ    $@"
+	@clang $(FUZZ_CFLAGS) -o $@ $< $(LIBSRCS) $(LDLIBS) -pthread
 fuzz-smoke: $(FUZZ_BINS)
 	@for f in $(FUZZ_BINS); do n=$$(basename $$f); mkdir -p $(BUILD)/fuzz/corpus-$$n; \
 	  $$f -runs=20000 -seed=1 $(BUILD)/fuzz/corpus-$$n tests/fuzz/corpus/$$n 2>&1 | tail -n 1 || exit 1; done

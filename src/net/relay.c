@@ -123,6 +123,12 @@ static int relay_pump(struct relay *r, int d)
 			x->eof = true;
 		x->buffered += (uint32_t)n;
 	}
+	/* An EOF seen in the last round must still travel now: nothing else
+	 * would wake this direction again. */
+	if (x->eof && !x->buffered && !x->shut) {
+		shutdown(dst, SHUT_WR);
+		x->shut = true;
+	}
 	return 0;
 }
 
