@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +61,27 @@ struct run_io {
 	size_t out_size, out_len;
 };
 
+/* A child that exits before reading all its input must not kill us with
+ * SIGPIPE: block it around the write and take back the one that came. */
+static ssize_t write_nosigpipe(int fd, const void *buf, size_t len)
+{
+	static const struct timespec zero;
+	sigset_t pipe_set, old;
+	ssize_t n;
+	int e;
+
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+	n = write(fd, buf, len);
+	e = errno;
+	if (n < 0 && e == EPIPE)
+		sigtimedwait(&pipe_set, NULL, &zero);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	errno = e;
+	return n;
+}
+
 /* One poll round: feed stdin, drain stdout.  0 to go on, 1 when done. */
 static int run_io_step(struct run_io *io, int timeout_ms)
 {
@@ -71,7 +93,7 @@ static int run_io_step(struct run_io *io, int timeout_ms)
 	if (n == 0)
 		return -ETIMEDOUT;
 	if (io->in_fd >= 0 && (p[1].revents & (POLLOUT | POLLERR | POLLHUP))) {
-		ssize_t w = write(io->in_fd, io->input + io->in_off, io->in_len - io->in_off);
+		ssize_t w = write_nosigpipe(io->in_fd, io->input + io->in_off, io->in_len - io->in_off);
 		if (w > 0)
 			io->in_off += (size_t)w;
 		if (w < 0 || io->in_off == io->in_len) {

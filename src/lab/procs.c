@@ -21,33 +21,42 @@
 #define READY_TIMEOUT_MS 8000
 #define PROC_ARGS 24
 
+static void plan_add(struct lab_proc *out, int max, int *n, const char *name, const char *ns,
+		     enum lab_proc_kind kind, int index, const char *what)
+{
+	struct lab_proc *p = &out[*n];
+
+	if (*n >= max)
+		return;
+	snprintf(p->name, sizeof(p->name), "%s", name);
+	snprintf(p->ns_suffix, sizeof(p->ns_suffix), "%s", ns);
+	p->kind = kind;
+	p->index = index;
+	p->what = what;
+	(*n)++;
+}
+
 int procs_plan(const struct lab *lab, struct lab_proc *out, int max)
 {
+	static const char *const what[] = {
+		[LAB_SRV_CLUSTER_DNS] = "dnsmasq: cluster DNS", [LAB_SRV_MANAGER] = "subway manager",
+		[LAB_SRV_HTTP] = "nginx", [LAB_SRV_TCP_ECHO] = "socat: TCP echo",
+		[LAB_SRV_UDP_ECHO] = "socat: UDP echo", [LAB_SRV_IPERF] = "iperf3 -s",
+	};
 	const struct lab_topo_info *ti = lab_topo_info(lab->topo);
+	char name[24];
 	int n = 0;
 
-#define ADD(nm, nsx, k, i, w) do { if (n < max) { \
-	snprintf(out[n].name, sizeof(out[n].name), "%s", nm); \
-	snprintf(out[n].ns_suffix, sizeof(out[n].ns_suffix), "%s", nsx); \
-	out[n].kind = (k); out[n].index = (i); out[n].what = (w); n++; } } while (0)
-	ADD("internet-dns", "internet", PROC_INTERNET_DNS, -1, "dnsmasq: the internet's resolver");
-	ADD("internet-web", "internet", PROC_INTERNET_WEB, -1, "nginx: example.com");
+	plan_add(out, max, &n, "internet-dns", "internet", PROC_INTERNET_DNS, -1, "dnsmasq: the internet's resolver");
+	plan_add(out, max, &n, "internet-web", "internet", PROC_INTERNET_WEB, -1, "nginx: example.com");
 	if (ti->dns_forwarder)
-		ADD("laptop-dns", "laptop", PROC_FORWARDER, -1, "dnsmasq: the laptop's DNS forwarder");
+		plan_add(out, max, &n, "laptop-dns", "laptop", PROC_FORWARDER, -1, "dnsmasq: the laptop's DNS forwarder");
 	for (int i = 0; ti->slirp && i < LAB_NODES; i++) {
-		char nm[24];
-		snprintf(nm, sizeof(nm), "slirp-%s", lab_nodes[i].name);
-		ADD(nm, "laptop", PROC_SLIRP, i, "slirp4netns: the node's user-mode NAT");
+		snprintf(name, sizeof(name), "slirp-%s", lab_nodes[i].name);
+		plan_add(out, max, &n, name, "laptop", PROC_SLIRP, i, "slirp4netns: the node's user-mode NAT");
 	}
-	for (size_t i = 0; i < lab_npods; i++) {
-		static const char *const what[] = {
-			[LAB_SRV_CLUSTER_DNS] = "dnsmasq: cluster DNS", [LAB_SRV_MANAGER] = "subway manager",
-			[LAB_SRV_HTTP] = "nginx", [LAB_SRV_TCP_ECHO] = "socat: TCP echo",
-			[LAB_SRV_UDP_ECHO] = "socat: UDP echo", [LAB_SRV_IPERF] = "iperf3 -s",
-		};
-		ADD(lab_pods[i].name, lab_pods[i].name, PROC_POD, (int)i, what[lab_pods[i].server]);
-	}
-#undef ADD
+	for (size_t i = 0; i < lab_npods; i++)
+		plan_add(out, max, &n, lab_pods[i].name, lab_pods[i].name, PROC_POD, (int)i, what[lab_pods[i].server]);
 	return n;
 }
 
@@ -136,7 +145,8 @@ static pid_t start_slirp(struct lab *lab, const struct lab_proc *p)
 static pid_t start_pod(struct lab *lab, const struct lab_proc *p)
 {
 	const struct lab_pod *pod = &lab_pods[p->index];
-	static const char *const tcp_echo[] = { "socat", "-t", "30", "TCP4-LISTEN:7,fork,reuseaddr,backlog=1024",
+	static const char *const tcp_echo[] = { "socat", "-t", "30", "-T", "600",
+						"TCP4-LISTEN:7,fork,reuseaddr,backlog=1024",
 						"EXEC:cat", NULL };
 	static const char *const udp_echo[] = { "socat", "-T", "5", "UDP4-RECVFROM:7,fork", "PIPE", NULL };
 	static const char *const iperf[] = { "iperf3", "-s", "-p", "5201", NULL };

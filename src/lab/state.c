@@ -3,10 +3,9 @@
  *   namespaces    every namespace the lab created, one per line
  *   ready         written last by a successful `up`
  *   token         the manager's token file (0600)
- *   big.sha256    sha256 of www/big
- *   pids/<proc>.pid, logs/<proc>.log, conf/..., www/big, nginx/<proc>/
+ *   www/big, www/big.sha256, pids/<proc>.pid, logs/<proc>.log,
+ *   conf/<proc>.conf, nginx/<proc>/
  * and LAB_STATE_ROOT/<lab>.lock, held while up or down runs. */
-
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -146,9 +145,14 @@ int lab_state_create(struct lab *lab)
 	static const char *const dirs[] = { "", "/logs", "/pids", "/conf", "/www", "/nginx" };
 	char path[128], text[64];
 
+	/* nginx workers run as nobody and read www/big. */
+	if (chmod(LAB_STATE_ROOT, 0755) < 0)
+		log_warn("chmod %s: %s", LAB_STATE_ROOT, strerror(errno));
 	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
 		snprintf(path, sizeof(path), "%s%s", lab->dir, dirs[i]);
 		int r = mkdir_p(path, 0755);
+		if (r == 0 && chmod(path, 0755) < 0)
+			r = -errno;
 		if (r < 0) {
 			log_err("cannot create %s: %s", path, strerror(-r));
 			return r;

@@ -63,7 +63,7 @@ static void live_collect(const struct lab *lab, struct live *lv)
 		lv->sha[0] = 0;
 	for (int i = 0; i < lab->net.nns; i++) {
 		lab_nsname(lab, i, ns);
-		bool e = netns_exists(ns);
+		bool e = netns_exists(ns) && !lab_ns_claimed_elsewhere(lab->name, ns);
 		all &= e;
 		any |= e;
 	}
@@ -502,7 +502,8 @@ int lab_list(void)
 		struct live lv;
 		enum lab_topo t = LAB_TOPO_HOST_ONLY;
 		char err[128];
-		if (e->d_type != DT_DIR || lab_name_check(e->d_name, err, sizeof(err)) < 0)
+		if ((e->d_type != DT_DIR && e->d_type != DT_UNKNOWN) || lab_name_check(e->d_name, err, sizeof(err)) < 0 ||
+		    !lab_state_exists(e->d_name))
 			continue;
 		lab_state_topology(e->d_name, &t);
 		if (lab_init(&lab, e->d_name, t) < 0)

@@ -143,13 +143,19 @@ def root_snapshot():
         return run(list(argv)).stdout
     with open("/etc/resolv.conf") as f:
         resolv = f.read()
-    with open("/proc/sys/net/ipv4/ip_forward") as f:
-        fwd = f.read()
+    sysctls = {}
+    for key in ("net/ipv4/ip_forward", "net/ipv4/conf/all/rp_filter",
+                "net/bridge/bridge-nf-call-iptables"):
+        try:
+            with open("/proc/sys/" + key) as f:
+                sysctls[key] = f.read()
+        except OSError:
+            sysctls[key] = None
     return {"routes": cmd("ip", "-4", "route", "show", "table", "all"),
             "addrs": cmd("ip", "-o", "-4", "addr", "show"),
             "links": sorted(l.split(":")[1].strip().split("@")[0]
                             for l in cmd("ip", "-o", "link", "show").splitlines()),
-            "ip_forward": fwd, "resolv.conf": resolv}
+            "sysctls": sysctls, "resolv.conf": resolv}
 
 
 class Lab:
