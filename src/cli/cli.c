@@ -125,12 +125,13 @@ static void connect_usage(FILE *fp)
 		"  --token-file FILE     the token file the manager was given\n");
 }
 
-/* Prints the daemon's lines; returns 0 on "ok", 1 on "error". */
+/* Prints the daemon's lines; returns 0 on "ok", 1 on "error", -1 when the
+ * daemon closed without a word (it was exiting: try again). */
 static int connect_follow(int fd)
 {
 	FILE *fp = fdopen(fd, "r");
 	char line[1024];
-	int ret = 1;
+	int ret = -1;
 
 	if (!fp)
 		return 1;
@@ -142,6 +143,7 @@ static int connect_follow(int fd)
 			ret = 0;
 		} else if (!strncmp(line, "error ", 6)) {
 			fprintf(stderr, "subway connect: %s", line + 6);
+			ret = 1;
 		}
 		fflush(stdout);
 	}
@@ -192,12 +194,14 @@ static int connect_args(int argc, char **argv, char *tokpath, size_t tplen, char
 	return 0;
 }
 
+static int connect_once(const char *path, const char *req);
+
 int connect_main(int argc, char **argv)
 {
 	char tokpath[256] = "", ep[300] = "", err[200], req[512], path[108], hex[AUTH_TOKEN_MAX * 2 + 1];
 	struct token_file tf;
 	const char *sudo_uid = getenv("SUDO_UID");
-	int fd, ret = connect_args(argc, argv, tokpath, sizeof(tokpath), ep, sizeof(ep));
+	int ret = connect_args(argc, argv, tokpath, sizeof(tokpath), ep, sizeof(ep));
 
 	if (ret < 0)
 		return ret == -EINVAL ? 2 : 1;
@@ -221,6 +225,26 @@ int connect_main(int argc, char **argv)
 		snprintf(hex + 2 * i, 3, "%02x", tf.token.key[i]);
 	auth_token_wipe(&tf.token);
 	ctl_paths(path, sizeof(path), NULL, 0);
+	snprintf(req, sizeof(req), "connect manager=%s token=%s%s%s", ep, hex, sudo_uid ? " owner=" : "",
+		 sudo_uid ? sudo_uid : "");
+	explicit_bzero(hex, sizeof(hex));
+	/* A daemon killed a moment ago may still accept before it is gone. */
+	for (int attempt = 0; attempt < 3; attempt++) {
+		ret = connect_once(path, req);
+		if (ret >= 0)
+			break;
+		sleep_ms(200);
+	}
+	explicit_bzero(req, sizeof(req));
+	if (ret < 0)
+		fprintf(stderr, "subway connect: the daemon closed the connection without an answer; see /run/subway/*.log\n");
+	return ret < 0 ? 1 : ret;
+}
+
+static int connect_once(const char *path, const char *req)
+{
+	int fd;
+
 	if ((fd = cli_dial(path)) >= 0) {
 		close(fd);
 	} else {
@@ -238,15 +262,9 @@ int connect_main(int argc, char **argv)
 			return 1;
 		}
 	}
-	snprintf(req, sizeof(req), "connect manager=%s token=%s%s%s", ep, hex, sudo_uid ? " owner=" : "",
-		 sudo_uid ? sudo_uid : "");
-	explicit_bzero(hex, sizeof(hex));
 	fd = cli_request(path, req);
-	explicit_bzero(req, sizeof(req));
-	if (fd < 0) {
-		fprintf(stderr, "subway connect: cannot reach the daemon: %s\n", strerror(-fd));
-		return 1;
-	}
+	if (fd < 0)
+		return -1; /* gone between the two connects: try again */
 	return connect_follow(fd);
 }
 
