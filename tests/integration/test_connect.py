@@ -1,0 +1,216 @@
+"""`subway connect` in the lab: the cluster's pod and service networks on
+the laptop namespace, through the VIF and the hairpin NAT (issue 3).
+
+Each topology's lab comes up once for this module; the laptop connects,
+the tests run in file order, and the last ones break things on purpose
+(manager restart, kill -9 of the daemon, a wrong token)."""
+import hashlib
+import json
+import os
+import re
+import signal
+import time
+
+import pytest
+
+from labutil import PYTHON, SUBWAY, netns_run, wait_for
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def connect(lab, *extra, timeout=30):
+    return lab.exec([SUBWAY, "connect", "--lab", lab.name, *extra], timeout=timeout)
+
+
+def status(lab):
+    p = lab.exec([SUBWAY, "status", "--json"], timeout=10)
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout)
+
+
+def vif_leftovers(lab):
+    """Links, addresses and routes of subway left in the laptop namespace."""
+    out = lab.run("laptop", ["ip", "-o", "link"]).stdout + lab.run("laptop", ["ip", "-o", "addr"]).stdout
+    out += lab.run("laptop", ["ip", "route"]).stdout
+    return [l for l in out.splitlines() if "subway" in l or "198.18." in l or "10.42." in l or "10.43." in l]
+
+
+def daemon_pid(lab):
+    pids = lab.run("laptop", ["pgrep", "-f", "^subway daemon"]).stdout.split()
+    mine = set(netns_run(lab.laptop, ["sh", "-c", "ip netns pids %s" % lab.laptop]).stdout.split())
+    # ip netns pids lists the namespace's processes; keep the daemon that lives there
+    pids = [p for p in pids if p in set(run_pids(lab))]
+    return int(pids[0]) if pids else None
+
+
+def run_pids(lab):
+    from labutil import run
+    return run(["ip", "netns", "pids", lab.laptop]).stdout.split()
+
+
+@pytest.fixture(scope="module")
+def conn(lab):
+    p = connect(lab)
+    assert p.returncode == 0, p.stdout + p.stderr
+    yield lab
+    lab.exec([SUBWAY, "quit"], timeout=20)
+
+
+def test_connect_progress_and_routes(conn):
+    lab = conn
+    s = status(lab)
+    assert s["connected"] is True and s["state"] == "connected"
+    assert s["vif"]["name"].startswith("subway")
+    assert set(s["routes"]) == {"10.42.0.0/16", "10.43.0.0/16"}
+    assert s["manager"]["endpoint"] == lab.status()["manager"]["endpoint"]
+    routes = lab.run("laptop", ["ip", "route"]).stdout
+    assert re.search(r"10\.43\.0\.0/16 dev subway\d", routes), routes
+
+
+def test_second_connect_says_so(conn):
+    p = connect(conn)
+    assert p.returncode == 0
+    assert "already connected" in p.stdout
+
+
+def test_web_by_cluster_ip_both_replicas(conn):
+    lab = conn
+    ip = lab.cluster_ip("web")
+    seen = set()
+    for _ in range(40):
+        seen.add(lab.curl("laptop", "http://%s/" % ip).strip())
+        if seen == {"web-0", "web-1"}:
+            break
+    assert seen == {"web-0", "web-1"}
+
+
+def test_every_pod_ip_directly(conn):
+    lab = conn
+    for pod in ("web-0", "web-1"):
+        assert lab.curl("laptop", "http://%s/" % lab.pod_ip(pod)).strip() == pod
+
+
+def test_big_file_sha256(conn):
+    lab = conn
+    want = lab.status()["web"]["big"]["sha256"] if "web" in lab.status() else None
+    if want is None:
+        want = json.dumps(lab.status())
+        want = re.search(r'"sha256": "([0-9a-f]{64})"', want).group(1)
+    p = lab.run("laptop", ["curl", "-sS", "--max-time", "60", "http://%s/big" % lab.cluster_ip("web")],
+                timeout=70, text=False)
+    assert p.returncode == 0
+    assert len(p.stdout) == 64 << 20
+    assert hashlib.sha256(p.stdout).hexdigest() == want
+
+
+def test_echo_half_close(conn):
+    r = conn.probe("laptop", "tcp-echo", conn.cluster_ip("echo"), 7, "--size", 1 << 20, "--timeout", 20)
+    assert r["equal"] and r["eof"], r
+
+
+def test_udp_echo_1000_datagrams(conn):
+    r = conn.probe("laptop", "udp-echo", conn.cluster_ip("udp-echo"), 7, "--count", 1000,
+                   "--max-size", 1400, "--timeout", 3, timeout=60)
+    assert r["sent"] == 1000 and r["matched"] == 1000, r
+
+
+def test_ping_pod(conn):
+    p = conn.run("laptop", ["ping", "-c", "3", "-i", "0.2", "-W", "2", conn.pod_ip("echo-0")], timeout=15)
+    assert p.returncode == 0, p.stdout
+    assert " 0% packet loss" in p.stdout
+
+
+def test_refused_port_fails_fast(conn):
+    times = []
+    for _ in range(5):
+        r = conn.probe("laptop", "connect", conn.pod_ip("web-0"), 81, "--timeout", 5)
+        assert r["error"] == "ECONNREFUSED", r
+        times.append(r["ms"])
+    assert sorted(times)[2] < 50, times
+
+
+def test_no_such_pod_fails_not_hangs(conn):
+    # 10.42.2.250 is in agent2's pod /24, but no pod has it.
+    r = conn.probe("laptop", "connect", "10.42.2.250", 80, "--timeout", 15, timeout=30)
+    assert not r["ok"], r
+    assert r["ms"] < 15000, r
+
+
+def test_500_concurrent_connections_byte_exact(conn):
+    p = conn.run("laptop", [PYTHON, os.path.join(HERE, "loadecho.py"), conn.cluster_ip("echo"), "7", "500",
+                            str(1 << 20), "100"], timeout=120)
+    assert p.returncode == 0, p.stderr
+    r = json.loads(p.stdout.strip().splitlines()[-1])
+    assert r["ok"] == 500 and r["mismatch"] == 0, r
+
+
+def test_status_counts(conn):
+    s = status(conn)
+    c = s["counters"]
+    assert c["dials"] >= 500 and c["dials_ok"] >= 500
+    assert c["dial_failures"]["refused"] >= 5
+    assert c["bytes_to_cluster"] >= 500 << 20 and c["bytes_from_cluster"] >= 500 << 20
+    assert c["udp_datagrams_in"] >= 1000 and c["pongs"] >= 3
+    text = conn.exec([SUBWAY, "status"]).stdout
+    assert "connected to" in text and "routes:" in text
+
+
+def manager_pid(lab):
+    from labutil import run
+    for pid in run(["ip", "netns", "pids", lab.ns("manager-0")]).stdout.split():
+        try:
+            cmd = open("/proc/%s/cmdline" % pid, "rb").read().split(b"\0")
+        except OSError:
+            continue
+        if b"manager" in cmd:
+            return int(pid), [c.decode() for c in cmd if c]
+    return None, None
+
+
+def test_manager_restart_reconnects(conn):
+    lab = conn
+    pid, cmd = manager_pid(lab)
+    assert pid, "no manager runs in the lab"
+    before = status(lab)["manager"]["reconnects"]
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: manager_pid(lab)[0] is None, timeout=5, what="manager gone")
+    lab.spawn("manager-0", cmd)
+    t0 = time.monotonic()
+    wait_for(lambda: status(lab)["manager"]["reconnects"] > before and status(lab)["connected"],
+             timeout=3, what="reconnect shown in status")
+    assert time.monotonic() - t0 < 3
+    assert lab.curl("laptop", "http://%s/" % lab.cluster_ip("web")).strip() in ("web-0", "web-1")
+
+
+def test_kill9_leaves_nothing_and_connect_works_again(conn):
+    lab = conn
+    s = status(lab)
+    os.kill(s["daemon_pid"], signal.SIGKILL)
+    wait_for(lambda: not vif_leftovers(lab), timeout=5, what="VIF and routes gone")
+    p = connect(lab)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert lab.curl("laptop", "http://%s/" % lab.cluster_ip("web")).strip() in ("web-0", "web-1")
+
+
+def test_quit_removes_everything(conn):
+    lab = conn
+    p = lab.exec([SUBWAY, "quit"], timeout=20)
+    assert p.returncode == 0 and "disconnected" in p.stdout
+    assert not vif_leftovers(lab)
+    s = status(lab)
+    assert s["connected"] is False
+
+
+def test_wrong_token_refused(conn, tmp_path):
+    lab = conn
+    good = open(lab.status()["manager"]["token_file"]).read()
+    bad = re.sub(r"token=[0-9a-f]+", "token=" + "ab" * 32, good)
+    f = tmp_path / "bad-token"
+    f.write_text(bad)
+    os.chmod(f, 0o600)
+    p = lab.exec([SUBWAY, "connect", "--manager", lab.status()["manager"]["endpoint"], "--token-file", str(f)],
+                 timeout=20)
+    assert p.returncode == 1
+    assert "authentication refused" in p.stderr
+    assert not vif_leftovers(lab)
+    assert status(lab)["connected"] is False
