@@ -75,6 +75,20 @@ printf '  $ ip netns exec %s ip route get 10.43.250.250\n    ' "$LAB-server"
 ip netns exec "$LAB-server" ip route get 10.43.250.250 | head -n 1
 echo "  Once subway routes 10.43.0.0/16 into the cluster from the laptop, that is a loop."
 
+# ---- subway connect (the laptop reaches the cluster's networks) ----
+say "6. subway connect, in the laptop namespace: the daemon creates a TUN device, routes the pod
+   and service CIDRs through it, and hands each connection to the manager in the cluster:"
+show - "$sw" lab exec$name_opt -- "$sw" connect --lab "$LAB"
+say "   Now the laptop reaches ClusterIPs and pod IPs as a node would (the kernel's own TCP,
+   through a hairpin NAT in the TUN):"
+printf '  $ curl http://10.43.0.20/ (x6)   '
+for i in 1 2 3 4 5 6; do "$SUBWAY" lab exec --name "$LAB" -- curl -s --max-time 3 http://10.43.0.20/; done | tr '\n' ' '
+echo
+web1=10.42.2.2 # pod web-1, on node agent2 (docs/lab.md)
+show - "$sw" lab exec$name_opt -- curl -s --max-time 3 "http://$web1/"
+show - "$sw" lab exec$name_opt -- "$sw" status
+echo "  Disconnect with: $sw lab exec$name_opt -- $sw quit"
+
 say "The lab stays up. Look around (docs/lab.md draws it):
   $sw lab status$name_opt          everything, with addresses and the sha256 of /big
   $sw lab exec$name_opt -- sh      a shell on the laptop
