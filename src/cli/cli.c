@@ -67,12 +67,16 @@ static int cli_start_daemon(const char *path)
 		return -errno;
 	if (pid == 0) {
 		char *argv[] = { "subway", "daemon", NULL };
-		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+		char logpath[108];
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC), log;
 		setsid();
+		/* stderr goes to the daemon's log too: sanitizer reports land there. */
+		ctl_paths(NULL, 0, logpath, sizeof(logpath));
+		log = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 		if (null >= 0) {
 			dup2(null, 0);
 			dup2(null, 1);
-			dup2(null, 2);
+			dup2(log >= 0 ? log : null, 2);
 		}
 		execv("/proc/self/exe", argv);
 		_exit(127);

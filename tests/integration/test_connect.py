@@ -214,3 +214,30 @@ def test_wrong_token_refused(conn, tmp_path):
     assert "authentication refused" in p.stderr
     assert not vif_leftovers(lab)
     assert status(lab)["connected"] is False
+
+
+def test_overlapping_route_is_named(conn):
+    lab = conn
+    dev = lab.status()["laptop"]["addresses"][0]["interface"]
+    lab.run("laptop", ["ip", "route", "add", "10.42.7.0/24", "dev", dev], check=True)
+    try:
+        p = connect(lab)
+        assert p.returncode == 1
+        assert "10.42.0.0/16" in p.stderr and "10.42.7.0/24" in p.stderr and dev in p.stderr, p.stderr
+        assert not vif_leftovers(lab) or all("10.42.7.0" in l for l in vif_leftovers(lab))
+    finally:
+        lab.run("laptop", ["ip", "route", "del", "10.42.7.0/24", "dev", dev])
+
+
+def test_not_root_is_refused(conn):
+    import tempfile
+    lab = conn
+    with tempfile.NamedTemporaryFile("w", dir="/tmp", prefix="subway-tok-", delete=True) as f:
+        f.write(open(lab.status()["manager"]["token_file"]).read())
+        f.flush()
+        os.chmod(f.name, 0o644)
+        lab.exec([SUBWAY, "quit"], timeout=20)  # no daemon: connect would have to start one
+        p = lab.run("laptop", ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                               SUBWAY, "connect", "--token-file", f.name], timeout=20)
+    assert p.returncode == 1
+    assert "must run as root" in p.stderr and p.stderr.count("\n") == 1, p.stderr
