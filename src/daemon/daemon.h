@@ -94,6 +94,9 @@ struct counters {
 	uint64_t pings, pongs;
 	uint64_t pkts_in, pkts_dropped;
 	uint64_t reconnects;
+	/* loop guard (docs/vm-networking.md): what it refused, per kind */
+	uint64_t loops_tcp, loops_udp, loops_dns;
+	uint32_t loop_last_src; /* source address of the last loop seen */
 };
 
 enum dstate { D_IDLE, D_CONNECTING, D_CONNECTED, D_RECONNECTING };
