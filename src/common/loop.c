@@ -16,6 +16,12 @@ struct loop_fd {
 	uint32_t events;
 	uint32_t gen; /* bumped on add/del: detects stale events */
 	bool used;
+	bool kicked; /* queued in l->kicks */
+};
+
+struct loop_kick {
+	int fd;
+	uint32_t gen;
 };
 
 struct loop {
@@ -26,6 +32,8 @@ struct loop {
 	size_t nfds;
 	struct loop_timer **heap;
 	size_t heap_len, heap_cap;
+	struct loop_kick *kicks;
+	size_t nkicks, kicks_cap;
 };
 
 struct loop *loop_new(void)
@@ -50,6 +58,7 @@ void loop_free(struct loop *l)
 	close(l->epfd);
 	free(l->fds);
 	free(l->heap);
+	free(l->kicks);
 	free(l);
 }
 
@@ -120,7 +129,29 @@ void loop_del(struct loop *l, int fd)
 		return;
 	epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL);
 	l->fds[fd].used = false;
+	l->fds[fd].kicked = false;
 	l->fds[fd].gen++;
+}
+
+void loop_kick(struct loop *l, int fd)
+{
+	struct loop_fd *e;
+
+	if (fd < 0 || (size_t)fd >= l->nfds || !l->fds[fd].used || l->fds[fd].kicked)
+		return;
+	e = &l->fds[fd];
+	if (l->nkicks == l->kicks_cap) {
+		size_t cap = l->kicks_cap ? l->kicks_cap * 2 : 64;
+		struct loop_kick *k = realloc(l->kicks, cap * sizeof(*k));
+		if (!k) {
+			log_err("cannot grow the kick list");
+			abort();
+		}
+		l->kicks = k;
+		l->kicks_cap = cap;
+	}
+	l->kicks[l->nkicks++] = (struct loop_kick){ .fd = fd, .gen = e->gen };
+	e->kicked = true;
 }
 
 uint32_t loop_events(const struct loop *l, int fd)
@@ -211,6 +242,8 @@ void loop_timer_arm(struct loop *l, struct loop_timer *t, uint64_t delay_ms, loo
 
 static int loop_timeout(struct loop *l)
 {
+	if (l->nkicks)
+		return 0;
 	if (!l->heap_len)
 		return -1;
 	if (l->heap[0]->when_ms <= l->now)
@@ -245,6 +278,24 @@ static void loop_dispatch(struct loop *l, const struct epoll_event *ev)
 	e->fn(l, fd, events, e->arg);
 }
 
+/* Runs the kicks queued before this call; kicks queued by their handlers
+ * wait for the next wakeup (bounded work, and epoll events go first). */
+static void loop_run_kicks(struct loop *l)
+{
+	size_t n = l->nkicks;
+
+	for (size_t i = 0; i < n && !l->stop; i++) {
+		struct loop_kick k = l->kicks[i];
+		struct loop_fd *e = &l->fds[k.fd];
+		if (!e->used || e->gen != k.gen || !e->kicked)
+			continue;
+		e->kicked = false;
+		e->fn(l, k.fd, LOOP_IN, e->arg);
+	}
+	memmove(l->kicks, l->kicks + n, (l->nkicks - n) * sizeof(*l->kicks));
+	l->nkicks -= n;
+}
+
 int loop_run(struct loop *l)
 {
 	struct epoll_event evs[LOOP_BATCH];
@@ -260,6 +311,7 @@ int loop_run(struct loop *l)
 		l->now = now_ms();
 		for (int i = 0; i < n && !l->stop; i++)
 			loop_dispatch(l, &evs[i]);
+		loop_run_kicks(l);
 		loop_run_timers(l);
 	}
 	return 0;

@@ -34,6 +34,10 @@ int loop_add(struct loop *l, int fd, uint32_t events, loop_fd_fn fn, void *arg);
 int loop_mod(struct loop *l, int fd, uint32_t events);
 void loop_del(struct loop *l, int fd);
 uint32_t loop_events(const struct loop *l, int fd); /* current interest */
+/* Calls fd's handler once more at the next wakeup, with LOOP_IN, whatever
+ * epoll says: for bytes buffered in userspace (decrypted TLS records) that
+ * no readiness event will announce.  Dropped if fd is removed meanwhile. */
+void loop_kick(struct loop *l, int fd);
 
 /* Arms (or re-arms) t to fire once after delay_ms. */
 void loop_timer_arm(struct loop *l, struct loop_timer *t, uint64_t delay_ms, loop_timer_fn fn,

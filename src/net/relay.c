@@ -2,10 +2,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "net/sock.h"
+#include "net/tls.h"
 
 #define RELAY_CHUNK (256 * 1024)
 #define RELAY_PIPE_SIZE (256 * 1024)
@@ -38,6 +40,8 @@ int relay_start(struct relay *r, struct loop *l, int a, int b, relay_done_fn don
 	r->bytes[0] = r->bytes[1] = 0;
 	r->done = done;
 	r->arg = arg;
+	r->tls = NULL;
+	r->buf = NULL;
 	r->dir[0].pipe_r = r->dir[0].pipe_w = r->dir[1].pipe_r = r->dir[1].pipe_w = -1;
 	if ((ret = relay_pipe(&r->dir[0])) < 0 || (ret = relay_pipe(&r->dir[1])) < 0)
 		goto out;
@@ -70,10 +74,16 @@ static void relay_shut(struct relay *r, bool rst, int keep)
 				sock_linger_rst(r->fd[i]);
 			close(r->fd[i]);
 		}
-		close(r->dir[i].pipe_r);
-		close(r->dir[i].pipe_w);
+		if (r->dir[i].pipe_r >= 0) {
+			close(r->dir[i].pipe_r);
+			close(r->dir[i].pipe_w);
+		}
 		r->fd[i] = -1;
 	}
+	tls_free(r->tls);
+	r->tls = NULL;
+	free(r->buf);
+	r->buf = NULL;
 }
 
 void relay_close(struct relay *r, bool rst)

@@ -1,7 +1,13 @@
 /* Moves bytes both ways between two connected TCP sockets with splice(2)
  * through a pipe per direction, in the event loop.  Half-close travels:
  * EOF read on one side becomes shutdown(SHUT_WR) on the other.  A reset
- * on either side is reported so the owner can reset the other side. */
+ * on either side is reported so the owner can reset the other side.
+ *
+ * The TLS variant (relay_start_tls, relay_tls.c) carries one side through
+ * an SSL: splice cannot move records (no kTLS here), so bytes are copied
+ * through a bounded buffer per direction.  A close_notify read is that
+ * side's EOF; an EOF to pass on becomes close_notify, then a TCP FIN; a
+ * TCP EOF without close_notify (a truncation) counts as a reset. */
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
@@ -16,10 +22,13 @@ typedef void (*relay_done_fn)(struct relay *r, int err, void *arg);
 
 struct relay_dir {
 	int pipe_r, pipe_w;
-	uint32_t buffered; /* bytes in the pipe */
+	uint32_t buffered; /* bytes in the pipe, or in the buffer (TLS) */
+	uint32_t off;      /* TLS: bytes of the buffer already written */
 	bool eof;          /* EOF read from the source */
 	bool shut;         /* shutdown(SHUT_WR) done on the destination */
 };
+
+struct ssl_st;
 
 struct relay {
 	struct loop *loop;
@@ -29,14 +38,22 @@ struct relay {
 	relay_done_fn done;
 	void *arg;
 	bool active;
+	struct ssl_st *tls; /* TLS variant: fd[tls_side] speaks TLS through it */
+	int tls_side;
+	uint8_t *buf;       /* TLS variant: one bounded buffer per direction */
 };
 
 /* Takes ownership of sockets a and b (non-blocking).  0 or -errno; on
  * error the sockets are still the caller's. */
 int relay_start(struct relay *r, struct loop *l, int a, int b, relay_done_fn done, void *arg);
-/* Stops, closes both sockets (with a RST if rst) and the pipes.  Safe to
- * call twice. */
+/* The same, with fd[tls_side] carried through ssl (handshaken); takes the
+ * SSL too.  Bytes the SSL already decrypted are relayed at once. */
+int relay_start_tls(struct relay *r, struct loop *l, int a, int b, int tls_side, struct ssl_st *ssl,
+		    relay_done_fn done, void *arg);
+/* Stops, closes both sockets (with a RST if rst), the pipes or buffers and
+ * the SSL.  Safe to call twice. */
 void relay_close(struct relay *r, bool rst);
 /* Stops and closes everything but fd[side], which is returned to the
- * caller (no longer in the loop).  -1 if the relay was not active. */
+ * caller (no longer in the loop).  -1 if the relay was not active.  In the
+ * TLS variant, side must be the plain one. */
 int relay_release(struct relay *r, int side);

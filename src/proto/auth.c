@@ -179,12 +179,16 @@ static int tf_manager(const struct tf_line *l, struct token_file *out, char *err
 	return 0;
 }
 
+int auth_fingerprint_parse(const char *s, uint8_t out[32])
+{
+	if (strncmp(s, "sha256:", 7) != 0 || strlen(s + 7) != 64 || hex_decode(s + 7, out, 32) >= 0)
+		return -EINVAL;
+	return 0;
+}
+
 static int tf_fingerprint(const struct tf_line *l, struct token_file *out, char *err, size_t errlen)
 {
-	const char *hex = l->val + 7;
-
-	if (strncmp(l->val, "sha256:", 7) != 0 || strlen(hex) != 64 ||
-	    hex_decode(hex, out->fingerprint, 32) >= 0) {
+	if (auth_fingerprint_parse(l->val, out->fingerprint) < 0) {
 		tf_error(err, errlen, l, "fingerprint `%.80s' is not sha256:<64 hex digits>", l->val);
 		return -EINVAL;
 	}

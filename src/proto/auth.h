@@ -52,5 +52,7 @@ int auth_token_file_load(const char *path, struct token_file *out, char *err, si
  * Written to a temporary file in the same directory, then renamed over path
  * (replacing any existing file).  -EINVAL for a bad manager endpoint. */
 int auth_token_file_create(const char *path, const char *manager_endpoint /* may be NULL */);
+/* "sha256:<64 hex digits>" (either case) into 32 bytes; 0 or -EINVAL. */
+int auth_fingerprint_parse(const char *s, uint8_t out[32]);
 /* Wipes the token (OPENSSL_cleanse). */
 void auth_token_wipe(struct auth_token *tok);

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
+#include "net/tls.h"
 
 #define WIRE_WBUF_MIN 1024
 
@@ -33,6 +34,8 @@ int wire_init(struct wire *w, int fd, size_t rcap, size_t max_payload)
 
 void wire_free(struct wire *w)
 {
+	tls_free(w->tls);
+	w->tls = NULL;
 	free(w->rbuf);
 	free(w->wbuf);
 	w->rbuf = w->wbuf = NULL;
@@ -71,6 +74,26 @@ int wire_set_limits(struct wire *w, size_t rcap, size_t max_payload)
 	return 0;
 }
 
+/* TLS hands out one record per call: read until the buffer is full or
+ * the SSL is dry, so one readiness event drains what it announced.  Bytes
+ * first; an EOF or error after them shows again on the next call. */
+static int wire_read_tls(struct wire *w)
+{
+	size_t got = 0;
+
+	while (w->rlen < w->rcap) {
+		ssize_t n = tls_read(w->tls, w->rbuf + w->rlen, w->rcap - w->rlen);
+		if (n <= 0) {
+			if (got)
+				break;
+			return (int)n;
+		}
+		w->rlen += (size_t)n;
+		got += (size_t)n;
+	}
+	return (int)got;
+}
+
 int wire_read(struct wire *w)
 {
 	ssize_t n;
@@ -81,6 +104,8 @@ int wire_read(struct wire *w)
 	w->rframe = 0;
 	if (w->rlen == w->rcap)
 		return -ENOBUFS;
+	if (w->tls)
+		return wire_read_tls(w);
 	do
 		n = read(w->fd, w->rbuf + w->rlen, w->rcap - w->rlen);
 	while (n < 0 && errno == EINTR);
@@ -183,7 +208,12 @@ static ssize_t wire_write(int fd, const void *p, size_t n)
 int wire_flush(struct wire *w)
 {
 	while (w->woff < w->wlen) {
-		ssize_t n = wire_write(w->fd, w->wbuf + w->woff, w->wlen - w->woff);
+		ssize_t n = w->tls ? tls_write(w->tls, w->wbuf + w->woff, w->wlen - w->woff)
+				   : wire_write(w->fd, w->wbuf + w->woff, w->wlen - w->woff);
+		if (w->tls && n < 0) {
+			errno = (int)-n;
+			n = -1;
+		}
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -200,4 +230,23 @@ int wire_flush(struct wire *w)
 size_t wire_pending(const struct wire *w)
 {
 	return w->wlen - w->woff;
+}
+
+bool wire_more(const struct wire *w)
+{
+	return w->tls && tls_pending(w->tls);
+}
+
+struct ssl_st *wire_take_tls(struct wire *w)
+{
+	struct ssl_st *t = w->tls;
+
+	w->tls = NULL;
+	return t;
+}
+
+void wire_close_notify(struct wire *w)
+{
+	if (w->tls)
+		tls_shutdown(w->tls);
 }

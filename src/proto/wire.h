@@ -11,7 +11,13 @@
  * Writing: p = wire_reserve(w, n); encode at most n bytes at p;
  * wire_commit(w, len); then wire_flush() whenever the fd is writable.
  * The queue never grows past wmax: wire_reserve() returns NULL instead,
- * and the caller drops the message (datagrams) or closes the peer. */
+ * and the caller drops the message (datagrams) or closes the peer.
+ *
+ * TLS: with w->tls set (a handshaken SSL for fd, see net/tls.h), the same
+ * calls read and write through it, and the wire owns the SSL (freed by
+ * wire_free).  Decrypted bytes can wait inside the SSL where no readiness
+ * event announces them: after handling frames, an owner that stopped with
+ * a full buffer checks wire_more() (and kicks its fd, loop_kick). */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
@@ -22,8 +28,11 @@
 /* Default cap of the write queue (wmax): four largest frames. */
 #define WIRE_WMAX_DEFAULT (4 * (size_t)FRAME_MAX)
 
+struct ssl_st;
+
 struct wire {
 	int fd;
+	struct ssl_st *tls; /* NULL: plain TCP */
 	uint8_t *rbuf;
 	size_t roff, rlen, rcap; /* unconsumed bytes are rbuf[roff..rlen) */
 	size_t rframe;           /* length of the frame wire_next() returned, 0 if none */
@@ -71,3 +80,10 @@ int wire_queue(struct wire *w, const void *p, size_t n);
  * (wait for LOOP_OUT), -errno on a write error (EPIPE, ECONNRESET...). */
 int wire_flush(struct wire *w);
 size_t wire_pending(const struct wire *w);
+
+/* TLS bytes decrypted but not yet read into the buffer. */
+bool wire_more(const struct wire *w);
+/* Hands the SSL to a new owner (a relay); the wire forgets it. */
+struct ssl_st *wire_take_tls(struct wire *w);
+/* Best effort close_notify before the owner closes fd (no-op in plain TCP). */
+void wire_close_notify(struct wire *w);

@@ -1,0 +1,499 @@
+#include "net/tls.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/loop.h"
+#include "common/util.h"
+
+#define TLS_CERT_DAYS (365 * 30)      /* the pin is the identity: expiry means nothing */
+#define TLS_MAX_CERT_LIST (16 * 1024) /* a manager's chain is one small certificate */
+#define TLS_TICKETS_MAX 64             /* kept by a client; the oldest goes first */
+
+/* TLS 1.3 tickets are single-use (RFC 8446 C.4; OpenSSL's client marks a
+ * used one spent): a client keeps a stack of them, newest on top. */
+struct tls_client {
+	uint8_t pin[TLS_FP_LEN];
+	SSL_SESSION *tickets[TLS_TICKETS_MAX]; /* ring: [first, first + n) */
+	unsigned first, n;
+	struct tls_client_info info;
+};
+
+static void tls_err(char *err, size_t errlen, const char *what, const char *path)
+{
+	char ssl[160];
+
+	tls_last_error(ssl, sizeof(ssl));
+	if (err)
+		snprintf(err, errlen, "%s %s: %s", what, path, ssl[0] ? ssl : strerror(errno));
+}
+
+const char *tls_last_error(char *buf, size_t len)
+{
+	unsigned long e, last = 0;
+
+	while ((e = ERR_get_error()) != 0)
+		last = e;
+	buf[0] = 0;
+	if (last) {
+		const char *r = ERR_reason_error_string(last);
+		snprintf(buf, len, "%s", r ? r : "TLS error");
+	}
+	return buf;
+}
+
+char *tls_fp_str(const uint8_t fp[TLS_FP_LEN], char *out)
+{
+	memcpy(out, "sha256:", 7);
+	for (int i = 0; i < TLS_FP_LEN; i++)
+		snprintf(out + 7 + 2 * i, 3, "%02x", fp[i]);
+	return out;
+}
+
+static int tls_x509_fp(X509 *x, uint8_t fp[TLS_FP_LEN])
+{
+	unsigned int n = 0;
+
+	return X509_digest(x, EVP_sha256(), fp, &n) == 1 && n == TLS_FP_LEN ? 0 : -EIO;
+}
+
+/* Writes text to a new file made for it (O_EXCL), then links it to path:
+ * link() never replaces, so a key is never overwritten.  replace: rename
+ * instead (the certificate, public and derived from the key). */
+static int tls_write_file(const char *path, int mode, bool replace, EVP_PKEY *key, X509 *x)
+{
+	char tmp[PATH_MAX];
+	int fd, ret = 0;
+	FILE *fp;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp%d", path, (int)getpid()) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	unlink(tmp);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+	if (fd < 0)
+		return -errno;
+	fp = fdopen(fd, "w");
+	if (!fp) {
+		ret = -errno;
+		close(fd);
+		goto out;
+	}
+	if ((key && !PEM_write_PrivateKey(fp, key, NULL, NULL, 0, NULL, NULL)) ||
+	    (x && !PEM_write_X509(fp, x)))
+		ret = -EIO;
+	if (fflush(fp) != 0 || fsync(fileno(fp)) != 0)
+		ret = ret ? ret : -errno;
+	if (fclose(fp) != 0 && !ret)
+		ret = -errno;
+	if (!ret && (replace ? rename(tmp, path) : link(tmp, path)) < 0)
+		ret = -errno;
+out:
+	unlink(tmp);
+	return ret;
+}
+
+static EVP_PKEY *tls_key_load(const char *key_path)
+{
+	FILE *fp = fopen(key_path, "re");
+	EVP_PKEY *k;
+
+	if (!fp)
+		return NULL;
+	k = PEM_read_PrivateKey(fp, NULL, NULL, NULL);
+	fclose(fp);
+	return k;
+}
+
+/* A self-signed certificate for key: CN=subway-manager, random serial. */
+static X509 *tls_cert_for(EVP_PKEY *key)
+{
+	X509 *x = X509_new();
+	BIGNUM *bn = BN_new();
+	X509_NAME *n;
+	bool ok;
+
+	ok = x && bn && X509_set_version(x, 2) && BN_rand(bn, 127, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY) &&
+	     BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)) &&
+	     X509_gmtime_adj(X509_getm_notBefore(x), -3600) &&
+	     X509_time_adj_ex(X509_getm_notAfter(x), TLS_CERT_DAYS, 0, NULL);
+	n = ok ? X509_get_subject_name(x) : NULL;
+	ok = ok && n &&
+	     X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)"subway-manager", -1, -1, 0) &&
+	     X509_set_issuer_name(x, n) && X509_set_pubkey(x, key) && X509_sign(x, key, NULL) > 0;
+	BN_free(bn);
+	if (!ok) {
+		X509_free(x);
+		return NULL;
+	}
+	return x;
+}
+
+int tls_cert_create(const char *cert_path, const char *key_path, char *err, size_t errlen)
+{
+	EVP_PKEY *key = tls_key_load(key_path);
+	X509 *x = NULL;
+	int ret = 0;
+
+	if (!key && errno != ENOENT) {
+		tls_err(err, errlen, "cannot read the key", key_path);
+		return -EIO;
+	}
+	if (!key) {
+		key = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+		ret = key ? tls_write_file(key_path, 0600, false, key, NULL) : -ENOMEM;
+		if (ret == -EEXIST) { /* another process made one just now: use it */
+			EVP_PKEY_free(key);
+			key = tls_key_load(key_path);
+			ret = key ? 0 : -EIO;
+		}
+		if (ret < 0) {
+			snprintf(err, errlen, "cannot write the key %s: %s", key_path, strerror(-ret));
+			goto out;
+		}
+	}
+	x = tls_cert_for(key);
+	ret = x ? tls_write_file(cert_path, 0644, true, NULL, x) : -EIO;
+	if (ret < 0)
+		snprintf(err, errlen, "cannot write the certificate %s: %s", cert_path, strerror(-ret));
+out:
+	X509_free(x);
+	EVP_PKEY_free(key);
+	return ret;
+}
+
+int tls_dir_ensure(const char *dir, char *cert_path, char *key_path, size_t pathlen, bool *created,
+		   char *err, size_t errlen)
+{
+	struct stat st;
+
+	*created = false;
+	if ((size_t)snprintf(cert_path, pathlen, "%s/cert.pem", dir) >= pathlen ||
+	    (size_t)snprintf(key_path, pathlen, "%s/key.pem", dir) >= pathlen) {
+		snprintf(err, errlen, "TLS directory name too long: %s", dir);
+		return -ENAMETOOLONG;
+	}
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
+		return -errno;
+	}
+	if (stat(key_path, &st) == 0 && stat(cert_path, &st) == 0)
+		return 0;
+	*created = true;
+	return tls_cert_create(cert_path, key_path, err, errlen);
+}
+
+int tls_cert_fingerprint(const char *cert_path, uint8_t fp[TLS_FP_LEN], char *err, size_t errlen)
+{
+	FILE *f = fopen(cert_path, "re");
+	X509 *x = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
+	int ret = x ? tls_x509_fp(x, fp) : -EIO;
+
+	if (!x)
+		tls_err(err, errlen, "cannot read the certificate", cert_path);
+	if (f)
+		fclose(f);
+	X509_free(x);
+	return ret;
+}
+
+static void tls_ctx_common(SSL_CTX *ctx)
+{
+	SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
+	SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
+	/* Partial writes and a moving buffer: the caller's queue may be
+	 * compacted or grown between retries.  Idle connections (the pool)
+	 * give their record buffers back. */
+	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+				      SSL_MODE_RELEASE_BUFFERS);
+	SSL_CTX_set_max_cert_list(ctx, TLS_MAX_CERT_LIST);
+}
+
+SSL_CTX *tls_server_ctx(const char *cert_path, const char *key_path, uint8_t fp[TLS_FP_LEN], char *err,
+			size_t errlen)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+
+	if (!ctx) {
+		tls_err(err, errlen, "cannot create a TLS context", "");
+		return NULL;
+	}
+	tls_ctx_common(ctx);
+	/* Stateless tickets only: no session cache to grow on the server. */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	if (SSL_CTX_use_certificate_file(ctx, cert_path, SSL_FILETYPE_PEM) != 1) {
+		tls_err(err, errlen, "cannot use the certificate", cert_path);
+		goto fail;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, key_path, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(ctx) != 1) {
+		tls_err(err, errlen, "cannot use the key", key_path);
+		goto fail;
+	}
+	if (tls_x509_fp(SSL_CTX_get0_certificate(ctx), fp) < 0) {
+		snprintf(err, errlen, "cannot hash the certificate %s", cert_path);
+		goto fail;
+	}
+	return ctx;
+fail:
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+/* The pin replaces chain validation: only the certificate whose hash is
+ * the pin passes, whatever it says about itself. */
+static int tls_pin_check(X509_STORE_CTX *sctx, void *arg)
+{
+	struct tls_client *c = arg;
+	X509 *x = X509_STORE_CTX_get0_cert(sctx);
+	uint8_t fp[TLS_FP_LEN];
+
+	if (x && tls_x509_fp(x, fp) == 0 && CRYPTO_memcmp(fp, c->pin, TLS_FP_LEN) == 0) {
+		X509_STORE_CTX_set_error(sctx, X509_V_OK);
+		return 1;
+	}
+	c->info.refused++;
+	c->info.seen_valid = x != NULL;
+	if (x)
+		memcpy(c->info.seen, fp, TLS_FP_LEN);
+	X509_STORE_CTX_set_error(sctx, X509_V_ERR_CERT_REJECTED);
+	return 0;
+}
+
+/* Keeps a copy: the SSL's own session is marked spent if that SSL is
+ * freed without a close_notify (OpenSSL's "bad session" rule), and a
+ * flow connection that ends in a reset must not spoil its ticket. */
+static int tls_new_session(SSL *ssl, SSL_SESSION *sess)
+{
+	struct tls_client *c = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+	SSL_SESSION *copy;
+
+	if (!c || !SSL_SESSION_is_resumable(sess) || !(copy = SSL_SESSION_dup(sess)))
+		return 0;
+	if (c->n == TLS_TICKETS_MAX) {
+		SSL_SESSION_free(c->tickets[c->first]);
+		c->first = (c->first + 1) % TLS_TICKETS_MAX;
+		c->n--;
+	}
+	c->tickets[(c->first + c->n++) % TLS_TICKETS_MAX] = copy;
+	return 0; /* sess stays OpenSSL's */
+}
+
+/* The newest ticket, or NULL; the caller owns the reference. */
+static SSL_SESSION *tls_ticket_pop(struct tls_client *c)
+{
+	if (!c || !c->n)
+		return NULL;
+	c->n--;
+	return c->tickets[(c->first + c->n) % TLS_TICKETS_MAX];
+}
+
+SSL_CTX *tls_client_ctx(const uint8_t pin[TLS_FP_LEN], char *err, size_t errlen)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	struct tls_client *c = calloc(1, sizeof(*c));
+
+	if (!ctx || !c) {
+		tls_err(err, errlen, "cannot create a TLS context", "");
+		SSL_CTX_free(ctx);
+		free(c);
+		return NULL;
+	}
+	memcpy(c->pin, pin, TLS_FP_LEN);
+	SSL_CTX_set_app_data(ctx, c);
+	tls_ctx_common(ctx);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	SSL_CTX_set_cert_verify_callback(ctx, tls_pin_check, c);
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_sess_set_new_cb(ctx, tls_new_session);
+	return ctx;
+}
+
+void tls_ctx_free(SSL_CTX *ctx)
+{
+	struct tls_client *c;
+
+	if (!ctx)
+		return;
+	c = SSL_CTX_get_app_data(ctx);
+	if (c) {
+		SSL_SESSION *t;
+		while ((t = tls_ticket_pop(c)))
+			SSL_SESSION_free(t);
+		OPENSSL_cleanse(c, sizeof(*c));
+		free(c);
+	}
+	SSL_CTX_free(ctx);
+}
+
+const struct tls_client_info *tls_client_info(const SSL_CTX *ctx)
+{
+	const struct tls_client *c = SSL_CTX_get_app_data(ctx);
+
+	return c ? &c->info : NULL;
+}
+
+SSL *tls_new(SSL_CTX *ctx, int fd, bool server)
+{
+	struct tls_client *c = SSL_CTX_get_app_data(ctx);
+	SSL *ssl = SSL_new(ctx);
+	SSL_SESSION *t;
+
+	if (!ssl || SSL_set_fd(ssl, fd) != 1) {
+		SSL_free(ssl);
+		ERR_clear_error();
+		return NULL;
+	}
+	if (server) {
+		SSL_set_accept_state(ssl);
+		return ssl;
+	}
+	SSL_set_connect_state(ssl);
+	t = tls_ticket_pop(c);
+	if (t) {
+		SSL_set_session(ssl, t); /* takes its own reference */
+		SSL_SESSION_free(t);
+	}
+	return ssl;
+}
+
+void tls_free(SSL *ssl)
+{
+	SSL_free(ssl);
+}
+
+int tls_send_tickets(SSL *ssl, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (SSL_new_session_ticket(ssl) != 1) {
+			ERR_clear_error();
+			return -ENOMEM;
+		}
+	return 0;
+}
+
+bool tls_resumed(SSL *ssl)
+{
+	return SSL_session_reused(ssl) == 1;
+}
+
+const char *tls_cipher(SSL *ssl)
+{
+	const char *c = SSL_get_cipher_name(ssl);
+
+	return c ? c : "none";
+}
+
+/* -errno for a failed call, from OpenSSL's verdict. */
+static int tls_fail(SSL *ssl, int r)
+{
+	unsigned long e;
+
+	switch (SSL_get_error(ssl, r)) {
+	case SSL_ERROR_WANT_READ:
+	case SSL_ERROR_WANT_WRITE:
+		return -EAGAIN;
+	case SSL_ERROR_ZERO_RETURN:
+		return 0;
+	case SSL_ERROR_SYSCALL:
+		if (errno == EAGAIN || errno == EINTR)
+			return -EAGAIN;
+		return errno == EPIPE ? -EPIPE : -ECONNRESET;
+	}
+	e = ERR_peek_last_error();
+	if (ERR_GET_LIB(e) == ERR_LIB_SSL && ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING)
+		return -ECONNRESET; /* a TCP FIN without close_notify: maybe a truncation */
+	return -EIO;
+}
+
+int tls_handshake(SSL *ssl)
+{
+	unsigned long e;
+	int r, reason;
+
+	ERR_clear_error();
+	errno = 0;
+	r = SSL_do_handshake(ssl);
+	if (r == 1) {
+		struct tls_client *c = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+		if (c && tls_resumed(ssl))
+			c->info.resumed++;
+		else if (c)
+			c->info.full++;
+		return 0;
+	}
+	r = tls_fail(ssl, r);
+	if (r == -EAGAIN)
+		return SSL_want_write(ssl) ? LOOP_OUT : LOOP_IN;
+	if (r == 0)
+		return -ECONNRESET;
+	if (r != -EIO)
+		return r;
+	if (!SSL_is_server(ssl) && SSL_get_verify_result(ssl) != X509_V_OK)
+		return -EACCES;
+	e = ERR_peek_last_error();
+	reason = ERR_GET_LIB(e) == ERR_LIB_SSL ? ERR_GET_REASON(e) : 0;
+	if (reason == SSL_R_WRONG_VERSION_NUMBER || reason == SSL_R_UNSUPPORTED_PROTOCOL ||
+	    reason == SSL_R_HTTP_REQUEST || reason == SSL_R_PACKET_LENGTH_TOO_LONG ||
+	    reason == SSL_R_TLSV1_ALERT_PROTOCOL_VERSION)
+		return -EPROTO;
+	return -EIO;
+}
+
+ssize_t tls_read(SSL *ssl, void *buf, size_t len)
+{
+	int n;
+
+	ERR_clear_error();
+	errno = 0;
+	n = SSL_read(ssl, buf, (int)MIN(len, (size_t)INT_MAX));
+	return n > 0 ? n : tls_fail(ssl, n);
+}
+
+ssize_t tls_write(SSL *ssl, const void *buf, size_t len)
+{
+	int n;
+
+	if (len == 0)
+		return 0;
+	ERR_clear_error();
+	errno = 0;
+	n = SSL_write(ssl, buf, (int)MIN(len, (size_t)INT_MAX));
+	if (n > 0)
+		return n;
+	n = tls_fail(ssl, n);
+	return n == 0 ? -EPIPE : n;
+}
+
+int tls_shutdown(SSL *ssl)
+{
+	int r;
+
+	ERR_clear_error();
+	errno = 0;
+	r = SSL_shutdown(ssl);
+	if (r >= 0)
+		return 0;
+	r = tls_fail(ssl, r);
+	return r == 0 ? -EPIPE : r;
+}
+
+bool tls_pending(SSL *ssl)
+{
+	return SSL_pending(ssl) > 0;
+}
+
+bool tls_wants_write(SSL *ssl)
+{
+	return SSL_want_write(ssl);
+}
