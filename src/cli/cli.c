@@ -119,14 +119,18 @@ static int cli_resolve(const char *ep, char *out, size_t outlen)
 static void connect_usage(FILE *fp)
 {
 	fprintf(fp,
-		"usage: subway connect --lab [NAME]\n"
-		"       subway connect --manager HOST:PORT --token-file FILE\n\n"
+		"usage: subway connect --lab [NAME] [--insecure]\n"
+		"       subway connect --manager HOST:PORT --token-file FILE [--insecure]\n\n"
 		"Starts the daemon in this network namespace (if none runs), connects to\n"
 		"the cluster's subway manager, and routes the pod and service networks\n"
 		"through a virtual interface.  Needs root.\n\n"
+		"The tunnel is TLS 1.3; the manager must present the certificate whose\n"
+		"fingerprint the token file names (fingerprint=sha256:...).\n\n"
 		"  --lab [NAME]          the lab's manager and token (default lab: subway)\n"
 		"  --manager HOST:PORT   the manager's address (node port or load balancer)\n"
-		"  --token-file FILE     the token file the manager was given\n");
+		"  --token-file FILE     the token file the manager was given\n"
+		"  --insecure            plain TCP, not encrypted: only for a manager started\n"
+		"                        with --insecure\n");
 }
 
 /* Prints the daemon's lines; returns 0 on "ok", 1 on "error", -1 when the
@@ -155,11 +159,13 @@ static int connect_follow(int fd)
 	return ret;
 }
 
-static int connect_args(int argc, char **argv, char *tokpath, size_t tplen, char *ep, size_t eplen)
+static int connect_args(int argc, char **argv, char *tokpath, size_t tplen, char *ep, size_t eplen,
+			bool *insecure)
 {
 	static const struct option opts[] = {
 		{ "lab", no_argument, NULL, 'L' }, { "manager", required_argument, NULL, 'm' },
-		{ "token-file", required_argument, NULL, 't' }, { "help", no_argument, NULL, 'h' }, { 0 } };
+		{ "token-file", required_argument, NULL, 't' }, { "insecure", no_argument, NULL, 'I' },
+		{ "help", no_argument, NULL, 'h' }, { 0 } };
 	int c;
 	bool lab = false;
 	const char *labname = "subway";
@@ -173,6 +179,7 @@ static int connect_args(int argc, char **argv, char *tokpath, size_t tplen, char
 			break;
 		case 'm': snprintf(ep, eplen, "%s", optarg); break;
 		case 't': snprintf(tokpath, tplen, "%s", optarg); break;
+		case 'I': *insecure = true; break;
 		case 'h': connect_usage(stdout); exit(0);
 		default: connect_usage(stderr); return -EINVAL;
 		}
@@ -200,17 +207,46 @@ static int connect_args(int argc, char **argv, char *tokpath, size_t tplen, char
 
 static int connect_once(const char *path, const char *req);
 
+/* " fingerprint=sha256:<hex>" or " insecure=1" for the request. */
+static int connect_transport(const char *tokpath, const struct token_file *tf, bool insecure,
+			     char *out, size_t len)
+{
+	if (insecure) {
+		snprintf(out, len, " insecure=1");
+		return 0;
+	}
+	if (!tf->has_fingerprint) {
+		fprintf(stderr, "subway connect: token file %s has no fingerprint=sha256:... line, so the "
+				"manager cannot be told from an impostor; add the line the manager logs at start "
+				"(or prints with --print-fingerprint), or use --insecure with a manager started "
+				"with --insecure\n", tokpath);
+		return -EINVAL;
+	}
+	memcpy(out, " fingerprint=sha256:", 20);
+	for (size_t i = 0; i < sizeof(tf->fingerprint) && 20 + 2 * i + 3 <= len; i++)
+		snprintf(out + 20 + 2 * i, 3, "%02x", tf->fingerprint[i]);
+	return 0;
+}
+
 int connect_main(int argc, char **argv)
 {
-	char tokpath[256] = "", ep[300] = "", err[200], req[512], path[108], hex[AUTH_TOKEN_MAX * 2 + 1];
+	char tokpath[256] = "", ep[300] = "", err[200], req[768], path[108], hex[AUTH_TOKEN_MAX * 2 + 1];
+	char transport[96];
 	struct token_file tf;
 	const char *sudo_uid = getenv("SUDO_UID");
-	int ret = connect_args(argc, argv, tokpath, sizeof(tokpath), ep, sizeof(ep));
+	bool insecure = false;
+	int ret = connect_args(argc, argv, tokpath, sizeof(tokpath), ep, sizeof(ep), &insecure);
 
 	if (ret < 0)
 		return ret == -EINVAL ? 2 : 1;
+	if (sudo_uid && (!sudo_uid[0] || strspn(sudo_uid, "0123456789") != strlen(sudo_uid)))
+		sudo_uid = NULL; /* a value, not more keys for the request */
 	if (auth_token_file_load(tokpath, &tf, err, sizeof(err)) < 0) {
 		fprintf(stderr, "subway connect: token file %s: %s\n", tokpath, err);
+		return 1;
+	}
+	if (connect_transport(tokpath, &tf, insecure, transport, sizeof(transport)) < 0) {
+		auth_token_wipe(&tf.token);
 		return 1;
 	}
 	if (!ep[0] && tf.has_manager) {
@@ -229,8 +265,8 @@ int connect_main(int argc, char **argv)
 		snprintf(hex + 2 * i, 3, "%02x", tf.token.key[i]);
 	auth_token_wipe(&tf.token);
 	ctl_paths(path, sizeof(path), NULL, 0);
-	snprintf(req, sizeof(req), "connect manager=%s token=%s%s%s", ep, hex, sudo_uid ? " owner=" : "",
-		 sudo_uid ? sudo_uid : "");
+	snprintf(req, sizeof(req), "connect manager=%s token=%s%s%s%s", ep, hex, transport,
+		 sudo_uid ? " owner=" : "", sudo_uid ? sudo_uid : "");
 	explicit_bzero(hex, sizeof(hex));
 	/* A daemon killed a moment ago may still accept before it is gone. */
 	for (int attempt = 0; attempt < 3; attempt++) {

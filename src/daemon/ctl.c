@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "daemon/ctl.h"
 #include "daemon/daemon.h"
+#include "net/tls.h"
 
 #define CTL_CLIENTS_MAX 64
 #define CTL_TIMEOUT_MS 5000
@@ -143,6 +144,14 @@ static void ctl_do_connect(struct ctl_client *c, const struct ctl_req *req)
 	}
 	snprintf(text, sizeof(text), "token=%s\n", req->token_hex);
 	if (auth_token_file_parse(text, strlen(text), &tf, err, sizeof(err)) < 0) {
+		ctl_line(c, "error", err);
+		return;
+	}
+	explicit_bzero(text, sizeof(text));
+	d->insecure = req->insecure;
+	memcpy(d->fingerprint, req->fingerprint, sizeof(d->fingerprint));
+	if (!d->insecure && !(d->tls_ctx = tls_client_ctx(req->fingerprint, err, sizeof(err)))) {
+		auth_token_wipe(&tf.token);
 		ctl_line(c, "error", err);
 		return;
 	}

@@ -1,5 +1,9 @@
 /* Requests on the daemon's control socket: one line of text,
- * "VERB [key=value ...]", at most CTL_LINE_MAX bytes.  Pure parser. */
+ * "VERB [key=value ...]", at most CTL_LINE_MAX bytes.  Pure parser.
+ *
+ *   connect manager=IP:PORT token=<hex> (fingerprint=sha256:<hex> | insecure=1) [owner=UID]
+ *   status [format=text|json]
+ *   quit */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
@@ -17,6 +21,9 @@ struct ctl_req {
 	char token_hex[257];
 	bool has_owner;
 	uint32_t owner;
+	bool has_fingerprint; /* fingerprint=sha256:<hex>: TLS, pinned */
+	uint8_t fingerprint[32];
+	bool insecure;        /* insecure=1: plaintext TCP */
 	/* status */
 	bool text;
 };

@@ -5,6 +5,7 @@
 
 #include "common/util.h"
 #include "daemon/ctl.h"
+#include "proto/auth.h"
 
 static int ctl_kv(struct ctl_req *req, const char *key, size_t klen, const char *val, size_t vlen,
 		  char *err, size_t errlen)
@@ -30,6 +31,16 @@ static int ctl_kv(struct ctl_req *req, const char *key, size_t klen, const char 
 		if (u64_parse(v, UINT32_MAX, &n) == 0) {
 			req->has_owner = true;
 			req->owner = (uint32_t)n;
+			return 0;
+		}
+	} else if (req->verb == CTL_CONNECT && klen == 11 && !memcmp(key, "fingerprint", 11)) {
+		if (auth_fingerprint_parse(v, req->fingerprint) == 0) {
+			req->has_fingerprint = true;
+			return 0;
+		}
+	} else if (req->verb == CTL_CONNECT && klen == 8 && !memcmp(key, "insecure", 8)) {
+		if (!strcmp(v, "1")) {
+			req->insecure = true;
 			return 0;
 		}
 	} else if (req->verb == CTL_STATUS && klen == 6 && !memcmp(key, "format", 6)) {
@@ -87,6 +98,10 @@ int ctl_parse(const char *line, size_t len, struct ctl_req *req, char *err, size
 	}
 	if (req->verb == CTL_CONNECT && (!req->mgr_port || !req->token_hex[0])) {
 		snprintf(err, errlen, "connect needs manager= and token=");
+		return -EINVAL;
+	}
+	if (req->verb == CTL_CONNECT && req->has_fingerprint == req->insecure) {
+		snprintf(err, errlen, "connect needs exactly one of fingerprint= (TLS) and insecure=1");
 		return -EINVAL;
 	}
 	return 0;

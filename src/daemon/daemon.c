@@ -19,6 +19,7 @@
 #include "daemon/ctl.h"
 #include "daemon/daemon.h"
 #include "net/sock.h"
+#include "net/tls.h"
 
 #define VIF_READS_PER_WAKEUP 64
 #define BACKOFF_MIN_MS 100
@@ -122,7 +123,7 @@ static int vif_setup(struct daemon *d)
 
 void daemon_connected(struct daemon *d)
 {
-	char ip[16];
+	char ip[16], fp[TLS_FP_HEX_LEN + 1];
 
 	d->last_ack_ms = loop_now_ms(d->loop);
 	if (d->state == D_RECONNECTING) {
@@ -136,6 +137,11 @@ void daemon_connected(struct daemon *d)
 	}
 	daemon_progress(d, "manager %s:%u reached (%s)", ip4_str(d->mgr_addr, ip), d->mgr_port,
 			d->mgr_version);
+	if (d->insecure)
+		daemon_progress(d, "transport: plain TCP (--insecure): tunnel bytes are not encrypted");
+	else
+		daemon_progress(d, "transport: TLS 1.3, the manager's certificate matches the pinned %s",
+				tls_fp_str(d->fingerprint, fp));
 	if (check_overlaps(d) < 0 || vif_setup(d) < 0)
 		return;
 	d->state = D_CONNECTED;
@@ -246,6 +252,7 @@ static void daemon_cleanup(struct daemon *d)
 		unlink(d->sock_path);
 	}
 	auth_token_wipe(&d->token);
+	tls_ctx_free(d->tls_ctx);
 	loop_free(d->loop);
 }
 

@@ -38,7 +38,7 @@
 struct daemon;
 struct tflow;
 
-enum pconn_state { PC_CONNECTING, PC_HELLO, PC_AUTH, PC_IDLE, PC_DIALING, PC_DONE };
+enum pconn_state { PC_CONNECTING, PC_TLS, PC_HELLO, PC_AUTH, PC_IDLE, PC_DIALING, PC_DONE };
 
 /* A connection to the manager: the control connection or a flow one. */
 struct pconn {
@@ -113,6 +113,10 @@ struct daemon {
 	uint32_t mgr_addr;
 	uint16_t mgr_port;
 	struct auth_token token;
+	bool insecure;              /* plaintext TCP (connect --insecure) */
+	uint8_t fingerprint[32];    /* else the manager's certificate, pinned */
+	struct ssl_ctx_st *tls_ctx; /* client context: pin, newest session ticket */
+	char fail_msg[400];         /* why the control connection is failing, for pconn_fail */
 	struct msg_cluster_info info;
 	uint8_t session[PROTO_SESSION_LEN];
 	bool have_session;
@@ -123,7 +127,7 @@ struct daemon {
 	struct loop_timer heartbeat_timer;
 	uint64_t last_ack_ms;
 	uint64_t connected_since_ms;
-	char last_error[256];
+	char last_error[512];
 	struct ctl_client *waiter; /* a `connect` request waiting for the outcome */
 
 	/* pool */

@@ -20,6 +20,7 @@
 #include "daemon/daemon.h"
 #include "net/packet.h"
 #include "net/sock.h"
+#include "net/tls.h"
 
 #define ACCEPT_TIMEOUT_MS 5000
 #define ACCEPTS_PER_WAKEUP 64
@@ -261,6 +262,7 @@ static void tflow_accepted(struct tflow *f, int fd)
 {
 	struct daemon *d = f->d;
 	struct pconn *pc = f->pc;
+	struct ssl_st *tls = pc->w.tls;
 	const uint8_t *rest;
 	size_t n = wire_take_rest(&pc->w, &rest);
 
@@ -272,7 +274,10 @@ static void tflow_accepted(struct tflow *f, int fd)
 		tflow_free(f);
 		return;
 	}
-	if (relay_start(&f->relay, d->loop, fd, pc->fd, tflow_relay_done, f) < 0) {
+	pc->w.tls = NULL; /* the relay takes the SSL, if any */
+	if ((tls ? relay_start_tls(&f->relay, d->loop, fd, pc->fd, 1, tls, tflow_relay_done, f)
+		 : relay_start(&f->relay, d->loop, fd, pc->fd, tflow_relay_done, f)) < 0) {
+		pc->w.tls = tls;
 		sock_linger_rst(fd);
 		close(fd);
 		tflow_free(f);

@@ -5,6 +5,7 @@
 
 #include "common/json.h"
 #include "daemon/daemon.h"
+#include "net/tls.h"
 
 static const char *state_name(enum dstate s)
 {
@@ -72,6 +73,27 @@ static void status_counters(struct json *j, const struct daemon *d)
 	json_obj_end(j);
 }
 
+/* manager.tls: null with --insecure. */
+static void status_tls(struct json *j, const struct daemon *d)
+{
+	const struct tls_client_info *ti = d->tls_ctx ? tls_client_info(d->tls_ctx) : NULL;
+	char fp[TLS_FP_HEX_LEN + 1];
+
+	if (!ti) {
+		json_null(j, "tls");
+		return;
+	}
+	json_obj_begin(j, "tls");
+	json_str(j, "version", "TLSv1.3");
+	json_str(j, "fingerprint", tls_fp_str(d->fingerprint, fp));
+	json_str(j, "cipher", d->ctl && d->ctl->w.tls && d->ctl->state >= PC_HELLO ? tls_cipher(d->ctl->w.tls)
+									  : NULL);
+	json_uint(j, "handshakes_full", ti->full);
+	json_uint(j, "handshakes_resumed", ti->resumed);
+	json_uint(j, "certificates_refused", ti->refused);
+	json_obj_end(j);
+}
+
 void status_write_json(struct daemon *d, FILE *fp)
 {
 	struct json j;
@@ -89,7 +111,8 @@ void status_write_json(struct daemon *d, FILE *fp)
 	json_uint(&j, "connected_for_s",
 		  d->state == D_CONNECTED ? (loop_now_ms(d->loop) - d->connected_since_ms) / 1000 : 0);
 	json_uint(&j, "reconnects", d->c.reconnects);
-	json_str(&j, "transport", "tcp");
+	json_str(&j, "transport", d->state == D_IDLE ? NULL : d->insecure ? "tcp-insecure" : "tls");
+	status_tls(&j, d);
 	json_obj_end(&j);
 	json_obj_begin(&j, "vif");
 	json_str(&j, "name", d->vif_up ? d->vif.name : NULL);
@@ -129,8 +152,9 @@ void status_write_text(struct daemon *d, FILE *fp)
 		fprintf(fp, "not connected%s%s\n", d->last_error[0] ? ": " : "", d->last_error);
 		return;
 	}
-	fprintf(fp, "%-10s %s to %s:%u (%s)\n", "status:", state_name(d->state), ip4_str(d->mgr_addr, ip),
-		d->mgr_port, d->mgr_version[0] ? d->mgr_version : "?");
+	fprintf(fp, "%-10s %s to %s:%u (%s) over %s\n", "status:", state_name(d->state),
+		ip4_str(d->mgr_addr, ip), d->mgr_port, d->mgr_version[0] ? d->mgr_version : "?",
+		d->insecure ? "plain TCP (--insecure, not encrypted)" : "TLS 1.3 (pinned certificate)");
 	if (d->vif_up)
 		fprintf(fp, "%-10s %s, %s/%d, mtu %u\n", "vif:", d->vif.name, ip4_str(VIF_ADDR, ip), VIF_PREFIX,
 			d->vif.mtu);

@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "daemon/daemon.h"
 #include "net/sock.h"
+#include "net/tls.h"
 
 #define CONNECT_TIMEOUT_MS 5000
 #define HEARTBEAT_MS 5000
@@ -45,8 +46,10 @@ static void pconn_timeout(struct loop *l, struct loop_timer *t)
 
 	(void)l;
 	if (pc->kind == CONN_CONTROL) {
-		daemon_failed(d, "manager unreachable: no answer from %s within %d s",
-			      d->last_error, CONNECT_TIMEOUT_MS / 1000);
+		/* A plaintext client and a TLS manager both wait for the other. */
+		daemon_failed(d, "manager unreachable: no answer from %s within %d s%s", d->last_error,
+			      CONNECT_TIMEOUT_MS / 1000,
+			      d->insecure ? " (with --insecure: is the manager using TLS?)" : "");
 		return;
 	}
 	if (pc->state == PC_DIALING && pc->flow) {
@@ -94,7 +97,8 @@ void pconn_close(struct pconn *pc, bool rst)
 		if (pc->state == PC_IDLE) {
 			list_unlink(&d->idle, pc);
 			d->n_idle--;
-		} else if (pc->state == PC_CONNECTING || pc->state == PC_HELLO || pc->state == PC_AUTH) {
+		} else if (pc->state == PC_CONNECTING || pc->state == PC_TLS || pc->state == PC_HELLO ||
+			   pc->state == PC_AUTH) {
 			list_unlink(&d->connecting, pc);
 			d->n_connecting--;
 		}
@@ -104,6 +108,8 @@ void pconn_close(struct pconn *pc, bool rst)
 	loop_timer_cancel(d->loop, &pc->timer);
 	if (pc->fd >= 0) {
 		loop_del(d->loop, pc->fd);
+		if (!rst && pc->state > PC_TLS)
+			wire_close_notify(&pc->w);
 		if (rst)
 			sock_linger_rst(pc->fd);
 		close(pc->fd);
@@ -144,8 +150,9 @@ static int pconn_on_hello(struct pconn *pc, const uint8_t *p, size_t len)
 		return -EBADMSG;
 	if (h.version != PROTO_VERSION) {
 		if (pc->kind == CONN_CONTROL)
-			daemon_failed(d, "the manager speaks protocol version %u; this subway speaks %u",
-				      h.version, PROTO_VERSION);
+			snprintf(d->fail_msg, sizeof(d->fail_msg),
+				 "the manager speaks protocol version %u; this subway speaks %u", h.version,
+				 PROTO_VERSION);
 		return -EPROTO;
 	}
 	if (pc->kind == CONN_CONTROL) {
@@ -181,7 +188,8 @@ static int pconn_on_auth_ok(struct pconn *pc, const uint8_t *p, size_t len)
 	auth_mac(&d->token, AUTH_ROLE_SERVER, pc->server_nonce, pc->nonce, (uint8_t)pc->kind, sess, mac);
 	if (!auth_mac_equal(mac, ok.mac)) {
 		if (pc->kind == CONN_CONTROL)
-			daemon_failed(d, "the manager failed to prove it knows the token");
+			snprintf(d->fail_msg, sizeof(d->fail_msg),
+				 "the manager failed to prove it knows the token");
 		return -EACCES;
 	}
 	loop_timer_cancel(d->loop, &pc->timer);
@@ -243,7 +251,8 @@ static int ctl_on_frame(struct pconn *pc, const struct frame_hdr *h, const uint8
 	case FT_ERROR: {
 		struct msg_text t;
 		if (msg_text_decode(p, h->len, &t) == 0)
-			snprintf(d->last_error, sizeof(d->last_error), "manager: %.200s", t.text);
+			snprintf(d->fail_msg, sizeof(d->fail_msg), "the manager ended the session: %.200s",
+				 t.text);
 		return -ECONNABORTED;
 	}
 	default:
@@ -263,7 +272,8 @@ static int pconn_on_frame(struct pconn *pc, const struct frame_hdr *h, const uin
 		struct msg_text t = { .text = "" };
 		msg_text_decode(p, h->len, &t);
 		if (pc->kind == CONN_CONTROL)
-			daemon_failed(d, "authentication refused by the manager (%s)", t.text);
+			snprintf(d->fail_msg, sizeof(d->fail_msg),
+				 "authentication refused by the manager (%s)", t.text);
 		return -EACCES;
 	}
 	if (pc->kind == CONN_CONTROL && pc->state == PC_IDLE)
@@ -287,18 +297,35 @@ static int pconn_on_frame(struct pconn *pc, const struct frame_hdr *h, const uin
 	return -EBADMSG;
 }
 
-static void pconn_fail(struct pconn *pc, int err)
+/* The control connection failed: the first connect reports why and stops
+ * the daemon; an established session reconnects.  Frees pc. */
+static void pconn_ctl_fail(struct pconn *pc, int err)
 {
 	struct daemon *d = pc->d;
+	char why[sizeof(d->fail_msg) + 64];
 
+	if (d->fail_msg[0])
+		snprintf(why, sizeof(why), "%s", d->fail_msg);
+	else if (d->state == D_CONNECTING)
+		snprintf(why, sizeof(why), "%s %.200s: %s",
+			 pc->state == PC_IDLE ? "lost the manager" : "manager unreachable:", d->last_error,
+			 strerror(-err));
+	else
+		snprintf(why, sizeof(why), "%s",
+			 err == -EPIPE ? "the manager closed the session" : strerror(-err));
+	d->fail_msg[0] = 0;
+	if (d->ctl == pc)
+		pconn_close(pc, false);
+	if (d->state == D_CONNECTING)
+		daemon_failed(d, "%s", why);
+	else
+		daemon_session_lost(d, why);
+}
+
+static void pconn_fail(struct pconn *pc, int err)
+{
 	if (pc->kind == CONN_CONTROL) {
-		if (d->state == D_CONNECTING && err != -EACCES && err != -EPROTO)
-			daemon_failed(d, "%s %s: %s", pc->state == PC_IDLE ? "lost the manager" : "manager unreachable:",
-				      d->last_error, strerror(-err));
-		else if (d->state != D_CONNECTING)
-			daemon_session_lost(d, err == -EPIPE ? "the manager closed the session" : strerror(-err));
-		if (d->ctl == pc)
-			pconn_close(pc, false);
+		pconn_ctl_fail(pc, err);
 		return;
 	}
 	if (pc->state == PC_DIALING && pc->flow) {
@@ -307,6 +334,66 @@ static void pconn_fail(struct pconn *pc, int err)
 		hairpin_dial_result(f, DIAL_ERROR);
 	}
 	pconn_close(pc, err != -EPIPE);
+}
+
+/* Why the TLS handshake of the control connection failed, for the user. */
+static void pconn_tls_msg(struct pconn *pc, int err)
+{
+	struct daemon *d = pc->d;
+	const struct tls_client_info *ti = tls_client_info(d->tls_ctx);
+	char got[TLS_FP_HEX_LEN + 1], want[TLS_FP_HEX_LEN + 1], ssl[128];
+
+	tls_last_error(ssl, sizeof(ssl));
+	if (err == -EACCES)
+		snprintf(d->fail_msg, sizeof(d->fail_msg),
+			 "the manager's certificate %s is not the one the token file pins (%s): another "
+			 "manager, or someone in between; not connecting",
+			 ti && ti->seen_valid ? tls_fp_str(ti->seen, got) : "(none)",
+			 tls_fp_str(d->fingerprint, want));
+	else if (err == -EPROTO)
+		snprintf(d->fail_msg, sizeof(d->fail_msg),
+			 "the manager at %.64s does not speak TLS (%s): if it runs with --insecure, "
+			 "connect with --insecure", d->last_error, ssl[0] ? ssl : "not a TLS record");
+	else
+		snprintf(d->fail_msg, sizeof(d->fail_msg), "TLS handshake with the manager at %.64s failed: %s",
+			 d->last_error, err == -ECONNRESET ? "the connection was closed" : ssl);
+}
+
+/* One step of the TLS handshake; HELLO comes next.  0 or -errno. */
+static int pconn_tls(struct pconn *pc)
+{
+	struct loop *l = pc->d->loop;
+	int r = tls_handshake(pc->w.tls);
+
+	if (r > 0)
+		return loop_mod(l, pc->fd, (uint32_t)r);
+	if (r < 0) {
+		if (pc->kind == CONN_CONTROL)
+			pconn_tls_msg(pc, r);
+		else
+			log_debug("flow connection: TLS handshake failed: %s", strerror(-r));
+		return r;
+	}
+	pc->state = PC_HELLO;
+	if (tls_pending(pc->w.tls))
+		loop_kick(l, pc->fd);
+	return loop_mod(l, pc->fd, LOOP_IN);
+}
+
+/* TCP is up: TLS first, unless --insecure. */
+static int pconn_connected(struct pconn *pc)
+{
+	struct daemon *d = pc->d;
+
+	if (!d->tls_ctx) {
+		pc->state = PC_HELLO;
+		return loop_mod(d->loop, pc->fd, LOOP_IN);
+	}
+	pc->w.tls = tls_new(d->tls_ctx, pc->fd, false);
+	if (!pc->w.tls)
+		return -ENOMEM;
+	pc->state = PC_TLS;
+	return pconn_tls(pc);
 }
 
 /* Reads and handles frames; bounded per wakeup.  0, 1 (handed over) or -errno. */
@@ -322,6 +409,8 @@ static int pconn_read(struct pconn *pc)
 		return ret;
 	for (int i = 0; i < RECV_FRAMES_MAX; i++) {
 		ret = wire_next(&pc->w, &h, &p);
+		if (ret == 0 && wire_more(&pc->w))
+			loop_kick(pc->d->loop, pc->fd); /* TLS bytes the buffer had no room for */
 		if (ret <= 0)
 			return ret;
 		ret = pconn_on_frame(pc, &h, p);
@@ -334,6 +423,9 @@ static int pconn_read(struct pconn *pc)
 				return ret;
 		}
 	}
+	/* The bound was hit: frames may wait in the buffer with nothing left
+	 * on the socket to wake us. */
+	loop_kick(pc->d->loop, pc->fd);
 	return 0;
 }
 
@@ -344,12 +436,10 @@ static void pconn_event(struct loop *l, int fd, uint32_t events, void *arg)
 
 	(void)l;
 	(void)fd;
-	if (pc->state == PC_CONNECTING) {
-		ret = sock_connect_result(pc->fd);
-		if (ret == 0) {
-			pc->state = PC_HELLO;
-			ret = loop_mod(pc->d->loop, pc->fd, LOOP_IN);
-		}
+	if (pc->state == PC_CONNECTING || pc->state == PC_TLS) {
+		ret = pc->state == PC_TLS ? pconn_tls(pc) : sock_connect_result(pc->fd);
+		if (ret == 0 && pc->state == PC_CONNECTING)
+			ret = pconn_connected(pc);
 		if (ret < 0)
 			pconn_fail(pc, ret);
 		return;

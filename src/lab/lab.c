@@ -13,11 +13,11 @@
 
 #define LAB_DEFAULT_NAME "subway"
 
-enum { OPT_NAME = 1, OPT_TOPOLOGY = 2, OPT_JSON = 4, OPT_NO_MANAGER = 8, OPT_COMMAND = 16 };
+enum { OPT_NAME = 1, OPT_TOPOLOGY = 2, OPT_JSON = 4, OPT_NO_MANAGER = 8, OPT_COMMAND = 16, OPT_INSECURE = 32 };
 
 struct lab_args {
 	const char *name, *topology;
-	bool json, no_manager, help;
+	bool json, no_manager, insecure, help;
 	char **command; /* exec: NULL-terminated */
 };
 
@@ -35,8 +35,8 @@ static int cmd_exec(const struct lab_cmd *c, struct lab_args *a);
 static int cmd_list(const struct lab_cmd *c, struct lab_args *a);
 
 static const struct lab_cmd lab_cmds[] = {
-	{ "up", OPT_NAME | OPT_TOPOLOGY | OPT_NO_MANAGER, cmd_up,
-	  "up [--name NAME] [--topology host-only|bridged|cloud|nat] [--no-manager]",
+	{ "up", OPT_NAME | OPT_TOPOLOGY | OPT_NO_MANAGER | OPT_INSECURE, cmd_up,
+	  "up [--name NAME] [--topology host-only|bridged|cloud|nat] [--no-manager] [--insecure]",
 	  "Builds the lab: a laptop namespace, three k3s-like nodes (server, agent1, agent2), pods with\n"
 	  "real servers, kube-proxy rules, cluster DNS and an 'internet' resolver.  Prints short progress\n"
 	  "lines, then 'lab NAME is up (topology T) in N.N s'.  Exits 1 if the lab is already up.\n\n"
@@ -46,7 +46,8 @@ static const struct lab_cmd lab_cmds[] = {
 	  "                    bridged: laptop and nodes on a router's LAN\n"
 	  "                    cloud: nodes behind a router, the laptop reaches node ports only\n"
 	  "                    nat: as host-only, nodes reach out through slirp4netns on the laptop\n"
-	  "  --no-manager      do not start 'subway manager' in the manager pod\n" },
+	  "  --no-manager      do not start 'subway manager' in the manager pod\n"
+	  "  --insecure        the manager without TLS (plain TCP); connect --lab NAME --insecure\n" },
 	{ "down", OPT_NAME, cmd_down, "down [--name NAME]",
 	  "Removes everything the lab created: processes, namespaces (and their links and nftables\n"
 	  "state), /etc/netns/NAME-*, /run/subway-lab/NAME.  Works after an 'up' that died halfway;\n"
@@ -119,6 +120,8 @@ static int args_parse(const struct lab_cmd *c, int argc, char **argv, struct lab
 			a->json = true;
 		else if ((c->opts & OPT_NO_MANAGER) && !strcmp(arg, "--no-manager"))
 			a->no_manager = true;
+		else if ((c->opts & OPT_INSECURE) && !strcmp(arg, "--insecure"))
+			a->insecure = true;
 		else if (arg[0] == '-')
 			r = usage_error(c, "unknown option '%s'", arg);
 		else
@@ -174,6 +177,7 @@ static int cmd_up(const struct lab_cmd *c, struct lab_args *a)
 	if (!need_root(c) || lab_init(&lab, a->name, t) < 0)
 		return 1;
 	lab.no_manager = a->no_manager;
+	lab.insecure = a->insecure;
 	umask(022);
 	return lab_up(&lab);
 }

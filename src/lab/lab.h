@@ -7,7 +7,8 @@
  *   build.c   namespaces, links, sysctls, nftables, resolv.conf
  *   procs.c   servers: start, wait until they answer, the manager
  *   netns.c   sockets inside a namespace, killing what runs in one
- *   state.c   /run/subway-lab/<lab>: lock, records, pid files, token
+ *   state.c   /run/subway-lab/<lab>: lock, records, pid files
+ *   secrets.c the token files and the manager's TLS key and certificate
  *   big.c     the /big file and its sha256
  *   status.c  `lab status`, human and JSON
  */
@@ -26,7 +27,12 @@ struct lab {
 	char dir[64]; /* LAB_STATE_ROOT "/<name>" */
 	int lock_fd;  /* -1 when not held */
 	bool no_manager; /* up --no-manager */
+	bool insecure;   /* up --insecure: the manager without TLS */
 };
+
+/* The manager pod runs as this user, without privileges (setpriv). */
+#define LAB_MANAGER_USER "nobody"
+#define LAB_MANAGER_GROUP "nogroup"
 
 /* state.c */
 int lab_init(struct lab *lab, const char *name, enum lab_topo topo); /* also builds net */
@@ -46,9 +52,12 @@ int lab_record_namespaces(struct lab *lab);
 bool lab_ns_claimed_elsewhere(const char *lab, const char *nsname);
 int lab_pid_write(const struct lab *lab, const char *proc, pid_t pid);
 pid_t lab_pid_read(const struct lab *lab, const char *proc); /* 0 if none */
-int lab_token_write(const struct lab *lab);
 int lab_manager_endpoint(const struct lab *lab, char *buf, size_t size);
 int rm_rf(const char *path); /* 0 or -errno; a missing path is fine */
+
+/* secrets.c */
+int lab_secrets_write(const struct lab *lab);
+int lab_manager_ids(uid_t *uid, gid_t *gid);
 
 /* netns.c */
 bool netns_exists(const char *name);

@@ -19,7 +19,7 @@
 #include "lab/render.h"
 
 #define READY_TIMEOUT_MS 8000
-#define PROC_ARGS 24
+#define PROC_ARGS 32
 
 static void plan_add(struct lab_proc *out, int max, int *n, const char *name, const char *ns,
 		     enum lab_proc_kind kind, int index, const char *what)
@@ -347,17 +347,22 @@ int procs_start(struct lab *lab)
 /* lab_start_manager: runs `<this binary> manager ...` in the manager pod,
  * if this binary has a manager (`subway manager --help` exits 0); until
  * then the pod runs nothing.  The node IPs go along as --nodes when the
- * manager's help lists that option.  The token file must exist already. */
+ * manager's help lists that option.  Like a pod with runAsNonRoot and no
+ * capabilities, it runs as nobody (setpriv: no groups, no capabilities,
+ * no new privileges) and reads only manager/ (secrets.c). */
 static pid_t manager_spawn(struct lab *lab, const struct lab_proc *p)
 {
-	char self[PATH_MAX], listen[32], token[128], nodes[64], help[4096], a[16];
+	char self[PATH_MAX], listen[32], token[128], tlsdir[128], nodes[64], help[4096], a[16];
 	const struct lab_pod *pod = &lab_pods[p->index];
 	const struct lab_topo_info *ti = lab_topo_info(lab->topo);
 	char *probe[] = { self, "manager", "--help", NULL };
 	struct run_opts quiet = { .quiet = true, .timeout_ms = 5000, .out = help, .out_size = sizeof(help) };
-	const char *cmd[] = { self, "manager", "--listen", listen, "--token-file", token,
-			      "--pod-cidr", "10.42.0.0/16", "--service-cidr", "10.43.0.0/16",
-			      "--dns", "10.43.0.10", "--nodes", nodes, NULL };
+	const char *cmd[PROC_ARGS] = { "setpriv", "--reuid=" LAB_MANAGER_USER, "--regid=" LAB_MANAGER_GROUP,
+				       "--clear-groups", "--inh-caps=-all", "--bounding-set=-all",
+				       "--no-new-privs", self, "manager", "--listen", listen,
+				       "--token-file", token, "--pod-cidr", "10.42.0.0/16",
+				       "--service-cidr", "10.43.0.0/16", "--dns", "10.43.0.10" };
+	int c = 19;
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 
 	if (lab->no_manager)
@@ -371,13 +376,21 @@ static pid_t manager_spawn(struct lab *lab, const struct lab_proc *p)
 		printf("lab %s: this subway has no 'manager' command yet; pod %s runs nothing\n", lab->name, pod->name);
 		return 0;
 	}
-	if (!strstr(help, "--nodes"))
-		cmd[12] = NULL;
 	snprintf(listen, sizeof(listen), "%s:%u", ip4_str(lab_pod_ip(pod), a), LAB_MANAGER_PORT);
-	lab_path(lab, token, sizeof(token), "token");
-	n = 0;
-	for (int i = 0; i < LAB_NODES; i++)
-		n += snprintf(nodes + n, sizeof(nodes) - (size_t)n, "%s%s", i ? "," : "", ip4_str(ti->node_ip[i], a));
+	lab_path(lab, token, sizeof(token), "manager/token");
+	lab_path(lab, tlsdir, sizeof(tlsdir), "manager/tls");
+	cmd[c++] = lab->insecure ? "--insecure" : "--tls-dir";
+	if (!lab->insecure)
+		cmd[c++] = tlsdir;
+	if (strstr(help, "--nodes")) {
+		n = 0;
+		for (int i = 0; i < LAB_NODES; i++)
+			n += snprintf(nodes + n, sizeof(nodes) - (size_t)n, "%s%s", i ? "," : "",
+				      ip4_str(ti->node_ip[i], a));
+		cmd[c++] = "--nodes";
+		cmd[c++] = nodes;
+	}
+	cmd[c] = NULL;
 	return proc_spawn(lab, p, cmd);
 }
 

@@ -2,7 +2,8 @@
  *   topology      the topology name
  *   namespaces    every namespace the lab created, one per line
  *   ready         written last by a successful `up`
- *   token         the manager's token file (0600)
+ *   token         the token file for `connect --lab` (0600; secrets.c)
+ *   manager/      what the manager pod gets, owned by the user it runs as
  *   www/big, www/big.sha256, pids/<proc>.pid, logs/<proc>.log,
  *   conf/<proc>.conf, nginx/<proc>/
  * and LAB_STATE_ROOT/<lab>.lock, held while up or down runs. */
@@ -252,36 +253,6 @@ int lab_manager_endpoint(const struct lab *lab, char *buf, size_t size)
 	int n = snprintf(buf, size, "%s:%u", ip4_str(lab_topo_info(lab->topo)->node_ip[0], a),
 			 LAB_MANAGER_NODE_PORT);
 	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
-}
-
-/* token=<64 hex> and manager=<first node IP>:30443, format of src/proto/auth.h. */
-int lab_token_write(const struct lab *lab)
-{
-	uint8_t key[32];
-	char text[160], endpoint[32], path[128];
-	size_t off;
-	int fd, r = 0;
-
-	if (getrandom(key, sizeof(key), 0) != (ssize_t)sizeof(key)) {
-		log_err("getrandom: %s", strerror(errno));
-		return -EIO;
-	}
-	off = (size_t)snprintf(text, sizeof(text), "token=");
-	for (size_t i = 0; i < sizeof(key); i++)
-		off += (size_t)snprintf(text + off, sizeof(text) - off, "%02x", key[i]);
-	lab_manager_endpoint(lab, endpoint, sizeof(endpoint));
-	snprintf(text + off, sizeof(text) - off, "\nmanager=%s\n", endpoint);
-	lab_path(lab, path, sizeof(path), "token");
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0 || fchmod(fd, 0600) < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text))
-		r = errno ? -errno : -EIO;
-	if (fd >= 0 && close(fd) < 0 && r == 0)
-		r = -errno;
-	if (r < 0)
-		log_err("cannot write %s: %s", path, strerror(-r));
-	explicit_bzero(key, sizeof(key));
-	explicit_bzero(text, sizeof(text));
-	return r;
 }
 
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)

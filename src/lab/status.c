@@ -11,6 +11,8 @@
 #include "common/util.h"
 #include "lab/lab.h"
 #include "lab/render.h"
+#include "net/tls.h"
+#include "proto/auth.h"
 
 struct live {
 	const char *state; /* up, degraded, partial, down */
@@ -261,8 +263,23 @@ static void json_procs(struct json *j, const struct lab *lab, const struct live 
 	json_arr_end(j);
 }
 
+/* The fingerprint the token file pins, or NULL (--insecure, or no token). */
+static const char *lab_fingerprint(const struct lab *lab, char out[TLS_FP_HEX_LEN + 1])
+{
+	struct token_file tf;
+	char path[128];
+	const char *r = NULL;
+
+	lab_path(lab, path, sizeof(path), "token");
+	if (auth_token_file_load(path, &tf, NULL, 0) == 0 && tf.has_fingerprint)
+		r = tls_fp_str(tf.fingerprint, out);
+	auth_token_wipe(&tf.token);
+	return r;
+}
+
 static void json_manager(struct json *j, const struct lab *lab, const struct live *lv)
 {
+	char fp[TLS_FP_HEX_LEN + 1];
 	const struct lab_pod *p = lab_pod_by_server(LAB_SRV_MANAGER);
 	const struct lab_service *s = lab_service_find(p->ns, p->app);
 	const struct lab_topo_info *ti = lab_topo_info(lab->topo);
@@ -288,6 +305,9 @@ static void json_manager(struct json *j, const struct lab *lab, const struct liv
 	json_str(j, "cluster_ip", ip4_str(s->ip, a));
 	json_int(j, "node_port", LAB_MANAGER_NODE_PORT);
 	json_bool(j, "running", k >= 0 && lv->running[k]);
+	json_str(j, "fingerprint", lab_fingerprint(lab, fp));
+	json_str(j, "transport", lab_fingerprint(lab, fp) ? "tls" : "tcp-insecure");
+	json_str(j, "user", LAB_MANAGER_USER);
 	json_obj_end(j);
 }
 
@@ -454,12 +474,13 @@ static void human_pods(const struct live *lv)
 
 static void human_rest(const struct lab *lab, const struct live *lv)
 {
-	char ep[32], path[128];
+	char ep[32], path[128], fp[TLS_FP_HEX_LEN + 1];
 	int down = 0;
 
 	lab_manager_endpoint(lab, ep, sizeof(ep));
 	lab_path(lab, path, sizeof(path), "token");
 	printf("\nmanager   %s (node port %u on every node IP), token %s\n", ep, LAB_MANAGER_NODE_PORT, path);
+	printf("          %s\n", lab_fingerprint(lab, fp) ? fp : "no TLS (up --insecure)");
 	printf("big       GET http://web.default/big: %llu MiB, sha256 %s\n",
 	       (unsigned long long)(LAB_BIG_SIZE >> 20), lv->sha[0] ? lv->sha : "(not generated)");
 	for (int i = 0; i < lv->nprocs; i++) {

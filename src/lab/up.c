@@ -106,7 +106,7 @@ static int up_steps(struct lab *lab)
 		r = big_ensure(www, sha);
 	}
 	if (r == 0)
-		r = lab_token_write(lab);
+		r = lab_secrets_write(lab);
 	if (r == 0)
 		r = procs_start(lab);
 	if (r == 0)

@@ -1,5 +1,6 @@
-/* Accepted connections until they authenticate: HELLO with a fresh
- * nonce, one AUTH within MGR_AUTH_TIMEOUT_MS under small frame limits,
+/* Accepted connections until they authenticate: the TLS handshake (unless
+ * --insecure), HELLO with a fresh nonce, one AUTH, all within
+ * MGR_AUTH_TIMEOUT_MS and under small frame limits,
  * then the connection becomes a session's control connection or one of
  * its flow connections.  At most MGR_PREAUTH_MAX wait at once; the oldest
  * is dropped for a new one, so idle connections cannot lock clients out. */
@@ -14,12 +15,21 @@
 #include "common/log.h"
 #include "manager/manager.h"
 #include "net/sock.h"
+#include "net/tls.h"
 
 #define CONN_RCAP (FRAME_HDR_LEN + FRAME_MAX_PAYLOAD_PREAUTH)
 #define CONN_WMAX 1024 /* HELLO, AUTH_OK, AUTH_FAIL: small frames only */
+/* TLS tickets are single-use: a control connection brings the daemon
+ * enough for its first pool of flow connections (POOL_TARGET), and each
+ * resumed connection one more than it spends, so the pool keeps resuming. */
+#define CONN_TICKETS_CONTROL 16
+#define CONN_TICKETS_RESUMED 1
+
+enum conn_state { CONN_TLS, CONN_AUTH };
 
 struct conn {
 	struct mgr *m;
+	enum conn_state state;
 	struct wire w;
 	struct mlist link; /* m->preauth */
 	struct loop_timer timer;
@@ -59,6 +69,7 @@ void mgr_send_text_close(struct loop *l, struct wire *w, uint8_t type, const cha
 	if (w->fd < 0)
 		return;
 	loop_del(l, w->fd);
+	wire_close_notify(w);
 	/* FIN after the text rather than a RST that could overtake it. */
 	shutdown(w->fd, SHUT_WR);
 	close(w->fd);
@@ -67,7 +78,9 @@ void mgr_send_text_close(struct loop *l, struct wire *w, uint8_t type, const cha
 
 static void conn_reject(struct conn *c, uint8_t type, const char *text)
 {
-	mgr_send_text_close(c->m->loop, &c->w, type, text);
+	/* During the TLS handshake there is no channel for a text yet. */
+	if (c->state == CONN_AUTH)
+		mgr_send_text_close(c->m->loop, &c->w, type, text);
 	conn_free(c);
 }
 
@@ -129,7 +142,13 @@ void conn_accept(struct mgr *m, int fd)
 	c->w.wmax = CONN_WMAX;
 	sock_nodelay(fd);
 	sock_peer(fd, &c->peer, &c->peer_port);
-	if (conn_hello(c) < 0 ||
+	c->state = m->tls_ctx ? CONN_TLS : CONN_AUTH;
+	if (m->tls_ctx && !(c->w.tls = tls_new(m->tls_ctx, fd, true))) {
+		conn_free(c);
+		return;
+	}
+	/* TLS: the client speaks first (ClientHello); else HELLO goes now. */
+	if ((c->state == CONN_AUTH && conn_hello(c) < 0) ||
 	    loop_add(m->loop, fd, LOOP_IN | (wire_pending(&c->w) ? LOOP_OUT : 0), conn_on_event,
 		     c) < 0) {
 		conn_free(c);
@@ -170,10 +189,19 @@ static void conn_control(struct conn *c, const struct msg_auth *a)
 	uint8_t id[PROTO_SESSION_LEN];
 	struct wire w;
 
+	if (c->m->st.sessions_active >= c->m->cfg.lim.sessions) {
+		c->m->st.limit_sessions++;
+		log_warn("%u sessions already: refusing another (--limit sessions=N)",
+			 (unsigned)c->m->st.sessions_active);
+		conn_reject(c, FT_AUTH_FAIL, "too many sessions");
+		return;
+	}
 	if (auth_random(id, sizeof(id)) < 0 || conn_auth_ok(c, a, id) < 0) {
 		conn_reject(c, FT_ERROR, "internal error");
 		return;
 	}
+	if (c->w.tls) /* sent ahead of AUTH_OK: they are there before CLUSTER_INFO */
+		tls_send_tickets(c->w.tls, CONN_TICKETS_CONTROL);
 	w = conn_detach(c);
 	session_new(c->m, &w, id, c->peer, c->peer_port, a->client);
 	conn_free(c);
@@ -188,7 +216,8 @@ static void conn_flow(struct conn *c, const struct msg_auth *a)
 		conn_reject(c, FT_AUTH_FAIL, "unknown session");
 		return;
 	}
-	if (s->n_flows >= MGR_SESSION_FLOWS_MAX) {
+	if (s->n_flows >= c->m->cfg.lim.flows) {
+		c->m->st.limit_flows++;
 		conn_reject(c, FT_AUTH_FAIL, "too many flow connections");
 		return;
 	}
@@ -237,6 +266,35 @@ static void conn_auth(struct conn *c, const uint8_t *p, size_t len)
 		conn_flow(c, &a);
 }
 
+/* One step of the TLS handshake; HELLO once it is done.  May free c. */
+static void conn_on_tls(struct conn *c)
+{
+	struct mgr *m = c->m;
+	int r = tls_handshake(c->w.tls);
+	char peer[24], why[128];
+
+	if (r > 0) {
+		loop_mod(m->loop, c->w.fd, (uint32_t)r);
+		return;
+	}
+	if (r < 0) {
+		m->st.tls_failed++;
+		log_debug("%s: TLS handshake failed: %s", mgr_peer_str(c->peer, c->peer_port, peer),
+			  r == -ECONNRESET ? "closed" : tls_last_error(why, sizeof(why)));
+		conn_free(c);
+		return;
+	}
+	m->st.tls_ok++;
+	if (tls_resumed(c->w.tls)) {
+		m->st.tls_resumed++;
+		tls_send_tickets(c->w.tls, CONN_TICKETS_RESUMED);
+	}
+	c->state = CONN_AUTH;
+	if (conn_hello(c) < 0 ||
+	    loop_mod(m->loop, c->w.fd, LOOP_IN | (wire_pending(&c->w) ? LOOP_OUT : 0)) < 0)
+		conn_free(c);
+}
+
 static void conn_on_event(struct loop *l, int fd, uint32_t events, void *arg)
 {
 	struct conn *c = arg;
@@ -246,6 +304,10 @@ static void conn_on_event(struct loop *l, int fd, uint32_t events, void *arg)
 
 	(void)l;
 	(void)fd;
+	if (c->state == CONN_TLS) {
+		conn_on_tls(c);
+		return;
+	}
 	if (events & LOOP_OUT) {
 		int f = wire_flush(&c->w);
 		if (f < 0) {

@@ -15,8 +15,7 @@
 #include "common/log.h"
 #include "manager/manager.h"
 #include "net/sock.h"
-
-#define FLOW_FORBIDDEN_LOGS 16 /* per session, then debug only */
+#include "net/tls.h"
 
 enum flow_state { FLOW_IDLE, FLOW_DIALING, FLOW_HANDOFF, FLOW_RELAY, FLOW_CLOSING };
 
@@ -121,13 +120,17 @@ static void flow_start_relay(struct flow *f)
 	int tfd = f->w.fd, dfd = f->dfd;
 	int r;
 
+	struct ssl_st *tls = wire_take_tls(&f->w);
+
 	loop_del(m->loop, tfd);
 	loop_del(m->loop, dfd);
 	wire_free(&f->w); /* the rest has been written: the buffers are not needed */
 	f->w.fd = f->dfd = -1;
-	r = relay_start(&f->relay, m->loop, tfd, dfd, flow_relay_done, f);
+	r = tls ? relay_start_tls(&f->relay, m->loop, tfd, dfd, 0, tls, flow_relay_done, f)
+		: relay_start(&f->relay, m->loop, tfd, dfd, flow_relay_done, f);
 	if (r < 0) {
 		log_warn("session %s: cannot start relay: %s", f->s->name, strerror(-r));
+		tls_free(tls);
 		f->w.fd = tfd;
 		f->dfd = dfd;
 		flow_free(f, true);
@@ -172,6 +175,7 @@ static void flow_finish(struct flow *f)
 {
 	if (f->w.fd >= 0) {
 		loop_del(f->s->m->loop, f->w.fd);
+		wire_close_notify(&f->w);
 		shutdown(f->w.fd, SHUT_WR);
 		close(f->w.fd);
 		f->w.fd = -1;
@@ -233,16 +237,39 @@ static void flow_on_timeout(struct loop *l, struct loop_timer *t)
 	flow_dial_done(t->arg, DIAL_TIMEOUT);
 }
 
-static void flow_log_forbidden(struct flow *f)
+/* Token bucket: lim.dial_rate dials a second, lim.dial_burst at once. */
+static bool flow_rate_ok(struct session *s)
 {
-	char dst[24];
+	const struct mgr_limits *lim = &s->m->cfg.lim;
+	uint64_t now = loop_now_ms(s->m->loop), cap = (uint64_t)lim->dial_burst * 1000;
 
-	mgr_peer_str(f->dial.addr, f->dial.port, dst);
-	if (f->s->m->st.dials[DIAL_FORBIDDEN] < FLOW_FORBIDDEN_LOGS)
-		log_info("session %s: dial %s forbidden (outside the cluster's networks)",
-			 f->s->name, dst);
-	else
-		log_debug("session %s: dial %s forbidden", f->s->name, dst);
+	s->dial_tokens = MIN(cap, s->dial_tokens + (now - s->dial_ms) * lim->dial_rate);
+	s->dial_ms = now;
+	if (s->dial_tokens < 1000)
+		return false;
+	s->dial_tokens -= 1000;
+	return true;
+}
+
+/* Policy, then the session's limits; DIAL_OK when the dial may go. */
+static uint8_t flow_dial_check(struct flow *f)
+{
+	struct session *s = f->s;
+	struct mgr_stats *st = &s->m->st;
+
+	if (!mgr_dial_allowed(s->m, f->dial.addr, f->dial.port)) {
+		mgr_forbidden(s->m, s, "tcp", f->dial.addr, f->dial.port);
+		return DIAL_FORBIDDEN;
+	}
+	if (s->n_dials >= s->m->cfg.lim.dials) {
+		st->limit_dials++;
+		return DIAL_LIMIT;
+	}
+	if (!flow_rate_ok(s)) {
+		st->limit_rate++;
+		return DIAL_LIMIT;
+	}
+	return DIAL_OK;
 }
 
 /* May free f, as its last action. */
@@ -251,16 +278,12 @@ static void flow_dial(struct flow *f)
 	struct session *s = f->s;
 	struct mgr *m = s->m;
 	uint32_t timeout = f->dial.timeout_ms ? f->dial.timeout_ms : m->cfg.dial_timeout_ms;
+	uint8_t verdict;
 	int fd;
 
 	f->t0 = loop_now_ms(m->loop);
-	if (!mgr_dial_allowed(m, f->dial.addr, f->dial.port)) {
-		flow_log_forbidden(f);
-		flow_dial_done(f, DIAL_FORBIDDEN);
-		return;
-	}
-	if (s->n_dials >= MGR_SESSION_DIALS_MAX) {
-		flow_dial_done(f, DIAL_LIMIT);
+	if ((verdict = flow_dial_check(f)) != DIAL_OK) {
+		flow_dial_done(f, verdict);
 		return;
 	}
 	fd = sock_connect_tcp(f->dial.addr, f->dial.port, m->cfg.tos);
@@ -325,8 +348,12 @@ static void flow_input(struct flow *f)
 		flow_free(f, false);
 		return;
 	}
-	if (wire_flush(&f->w) < 0 || flow_update(f, LOOP_IN | (wire_pending(&f->w) ? LOOP_OUT : 0), 0) < 0)
+	if (wire_flush(&f->w) < 0 || flow_update(f, LOOP_IN | (wire_pending(&f->w) ? LOOP_OUT : 0), 0) < 0) {
 		flow_free(f, false);
+		return;
+	}
+	if (wire_more(&f->w))
+		loop_kick(f->s->m->loop, f->w.fd);
 }
 
 static void flow_on_dialed(struct loop *l, int fd, uint32_t events, void *arg)

@@ -19,20 +19,30 @@
 #include "commands.h"
 #include "common/log.h"
 #include "net/sock.h"
+#include "net/tls.h"
 
 #define MGR_NOFILE_WANT 1048576
+#define MGR_FORBIDDEN_LOGS 16 /* info lines about refused destinations, then debug only */
 
 static void manager_usage(FILE *fp)
 {
 	fprintf(fp,
 		"usage: subway manager --listen ADDR:PORT --token-file FILE --pod-cidr CIDR[,CIDR...]\n"
-		"                      --service-cidr CIDR [OPTIONS]\n"
+		"                      --service-cidr CIDR (--tls-dir DIR | --cert F --key F | --insecure)\n"
+		"                      [OPTIONS]\n"
+		"       subway manager (--tls-dir DIR | --cert F --key F) --print-fingerprint\n"
 		"\n"
 		"The cluster side of the tunnel: authenticates clients, dials pod and service\n"
 		"addresses for them, relays UDP, ICMP echo and DNS.\n"
 		"\n"
 		"  --listen ADDR:PORT        address to accept tunnel connections on\n"
 		"  --token-file FILE         shared token (a line token=<hex>)\n"
+		"  --tls-dir DIR             TLS 1.3 with DIR/key.pem and DIR/cert.pem, made at\n"
+		"                            first start (an Ed25519 key, a self-signed certificate)\n"
+		"  --cert FILE --key FILE    TLS 1.3 with this certificate and key\n"
+		"  --insecure                plaintext TCP, no TLS (tests, or a transport that\n"
+		"                            already encrypts)\n"
+		"  --print-fingerprint       print fingerprint=sha256:... for token files and exit\n"
 		"  --pod-cidr CIDR[,CIDR]    the cluster's pod networks\n"
 		"  --service-cidr CIDR       the cluster's service network\n"
 		"  --cluster-domain NAME     DNS domain of the cluster (default cluster.local)\n"
@@ -43,6 +53,10 @@ static void manager_usage(FILE *fp)
 		"                            0..255 with the ECN bits clear, 0 for none\n"
 		"                            (default 0x04, DSCP 1)\n"
 		"  --dial-timeout-ms N       default dial timeout (default 5000)\n"
+		"  --limit KEY=N             per-session limits: flows (8192 flow connections),\n"
+		"                            dials (512 in progress), dial-rate (1000/s),\n"
+		"                            dial-burst (2000), udp (1024 flows); and sessions\n"
+		"                            (256 at once); see docs/security.md\n"
 		"  --log FILE                log to FILE instead of stderr\n"
 		"  -v, --verbose             debug logging\n"
 		"  -h, --help                this help\n"
@@ -116,6 +130,54 @@ static int parse_dns(const char *s, struct mgr_config *c)
 	return 0;
 }
 
+static int parse_limit(const char *s, struct mgr_limits *lim)
+{
+	static const struct { const char *key; size_t off; } keys[] = {
+		{ "sessions", offsetof(struct mgr_limits, sessions) },
+		{ "flows", offsetof(struct mgr_limits, flows) },
+		{ "dials", offsetof(struct mgr_limits, dials) },
+		{ "dial-rate", offsetof(struct mgr_limits, dial_rate) },
+		{ "dial-burst", offsetof(struct mgr_limits, dial_burst) },
+		{ "udp", offsetof(struct mgr_limits, udp) },
+	};
+	const char *eq = strchr(s, '=');
+	uint64_t v;
+
+	for (size_t i = 0; eq && i < ARRAY_SIZE(keys); i++) {
+		if (strlen(keys[i].key) != (size_t)(eq - s) || strncmp(s, keys[i].key, (size_t)(eq - s)))
+			continue;
+		if (u64_parse(eq + 1, 1000000, &v) < 0 || v == 0)
+			return arg_error("--limit", s, "not a number 1..1000000 in");
+		*(uint32_t *)((char *)lim + keys[i].off) = (uint32_t)v;
+		return 0;
+	}
+	return arg_error("--limit", s, "not sessions|flows|dials|dial-rate|dial-burst|udp=N:");
+}
+
+static int parse_opt_tls(int opt, const char *arg, struct mgr_config *c)
+{
+	switch (opt) {
+	case 'I':
+		c->insecure = true;
+		return 0;
+	case 'S':
+		c->tls_dir = arg;
+		return 0;
+	case 'C':
+		c->cert_path = arg;
+		return 0;
+	case 'K':
+		c->key_path = arg;
+		return 0;
+	case 'F':
+		c->print_fingerprint = true;
+		return 0;
+	case 'M':
+		return parse_limit(arg, &c->lim);
+	}
+	return -EINVAL;
+}
+
 static int parse_opt(int opt, const char *arg, struct mgr_config *c)
 {
 	uint64_t v;
@@ -155,7 +217,7 @@ static int parse_opt(int opt, const char *arg, struct mgr_config *c)
 		c->verbose = true;
 		return 0;
 	}
-	return -EINVAL;
+	return parse_opt_tls(opt, arg, c);
 }
 
 static const struct option manager_opts[] = {
@@ -169,20 +231,51 @@ static const struct option manager_opts[] = {
 	{ "tos", required_argument, NULL, 'T' },
 	{ "dial-timeout-ms", required_argument, NULL, 'o' },
 	{ "log", required_argument, NULL, 'L' },
+	{ "insecure", no_argument, NULL, 'I' },
+	{ "tls-dir", required_argument, NULL, 'S' },
+	{ "cert", required_argument, NULL, 'C' },
+	{ "key", required_argument, NULL, 'K' },
+	{ "print-fingerprint", no_argument, NULL, 'F' },
+	{ "limit", required_argument, NULL, 'M' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
+
+/* Exactly one way to run the transport. */
+static int manager_args_tls(const struct mgr_config *c)
+{
+	int ways = c->insecure + !!c->tls_dir + !!(c->cert_path || c->key_path);
+
+	if (ways != 1 || (!c->tls_dir && !c->insecure && (!c->cert_path || !c->key_path))) {
+		fprintf(stderr, "subway manager: give one of --tls-dir DIR, --cert FILE --key FILE, or "
+				"--insecure (try --help)\n");
+		return -EINVAL;
+	}
+	if (c->print_fingerprint && c->insecure) {
+		fprintf(stderr, "subway manager: --print-fingerprint needs --tls-dir or --cert/--key\n");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void manager_defaults(struct mgr_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	snprintf(c->domain, sizeof(c->domain), "cluster.local");
+	c->tos = MGR_TOS_DEFAULT;
+	c->dial_timeout_ms = MGR_DIAL_TIMEOUT_DEFAULT;
+	c->lim = (struct mgr_limits){ .sessions = MGR_SESSIONS_MAX, .flows = MGR_SESSION_FLOWS_MAX,
+				      .dials = MGR_SESSION_DIALS_MAX, .dial_rate = MGR_SESSION_DIAL_RATE,
+				      .dial_burst = MGR_SESSION_DIAL_BURST, .udp = MGR_SESSION_UDP_MAX };
+}
 
 /* 0, 1 for --help, or -EINVAL (message printed). */
 static int manager_args(int argc, char **argv, struct mgr_config *c)
 {
 	int opt;
 
-	memset(c, 0, sizeof(*c));
-	snprintf(c->domain, sizeof(c->domain), "cluster.local");
-	c->tos = MGR_TOS_DEFAULT;
-	c->dial_timeout_ms = MGR_DIAL_TIMEOUT_DEFAULT;
+	manager_defaults(c);
 	opterr = 0;
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, ":vh", manager_opts, NULL)) != -1) {
@@ -199,6 +292,10 @@ static int manager_args(int argc, char **argv, struct mgr_config *c)
 	}
 	if (optind < argc)
 		return arg_error("manager", argv[optind], "unexpected argument");
+	if (manager_args_tls(c) < 0)
+		return -EINVAL;
+	if (c->print_fingerprint)
+		return 0;
 	if (!c->listen_port || !c->token_path || !c->pod.n || !c->svc.n) {
 		fprintf(stderr, "subway manager: --listen, --token-file, --pod-cidr and "
 				"--service-cidr are required (try --help)\n");
@@ -282,6 +379,23 @@ bool mgr_dial_allowed(const struct mgr *m, uint32_t addr, uint16_t port)
 	return true;
 }
 
+void mgr_forbidden(struct mgr *m, const struct session *s, const char *proto, uint32_t addr,
+		   uint16_t port)
+{
+	uint64_t *n = proto[0] == 't' ? &m->st.forbidden_tcp
+		      : proto[0] == 'u' ? &m->st.forbidden_udp : &m->st.forbidden_icmp;
+	uint64_t all = m->st.forbidden_tcp + m->st.forbidden_udp + m->st.forbidden_icmp;
+	char dst[24];
+
+	(*n)++;
+	mgr_peer_str(addr, port, dst);
+	if (all < MGR_FORBIDDEN_LOGS)
+		log_info("session %s: %s to %s refused: outside the cluster's networks and nodes%s",
+			 s->name, proto, dst, all + 1 == MGR_FORBIDDEN_LOGS ? " (further ones: debug)" : "");
+	else
+		log_debug("session %s: %s to %s refused", s->name, proto, dst);
+}
+
 const char *mgr_peer_str(uint32_t addr, uint16_t port, char buf[24])
 {
 	char ip[16];
@@ -309,6 +423,11 @@ void mgr_log_stats(const struct mgr *m)
 		 s->udp_flows_active, s->udp_flows_total, s->udp_dgrams_up, s->udp_dgrams_down,
 		 s->udp_dropped, s->pings, s->pongs, s->ping_timeouts, s->dns_queries,
 		 s->dns_replies, s->dns_dropped, s->frames_bad);
+	log_info("tls %lu handshakes (%lu resumed), %lu failed; forbidden tcp %lu udp %lu icmp %lu; "
+		 "limits hit: sessions %lu flows %lu dials %lu dial-rate %lu udp %lu",
+		 s->tls_ok, s->tls_resumed, s->tls_failed, s->forbidden_tcp, s->forbidden_udp,
+		 s->forbidden_icmp, s->limit_sessions, s->limit_flows, s->limit_dials, s->limit_rate,
+		 s->limit_udp);
 }
 
 static void mgr_on_accept_resume(struct loop *l, struct loop_timer *t)
@@ -398,6 +517,64 @@ static int mgr_load_token(struct mgr *m)
 	return 0;
 }
 
+/* The certificate and key: from files, or from --tls-dir (made there at
+ * first start).  0 or -errno (logged). */
+static int mgr_tls_files(const struct mgr_config *c, char *cert, char *key, size_t len)
+{
+	char err[512];
+	bool created = false;
+	int ret;
+
+	if (!c->tls_dir) {
+		snprintf(cert, len, "%s", c->cert_path);
+		snprintf(key, len, "%s", c->key_path);
+		return 0;
+	}
+	ret = tls_dir_ensure(c->tls_dir, cert, key, len, &created, err, sizeof(err));
+	if (ret < 0)
+		log_err("TLS: %s", err);
+	else if (created)
+		log_info("TLS: made a new key and certificate in %s", c->tls_dir);
+	return ret;
+}
+
+static int mgr_tls_init(struct mgr *m)
+{
+	char cert[512], key[512], err[512], fp[TLS_FP_HEX_LEN + 1];
+	int ret;
+
+	if (m->cfg.insecure) {
+		log_warn("--insecure: no TLS; tunnel bytes cross the network in the clear (the token "
+			 "itself never does)");
+		return 0;
+	}
+	if ((ret = mgr_tls_files(&m->cfg, cert, key, sizeof(cert))) < 0)
+		return ret;
+	m->tls_ctx = tls_server_ctx(cert, key, m->fingerprint, err, sizeof(err));
+	if (!m->tls_ctx) {
+		log_err("TLS: %s", err);
+		return -EINVAL;
+	}
+	log_info("TLS 1.3 with %s; clients pin fingerprint=%s", cert, tls_fp_str(m->fingerprint, fp));
+	return 0;
+}
+
+/* --print-fingerprint: the line for token files, on stdout. */
+static int mgr_print_fingerprint(const struct mgr_config *c)
+{
+	char cert[512], key[512], err[512], fp[TLS_FP_HEX_LEN + 1];
+	uint8_t raw[TLS_FP_LEN];
+
+	if (mgr_tls_files(c, cert, key, sizeof(cert)) < 0)
+		return 1;
+	if (tls_cert_fingerprint(cert, raw, err, sizeof(err)) < 0) {
+		fprintf(stderr, "subway manager: %s\n", err);
+		return 1;
+	}
+	printf("fingerprint=%s\n", tls_fp_str(raw, fp));
+	return 0;
+}
+
 static int mgr_listen(struct mgr *m)
 {
 	char ep[24];
@@ -428,7 +605,7 @@ static int mgr_init(struct mgr *m)
 	m->loop = loop_new();
 	if (!m->loop)
 		return -ENOMEM;
-	if ((ret = mgr_load_token(m)) < 0 || (ret = mgr_signals(m)) < 0)
+	if ((ret = mgr_load_token(m)) < 0 || (ret = mgr_tls_init(m)) < 0 || (ret = mgr_signals(m)) < 0)
 		return ret;
 	if ((ret = icmp_init(m)) < 0 || (ret = dns_init(m)) < 0)
 		return ret;
@@ -449,19 +626,24 @@ static void mgr_fini(struct mgr *m)
 	if (m->sig_fd >= 0)
 		close(m->sig_fd);
 	loop_free(m->loop);
+	tls_ctx_free(m->tls_ctx);
 	auth_token_wipe(&m->cfg.token);
 }
 
 static void mgr_log_start(const struct mgr *m)
 {
+	const struct mgr_limits *l = &m->cfg.lim;
 	char ep[24], dns[16];
 
-	log_info("subway manager %s listening on %s; %d pod CIDR(s), %d service CIDR(s), "
+	log_info("subway manager %s listening on %s (%s); %d pod CIDR(s), %d service CIDR(s), "
 		 "%d node(s), dns %s, tos 0x%02x, dial timeout %u ms",
 		 SUBWAY_VERSION, mgr_peer_str(m->cfg.listen_addr, m->cfg.listen_port, ep),
-		 m->cfg.pod.n, m->cfg.svc.n, m->cfg.n_nodes,
+		 m->tls_ctx ? "tls" : "tcp-insecure", m->cfg.pod.n, m->cfg.svc.n, m->cfg.n_nodes,
 		 m->cfg.dns ? ip4_str(m->cfg.dns, dns) : "none", m->cfg.tos,
 		 m->cfg.dial_timeout_ms);
+	log_info("limits: %u sessions; per session %u flows, %u dials in progress, %u dials/s "
+		 "(burst %u), %u udp flows", l->sessions, l->flows, l->dials, l->dial_rate,
+		 l->dial_burst, l->udp);
 }
 
 int manager_main(int argc, char **argv)
@@ -479,6 +661,11 @@ int manager_main(int argc, char **argv)
 		return ret > 0 ? 0 : 2;
 	}
 	log_open(m->cfg.log_path, "subway-manager");
+	if (m->cfg.print_fingerprint) {
+		ret = mgr_print_fingerprint(&m->cfg);
+		free(m);
+		return ret;
+	}
 	if (m->cfg.verbose)
 		log_threshold = LOG_DEBUG;
 	ret = mgr_init(m);

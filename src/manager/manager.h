@@ -22,8 +22,12 @@
 #define MGR_AUTH_TIMEOUT_MS 5000     /* a handshake not done by then is dropped */
 #define MGR_ACCEPT_BATCH 64          /* accepts per wakeup: bounded work */
 #define MGR_ACCEPT_PAUSE_MS 100      /* listener rest when out of fds */
+/* Defaults of --limit KEY=N (struct mgr_limits; docs/security.md). */
+#define MGR_SESSIONS_MAX 256         /* sessions at once: each has the limits below */
 #define MGR_SESSION_FLOWS_MAX 8192   /* flow connections of a session, pooled or busy */
 #define MGR_SESSION_DIALS_MAX 512    /* dials in progress per session */
+#define MGR_SESSION_DIAL_RATE 1000   /* dials per second per session, sustained ... */
+#define MGR_SESSION_DIAL_BURST 2000  /* ... and at once */
 #define MGR_SESSION_UDP_MAX 1024     /* UDP flows per session */
 #define MGR_SESSION_PINGS_MAX 64     /* echo requests in flight per session */
 #define MGR_SESSION_DNS_MAX 256      /* DNS queries in flight per session */
@@ -59,6 +63,10 @@ static inline void mlist_del(struct mlist *n)
 	n->prev = n->next = n;
 }
 
+struct mgr_limits {
+	uint32_t sessions, flows, dials, dial_rate, dial_burst, udp;
+};
+
 struct mgr_config {
 	uint32_t listen_addr;
 	uint16_t listen_port;
@@ -74,6 +82,12 @@ struct mgr_config {
 	uint32_t dial_timeout_ms;
 	const char *log_path;
 	bool verbose;
+	bool insecure;         /* plaintext TCP: no TLS */
+	const char *tls_dir;   /* key.pem + cert.pem, created at first start */
+	const char *cert_path; /* or given as files */
+	const char *key_path;
+	bool print_fingerprint;
+	struct mgr_limits lim;
 };
 
 /* Counters; kept together so that a status report can show them. */
@@ -89,6 +103,10 @@ struct mgr_stats {
 	uint64_t pings, pongs, ping_timeouts;
 	uint64_t dns_queries, dns_replies, dns_dropped;
 	uint64_t frames_bad;
+	uint64_t tls_ok, tls_resumed, tls_failed;
+	/* not an open proxy: what policy refused, and what limits cut */
+	uint64_t forbidden_tcp, forbidden_udp, forbidden_icmp;
+	uint64_t limit_sessions, limit_flows, limit_dials, limit_rate, limit_udp;
 };
 
 struct conn;
@@ -141,6 +159,8 @@ struct mgr {
 	unsigned n_dns;
 	uint8_t scratch[FRAME_MAX]; /* one datagram or frame at a time */
 	int exit_code;
+	struct ssl_ctx_st *tls_ctx; /* NULL with --insecure */
+	uint8_t fingerprint[32];
 };
 
 struct session {
@@ -151,6 +171,8 @@ struct session {
 	struct mlist flows; /* struct flow */
 	struct udp_flow *udp[MGR_UDP_BUCKETS];
 	unsigned n_flows, n_dials, n_udp, n_pings, n_dns;
+	uint64_t dial_tokens; /* dial rate bucket, in thousandths of a dial */
+	uint64_t dial_ms;     /* when it was last filled */
 	uint32_t peer;
 	uint16_t peer_port;
 	char client[PROTO_NAME_MAX];
@@ -158,6 +180,9 @@ struct session {
 };
 
 /* manager.c */
+/* Counts and logs (rate-limited) a destination refused by policy. */
+void mgr_forbidden(struct mgr *m, const struct session *s, const char *proto, uint32_t addr,
+		   uint16_t port);
 bool mgr_addr_allowed(const struct mgr *m, uint32_t addr);
 bool mgr_dial_allowed(const struct mgr *m, uint32_t addr, uint16_t port);
 const char *mgr_peer_str(uint32_t addr, uint16_t port, char buf[24]);

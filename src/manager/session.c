@@ -182,6 +182,8 @@ static void session_input(struct session *s)
 		session_fail(s, r == -EMSGSIZE ? "frame too large" : "malformed frame header");
 		return;
 	}
+	if (wire_more(&s->w))
+		loop_kick(s->m->loop, s->w.fd); /* TLS bytes the buffer had no room for */
 	session_kick(s);
 }
 
@@ -233,6 +235,8 @@ int session_new(struct mgr *m, struct wire *w, const uint8_t id[PROTO_SESSION_LE
 	snprintf(s->client, sizeof(s->client), "%s", client);
 	s->peer = peer;
 	s->peer_port = peer_port;
+	s->dial_tokens = (uint64_t)m->cfg.lim.dial_burst * 1000;
+	s->dial_ms = loop_now_ms(m->loop);
 	mlist_init(&s->flows);
 	mlist_add_tail(&m->sessions, &s->link);
 	m->st.sessions_active++;

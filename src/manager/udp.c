@@ -184,13 +184,13 @@ static struct udp_flow *udp_flow_for(struct session *s, const struct msg_udp *ms
 	if (u)
 		udp_free(u); /* the daemon reused the id for another pair of ends */
 	if (!mgr_dial_allowed(s->m, msg->dst, msg->dport)) {
-		s->m->st.dials[DIAL_FORBIDDEN]++;
-		log_debug("session %s: udp to %s forbidden", s->name,
-			  mgr_peer_str(msg->dst, msg->dport, dst));
+		mgr_forbidden(s->m, s, "udp", msg->dst, msg->dport);
 		return NULL;
 	}
-	if (s->n_udp >= MGR_SESSION_UDP_MAX) {
-		log_debug("session %s: udp flow limit (%d) reached", s->name, MGR_SESSION_UDP_MAX);
+	if (s->n_udp >= s->m->cfg.lim.udp) {
+		s->m->st.limit_udp++;
+		log_debug("session %s: udp flow limit (%u) reached, to %s", s->name, s->m->cfg.lim.udp,
+			  mgr_peer_str(msg->dst, msg->dport, dst));
 		return NULL;
 	}
 	u = udp_open(s, msg);

@@ -9,10 +9,13 @@ inside the lab's namespaces.
                   laptop (vboxnet0 .56.1) ─ wan0 ─ internet     router (lan0 / vpc0) ─ wan0 ─ internet
                                                                laptop ─┘ (lan0)
 """
+import hashlib
 import json
 import os
+import pwd
 import re
 import signal
+import ssl
 import subprocess
 import time
 
@@ -60,7 +63,16 @@ def test_status_json(lab):
     assert os.stat(m["token_file"]).st_mode & 0o777 == 0o600
     with open(m["token_file"]) as f:
         token = f.read()
-    assert re.fullmatch(r"token=[0-9a-f]{64}\nmanager=%s\n" % re.escape(m["endpoint"]), token)
+    assert re.fullmatch(r"token=[0-9a-f]{64}\nmanager=%s\nfingerprint=sha256:[0-9a-f]{64}\n"
+                        % re.escape(m["endpoint"]), token)
+    # the pin is the manager's certificate, which only the manager's user may read the key of
+    tls = "/run/subway-lab/%s/manager/tls" % lab.name
+    with open(tls + "/cert.pem") as f:
+        der = ssl.PEM_cert_to_DER_cert(f.read())
+    assert m["fingerprint"] == "sha256:" + hashlib.sha256(der).hexdigest() and m["fingerprint"] in token
+    assert m["transport"] == "tls" and m["user"] == "nobody"
+    key = os.stat(tls + "/key.pem")
+    assert key.st_mode & 0o777 == 0o600 and key.st_uid == pwd.getpwnam("nobody").pw_uid
     assert re.fullmatch(r"[0-9a-f]{64}", st["big"]["sha256"]) and st["big"]["size"] == 64 << 20
     assert st["laptop"]["namespace"] == lab.laptop and st["laptop"]["addresses"]
     assert (st["router"] is not None) == (lab.topology in ("bridged", "cloud"))

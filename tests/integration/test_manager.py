@@ -1,7 +1,8 @@
 """The manager on loopback, driven by a small Python client of the tunnel
 protocol (docs/protocol.md).  Only 127.0.0.0/8 addresses are used; no
 namespaces, no privileges needed (the ICMP test needs a ping or raw socket
-and skips otherwise).
+and skips otherwise).  Every test that takes the `mgr` fixture runs twice:
+over TLS 1.3 with the certificate pinned (tlsclient.py), and --insecure.
 
     test process                          subway manager (127.0.0.1:P)
     ┌──────────────────────┐  control ┌──────────────────────────┐
@@ -23,6 +24,8 @@ import time
 
 import pytest
 
+from tlsclient import TLSSocket
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SUBWAY = os.environ.get("SUBWAY", os.path.join(ROOT, "build", "subway"))
 
@@ -39,6 +42,16 @@ DNS_ADDR = "127.0.0.4"
 
 
 # ---- protocol helpers ----
+
+_FP = {}  # manager port -> fingerprint of its certificate (TLS managers only)
+
+
+def dial_tcp(port, timeout=5.0):
+    """A connection to the manager on port, TLS (pinned) if it speaks TLS."""
+    if _FP.get(port):
+        return TLSSocket.connect(("127.0.0.1", port), _FP[port], timeout=timeout)
+    return socket.create_connection(("127.0.0.1", port), timeout=timeout)
+
 
 def ip2int(s):
     return struct.unpack(">I", socket.inet_aton(s))[0]
@@ -84,6 +97,35 @@ def mac(role, ns, nc, kind, session, token=TOKEN):
     return hmac.new(token, label + ns + nc + bytes([kind]) + session, hashlib.sha256).digest()
 
 
+def exchange(sock, data, timeout=20.0, chunk=16384):
+    """Sends data and half-closes, reading what comes back meanwhile, in
+    one thread (a TLS connection is not to be read and written from two
+    threads at once).  Returns every byte received until EOF."""
+    got = bytearray()
+
+    def drain():
+        sock.settimeout(0.0)
+        try:
+            while True:
+                d = sock.recv(65536)
+                if not d:
+                    return
+                got.extend(d)
+        except (BlockingIOError, socket.timeout):
+            pass
+    for i in range(0, len(data), chunk):
+        sock.settimeout(timeout)
+        sock.sendall(data[i:i + chunk])
+        drain()
+    sock.settimeout(timeout)
+    sock.shutdown(socket.SHUT_WR)
+    while True:
+        d = sock.recv(65536)
+        if not d:
+            return bytes(got)
+        got.extend(d)
+
+
 def text_of(payload):
     return get_str(payload, 0)[0]
 
@@ -92,7 +134,7 @@ class Conn:
     """One authenticated (or refused) connection to the manager."""
 
     def __init__(self, port, kind=CONTROL, session=bytes(16), token=TOKEN, version=1):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        self.sock = dial_tcp(port)
         t, p = read_frame(self.sock)
         assert t == FT["HELLO"]
         ver, ns = struct.unpack(">H", p[:2])[0], p[2:34]
@@ -242,15 +284,28 @@ def free_port(addr="127.0.0.1"):
 
 # ---- the manager ----
 
+def tls_args(tmp_path, tls):
+    """(manager arguments, fingerprint or None): --tls-dir in tmp_path, or --insecure."""
+    if not tls:
+        return ["--insecure"], None
+    d = str(tmp_path / "tls")
+    p = subprocess.run([SUBWAY, "manager", "--tls-dir", d, "--print-fingerprint"], capture_output=True,
+                       text=True, timeout=10)
+    assert p.returncode == 0 and p.stdout.startswith("fingerprint=sha256:"), p.stdout + p.stderr
+    return ["--tls-dir", d], p.stdout.strip().split("=", 1)[1]
+
+
 class Manager:
-    def __init__(self, tmp_path, dns_port, extra=()):
+    def __init__(self, tmp_path, dns_port, extra=(), tls=True):
         if not os.access(SUBWAY, os.X_OK):
             pytest.skip("no subway binary at %s (make first)" % SUBWAY)
         self.token_file = tmp_path / "token"
         self.token_file.write_text("# test token\ntoken=%s\n" % TOKEN.hex())
         self.log = tmp_path / "manager.log"
         self.port = free_port()
-        args = [SUBWAY, "manager", "--listen", "127.0.0.1:%d" % self.port,
+        targs, self.fingerprint = tls_args(tmp_path, tls)
+        _FP[self.port] = self.fingerprint
+        args = [SUBWAY, "manager", "--listen", "127.0.0.1:%d" % self.port, *targs,
                 "--token-file", str(self.token_file), "--pod-cidr", "127.0.0.0/8",
                 "--service-cidr", "10.43.0.0/16", "--nodes", "127.0.0.9,127.0.0.10",
                 "--dns", "%s:%d" % (DNS_ADDR, dns_port), "--tos", "0x04",
@@ -298,9 +353,9 @@ def servers():
         s.close()
 
 
-@pytest.fixture
-def mgr(tmp_path, servers):
-    m = Manager(tmp_path, servers["dns"].getsockname()[1])
+@pytest.fixture(params=["tls", "insecure"])
+def mgr(request, tmp_path, servers):
+    m = Manager(tmp_path, servers["dns"].getsockname()[1], tls=request.param == "tls")
     yield m
     assert m.stop() == 0
 
@@ -350,22 +405,8 @@ def test_dial_echo_and_half_close(mgr, ctl, servers):
     f, st = dial(mgr.port, ctl.session, ECHO_ADDR, servers["echo"].port)
     assert st == DIAL_OK
     data = os.urandom(1 << 20)
-    got = bytearray()
-
-    def reader():
-        while True:
-            d = f.sock.recv(65536)
-            if not d:
-                return
-            got.extend(d)
-    f.sock.settimeout(10)
-    t = threading.Thread(target=reader)
-    t.start()
-    f.sock.sendall(data)
-    f.sock.shutdown(socket.SHUT_WR)  # half-close: the echo server sees EOF...
-    t.join(10)
-    assert not t.is_alive()
-    assert bytes(got) == data  # ...echoes everything, then its FIN reaches us
+    # half-close: the echo server sees EOF, echoes everything, then its FIN reaches us
+    assert exchange(f.sock, data) == data
     f.close()
 
 
@@ -383,7 +424,7 @@ def test_dial_bytes_right_after_dial(mgr, ctl, servers):
 
 def test_dial_pipelined_with_auth(mgr, ctl, servers):
     """AUTH, DIAL and the first bytes in one segment: no round trip wasted."""
-    s = socket.create_connection(("127.0.0.1", mgr.port), timeout=5)
+    s = dial_tcp(mgr.port)
     t, p = read_frame(s)
     ns, nc = p[2:34], os.urandom(32)
     auth = struct.pack(">HB", 1, FLOW) + ctl.session + nc + mac("client", ns, nc, FLOW, ctl.session)
@@ -503,7 +544,7 @@ def expect_closed(sock, timeout=3):
 def test_garbage_and_oversized(mgr):
     for junk in (b"GET / HTTP/1.0\r\n\r\n", struct.pack(">BBHI", FT["AUTH"], 0, 0, 0xffffffff),
                  struct.pack(">BBHI", 99, 0, 0, 1)):
-        s = socket.create_connection(("127.0.0.1", mgr.port))
+        s = dial_tcp(mgr.port)
         read_frame(s)
         s.sendall(junk)
         expect_closed(s)
@@ -533,7 +574,7 @@ def test_idle_unauthenticated_connections(mgr, servers):
 
 
 def test_auth_timeout(mgr):
-    s = socket.create_connection(("127.0.0.1", mgr.port))
+    s = dial_tcp(mgr.port)
     read_frame(s)
     t0 = time.time()
     s.sendall(b"\x02")  # a slowloris: one byte, then nothing
@@ -629,17 +670,7 @@ def test_concurrent_flows(mgr, ctl, servers):
             f, st = dial(mgr.port, ctl.session, ECHO_ADDR, servers["echo"].port)
             assert st == DIAL_OK
             data = os.urandom(256 * 1024)
-            got = bytearray()
-            w = threading.Thread(target=lambda: (f.sock.sendall(data), f.sock.shutdown(socket.SHUT_WR)))
-            w.start()
-            f.sock.settimeout(20)
-            while True:
-                d = f.sock.recv(65536)
-                if not d:
-                    break
-                got.extend(d)
-            w.join()
-            assert bytes(got) == data
+            assert exchange(f.sock, data) == data
             f.close()
         except Exception as e:  # collected, asserted below
             errors.append("%d: %r" % (i, e))

@@ -27,13 +27,30 @@ static void test_verbs(void **state)
 	assert_true(r.text);
 	assert_int_equal(parse("quit", &r), 0);
 	assert_int_equal(r.verb, CTL_QUIT);
-	assert_int_equal(parse("connect manager=10.0.0.1:30443 token=00112233445566778899aabbccddeeff owner=1000", &r), 0);
+	assert_int_equal(parse("connect manager=10.0.0.1:30443 token=00112233445566778899aabbccddeeff owner=1000 "
+			       "insecure=1", &r), 0);
 	assert_int_equal(r.verb, CTL_CONNECT);
 	assert_int_equal(r.mgr_addr, 0x0a000001);
 	assert_int_equal(r.mgr_port, 30443);
 	assert_true(r.has_owner);
 	assert_int_equal(r.owner, 1000);
 	assert_string_equal(r.token_hex, "00112233445566778899aabbccddeeff");
+	assert_true(r.insecure);
+	assert_false(r.has_fingerprint);
+}
+
+#define FP "sha256:000102030405060708090a0b0c0d0e0f101112131415161718191A1B1C1D1E1F"
+
+static void test_connect_tls(void **state)
+{
+	struct ctl_req r;
+	(void)state;
+	assert_int_equal(parse("connect manager=10.0.0.1:1 token=00112233445566778899aabbccddeeff fingerprint=" FP,
+			       &r), 0);
+	assert_true(r.has_fingerprint);
+	assert_false(r.insecure);
+	for (int i = 0; i < 32; i++)
+		assert_int_equal(r.fingerprint[i], i);
 }
 
 static void test_rejects(void **state)
@@ -48,6 +65,17 @@ static void test_rejects(void **state)
 		"connect manager=10.0.0.1:1 token=xyz12233445566778899aabbccddeeff",
 		"connect manager=10.0.0.1:1 token=00112233445566778899aabbccddeeff owner=-1",
 		"connect manager=10.0.0.1:1 token=00112233445566778899aabbccddeeff owner=99999999999",
+		/* TLS or not must be said, once */
+		"connect manager=10.0.0.1:1 token=00112233445566778899aabbccddeeff",
+		"connect manager=10.0.0.1:1 token=00112233445566778899aabbccddeeff insecure=1 fingerprint=" FP,
+		"connect manager=10.0.0.1:1 token=00112233445566778899aabbccddeeff insecure=0",
+		"connect manager=10.0.0.1:1 token=00112233445566778899aabbccddeeff insecure=yes",
+		"connect manager=10.0.0.1:1 token=00112233445566778899aabbccddeeff fingerprint=sha256:00",
+		"connect manager=10.0.0.1:1 token=00112233445566778899aabbccddeeff fingerprint=" FP "00",
+		"connect manager=10.0.0.1:1 token=00112233445566778899aabbccddeeff fingerprint=md5:" FP,
+		"connect manager=10.0.0.1:1 token=00112233445566778899aabbccddeeff "
+		"fingerprint=sha256:g00102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+		"status insecure=1",
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -82,6 +110,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_verbs),
+		cmocka_unit_test(test_connect_tls),
 		cmocka_unit_test(test_rejects),
 		cmocka_unit_test(test_routes),
 	};
