@@ -52,7 +52,10 @@ static int cli_request(const char *path, const char *req)
 
 	if (fd < 0)
 		return fd;
-	if (write(fd, req, len) != (ssize_t)len || write(fd, "\n", 1) != 1) {
+	/* A daemon that refuses us closes at once, its reason already sent:
+	 * no SIGPIPE, and the reason is still read. */
+	if ((send(fd, req, len, MSG_NOSIGNAL) != (ssize_t)len || send(fd, "\n", 1, MSG_NOSIGNAL) != 1) &&
+	    errno != EPIPE && errno != ECONNRESET) {
 		close(fd);
 		return -EIO;
 	}
@@ -311,6 +314,7 @@ static int connect_once(const char *path, const char *req)
 static int cli_simple(const char *cmd, const char *req, bool json_fallback)
 {
 	char path[108], buf[4096];
+	bool first = true, error = false;
 	int fd;
 	ssize_t n;
 
@@ -323,11 +327,19 @@ static int cli_simple(const char *cmd, const char *req, bool json_fallback)
 			printf("not connected (no subway daemon runs in this network namespace)\n");
 		return 0;
 	}
-	while ((n = read(fd, buf, sizeof(buf))) > 0)
-		fwrite(buf, 1, (size_t)n, stdout);
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		/* "error ..." (a refusal): one line on stderr, exit 1. */
+		if (first && n > 6 && !memcmp(buf, "error ", 6)) {
+			error = true;
+			fprintf(stderr, "subway %s: ", cmd);
+			fwrite(buf + 6, 1, (size_t)n - 6, stderr);
+		} else {
+			fwrite(buf, 1, (size_t)n, error ? stderr : stdout);
+		}
+		first = false;
+	}
 	close(fd);
-	(void)cmd;
-	return 0;
+	return error ? 1 : 0;
 }
 
 int status_main(int argc, char **argv)
@@ -369,7 +381,14 @@ int quit_main(int argc, char **argv)
 		printf("not connected (no subway daemon runs in this network namespace)\n");
 		return 0;
 	}
-	while ((n = read(fd, buf, sizeof(buf))) > 0)
+	n = read(fd, buf, sizeof(buf) - 1);
+	if (n > 6 && !memcmp(buf, "error ", 6)) {
+		buf[n] = 0;
+		fprintf(stderr, "subway quit: %s", buf + 6);
+		close(fd);
+		return 1;
+	}
+	while (n > 0 && (n = read(fd, buf, sizeof(buf))) > 0)
 		;
 	close(fd);
 	/* Wait until the daemon has let go of its socket. */

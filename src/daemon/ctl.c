@@ -1,7 +1,13 @@
 /* The daemon's control socket: a unix stream socket that serves root and
  * the user who asked for the connection (SO_PEERCRED).  A client sends one
  * request line and reads lines back: "progress ...", then "ok ..." or
- * "error ..."; `status` answers with one JSON document. */
+ * "error ..."; `status` answers with one JSON document.
+ *
+ * Hostile clients: anyone else is answered and closed at accept; a client
+ * has CTL_TIMEOUT_MS for its whole request (a byte a second does not
+ * extend it) and CTL_LINE_MAX bytes; at most CTL_CLIENTS_MAX are served at
+ * once, and a new one evicts the oldest idle one, so idle connections
+ * cannot lock root or the user out. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -32,9 +38,11 @@ struct ctl_client {
 	bool waiting;     /* a connect waiting for its outcome */
 	uid_t uid;
 	struct loop_timer timer;
+	struct ctl_client *prev, *next; /* clients, oldest first */
 };
 
 static int n_clients;
+static struct ctl_client *clients_head, *clients_tail;
 
 static void ctl_client_free(struct ctl_client *c)
 {
@@ -46,8 +54,32 @@ static void ctl_client_free(struct ctl_client *c)
 	loop_del(d->loop, c->fd);
 	close(c->fd);
 	free(c->out);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		clients_head = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	else
+		clients_tail = c->prev;
 	free(c);
 	n_clients--;
+}
+
+/* Room for one more: the oldest client not waiting for a connect goes. */
+static bool ctl_make_room(void)
+{
+	struct ctl_client *c = clients_head;
+
+	if (n_clients < CTL_CLIENTS_MAX)
+		return true;
+	while (c && c->waiting)
+		c = c->next;
+	if (!c)
+		return false;
+	log_debug("%d control clients: closing the oldest idle one", n_clients);
+	ctl_client_free(c);
+	return true;
 }
 
 static void ctl_flush(struct ctl_client *c)
@@ -248,23 +280,33 @@ static void ctl_accept_event(struct loop *l, int lfd, uint32_t events, void *arg
 		if (fd < 0)
 			return;
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0 ||
-		    (cred.uid != 0 && cred.uid != d->owner) || n_clients >= CTL_CLIENTS_MAX ||
-		    !(c = calloc(1, sizeof(*c)))) {
+		    (cred.uid != 0 && cred.uid != d->owner)) {
 			static const char deny[] = "error permission denied: subway serves root and the user who connected\n";
 			send(fd, deny, sizeof(deny) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+			close(fd);
+			continue;
+		}
+		if (!ctl_make_room() || !(c = calloc(1, sizeof(*c)))) {
+			static const char busy[] = "error busy: too many control clients\n";
+			send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
 			close(fd);
 			continue;
 		}
 		c->d = d;
 		c->fd = fd;
 		c->uid = cred.uid;
-		n_clients++;
 		if (loop_add(l, fd, LOOP_IN, ctl_client_event, c) < 0) {
 			close(fd);
 			free(c);
-			n_clients--;
 			continue;
 		}
+		n_clients++;
+		c->prev = clients_tail;
+		if (clients_tail)
+			clients_tail->next = c;
+		else
+			clients_head = c;
+		clients_tail = c;
 		loop_timer_arm(l, &c->timer, CTL_TIMEOUT_MS, ctl_client_timeout, c);
 	}
 }

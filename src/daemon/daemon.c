@@ -302,6 +302,12 @@ int daemon_main(int argc, char **argv)
 		log_err("cannot start: %s", strerror(errno));
 		return 1;
 	}
+	/* From here on, nothing but the network privileges (priv.c). */
+	if (priv_drop() < 0) {
+		daemon_cleanup(d);
+		free(d);
+		return 1;
+	}
 	log_info("daemon %s started, pid %d, socket %s", SUBWAY_VERSION, (int)getpid(), d->sock_path);
 	ret = loop_run(d->loop);
 	/* Let a last reply (connect error, quit) reach its client. */

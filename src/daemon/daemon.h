@@ -188,6 +188,10 @@ void dgram_udp_from_tunnel(struct daemon *d, const struct msg_udp *m);
 void dgram_icmp_from_vif(struct daemon *d, uint8_t *buf, size_t len);
 void dgram_icmp_from_tunnel(struct daemon *d, const struct msg_pong *m);
 
+/* priv.c: keeps CAP_NET_ADMIN and CAP_NET_BIND_SERVICE, drops the rest
+ * (all sets, the bounding set), sets no_new_privs.  0 or -errno. */
+int priv_drop(void);
+
 /* ctl.c */
 int ctl_listen(struct daemon *d);
 void ctl_reply_connect(struct daemon *d, bool ok, const char *msg);

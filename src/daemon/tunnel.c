@@ -306,6 +306,9 @@ static void pconn_ctl_fail(struct pconn *pc, int err)
 
 	if (d->fail_msg[0])
 		snprintf(why, sizeof(why), "%s", d->fail_msg);
+	else if (d->state == D_CONNECTING && d->insecure && pc->state == PC_HELLO)
+		snprintf(why, sizeof(why), "manager unreachable: %.200s closed the connection without a "
+			 "word (with --insecure: is the manager using TLS?)", d->last_error);
 	else if (d->state == D_CONNECTING)
 		snprintf(why, sizeof(why), "%s %.200s: %s",
 			 pc->state == PC_IDLE ? "lost the manager" : "manager unreachable:", d->last_error,

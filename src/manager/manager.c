@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -593,6 +594,11 @@ static int mgr_init(struct mgr *m)
 {
 	int ret;
 
+	/* It needs no privilege (ping sockets, not raw ones, where
+	 * ping_group_range allows): nothing it runs may gain any. */
+	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+	if (geteuid() == 0)
+		log_warn("running as root: the manager needs no privilege; run it as another user");
 	mlist_init(&m->preauth);
 	mlist_init(&m->sessions);
 	m->listen_fd = m->sig_fd = m->ping_fd = m->dns_fd = -1;
