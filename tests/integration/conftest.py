@@ -25,6 +25,7 @@ from labutil import Lab
 _TOPOLOGIES = tuple(t for t in os.environ.get("SUBWAY_LAB_TOPOLOGIES", ",".join(labutil.TOPOLOGIES)).split(",")
                     if t)
 _live = {}  # name -> Lab still up; the session's safety net
+_checked = set()  # labs whose logs are checked for sanitizer reports at teardown
 
 
 def _keep():
@@ -32,19 +33,30 @@ def _keep():
 
 
 def _destroy(lab):
+    """Takes the lab down; returns the sanitizer reports found in its logs."""
     _live.pop(lab.name, None)
+    reports = lab.sanitizer_reports() if lab.name in _checked and not _keep() else []
     if _keep():
         print("\nkeeping lab %s (%s): subway lab down --name %s" % (lab.name, lab.topology, lab.name))
         lab.kill_spawned()
-        return
+        return reports
     p = lab.down()
     if p.returncode != 0:
         print("\nlab down %s failed: %s%s" % (lab.name, p.stdout, p.stderr))
+    return reports
+
+
+def _destroy_all(labs):
+    """Finalizer: every lab down, then a failure if a sanitizer spoke."""
+    reports = [r for lab in labs for r in _destroy(lab)]
+    if reports:
+        pytest.fail("sanitizer reports in the logs:\n" + "\n".join(reports[:40]), pytrace=False)
 
 
 def _make(topology, name=None, args=()):
     lab = Lab.create(topology, name=name, args=args)
     _live[lab.name] = lab
+    _checked.add(lab.name)
     return lab
 
 
@@ -63,7 +75,7 @@ def lab(request, subway_bin):
     if topology not in labutil.TOPOLOGIES:
         pytest.fail("unknown topology %r" % topology)
     made = []
-    request.addfinalizer(lambda: [_destroy(x) for x in made])
+    request.addfinalizer(lambda: _destroy_all(made))
     made.append(_make(topology))
     return made[0]
 
@@ -82,9 +94,7 @@ def lab_factory(subway_bin):
         return lab
 
     yield make
-    for lab in reversed(made):
-        if lab.name in _live:
-            _destroy(lab)
+    _destroy_all([lab for lab in reversed(made) if lab.name in _live])
 
 
 def pytest_sessionfinish(session, exitstatus):

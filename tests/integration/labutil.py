@@ -175,6 +175,7 @@ class Lab:
         """Brings a lab up; raises with subway's output if it fails."""
         lab = cls(name or unique_name(), topology)
         lab.up_result = lab.up(*args, timeout=timeout)
+        lab._daemon_log_start = lab._daemon_log_size()
         if lab.up_result.returncode != 0:
             lab.down()
             raise AssertionError("lab up %s (%s) failed:\n%s%s" % (lab.name, topology,
@@ -190,6 +191,45 @@ class Lab:
         self.kill_spawned()
         self._status = None
         return subway("lab", "down", "--name", self.name, timeout=timeout)
+
+    # ---- sanitizer reports (make SANITIZE=1) ----
+
+    def daemon_log(self):
+        """/run/subway/daemon-<laptop netns inode>.log: the daemon's log and stderr."""
+        ino = netns_inode(self.laptop)
+        return "/run/subway/daemon-%d.log" % ino if ino else None
+
+    def _daemon_log_size(self):
+        path = self.daemon_log()
+        try:
+            return os.path.getsize(path) if path else 0
+        except OSError:
+            return 0
+
+    def sanitizer_reports(self):
+        """Stops the laptop's daemon and the manager (their exit is when a
+        leak report comes), then returns the sanitizer lines in their logs
+        (the daemon's since this lab came up; inodes get reused)."""
+        self.exec([SUBWAY, "quit"], timeout=20)
+        pid_file = "%s/%s/pids/manager-0.pid" % (STATE_ROOT, self.name)
+        try:
+            pid = int(open(pid_file).read())
+            os.kill(pid, 15)
+            wait_for(lambda: not os.path.exists("/proc/%d" % pid) or
+                     open("/proc/%d/stat" % pid).read().split()[2] == "Z", 5, what="manager exit")
+        except (OSError, ValueError, AssertionError):
+            pass
+        texts = []
+        for path, start in ((self.daemon_log(), getattr(self, "_daemon_log_start", 0)),
+                            ("%s/%s/logs/manager-0.log" % (STATE_ROOT, self.name), 0)):
+            try:
+                with open(path, errors="replace") as f:
+                    f.seek(start)
+                    texts.append((path, f.read()))
+            except (OSError, TypeError):
+                pass
+        return ["%s: %s" % (path, line) for path, text in texts for line in text.splitlines()
+                if "Sanitizer" in line or "runtime error" in line]
 
     def inodes(self):
         """Inodes of the lab's namespaces, to find processes left in them later."""
@@ -370,14 +410,14 @@ def _probe_udp_echo(a):
     u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     u.settimeout(a.timeout)
     u.connect((a.host, a.port))
-    matched = sent = 0
+    matched = sent = received = corrupt = 0
+    want = {}  # every datagram sent and not yet back: a late one still matches
     t0 = time.monotonic()
     while sent < a.count:
         # sizes from 1 to max_size, both ends included
         sizes = [1 if (sent + i) % 10 == 0 else a.max_size if (sent + i) % 10 == 1 else
                  rnd.randint(1, a.max_size) for i in range(min(a.window, a.count - sent))]
         batch = [rnd.randbytes(n) for n in sizes]
-        want = {}
         for m in batch:
             want[m] = want.get(m, 0) + 1
             u.send(m)
@@ -387,10 +427,14 @@ def _probe_udp_echo(a):
                 m = u.recv(65536)
             except socket.timeout:
                 break
+            received += 1
             if want.get(m):
                 want[m] -= 1
                 matched += 1
-    return {"sent": sent, "matched": matched, "seconds": round(time.monotonic() - t0, 3)}
+            else:
+                corrupt += 1  # nothing we sent: changed on the way
+    return {"sent": sent, "matched": matched, "received": received, "corrupt": corrupt,
+            "lost": sent - matched, "seconds": round(time.monotonic() - t0, 3)}
 
 
 def _probe_connect(a):
