@@ -284,6 +284,8 @@ static void loop_run_kicks(struct loop *l)
 {
 	size_t n = l->nkicks;
 
+	if (!n)
+		return;
 	for (size_t i = 0; i < n && !l->stop; i++) {
 		struct loop_kick k = l->kicks[i];
 		struct loop_fd *e = &l->fds[k.fd];

@@ -174,7 +174,9 @@ def test_manager_restart_reconnects(conn):
     before = status(lab)["manager"]["reconnects"]
     os.kill(pid, signal.SIGKILL)
     wait_for(lambda: manager_pid(lab)[0] is None, timeout=5, what="manager gone")
-    lab.spawn("manager-0", cmd)
+    # its sockets close after it leaves the namespace's process list
+    wait_for(lambda: not lab.listens("manager-0", 8443), timeout=5, what="manager's port free")
+    lab.spawn("manager-0", ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", *cmd])
     t0 = time.monotonic()
     wait_for(lambda: status(lab)["manager"]["reconnects"] > before and status(lab)["connected"],
              timeout=3, what="reconnect shown in status")
