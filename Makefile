@@ -33,7 +33,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 PYTEST   ?= /usr/bin/python3 -m pytest
 PYTEST_ARGS ?=
 
-.PHONY: all deps test unit integration demo clean fuzz fuzz-smoke format bench bench-smoke
+.PHONY: all deps test unit integration demo clean fuzz fuzz-smoke format bench bench-smoke bench-relay
 all: $(BUILD)/subway
 
 deps:
@@ -79,14 +79,24 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	@sh scripts/demo.sh
 
-# libFuzzer targets: one per parser of untrusted bytes (tests/fuzz/fuzz_*.c).
+# libFuzzer targets: one per parser of untrusted bytes (tests/fuzz/fuzz_*.c),
+# linked against one instrumented copy of the library (built once).
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
-FUZZ_CFLAGS := -std=gnu11 -D_GNU_SOURCE -g -O1 -Isrc -fsanitize=fuzzer,address,undefined
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIBSRCS)
+FUZZ_CFLAGS := -std=gnu11 -D_GNU_SOURCE -g -O1 -Isrc -fsanitize=address,undefined
+FUZZ_OBJDIR := $(BUILD)/fuzz/obj
+FUZZ_LIBOBJS := $(LIBSRCS:%.c=$(FUZZ_OBJDIR)/%.o)
+FUZZ_LIB := $(BUILD)/fuzz/libsubway-fuzz.a
+$(FUZZ_OBJDIR)/%.o: %.c
+	@mkdir -p $(dir $@)
+	@clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+$(FUZZ_LIB): $(FUZZ_LIBOBJS)
+	@rm -f $@
+	@ar rcs $@ $^
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB)
 	@mkdir -p $(dir $@)
 	@echo "  FUZZ    $@"
-	@clang $(FUZZ_CFLAGS) -o $@ $< $(LIBSRCS) $(LDLIBS) -pthread
+	@clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB) $(LDLIBS) -pthread
 fuzz-smoke: $(FUZZ_BINS)
 	@for f in $(FUZZ_BINS); do n=$$(basename $$f); mkdir -p $(BUILD)/fuzz/corpus-$$n; \
 	  $$f -runs=20000 -seed=1 $(BUILD)/fuzz/corpus-$$n tests/fuzz/corpus/$$n 2>&1 | tail -n 1 || exit 1; done
@@ -95,10 +105,18 @@ fuzz: $(FUZZ_BINS)
 	@for f in $(FUZZ_BINS); do n=$$(basename $$f); mkdir -p $(BUILD)/fuzz/corpus-$$n; \
 	  $$f -max_total_time=$(FUZZ_SECONDS) $(BUILD)/fuzz/corpus-$$n tests/fuzz/corpus/$$n 2>&1 | tail -n 3 || exit 1; done
 
+# TLS against the splice relay: throughput and new-connection cost.
+BENCH_RELAY_MIB ?= 1024
+$(BUILD)/perf/relay_bench: tests/perf/relay_bench.c $(LIB) $(BUILD)/flags.$(SANITIZE)
+	@mkdir -p $(dir $@)
+	@$(CC) $(CFLAGS) -Wno-missing-prototypes $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+bench-relay: $(BUILD)/perf/relay_bench
+	@$(BUILD)/perf/relay_bench $(BENCH_RELAY_MIB)
+
 format:
 	clang-format -i $(SRCS) $(wildcard src/*/*.h) $(UNIT_SRCS) $(FUZZ_SRCS)
 
 clean:
 	rm -rf $(BUILD)
 
--include $(OBJS:.o=.d)
+-include $(OBJS:.o=.d) $(FUZZ_LIBOBJS:.o=.d)

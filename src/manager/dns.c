@@ -23,7 +23,7 @@ _Static_assert(MGR_DNS_MAX == 1 << DNS_SLOT_BITS, "slot bits");
 
 /* Length of the single question that follows the header, or -EBADMSG.
  * The name must be uncompressed (it is the first name of the message). */
-static int dns_question_len(const uint8_t *msg, size_t len)
+int mgr_dns_question_len(const uint8_t *msg, size_t len)
 {
 	size_t off = DNS_HDR, name = 0;
 
@@ -49,7 +49,7 @@ static int dns_question_len(const uint8_t *msg, size_t len)
 }
 
 /* ASCII case-insensitive: resolvers may play with letter case (0x20). */
-static bool dns_question_eq(const uint8_t *a, const uint8_t *b, size_t n)
+bool mgr_dns_question_eq(const uint8_t *a, const uint8_t *b, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		uint8_t x = a[i], y = b[i];
@@ -117,8 +117,8 @@ static void dns_input(struct mgr *m, uint8_t *msg, size_t len)
 	d = &m->dns[id & (MGR_DNS_MAX - 1)];
 	if (!d->s || d->wire_id != id)
 		return;
-	qlen = dns_question_len(msg, len);
-	if (qlen != d->qlen || !dns_question_eq(msg + DNS_HDR, d->question, d->qlen))
+	qlen = mgr_dns_question_len(msg, len);
+	if (qlen != d->qlen || !mgr_dns_question_eq(msg + DNS_HDR, d->question, d->qlen))
 		return; /* not the answer to our question: keep waiting */
 	msg[0] = (uint8_t)(d->client_id >> 8);
 	msg[1] = (uint8_t)d->client_id;
@@ -228,7 +228,7 @@ void dns_query(struct session *s, const struct msg_dns *q)
 {
 	struct mgr *m = s->m;
 	struct dns_slot *d;
-	int qlen = dns_question_len(q->data, q->len);
+	int qlen = mgr_dns_question_len(q->data, q->len);
 
 	m->st.dns_queries++;
 	if (dns_open(m) < 0 || qlen < 0 || (size_t)qlen > sizeof(d->question) ||

@@ -227,6 +227,11 @@ void icmp_ping(struct session *s, const struct msg_ping *p);
 void icmp_forget(struct mgr *m, struct session *s);
 
 /* dns.c */
+/* Pure (fuzz_mgr_dns): the length of the one uncompressed question after
+ * the 12-byte header (QNAME, QTYPE, QCLASS), or -EBADMSG; and comparing two
+ * questions of n bytes, letter case aside. */
+int mgr_dns_question_len(const uint8_t *msg, size_t len);
+bool mgr_dns_question_eq(const uint8_t *a, const uint8_t *b, size_t n);
 int dns_init(struct mgr *m);
 void dns_fini(struct mgr *m);
 void dns_query(struct session *s, const struct msg_dns *q);
