@@ -18,6 +18,8 @@
 #include "commands.h"
 #include "common/util.h"
 #include "daemon/ctl.h"
+#include "daemon/resolv.h"
+#include "dns/dnsroute.h"
 #include "proto/auth.h"
 
 #define LAB_RUN_DIR "/run/subway-lab"
@@ -126,7 +128,53 @@ static void connect_usage(FILE *fp)
 		"through a virtual interface.  Needs root.\n\n"
 		"  --lab [NAME]          the lab's manager and token (default lab: subway)\n"
 		"  --manager HOST:PORT   the manager's address (node port or load balancer)\n"
-		"  --token-file FILE     the token file the manager was given\n");
+		"  --token-file FILE     the token file the manager was given\n"
+		"  --namespace NS        short names (web, _http._tcp.web) resolve in NS (default: default)\n"
+		"  --also-proxy SUFFIX   names under SUFFIX resolve in the cluster too (repeatable)\n"
+		"  --never-proxy SUFFIX  names under SUFFIX never do (repeatable)\n"
+		"  --no-dns              leave the laptop's DNS alone\n\n"
+		"While connected, cluster names resolve on the laptop (docs/dns.md).\n");
+}
+
+/* DNS settings, passed on to the daemon. */
+struct dns_args {
+	char ns[64];
+	char also[256], never[256];
+	bool off;
+};
+
+/* Adds a comma-separated list of suffixes to list; -EINVAL after a message. */
+static int dns_suffix_arg(const char *opt, const char *v, char *list, size_t size)
+{
+	struct dns_name names[DNSROUTE_SUFFIX_MAX];
+	char joined[600], bad[256];
+	int n;
+
+	snprintf(joined, sizeof(joined), "%s%s%s", list, list[0] ? "," : "", v);
+	if (strlen(joined) >= size || dnsroute_suffixes_parse(joined, names, &n, bad) < 0) {
+		fprintf(stderr, "subway connect: %s: bad DNS suffix '%s' (at most %d, each a domain name)\n", opt,
+			strlen(joined) >= size ? v : bad, DNSROUTE_SUFFIX_MAX);
+		return -EINVAL;
+	}
+	memcpy(list, joined, strlen(joined) + 1);
+	return 0;
+}
+
+static int dns_arg(int c, const char *v, struct dns_args *a)
+{
+	switch (c) {
+	case 'n':
+		if (!dnsroute_ns_valid(v)) {
+			fprintf(stderr, "subway connect: --namespace: '%s' is not a namespace name "
+					"(lower-case letters, digits, '-', at most 63)\n", v);
+			return -EINVAL;
+		}
+		snprintf(a->ns, sizeof(a->ns), "%s", v);
+		return 0;
+	case 'A': return dns_suffix_arg("--also-proxy", v, a->also, sizeof(a->also));
+	case 'N': return dns_suffix_arg("--never-proxy", v, a->never, sizeof(a->never));
+	default: a->off = true; return 0;
+	}
 }
 
 /* Prints the daemon's lines; returns 0 on "ok", 1 on "error", -1 when the
@@ -155,11 +203,14 @@ static int connect_follow(int fd)
 	return ret;
 }
 
-static int connect_args(int argc, char **argv, char *tokpath, size_t tplen, char *ep, size_t eplen)
+static int connect_args(int argc, char **argv, char *tokpath, size_t tplen, char *ep, size_t eplen,
+			struct dns_args *dns)
 {
 	static const struct option opts[] = {
 		{ "lab", no_argument, NULL, 'L' }, { "manager", required_argument, NULL, 'm' },
-		{ "token-file", required_argument, NULL, 't' }, { "help", no_argument, NULL, 'h' }, { 0 } };
+		{ "token-file", required_argument, NULL, 't' }, { "namespace", required_argument, NULL, 'n' },
+		{ "also-proxy", required_argument, NULL, 'A' }, { "never-proxy", required_argument, NULL, 'N' },
+		{ "no-dns", no_argument, NULL, 'D' }, { "help", no_argument, NULL, 'h' }, { 0 } };
 	int c;
 	bool lab = false;
 	const char *labname = "subway";
@@ -173,6 +224,10 @@ static int connect_args(int argc, char **argv, char *tokpath, size_t tplen, char
 			break;
 		case 'm': snprintf(ep, eplen, "%s", optarg); break;
 		case 't': snprintf(tokpath, tplen, "%s", optarg); break;
+		case 'n': case 'A': case 'N': case 'D':
+			if (dns_arg(c, optarg, dns) < 0)
+				return -EINVAL;
+			break;
 		case 'h': connect_usage(stdout); exit(0);
 		default: connect_usage(stderr); return -EINVAL;
 		}
@@ -202,10 +257,11 @@ static int connect_once(const char *path, const char *req);
 
 int connect_main(int argc, char **argv)
 {
-	char tokpath[256] = "", ep[300] = "", err[200], req[512], path[108], hex[AUTH_TOKEN_MAX * 2 + 1];
+	char tokpath[256] = "", ep[300] = "", err[200], req[CTL_LINE_MAX], path[108], hex[AUTH_TOKEN_MAX * 2 + 1];
 	struct token_file tf;
+	struct dns_args dns = { .off = false };
 	const char *sudo_uid = getenv("SUDO_UID");
-	int ret = connect_args(argc, argv, tokpath, sizeof(tokpath), ep, sizeof(ep));
+	int ret = connect_args(argc, argv, tokpath, sizeof(tokpath), ep, sizeof(ep), &dns);
 
 	if (ret < 0)
 		return ret == -EINVAL ? 2 : 1;
@@ -221,6 +277,14 @@ int connect_main(int argc, char **argv)
 		fprintf(stderr, "subway connect: no manager address: give --manager HOST:PORT\n");
 		return 2;
 	}
+	ctl_paths(path, sizeof(path), NULL, 0);
+	if (geteuid() == 0) {
+		int fd = cli_dial(path);
+		if (fd < 0)
+			resolv_restore(); /* a killed daemon's resolv.conf would break the lookup below */
+		else
+			close(fd);
+	}
 	if (cli_resolve(ep, ep, sizeof(ep)) < 0) {
 		fprintf(stderr, "subway connect: cannot resolve manager address '%s'\n", ep);
 		return 1;
@@ -229,8 +293,10 @@ int connect_main(int argc, char **argv)
 		snprintf(hex + 2 * i, 3, "%02x", tf.token.key[i]);
 	auth_token_wipe(&tf.token);
 	ctl_paths(path, sizeof(path), NULL, 0);
-	snprintf(req, sizeof(req), "connect manager=%s token=%s%s%s", ep, hex, sudo_uid ? " owner=" : "",
-		 sudo_uid ? sudo_uid : "");
+	snprintf(req, sizeof(req), "connect manager=%s token=%s%s%s%s%s%s%s%s%s%s", ep, hex,
+		 sudo_uid ? " owner=" : "", sudo_uid ? sudo_uid : "", dns.ns[0] ? " namespace=" : "", dns.ns,
+		 dns.also[0] ? " also_proxy=" : "", dns.also, dns.never[0] ? " never_proxy=" : "", dns.never,
+		 dns.off ? " dns=off" : "");
 	explicit_bzero(hex, sizeof(hex));
 	/* A daemon killed a moment ago may still accept before it is gone. */
 	for (int attempt = 0; attempt < 3; attempt++) {
@@ -330,6 +396,9 @@ int quit_main(int argc, char **argv)
 	ctl_paths(path, sizeof(path), NULL, 0);
 	fd = cli_request(path, "quit");
 	if (fd < 0) {
+		/* A daemon that was killed may have left resolv.conf behind. */
+		if (geteuid() == 0 && resolv_restore() > 0)
+			printf("restored %s, which a killed subway daemon had left behind\n", RESOLV_PATH);
 		printf("not connected (no subway daemon runs in this network namespace)\n");
 		return 0;
 	}

@@ -17,6 +17,10 @@ struct ctl_req {
 	char token_hex[257];
 	bool has_owner;
 	uint32_t owner;
+	char ns[64];           /* namespace=: short names resolve there ("" = default) */
+	char also_proxy[256];  /* also_proxy=a,b: more suffixes the cluster resolves */
+	char never_proxy[256]; /* never_proxy=a,b: suffixes it never resolves */
+	bool no_dns;           /* dns=off */
 	/* status */
 	bool text;
 };

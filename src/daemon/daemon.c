@@ -18,6 +18,7 @@
 #include "common/log.h"
 #include "daemon/ctl.h"
 #include "daemon/daemon.h"
+#include "daemon/resolv.h"
 #include "net/sock.h"
 
 #define VIF_READS_PER_WAKEUP 64
@@ -140,6 +141,7 @@ void daemon_connected(struct daemon *d)
 		return;
 	d->state = D_CONNECTED;
 	d->connected_since_ms = loop_now_ms(d->loop);
+	dnssrv_start(d);
 	pool_fill(d);
 	ctl_reply_connect(d, true, "connected: the cluster's pod and service networks are routed here");
 }
@@ -187,6 +189,7 @@ void daemon_session_lost(struct daemon *d, const char *why)
 	hairpin_reset_all(d);
 	tunnel_stop(d);
 	d->state = D_RECONNECTING;
+	dnssrv_session_lost(d);
 	d->backoff_ms = MIN(MAX(d->backoff_ms * 2, BACKOFF_MIN_MS), BACKOFF_MAX_MS);
 	loop_timer_arm(d->loop, &d->reconnect_timer, d->backoff_ms, reconnect_tick, d);
 }
@@ -235,6 +238,7 @@ static int daemon_running(const char *path)
 
 static void daemon_cleanup(struct daemon *d)
 {
+	dnssrv_stop(d); /* first: the laptop's resolver comes back before anything else goes */
 	hairpin_fini(d);
 	dgram_udp_fini(d);
 	tunnel_stop(d);
@@ -290,6 +294,9 @@ int daemon_main(int argc, char **argv)
 		free(d);
 		return 1;
 	}
+	/* A daemon killed earlier may have left the resolver pointing at it. */
+	if ((ret = resolv_restore()) > 0)
+		log_info("%s restored from the copy a previous daemon saved", RESOLV_PATH);
 	sock_raise_nofile(1u << 20);
 	if (!(d->loop = loop_new()) || (ret = daemon_signals(d)) < 0 || (ret = ctl_listen(d)) < 0) {
 		log_err("cannot start: %s", strerror(errno));

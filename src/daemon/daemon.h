@@ -102,6 +102,16 @@ struct counters {
 
 enum dstate { D_IDLE, D_CONNECTING, D_CONNECTED, D_RECONNECTING };
 
+/* DNS settings from `connect` (docs/dns.md). */
+struct dns_opts {
+	char ns[64];           /* short names resolve in this namespace */
+	char also_proxy[256];  /* comma-separated suffixes the cluster also resolves */
+	char never_proxy[256]; /* ... and suffixes it never resolves */
+	bool off;              /* --no-dns */
+};
+
+struct dnssrv;
+
 struct daemon {
 	struct loop *loop;
 	enum dstate state;
@@ -149,6 +159,10 @@ struct daemon {
 	struct uflow *ulist;
 	struct loop_timer udp_timer;
 
+	/* DNS */
+	struct dns_opts dns_opts;
+	struct dnssrv *dns;
+
 	struct counters c;
 	uint8_t pkt[65536];
 	uint8_t out[65536 + 64];
@@ -185,6 +199,15 @@ void dgram_udp_from_vif(struct daemon *d, uint8_t *buf, size_t len);
 void dgram_udp_from_tunnel(struct daemon *d, const struct msg_udp *m);
 void dgram_icmp_from_vif(struct daemon *d, uint8_t *buf, size_t len);
 void dgram_icmp_from_tunnel(struct daemon *d, const struct msg_pong *m);
+
+/* dnssrv.c: the DNS server on the VIF and the resolver plumbing */
+void dnssrv_start(struct daemon *d);  /* after the VIF is up; failures leave DNS off */
+void dnssrv_stop(struct daemon *d);   /* puts the laptop's resolver back */
+void dnssrv_from_tunnel(struct daemon *d, const struct msg_dns *m);
+void dnssrv_session_lost(struct daemon *d);
+struct json;
+void dnssrv_status_json(struct daemon *d, struct json *j);
+void dnssrv_status_text(struct daemon *d, FILE *fp);
 
 /* ctl.c */
 int ctl_listen(struct daemon *d);

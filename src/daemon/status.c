@@ -115,6 +115,7 @@ void status_write_json(struct daemon *d, FILE *fp)
 	json_int(&j, "connecting", d->n_connecting);
 	json_obj_end(&j);
 	status_counters(&j, d);
+	dnssrv_status_json(d, &j);
 	json_str(&j, "last_error", d->last_error[0] && d->state != D_CONNECTED ? d->last_error : NULL);
 	json_obj_end(&j);
 	json_finish(&j);
@@ -146,6 +147,7 @@ void status_write_text(struct daemon *d, FILE *fp)
 		(unsigned long long)d->c.dials, (unsigned long long)fails,
 		(unsigned long long)d->c.dial_fail[DIAL_REFUSED], (unsigned long long)d->c.dial_fail[DIAL_UNREACHABLE],
 		(unsigned long long)d->c.dial_fail[DIAL_TIMEOUT]);
+	dnssrv_status_text(d, fp);
 	if (d->c.reconnects || d->state == D_RECONNECTING)
 		fprintf(fp, "%-10s %llu%s%s\n", "reconnects:", (unsigned long long)d->c.reconnects,
 			d->state == D_RECONNECTING ? ", now reconnecting: " : "",

@@ -225,8 +225,14 @@ static int ctl_on_frame(struct pconn *pc, const struct frame_hdr *h, const uint8
 		dgram_icmp_from_tunnel(d, &m);
 		return 0;
 	}
+	case FT_DNS_REPLY: {
+		struct msg_dns m;
+		if (msg_dns_decode(p, h->len, &m) < 0)
+			return -EBADMSG;
+		dnssrv_from_tunnel(d, &m);
+		return 0;
+	}
 	case FT_UDP_CLOSE:
-	case FT_DNS_REPLY:
 		return 0;
 	case FT_HEARTBEAT_ACK:
 		d->last_ack_ms = loop_now_ms(d->loop);

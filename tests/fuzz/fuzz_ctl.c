@@ -1,13 +1,34 @@
-/* Control-socket requests and /proc/net/route text. */
+/* Control-socket requests, /proc/net/route text and resolv.conf files:
+ * never crash; a parsed resolv.conf renders, and the rendering parses back
+ * as subway's own file with one nameserver. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "daemon/ctl.h"
+#include "daemon/resolv.h"
 #include "vif/vif.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void check_resolv(const char *text, size_t size)
+{
+	static char out[RESOLV_FILE_MAX + 1024];
+	const char *search[] = { "default.svc.cluster.local" };
+	struct resolv_conf rc, back;
+	ssize_t n;
+
+	resolv_conf_parse(text, size, &rc);
+	if (rc.n_ns > RESOLV_NS_MAX || rc.n_search > RESOLV_SEARCH_MAX || rc.n_opt > RESOLV_OPT_MAX)
+		abort();
+	n = resolv_conf_render(&rc, 0xc6120001, search, 1, "/run/subway/x.saved", out, sizeof(out));
+	if (n < 0)
+		abort();
+	resolv_conf_parse(out, (size_t)n, &back);
+	if (!back.ours || back.n_ns != 1 || back.ns[0] != 0xc6120001)
+		abort();
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -22,6 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	text[size] = 0;
 	ctl_parse(text, size, &req, err, sizeof(err));
 	vif_routes_parse(text, routes, 16);
+	check_resolv(text, size);
 	free(text);
 	return 0;
 }
