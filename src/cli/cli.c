@@ -151,7 +151,8 @@ static int dns_suffix_arg(const char *opt, const char *v, char *list, size_t siz
 	int n;
 
 	snprintf(joined, sizeof(joined), "%s%s%s", list, list[0] ? "," : "", v);
-	if (strlen(joined) >= size || dnsroute_suffixes_parse(joined, names, &n, bad) < 0) {
+	snprintf(bad, sizeof(bad), "%s", v);
+	if (!v[0] || strlen(joined) >= size || dnsroute_suffixes_parse(joined, names, &n, bad) < 0) {
 		fprintf(stderr, "subway connect: %s: bad DNS suffix '%s' (at most %d, each a domain name)\n", opt,
 			strlen(joined) >= size ? v : bad, DNSROUTE_SUFFIX_MAX);
 		return -EINVAL;

@@ -147,9 +147,6 @@ static int plug_resolved(struct dnssrv *s)
 	}
 	s->resolved_ifindex = s->d->vif.ifindex;
 	s->mode = DNS_MODE_RESOLVED;
-	/* Names resolved routes here by mistake still have somewhere to go. */
-	for (int i = 0; i < s->orig.n_ns && s->n_up < RESOLV_NS_MAX; i++)
-		s->up[s->n_up++] = s->orig.ns[i];
 	return 0;
 }
 
@@ -208,11 +205,6 @@ void dnssrv_start(struct daemon *d)
 			 DNS_PORT, strerror(-ret));
 		dnssrv_close(s);
 	} else if (resolved_detect(s->why_off, sizeof(s->why_off)) == 1) {
-		/* orig: for the upstream of names resolved should not send here */
-		char buf[4096];
-		ssize_t n = file_read_small(RESOLV_PATH, buf, sizeof(buf));
-		if (n > 0)
-			resolv_conf_parse(buf, (size_t)n, &s->orig);
 		plug_resolved(s);
 	} else {
 		plug_resolv_conf(s);
@@ -304,6 +296,7 @@ void dnssrv_status_json(struct daemon *d, struct json *j)
 	json_uint(j, "entries", s ? dnscache_entries(s->cache) : 0);
 	json_uint(j, "bytes", s ? dnscache_bytes(s->cache) : 0);
 	json_obj_end(j);
+	json_str(j, "last_loop_source", s && s->c.loops ? ip4_str(s->last_loop_src, ip) : NULL);
 	json_uint(j, "in_flight", s ? s->n_used : 0);
 	json_obj_end(j);
 }

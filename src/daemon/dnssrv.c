@@ -22,6 +22,7 @@
 #include "daemon/dnssrv.h"
 
 static void dq_pump(struct dnssrv *s);
+static void dq_up_pump(struct dnssrv *s);
 
 static uint64_t now(const struct dnssrv *s)
 {
@@ -101,17 +102,28 @@ static bool name_in_flight(struct dnssrv *s, const struct dns_name *n)
 
 /* ---- slots ---- */
 
-static void queue_unlink(struct dnssrv *s, struct dq *q)
+static void queue_unlink(struct dq_queue *qu, struct dq *q)
 {
 	if (q->prev)
 		q->prev->next = q->next;
 	else
-		s->q_head = q->next;
+		qu->head = q->next;
 	if (q->next)
 		q->next->prev = q->prev;
 	else
-		s->q_tail = q->prev;
+		qu->tail = q->prev;
 	q->next = q->prev = NULL;
+}
+
+static void queue_push(struct dq_queue *qu, struct dq *q)
+{
+	q->prev = qu->tail;
+	q->next = NULL;
+	if (qu->tail)
+		qu->tail->next = q;
+	else
+		qu->head = q;
+	qu->tail = q;
 }
 
 static struct dq *dq_alloc(struct dnssrv *s)
@@ -135,31 +147,37 @@ static struct dq *dq_alloc(struct dnssrv *s)
 static void dq_release(struct dq *q)
 {
 	struct dnssrv *s = q->s;
-	bool pump = false;
+	enum dq_state was = q->state;
 
 	loop_timer_cancel(s->d->loop, &q->timer);
 	switch (q->state) {
 	case DQ_QUEUED:
-		queue_unlink(s, q);
+		queue_unlink(&s->cq, q);
+		break;
+	case DQ_UP_QUEUED:
+		queue_unlink(&s->uq, q);
 		break;
 	case DQ_CLUSTER:
 		name_hash_del(q);
 		s->n_cluster--;
-		pump = true;
 		break;
 	case DQ_UPSTREAM:
 		s->upmap[q->up_id] = 0;
+		s->n_upstream--;
 		break;
 	case DQ_UPSTREAM_TCP:
 		dnstcp_cancel(q->tcp);
 		q->tcp = NULL;
+		s->n_upstream--;
 		break;
 	case DQ_FREE:
 		break;
 	}
 	q->state = DQ_FREE;
-	if (pump)
+	if (was == DQ_CLUSTER)
 		dq_pump(s);
+	else if (was == DQ_UPSTREAM || was == DQ_UPSTREAM_TCP)
+		dq_up_pump(s);
 }
 
 static void dq_free(struct dq *q)
@@ -275,8 +293,9 @@ static void dq_up_tcp_done(void *arg, int err, const uint8_t *m, size_t len)
 }
 
 /* Sends q's query, untouched but for a fresh random ID, to upstream server
- * q->up_server: over TCP for a TCP client, else over UDP. */
-static void dq_up_send(struct dq *q)
+ * q->up_server: over TCP for a TCP client, else over UDP.  q is counted
+ * in n_upstream already. */
+static void dq_up_transmit(struct dq *q)
 {
 	struct dnssrv *s = q->s;
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(DNS_PORT),
@@ -289,22 +308,45 @@ static void dq_up_send(struct dq *q)
 	b[1] = (uint8_t)id;
 	q->up_id = id;
 	if (q->tc >= 0) {
+		q->state = DQ_UPSTREAM_TCP;
 		q->tcp = dnstcp_start(s->d->loop, s->up[q->up_server], DNS_PORT, 0, b, q->qlen,
 				      DQ_UPSTREAM_TIMEOUT_MS, dq_up_tcp_done, q);
 		if (!q->tcp) {
 			dq_rcode(q, DNS_R_SERVFAIL);
 			return;
 		}
-		q->state = DQ_UPSTREAM_TCP;
 		loop_timer_arm(s->d->loop, &q->timer, DQ_UPSTREAM_TIMEOUT_MS + 500, dq_timeout, q);
 		return;
 	}
+	q->state = DQ_UPSTREAM;
 	q->up_sock = rnd16(s) % DNS_UP_SOCKS;
+	s->upmap[id] = (uint16_t)(dq_index(q) + 1);
 	if (sendto(s->up_fd[q->up_sock], b, q->qlen, MSG_DONTWAIT, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		log_debug("upstream %s: %s", inet_ntoa(sa.sin_addr), strerror(errno)); /* the timer tries again */
-	s->upmap[id] = (uint16_t)(dq_index(q) + 1);
-	q->state = DQ_UPSTREAM;
 	loop_timer_arm(s->d->loop, &q->timer, DQ_UPSTREAM_TRY_MS, dq_timeout, q);
+}
+
+static void dq_up_start(struct dq *q)
+{
+	q->s->n_upstream++;
+	q->up_server = 0;
+	q->up_start_ms = now(q->s);
+	dq_up_transmit(q);
+}
+
+static void dq_up_pump(struct dnssrv *s)
+{
+	if (s->up_pumping || s->closing)
+		return;
+	s->up_pumping = true;
+	while (s->uq.head && s->n_upstream < DQ_UPSTREAM_MAX) {
+		struct dq *q = s->uq.head;
+		queue_unlink(&s->uq, q);
+		loop_timer_cancel(s->d->loop, &q->timer);
+		q->state = DQ_FREE;
+		dq_up_start(q);
+	}
+	s->up_pumping = false;
 }
 
 static void dq_upstream(struct dq *q)
@@ -316,8 +358,13 @@ static void dq_upstream(struct dq *q)
 		return;
 	}
 	s->c.forwarded++;
-	q->up_server = 0;
-	dq_up_send(q);
+	if (s->n_upstream >= DQ_UPSTREAM_MAX) {
+		q->state = DQ_UP_QUEUED;
+		queue_push(&s->uq, q);
+		loop_timer_arm(s->d->loop, &q->timer, DQ_UPSTREAM_TIMEOUT_MS, dq_timeout, q);
+		return;
+	}
+	dq_up_start(q);
 }
 
 static void up_event(struct loop *l, int fd, uint32_t events, void *arg)
@@ -421,9 +468,9 @@ static void dq_pump(struct dnssrv *s)
 	if (s->pumping || s->closing) /* no recursion through a failed send */
 		return;
 	s->pumping = true;
-	while (s->q_head && s->n_cluster < DQ_CLUSTER_MAX) {
-		struct dq *q = s->q_head;
-		queue_unlink(s, q);
+	while (s->cq.head && s->n_cluster < DQ_CLUSTER_MAX) {
+		struct dq *q = s->cq.head;
+		queue_unlink(&s->cq, q);
 		loop_timer_cancel(s->d->loop, &q->timer);
 		q->state = DQ_FREE;
 		dq_send_cluster(q);
@@ -459,13 +506,7 @@ static void dq_cluster(struct dq *q)
 	}
 	if (s->n_cluster >= DQ_CLUSTER_MAX) {
 		q->state = DQ_QUEUED;
-		q->prev = s->q_tail;
-		q->next = NULL;
-		if (s->q_tail)
-			s->q_tail->next = q;
-		else
-			s->q_head = q;
-		s->q_tail = q;
+		queue_push(&s->cq, q);
 		loop_timer_arm(s->d->loop, &q->timer, q->route.kind == DNSROUTE_SEARCH ? DQ_SEARCH_TIMEOUT_MS
 									      : DQ_CLUSTER_TIMEOUT_MS,
 			       dq_timeout, q);
@@ -531,13 +572,14 @@ static void dq_timeout(struct loop *l, struct loop_timer *t)
 		dq_cluster_failed(q);
 		break;
 	case DQ_UPSTREAM:
-		dq_release(q);
-		if (now(q->s) - q->start_ms + DQ_UPSTREAM_TRY_MS > DQ_UPSTREAM_TIMEOUT_MS) {
+		if (now(q->s) - q->up_start_ms + DQ_UPSTREAM_TRY_MS > DQ_UPSTREAM_TIMEOUT_MS) {
 			dq_rcode(q, DNS_R_SERVFAIL);
 			return;
 		}
+		/* Still counted in flight: the next server, or the same again. */
+		q->s->upmap[q->up_id] = 0;
 		q->up_server = (q->up_server + 1) % q->s->n_up;
-		dq_up_send(q);
+		dq_up_transmit(q);
 		break;
 	default:
 		dq_rcode(q, DNS_R_SERVFAIL);
@@ -566,6 +608,7 @@ static void loop_note(struct dnssrv *s, const struct dq *q, uint32_t src)
 	int slot = 0;
 
 	s->c.loops++;
+	s->last_loop_src = src;
 	s->d->c.loops_dns++;
 	s->d->c.loop_last_src = src;
 	for (int i = 0; i < DNS_LOOP_LOG_SOURCES; i++) {
@@ -593,6 +636,8 @@ bool dq_input(struct dnssrv *s, const uint8_t *m, size_t len, const struct socka
 	uint32_t src = ntohl(peer->sin_addr.s_addr);
 
 	s->c.queries++;
+	if (tc >= 0)
+		s->c.tcp++;
 	if (dnsmsg_parse(m, len, &msg) < 0 || (msg.h.flags & DNS_F_QR)) {
 		s->c.failures++;
 		return false;
@@ -624,11 +669,15 @@ bool dq_input(struct dnssrv *s, const uint8_t *m, size_t len, const struct socka
 	dnsroute_decide(&s->route, &msg.qname, &q->route);
 	if (msg.qclass != DNS_C_IN)
 		q->route.kind = DNSROUTE_UPSTREAM;
-	if (q->route.kind != DNSROUTE_UPSTREAM && (name_in_flight(s, &msg.qname) || from_cluster(s->d, src))) {
+	/* Only names asked of the cluster as they are can come back; a short
+	 * name from the cluster has been through its own search list already. */
+	if (q->route.kind == DNSROUTE_CLUSTER && (name_in_flight(s, &msg.qname) || from_cluster(s->d, src))) {
 		loop_note(s, q, src);
 		dq_rcode(q, DNS_R_NXDOMAIN);
 		return true;
 	}
+	if (q->route.kind == DNSROUTE_SEARCH && from_cluster(s->d, src))
+		q->route.kind = DNSROUTE_UPSTREAM;
 	if (q->route.kind == DNSROUTE_UPSTREAM)
 		dq_upstream(q);
 	else
@@ -718,7 +767,6 @@ void dnssrv_close(struct dnssrv *s)
 		for (uint32_t i = 0; i < DQ_MAX; i++)
 			if (s->slots[i].state != DQ_FREE)
 				dq_release(&s->slots[i]);
-	s->q_head = s->q_tail = NULL;
 	if (s->tcpc)
 		dns_tcp_close_all(s);
 	if (s->udp_fd >= 0) {

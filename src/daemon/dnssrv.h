@@ -29,6 +29,7 @@
 #define DQ_CLUSTER_MAX 200            /* in the tunnel at once: below the manager's 256 per session */
 #define DQ_CLUSTER_TIMEOUT_MS 5500    /* the manager answers SERVFAIL after 5 s itself */
 #define DQ_SEARCH_TIMEOUT_MS 2000     /* a short name's cluster step, before the laptop's resolvers */
+#define DQ_UPSTREAM_MAX 128           /* at the laptop's resolvers at once: a burst must not overrun them */
 #define DQ_UPSTREAM_TRY_MS 1500       /* per upstream server, then the next one */
 #define DQ_UPSTREAM_TIMEOUT_MS 5000
 #define DQ_UDP_READS 64               /* datagrams per wakeup */
@@ -49,6 +50,7 @@ enum dns_mode { DNS_MODE_OFF, DNS_MODE_RESOLV_CONF, DNS_MODE_RESOLVED };
 enum dq_state {
 	DQ_FREE,
 	DQ_QUEUED,       /* for the tunnel, waiting for room */
+	DQ_UP_QUEUED,    /* for upstream, waiting for room */
 	DQ_CLUSTER,      /* in the tunnel */
 	DQ_UPSTREAM,     /* at a laptop resolver, over UDP */
 	DQ_UPSTREAM_TCP, /* ... over TCP */
@@ -60,7 +62,7 @@ struct dq {
 	struct dnssrv *s;
 	enum dq_state state;
 	uint32_t gen;            /* bumped at each use; the tunnel id carries it */
-	struct dq *next, *prev;  /* free list, or the queue for the tunnel */
+	struct dq *next, *prev;  /* free list, or a queue (tunnel, upstream) */
 	struct dq *hnext;        /* in-flight cluster names, by exact spelling */
 	uint32_t hash;
 	struct loop_timer timer;
@@ -73,6 +75,7 @@ struct dq {
 	struct dnsroute route;
 	struct dns_name sent;    /* what went to the cluster, letter case mixed (0x20) */
 	uint16_t up_id;          /* upstream: our random ID */
+	uint64_t up_start_ms;
 	int up_server, up_sock;
 	struct dnstcp *tcp;
 	uint16_t qlen;
@@ -105,7 +108,7 @@ struct dnssrv {
 	uint32_t addr;           /* where the server listens (VIF_ADDR) */
 	int udp_fd, tcp_fd;
 	bool udp_paused;         /* no free slot: datagrams wait in the socket */
-	bool pumping, closing;
+	bool pumping, up_pumping, closing;
 	struct dnsroute_cfg route;
 	struct dnscache *cache;
 	struct resolv_conf orig; /* the laptop's resolver before connect */
@@ -115,8 +118,10 @@ struct dnssrv {
 	int resolved_ifindex;    /* DNS_MODE_RESOLVED: the link configured */
 
 	struct dq *slots, *free_head;
-	unsigned n_used, n_cluster;
-	struct dq *q_head, *q_tail;
+	unsigned n_used, n_cluster, n_upstream;
+	struct dq_queue {
+		struct dq *head, *tail;
+	} cq, uq;                 /* waiting for the tunnel, for upstream */
 	struct dq *names[DQ_MAX]; /* hash buckets of in-flight cluster names */
 	uint16_t upmap[65536];    /* upstream ID -> slot index + 1 */
 
@@ -130,6 +135,7 @@ struct dnssrv {
 		uint64_t last_ms;
 	} loop_log[DNS_LOOP_LOG_SOURCES];
 	struct dns_counters c;
+	uint32_t last_loop_src;
 	uint8_t buf[DNS_MSG_MAX];      /* a query or answer as received */
 	uint8_t out[DNS_MSG_MAX];      /* an answer being built */
 	uint8_t frame[DNS_MSG_MAX + 64];
