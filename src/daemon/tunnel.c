@@ -14,7 +14,6 @@
 #define CONNECT_TIMEOUT_MS 5000
 #define HEARTBEAT_MS 5000
 #define HEARTBEAT_DEAD_MS 15000
-#define RECV_FRAMES_MAX 64 /* frames handled per wakeup */
 
 static void pconn_event(struct loop *l, int fd, uint32_t events, void *arg);
 
@@ -315,7 +314,9 @@ static void pconn_fail(struct pconn *pc, int err)
 	pconn_close(pc, err != -EPIPE);
 }
 
-/* Reads and handles frames; bounded per wakeup.  0, 1 (handed over) or -errno. */
+/* Reads once and handles every complete frame in the read buffer: bounded
+ * by its size (FRAME_MAX).  Frames left in the buffer would wait for the
+ * socket's next event, which may never come.  0, 1 (handed over) or -errno. */
 static int pconn_read(struct pconn *pc)
 {
 	struct frame_hdr h;
@@ -326,7 +327,7 @@ static int pconn_read(struct pconn *pc)
 		return -EPIPE;
 	if (ret < 0 && ret != -EAGAIN && ret != -ENOBUFS)
 		return ret;
-	for (int i = 0; i < RECV_FRAMES_MAX; i++) {
+	for (;;) {
 		ret = wire_next(&pc->w, &h, &p);
 		if (ret <= 0)
 			return ret;
@@ -340,7 +341,6 @@ static int pconn_read(struct pconn *pc)
 				return ret;
 		}
 	}
-	return 0;
 }
 
 static void pconn_event(struct loop *l, int fd, uint32_t events, void *arg)
