@@ -172,9 +172,15 @@ def cmd_burst(a):
         s.send(query(i, name))  # IDs 0..count-1 name the query
     sent_s = time.monotonic() - t0
     done.wait(a.timeout + 60)
-    wrong = sum(1 for i, rc in got.items() if rc != names[i][1])
+    wrong = {}
+    for i, rc in got.items():
+        if rc != names[i][1]:
+            kind = names[i][0] if not names[i][0].startswith("n") else "unique cluster names"
+            wrong.setdefault(kind, {}).setdefault(rc, 0)
+            wrong[kind][rc] += 1
     return {"sent": a.count, "answered": len(got), "lost": a.count - len(got), "mismatched": len(bad),
-            "wrong_rcode": wrong, "send_s": round(sent_s, 3), "seconds": round(time.monotonic() - t0, 3)}
+            "wrong_rcode": sum(sum(v.values()) for v in wrong.values()), "wrong": wrong,
+            "send_s": round(sent_s, 3), "seconds": round(time.monotonic() - t0, 3)}
 
 
 def main(argv):
