@@ -87,7 +87,17 @@ echo
 web1=10.42.2.2 # pod web-1, on node agent2 (docs/lab.md)
 show - "$sw" lab exec$name_opt -- curl -s --max-time 3 "http://$web1/"
 show - "$sw" lab exec$name_opt -- "$sw" status
-echo "  Disconnect with: $sw lab exec$name_opt -- $sw quit"
+
+say "7. Cluster DNS on the laptop: subway's DNS server on the VIF (198.18.0.1) answers the
+   cluster's names through the tunnel, from the cluster's DNS, and passes every other
+   name to the laptop's own resolver.  While connected, resolv.conf names it:"
+show laptop cat /etc/resolv.conf
+show laptop curl -s --max-time 3 http://web.default/
+show laptop dig +short web.default.svc.cluster.local
+show laptop getent hosts web.default
+show laptop dig +short SRV _http._tcp.web
+show laptop dig +short example.com
+echo "  Disconnect with: $sw lab exec$name_opt -- $sw quit   (resolv.conf comes back byte for byte)"
 
 say "The lab stays up. Look around (docs/lab.md draws it):
   $sw lab status$name_opt          everything, with addresses and the sha256 of /big

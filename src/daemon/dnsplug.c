@@ -153,15 +153,18 @@ static int plug_resolved(struct dnssrv *s)
 static void dns_progress(struct dnssrv *s)
 {
 	struct daemon *d = s->d;
-	char ip[16], search[3][DNS_NAME_STR_MAX];
+	char ip[16], search[3][DNS_NAME_STR_MAX], also[DNS_NAME_STR_MAX], names[600] = "";
 
 	if (s->mode == DNS_MODE_OFF) {
 		daemon_progress(d, "DNS: off (%s)", s->why_off);
 		return;
 	}
 	search_list(s, search);
-	daemon_progress(d, "DNS %s:%d via %s: *.%s and short names (search %s) resolve in the cluster", ip4_str(s->addr, ip),
-			DNS_PORT, mode_name(s->mode), search[2], search[0]);
+	for (int i = 0; i < s->route.n_also; i++)
+		snprintf(names + strlen(names), sizeof(names) - strlen(names), ", *.%s",
+			 dnsmsg_name_str(&s->route.also[i], also));
+	daemon_progress(d, "DNS %s:%d via %s: *.%s%s and short names (search %s) resolve in the cluster",
+			ip4_str(s->addr, ip), DNS_PORT, mode_name(s->mode), search[2], names, search[0]);
 }
 
 static int dns_route_init(struct dnssrv *s)
