@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/json.h"
 #include "common/log.h"
@@ -87,6 +88,15 @@ static int plug_resolv_conf(struct dnssrv *s)
 	if (!orig || !text) {
 		dns_off(s, "%s", "out of memory");
 		goto out;
+	}
+	/* resolved's own file, while resolved is not usable here: writing it
+	 * would change every namespace's resolver, not this one's. */
+	if ((n = readlink(RESOLV_PATH, text, 255)) > 0) {
+		text[n] = 0;
+		if (strstr(text, "systemd/resolve")) {
+			dns_off(s, "%s", RESOLV_PATH " is systemd-resolved's, but resolved cannot be used from here");
+			goto out;
+		}
 	}
 	n = file_read_small(RESOLV_PATH, orig, RESOLV_FILE_MAX + 1);
 	if (n < 0 || n >= RESOLV_FILE_MAX) {
