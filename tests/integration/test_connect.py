@@ -255,25 +255,31 @@ def test_reset_passes_both_ways(conn, tmp_path):
     client = r'''
 import socket, struct, sys, time
 ip = sys.argv[1]
-s = socket.create_connection((ip, 9000), timeout=5)
 got = b""
 try:
+    s = socket.create_connection((ip, 9000), timeout=5)
     while True:
         b = s.recv(100)
         if not b:
             print("eof"); break
         got += b
-except ConnectionResetError:
+except (ConnectionResetError, ConnectionRefusedError):
+    # A pod that resets at once may do so before the app's connect() returns.
     print("reset", got.decode())
 s = socket.create_connection((ip, 9000), timeout=5)
-s.sendall(b"x" * 1000)
-time.sleep(0.3)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-s.close()
+try:
+    s.sendall(b"x" * 1000)
+    time.sleep(0.3)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
+except OSError as e:
+    print("second:", e)
 '''
     p = lab.run("laptop", [PYTHON, "-c", client, lab.pod_ip("web-0")], timeout=20)
     assert p.returncode == 0, p.stderr
-    assert p.stdout.split() == ["reset", "hi"], p.stdout
+    # The bytes sent just before the RST may be overtaken by it; the reset must arrive.
+    assert p.stdout.split()[0] == "reset", p.stdout
+    assert "second:" not in p.stdout, p.stdout
     wait_for(lambda: out.exists() and out.read_text(), timeout=10, what="rstpeer verdict")
     assert out.read_text() == "reset"
 
