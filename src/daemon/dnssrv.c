@@ -404,9 +404,11 @@ static void up_event(struct loop *l, int fd, uint32_t events, void *arg)
 
 /* ---- the cluster ---- */
 
+/* The cluster can answer now: connected, and the manager knows a DNS
+ * server (CLUSTER_INFO says 0 when it has none: it would drop queries). */
 static bool tunnel_up(const struct dnssrv *s)
 {
-	return s->d->state == D_CONNECTED && s->d->ctl;
+	return s->d->state == D_CONNECTED && s->d->ctl && s->d->info.dns;
 }
 
 /* The cluster could not answer: a short name falls back to upstream. */

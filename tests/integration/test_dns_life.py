@@ -186,6 +186,38 @@ def test_burst_of_10000_queries_loses_nothing(lab):
         quit(lab)
 
 
+def manager(lab):
+    for pid in run(["ip", "netns", "pids", lab.ns("manager-0")]).stdout.split():
+        try:
+            cmd = open("/proc/%s/cmdline" % pid, "rb").read().split(b"\0")
+        except OSError:
+            continue
+        if b"manager" in cmd:
+            return int(pid), [c.decode() for c in cmd if c]
+    return None, None
+
+
+def test_other_names_work_while_the_manager_is_away(lab):
+    """Never a laptop without DNS: with the tunnel down, cluster names fail
+    at once and every other name still resolves; then all is back."""
+    assert connect(lab).returncode == 0
+    try:
+        pid, cmd = manager(lab)
+        assert pid
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: status(lab)["state"] == "reconnecting", timeout=20, what="reconnecting")
+        t0 = time.monotonic()
+        st = lab.run("laptop", ["dig", "+time=3", "+tries=1", "web.default.svc.cluster.local"], timeout=15).stdout
+        assert "status: SERVFAIL" in st and time.monotonic() - t0 < 1.5, st
+        assert short(lab, "example.com") == ["203.0.113.80"]
+        assert short(lab, "web") == []  # short names: the laptop's resolver says NXDOMAIN
+        lab.spawn("manager-0", cmd)
+        wait_for(lambda: status(lab)["connected"], timeout=10, what="reconnected")
+        assert short(lab, "web.default") == ["10.43.0.20"]
+    finally:
+        quit(lab)
+
+
 BUS_CONF = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
 <busconfig>
