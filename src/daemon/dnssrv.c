@@ -74,6 +74,7 @@ static void name_hash_add(struct dq *q)
 {
 	struct dnssrv *s = q->s;
 
+	q->hashed = true;
 	q->hash = dnsmsg_name_hash(&q->sent, false);
 	q->hnext = s->names[q->hash & (DQ_MAX - 1)];
 	s->names[q->hash & (DQ_MAX - 1)] = q;
@@ -83,6 +84,9 @@ static void name_hash_del(struct dq *q)
 {
 	struct dq **pp = &q->s->names[q->hash & (DQ_MAX - 1)];
 
+	if (!q->hashed)
+		return;
+	q->hashed = false;
 	while (*pp && *pp != q)
 		pp = &(*pp)->hnext;
 	if (*pp)
@@ -447,9 +451,10 @@ static void dq_send_cluster(struct dq *q)
 	struct dnssrv *s = q->s;
 	struct msg_dns md = { .id = dq_tunnel_id(q) };
 	ssize_t n, fn;
+	int letters;
 
 	q->sent = q->route.name;
-	dnsmsg_name_mix(&q->sent, rnd_bytes(s, 16), 16, &q->msg.qname);
+	letters = dnsmsg_name_mix(&q->sent, rnd_bytes(s, 16), 16, &q->msg.qname);
 	n = dnsmsg_requery(q->q, &q->msg, rnd16(s), &q->sent, s->out, sizeof(s->out));
 	md.data = s->out;
 	md.len = (uint16_t)(n > 0 ? n : 0);
@@ -460,7 +465,10 @@ static void dq_send_cluster(struct dq *q)
 	}
 	q->state = DQ_CLUSTER;
 	s->n_cluster++;
-	name_hash_add(q);
+	/* A name without a letter has no spelling of its own: an application
+	 * asking it too would look like our question coming back. */
+	if (letters)
+		name_hash_add(q);
 	loop_timer_arm(s->d->loop, &q->timer,
 		       q->route.kind == DNSROUTE_SEARCH ? DQ_SEARCH_TIMEOUT_MS : DQ_CLUSTER_TIMEOUT_MS, dq_timeout, q);
 }

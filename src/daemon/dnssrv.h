@@ -65,6 +65,7 @@ struct dq {
 	struct dq *next, *prev;  /* free list, or a queue (tunnel, upstream) */
 	struct dq *hnext;        /* in-flight cluster names, by exact spelling */
 	uint32_t hash;
+	bool hashed;             /* in names[] */
 	struct loop_timer timer;
 	int tc;                  /* TCP client index, -1 for UDP */
 	uint32_t tc_gen;
