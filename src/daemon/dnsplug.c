@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/json.h"
@@ -80,8 +81,11 @@ static void dns_off(struct dnssrv *s, const char *fmt, const char *arg)
 static int plug_resolv_conf(struct dnssrv *s)
 {
 	char search[3][DNS_NAME_STR_MAX], saved[108], *orig = malloc(RESOLV_FILE_MAX + 1);
-	char *text = malloc(RESOLV_FILE_MAX + 1024);
+	char *text = malloc(RESOLV_OURS_MAX + 1);
 	const char *sp[3] = { search[0], search[1], search[2] };
+	struct resolv_render r = { .orig = &s->orig, .server = s->addr, .search = sp, .n_search = 3,
+				   .saved_path = saved, .pid = getpid() };
+	struct stat st;
 	ssize_t n, tlen;
 	int ret = -EINVAL;
 
@@ -105,7 +109,7 @@ static int plug_resolv_conf(struct dnssrv *s)
 	}
 	resolv_conf_parse(orig, (size_t)n, &s->orig);
 	if (s->orig.ours) {
-		dns_off(s, "%s", RESOLV_PATH " is still subway's, and its saved original is gone: fix it by hand");
+		dns_off(s, "%s", RESOLV_PATH " is subway's already (another namespace's daemon, or a copy it cannot restore)");
 		goto out;
 	}
 	for (int i = 0; i < s->orig.n_ns; i++)
@@ -117,7 +121,10 @@ static int plug_resolv_conf(struct dnssrv *s)
 	}
 	search_list(s, search);
 	resolv_saved_path(saved, sizeof(saved));
-	tlen = resolv_conf_render(&s->orig, s->addr, sp, 3, saved, text, RESOLV_FILE_MAX + 1024);
+	r.orig_text = orig;
+	r.orig_len = (size_t)n;
+	r.netns = stat("/proc/self/ns/net", &st) == 0 ? (unsigned long)st.st_ino : 0;
+	tlen = resolv_conf_render(&r, text, RESOLV_OURS_MAX + 1);
 	if (tlen < 0 || (ret = resolv_install(orig, (size_t)n, text, (size_t)tlen)) < 0) {
 		dns_off(s, "cannot rewrite " RESOLV_PATH ": %s", strerror(tlen < 0 ? ENOSPC : -ret));
 		goto out;

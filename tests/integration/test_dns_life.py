@@ -156,6 +156,16 @@ def test_after_kill9_quit_restores(lab, orig):
     assert read(lab) == orig
 
 
+def test_after_kill9_and_a_lost_saved_copy_the_file_restores_itself(lab, orig):
+    """A reboot empties /run: the original is kept in the file too."""
+    kill9(lab)
+    os.unlink(saved_copy(lab))
+    assert b"#subway-original " in read(lab)
+    p = quit(lab)
+    assert "restored /etc/resolv.conf" in p.stdout
+    assert read(lab) == orig
+
+
 def test_a_file_changed_meanwhile_is_left_alone(lab, orig):
     assert connect(lab).returncode == 0
     theirs = b"nameserver 203.0.113.53\n# rewritten by someone else while connected\n"

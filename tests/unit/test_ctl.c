@@ -131,11 +131,13 @@ static void test_resolv_render(void **state)
 	static const char orig[] = "nameserver 203.0.113.53\nsearch corp.example cluster.local\noptions rotate timeout:2\n";
 	const char *search[] = { "default.svc.cluster.local", "svc.cluster.local", "cluster.local" };
 	struct resolv_conf rc, back;
-	char out[1024];
+	struct resolv_render r = { &rc, orig, sizeof(orig) - 1, 0xc6120001, search, 3, "/run/subway/resolv-1.saved",
+				   4242, 4026531999ul };
+	char out[1024], again[256];
 	ssize_t n;
 	(void)state;
 	resolv_conf_parse(orig, sizeof(orig) - 1, &rc);
-	n = resolv_conf_render(&rc, 0xc6120001, search, 3, "/run/subway/resolv-1.saved", out, sizeof(out));
+	n = resolv_conf_render(&r, out, sizeof(out));
 	assert_true(n > 0 && (size_t)n == strlen(out));
 	assert_true(strstr(out, "/run/subway/resolv-1.saved") != NULL);
 	assert_true(strstr(out, "\nnameserver 198.18.0.1\n") != NULL);
@@ -146,7 +148,46 @@ static void test_resolv_render(void **state)
 	assert_true(back.ours);
 	assert_int_equal(back.n_ns, 1);
 	assert_int_equal(back.ns[0], 0xc6120001);
-	assert_int_equal(resolv_conf_render(&rc, 1, search, 3, "x", out, 60), -ENOSPC);
+	assert_int_equal(back.owner_pid, 4242);
+	assert_int_equal(back.owner_netns, 4026531999ul);
+	/* the original comes back from the file itself */
+	assert_int_equal(resolv_conf_original(out, (size_t)n, again, sizeof(again)), sizeof(orig) - 1);
+	assert_memory_equal(again, orig, sizeof(orig) - 1);
+	assert_int_equal(resolv_conf_original(out, (size_t)n, again, 10), -ENOENT);
+	assert_int_equal(resolv_conf_original(orig, sizeof(orig) - 1, again, sizeof(again)), -ENOENT);
+	assert_int_equal(resolv_conf_render(&r, out, 60), -ENOSPC);
+}
+
+static void test_resolv_embedded(void **state)
+{
+	char orig[300], out[4096], back[300], *p;
+	struct resolv_conf rc;
+	struct resolv_render r = { &rc, orig, 0, 1, NULL, 0, "x", 1, 1 };
+	ssize_t n;
+	(void)state;
+	memset(&rc, 0, sizeof(rc));
+	for (size_t i = 0; i < sizeof(orig); i++)
+		orig[i] = (char)(i * 7 + 3); /* every byte value, NULs and newlines included */
+	for (size_t len = 0; len <= sizeof(orig); len += len < 10 ? 1 : 37) {
+		r.orig_len = len;
+		n = resolv_conf_render(&r, out, sizeof(out));
+		assert_true(n > 0);
+		assert_int_equal(resolv_conf_original(out, (size_t)n, back, sizeof(back)), len);
+		assert_memory_equal(back, orig, len);
+	}
+	/* damage: a bad character, a wrong length, no end line */
+	r.orig_len = 100;
+	n = resolv_conf_render(&r, out, sizeof(out));
+	p = strstr(out, RESOLV_EMBED_TAG) + strlen(RESOLV_EMBED_TAG) + 5;
+	*p = '*';
+	assert_int_equal(resolv_conf_original(out, (size_t)n, back, sizeof(back)), -ENOENT);
+	n = resolv_conf_render(&r, out, sizeof(out));
+	p = strstr(out, RESOLV_EMBED_END) + strlen(RESOLV_EMBED_END);
+	*p = '9';
+	assert_int_equal(resolv_conf_original(out, (size_t)n, back, sizeof(back)), -ENOENT);
+	n = resolv_conf_render(&r, out, sizeof(out));
+	*strstr(out, RESOLV_EMBED_END) = 0;
+	assert_int_equal(resolv_conf_original(out, strlen(out), back, sizeof(back)), -ENOENT);
 }
 
 static void test_routes(void **state)
@@ -177,6 +218,7 @@ int main(void)
 		cmocka_unit_test(test_dns_keys),
 		cmocka_unit_test(test_resolv_parse),
 		cmocka_unit_test(test_resolv_render),
+		cmocka_unit_test(test_resolv_embedded),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
