@@ -668,12 +668,12 @@ bool dq_input(struct dnssrv *s, const uint8_t *m, size_t len, const struct socka
 	q->max_udp = msg.edns ? MIN(msg.edns_size, DQ_UDP_MAX) : DNS_UDP_MIN;
 	q->qlen = (uint16_t)MIN(len, sizeof(q->q));
 	memcpy(q->q, m, q->qlen);
-	if (len > sizeof(q->q) || msg.h.an || msg.h.ns) {
-		dq_rcode(q, DNS_R_FORMERR);
+	if (DNS_OPCODE(msg.h.flags) != 0) { /* NOTIFY, UPDATE...: not a resolver's business */
+		dq_rcode(q, DNS_R_NOTIMP);
 		return true;
 	}
-	if (DNS_OPCODE(msg.h.flags) != 0) {
-		dq_rcode(q, DNS_R_NOTIMP);
+	if (len > sizeof(q->q) || msg.h.an || msg.h.ns) {
+		dq_rcode(q, DNS_R_FORMERR);
 		return true;
 	}
 	dnsroute_decide(&s->route, &msg.qname, &q->route);

@@ -174,3 +174,29 @@ def test_parallel_lookups_all_answered(conn):
     p = conn.run("laptop", [PYTHON, PROBE, "parallel", "web.default", "--count", "50"], timeout=30)
     r = json.loads(p.stdout)
     assert r["rcodes"] == ["NOERROR"] and all(x["a"] == [WEB_IP] for x in r["results"]), r
+
+
+def test_odd_queries_get_the_right_error(conn):
+    """NOTIFY gets NOTIMP, a query carrying an answer FORMERR; bytes that
+    are not a query get nothing, and the server goes on answering."""
+    script = r'''
+import socket, struct
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(1)
+q = b"\x03web\x07default\x00\x00\x01\x00\x01"
+out = []
+for hdr, extra in ((struct.pack(">HHHHHH", 1, 0x2000, 1, 0, 0, 0), b""),             # NOTIFY
+                   (struct.pack(">HHHHHH", 2, 0x0100, 1, 1, 0, 0), b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x05\x00\x04\x01\x02\x03\x04"),
+                   (struct.pack(">HHHHHH", 3, 0x0100, 1, 0, 0, 0), b"trailing"),     # not a message
+                   (struct.pack(">HHHHHH", 4, 0x0100, 2, 0, 0, 0), b""),             # two questions, one given
+                   (struct.pack(">HHHHHH", 5, 0x0100, 1, 0, 0, 0), b"")):
+    s.sendto(hdr + q + extra, ("198.18.0.1", 53))
+    try:
+        r = s.recv(4096)
+        out.append("%d:%d" % (struct.unpack(">H", r[:2])[0], r[3] & 15))
+    except socket.timeout:
+        out.append("%d:none" % struct.unpack(">H", hdr[:2])[0])
+print(" ".join(out))
+'''
+    p = conn.run("laptop", [PYTHON, "-c", script], timeout=20)
+    assert p.stdout.split() == ["1:4", "2:1", "3:none", "4:none", "5:0"], p.stdout + p.stderr
