@@ -126,7 +126,35 @@ static void connect_usage(FILE *fp)
 		"through a virtual interface.  Needs root.\n\n"
 		"  --lab [NAME]          the lab's manager and token (default lab: subway)\n"
 		"  --manager HOST:PORT   the manager's address (node port or load balancer)\n"
-		"  --token-file FILE     the token file the manager was given\n");
+		"  --token-file FILE     the token file the manager was given\n"
+		"  --tos N               the IP TOS byte the manager marks what it dials with,\n"
+		"                        when something on the way rewrites it (0..252, ECN bits\n"
+		"                        clear; 0: ignore marks).  Default: what the manager says\n"
+		"  --no-loop-guard       let connections the cluster sends back through this\n"
+		"                        machine loop (for demonstrations; see\n"
+		"                        docs/vm-networking.md): only the daemon's caps bound them\n");
+}
+
+struct connect_opts {
+	char tokpath[256];
+	char ep[300];
+	bool no_loop_guard;
+	int tos; /* -1: the manager's */
+};
+
+static int connect_tos(const char *s, int *out)
+{
+	char *end = NULL;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 0);
+	if (!*s || *end || errno || v > 255 || s[0] == '-' || (v & 3)) {
+		fprintf(stderr, "subway connect: --tos: not a TOS byte 0..252 with the ECN bits clear: '%s'\n", s);
+		return -EINVAL;
+	}
+	*out = (int)v;
+	return 0;
 }
 
 /* Prints the daemon's lines; returns 0 on "ok", 1 on "error", -1 when the
@@ -155,15 +183,17 @@ static int connect_follow(int fd)
 	return ret;
 }
 
-static int connect_args(int argc, char **argv, char *tokpath, size_t tplen, char *ep, size_t eplen)
+static int connect_args(int argc, char **argv, struct connect_opts *o)
 {
 	static const struct option opts[] = {
 		{ "lab", no_argument, NULL, 'L' }, { "manager", required_argument, NULL, 'm' },
-		{ "token-file", required_argument, NULL, 't' }, { "help", no_argument, NULL, 'h' }, { 0 } };
+		{ "token-file", required_argument, NULL, 't' }, { "tos", required_argument, NULL, 'T' },
+		{ "no-loop-guard", no_argument, NULL, 'G' }, { "help", no_argument, NULL, 'h' }, { 0 } };
 	int c;
 	bool lab = false;
 	const char *labname = "subway";
 
+	o->tos = -1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'L':
@@ -171,8 +201,13 @@ static int connect_args(int argc, char **argv, char *tokpath, size_t tplen, char
 			if (optind < argc && argv[optind][0] != '-')
 				labname = argv[optind++];
 			break;
-		case 'm': snprintf(ep, eplen, "%s", optarg); break;
-		case 't': snprintf(tokpath, tplen, "%s", optarg); break;
+		case 'm': snprintf(o->ep, sizeof(o->ep), "%s", optarg); break;
+		case 't': snprintf(o->tokpath, sizeof(o->tokpath), "%s", optarg); break;
+		case 'T':
+			if (connect_tos(optarg, &o->tos) < 0)
+				return -EINVAL;
+			break;
+		case 'G': o->no_loop_guard = true; break;
 		case 'h': connect_usage(stdout); exit(0);
 		default: connect_usage(stderr); return -EINVAL;
 		}
@@ -181,17 +216,17 @@ static int connect_args(int argc, char **argv, char *tokpath, size_t tplen, char
 		fprintf(stderr, "subway connect: unexpected argument '%s'\n", argv[optind]);
 		return -EINVAL;
 	}
-	if (lab && (ep[0] || tokpath[0])) {
+	if (lab && (o->ep[0] || o->tokpath[0])) {
 		fprintf(stderr, "subway connect: --lab cannot be combined with --manager/--token-file\n");
 		return -EINVAL;
 	}
 	if (lab) {
-		snprintf(tokpath, tplen, "%s/%s/token", LAB_RUN_DIR, labname);
-		if (access(tokpath, F_OK) < 0) {
-			fprintf(stderr, "subway connect: no lab named '%s' is up (%s not found)\n", labname, tokpath);
+		snprintf(o->tokpath, sizeof(o->tokpath), "%s/%s/token", LAB_RUN_DIR, labname);
+		if (access(o->tokpath, F_OK) < 0) {
+			fprintf(stderr, "subway connect: no lab named '%s' is up (%s not found)\n", labname, o->tokpath);
 			return -ENOENT;
 		}
-	} else if (!tokpath[0]) {
+	} else if (!o->tokpath[0]) {
 		fprintf(stderr, "subway connect: give --lab, or --manager HOST:PORT and --token-file FILE\n");
 		return -EINVAL;
 	}
@@ -202,35 +237,40 @@ static int connect_once(const char *path, const char *req);
 
 int connect_main(int argc, char **argv)
 {
-	char tokpath[256] = "", ep[300] = "", err[200], req[512], path[108], hex[AUTH_TOKEN_MAX * 2 + 1];
+	char err[200], req[600], extra[64] = "", path[108], hex[AUTH_TOKEN_MAX * 2 + 1];
+	struct connect_opts o = { .tos = -1 };
 	struct token_file tf;
 	const char *sudo_uid = getenv("SUDO_UID");
-	int ret = connect_args(argc, argv, tokpath, sizeof(tokpath), ep, sizeof(ep));
+	int ret = connect_args(argc, argv, &o);
 
 	if (ret < 0)
 		return ret == -EINVAL ? 2 : 1;
-	if (auth_token_file_load(tokpath, &tf, err, sizeof(err)) < 0) {
-		fprintf(stderr, "subway connect: token file %s: %s\n", tokpath, err);
+	if (auth_token_file_load(o.tokpath, &tf, err, sizeof(err)) < 0) {
+		fprintf(stderr, "subway connect: token file %s: %s\n", o.tokpath, err);
 		return 1;
 	}
-	if (!ep[0] && tf.has_manager) {
+	if (!o.ep[0] && tf.has_manager) {
 		char ip[16];
-		snprintf(ep, sizeof(ep), "%s:%u", ip4_str(tf.manager_addr, ip), tf.manager_port);
+		snprintf(o.ep, sizeof(o.ep), "%s:%u", ip4_str(tf.manager_addr, ip), tf.manager_port);
 	}
-	if (!ep[0]) {
+	if (!o.ep[0]) {
 		fprintf(stderr, "subway connect: no manager address: give --manager HOST:PORT\n");
 		return 2;
 	}
-	if (cli_resolve(ep, ep, sizeof(ep)) < 0) {
-		fprintf(stderr, "subway connect: cannot resolve manager address '%s'\n", ep);
+	if (cli_resolve(o.ep, o.ep, sizeof(o.ep)) < 0) {
+		fprintf(stderr, "subway connect: cannot resolve manager address '%s'\n", o.ep);
 		return 1;
 	}
 	for (size_t i = 0; i < tf.token.len; i++)
 		snprintf(hex + 2 * i, 3, "%02x", tf.token.key[i]);
 	auth_token_wipe(&tf.token);
 	ctl_paths(path, sizeof(path), NULL, 0);
-	snprintf(req, sizeof(req), "connect manager=%s token=%s%s%s", ep, hex, sudo_uid ? " owner=" : "",
-		 sudo_uid ? sudo_uid : "");
+	if (o.no_loop_guard)
+		snprintf(extra, sizeof(extra), " loopguard=off");
+	if (o.tos >= 0)
+		snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra), " tos=%d", o.tos);
+	snprintf(req, sizeof(req), "connect manager=%s token=%s%s%s%s", o.ep, hex, sudo_uid ? " owner=" : "",
+		 sudo_uid ? sudo_uid : "", extra);
 	explicit_bzero(hex, sizeof(hex));
 	/* A daemon killed a moment ago may still accept before it is gone. */
 	for (int attempt = 0; attempt < 3; attempt++) {

@@ -17,6 +17,9 @@ struct ctl_req {
 	char token_hex[257];
 	bool has_owner;
 	uint32_t owner;
+	bool no_loop_guard; /* loopguard=off */
+	bool has_tos;       /* tos=N: the mark to look for instead of the manager's */
+	uint8_t tos;
 	/* status */
 	bool text;
 };
