@@ -15,12 +15,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli/cli.h"
 #include "commands.h"
 #include "common/util.h"
 #include "daemon/ctl.h"
 #include "proto/auth.h"
 
-#define LAB_RUN_DIR "/run/subway-lab"
 
 static int cli_dial(const char *path)
 {
@@ -44,8 +44,7 @@ static void sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
-/* Sends one request; returns the socket to read the answer from, or -errno. */
-static int cli_request(const char *path, const char *req)
+int cli_request(const char *path, const char *req)
 {
 	int fd = cli_dial(path);
 	size_t len = strlen(req);
@@ -119,8 +118,8 @@ static int cli_resolve(const char *ep, char *out, size_t outlen)
 static void connect_usage(FILE *fp)
 {
 	fprintf(fp,
-		"usage: subway connect --lab [NAME]\n"
-		"       subway connect --manager HOST:PORT --token-file FILE\n\n"
+		"usage: subway connect --lab [NAME] [--no-loop-guard] [--tos N]\n"
+		"       subway connect --manager HOST:PORT --token-file FILE [--no-loop-guard] [--tos N]\n\n"
 		"Starts the daemon in this network namespace (if none runs), connects to\n"
 		"the cluster's subway manager, and routes the pod and service networks\n"
 		"through a virtual interface.  Needs root.\n\n"
@@ -194,7 +193,8 @@ static int connect_args(int argc, char **argv, struct connect_opts *o)
 	const char *labname = "subway";
 
 	o->tos = -1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'L':
 			lab = true;
@@ -209,7 +209,10 @@ static int connect_args(int argc, char **argv, struct connect_opts *o)
 			break;
 		case 'G': o->no_loop_guard = true; break;
 		case 'h': connect_usage(stdout); exit(0);
-		default: connect_usage(stderr); return -EINVAL;
+		default:
+			fprintf(stderr, "subway connect: %s '%s' (try --help)\n",
+				c == ':' ? "missing value for" : "unknown option", argv[optind - 1]);
+			return -EINVAL;
 		}
 	}
 	if (optind != argc) {

@@ -38,7 +38,8 @@
 
 /* The daemon's own caps (docs/vm-networking.md): with or without the loop
  * guard, a storm is bounded by these, never by running out of fds. */
-#define DIALS_MAX 448            /* dials in flight per session (the manager allows 512) */
+#define DIALS_MAX 512            /* dials in flight per session: the manager allows as many, and counts
+                                  * later (the daemon counts a dial before the manager sees it) */
 #define DIAL_RATE_PER_S 10000    /* new dials per second, sustained ... */
 #define DIAL_BURST 1000          /* ... and in a burst */
 #define TCP_FLOWS_CAP 32768      /* TCP flows per session, lowered to fit RLIMIT_NOFILE */
