@@ -82,6 +82,7 @@ struct tflow {
 	struct tflow *lnext, *lprev; /* all flows */
 	bool waiting;
 	bool guarded; /* counted in flight by the loop guard's chain layer */
+	bool guard_queued; /* ... and waiting for a pooled connection */
 	bool fin_app, fin_lst, rst; /* seen crossing the VIF */
 	int drain_fd; /* accepted socket kept open until its send queue is empty */
 	uint64_t drain_until;

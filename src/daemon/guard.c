@@ -115,19 +115,32 @@ uint64_t guard_window_us(const struct guard *g, uint32_t load)
 	return w + MIN((uint64_t)load * GUARD_LOAD_US, (uint64_t)GUARD_LOAD_MAX_US);
 }
 
+static bool guard_healthy(const struct guard_dst *e, uint64_t now)
+{
+	return e->last_ok && now - e->last_ok < GUARD_HEALTHY_US;
+}
+
 static uint64_t guard_dst_window(const struct guard *g, const struct guard_dst *e, uint64_t now, uint32_t load)
 {
 	uint64_t w = guard_window_us(g, load);
 
-	if (e->last_ok && now - e->last_ok < GUARD_HEALTHY_US)
-		w = MAX(w, (uint64_t)GUARD_HEALTHY_WINDOW_US);
-	return w;
+	return guard_healthy(e, now) ? MAX(w, (uint64_t)GUARD_HEALTHY_WINDOW_US) : w;
 }
 
 /* A loop remembered: confirmed, or (UDP, ICMP) taken as it was. */
 static bool guard_remembered(const struct guard_dst *e, uint64_t now)
 {
 	return e->loop_until > now && e->confirmed;
+}
+
+static void guard_cut(struct guard *g, struct guard_dst *e, const struct guard_attempt *a)
+{
+	/* A TCP cut is confirmed by the refusal it causes; UDP and ICMP
+	 * have no such echo, so they are taken as they are. */
+	e->loop_until = a->now + GUARD_MEMORY_US;
+	e->confirmed = a->proto != IPPROTO_TCP;
+	e->cut_at = a->now;
+	g->chains++;
 }
 
 /* A streak of sequential attempts, none answered for W: a chain. */
@@ -140,12 +153,7 @@ static bool guard_chain(struct guard *g, struct guard_dst *e, const struct guard
 		e->streak_start = a->now;
 	}
 	if (e->inflight > 0 && e->streak >= GUARD_CHAIN_MIN && a->now - e->streak_start >= w) {
-		/* A TCP cut is confirmed by the refusal it causes; UDP and
-		 * ICMP have no such echo, so they are taken as they are. */
-		e->loop_until = a->now + GUARD_MEMORY_US;
-		e->confirmed = a->proto != IPPROTO_TCP;
-		e->cut_at = a->now;
-		g->chains++;
+		guard_cut(g, e, a);
 		return true;
 	}
 	e->streak++;
@@ -169,11 +177,40 @@ enum guard_verdict guard_begin(struct guard *g, const struct guard_attempt *a, b
 		e->cut_at = a->now;
 		return GUARD_CHAIN;
 	}
-	if (!a->parallel && guard_chain(g, e, a))
+	if (e->unsent == 0 && guard_chain(g, e, a))
 		return GUARD_CHAIN;
 	e->inflight++;
 	*tracked = true;
 	return GUARD_PASS;
+}
+
+void guard_queued(struct guard *g, uint8_t proto, uint32_t dst, uint16_t port)
+{
+	struct guard_dst *e = guard_find(g, proto, dst, port);
+
+	if (e)
+		e->unsent++;
+}
+
+void guard_sent(struct guard *g, uint8_t proto, uint32_t dst, uint16_t port)
+{
+	struct guard_dst *e = guard_find(g, proto, dst, port);
+
+	if (e && e->unsent)
+		e->unsent--;
+}
+
+bool guard_overflow(struct guard *g, const struct guard_attempt *a)
+{
+	struct guard_dst *e;
+
+	if (!g->enabled || !(e = guard_find(g, a->proto, a->dst, a->port)))
+		return false;
+	if (e->inflight == 0 || e->streak < GUARD_OVERFLOW_MIN || guard_healthy(e, a->now) ||
+	    (e->loop_until > a->now && e->cut_at == a->now))
+		return false;
+	guard_cut(g, e, a);
+	return true;
 }
 
 void guard_rtt_sample(struct guard *g, uint64_t us)

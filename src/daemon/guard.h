@@ -17,8 +17,9 @@
  *           manager (never under GUARD_WINDOW_MIN_US), plus GUARD_LOAD_US
  *           for every dial in flight: a burst of dials delays its own first
  *           answer (the manager works through the burst first), a chain
- *           does not.  Attempts the daemon cannot dial at once (no pooled
- *           connection: a burst it is still absorbing) do not count.  A
+ *           does not.  Attempts that arrive while an earlier one to the
+ *           same destination still waits to be dialled (a burst the daemon
+ *           is still absorbing: no chain link can arrive then) do not count.  A
  *           TCP cut is confirmed when the previous attempt then fails
  *           "refused" (the cut unwinding through the NAT); a confirmed loop
  *           is remembered: while one attempt to it is in flight, the next
@@ -35,11 +36,12 @@
 #define GUARD_SLOTS 4096              /* destinations tracked at once (power of two) */
 #define GUARD_PROBES 8                /* slots looked at per lookup: O(1) */
 #define GUARD_CHAIN_MIN 16            /* attempts before a chain can be cut */
+#define GUARD_OVERFLOW_MIN 4          /* ... or before a cut by the caps counts as one */
 #define GUARD_WINDOW_RTTS 3           /* W = this many smoothed round trips ... */
 #define GUARD_WINDOW_MIN_US 3000      /* ... but at least this ... */
 #define GUARD_WINDOW_MAX_US 1000000   /* ... and at most this, */
 #define GUARD_LOAD_US 40              /* plus this per dial in flight ... */
-#define GUARD_LOAD_MAX_US 100000      /* ... up to this */
+#define GUARD_LOAD_MAX_US 10000       /* ... up to this (chains in parallel must stay under DIALS_MAX) */
 #define GUARD_HEALTHY_WINDOW_US 50000 /* W for a destination that answered lately */
 #define GUARD_HEALTHY_US 30000000     /* "lately" */
 #define GUARD_GAP_MIN_US 50000        /* attempts further apart than max(W, this) start a new streak */
@@ -64,6 +66,7 @@ struct guard_dst {
 	uint8_t proto;      /* 0: slot never used */
 	bool confirmed;     /* the remembered loop was confirmed */
 	uint32_t inflight;  /* attempts that passed and have not ended */
+	uint32_t unsent;    /* ... of which still wait for a connection to be dialled */
 	uint32_t streak;    /* attempts since the last answer, each within the gap of the last */
 	uint64_t streak_start, last_begin, last_ok, last_use;
 	uint64_t loop_until; /* remembered loop (0: none) */
@@ -102,7 +105,6 @@ struct guard_attempt {
 	uint16_t port;  /* 0 for ICMP */
 	uint64_t now;   /* us, monotonic */
 	uint32_t load;  /* TCP dials in flight, all destinations */
-	bool parallel;  /* it cannot be dialled at once (it waits for a connection) */
 };
 
 /* Chain layer.  GUARD_PASS or GUARD_CHAIN (cut it).  On GUARD_PASS with
@@ -110,6 +112,19 @@ struct guard_attempt {
 enum guard_verdict guard_begin(struct guard *g, const struct guard_attempt *a, bool *tracked);
 void guard_end(struct guard *g, uint8_t proto, uint32_t dst, uint16_t port, enum guard_outcome o,
 	       uint64_t now);
+/* An attempt that passed waits for a pooled connection (guard_queued),
+ * and later goes out (guard_sent; also before guard_end() if it never
+ * did).  While one waits, later attempts to the same destination cannot
+ * be links of a chain (a link exists only once the one before it was
+ * dialled): they are part of a burst and do not count. */
+void guard_queued(struct guard *g, uint8_t proto, uint32_t dst, uint16_t port);
+void guard_sent(struct guard *g, uint8_t proto, uint32_t dst, uint16_t port);
+/* The daemon's own caps refused an attempt that had passed (guard_end()
+ * already called for it).  If its destination has unanswered sequential
+ * attempts in flight and did not answer lately, it is taken for a chain
+ * the caps cut (chains running side by side can fill the caps before each
+ * one's window ends): remembered as guard_begin's cuts are.  True then. */
+bool guard_overflow(struct guard *g, const struct guard_attempt *a);
 /* A round trip to the manager: AUTH to AUTH_OK of a tunnel connection.
  * Dial durations are not used: they include waits for a pooled
  * connection and the destination's own delay; the load term covers those. */

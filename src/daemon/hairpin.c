@@ -82,6 +82,8 @@ static void tflow_guard_end(struct tflow *f, enum guard_outcome o)
 	if (!f->guarded)
 		return;
 	f->guarded = false;
+	if (f->guard_queued)
+		guard_sent(&f->d->guard, IPPROTO_TCP, f->key.dst, f->key.dport);
 	guard_end(&f->d->guard, IPPROTO_TCP, f->key.dst, f->key.dport, o, now_us());
 }
 
@@ -144,6 +146,17 @@ static void tflow_write(struct tflow *f, struct pkt4 *p, bool from_app, uint32_t
 	daemon_vif_write(f->d, p->ip, p->len);
 }
 
+/* The flow waits for a pooled connection; the loop guard hears of it. */
+static void tflow_queue(struct daemon *d, struct tflow *f)
+{
+	f->pc = NULL;
+	wait_push(d, f);
+	if (f->guarded && !f->guard_queued) {
+		f->guard_queued = true;
+		guard_queued(&d->guard, IPPROTO_TCP, f->key.dst, f->key.dport);
+	}
+}
+
 static void tflow_dial(struct tflow *f)
 {
 	struct daemon *d = f->d;
@@ -154,8 +167,7 @@ static void tflow_dial(struct tflow *f)
 		return;
 	if (pc)
 		pconn_close(pc, true);
-	f->pc = NULL;
-	wait_push(d, f);
+	tflow_queue(d, f);
 }
 
 void hairpin_pool_ready(struct daemon *d)
@@ -165,10 +177,13 @@ void hairpin_pool_ready(struct daemon *d)
 		struct pconn *pc = pool_take(d);
 		wait_unlink(d, f);
 		if (pconn_dial(pc, f) < 0) {
-			f->pc = NULL;
 			pconn_close(pc, true);
-			wait_push(d, f);
+			tflow_queue(d, f);
 			return;
+		}
+		if (f->guard_queued) {
+			f->guard_queued = false;
+			guard_sent(&d->guard, IPPROTO_TCP, f->key.dst, f->key.dport);
 		}
 	}
 }
@@ -194,10 +209,14 @@ static bool hairpin_admit(struct daemon *d, uint64_t now)
 	return true;
 }
 
-static void tflow_refuse(struct daemon *d, struct pkt4 *p, bool tracked, uint64_t now)
+/* Refused by the daemon's caps.  A chain the caps cut (chains side by
+ * side can fill them before the guard's window ends) is a loop as well. */
+static void tflow_refuse(struct daemon *d, struct pkt4 *p, const struct guard_attempt *a, bool tracked)
 {
 	if (tracked)
-		guard_end(&d->guard, IPPROTO_TCP, p->dst, p->dport, GUARD_NO_ANSWER, now);
+		guard_end(&d->guard, IPPROTO_TCP, p->dst, p->dport, GUARD_NO_ANSWER, a->now);
+	if (guard_overflow(&d->guard, a))
+		loopguard_count(d, IPPROTO_TCP, p->src, p->dst, p->dport, GUARD_CHAIN);
 	d->c.dials_limited++;
 	hairpin_reply_rst(d, p);
 }
@@ -205,10 +224,8 @@ static void tflow_refuse(struct daemon *d, struct pkt4 *p, bool tracked, uint64_
 static void tflow_new(struct daemon *d, struct pkt4 *p, const struct nat_key *k)
 {
 	uint64_t now = now_us();
-	/* Without an idle pooled connection the dial waits: part of a burst
-	 * the daemon is still absorbing, not a link of a chain. */
 	struct guard_attempt a = { .proto = IPPROTO_TCP, .dst = k->dst, .port = k->dport, .now = now,
-				   .load = d->n_dialing, .parallel = !d->idle };
+				   .load = d->n_dialing };
 	bool tracked;
 	enum guard_verdict v = guard_begin(&d->guard, &a, &tracked);
 	struct tflow *f;
@@ -218,7 +235,7 @@ static void tflow_new(struct daemon *d, struct pkt4 *p, const struct nat_key *k)
 		return;
 	}
 	if (p->len > sizeof(f->syn) || !hairpin_admit(d, now) || !(f = calloc(1, sizeof(*f)))) {
-		tflow_refuse(d, p, tracked, now);
+		tflow_refuse(d, p, &a, tracked);
 		return;
 	}
 	f->d = d;
@@ -226,7 +243,7 @@ static void tflow_new(struct daemon *d, struct pkt4 *p, const struct nat_key *k)
 	f->drain_fd = -1;
 	if (nat_insert(d->nat, k, f, &f->tup) < 0) {
 		free(f);
-		tflow_refuse(d, p, tracked, now);
+		tflow_refuse(d, p, &a, tracked);
 		return;
 	}
 	memcpy(f->syn, p->ip, p->len);

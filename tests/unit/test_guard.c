@@ -184,17 +184,43 @@ static void test_burst_is_never_cut(void **state)
 	assert_int_equal(g->chains, 0);
 }
 
-static void test_parallel_attempts_do_not_count(void **state)
+static void test_attempts_behind_a_queued_one_do_not_count(void **state)
 {
+	uint32_t web = A(10, 43, 0, 20);
 	bool tracked;
 	(void)state;
-	for (int i = 0; i < 1000; i++) {
-		struct guard_attempt a = { .proto = IPPROTO_TCP, .dst = A(10, 43, 0, 20), .port = 80,
-					   .now = T0 + (uint64_t)i * 200, .parallel = true };
-		assert_int_equal(guard_begin(g, &a, &tracked), GUARD_PASS);
-		assert_true(tracked);
-	}
-	assert_int_equal(guard_lookup(g, IPPROTO_TCP, A(10, 43, 0, 20), 80)->inflight, 1000);
+	/* The first attempt waits for a pooled connection: the 999 after it
+	 * cannot be links of a chain, whatever their timing. */
+	assert_int_equal(begin(IPPROTO_TCP, web, 80, T0, 0, &tracked), GUARD_PASS);
+	guard_queued(g, IPPROTO_TCP, web, 80);
+	for (int i = 1; i < 1000; i++)
+		assert_int_equal(begin(IPPROTO_TCP, web, 80, T0 + (uint64_t)i * 200, 0, &tracked), GUARD_PASS);
+	assert_int_equal(guard_lookup(g, IPPROTO_TCP, web, 80)->inflight, 1000);
+	/* Once it is sent, sequential attempts count again. */
+	guard_sent(g, IPPROTO_TCP, web, 80);
+	assert_int_equal(run_chain(IPPROTO_TCP, web, T0 + 1000000, 200, 1000) > 0, 1);
+}
+
+static void test_overflow(void **state)
+{
+	struct guard_attempt a = { .proto = IPPROTO_TCP, .dst = NOWHERE, .port = 80, .now = T0 };
+	uint32_t web = A(10, 43, 0, 20);
+	bool tracked;
+	(void)state;
+	/* Chains side by side filled the caps: the refused attempt was a link. */
+	for (int i = 0; i < GUARD_OVERFLOW_MIN; i++)
+		assert_int_equal(begin(IPPROTO_TCP, NOWHERE, 80, a.now += 200, 0, &tracked), GUARD_PASS);
+	assert_true(guard_overflow(g, &a));
+	guard_end(g, IPPROTO_TCP, NOWHERE, 80, GUARD_ANSWERED_REFUSED, a.now + 100);
+	assert_true(guard_lookup(g, IPPROTO_TCP, NOWHERE, 80)->confirmed);
+	/* Not a healthy destination, nor one with nothing in flight. */
+	a.dst = web;
+	for (int i = 0; i < 10; i++)
+		begin(IPPROTO_TCP, web, 80, a.now += 10, 0, &tracked);
+	guard_end(g, IPPROTO_TCP, web, 80, GUARD_ANSWERED_OK, a.now);
+	assert_false(guard_overflow(g, &a));
+	a.dst = A(10, 43, 9, 9);
+	assert_false(guard_overflow(g, &a));
 }
 
 static void test_slow_sequence_is_never_cut(void **state)
@@ -287,7 +313,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_memory_expires, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unconfirmed_cut_is_not_remembered, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_burst_is_never_cut, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_parallel_attempts_do_not_count, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_attempts_behind_a_queued_one_do_not_count, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_overflow, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_slow_sequence_is_never_cut, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_udp_chain_remembered_at_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_window, setup, teardown),
