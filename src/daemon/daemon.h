@@ -95,7 +95,8 @@ struct uflow {
 	uint16_t sport, dport;
 	uint64_t last_ms;
 	bool guarded; /* counted in flight by the loop guard until the first reply */
-	struct uflow *hnext;
+	struct uflow *hnext; /* by 4-tuple */
+	struct uflow *inext; /* by id */
 	struct uflow *lnext, *lprev; /* all flows, for expiry and listing */
 };
 
@@ -164,6 +165,7 @@ struct daemon {
 
 	/* UDP */
 	struct uflow **utab;
+	struct uflow **uidtab;
 	uint32_t utab_size, n_udp, next_uid;
 	struct uflow *ulist;
 	struct loop_timer udp_timer;
