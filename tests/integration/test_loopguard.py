@@ -355,6 +355,18 @@ def test_doctor_clean_then_names_an_overlap(conn):
         assert "fix:" in p.stdout
     finally:
         lab.run("laptop", ["ip", "route", "del", "10.42.7.0/24", "dev", dev])
+    # A policy rule that sends the service CIDR elsewhere, with strict
+    # reverse-path filtering: the cluster's replies would be dropped.
+    rp = lab.run("laptop", ["sysctl", "-n", "net.ipv4.conf.all.rp_filter"]).stdout.strip()
+    lab.sh("laptop", "ip route add 10.43.0.0/16 dev %s table 100 && ip rule add to 10.43.0.0/16 table 100 pref 100"
+           " && sysctl -qw net.ipv4.conf.all.rp_filter=1" % dev, check=True)
+    try:
+        p = doctor(lab)
+        assert p.returncode == 1
+        line = next(l for l in p.stdout.splitlines() if l.startswith("problem") and "routing" in l)
+        assert "10.43.0.0/16" in line and dev in line and "rp_filter" in line, p.stdout
+    finally:
+        lab.sh("laptop", "ip rule del pref 100; ip route flush table 100; sysctl -qw net.ipv4.conf.all.rp_filter=%s" % rp)
 
 
 def test_doctor_bad_arguments(subway_bin):
