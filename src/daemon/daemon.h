@@ -83,6 +83,7 @@ struct tflow {
 	bool waiting;
 	bool guarded; /* counted in flight by the loop guard's chain layer */
 	bool guard_queued; /* ... and waiting for a pooled connection */
+	uint64_t sent_us; /* when its DIAL went out */
 	bool fin_app, fin_lst, rst; /* seen crossing the VIF */
 	int drain_fd; /* accepted socket kept open until its send queue is empty */
 	uint64_t drain_until;
@@ -95,6 +96,7 @@ struct uflow {
 	uint16_t sport, dport;
 	uint64_t last_ms;
 	bool guarded; /* counted in flight by the loop guard until the first reply */
+	uint64_t sent_us; /* its first datagram went out */
 	struct uflow *hnext; /* by 4-tuple */
 	struct uflow *inext; /* by id */
 	struct uflow *lnext, *lprev; /* all flows, for expiry and listing */

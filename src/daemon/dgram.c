@@ -16,6 +16,7 @@
 static struct {
 	uint32_t id;
 	uint32_t src, dst;
+	uint64_t sent_us;
 	bool guarded; /* in flight for the loop guard until its PONG */
 } pings[PING_SLOTS];
 static uint32_t ping_next;
@@ -54,7 +55,7 @@ static void dgram_uflow_free(struct daemon *d, struct uflow *u, bool tell)
 	uint8_t buf[32];
 
 	if (u->guarded)
-		guard_end(&d->guard, IPPROTO_UDP, u->dst, u->dport, GUARD_NO_ANSWER, now_us());
+		guard_end(&d->guard, IPPROTO_UDP, u->dst, u->dport, GUARD_NO_ANSWER, now_us(), 0);
 	if (*pp == u)
 		*pp = u->hnext;
 	pp = dgram_uid_slot(d, u->id);
@@ -117,7 +118,7 @@ static struct uflow *dgram_uflow_get(struct daemon *d, const struct pkt4 *p, boo
 	}
 	if (!(u = calloc(1, sizeof(*u)))) {
 		if (tracked)
-			guard_end(&d->guard, IPPROTO_UDP, p->dst, p->dport, GUARD_NO_ANSWER, now_us());
+			guard_end(&d->guard, IPPROTO_UDP, p->dst, p->dport, GUARD_NO_ANSWER, now_us(), 0);
 		return NULL;
 	}
 	u->d = d;
@@ -127,12 +128,13 @@ static struct uflow *dgram_uflow_get(struct daemon *d, const struct pkt4 *p, boo
 	u->dst = p->dst;
 	u->dport = p->dport;
 	u->guarded = tracked;
+	u->sent_us = a.now;
 	*pp = u;
 	pp = dgram_uid_slot(d, u->id);
 	if (*pp) { /* the id space wrapped onto a live flow: should not happen in practice */
 		*dgram_udp_slot(d, u->src, u->sport, u->dst, u->dport) = u->hnext;
 		if (tracked)
-			guard_end(&d->guard, IPPROTO_UDP, p->dst, p->dport, GUARD_NO_ANSWER, now_us());
+			guard_end(&d->guard, IPPROTO_UDP, p->dst, p->dport, GUARD_NO_ANSWER, now_us(), 0);
 		free(u);
 		return NULL;
 	}
@@ -182,7 +184,7 @@ void dgram_udp_from_tunnel(struct daemon *d, const struct msg_udp *m)
 	u->last_ms = loop_now_ms(d->loop);
 	if (u->guarded) {
 		u->guarded = false;
-		guard_end(&d->guard, IPPROTO_UDP, u->dst, u->dport, GUARD_ANSWERED_OK, now_us());
+		guard_end(&d->guard, IPPROTO_UDP, u->dst, u->dport, GUARD_ANSWERED_OK, now_us(), u->sent_us);
 	}
 	n = pkt4_build_udp(d->out, sizeof(d->out), m->src, m->sport, u->src, u->sport, m->data, m->len);
 	if (n && daemon_vif_write(d, d->out, n) == 0)
@@ -195,7 +197,7 @@ static void dgram_ping_end(struct daemon *d, uint32_t i, enum guard_outcome o)
 	if (!pings[i].guarded)
 		return;
 	pings[i].guarded = false;
-	guard_end(&d->guard, IPPROTO_ICMP, pings[i].dst, 0, o, now_us());
+	guard_end(&d->guard, IPPROTO_ICMP, pings[i].dst, 0, o, now_us(), pings[i].sent_us);
 }
 
 void dgram_icmp_from_vif(struct daemon *d, uint8_t *buf, size_t len)
@@ -224,6 +226,7 @@ void dgram_icmp_from_vif(struct daemon *d, uint8_t *buf, size_t len)
 	pings[i].src = p.src;
 	pings[i].dst = p.dst;
 	pings[i].guarded = tracked;
+	pings[i].sent_us = a.now;
 	n = msg_ping_encode(d->out, sizeof(d->out), &m);
 	if (n > 0 && tunnel_send(d, d->out, (size_t)n) == 0)
 		d->c.pings++;

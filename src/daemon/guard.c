@@ -146,13 +146,19 @@ static void guard_cut(struct guard *g, struct guard_dst *e, const struct guard_a
 /* A streak of sequential attempts, none answered for W: a chain. */
 static bool guard_chain(struct guard *g, struct guard_dst *e, const struct guard_attempt *a)
 {
-	uint64_t w = guard_dst_window(g, e, a->now, a->load);
+	uint64_t w = guard_dst_window(g, e, a->now, a->load), age;
+	bool behind;
 
 	if (e->streak == 0 || a->now - e->last_begin > MAX(w, (uint64_t)GUARD_GAP_MIN_US)) {
 		e->streak = 0;
-		e->streak_start = a->now;
+		e->streak_start = e->streak_sent = a->now;
 	}
-	if (e->inflight > 0 && e->streak >= GUARD_CHAIN_MIN && a->now - e->streak_start >= w) {
+	/* Has the manager answered anything sent after this streak began?
+	 * If not, it may just be behind (a TCP burst's own connections). */
+	behind = a->proto == IPPROTO_TCP && (e->streak_sent == UINT64_MAX || g->answered_sent <= e->streak_sent);
+	age = a->now - e->streak_start;
+	if (e->inflight > 0 && e->streak >= GUARD_CHAIN_MIN &&
+	    age >= (behind ? MAX(w, (uint64_t)GUARD_LONE_US) : w)) {
 		guard_cut(g, e, a);
 		return true;
 	}
@@ -188,16 +194,24 @@ void guard_queued(struct guard *g, uint8_t proto, uint32_t dst, uint16_t port)
 {
 	struct guard_dst *e = guard_find(g, proto, dst, port);
 
-	if (e)
-		e->unsent++;
+	if (!e)
+		return;
+	e->unsent++;
+	/* The attempt that began the streak waits: its streak has sent nothing. */
+	if (e->streak == 1 && e->streak_sent == e->last_begin)
+		e->streak_sent = UINT64_MAX;
 }
 
-void guard_sent(struct guard *g, uint8_t proto, uint32_t dst, uint16_t port)
+void guard_sent(struct guard *g, uint8_t proto, uint32_t dst, uint16_t port, uint64_t now)
 {
 	struct guard_dst *e = guard_find(g, proto, dst, port);
 
-	if (e && e->unsent)
+	if (!e)
+		return;
+	if (e->unsent)
 		e->unsent--;
+	if (e->streak_sent == UINT64_MAX)
+		e->streak_sent = now;
 }
 
 bool guard_overflow(struct guard *g, const struct guard_attempt *a)
@@ -223,10 +237,12 @@ void guard_rtt_sample(struct guard *g, uint64_t us)
 }
 
 void guard_end(struct guard *g, uint8_t proto, uint32_t dst, uint16_t port, enum guard_outcome o,
-	       uint64_t now)
+	       uint64_t now, uint64_t sent)
 {
 	struct guard_dst *e = guard_find(g, proto, dst, port);
 
+	if (o != GUARD_NO_ANSWER)
+		g->answered_sent = MAX(g->answered_sent, sent);
 	if (!e)
 		return;
 	if (e->inflight)

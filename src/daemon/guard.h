@@ -15,15 +15,17 @@
  *           take.  After GUARD_CHAIN_MIN such attempts and a window W, the
  *           next one is cut.  W is a few smoothed round trips to the
  *           manager (never under GUARD_WINDOW_MIN_US), plus GUARD_LOAD_US
- *           for every dial in flight: a burst of dials delays its own first
- *           answer (the manager works through the burst first), a chain
- *           does not.  Attempts that arrive while an earlier one to the
- *           same destination still waits to be dialled (a burst the daemon
- *           is still absorbing: no chain link can arrive then) do not count.  A
- *           TCP cut is confirmed when the previous attempt then fails
- *           "refused" (the cut unwinding through the NAT); a confirmed loop
- *           is remembered: while one attempt to it is in flight, the next
- *           is cut at once.  Any success forgets it.
+ *           for every dial in flight.  A burst of TCP dials delays its own
+ *           first answer (the manager first takes the burst's new tunnel
+ *           connections), so for TCP W applies only once the manager has
+ *           answered an attempt sent after the streak began (it is not just
+ *           behind), else GUARD_LONE_US.  Attempts that arrive while an
+ *           earlier one to the same destination still waits to be dialled
+ *           (no chain link can arrive then) do not count.  A TCP cut is
+ *           confirmed when the previous attempt then fails "refused" (the
+ *           cut unwinding through the NAT); a confirmed loop is remembered:
+ *           while one attempt to it is in flight, the next is cut at once.
+ *           Any success forgets it.
  * docs/vm-networking.md has the measurements behind the numbers. */
 #pragma once
 #include <stdbool.h>
@@ -43,6 +45,7 @@
 #define GUARD_LOAD_US 40              /* plus this per dial in flight ... */
 #define GUARD_LOAD_MAX_US 10000       /* ... up to this (chains in parallel must stay under DIALS_MAX) */
 #define GUARD_HEALTHY_WINDOW_US 50000 /* W for a destination that answered lately */
+#define GUARD_LONE_US 50000           /* TCP: W while the manager answered nothing newer */
 #define GUARD_HEALTHY_US 30000000     /* "lately" */
 #define GUARD_GAP_MIN_US 50000        /* attempts further apart than max(W, this) start a new streak */
 #define GUARD_CONFIRM_US 1000000      /* a cut is confirmed by a refusal within this */
@@ -69,6 +72,7 @@ struct guard_dst {
 	uint32_t unsent;    /* ... of which still wait for a connection to be dialled */
 	uint32_t streak;    /* attempts since the last answer, each within the gap of the last */
 	uint64_t streak_start, last_begin, last_ok, last_use;
+	uint64_t streak_sent; /* when the streak's first attempt went out (UINT64_MAX: not yet) */
 	uint64_t loop_until; /* remembered loop (0: none) */
 	uint64_t cut_at;     /* last cut, for its confirmation */
 };
@@ -80,6 +84,7 @@ struct guard {
 	uint32_t src[GUARD_SOURCES_MAX];
 	struct cidr_list src_cidrs;
 	uint64_t srtt_us;   /* smoothed round trip to the manager (0: none yet) */
+	uint64_t answered_sent; /* the latest send time of any attempt answered */
 	uint64_t chains, untracked;
 	struct guard_dst tab[GUARD_SLOTS];
 	struct {
@@ -110,15 +115,16 @@ struct guard_attempt {
 /* Chain layer.  GUARD_PASS or GUARD_CHAIN (cut it).  On GUARD_PASS with
  * *tracked set, the attempt is in flight: call guard_end() once for it. */
 enum guard_verdict guard_begin(struct guard *g, const struct guard_attempt *a, bool *tracked);
+/* sent: when the attempt went out (for an answer; else ignored). */
 void guard_end(struct guard *g, uint8_t proto, uint32_t dst, uint16_t port, enum guard_outcome o,
-	       uint64_t now);
+	       uint64_t now, uint64_t sent);
 /* An attempt that passed waits for a pooled connection (guard_queued),
  * and later goes out (guard_sent; also before guard_end() if it never
  * did).  While one waits, later attempts to the same destination cannot
  * be links of a chain (a link exists only once the one before it was
  * dialled): they are part of a burst and do not count. */
 void guard_queued(struct guard *g, uint8_t proto, uint32_t dst, uint16_t port);
-void guard_sent(struct guard *g, uint8_t proto, uint32_t dst, uint16_t port);
+void guard_sent(struct guard *g, uint8_t proto, uint32_t dst, uint16_t port, uint64_t now);
 /* The daemon's own caps refused an attempt that had passed (guard_end()
  * already called for it).  If its destination has unanswered sequential
  * attempts in flight and did not answer lately, it is taken for a chain

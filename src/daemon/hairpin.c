@@ -83,8 +83,8 @@ static void tflow_guard_end(struct tflow *f, enum guard_outcome o)
 		return;
 	f->guarded = false;
 	if (f->guard_queued)
-		guard_sent(&f->d->guard, IPPROTO_TCP, f->key.dst, f->key.dport);
-	guard_end(&f->d->guard, IPPROTO_TCP, f->key.dst, f->key.dport, o, now_us());
+		guard_sent(&f->d->guard, IPPROTO_TCP, f->key.dst, f->key.dport, now_us());
+	guard_end(&f->d->guard, IPPROTO_TCP, f->key.dst, f->key.dport, o, now_us(), f->sent_us);
 }
 
 static void tflow_free(struct tflow *f)
@@ -163,6 +163,7 @@ static void tflow_dial(struct tflow *f)
 	struct pconn *pc = pool_take(d);
 
 	d->c.dials++;
+	f->sent_us = now_us();
 	if (pc && pconn_dial(pc, f) == 0)
 		return;
 	if (pc)
@@ -181,9 +182,10 @@ void hairpin_pool_ready(struct daemon *d)
 			tflow_queue(d, f);
 			return;
 		}
+		f->sent_us = now_us();
 		if (f->guard_queued) {
 			f->guard_queued = false;
-			guard_sent(&d->guard, IPPROTO_TCP, f->key.dst, f->key.dport);
+			guard_sent(&d->guard, IPPROTO_TCP, f->key.dst, f->key.dport, f->sent_us);
 		}
 	}
 }
@@ -214,7 +216,7 @@ static bool hairpin_admit(struct daemon *d, uint64_t now)
 static void tflow_refuse(struct daemon *d, struct pkt4 *p, const struct guard_attempt *a, bool tracked)
 {
 	if (tracked)
-		guard_end(&d->guard, IPPROTO_TCP, p->dst, p->dport, GUARD_NO_ANSWER, a->now);
+		guard_end(&d->guard, IPPROTO_TCP, p->dst, p->dport, GUARD_NO_ANSWER, a->now, 0);
 	if (guard_overflow(&d->guard, a))
 		loopguard_count(d, IPPROTO_TCP, p->src, p->dst, p->dport, GUARD_CHAIN);
 	d->c.dials_limited++;

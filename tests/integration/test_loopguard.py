@@ -304,6 +304,26 @@ def test_no_loop_guard_storm_is_bounded(conn):
         assert p.returncode == 0, p.stderr
 
 
+@pytest.mark.parametrize("lab", ["host-only"], indirect=True)
+def test_connect_tos(conn):
+    lab = conn
+    assert status(lab)["loop_guard"]["mark"] == "0x04"  # what the manager announces
+    lab.exec([SUBWAY, "quit"], timeout=20)
+    try:
+        assert connect(lab, "--tos", "0").returncode == 0
+        s = status(lab)
+        assert s["loop_guard"]["enabled"] is True and s["loop_guard"]["mark"] is None
+        # The source layer still catches the host-only loop.
+        r = lab.probe("laptop", "connect", NOWHERE, 80, "--timeout", 5)
+        assert r["error"] == "ECONNREFUSED" and r["ms"] < 100, r
+        lab.exec([SUBWAY, "quit"], timeout=20)
+        assert connect(lab, "--tos", "0xb8").returncode == 0
+        assert status(lab)["loop_guard"]["mark"] == "0xb8"
+    finally:
+        lab.exec([SUBWAY, "quit"], timeout=20)
+        assert connect(lab).returncode == 0
+
+
 def doctor(lab, *args):
     p = lab.exec([SUBWAY, "doctor", *args], timeout=30)
     return p

@@ -93,6 +93,29 @@ static int run_chain(uint8_t proto, uint32_t dst, uint64_t t, uint64_t gap, int 
 	return 0;
 }
 
+/* Another destination answers (the manager is not just behind). */
+static void other_traffic_answered(uint64_t sent, uint64_t now)
+{
+	bool tracked;
+	begin(IPPROTO_TCP, A(10, 43, 0, 20), 80, sent, 0, &tracked);
+	guard_end(g, IPPROTO_TCP, A(10, 43, 0, 20), 80, GUARD_ANSWERED_OK, now, sent);
+}
+
+static void test_lone_tcp_chain_waits_longer(void **state)
+{
+	int k;
+	(void)state;
+	/* Nothing else answered: the manager may be behind a burst's new
+	 * connections, so a TCP chain is cut only after GUARD_LONE_US. */
+	k = run_chain(IPPROTO_TCP, NOWHERE, T0, 200, 1000);
+	assert_true(k >= GUARD_LONE_US / 200 && k <= GUARD_LONE_US / 200 + 2);
+	/* Something sent after the streak began was answered: W applies. */
+	guard_init(g, true, 0x04);
+	other_traffic_answered(T0 + 300, T0 + 400);
+	k = run_chain(IPPROTO_TCP, NOWHERE, T0, 200, 1000);
+	assert_true(k >= GUARD_CHAIN_MIN + 1 && k <= 25);
+}
+
 static void test_chain_cut_confirmed_remembered(void **state)
 {
 	const struct guard_dst *e;
@@ -100,30 +123,35 @@ static void test_chain_cut_confirmed_remembered(void **state)
 	bool tracked;
 	int k;
 	(void)state;
-	/* 200 us per link (the nat lab): W = 3 ms + 40 us per dial in flight. */
+	/* 200 us per link (the nat lab), other traffic answered meanwhile:
+	 * W = 3 ms + 40 us per dial in flight. */
+	assert_int_equal(begin(IPPROTO_TCP, NOWHERE, 80, t, 0, &tracked), GUARD_PASS);
+	other_traffic_answered(t + 100, t + 150);
 	k = run_chain(IPPROTO_TCP, NOWHERE, t, 200, 1000);
-	assert_true(k >= GUARD_CHAIN_MIN + 1 && k <= 25);
+	assert_true(k >= GUARD_CHAIN_MIN && k <= 25);
 	assert_int_equal(g->chains, 1);
 	t += (uint64_t)k * 200;
 	e = guard_lookup(g, IPPROTO_TCP, NOWHERE, 80);
 	assert_non_null(e);
 	assert_false(e->confirmed);
 	/* The chain unwinds: the previous attempts fail "refused". */
-	for (int i = 1; i < k; i++)
-		guard_end(g, IPPROTO_TCP, NOWHERE, 80, GUARD_ANSWERED_REFUSED, t + (uint64_t)i * 100);
+	for (int i = 0; i < k; i++)
+		guard_end(g, IPPROTO_TCP, NOWHERE, 80, GUARD_ANSWERED_REFUSED, t + (uint64_t)i * 100, T0);
 	t += (uint64_t)k * 100;
 	assert_true(e->confirmed);
 	assert_int_equal(e->inflight, 0);
 	/* Remembered: the app's next attempt passes, the first looped one is cut. */
 	assert_int_equal(begin(IPPROTO_TCP, NOWHERE, 80, t += 1000, 0, &tracked), GUARD_PASS);
 	assert_int_equal(begin(IPPROTO_TCP, NOWHERE, 80, t += 200, 1, &tracked), GUARD_CHAIN);
-	guard_end(g, IPPROTO_TCP, NOWHERE, 80, GUARD_ANSWERED_REFUSED, t += 100);
+	t += 100;
+	guard_end(g, IPPROTO_TCP, NOWHERE, 80, GUARD_ANSWERED_REFUSED, t, t);
 	/* Other ports and addresses are not affected. */
 	assert_int_equal(begin(IPPROTO_TCP, NOWHERE, 81, t, 0, &tracked), GUARD_PASS);
 	assert_int_equal(begin(IPPROTO_TCP, NOWHERE, 81, t + 10, 1, &tracked), GUARD_PASS);
 	/* A success forgets the loop (a service now owns the address). */
 	assert_int_equal(begin(IPPROTO_TCP, NOWHERE, 80, t += 1000, 0, &tracked), GUARD_PASS);
-	guard_end(g, IPPROTO_TCP, NOWHERE, 80, GUARD_ANSWERED_OK, t += 100);
+	t += 100;
+	guard_end(g, IPPROTO_TCP, NOWHERE, 80, GUARD_ANSWERED_OK, t, t);
 	assert_int_equal(e->loop_until, 0);
 	assert_int_equal(begin(IPPROTO_TCP, NOWHERE, 80, t += 10, 0, &tracked), GUARD_PASS);
 	assert_int_equal(begin(IPPROTO_TCP, NOWHERE, 80, t += 10, 1, &tracked), GUARD_PASS);
@@ -138,9 +166,9 @@ static void test_memory_expires(void **state)
 	k = run_chain(IPPROTO_TCP, NOWHERE, t, 200, 1000);
 	assert_true(k > 0);
 	t += (uint64_t)k * 200;
-	guard_end(g, IPPROTO_TCP, NOWHERE, 80, GUARD_ANSWERED_REFUSED, t += 100);
+	guard_end(g, IPPROTO_TCP, NOWHERE, 80, GUARD_ANSWERED_REFUSED, t += 100, T0);
 	for (int i = 2; i < k; i++)
-		guard_end(g, IPPROTO_TCP, NOWHERE, 80, GUARD_NO_ANSWER, t);
+		guard_end(g, IPPROTO_TCP, NOWHERE, 80, GUARD_NO_ANSWER, t, 0);
 	t += GUARD_MEMORY_US + 1;
 	assert_int_equal(begin(IPPROTO_TCP, NOWHERE, 80, t, 0, &tracked), GUARD_PASS);
 	assert_int_equal(begin(IPPROTO_TCP, NOWHERE, 80, t + 200, 1, &tracked), GUARD_PASS);
@@ -175,7 +203,16 @@ static void test_burst_is_never_cut(void **state)
 	}
 	t += 7000;
 	for (int i = 0; i < 200; i++)
-		guard_end(g, IPPROTO_TCP, A(10, 43, 0, 20), 80, GUARD_ANSWERED_OK, t + (uint64_t)i * 20);
+		guard_end(g, IPPROTO_TCP, A(10, 43, 0, 20), 80, GUARD_ANSWERED_OK, t + (uint64_t)i * 20, T0);
+	/* A fresh destination's burst while other traffic is answered: the
+	 * load term covers its own delay. */
+	inflight = 0;
+	for (int i = 0; i < 200; i++) {
+		uint64_t at = t + (uint64_t)i * 35;
+		assert_int_equal(begin(IPPROTO_TCP, A(10, 42, 1, 2), 80, at, inflight, &tracked), GUARD_PASS);
+		other_traffic_answered(at + 1, at + 2);
+		inflight++;
+	}
 	/* Healthy now: a second, slower burst gets a wide window. */
 	t += 10000;
 	for (int i = 0; i < 400; i++)
@@ -197,7 +234,7 @@ static void test_attempts_behind_a_queued_one_do_not_count(void **state)
 		assert_int_equal(begin(IPPROTO_TCP, web, 80, T0 + (uint64_t)i * 200, 0, &tracked), GUARD_PASS);
 	assert_int_equal(guard_lookup(g, IPPROTO_TCP, web, 80)->inflight, 1000);
 	/* Once it is sent, sequential attempts count again. */
-	guard_sent(g, IPPROTO_TCP, web, 80);
+	guard_sent(g, IPPROTO_TCP, web, 80, T0 + 500000);
 	assert_int_equal(run_chain(IPPROTO_TCP, web, T0 + 1000000, 200, 1000) > 0, 1);
 }
 
@@ -211,13 +248,13 @@ static void test_overflow(void **state)
 	for (int i = 0; i < GUARD_OVERFLOW_MIN; i++)
 		assert_int_equal(begin(IPPROTO_TCP, NOWHERE, 80, a.now += 200, 0, &tracked), GUARD_PASS);
 	assert_true(guard_overflow(g, &a));
-	guard_end(g, IPPROTO_TCP, NOWHERE, 80, GUARD_ANSWERED_REFUSED, a.now + 100);
+	guard_end(g, IPPROTO_TCP, NOWHERE, 80, GUARD_ANSWERED_REFUSED, a.now + 100, T0);
 	assert_true(guard_lookup(g, IPPROTO_TCP, NOWHERE, 80)->confirmed);
 	/* Not a healthy destination, nor one with nothing in flight. */
 	a.dst = web;
 	for (int i = 0; i < 10; i++)
 		begin(IPPROTO_TCP, web, 80, a.now += 10, 0, &tracked);
-	guard_end(g, IPPROTO_TCP, web, 80, GUARD_ANSWERED_OK, a.now);
+	guard_end(g, IPPROTO_TCP, web, 80, GUARD_ANSWERED_OK, a.now, T0);
 	assert_false(guard_overflow(g, &a));
 	a.dst = A(10, 43, 9, 9);
 	assert_false(guard_overflow(g, &a));
@@ -245,7 +282,7 @@ static void test_udp_chain_remembered_at_once(void **state)
 	t += (uint64_t)k * 70;
 	assert_int_equal(begin(IPPROTO_UDP, NOWHERE, 80, t + 10, 0, &tracked), GUARD_CHAIN);
 	/* A reply forgets it. */
-	guard_end(g, IPPROTO_UDP, NOWHERE, 80, GUARD_ANSWERED_OK, t + 20);
+	guard_end(g, IPPROTO_UDP, NOWHERE, 80, GUARD_ANSWERED_OK, t + 20, T0);
 	assert_int_equal(begin(IPPROTO_UDP, NOWHERE, 80, t + 30, 0, &tracked), GUARD_PASS);
 }
 
@@ -280,7 +317,7 @@ static void test_table_bounded(void **state)
 	assert_int_equal(g->untracked, (uint64_t)untracked);
 	/* Once they end, their slots are reused. */
 	for (uint32_t i = 0; i < 3 * GUARD_SLOTS; i++)
-		guard_end(g, IPPROTO_TCP, A(10, 43, 0, 0) + i, 80, GUARD_ANSWERED_OK, T0 + 100000);
+		guard_end(g, IPPROTO_TCP, A(10, 43, 0, 0) + i, 80, GUARD_ANSWERED_OK, T0 + 100000, T0);
 	untracked = 0;
 	for (uint32_t i = 0; i < GUARD_SLOTS / 2; i++) {
 		assert_int_equal(begin(IPPROTO_UDP, A(10, 99, 0, 0) + i, 53, T0 + 200000, 0, &tracked), GUARD_PASS);
@@ -309,6 +346,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_source_and_mark, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_disabled_passes_everything, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lone_tcp_chain_waits_longer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_chain_cut_confirmed_remembered, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_memory_expires, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unconfirmed_cut_is_not_remembered, setup, teardown),
