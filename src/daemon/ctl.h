@@ -21,6 +21,9 @@ struct ctl_req {
 	char also_proxy[256];  /* also_proxy=a,b: more suffixes the cluster resolves */
 	char never_proxy[256]; /* never_proxy=a,b: suffixes it never resolves */
 	bool no_dns;           /* dns=off */
+	bool no_loop_guard; /* loopguard=off */
+	bool has_tos;       /* tos=N: the mark to look for instead of the manager's */
+	uint8_t tos;
 	/* status */
 	bool text;
 };

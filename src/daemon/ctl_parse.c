@@ -62,6 +62,18 @@ static int ctl_kv(struct ctl_req *req, const char *key, size_t klen, const char 
 			req->no_dns = !strcmp(v, "off");
 			return 0;
 		}
+	} else if (req->verb == CTL_CONNECT && klen == 9 && !memcmp(key, "loopguard", 9)) {
+		if (!strcmp(v, "on") || !strcmp(v, "off")) {
+			req->no_loop_guard = !strcmp(v, "off");
+			return 0;
+		}
+	} else if (req->verb == CTL_CONNECT && klen == 3 && !memcmp(key, "tos", 3)) {
+		/* ECN bits (0x03) are the network's to change: they mark nothing. */
+		if (u64_parse(v, 255, &n) == 0 && !(n & 3)) {
+			req->has_tos = true;
+			req->tos = (uint8_t)n;
+			return 0;
+		}
 	} else if (req->verb == CTL_STATUS && klen == 6 && !memcmp(key, "format", 6)) {
 		if (!strcmp(v, "text") || !strcmp(v, "json")) {
 			req->text = !strcmp(v, "text");

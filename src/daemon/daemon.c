@@ -58,6 +58,8 @@ static void vif_event(struct loop *l, int fd, uint32_t events, void *arg)
 		d->c.pkts_in++;
 		if (n < 20 || (d->pkt[0] >> 4) != 4)
 			continue; /* IPv6 and junk: not routed here */
+		if (loopguard_packet(d, d->pkt, (size_t)n))
+			continue; /* the cluster sent it back: answered, not forwarded */
 		switch (d->pkt[9]) {
 		case IPPROTO_TCP: hairpin_from_vif(d, d->pkt, (size_t)n); break;
 		case IPPROTO_UDP: dgram_udp_from_vif(d, d->pkt, (size_t)n); break;
@@ -126,6 +128,7 @@ void daemon_connected(struct daemon *d)
 	char ip[16];
 
 	d->last_ack_ms = loop_now_ms(d->loop);
+	loopguard_session(d);
 	if (d->state == D_RECONNECTING) {
 		d->state = D_CONNECTED;
 		d->c.reconnects++;
@@ -286,6 +289,9 @@ int daemon_main(int argc, char **argv)
 		return 1;
 	d->ctl_fd = d->sig_fd = d->lfd = -1;
 	d->vif.fd = -1;
+	d->loop_guard = true;
+	d->tos_override = -1;
+	guard_init(&d->guard, true, 0);
 	mkdir_p("/run/subway", 0755);
 	ctl_paths(d->sock_path, sizeof(d->sock_path), logpath[0] ? NULL : logpath, sizeof(logpath));
 	log_open(logpath, "subway-daemon");

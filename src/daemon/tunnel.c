@@ -163,6 +163,7 @@ static int pconn_on_hello(struct pconn *pc, const uint8_t *p, size_t len)
 	if (n < 0)
 		return (int)n;
 	pc->state = PC_AUTH;
+	pc->auth_us = now_us();
 	return pconn_send(pc, buf, (size_t)n);
 }
 
@@ -184,6 +185,7 @@ static int pconn_on_auth_ok(struct pconn *pc, const uint8_t *p, size_t len)
 		return -EACCES;
 	}
 	loop_timer_cancel(d->loop, &pc->timer);
+	guard_rtt_sample(&d->guard, now_us() - pc->auth_us);
 	if (pc->kind == CONN_CONTROL) {
 		memcpy(d->session, ok.session, sizeof(d->session));
 		d->have_session = true;

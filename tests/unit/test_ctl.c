@@ -35,6 +35,24 @@ static void test_verbs(void **state)
 	assert_true(r.has_owner);
 	assert_int_equal(r.owner, 1000);
 	assert_string_equal(r.token_hex, "00112233445566778899aabbccddeeff");
+	assert_false(r.no_loop_guard);
+	assert_false(r.has_tos);
+}
+
+static void test_loop_guard_keys(void **state)
+{
+	struct ctl_req r;
+	(void)state;
+	assert_int_equal(parse("connect manager=10.0.0.1:1 token=00112233445566778899aabbccddeeff loopguard=off tos=0", &r),
+			 0);
+	assert_true(r.no_loop_guard);
+	assert_true(r.has_tos);
+	assert_int_equal(r.tos, 0);
+	assert_int_equal(parse("connect manager=10.0.0.1:1 token=00112233445566778899aabbccddeeff loopguard=on tos=184", &r),
+			 0);
+	assert_false(r.no_loop_guard);
+	assert_true(r.has_tos);
+	assert_int_equal(r.tos, 184);
 }
 
 static void test_rejects(void **state)
@@ -49,6 +67,13 @@ static void test_rejects(void **state)
 		"connect manager=10.0.0.1:1 token=xyz12233445566778899aabbccddeeff",
 		"connect manager=10.0.0.1:1 token=00112233445566778899aabbccddeeff owner=-1",
 		"connect manager=10.0.0.1:1 token=00112233445566778899aabbccddeeff owner=99999999999",
+		"connect manager=10.0.0.1:1 token=00112233445566778899aabbccddeeff loopguard=no",
+		"connect manager=10.0.0.1:1 token=00112233445566778899aabbccddeeff loopguard=",
+		"connect manager=10.0.0.1:1 token=00112233445566778899aabbccddeeff tos=256",
+		"connect manager=10.0.0.1:1 token=00112233445566778899aabbccddeeff tos=5",
+		"connect manager=10.0.0.1:1 token=00112233445566778899aabbccddeeff tos=0x04",
+		"connect manager=10.0.0.1:1 token=00112233445566778899aabbccddeeff tos=-4",
+		"status loopguard=off", "status tos=4",
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -213,6 +238,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_verbs),
+		cmocka_unit_test(test_loop_guard_keys),
 		cmocka_unit_test(test_rejects),
 		cmocka_unit_test(test_routes),
 		cmocka_unit_test(test_dns_keys),
