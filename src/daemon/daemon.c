@@ -271,6 +271,7 @@ int daemon_main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' }, { 0 } };
 	struct daemon *d;
 	char logpath[108] = "";
+	bool default_log;
 	int c, ret;
 
 	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
@@ -293,13 +294,22 @@ int daemon_main(int argc, char **argv)
 	d->tos_override = -1;
 	guard_init(&d->guard, true, 0);
 	mkdir_p("/run/subway", 0755);
+	default_log = !logpath[0];
 	ctl_paths(d->sock_path, sizeof(d->sock_path), logpath[0] ? NULL : logpath, sizeof(logpath));
-	log_open(logpath, "subway-daemon");
 	if (daemon_running(d->sock_path)) {
 		fprintf(stderr, "subway daemon: a daemon already runs in this network namespace\n");
 		free(d);
 		return 1;
 	}
+	/* Namespace inodes are reused: start a fresh log, keep one old one. */
+	if (default_log) {
+		char old[sizeof(logpath) + 4];
+		snprintf(old, sizeof(old), "%s.old", logpath);
+		rename(logpath, old);
+	}
+	log_open(logpath, "subway-daemon");
+	if (log_fd() >= 0)
+		dup2(log_fd(), STDERR_FILENO); /* sanitizer reports land in the log too */
 	/* A daemon killed earlier may have left the resolver pointing at it. */
 	if ((ret = resolv_restore()) > 0)
 		log_info("%s restored from the copy a previous daemon saved", RESOLV_PATH);

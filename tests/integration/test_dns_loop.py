@@ -61,6 +61,7 @@ def conn(lab):
 def test_a_name_the_cluster_sends_back_is_answered_at_once(conn):
     lab = conn
     before = loops(lab)
+    log_start = len(daemon_log(lab))  # the log is per netns inode: earlier labs may have written it
     r = probe(lab, "laptop", "time", "loop{i}.corp.example", "--count", 21)
     assert {x["rcode"] for x in r["results"]} == {"NXDOMAIN"}, r
     if lab.topology not in LOOPS:
@@ -74,7 +75,8 @@ def test_a_name_the_cluster_sends_back_is_answered_at_once(conn):
     assert s["counters"]["loops_blocked"] >= before + 21
     assert s["last_loop_source"] is not None
     # one log line per source per minute, however many loops
-    lines = [l for l in daemon_log(lab).splitlines() if "DNS loop blocked" in l and "corp.example" in l.lower()]
+    lines = [l for l in daemon_log(lab)[log_start:].splitlines()
+             if "DNS loop blocked" in l and "corp.example" in l.lower()]
     assert 1 <= len(lines) <= 2, lines
 
 
