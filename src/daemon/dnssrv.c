@@ -681,7 +681,8 @@ bool dq_input(struct dnssrv *s, const uint8_t *m, size_t len, const struct socka
 		q->route.kind = DNSROUTE_UPSTREAM;
 	/* Only names asked of the cluster as they are can come back; a short
 	 * name from the cluster has been through its own search list already. */
-	if (q->route.kind == DNSROUTE_CLUSTER && (name_in_flight(s, &msg.qname) || from_cluster(s->d, src))) {
+	if (s->d->guard.enabled && q->route.kind == DNSROUTE_CLUSTER &&
+	    (name_in_flight(s, &msg.qname) || from_cluster(s->d, src))) {
 		loop_note(s, q, src);
 		dq_rcode(q, DNS_R_NXDOMAIN);
 		return true;
