@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CTL_LINE_MAX 1024
+#define CTL_LINE_MAX 1536 /* the longest connect: DNS suffix lists and a fingerprint */
 
 enum ctl_verb { CTL_CONNECT = 1, CTL_STATUS, CTL_QUIT };
 
@@ -24,6 +24,13 @@ struct ctl_req {
 	bool has_fingerprint; /* fingerprint=sha256:<hex>: TLS, pinned */
 	uint8_t fingerprint[32];
 	bool insecure;        /* insecure=1: plaintext TCP */
+	char ns[64];           /* namespace=: short names resolve there ("" = default) */
+	char also_proxy[256];  /* also_proxy=a,b: more suffixes the cluster resolves */
+	char never_proxy[256]; /* never_proxy=a,b: suffixes it never resolves */
+	bool no_dns;           /* dns=off */
+	bool no_loop_guard; /* loopguard=off */
+	bool has_tos;       /* tos=N: the mark to look for instead of the manager's */
+	uint8_t tos;
 	/* status */
 	bool text;
 };

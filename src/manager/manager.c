@@ -419,11 +419,11 @@ void mgr_log_stats(const struct mgr *m)
 		 s->dials[DIAL_UNREACHABLE], s->dials[DIAL_TIMEOUT], s->dials[DIAL_FORBIDDEN],
 		 s->dials[DIAL_ERROR], s->dials[DIAL_LIMIT], s->bytes_up, s->bytes_down);
 	log_info("udp flows %lu active %lu total, datagrams up %lu down %lu dropped %lu; "
-		 "pings %lu pongs %lu timeouts %lu; dns %lu queries %lu replies %lu dropped; "
+		 "pings %lu pongs %lu timeouts %lu; dns %lu queries %lu replies %lu dropped %lu tcp; "
 		 "bad frames %lu",
 		 s->udp_flows_active, s->udp_flows_total, s->udp_dgrams_up, s->udp_dgrams_down,
 		 s->udp_dropped, s->pings, s->pongs, s->ping_timeouts, s->dns_queries,
-		 s->dns_replies, s->dns_dropped, s->frames_bad);
+		 s->dns_replies, s->dns_dropped, s->dns_tcp, s->frames_bad);
 	log_info("tls %lu handshakes (%lu resumed), %lu failed; forbidden tcp %lu udp %lu icmp %lu; "
 		 "limits hit: sessions %lu flows %lu dials %lu dial-rate %lu udp %lu",
 		 s->tls_ok, s->tls_resumed, s->tls_failed, s->forbidden_tcp, s->forbidden_udp,
