@@ -18,6 +18,7 @@
 #include "common/log.h"
 #include "daemon/ctl.h"
 #include "daemon/daemon.h"
+#include "daemon/resolved.h"
 #include "daemon/resolv.h"
 #include "net/sock.h"
 #include "net/tls.h"
@@ -326,6 +327,7 @@ int daemon_main(int argc, char **argv)
 		return 1;
 	}
 	/* From here on, nothing but the network privileges (priv.c). */
+	resolved_prime();
 	if (priv_drop() < 0) {
 		daemon_cleanup(d);
 		free(d);

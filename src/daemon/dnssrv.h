@@ -91,6 +91,7 @@ struct dns_tcpc {
 	unsigned pending;        /* queries in progress */
 	bool eof;                /* the client sent all it will */
 	struct loop_timer idle;
+	uint64_t since_ms;       /* accepted, or its last whole query: the oldest idle one goes first */
 	struct sockaddr_in peer;
 	size_t inlen;
 	uint8_t in[2 + DQ_QUERY_MAX];

@@ -2,7 +2,11 @@
  * length, several at once if it likes; answers go back as they come, in
  * any order.  Bounded: DNS_TCP_CLIENTS clients, DNS_TCP_PENDING queries in
  * progress each (reading pauses until answers go out), DNS_TCP_OUT_MAX
- * bytes queued for a client that does not read, an idle timeout. */
+ * bytes queued for a client that does not read, an idle timeout.
+ * Hostile clients: a query that trickles in does not extend the timeout
+ * (a byte a second is dropped DNS_TCP_IDLE_MS after its last whole
+ * query), and when every slot is taken a new client closes the one idle
+ * the longest, so idle connections cannot lock others out. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,7 +72,25 @@ static void tcpc_update(struct dns_tcpc *c)
 	if (c->outlen)
 		ev |= LOOP_OUT;
 	loop_mod(c->s->d->loop, c->fd, ev);
-	loop_timer_arm(c->s->d->loop, &c->idle, DNS_TCP_IDLE_MS, tcpc_idle, c);
+	if (!c->inlen) /* half a query waits on the deadline it has */
+		loop_timer_arm(c->s->d->loop, &c->idle, DNS_TCP_IDLE_MS, tcpc_idle, c);
+}
+
+/* A free slot, or the one idle the longest, closed for a new client. */
+static struct dns_tcpc *tcpc_slot(struct dnssrv *s)
+{
+	struct dns_tcpc *old = NULL;
+
+	for (int k = 0; k < DNS_TCP_CLIENTS; k++) {
+		struct dns_tcpc *c = &s->tcpc[k];
+		if (c->fd < 0)
+			return c;
+		if (!c->pending && !c->outlen && (!old || c->since_ms < old->since_ms))
+			old = c;
+	}
+	if (old)
+		tcpc_close(old);
+	return old;
 }
 
 void dns_tcp_answer(struct dnssrv *s, int tc, uint32_t gen, const uint8_t *m, size_t len)
@@ -120,6 +142,7 @@ static bool tcpc_queries(struct dns_tcpc *c)
 		if (c->inlen < 2 + l)
 			break;
 		c->pending++;
+		c->since_ms = loop_now_ms(c->s->d->loop);
 		took = dq_input(c->s, c->in + 2, l, &c->peer, c->idx);
 		if (c->fd < 0 || c->gen != gen)
 			return false;
@@ -171,15 +194,14 @@ static void tcp_accept(struct loop *l, int lfd, uint32_t events, void *arg)
 
 		if (fd < 0)
 			return;
-		for (int k = 0; k < DNS_TCP_CLIENTS && !c; k++)
-			if (s->tcpc[k].fd < 0)
-				c = &s->tcpc[k];
+		c = tcpc_slot(s);
 		if (!c || loop_add(l, fd, LOOP_IN, tcpc_event, c) < 0) {
 			close(fd); /* full: the client falls back or retries */
 			continue;
 		}
 		c->fd = fd;
 		c->peer = peer;
+		c->since_ms = loop_now_ms(l);
 		s->n_tcpc++;
 		loop_timer_arm(l, &c->idle, DNS_TCP_IDLE_MS, tcpc_idle, c);
 	}

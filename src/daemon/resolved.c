@@ -27,14 +27,39 @@ static int bus_open(sd_bus **bus)
 	return r;
 }
 
+/* Another process's /proc/PID/ns needs ptrace access (CAP_SYS_PTRACE
+ * for another uid or more capabilities), which the daemon drops at start
+ * (priv.c): resolved_prime() looks while it still may, and the verdict
+ * stands for that pid.  A resolved seen only later cannot be checked: it
+ * is taken to be ours (its stub is this namespace's resolver). */
+static pid_t seen_pid;
+static bool seen_same;
+
 static bool same_netns(pid_t pid)
 {
 	char path[64];
 	struct stat a, b;
 
+	if (pid && pid == seen_pid)
+		return seen_same;
 	snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)pid);
-	return stat(path, &a) == 0 && stat("/proc/self/ns/net", &b) == 0 && a.st_ino == b.st_ino &&
-	       a.st_dev == b.st_dev;
+	if (stat(path, &a) < 0) {
+		if (errno != EACCES && errno != EPERM)
+			return false;
+		log_info("cannot see the network namespace of systemd-resolved (pid %d) without "
+			 "privileges; taking it to be this one", (int)pid);
+		return true;
+	}
+	seen_pid = pid;
+	seen_same = stat("/proc/self/ns/net", &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev;
+	return seen_same;
+}
+
+void resolved_prime(void)
+{
+	char why[256];
+
+	resolved_detect(why, sizeof(why));
 }
 
 int resolved_detect(char *why, size_t size)

@@ -19,6 +19,9 @@ struct resolved_domain {
  * this network namespace; else 0, with the reason in why when resolved
  * seemed meant but is not usable. */
 int resolved_detect(char *why, size_t size);
+/* The same, at start, while the daemon may still look into resolved's
+ * /proc entry; the netns verdict is kept for connect. */
+void resolved_prime(void);
 /* 0, or -errno with a one-line reason in err. */
 int resolved_plug(int ifindex, uint32_t server, const struct resolved_domain *doms, int n, char *err, size_t errlen);
 /* Forgets what was set on the link (it goes away with the link anyway). */

@@ -33,9 +33,9 @@ GIB4 = 0xffffffff
 def servers():
     echo = tm.EchoServer(tm.ECHO_ADDR)
     udp = tm.udp_echo(tm.UDP_ADDR)
-    dns = tm.dns_server(tm.DNS_ADDR)
+    dns, dns_tcp = tm.dns_server(tm.DNS_ADDR)
     yield dict(echo=echo, udp=udp, dns=dns)
-    for s in (echo.lsock, udp, dns):
+    for s in (echo.lsock, udp, dns, dns_tcp):
         s.close()
 
 

@@ -139,7 +139,12 @@ if tcp:
     s.sendall(struct.pack(">H", 300) + os.urandom(300)); time.sleep(0.2); s.close()
     idle = [socket.create_connection((addr, 53), timeout=5) for _ in range(2000)]
     out["idle_open"] = len(idle)
-    time.sleep(1)
+    q = struct.pack(">HHHHHH", 7, 0x0100, 1, 0, 0, 0) + b"\x03web\x07default\x03svc\x07cluster\x05local\x00\x00\x01\x00\x01"
+    legit = socket.create_connection((addr, 53), timeout=5)  # still served: the longest idle made room
+    legit.sendall(struct.pack(">H", len(q)) + q)
+    hdr = legit.recv(14)
+    out["tcp_during_flood_answers"] = struct.unpack(">H", hdr[8:10])[0] if len(hdr) >= 10 else -1
+    legit.close()
     for s in idle: s.close()
     slow = socket.create_connection((addr, 53), timeout=5)
     t0 = time.monotonic()
@@ -173,6 +178,7 @@ def test_dns_server_hostile(conn):
     r = json.loads(p.stdout.strip().splitlines()[-1])
     if "tcp" in found:
         assert r["slowloris_closed_after"] is not None and r["slowloris_closed_after"] < 15, r
+        assert r["tcp_during_flood_answers"] >= 1, r
     assert dig_ok(lab, addr)
     if "tcp" in found:
         assert dig_ok(lab, addr, tcp=True)
