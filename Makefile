@@ -80,6 +80,16 @@ test: deps
 	@$(MAKE) --no-print-directory fuzz-smoke
 	@$(MAKE) --no-print-directory integration
 
+# The benchmark (bench/README.md): direct vs subway vs sshuttle on one lab.
+# bench-smoke runs every case once in under a minute and judges no number.
+bench: deps
+	@$(MAKE) --no-print-directory all
+	/usr/bin/python3 bench/bench.py $(BENCH_ARGS)
+
+bench-smoke: deps
+	@$(MAKE) --no-print-directory all
+	/usr/bin/python3 bench/bench.py --smoke --out $(BUILD)/bench-smoke $(BENCH_ARGS)
+
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@sh scripts/demo.sh
