@@ -148,6 +148,7 @@ struct daemon {
 	struct loop_timer udp_timer;
 
 	struct counters c;
+	bool pkt_partial; /* pkt's L4 checksum is left to the kernel (vif_read) */
 	uint8_t pkt[65536];
 	uint8_t out[65536 + 64];
 };
@@ -158,6 +159,8 @@ void daemon_connected(struct daemon *d);
 void daemon_failed(struct daemon *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void daemon_session_lost(struct daemon *d, const char *why);
 int daemon_vif_write(struct daemon *d, const void *p, size_t len);
+/* As daemon_vif_write; partial: a TCP/UDP checksum for the kernel to complete. */
+int daemon_vif_write_csum(struct daemon *d, const void *p, size_t len, bool partial);
 
 /* tunnel.c */
 int tunnel_start(struct daemon *d);

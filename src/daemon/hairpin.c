@@ -111,12 +111,14 @@ static void tflow_track(struct tflow *f, const struct pkt4 *p, bool from_app)
 			       tflow_timeout, f);
 }
 
-static void tflow_write(struct tflow *f, struct pkt4 *p, bool from_app, uint32_t src, uint16_t sport,
-			uint32_t dst, uint16_t dport)
+/* partial: p came from the VIF with its checksum left to the kernel
+ * (vif_read); it goes back the same way. */
+static void tflow_write(struct tflow *f, struct pkt4 *p, bool partial, bool from_app, uint32_t src,
+			uint16_t sport, uint32_t dst, uint16_t dport)
 {
 	tflow_track(f, p, from_app);
-	pkt4_rewrite(p, src, sport, dst, dport, false);
-	daemon_vif_write(f->d, p->ip, p->len);
+	pkt4_rewrite(p, src, sport, dst, dport, partial);
+	daemon_vif_write_csum(f->d, p->ip, p->len, partial);
 }
 
 static void tflow_dial(struct tflow *f)
@@ -172,6 +174,10 @@ static void tflow_new(struct daemon *d, struct pkt4 *p, const struct nat_key *k)
 		hairpin_reply_rst(d, p);
 		return;
 	}
+	/* The SYN is written back later, after other packets: complete its
+	 * checksum now so that it stands alone. */
+	if (d->pkt_partial)
+		pkt4_csum_complete(p);
 	memcpy(f->syn, p->ip, p->len);
 	f->syn_len = (uint16_t)p->len;
 	f->state = TF_DIALING;
@@ -199,7 +205,7 @@ void hairpin_dial_result(struct tflow *f, uint8_t status)
 		f->state = TF_ACCEPTING;
 		d->n_tcp++;
 		loop_timer_arm(d->loop, &f->timer, ACCEPT_TIMEOUT_MS, tflow_timeout, f);
-		tflow_write(f, &p, true, f->tup.addr, f->tup.port, VIF_ADDR, d->lport);
+		tflow_write(f, &p, false, true, f->tup.addr, f->tup.port, VIF_ADDR, d->lport);
 		return;
 	}
 	d->c.dial_fail[status < DIAL_STATUS_MAX_ ? status : DIAL_ERROR]++;
@@ -321,7 +327,7 @@ static void hairpin_from_listener(struct daemon *d, struct pkt4 *p)
 		d->c.pkts_dropped++;
 		return;
 	}
-	tflow_write(f, p, false, f->key.dst, f->key.dport, f->key.src, f->key.sport);
+	tflow_write(f, p, d->pkt_partial, false, f->key.dst, f->key.dport, f->key.src, f->key.sport);
 }
 
 static void hairpin_from_app(struct daemon *d, struct pkt4 *p)
@@ -345,7 +351,7 @@ static void hairpin_from_app(struct daemon *d, struct pkt4 *p)
 		d->c.pkts_dropped++; /* a retransmitted SYN while the manager dials */
 		return;
 	}
-	tflow_write(f, p, true, f->tup.addr, f->tup.port, VIF_ADDR, d->lport);
+	tflow_write(f, p, d->pkt_partial, true, f->tup.addr, f->tup.port, VIF_ADDR, d->lport);
 }
 
 void hairpin_from_vif(struct daemon *d, uint8_t *buf, size_t len)
