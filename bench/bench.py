@@ -92,8 +92,9 @@ def descendants(pid):
 
 
 class Lab:
-    def __init__(self, name):
+    def __init__(self, name, subway=SUBWAY):
         self.name = name
+        self.subway = subway  # the binary: the lab's manager runs it too
         self.procs = []   # Popen objects of servers we started, stopped on teardown
         self.status = None
         self.tmp = tempfile.mkdtemp(prefix="subway-bench-")
@@ -113,8 +114,8 @@ class Lab:
         return p
 
     def up(self):
-        run([SUBWAY, "lab", "up", "--name", self.name, "--topology", "host-only"], timeout=120)
-        self.status = json.loads(run([SUBWAY, "lab", "status", "--name", self.name, "--json"]).stdout)
+        run([self.subway, "lab", "up", "--name", self.name, "--topology", "host-only"], timeout=120)
+        self.status = json.loads(run([self.subway, "lab", "status", "--name", self.name, "--json"]).stdout)
         self.node_ip = self.status["nodes"][0]["ip"]
         self.svc = {s["name"]: s["cluster_ip"] for s in self.status["services"]}
         self.pod = {p["name"]: p["ip"] for p in self.status["pods"]}
@@ -138,8 +139,8 @@ class Lab:
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait(timeout=5)
-        self.run("laptop", [SUBWAY, "quit"], timeout=20, check=False)
-        run([SUBWAY, "lab", "down", "--name", self.name], timeout=120, check=False)
+        self.run("laptop", [self.subway, "quit"], timeout=20, check=False)
+        run([self.subway, "lab", "down", "--name", self.name], timeout=120, check=False)
 
 
 # ---------------------------------------------------------------- paths
@@ -172,10 +173,10 @@ class Subway:
         self.extra = list(extra)
 
     def status(self):
-        return json.loads(self.lab.run("laptop", [SUBWAY, "status", "--json"]).stdout)
+        return json.loads(self.lab.run("laptop", [self.lab.subway, "status", "--json"]).stdout)
 
     def up(self):
-        self.lab.run("laptop", [SUBWAY, "connect", "--lab", self.lab.name] + self.extra, timeout=30)
+        self.lab.run("laptop", [self.lab.subway, "connect", "--lab", self.lab.name] + self.extra, timeout=30)
         deadline = time.monotonic() + 3
         while time.monotonic() < deadline:  # let the pool fill, as a user's idle daemon has it
             st = self.status()
@@ -184,7 +185,7 @@ class Subway:
             time.sleep(0.05)
 
     def down(self):
-        self.lab.run("laptop", [SUBWAY, "quit"], timeout=20, check=False)
+        self.lab.run("laptop", [self.lab.subway, "quit"], timeout=20, check=False)
 
     def mem(self):
         st = self.status()
