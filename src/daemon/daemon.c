@@ -299,6 +299,7 @@ int daemon_main(int argc, char **argv)
 		return 1;
 	}
 	sock_raise_nofile(1u << 20);
+	d->nofile = sock_nofile();
 	if (!(d->loop = loop_new()) || (ret = daemon_signals(d)) < 0 || (ret = ctl_listen(d)) < 0) {
 		log_err("cannot start: %s", strerror(errno));
 		return 1;

@@ -138,8 +138,11 @@ struct daemon {
 	bool vif_up;
 	int lfd; /* hairpin listener on VIF_ADDR */
 	uint16_t lport;
+	struct loop_timer accept_timer; /* accepting again after running out of fds */
+	uint64_t nofile;                /* RLIMIT_NOFILE: bounds the flows relayed at once */
 	struct nat_table *nat;
 	uint32_t n_tcp;
+	uint32_t n_dialing; /* flows whose SYN waits for the manager's dial */
 
 	/* UDP */
 	struct uflow **utab;

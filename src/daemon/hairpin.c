@@ -23,6 +23,8 @@
 
 #define ACCEPT_TIMEOUT_MS 5000
 #define ACCEPTS_PER_WAKEUP 64
+#define ACCEPT_PAUSE_MS 100 /* after EMFILE: the listener stays readable */
+#define FD_RESERVE 256      /* fds kept for the pool, pipes, control clients */
 
 static void tflow_free(struct tflow *f);
 
@@ -89,6 +91,8 @@ static void tflow_free(struct tflow *f)
 		f->lnext->lprev = f->lprev;
 	if (f->state == TF_RELAY || f->state == TF_ACCEPTING)
 		d->n_tcp--;
+	if (f->state == TF_DIALING)
+		d->n_dialing--;
 	free(f);
 }
 
@@ -157,10 +161,22 @@ static void hairpin_reply_rst(struct daemon *d, const struct pkt4 *p)
 		daemon_vif_write(d, d->out, n);
 }
 
+/* A relayed flow holds two fds: refuse a new one at once (RST, counted as
+ * "limit") rather than take a connection that could not be accepted. */
+static bool hairpin_full(const struct daemon *d)
+{
+	return ((uint64_t)d->n_tcp + d->n_dialing) * 2 + FD_RESERVE > d->nofile;
+}
+
 static void tflow_new(struct daemon *d, struct pkt4 *p, const struct nat_key *k)
 {
 	struct tflow *f;
 
+	if (hairpin_full(d)) {
+		d->c.dial_fail[DIAL_LIMIT]++;
+		hairpin_reply_rst(d, p);
+		return;
+	}
 	if (p->len > sizeof(f->syn) || !(f = calloc(1, sizeof(*f)))) {
 		hairpin_reply_rst(d, p);
 		return;
@@ -181,6 +197,7 @@ static void tflow_new(struct daemon *d, struct pkt4 *p, const struct nat_key *k)
 	memcpy(f->syn, p->ip, p->len);
 	f->syn_len = (uint16_t)p->len;
 	f->state = TF_DIALING;
+	d->n_dialing++;
 	f->lnext = d->flows;
 	if (d->flows)
 		d->flows->lprev = f;
@@ -202,6 +219,7 @@ void hairpin_dial_result(struct tflow *f, uint8_t status)
 	}
 	if (status == DIAL_OK) {
 		d->c.dials_ok++;
+		d->n_dialing--;
 		f->state = TF_ACCEPTING;
 		d->n_tcp++;
 		loop_timer_arm(d->loop, &f->timer, ACCEPT_TIMEOUT_MS, tflow_timeout, f);
@@ -293,11 +311,17 @@ static void tflow_accepted(struct tflow *f, int fd)
 	loop_timer_cancel(d->loop, &f->timer);
 }
 
+static void hairpin_accept_resume(struct loop *l, struct loop_timer *t)
+{
+	struct daemon *d = t->arg;
+
+	loop_mod(l, d->lfd, LOOP_IN);
+}
+
 static void hairpin_accept_event(struct loop *l, int lfd, uint32_t events, void *arg)
 {
 	struct daemon *d = arg;
 
-	(void)l;
 	(void)events;
 	for (int i = 0; i < ACCEPTS_PER_WAKEUP; i++) {
 		uint32_t addr;
@@ -305,6 +329,11 @@ static void hairpin_accept_event(struct loop *l, int lfd, uint32_t events, void 
 		struct tflow *f;
 		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
+		if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
+			/* Out of fds: a level-triggered listener would spin. */
+			loop_mod(l, lfd, 0);
+			loop_timer_arm(l, &d->accept_timer, ACCEPT_PAUSE_MS, hairpin_accept_resume, d);
+		}
 		if (fd < 0)
 			return;
 		f = sock_peer(fd, &addr, &port) == 0 ? nat_lookup_tuple(d->nat, addr, port) : NULL;
@@ -395,6 +424,7 @@ int hairpin_init(struct daemon *d)
 void hairpin_fini(struct daemon *d)
 {
 	hairpin_reset_all(d);
+	loop_timer_cancel(d->loop, &d->accept_timer);
 	if (d->lfd >= 0) {
 		loop_del(d->loop, d->lfd);
 		close(d->lfd);
