@@ -22,7 +22,7 @@
 #define MGR_AUTH_TIMEOUT_MS 5000     /* a handshake not done by then is dropped */
 #define MGR_ACCEPT_BATCH 64          /* accepts per wakeup: bounded work */
 #define MGR_ACCEPT_PAUSE_MS 100      /* listener rest when out of fds */
-#define MGR_SESSION_FLOWS_MAX 8192   /* flow connections of a session, pooled or busy */
+#define MGR_SESSION_FLOWS_MAX 16384  /* flow connections of a session, pooled or busy */
 #define MGR_SESSION_DIALS_MAX 512    /* dials in progress per session */
 #define MGR_SESSION_UDP_MAX 1024     /* UDP flows per session */
 #define MGR_SESSION_PINGS_MAX 64     /* echo requests in flight per session */
