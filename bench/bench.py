@@ -418,16 +418,23 @@ CASES = {
 
 def hold(lab, path, n, wait_s):
     """Opens n idle connections through path to the epoll echo pod and
-    returns path.mem() while they are open, plus how many were held."""
+    returns path.mem() while they are open, plus how many were held.  Stops
+    waiting when all are open, or when the count has not grown for 5 s (the
+    path refuses more), or after wait_s."""
     logf = os.path.join(lab.tmp, "hold-%s.log" % path.name)
-    p = lab.spawn("laptop", [LOAD, "--hold", str(n), "-c", "200", "-d", str(wait_s + 30), "-t", "10000",
+    p = lab.spawn("laptop", [LOAD, "--hold", str(n), "-c", "200", "-d", str(wait_s + 30), "-t", "5000",
                              "%s:%d" % (lab.pod["echo-0"], FAST_ECHO_PORT)], out=logf)
     deadline = time.monotonic() + wait_s
-    text = ""
+    best, best_t = -1, time.monotonic()
     while time.monotonic() < deadline and p.poll() is None:
         with open(logf) as f:
             text = f.read()
         if "holding" in text:
+            break
+        counts = [int(x) for x in re.findall(r"open (\d+)", text)]
+        if counts and counts[-1] > best:
+            best, best_t = counts[-1], time.monotonic()
+        elif counts and time.monotonic() - best_t > 5:
             break
         time.sleep(0.2)
     time.sleep(0.5)  # let the last accepts settle on both sides
@@ -440,7 +447,14 @@ def hold(lab, path, n, wait_s):
     rep = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
     m["held"] = rep[-1]["held"] if rep else 0
     m["wanted"] = n
+    m["nofile_limit"] = nofile_limit()
     return m
+
+
+def nofile_limit():
+    """The hard RLIMIT_NOFILE every process started here inherits."""
+    import resource
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[1]
 
 
 def case_memory(lab, paths, n, wait_s):
@@ -504,6 +518,7 @@ def measure(lab, paths, cases, rounds, secs):
             log("round %d/%d: %s" % (r + 1, rounds, path.name))
             try:
                 path.up()
+                wait_ready(lab, path)
             except Exception as e:  # a path that cannot come up: every case errs this round
                 for c in cases:
                     res[c][path.name].append({"error": "path up: %s" % e})
@@ -515,6 +530,20 @@ def measure(lab, paths, cases, rounds, secs):
             finally:
                 path.down()
     return res
+
+
+def wait_ready(lab, path, timeout=15):
+    """Until one connection through path is echoed (sshuttle says it is
+    connected a moment before its capture rules are in)."""
+    deadline = time.monotonic() + timeout
+    target = "%s:%d" % (lab.pod["echo-0"], FAST_ECHO_PORT)
+    while True:
+        p = lab.run("laptop", [LOAD, "-c", "1", "-n", "1", "-t", "1000", "-d", "2", target], check=False)
+        if p.returncode == 0 and json.loads(p.stdout)["connections"] == 1:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError("%s: no connection gets through: %s" % (path.name, p.stdout.strip()))
+        time.sleep(0.2)
 
 
 def run_case(lab, path, c, secs):

@@ -57,7 +57,7 @@ struct load {
 	uint64_t t_start_us, t_end_us;
 	struct samples connect_us, total_us, fail_us;
 	struct slot *slots;
-	struct loop_timer stop_timer;
+	struct loop_timer stop_timer, progress_timer;
 	bool stopping, hold_reported;
 	uint8_t payload[SIZE_MAX_];
 };
@@ -261,6 +261,18 @@ static void slot_start(struct slot *s)
 	loop_timer_arm(ld->loop, &s->timer, ld->timeout_ms, slot_timeout, s);
 }
 
+/* --hold: a line a second, so that a caller can tell a plateau (the path
+ * refuses more) from slow progress. */
+static void load_progress(struct loop *l, struct loop_timer *t)
+{
+	struct load *ld = t->arg;
+
+	fprintf(stderr, "subway-load: open %llu, failed %llu\n", (unsigned long long)ld->held,
+		(unsigned long long)(ld->err_refused + ld->err_timeout + ld->err_unreach + ld->err_short +
+				     ld->err_other));
+	loop_timer_arm(l, t, 1000, load_progress, ld);
+}
+
 static void load_deadline(struct loop *l, struct loop_timer *t)
 {
 	struct load *ld = t->arg;
@@ -337,6 +349,8 @@ static int load_run(struct load *ld)
 	if (ld->duration_s > 0)
 		loop_timer_arm(ld->loop, &ld->stop_timer, (uint64_t)(ld->duration_s * 1000), load_deadline,
 			       ld);
+	if (ld->hold)
+		loop_timer_arm(ld->loop, &ld->progress_timer, 1000, load_progress, ld);
 	for (uint64_t i = 0; i < ld->conc; i++) {
 		ld->slots[i].ld = ld;
 		ld->slots[i].fd = -1;
