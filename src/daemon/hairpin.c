@@ -343,6 +343,7 @@ static void hairpin_accept_event(struct loop *l, int lfd, uint32_t events, void 
 			continue;
 		}
 		sock_nodelay(fd);
+		sock_delack(fd);
 		tflow_accepted(f, fd);
 	}
 }

@@ -347,6 +347,7 @@ static void pconn_event(struct loop *l, int fd, uint32_t events, void *arg)
 	if (pc->state == PC_CONNECTING) {
 		ret = sock_connect_result(pc->fd);
 		if (ret == 0) {
+			sock_delack(pc->fd);
 			pc->state = PC_HELLO;
 			ret = loop_mod(pc->d->loop, pc->fd, LOOP_IN);
 		}

@@ -128,6 +128,7 @@ void conn_accept(struct mgr *m, int fd)
 	}
 	c->w.wmax = CONN_WMAX;
 	sock_nodelay(fd);
+	sock_delack(fd);
 	sock_peer(fd, &c->peer, &c->peer_port);
 	if (conn_hello(c) < 0 ||
 	    loop_add(m->loop, fd, LOOP_IN | (wire_pending(&c->w) ? LOOP_OUT : 0), conn_on_event,
