@@ -26,6 +26,8 @@
 
 #define DIAL_TIMEOUT_MS 5000
 #define POOL_TARGET 16           /* idle pre-authenticated flow connections */
+#define POOL_TARGET_MAX 256      /* ... grown to while new flows outrun the refill */
+#define POOL_SHRINK_MS 30000     /* ... and halved back after this long without a wait */
 #define POOL_MAX_CONNECTING 64
 #define FLOWS_MAX 100000
 #define LINGER_MS 60000          /* NAT mapping kept after the relay ends, while packets still pass */
@@ -130,6 +132,8 @@ struct daemon {
 	struct pconn *idle;
 	struct pconn *connecting; /* flow connections in their handshake */
 	int n_idle, n_connecting;
+	int pool_target;          /* POOL_TARGET .. POOL_TARGET_MAX */
+	uint64_t pool_waited_ms;  /* when a flow last found the pool empty */
 	struct tflow *wait_head, *wait_tail;
 	struct tflow *flows;
 
