@@ -83,7 +83,8 @@ struct uflow {
 	uint32_t src, dst;
 	uint16_t sport, dport;
 	uint64_t last_ms;
-	struct uflow *hnext;
+	struct uflow *hnext; /* by 4-tuple */
+	struct uflow *inext; /* by id */
 	struct uflow *lnext, *lprev; /* all flows, for expiry and listing */
 };
 
@@ -150,6 +151,7 @@ struct daemon {
 
 	/* UDP */
 	struct uflow **utab;
+	struct uflow **uidtab;
 	uint32_t utab_size, n_udp, next_uid;
 	struct uflow *ulist;
 	struct loop_timer udp_timer;

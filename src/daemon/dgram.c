@@ -38,6 +38,15 @@ static struct uflow **dgram_udp_slot(struct daemon *d, uint32_t src, uint16_t sp
 	return pp;
 }
 
+static struct uflow **dgram_uid_slot(struct daemon *d, uint32_t id)
+{
+	struct uflow **pp = &d->uidtab[id % d->utab_size];
+
+	while (*pp && (*pp)->id != id)
+		pp = &(*pp)->inext;
+	return pp;
+}
+
 static void dgram_uflow_free(struct daemon *d, struct uflow *u, bool tell)
 {
 	struct uflow **pp = dgram_udp_slot(d, u->src, u->sport, u->dst, u->dport);
@@ -45,6 +54,9 @@ static void dgram_uflow_free(struct daemon *d, struct uflow *u, bool tell)
 
 	if (*pp == u)
 		*pp = u->hnext;
+	pp = dgram_uid_slot(d, u->id);
+	if (*pp == u)
+		*pp = u->inext;
 	if (u->lprev)
 		u->lprev->lnext = u->lnext;
 	else
@@ -90,6 +102,13 @@ static struct uflow *dgram_uflow_get(struct daemon *d, const struct pkt4 *p)
 	u->dst = p->dst;
 	u->dport = p->dport;
 	*pp = u;
+	pp = dgram_uid_slot(d, u->id);
+	if (*pp) { /* the id space wrapped onto a live flow: should not happen in practice */
+		*dgram_udp_slot(d, u->src, u->sport, u->dst, u->dport) = u->hnext;
+		free(u);
+		return NULL;
+	}
+	*pp = u;
 	u->lnext = d->ulist;
 	if (d->ulist)
 		d->ulist->lprev = u;
@@ -123,15 +142,9 @@ void dgram_udp_from_vif(struct daemon *d, uint8_t *buf, size_t len)
 
 void dgram_udp_from_tunnel(struct daemon *d, const struct msg_udp *m)
 {
-	struct uflow *u = NULL;
+	struct uflow *u = *dgram_uid_slot(d, m->flow); /* the manager echoes our flow id */
 	size_t n;
 
-	/* The manager echoes our flow id; find the flow it names. */
-	for (struct uflow *x = d->ulist; x; x = x->lnext)
-		if (x->id == m->flow) {
-			u = x;
-			break;
-		}
 	if (!u) {
 		d->c.udp_dropped++;
 		return;
@@ -175,7 +188,8 @@ int dgram_udp_init(struct daemon *d)
 {
 	d->utab_size = 4099;
 	d->utab = calloc(d->utab_size, sizeof(*d->utab));
-	if (!d->utab)
+	d->uidtab = calloc(d->utab_size, sizeof(*d->uidtab));
+	if (!d->utab || !d->uidtab)
 		return -ENOMEM;
 	loop_timer_arm(d->loop, &d->udp_timer, UDP_SWEEP_MS, dgram_udp_sweep, d);
 	return 0;
@@ -186,6 +200,8 @@ void dgram_udp_fini(struct daemon *d)
 	while (d->ulist)
 		dgram_uflow_free(d, d->ulist, false);
 	free(d->utab);
+	free(d->uidtab);
 	d->utab = NULL;
+	d->uidtab = NULL;
 	loop_timer_cancel(d->loop, &d->udp_timer);
 }

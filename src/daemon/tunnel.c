@@ -303,6 +303,7 @@ static void pconn_fail(struct pconn *pc, int err)
 	}
 	if (pc->state == PC_DIALING && pc->flow) {
 		struct tflow *f = pc->flow;
+		log_warn("flow connection failed while dialling: %s", strerror(-err));
 		pc->flow = NULL;
 		hairpin_dial_result(f, DIAL_ERROR);
 	}

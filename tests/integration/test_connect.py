@@ -241,3 +241,69 @@ def test_not_root_is_refused(conn):
                                SUBWAY, "connect", "--token-file", f.name], timeout=20)
     assert p.returncode == 1
     assert "must run as root" in p.stderr and p.stderr.count("\n") == 1, p.stderr
+
+
+def test_reset_passes_both_ways(conn, tmp_path):
+    """A RST from the pod reaches the app, and the app's RST reaches the pod."""
+    import socket as _s  # noqa: F401  (the client runs in the laptop namespace below)
+    lab = conn
+    if status(lab)["state"] != "connected":
+        assert connect(lab).returncode == 0
+    out = tmp_path / "seen"
+    lab.spawn("web-0", [PYTHON, os.path.join(HERE, "rstpeer.py"), "9000", str(out)])
+    wait_for(lambda: lab.listens("web-0", 9000), timeout=5, what="rstpeer listening")
+    client = r'''
+import socket, struct, sys, time
+ip = sys.argv[1]
+got = b""
+try:
+    s = socket.create_connection((ip, 9000), timeout=5)
+    while True:
+        b = s.recv(100)
+        if not b:
+            print("eof"); break
+        got += b
+except (ConnectionResetError, ConnectionRefusedError):
+    # A pod that resets at once may do so before the app's connect() returns.
+    print("reset", got.decode())
+s = socket.create_connection((ip, 9000), timeout=5)
+try:
+    s.sendall(b"x" * 1000)
+    time.sleep(0.3)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
+except OSError as e:
+    print("second:", e)
+'''
+    p = lab.run("laptop", [PYTHON, "-c", client, lab.pod_ip("web-0")], timeout=20)
+    assert p.returncode == 0, p.stderr
+    # The bytes sent just before the RST may be overtaken by it; the reset must arrive.
+    assert p.stdout.split()[0] == "reset", p.stdout
+    assert "second:" not in p.stdout, p.stdout
+    wait_for(lambda: out.exists() and out.read_text(), timeout=10, what="rstpeer verdict")
+    assert out.read_text() == "reset"
+
+
+def test_control_socket_survives_malformed_requests(conn):
+    lab = conn
+    from labutil import netns_inode
+    path = "/run/subway/daemon-%d.sock" % netns_inode(lab.laptop)
+    script = r'''
+import socket, sys
+path = sys.argv[1]
+bad = [b"\n", b"bogus\n", b"connect\n", b"status format=xml\n", b"connect manager=1.2.3.4:5 token=zz\n",
+       b"status " + b"a=b " * 400 + b"\n", b"\x00\xff\xfe garbage\n", b"x" * 5000]
+replies = []
+for req in bad:
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(5)
+    s.connect(path)
+    s.sendall(req)
+    replies.append(s.recv(4096).decode(errors="replace").split(" ")[0])
+    s.close()
+print(" ".join(replies))
+'''
+    p = lab.run("laptop", [PYTHON, "-c", script, path], timeout=30)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == ["error"] * 8, p.stdout
+    assert status(lab)["daemon_pid"] > 0
