@@ -7,8 +7,8 @@
 
 #include "net/sock.h"
 
-#define RELAY_CHUNK (256 * 1024)
-#define RELAY_PIPE_SIZE (256 * 1024)
+#define RELAY_CHUNK (1024 * 1024)
+#define RELAY_PIPE_SIZE (1024 * 1024)
 #define RELAY_ROUNDS 8 /* splices per direction per wakeup: bounded work */
 #define RELAY_SPARES 16
 
