@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import statistics
@@ -141,6 +142,8 @@ class Lab:
                 p.wait(timeout=5)
         self.run("laptop", [self.subway, "quit"], timeout=20, check=False)
         run([self.subway, "lab", "down", "--name", self.name], timeout=120, check=False)
+        if os.environ.get("SUBWAY_BENCH_KEEP") != "1":  # logs of servers and tools, for a look
+            shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 # ---------------------------------------------------------------- paths
@@ -264,6 +267,10 @@ class Sshuttle:
     def mem(self):
         if not self.proc:
             return {}
+        if self.proc.poll() is not None:
+            with open(os.path.join(self.lab.tmp, "sshuttle.log")) as f:
+                last = [l for l in f.read().splitlines() if l.strip()][-1:]
+            return {"exited": "sshuttle exited: %s" % (last[0].strip() if last else "?")}
         pids = [p for p in descendants(self.proc.pid) if rss_kb(p)]
         return {"client_rss_kb": sum(rss_kb(p) or 0 for p in pids), "client_processes": len(pids)}
 
@@ -486,7 +493,8 @@ def case_loop(lab, tries, storm_s):
     s = Subway(lab)
     s.up()
     try:
-        r = load(lab, target, 0, 1, ["-n", str(tries), "-s", "0", "-t", "3000"])
+        # Bounded even if the guard fails and every try times out.
+        r = load(lab, target, 5 if tries <= 10 else 20, 1, ["-n", str(tries), "-s", "0", "-t", "3000"])
     finally:
         s.down()
     guard = {"tries": tries, "refused": r["errors"]["refused"], "timeouts": r["errors"]["timeout"],
@@ -585,6 +593,15 @@ def summarise(res):
     return out
 
 
+def rss_row(idle, loaded, held):
+    if not loaded or not held:
+        return ("daemon RSS with 10,000 open connections, MB", None, "<=", 64, None)
+    if held >= 10000:
+        return ("daemon RSS with %d open connections, MB" % held, loaded / 1024, "<=", 64, None)
+    at = (idle + (loaded - idle) / held * 10000) / 1024
+    return ("daemon RSS at 10,000 open connections (extrapolated from %d held), MB" % held, at, "<=", 64, None)
+
+
 def floors(summary, memory, loop):
     def ratio(c, m, r):
         return summary.get(c, {}).get("metrics", {}).get(m, {}).get("ratios", {}).get(r)
@@ -600,8 +617,7 @@ def floors(summary, memory, loop):
         ("new connections/s, subway/direct", ratio("conn", "conn_per_s", "subway/direct"), ">=", 0.3, 0.5),
         ("1-stream throughput, subway/sshuttle", ratio("tcp1", "gbps", "subway/sshuttle"), ">=", 5, None),
         ("daemon RSS idle, MB", rss_idle / 1024 if rss_idle else None, "<=", 8, None),
-        ("daemon RSS with %s open connections, MB" % (held if held is not None else "10,000"),
-         rss_load / 1024 if rss_load else None, "<=", 64, None),
+        rss_row(rss_idle, rss_load, held),
         ("cluster DNS p50 through subway, ms", med("dns", "p50_ms", "subway"), "<=", 1.0, None),
     ]
     out = []
@@ -637,9 +653,11 @@ def ratio_cell(v):
 
 def write_md(path, doc):
     L = ["# subway benchmark: %s" % doc["started"], "",
-         "%s; lab `%s` (host-only); %d round(s), each path measured in turn (%s); %s s per measurement. "
+         "%s (load average %.1f at the start, %.1f after the rounds: the machine is shared); lab `%s` "
+         "(host-only); %d round(s), each path measured in turn (%s); %s s per measurement. "
          "Values: median (min–max) over the rounds. Ratios compare medians." %
-         (doc["machine"], doc["lab"], doc["rounds"], ", ".join(doc["paths"]), doc["seconds_per_case"]), ""]
+         (doc["machine"], doc["load_average"][0], doc["load_average"][1], doc["lab"], doc["rounds"],
+          ", ".join(doc["paths"]), doc["seconds_per_case"]), ""]
     L += ["| case | metric | " + " | ".join(doc["paths"]) + " | subway/direct | subway/sshuttle |",
           "| --- | --- | " + " | ".join("---" for _ in doc["paths"]) + " | --- | --- |"]
     for c, e in doc["cases"].items():
@@ -654,10 +672,16 @@ def write_md(path, doc):
         L += ["", "Not measured:", ""] + ["- " + n for n in notes]
     L += ["", "## Memory", ""]
     if isinstance(doc.get("memory"), dict) and "unavailable" not in doc["memory"] and "error" not in doc["memory"]:
-        L += ["| path | idle | with connections held |", "| --- | --- | --- |"]
+        L += ["| path | idle | with connections held | per connection, and at 10,000 |", "| --- | --- | --- | --- |"]
         for p, m in doc["memory"].items():
-            L.append("| %s | %s | %s held of %s: %s |" % (
-                p, mem_str(m["idle"]), m["loaded"].get("held"), m["loaded"].get("wanted"), mem_str(m["loaded"])))
+            L.append("| %s | %s | %s held of %s: %s | %s |" % (
+                p, mem_str(m["idle"]), m["loaded"].get("held"), m["loaded"].get("wanted"), mem_str(m["loaded"]),
+                per_conn(m)))
+        limit = [m["loaded"].get("nofile_limit") for m in doc["memory"].values()]
+        if limit and limit[0] and limit[0] < 2 * 10000 + 1000:
+            L += ["", "RLIMIT_NOFILE here is %d (hard) for every process: a relayed connection takes two fds in "
+                  "the daemon and two in the manager, so fewer than 10,000 can be held; the last column "
+                  "extrapolates." % limit[0]]
     else:
         L.append("- %s" % doc.get("memory"))
     L += ["", "## The loop (host-only, a ClusterIP nobody owns)", "", "```", json.dumps(doc.get("loop"), indent=1),
@@ -672,7 +696,21 @@ def write_md(path, doc):
     return "\n".join(L)
 
 
+def per_conn(m):
+    """RSS growth per held connection, and the RSS at 10,000 it implies."""
+    held = m["loaded"].get("held") or 0
+    out = []
+    for k, label in (("daemon_rss_kb", "daemon"), ("manager_rss_kb", "manager"), ("client_rss_kb", "client")):
+        a, b = m["idle"].get(k), m["loaded"].get(k)
+        if a and b and held > 0:
+            per = (b - a) / held
+            out.append("%s %.2f KB, %.1f MB" % (label, per, (a + per * 10000) / 1024))
+    return ", ".join(out) or "–"
+
+
 def mem_str(m):
+    if m.get("exited"):
+        return m["exited"]
     parts = []
     for k, label in (("daemon_rss_kb", "daemon"), ("manager_rss_kb", "manager"), ("client_rss_kb", "client")):
         if m.get(k):
@@ -752,6 +790,7 @@ def main(argv):
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     signal.signal(signal.SIGHUP, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     t0 = time.monotonic()
+    load0 = os.getloadavg()[0]
     lab = Lab("bench%d" % os.getpid())
     cases = [c for c in CASES if not a.case or c in a.case]
     try:
@@ -760,6 +799,7 @@ def main(argv):
         paths = [p for p in (Direct(lab), Subway(lab), Sshuttle(lab)) if not a.path or p.name in a.path]
         res = measure(lab, paths, cases, a.rounds, a.seconds)
         doc = {"started": time.strftime("%Y-%m-%d %H:%M:%S"), "git": git_describe(), "lab": lab.name,
+               "load_average": [round(load0, 2), round(os.getloadavg()[0], 2)],
                "machine": "%d cores, %s" % (os.cpu_count(), os.uname().release), "smoke": a.smoke,
                "rounds": a.rounds, "seconds_per_case": a.seconds, "paths": [p.name for p in paths],
                "cases": summarise(res)}
