@@ -677,7 +677,8 @@ def write_md(path, doc):
             L.append("| %s | %s | %s held of %s: %s | %s |" % (
                 p, mem_str(m["idle"]), m["loaded"].get("held"), m["loaded"].get("wanted"), mem_str(m["loaded"]),
                 per_conn(m)))
-        limit = [m["loaded"].get("nofile_limit") for m in doc["memory"].values()]
+        limit = [m["loaded"].get("nofile_limit") for m in doc["memory"].values()
+                 if (m["loaded"].get("held") or 0) < m["loaded"].get("wanted", 0)]
         if limit and limit[0] and limit[0] < 2 * 10000 + 1000:
             L += ["", "RLIMIT_NOFILE here is %d (hard) for every process: a relayed connection takes two fds in "
                   "the daemon and two in the manager, so fewer than 10,000 can be held; the last column "
