@@ -87,7 +87,31 @@ echo
 web1=10.42.2.2 # pod web-1, on node agent2 (docs/lab.md)
 show - "$sw" lab exec$name_opt -- curl -s --max-time 3 "http://$web1/"
 show - "$sw" lab exec$name_opt -- "$sw" status
-echo "  Disconnect with: $sw lab exec$name_opt -- $sw quit"
+
+say "7. Cluster DNS on the laptop: subway's DNS server on the VIF (198.18.0.1) answers the
+   cluster's names through the tunnel, from the cluster's DNS, and passes every other
+   name to the laptop's own resolver.  While connected, resolv.conf names it:"
+show laptop cat /etc/resolv.conf
+show laptop curl -s --max-time 3 http://web.default/
+show laptop dig +short web.default.svc.cluster.local
+show laptop getent hosts web.default
+show laptop dig +short SRV _http._tcp.web
+show laptop dig +short example.com
+# ---- the loop guard (docs/vm-networking.md) ----
+say "8. The loop of step 5, now that subway is connected: a ClusterIP no service owns.  The
+   manager dials it, the node sends it to its default route (this laptop), and the laptop
+   would forward it into the VIF again, and again.  subway's loop guard recognises the
+   connection coming back (its source is a node, and it carries the manager's mark) and
+   refuses it at once, so curl fails right away with \"connection refused\":"
+printf '  $ %s lab exec%s -- curl -v --max-time 5 http://10.43.250.250/\n' "$sw" "$name_opt"
+t0=$(date +%s%N)
+"$SUBWAY" lab exec --name "$LAB" -- curl -sv --max-time 5 http://10.43.250.250/ 2>&1 | grep -E 'refused|Failed' | sed 's/^/    /' || true
+echo "    (failed after $(( ($(date +%s%N) - t0) / 1000000 )) ms, subway lab exec included)"
+show - "$sw" lab exec$name_opt -- "$sw" status
+say "   The refused loops are counted under 'loop guard' (status --json: loops_blocked), and the
+   daemon logged one line about the source.  subway doctor names the setup and the fix:"
+show - "$sw" lab exec$name_opt -- "$sw" doctor
+echo "  Disconnect with: $sw lab exec$name_opt -- $sw quit   (resolv.conf comes back byte for byte)"
 
 say "The lab stays up. Look around (docs/lab.md draws it):
   $sw lab status$name_opt          everything, with addresses and the sha256 of /big

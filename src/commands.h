@@ -10,3 +10,4 @@ int manager_main(int argc, char **argv);
 int connect_main(int argc, char **argv);
 int status_main(int argc, char **argv);
 int quit_main(int argc, char **argv);
+int doctor_main(int argc, char **argv);

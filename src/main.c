@@ -14,6 +14,7 @@ static const struct command commands[] = {
 	{ "connect", connect_main, "route the cluster's networks to this machine" },
 	{ "status", status_main, "show the connection, routes, flows and counters" },
 	{ "quit", quit_main, "disconnect and stop the daemon" },
+	{ "doctor", doctor_main, "check this machine for what breaks subway or makes it loop" },
 	{ "daemon", daemon_main, "the root daemon behind connect (started by connect)" },
 	{ "manager", manager_main, "the cluster side: dials, relays UDP, DNS and pings" },
 	{ "lab", lab_main, "build an emulated cluster in network namespaces" },

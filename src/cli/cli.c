@@ -15,12 +15,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli/cli.h"
 #include "commands.h"
 #include "common/util.h"
 #include "daemon/ctl.h"
+#include "daemon/resolv.h"
+#include "dns/dnsroute.h"
 #include "proto/auth.h"
 
-#define LAB_RUN_DIR "/run/subway-lab"
 
 static int cli_dial(const char *path)
 {
@@ -45,7 +47,7 @@ static void sleep_ms(long ms)
 }
 
 /* Sends one request; returns the socket to read the answer from, or -errno. */
-static int cli_request(const char *path, const char *req)
+int cli_request(const char *path, const char *req)
 {
 	int fd = cli_dial(path);
 	size_t len = strlen(req);
@@ -126,7 +128,78 @@ static void connect_usage(FILE *fp)
 		"through a virtual interface.  Needs root.\n\n"
 		"  --lab [NAME]          the lab's manager and token (default lab: subway)\n"
 		"  --manager HOST:PORT   the manager's address (node port or load balancer)\n"
-		"  --token-file FILE     the token file the manager was given\n");
+		"  --token-file FILE     the token file the manager was given\n"
+		"  --namespace NS        short names (web, _http._tcp.web) resolve in NS (default: default)\n"
+		"  --also-proxy SUFFIX   names under SUFFIX resolve in the cluster too (repeatable)\n"
+		"  --never-proxy SUFFIX  names under SUFFIX never do (repeatable)\n"
+		"  --no-dns              leave the laptop's DNS alone\n"
+		"  --tos N               the IP TOS byte the manager marks what it dials with,\n"
+		"                        when something on the way rewrites it (0..252, ECN bits\n"
+		"                        clear; 0: ignore marks).  Default: what the manager says\n"
+		"  --no-loop-guard       let connections the cluster sends back through this\n"
+		"                        machine loop (for demonstrations; see\n"
+		"                        docs/vm-networking.md): only the daemon's caps bound them\n\n"
+		"While connected, cluster names resolve on the laptop (docs/dns.md).\n");
+}
+
+/* DNS settings, passed on to the daemon. */
+/* DNS and loop-guard settings, passed on to the daemon. */
+struct connect_flags {
+	char ns[64];
+	char also[256], never[256];
+	bool off;
+	bool no_loop_guard;
+	int tos; /* -1: the manager's */
+};
+
+static int connect_tos(const char *s, int *out)
+{
+	char *end = NULL;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 0);
+	if (!*s || *end || errno || v > 255 || s[0] == '-' || (v & 3)) {
+		fprintf(stderr, "subway connect: --tos: not a TOS byte 0..252 with the ECN bits clear: '%s'\n", s);
+		return -EINVAL;
+	}
+	*out = (int)v;
+	return 0;
+}
+
+/* Adds a comma-separated list of suffixes to list; -EINVAL after a message. */
+static int dns_suffix_arg(const char *opt, const char *v, char *list, size_t size)
+{
+	struct dns_name names[DNSROUTE_SUFFIX_MAX];
+	char joined[600], bad[256];
+	int n;
+
+	snprintf(joined, sizeof(joined), "%s%s%s", list, list[0] ? "," : "", v);
+	snprintf(bad, sizeof(bad), "%s", v);
+	if (!v[0] || strlen(joined) >= size || dnsroute_suffixes_parse(joined, names, &n, bad) < 0) {
+		fprintf(stderr, "subway connect: %s: bad DNS suffix '%s' (at most %d, each a domain name)\n", opt,
+			strlen(joined) >= size ? v : bad, DNSROUTE_SUFFIX_MAX);
+		return -EINVAL;
+	}
+	memcpy(list, joined, strlen(joined) + 1);
+	return 0;
+}
+
+static int dns_arg(int c, const char *v, struct connect_flags *a)
+{
+	switch (c) {
+	case 'n':
+		if (!dnsroute_ns_valid(v)) {
+			fprintf(stderr, "subway connect: --namespace: '%s' is not a namespace name "
+					"(lower-case letters, digits, '-', at most 63)\n", v);
+			return -EINVAL;
+		}
+		snprintf(a->ns, sizeof(a->ns), "%s", v);
+		return 0;
+	case 'A': return dns_suffix_arg("--also-proxy", v, a->also, sizeof(a->also));
+	case 'N': return dns_suffix_arg("--never-proxy", v, a->never, sizeof(a->never));
+	default: a->off = true; return 0;
+	}
 }
 
 /* Prints the daemon's lines; returns 0 on "ok", 1 on "error", -1 when the
@@ -155,16 +228,21 @@ static int connect_follow(int fd)
 	return ret;
 }
 
-static int connect_args(int argc, char **argv, char *tokpath, size_t tplen, char *ep, size_t eplen)
+static int connect_args(int argc, char **argv, char *tokpath, size_t tplen, char *ep, size_t eplen,
+			struct connect_flags *dns)
 {
 	static const struct option opts[] = {
 		{ "lab", no_argument, NULL, 'L' }, { "manager", required_argument, NULL, 'm' },
-		{ "token-file", required_argument, NULL, 't' }, { "help", no_argument, NULL, 'h' }, { 0 } };
+		{ "token-file", required_argument, NULL, 't' }, { "namespace", required_argument, NULL, 'n' },
+		{ "also-proxy", required_argument, NULL, 'A' }, { "never-proxy", required_argument, NULL, 'N' },
+		{ "no-dns", no_argument, NULL, 'D' }, { "tos", required_argument, NULL, 'T' },
+		{ "no-loop-guard", no_argument, NULL, 'G' }, { "help", no_argument, NULL, 'h' }, { 0 } };
 	int c;
 	bool lab = false;
 	const char *labname = "subway";
 
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'L':
 			lab = true;
@@ -173,8 +251,20 @@ static int connect_args(int argc, char **argv, char *tokpath, size_t tplen, char
 			break;
 		case 'm': snprintf(ep, eplen, "%s", optarg); break;
 		case 't': snprintf(tokpath, tplen, "%s", optarg); break;
+		case 'n': case 'A': case 'N': case 'D':
+			if (dns_arg(c, optarg, dns) < 0)
+				return -EINVAL;
+			break;
+		case 'T':
+			if (connect_tos(optarg, &dns->tos) < 0)
+				return -EINVAL;
+			break;
+		case 'G': dns->no_loop_guard = true; break;
 		case 'h': connect_usage(stdout); exit(0);
-		default: connect_usage(stderr); return -EINVAL;
+		default:
+			fprintf(stderr, "subway connect: %s '%s' (try --help)\n",
+				c == ':' ? "missing value for" : "unknown option", argv[optind - 1]);
+			return -EINVAL;
 		}
 	}
 	if (optind != argc) {
@@ -202,10 +292,12 @@ static int connect_once(const char *path, const char *req);
 
 int connect_main(int argc, char **argv)
 {
-	char tokpath[256] = "", ep[300] = "", err[200], req[512], path[108], hex[AUTH_TOKEN_MAX * 2 + 1];
+	char tokpath[256] = "", ep[300] = "", err[200], req[CTL_LINE_MAX], path[108], hex[AUTH_TOKEN_MAX * 2 + 1];
+	char tos[16] = "";
 	struct token_file tf;
+	struct connect_flags dns = { .off = false, .tos = -1 };
 	const char *sudo_uid = getenv("SUDO_UID");
-	int ret = connect_args(argc, argv, tokpath, sizeof(tokpath), ep, sizeof(ep));
+	int ret = connect_args(argc, argv, tokpath, sizeof(tokpath), ep, sizeof(ep), &dns);
 
 	if (ret < 0)
 		return ret == -EINVAL ? 2 : 1;
@@ -221,6 +313,14 @@ int connect_main(int argc, char **argv)
 		fprintf(stderr, "subway connect: no manager address: give --manager HOST:PORT\n");
 		return 2;
 	}
+	ctl_paths(path, sizeof(path), NULL, 0);
+	if (geteuid() == 0) {
+		int fd = cli_dial(path);
+		if (fd < 0)
+			resolv_restore(); /* a killed daemon's resolv.conf would break the lookup below */
+		else
+			close(fd);
+	}
 	if (cli_resolve(ep, ep, sizeof(ep)) < 0) {
 		fprintf(stderr, "subway connect: cannot resolve manager address '%s'\n", ep);
 		return 1;
@@ -229,8 +329,12 @@ int connect_main(int argc, char **argv)
 		snprintf(hex + 2 * i, 3, "%02x", tf.token.key[i]);
 	auth_token_wipe(&tf.token);
 	ctl_paths(path, sizeof(path), NULL, 0);
-	snprintf(req, sizeof(req), "connect manager=%s token=%s%s%s", ep, hex, sudo_uid ? " owner=" : "",
-		 sudo_uid ? sudo_uid : "");
+	if (dns.tos >= 0)
+		snprintf(tos, sizeof(tos), " tos=%d", dns.tos);
+	snprintf(req, sizeof(req), "connect manager=%s token=%s%s%s%s%s%s%s%s%s%s%s%s", ep, hex,
+		 sudo_uid ? " owner=" : "", sudo_uid ? sudo_uid : "", dns.ns[0] ? " namespace=" : "", dns.ns,
+		 dns.also[0] ? " also_proxy=" : "", dns.also, dns.never[0] ? " never_proxy=" : "", dns.never,
+		 dns.off ? " dns=off" : "", dns.no_loop_guard ? " loopguard=off" : "", tos);
 	explicit_bzero(hex, sizeof(hex));
 	/* A daemon killed a moment ago may still accept before it is gone. */
 	for (int attempt = 0; attempt < 3; attempt++) {
@@ -330,6 +434,9 @@ int quit_main(int argc, char **argv)
 	ctl_paths(path, sizeof(path), NULL, 0);
 	fd = cli_request(path, "quit");
 	if (fd < 0) {
+		/* A daemon that was killed may have left resolv.conf behind. */
+		if (geteuid() == 0 && resolv_restore() > 0)
+			printf("restored %s, which a killed subway daemon had left behind\n", RESOLV_PATH);
 		printf("not connected (no subway daemon runs in this network namespace)\n");
 		return 0;
 	}

@@ -24,6 +24,11 @@ void log_open(const char *path, const char *prog)
 	}
 }
 
+int log_fd(void)
+{
+	return log_fp ? fileno(log_fp) : -1;
+}
+
 void log_msg(enum log_level lvl, const char *func, const char *fmt, ...)
 {
 	static const char *names[] = { "error", "warn", "info", "debug" };

@@ -8,6 +8,7 @@ enum log_level { LOG_ERR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG };
 extern enum log_level log_threshold;
 
 void log_open(const char *path, const char *prog); /* path NULL: stderr */
+int log_fd(void); /* the log file's fd, or -1 when logging to stderr */
 void log_msg(enum log_level lvl, const char *func, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 

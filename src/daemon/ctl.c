@@ -151,6 +151,13 @@ static void ctl_do_connect(struct ctl_client *c, const struct ctl_req *req)
 	d->mgr_addr = req->mgr_addr;
 	d->mgr_port = req->mgr_port;
 	d->owner = req->has_owner ? (uid_t)req->owner : c->uid;
+	memcpy(d->dns_opts.ns, req->ns, sizeof(d->dns_opts.ns));
+	memcpy(d->dns_opts.also_proxy, req->also_proxy, sizeof(d->dns_opts.also_proxy));
+	memcpy(d->dns_opts.never_proxy, req->never_proxy, sizeof(d->dns_opts.never_proxy));
+	d->dns_opts.off = req->no_dns;
+	d->loop_guard = !req->no_loop_guard;
+	d->tos_override = req->has_tos ? req->tos : -1;
+	guard_init(&d->guard, d->loop_guard, 0);
 	d->state = D_CONNECTING;
 	d->waiter = c;
 	c->waiting = true;

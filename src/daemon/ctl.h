@@ -17,6 +17,13 @@ struct ctl_req {
 	char token_hex[257];
 	bool has_owner;
 	uint32_t owner;
+	char ns[64];           /* namespace=: short names resolve there ("" = default) */
+	char also_proxy[256];  /* also_proxy=a,b: more suffixes the cluster resolves */
+	char never_proxy[256]; /* never_proxy=a,b: suffixes it never resolves */
+	bool no_dns;           /* dns=off */
+	bool no_loop_guard; /* loopguard=off */
+	bool has_tos;       /* tos=N: the mark to look for instead of the manager's */
+	uint8_t tos;
 	/* status */
 	bool text;
 };

@@ -5,6 +5,22 @@
 
 #include "common/util.h"
 #include "daemon/ctl.h"
+#include "dns/dnsroute.h"
+
+/* A comma-separated list of DNS suffixes, checked and kept as given. */
+static int ctl_suffixes(char *out, const char *v, size_t vlen, char *err, size_t errlen)
+{
+	struct dns_name names[DNSROUTE_SUFFIX_MAX];
+	char bad[256];
+	int n;
+
+	if (vlen >= 256 || dnsroute_suffixes_parse(v, names, &n, bad) < 0) {
+		snprintf(err, errlen, "bad DNS suffix '%.64s'", vlen >= 256 ? v : bad);
+		return -EINVAL;
+	}
+	memcpy(out, v, vlen + 1);
+	return 0;
+}
 
 static int ctl_kv(struct ctl_req *req, const char *key, size_t klen, const char *val, size_t vlen,
 		  char *err, size_t errlen)
@@ -30,6 +46,32 @@ static int ctl_kv(struct ctl_req *req, const char *key, size_t klen, const char 
 		if (u64_parse(v, UINT32_MAX, &n) == 0) {
 			req->has_owner = true;
 			req->owner = (uint32_t)n;
+			return 0;
+		}
+	} else if (req->verb == CTL_CONNECT && klen == 9 && !memcmp(key, "namespace", 9)) {
+		if (dnsroute_ns_valid(v)) {
+			memcpy(req->ns, v, vlen + 1);
+			return 0;
+		}
+	} else if (req->verb == CTL_CONNECT && klen == 10 && !memcmp(key, "also_proxy", 10)) {
+		return ctl_suffixes(req->also_proxy, v, vlen, err, errlen);
+	} else if (req->verb == CTL_CONNECT && klen == 11 && !memcmp(key, "never_proxy", 11)) {
+		return ctl_suffixes(req->never_proxy, v, vlen, err, errlen);
+	} else if (req->verb == CTL_CONNECT && klen == 3 && !memcmp(key, "dns", 3)) {
+		if (!strcmp(v, "off") || !strcmp(v, "on")) {
+			req->no_dns = !strcmp(v, "off");
+			return 0;
+		}
+	} else if (req->verb == CTL_CONNECT && klen == 9 && !memcmp(key, "loopguard", 9)) {
+		if (!strcmp(v, "on") || !strcmp(v, "off")) {
+			req->no_loop_guard = !strcmp(v, "off");
+			return 0;
+		}
+	} else if (req->verb == CTL_CONNECT && klen == 3 && !memcmp(key, "tos", 3)) {
+		/* ECN bits (0x03) are the network's to change: they mark nothing. */
+		if (u64_parse(v, 255, &n) == 0 && !(n & 3)) {
+			req->has_tos = true;
+			req->tos = (uint8_t)n;
 			return 0;
 		}
 	} else if (req->verb == CTL_STATUS && klen == 6 && !memcmp(key, "format", 6)) {

@@ -18,6 +18,7 @@
 #include "common/log.h"
 #include "daemon/ctl.h"
 #include "daemon/daemon.h"
+#include "daemon/resolv.h"
 #include "net/sock.h"
 
 #define VIF_READS_PER_WAKEUP 64
@@ -65,6 +66,8 @@ static void vif_event(struct loop *l, int fd, uint32_t events, void *arg)
 		d->c.pkts_in++;
 		if (n < 20 || (d->pkt[0] >> 4) != 4)
 			continue; /* IPv6 and junk: not routed here */
+		if (loopguard_packet(d, d->pkt, (size_t)n))
+			continue; /* the cluster sent it back: answered, not forwarded */
 		switch (d->pkt[9]) {
 		case IPPROTO_TCP: hairpin_from_vif(d, d->pkt, (size_t)n); break;
 		case IPPROTO_UDP: dgram_udp_from_vif(d, d->pkt, (size_t)n); break;
@@ -133,6 +136,7 @@ void daemon_connected(struct daemon *d)
 	char ip[16];
 
 	d->last_ack_ms = loop_now_ms(d->loop);
+	loopguard_session(d);
 	if (d->state == D_RECONNECTING) {
 		d->state = D_CONNECTED;
 		d->c.reconnects++;
@@ -148,6 +152,7 @@ void daemon_connected(struct daemon *d)
 		return;
 	d->state = D_CONNECTED;
 	d->connected_since_ms = loop_now_ms(d->loop);
+	dnssrv_start(d);
 	pool_fill(d);
 	ctl_reply_connect(d, true, "connected: the cluster's pod and service networks are routed here");
 }
@@ -195,6 +200,7 @@ void daemon_session_lost(struct daemon *d, const char *why)
 	hairpin_reset_all(d);
 	tunnel_stop(d);
 	d->state = D_RECONNECTING;
+	dnssrv_session_lost(d);
 	d->backoff_ms = MIN(MAX(d->backoff_ms * 2, BACKOFF_MIN_MS), BACKOFF_MAX_MS);
 	loop_timer_arm(d->loop, &d->reconnect_timer, d->backoff_ms, reconnect_tick, d);
 }
@@ -243,6 +249,7 @@ static int daemon_running(const char *path)
 
 static void daemon_cleanup(struct daemon *d)
 {
+	dnssrv_stop(d); /* first: the laptop's resolver comes back before anything else goes */
 	hairpin_fini(d);
 	dgram_udp_fini(d);
 	tunnel_stop(d);
@@ -272,6 +279,7 @@ int daemon_main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' }, { 0 } };
 	struct daemon *d;
 	char logpath[108] = "";
+	bool default_log;
 	int c, ret;
 
 	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
@@ -290,16 +298,30 @@ int daemon_main(int argc, char **argv)
 		return 1;
 	d->ctl_fd = d->sig_fd = d->lfd = -1;
 	d->vif.fd = -1;
+	d->loop_guard = true;
+	d->tos_override = -1;
+	guard_init(&d->guard, true, 0);
 	mkdir_p("/run/subway", 0755);
+	default_log = !logpath[0];
 	ctl_paths(d->sock_path, sizeof(d->sock_path), logpath[0] ? NULL : logpath, sizeof(logpath));
-	log_open(logpath, "subway-daemon");
 	if (daemon_running(d->sock_path)) {
 		fprintf(stderr, "subway daemon: a daemon already runs in this network namespace\n");
 		free(d);
 		return 1;
 	}
+	/* Namespace inodes are reused: start a fresh log, keep one old one. */
+	if (default_log) {
+		char old[sizeof(logpath) + 4];
+		snprintf(old, sizeof(old), "%s.old", logpath);
+		rename(logpath, old);
+	}
+	log_open(logpath, "subway-daemon");
+	if (log_fd() >= 0)
+		dup2(log_fd(), STDERR_FILENO); /* sanitizer reports land in the log too */
+	/* A daemon killed earlier may have left the resolver pointing at it. */
+	if ((ret = resolv_restore()) > 0)
+		log_info("%s restored from the copy a previous daemon saved", RESOLV_PATH);
 	sock_raise_nofile(1u << 20);
-	d->nofile = sock_nofile();
 	if (!(d->loop = loop_new()) || (ret = daemon_signals(d)) < 0 || (ret = ctl_listen(d)) < 0) {
 		log_err("cannot start: %s", strerror(errno));
 		return 1;

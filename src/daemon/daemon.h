@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include "common/loop.h"
+#include "daemon/guard.h"
 #include "daemon/nat.h"
 #include "net/relay.h"
 #include "proto/auth.h"
@@ -26,7 +27,7 @@
 
 #define DIAL_TIMEOUT_MS 5000
 #define POOL_TARGET 16           /* idle pre-authenticated flow connections */
-#define POOL_TARGET_MAX 256      /* ... grown to while new flows outrun the refill */
+#define POOL_TARGET_MAX 64       /* ... grown to while new flows outrun the refill */
 #define POOL_SHRINK_MS 30000     /* ... and halved back after this long without a wait */
 #define POOL_MAX_CONNECTING 64
 #define FLOWS_MAX 100000
@@ -36,6 +37,15 @@
 #define DRAIN_MAX_MS (15 * 60 * 1000)
 #define UDP_IDLE_MS 60000
 #define UDP_FLOWS_MAX 4096
+
+/* The daemon's own caps (docs/vm-networking.md): with or without the loop
+ * guard, a storm is bounded by these, never by running out of fds. */
+#define DIALS_MAX 512            /* dials in flight per session: the manager allows as many, and counts
+                                  * later (the daemon counts a dial before the manager sees it) */
+#define DIAL_RATE_PER_S 10000    /* new dials per second, sustained ... */
+#define DIAL_BURST 1000          /* ... and in a burst */
+#define TCP_FLOWS_CAP 32768      /* TCP flows per session, lowered to fit RLIMIT_NOFILE */
+#define FDS_RESERVED 256         /* fds kept for the pool, the control socket, logs */
 
 struct daemon;
 struct tflow;
@@ -54,6 +64,7 @@ struct pconn {
 	struct tflow *flow;            /* flow connection: the flow it serves */
 	struct pconn *next, *prev;     /* idle or connecting list */
 	struct loop_timer timer;
+	uint64_t auth_us; /* AUTH sent: its round trip feeds the loop guard's window */
 	bool grow;
 };
 
@@ -72,6 +83,9 @@ struct tflow {
 	struct tflow *wnext, *wprev; /* waiting for a pooled connection */
 	struct tflow *lnext, *lprev; /* all flows */
 	bool waiting;
+	bool guarded; /* counted in flight by the loop guard's chain layer */
+	bool guard_queued; /* ... and waiting for a pooled connection */
+	uint64_t sent_us; /* when its DIAL went out */
 	bool fin_app, fin_lst, rst; /* seen crossing the VIF */
 	int drain_fd; /* accepted socket kept open until its send queue is empty */
 	uint64_t drain_until;
@@ -83,6 +97,8 @@ struct uflow {
 	uint32_t src, dst;
 	uint16_t sport, dport;
 	uint64_t last_ms;
+	bool guarded; /* counted in flight by the loop guard until the first reply */
+	uint64_t sent_us; /* its first datagram went out */
 	struct uflow *hnext; /* by 4-tuple */
 	struct uflow *inext; /* by id */
 	struct uflow *lnext, *lprev; /* all flows, for expiry and listing */
@@ -98,11 +114,22 @@ struct counters {
 	uint64_t pkts_in, pkts_dropped;
 	uint64_t reconnects;
 	/* loop guard (docs/vm-networking.md): what it refused, per kind */
-	uint64_t loops_tcp, loops_udp, loops_dns;
+	uint64_t loops_tcp, loops_udp, loops_dns, loops_icmp;
 	uint32_t loop_last_src; /* source address of the last loop seen */
+	uint64_t dials_limited; /* refused by the daemon's own caps */
 };
 
 enum dstate { D_IDLE, D_CONNECTING, D_CONNECTED, D_RECONNECTING };
+
+/* DNS settings from `connect` (docs/dns.md). */
+struct dns_opts {
+	char ns[64];           /* short names resolve in this namespace */
+	char also_proxy[256];  /* comma-separated suffixes the cluster also resolves */
+	char never_proxy[256]; /* ... and suffixes it never resolves */
+	bool off;              /* --no-dns */
+};
+
+struct dnssrv;
 
 struct daemon {
 	struct loop *loop;
@@ -111,6 +138,8 @@ struct daemon {
 	int ctl_fd;
 	int sig_fd;
 	uid_t owner; /* the user who asked for the connection */
+	bool loop_guard;    /* `connect --no-loop-guard` turns it off */
+	int tos_override;   /* `connect --tos N`: the mark to look for; -1: the manager's */
 
 	/* manager */
 	uint32_t mgr_addr;
@@ -144,10 +173,12 @@ struct daemon {
 	int lfd; /* hairpin listener on VIF_ADDR */
 	uint16_t lport;
 	struct loop_timer accept_timer; /* accepting again after running out of fds */
-	uint64_t nofile;                /* RLIMIT_NOFILE: bounds the flows relayed at once */
 	struct nat_table *nat;
 	uint32_t n_tcp;
-	uint32_t n_dialing; /* flows whose SYN waits for the manager's dial */
+	uint32_t n_tflows, tflows_max; /* every TCP flow, whatever its state; its cap */
+	uint32_t n_dialing, dialing_peak;
+	uint64_t dial_tokens;  /* token bucket of DIAL_RATE_PER_S, in millionths of a dial */
+	uint64_t dial_tokens_us;
 
 	/* UDP */
 	struct uflow **utab;
@@ -156,7 +187,12 @@ struct daemon {
 	struct uflow *ulist;
 	struct loop_timer udp_timer;
 
+	/* DNS */
+	struct dns_opts dns_opts;
+	struct dnssrv *dns;
+
 	struct counters c;
+	struct guard guard;
 	bool pkt_partial; /* pkt's L4 checksum is left to the kernel (vif_read) */
 	uint8_t pkt[65536];
 	uint8_t out[65536 + 64];
@@ -195,6 +231,23 @@ void dgram_udp_from_vif(struct daemon *d, uint8_t *buf, size_t len);
 void dgram_udp_from_tunnel(struct daemon *d, const struct msg_udp *m);
 void dgram_icmp_from_vif(struct daemon *d, uint8_t *buf, size_t len);
 void dgram_icmp_from_tunnel(struct daemon *d, const struct msg_pong *m);
+
+/* dnssrv.c: the DNS server on the VIF and the resolver plumbing */
+void dnssrv_start(struct daemon *d);  /* after the VIF is up; failures leave DNS off */
+void dnssrv_stop(struct daemon *d);   /* puts the laptop's resolver back */
+void dnssrv_from_tunnel(struct daemon *d, const struct msg_dns *m);
+void dnssrv_session_lost(struct daemon *d);
+struct json;
+void dnssrv_status_json(struct daemon *d, struct json *j);
+void dnssrv_status_text(struct daemon *d, FILE *fp);
+/* loopguard.c */
+void loopguard_session(struct daemon *d);
+/* Source and mark layers for a packet read from the VIF: true if it was a
+ * loop (answered and counted; the caller drops it). */
+bool loopguard_packet(struct daemon *d, uint8_t *buf, size_t len);
+/* Counts and logs a loop refused by the chain layer (or any layer). */
+void loopguard_count(struct daemon *d, uint8_t proto, uint32_t src, uint32_t dst, uint16_t dport,
+		     enum guard_verdict v);
 
 /* ctl.c */
 int ctl_listen(struct daemon *d);

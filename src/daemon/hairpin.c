@@ -13,6 +13,7 @@
 #include <string.h>
 #include <linux/sockios.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -24,7 +25,6 @@
 #define ACCEPT_TIMEOUT_MS 5000
 #define ACCEPTS_PER_WAKEUP 64
 #define ACCEPT_PAUSE_MS 100 /* after EMFILE: the listener stays readable */
-#define FD_RESERVE 256      /* fds kept for the pool, pipes, control clients */
 
 static void tflow_free(struct tflow *f);
 
@@ -66,10 +66,36 @@ static void tflow_timeout(struct loop *l, struct loop_timer *t)
 	tflow_free(f);
 }
 
+static enum guard_outcome tflow_outcome(uint8_t status)
+{
+	switch (status) {
+	case DIAL_OK: return GUARD_ANSWERED_OK;
+	case DIAL_REFUSED: return GUARD_ANSWERED_REFUSED;
+	case DIAL_UNREACHABLE:
+	case DIAL_FORBIDDEN: return GUARD_ANSWERED_OTHER;
+	default: return GUARD_NO_ANSWER;
+	}
+}
+
+/* Tells the loop guard how the dial ended, once. */
+static void tflow_guard_end(struct tflow *f, enum guard_outcome o)
+{
+	if (!f->guarded)
+		return;
+	f->guarded = false;
+	if (f->guard_queued)
+		guard_sent(&f->d->guard, IPPROTO_TCP, f->key.dst, f->key.dport, now_us());
+	guard_end(&f->d->guard, IPPROTO_TCP, f->key.dst, f->key.dport, o, now_us(), f->sent_us);
+}
+
 static void tflow_free(struct tflow *f)
 {
 	struct daemon *d = f->d;
 
+	tflow_guard_end(f, GUARD_NO_ANSWER);
+	if (f->state == TF_DIALING)
+		d->n_dialing--;
+	d->n_tflows--;
 	loop_timer_cancel(d->loop, &f->timer);
 	wait_unlink(d, f);
 	nat_remove(d->nat, &f->key);
@@ -91,8 +117,6 @@ static void tflow_free(struct tflow *f)
 		f->lnext->lprev = f->lprev;
 	if (f->state == TF_RELAY || f->state == TF_ACCEPTING)
 		d->n_tcp--;
-	if (f->state == TF_DIALING)
-		d->n_dialing--;
 	free(f);
 }
 
@@ -125,18 +149,29 @@ static void tflow_write(struct tflow *f, struct pkt4 *p, bool partial, bool from
 	daemon_vif_write_csum(f->d, p->ip, p->len, partial);
 }
 
+/* The flow waits for a pooled connection; the loop guard hears of it. */
+static void tflow_queue(struct daemon *d, struct tflow *f)
+{
+	f->pc = NULL;
+	wait_push(d, f);
+	if (f->guarded && !f->guard_queued) {
+		f->guard_queued = true;
+		guard_queued(&d->guard, IPPROTO_TCP, f->key.dst, f->key.dport);
+	}
+}
+
 static void tflow_dial(struct tflow *f)
 {
 	struct daemon *d = f->d;
 	struct pconn *pc = pool_take(d);
 
 	d->c.dials++;
+	f->sent_us = now_us();
 	if (pc && pconn_dial(pc, f) == 0)
 		return;
 	if (pc)
 		pconn_close(pc, true);
-	f->pc = NULL;
-	wait_push(d, f);
+	tflow_queue(d, f);
 }
 
 void hairpin_pool_ready(struct daemon *d)
@@ -146,10 +181,14 @@ void hairpin_pool_ready(struct daemon *d)
 		struct pconn *pc = pool_take(d);
 		wait_unlink(d, f);
 		if (pconn_dial(pc, f) < 0) {
-			f->pc = NULL;
 			pconn_close(pc, true);
-			wait_push(d, f);
+			tflow_queue(d, f);
 			return;
+		}
+		f->sent_us = now_us();
+		if (f->guard_queued) {
+			f->guard_queued = false;
+			guard_sent(&d->guard, IPPROTO_TCP, f->key.dst, f->key.dport, f->sent_us);
 		}
 	}
 }
@@ -161,24 +200,47 @@ static void hairpin_reply_rst(struct daemon *d, const struct pkt4 *p)
 		daemon_vif_write(d, d->out, n);
 }
 
-/* A relayed flow holds two fds: refuse a new one at once (RST, counted as
- * "limit") rather than take a connection that could not be accepted. */
-static bool hairpin_full(const struct daemon *d)
+/* The daemon's own caps: dials in flight, flows, and a token bucket of
+ * DIAL_RATE_PER_S.  True if one more dial may start (and takes a token). */
+static bool hairpin_admit(struct daemon *d, uint64_t now)
 {
-	return ((uint64_t)d->n_tcp + d->n_dialing) * 2 + FD_RESERVE > d->nofile;
+	const uint64_t one = 1000000, full = (uint64_t)DIAL_BURST * one;
+
+	d->dial_tokens = MIN(d->dial_tokens + (now - d->dial_tokens_us) * DIAL_RATE_PER_S, full);
+	d->dial_tokens_us = now;
+	if (d->n_dialing >= DIALS_MAX || d->n_tflows >= d->tflows_max || d->dial_tokens < one)
+		return false;
+	d->dial_tokens -= one;
+	return true;
+}
+
+/* Refused by the daemon's caps.  A chain the caps cut (chains side by
+ * side can fill them before the guard's window ends) is a loop as well. */
+static void tflow_refuse(struct daemon *d, struct pkt4 *p, const struct guard_attempt *a, bool tracked)
+{
+	if (tracked)
+		guard_end(&d->guard, IPPROTO_TCP, p->dst, p->dport, GUARD_NO_ANSWER, a->now, 0);
+	if (guard_overflow(&d->guard, a))
+		loopguard_count(d, IPPROTO_TCP, p->src, p->dst, p->dport, GUARD_CHAIN);
+	d->c.dials_limited++;
+	hairpin_reply_rst(d, p);
 }
 
 static void tflow_new(struct daemon *d, struct pkt4 *p, const struct nat_key *k)
 {
+	uint64_t now = now_us();
+	struct guard_attempt a = { .proto = IPPROTO_TCP, .dst = k->dst, .port = k->dport, .now = now,
+				   .load = d->n_dialing };
+	bool tracked;
+	enum guard_verdict v = guard_begin(&d->guard, &a, &tracked);
 	struct tflow *f;
-
-	if (hairpin_full(d)) {
-		d->c.dial_fail[DIAL_LIMIT]++;
+	if (v != GUARD_PASS) {
+		loopguard_count(d, IPPROTO_TCP, k->src, k->dst, k->dport, v);
 		hairpin_reply_rst(d, p);
 		return;
 	}
-	if (p->len > sizeof(f->syn) || !(f = calloc(1, sizeof(*f)))) {
-		hairpin_reply_rst(d, p);
+	if (p->len > sizeof(f->syn) || !hairpin_admit(d, now) || !(f = calloc(1, sizeof(*f)))) {
+		tflow_refuse(d, p, &a, tracked);
 		return;
 	}
 	f->d = d;
@@ -186,8 +248,7 @@ static void tflow_new(struct daemon *d, struct pkt4 *p, const struct nat_key *k)
 	f->drain_fd = -1;
 	if (nat_insert(d->nat, k, f, &f->tup) < 0) {
 		free(f);
-		d->c.dial_fail[DIAL_LIMIT]++;
-		hairpin_reply_rst(d, p);
+		tflow_refuse(d, p, &a, tracked);
 		return;
 	}
 	/* The SYN is written back later, after other packets: complete its
@@ -197,7 +258,10 @@ static void tflow_new(struct daemon *d, struct pkt4 *p, const struct nat_key *k)
 	memcpy(f->syn, p->ip, p->len);
 	f->syn_len = (uint16_t)p->len;
 	f->state = TF_DIALING;
-	d->n_dialing++;
+	f->guarded = tracked;
+	d->n_tflows++;
+	if (++d->n_dialing > d->dialing_peak)
+		d->dialing_peak = d->n_dialing;
 	f->lnext = d->flows;
 	if (d->flows)
 		d->flows->lprev = f;
@@ -213,6 +277,7 @@ void hairpin_dial_result(struct tflow *f, uint8_t status)
 	struct pkt4 p;
 
 	f->pc = status == DIAL_OK ? f->pc : NULL;
+	tflow_guard_end(f, tflow_outcome(status));
 	if (pkt4_parse(f->syn, f->syn_len, &p) < 0) {
 		tflow_free(f);
 		return;
@@ -404,11 +469,26 @@ void hairpin_reset_all(struct daemon *d)
 		tflow_free(d->flows);
 }
 
+/* Every flow holds at most two fds (the accepted socket and its tunnel
+ * connection): the cap leaves the rest of the fd limit to everything else. */
+static uint32_t hairpin_flows_max(void)
+{
+	struct rlimit rl;
+	uint64_t n = TCP_FLOWS_CAP;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		n = rl.rlim_cur > 2 * FDS_RESERVED ? (rl.rlim_cur - FDS_RESERVED) / 2 : 64;
+	return (uint32_t)MIN(n, (uint64_t)TCP_FLOWS_CAP);
+}
+
 int hairpin_init(struct daemon *d)
 {
 	uint64_t seed;
 	int ret;
 
+	d->tflows_max = hairpin_flows_max();
+	d->dial_tokens = (uint64_t)DIAL_BURST * 1000000;
+	d->dial_tokens_us = now_us();
 	if (auth_random(&seed, sizeof(seed)) < 0)
 		seed = now_us();
 	d->nat = nat_new(FLOWS_MAX, VIF_NAT_BASE, VIF_NAT_ADDRS, seed);

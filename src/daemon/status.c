@@ -72,6 +72,43 @@ static void status_counters(struct json *j, const struct daemon *d)
 	json_obj_end(j);
 }
 
+static void status_loop_guard(struct json *j, const struct daemon *d)
+{
+	const struct guard *g = &d->guard;
+	char ip[16], buf[20];
+
+	json_obj_begin(j, "loop_guard");
+	json_bool(j, "enabled", g->enabled);
+	snprintf(buf, sizeof(buf), "0x%02x", g->dscp_mark);
+	json_str(j, "mark", g->enabled && g->dscp_mark ? buf : NULL);
+	json_arr_begin(j, "sources");
+	if (g->enabled) {
+		for (int i = 0; i < g->n_src; i++)
+			json_str(j, NULL, ip4_str(g->src[i], ip));
+		for (int i = 0; i < g->src_cidrs.n; i++)
+			json_str(j, NULL, cidr4_str(&g->src_cidrs.v[i], buf));
+	}
+	json_arr_end(j);
+	json_uint(j, "chain_window_us", guard_window_us(g, d->n_dialing));
+	json_uint(j, "chains_cut", g->chains);
+	json_obj_end(j);
+	json_obj_begin(j, "loops_blocked");
+	json_uint(j, "tcp", d->c.loops_tcp);
+	json_uint(j, "udp", d->c.loops_udp);
+	json_uint(j, "dns", d->c.loops_dns);
+	json_uint(j, "icmp", d->c.loops_icmp);
+	json_str(j, "last_source", d->c.loop_last_src ? ip4_str(d->c.loop_last_src, ip) : NULL);
+	json_obj_end(j);
+	json_obj_begin(j, "limits");
+	json_uint(j, "dials_in_flight", DIALS_MAX);
+	json_uint(j, "dials_per_s", DIAL_RATE_PER_S);
+	json_uint(j, "dial_burst", DIAL_BURST);
+	json_uint(j, "tcp_flows", d->tflows_max);
+	json_uint(j, "udp_flows", UDP_FLOWS_MAX);
+	json_uint(j, "refused", d->c.dials_limited);
+	json_obj_end(j);
+}
+
 void status_write_json(struct daemon *d, FILE *fp)
 {
 	struct json j;
@@ -109,12 +146,17 @@ void status_write_json(struct daemon *d, FILE *fp)
 	json_obj_begin(&j, "flows");
 	json_uint(&j, "tcp", d->n_tcp);
 	json_uint(&j, "udp", d->n_udp);
+	json_uint(&j, "tcp_all", d->n_tflows);
+	json_uint(&j, "dialing", d->n_dialing);
+	json_uint(&j, "dialing_peak", d->dialing_peak);
 	json_obj_end(&j);
 	json_obj_begin(&j, "pool");
 	json_int(&j, "idle", d->n_idle);
 	json_int(&j, "connecting", d->n_connecting);
 	json_obj_end(&j);
 	status_counters(&j, d);
+	dnssrv_status_json(d, &j);
+	status_loop_guard(&j, d);
 	json_str(&j, "last_error", d->last_error[0] && d->state != D_CONNECTED ? d->last_error : NULL);
 	json_obj_end(&j);
 	json_finish(&j);
@@ -146,6 +188,14 @@ void status_write_text(struct daemon *d, FILE *fp)
 		(unsigned long long)d->c.dials, (unsigned long long)fails,
 		(unsigned long long)d->c.dial_fail[DIAL_REFUSED], (unsigned long long)d->c.dial_fail[DIAL_UNREACHABLE],
 		(unsigned long long)d->c.dial_fail[DIAL_TIMEOUT]);
+	dnssrv_status_text(d, fp);
+	fprintf(fp, "%-10s %s", "loop guard:", d->guard.enabled ? "on" : "OFF (--no-loop-guard)");
+	fprintf(fp, ", blocked %llu tcp, %llu udp, %llu dns, %llu icmp", (unsigned long long)d->c.loops_tcp,
+		(unsigned long long)d->c.loops_udp, (unsigned long long)d->c.loops_dns,
+		(unsigned long long)d->c.loops_icmp);
+	if (d->c.loop_last_src)
+		fprintf(fp, " (last from %s)", ip4_str(d->c.loop_last_src, ip));
+	fprintf(fp, "\n");
 	if (d->c.reconnects || d->state == D_RECONNECTING)
 		fprintf(fp, "%-10s %llu%s%s\n", "reconnects:", (unsigned long long)d->c.reconnects,
 			d->state == D_RECONNECTING ? ", now reconnecting: " : "",

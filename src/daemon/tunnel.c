@@ -14,7 +14,6 @@
 #define CONNECT_TIMEOUT_MS 5000
 #define HEARTBEAT_MS 5000
 #define HEARTBEAT_DEAD_MS 15000
-#define RECV_FRAMES_MAX 64 /* frames handled per wakeup */
 
 static void pconn_event(struct loop *l, int fd, uint32_t events, void *arg);
 
@@ -164,6 +163,7 @@ static int pconn_on_hello(struct pconn *pc, const uint8_t *p, size_t len)
 	if (n < 0)
 		return (int)n;
 	pc->state = PC_AUTH;
+	pc->auth_us = now_us();
 	return pconn_send(pc, buf, (size_t)n);
 }
 
@@ -185,6 +185,7 @@ static int pconn_on_auth_ok(struct pconn *pc, const uint8_t *p, size_t len)
 		return -EACCES;
 	}
 	loop_timer_cancel(d->loop, &pc->timer);
+	guard_rtt_sample(&d->guard, now_us() - pc->auth_us);
 	if (pc->kind == CONN_CONTROL) {
 		memcpy(d->session, ok.session, sizeof(d->session));
 		d->have_session = true;
@@ -225,8 +226,14 @@ static int ctl_on_frame(struct pconn *pc, const struct frame_hdr *h, const uint8
 		dgram_icmp_from_tunnel(d, &m);
 		return 0;
 	}
+	case FT_DNS_REPLY: {
+		struct msg_dns m;
+		if (msg_dns_decode(p, h->len, &m) < 0)
+			return -EBADMSG;
+		dnssrv_from_tunnel(d, &m);
+		return 0;
+	}
 	case FT_UDP_CLOSE:
-	case FT_DNS_REPLY:
 		return 0;
 	case FT_HEARTBEAT_ACK:
 		d->last_ack_ms = loop_now_ms(d->loop);
@@ -310,7 +317,9 @@ static void pconn_fail(struct pconn *pc, int err)
 	pconn_close(pc, err != -EPIPE);
 }
 
-/* Reads and handles frames; bounded per wakeup.  0, 1 (handed over) or -errno. */
+/* Reads once and handles every complete frame in the read buffer: bounded
+ * by its size (FRAME_MAX).  Frames left in the buffer would wait for the
+ * socket's next event, which may never come.  0, 1 (handed over) or -errno. */
 static int pconn_read(struct pconn *pc)
 {
 	struct frame_hdr h;
@@ -321,7 +330,7 @@ static int pconn_read(struct pconn *pc)
 		return -EPIPE;
 	if (ret < 0 && ret != -EAGAIN && ret != -ENOBUFS)
 		return ret;
-	for (int i = 0; i < RECV_FRAMES_MAX; i++) {
+	for (;;) {
 		ret = wire_next(&pc->w, &h, &p);
 		if (ret <= 0)
 			return ret;
@@ -335,7 +344,6 @@ static int pconn_read(struct pconn *pc)
 				return ret;
 		}
 	}
-	return 0;
 }
 
 static void pconn_event(struct loop *l, int fd, uint32_t events, void *arg)

@@ -17,6 +17,9 @@
 #define LAB_STATE_ROOT "/run/subway-lab"
 #define LAB_NETNS_ETC "/etc/netns"
 #define LAB_CLUSTER_DOMAIN "cluster.local"
+/* An answer too large for UDP: LAB_BIG_TXT_STRINGS TXT records of 200 bytes. */
+#define LAB_BIG_TXT_NAME "big.default.svc." LAB_CLUSTER_DOMAIN
+#define LAB_BIG_TXT_STRINGS 20
 #define LAB_POD_NET LAB_IP(10, 42, 0, 0)
 #define LAB_POD_LEN 16
 #define LAB_SVC_NET LAB_IP(10, 43, 0, 0)

@@ -281,6 +281,16 @@ static void dns_records(struct text *t)
 		text_printf(t, "host-record=%u-%u-%u-%u.%s.pod." LAB_CLUSTER_DOMAIN ",%s\n", pip >> 24,
 			    (pip >> 16) & 255, (pip >> 8) & 255, pip & 255, lab_pods[i].ns, ip(pip, a));
 	}
+	/* An answer too large for UDP, for DNS over TCP: LAB_BIG_TXT_STRINGS
+	 * TXT records of 200 bytes, "<i>:" then the letters, cycled. */
+	for (int i = 0; i < LAB_BIG_TXT_STRINGS; i++) {
+		char s[201];
+		int n = snprintf(s, sizeof(s), "%02d:", i);
+		for (; n < 200; n++)
+			s[n] = (char)('a' + (n + i) % 26);
+		s[200] = 0;
+		text_printf(t, "txt-record=" LAB_BIG_TXT_NAME ",\"%s\"\n", s);
+	}
 }
 
 void render_cluster_dns(struct text *t, enum lab_topo topo)

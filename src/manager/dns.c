@@ -4,7 +4,8 @@
  * put back and the reply goes to the daemon with the same message id.
  * A query without an answer within MGR_DNS_TIMEOUT_MS gets a SERVFAIL,
  * so the application fails fast instead of waiting for its own timeout.
- * A truncated (TC) reply is passed on as is: the client retries over TCP. */
+ * A truncated (TC) reply is asked again over TCP (RFC 7766) and the whole
+ * answer goes back: the daemon fits it to its own client, UDP or TCP. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -65,6 +66,11 @@ static bool dns_question_eq(const uint8_t *a, const uint8_t *b, size_t n)
 
 static void dns_slot_free(struct dns_slot *d)
 {
+	if (d->tcp) {
+		dnstcp_cancel(d->tcp);
+		d->tcp = NULL;
+		d->m->n_dns_tcp--;
+	}
 	loop_timer_cancel(d->m->loop, &d->timer);
 	d->s->n_dns--;
 	d->s = NULL;
@@ -87,12 +93,11 @@ static void dns_reply(struct dns_slot *d, const uint8_t *msg, size_t len)
 	session_kick(d->s);
 }
 
-static void dns_on_timeout(struct loop *l, struct loop_timer *t)
+/* Answers SERVFAIL for the query in d and frees d. */
+static void dns_servfail(struct dns_slot *d)
 {
-	struct dns_slot *d = t->arg;
 	uint8_t msg[DNS_HDR + sizeof(d->question)];
 
-	(void)l;
 	d->m->st.dns_dropped++;
 	memset(msg, 0, DNS_HDR);
 	msg[0] = (uint8_t)(d->client_id >> 8);
@@ -105,26 +110,77 @@ static void dns_on_timeout(struct loop *l, struct loop_timer *t)
 	dns_slot_free(d);
 }
 
+static void dns_on_timeout(struct loop *l, struct loop_timer *t)
+{
+	(void)l;
+	dns_servfail(t->arg);
+}
+
+/* The answer msg (ID already checked) answers d's question. */
+static bool dns_answers(const struct dns_slot *d, const uint8_t *msg, size_t len)
+{
+	int qlen = dns_question_len(msg, len);
+
+	return qlen == d->qlen && dns_question_eq(msg + DNS_HDR, d->question, d->qlen);
+}
+
+/* Sends the client's ID back in msg, and msg to the daemon; frees d. */
+static void dns_answer(struct dns_slot *d, uint8_t *msg, size_t len)
+{
+	msg[0] = (uint8_t)(d->client_id >> 8);
+	msg[1] = (uint8_t)d->client_id;
+	d->m->st.dns_replies++;
+	dns_reply(d, msg, len);
+	dns_slot_free(d);
+}
+
+static void dns_tcp_done(void *arg, int err, const uint8_t *msg, size_t len)
+{
+	struct dns_slot *d = arg;
+
+	d->tcp = NULL; /* it frees itself after this call */
+	d->m->n_dns_tcp--;
+	if (err || (uint16_t)(msg[0] << 8 | msg[1]) != d->wire_id || !(msg[2] & 0x80) ||
+	    !dns_answers(d, msg, len)) {
+		log_debug("dns over TCP: %s", err ? strerror(-err) : "not the answer");
+		dns_servfail(d);
+		return;
+	}
+	memcpy(d->m->scratch, msg, len); /* len <= 65535 < FRAME_MAX */
+	dns_answer(d, d->m->scratch, len);
+}
+
+/* A truncated answer: ask again over TCP, from the same marked socket
+ * options.  False when that cannot be done (then the TC answer goes on). */
+static bool dns_retry_tcp(struct dns_slot *d)
+{
+	struct mgr *m = d->m;
+
+	if (!d->msg_len || d->tcp || m->n_dns_tcp >= MGR_DNS_TCP_MAX)
+		return false;
+	d->tcp = dnstcp_start(m->loop, m->cfg.dns, m->cfg.dns_port, m->cfg.tos, d->msg, d->msg_len,
+			      MGR_DNS_TIMEOUT_MS, dns_tcp_done, d);
+	if (!d->tcp)
+		return false;
+	m->n_dns_tcp++;
+	m->st.dns_tcp++;
+	return true;
+}
+
 static void dns_input(struct mgr *m, uint8_t *msg, size_t len)
 {
 	struct dns_slot *d;
 	uint16_t id;
-	int qlen;
 
 	if (len < DNS_HDR || !(msg[2] & 0x80))
 		return;
 	id = (uint16_t)(msg[0] << 8 | msg[1]);
 	d = &m->dns[id & (MGR_DNS_MAX - 1)];
-	if (!d->s || d->wire_id != id)
-		return;
-	qlen = dns_question_len(msg, len);
-	if (qlen != d->qlen || !dns_question_eq(msg + DNS_HDR, d->question, d->qlen))
+	if (!d->s || d->wire_id != id || d->tcp || !dns_answers(d, msg, len))
 		return; /* not the answer to our question: keep waiting */
-	msg[0] = (uint8_t)(d->client_id >> 8);
-	msg[1] = (uint8_t)d->client_id;
-	m->st.dns_replies++;
-	dns_reply(d, msg, len);
-	dns_slot_free(d);
+	if ((msg[2] & 0x02) && dns_retry_tcp(d))
+		return;
+	dns_answer(d, msg, len);
 }
 
 static void dns_on_event(struct loop *l, int fd, uint32_t events, void *arg)
@@ -250,6 +306,8 @@ void dns_query(struct session *s, const struct msg_dns *q)
 	d->qflags = q->data[2];
 	d->qlen = (uint16_t)qlen;
 	memcpy(d->question, q->data + DNS_HDR, (size_t)qlen);
+	d->msg_len = q->len <= sizeof(d->msg) ? q->len : 0;
+	memcpy(d->msg, m->scratch, d->msg_len);
 	s->n_dns++;
 	m->n_dns++;
 	loop_timer_arm(m->loop, &d->timer, MGR_DNS_TIMEOUT_MS, dns_on_timeout, d);

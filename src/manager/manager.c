@@ -304,11 +304,11 @@ void mgr_log_stats(const struct mgr *m)
 		 s->dials[DIAL_UNREACHABLE], s->dials[DIAL_TIMEOUT], s->dials[DIAL_FORBIDDEN],
 		 s->dials[DIAL_ERROR], s->dials[DIAL_LIMIT], s->bytes_up, s->bytes_down);
 	log_info("udp flows %lu active %lu total, datagrams up %lu down %lu dropped %lu; "
-		 "pings %lu pongs %lu timeouts %lu; dns %lu queries %lu replies %lu dropped; "
+		 "pings %lu pongs %lu timeouts %lu; dns %lu queries %lu replies %lu dropped %lu tcp; "
 		 "bad frames %lu",
 		 s->udp_flows_active, s->udp_flows_total, s->udp_dgrams_up, s->udp_dgrams_down,
 		 s->udp_dropped, s->pings, s->pongs, s->ping_timeouts, s->dns_queries,
-		 s->dns_replies, s->dns_dropped, s->frames_bad);
+		 s->dns_replies, s->dns_dropped, s->dns_tcp, s->frames_bad);
 }
 
 static void mgr_on_accept_resume(struct loop *l, struct loop_timer *t)

@@ -12,6 +12,7 @@
 
 #include "common/loop.h"
 #include "common/util.h"
+#include "dns/dnstcp.h"
 #include "net/relay.h"
 #include "proto/auth.h"
 #include "proto/frame.h"
@@ -34,6 +35,8 @@
 #define MGR_PING_TIMEOUT_MS 2000
 #define MGR_DNS_MAX 1024             /* DNS queries in flight, all sessions */
 #define MGR_DNS_TIMEOUT_MS 5000
+#define MGR_DNS_QUERY_MAX 1024       /* queries kept for a retry over TCP; longer ones are not retried */
+#define MGR_DNS_TCP_MAX 64           /* TCP retries in flight, all sessions */
 #define MGR_CLOSE_LINGER_MS 2000     /* time to flush a last frame before closing */
 #define MGR_TOS_DEFAULT 0x04         /* DSCP 1 (LE, RFC 8622): rare in clusters, ECN bits clear */
 #define MGR_DIAL_TIMEOUT_DEFAULT 5000
@@ -87,7 +90,7 @@ struct mgr_stats {
 	uint64_t udp_flows_active, udp_flows_total, udp_dgrams_up, udp_dgrams_down;
 	uint64_t udp_dropped;
 	uint64_t pings, pongs, ping_timeouts;
-	uint64_t dns_queries, dns_replies, dns_dropped;
+	uint64_t dns_queries, dns_replies, dns_dropped, dns_tcp;
 	uint64_t frames_bad;
 };
 
@@ -115,6 +118,9 @@ struct dns_slot {
 	uint16_t qlen;
 	uint8_t question[260]; /* QNAME (<= 255) + QTYPE + QCLASS */
 	struct loop_timer timer;
+	struct dnstcp *tcp;    /* the retry over TCP of a truncated answer */
+	uint16_t msg_len;      /* the query as sent (0: too long to keep) */
+	uint8_t msg[MGR_DNS_QUERY_MAX];
 };
 
 struct mgr {
@@ -138,7 +144,7 @@ struct mgr {
 	int dns_fd;
 	uint64_t dns_tried_ms; /* last attempt to open dns_fd */
 	struct dns_slot *dns;
-	unsigned n_dns;
+	unsigned n_dns, n_dns_tcp;
 	uint8_t scratch[FRAME_MAX]; /* one datagram or frame at a time */
 	int exit_code;
 };

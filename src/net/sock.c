@@ -148,13 +148,6 @@ void sock_raise_nofile(uint64_t want)
 	}
 }
 
-uint64_t sock_nofile(void)
-{
-	struct rlimit rl;
-
-	return getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur : 1024;
-}
-
 int sock_keepalive(int fd, int idle_s, int intvl_s, int cnt)
 {
 	int one = 1;

@@ -20,6 +20,5 @@ int sock_linger_rst(int fd);
 int sock_nonblock(int fd);
 /* Raises RLIMIT_NOFILE to min(want, hard limit, or nr_open when root). */
 void sock_raise_nofile(uint64_t want);
-uint64_t sock_nofile(void); /* the current RLIMIT_NOFILE */
 /* TCP keepalive: first probe after idle_s, then every intvl_s, cnt probes. */
 int sock_keepalive(int fd, int idle_s, int intvl_s, int cnt);

@@ -103,3 +103,72 @@ int vif_route_add(struct vif *v, const struct cidr4 *dst, uint32_t src)
 	mnl_attr_put_u32(nlh, RTA_OIF, (uint32_t)v->ifindex);
 	return nl_talk(nlh);
 }
+
+struct route_get {
+	int oif;
+	uint32_t gw;
+};
+
+/* Every attribute's type and length checked before use. */
+static int route_get_attr(const struct nlattr *a, void *data)
+{
+	struct route_get *r = data;
+	int type = mnl_attr_get_type(a);
+
+	if (mnl_attr_type_valid(a, RTA_MAX) < 0)
+		return MNL_CB_OK;
+	if ((type == RTA_OIF || type == RTA_GATEWAY) && mnl_attr_validate(a, MNL_TYPE_U32) < 0)
+		return MNL_CB_ERROR;
+	if (type == RTA_OIF)
+		r->oif = (int)mnl_attr_get_u32(a);
+	else if (type == RTA_GATEWAY)
+		r->gw = ntohl(mnl_attr_get_u32(a));
+	return MNL_CB_OK;
+}
+
+static int route_get_msg(const struct nlmsghdr *nlh, void *data)
+{
+	if (nlh->nlmsg_type != RTM_NEWROUTE)
+		return MNL_CB_OK;
+	return mnl_attr_parse(nlh, sizeof(struct rtmsg), route_get_attr, data);
+}
+
+int vif_route_get(uint32_t dst, int *oif, uint32_t *gw)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	struct mnl_socket *nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
+	struct route_get r = { 0 };
+	struct rtmsg *rtm;
+	unsigned seq = (unsigned)time(NULL), portid;
+	ssize_t n;
+	int ret;
+
+	if (!nl)
+		return -errno;
+	nlh->nlmsg_type = RTM_GETROUTE;
+	nlh->nlmsg_flags = NLM_F_REQUEST;
+	nlh->nlmsg_seq = seq;
+	rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
+	rtm->rtm_family = AF_INET;
+	rtm->rtm_dst_len = 32;
+	mnl_attr_put_u32(nlh, RTA_DST, htonl(dst));
+	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0 || mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	portid = mnl_socket_get_portid(nl);
+	n = mnl_socket_recvfrom(nl, buf, sizeof(buf));
+	if (n < 0) {
+		ret = -errno;
+		goto out;
+	}
+	ret = mnl_cb_run(buf, (size_t)n, seq, portid, route_get_msg, &r) < 0 ? -errno : 0;
+	if (ret == 0 && r.oif <= 0)
+		ret = -ENOENT;
+	*oif = r.oif;
+	*gw = r.gw;
+out:
+	mnl_socket_close(nl);
+	return ret;
+}

@@ -42,6 +42,11 @@ int vif_addr_add(struct vif *v, uint32_t addr, uint8_t prefix);
 /* Route for dst via the link, with preferred source src (0: none). */
 int vif_route_add(struct vif *v, const struct cidr4 *dst, uint32_t src);
 
+/* The route the kernel picks for dst (`ip route get`): its output
+ * interface index and gateway (0: directly attached).  0 or -errno
+ * (-ENETUNREACH: no route). */
+int vif_route_get(uint32_t dst, int *oif, uint32_t *gw);
+
 /* Local IPv4 routes, from /proc/net/route text (pure parser; the default
  * route is skipped).  Returns the number found (<= max) or -EINVAL. */
 struct local_route {

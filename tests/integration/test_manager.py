@@ -211,11 +211,37 @@ def udp_echo(addr):
     return s
 
 
+BIG_ANSWERS = 100  # A records in the answer for "big.*": 1,600+ bytes, too many for UDP
+
+
+def big_answer(q, tc):
+    """The answer to q for "big.*": truncated (TC, no records) over UDP,
+    whole over TCP."""
+    if tc:
+        return q[:2] + b"\x83\x80" + b"\x00\x01\x00\x00\x00\x00\x00\x00" + q[12:]
+    hdr = q[:2] + b"\x81\x80" + struct.pack(">HHHH", 1, BIG_ANSWERS, 0, 0)
+    rrs = b"".join(b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04" + bytes([10, 42, 1, i])
+                   for i in range(BIG_ANSWERS))
+    return hdr + q[12:] + rrs
+
+
 def dns_server(addr):
     """Answers every query with its question and one A record 10.42.0.7,
-    first sending a reply with a wrong question (which must be ignored)."""
+    first sending a reply with a wrong question (which must be ignored).
+    "big.*" is answered truncated over UDP, and whole over TCP on the same
+    port."""
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind((addr, 0))
+    t = socket.socket()
+    t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    for _ in range(20):  # a port free for both
+        s.bind((addr, 0))
+        try:
+            t.bind((addr, s.getsockname()[1]))
+            break
+        except OSError:
+            s.close()
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    t.listen(8)
 
     def run():
         while True:
@@ -223,13 +249,33 @@ def dns_server(addr):
                 q, peer = s.recvfrom(65535)
             except OSError:
                 return
+            if q[12] == 3 and q[13:16] == b"big":
+                s.sendto(big_answer(q, True), peer)
+                continue
             hdr = q[:2] + b"\x81\x80" + b"\x00\x01\x00\x01\x00\x00\x00\x00"
             bogus = hdr + b"\x05bogus\x00\x00\x01\x00\x01"
             s.sendto(bogus, peer)
             ans = b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04" + socket.inet_aton("10.42.0.7")
             s.sendto(hdr + q[12:] + ans, peer)
+
+    def run_tcp():
+        while True:
+            try:
+                c, _ = t.accept()
+            except OSError:
+                return
+            c.settimeout(5)
+            try:
+                n = struct.unpack(">H", c.recv(2, socket.MSG_WAITALL))[0]
+                q = c.recv(n, socket.MSG_WAITALL)
+                a = big_answer(q, False)
+                c.sendall(struct.pack(">H", len(a)) + a)
+            except OSError:
+                pass
+            c.close()
     threading.Thread(target=run, daemon=True).start()
-    return s
+    threading.Thread(target=run_tcp, daemon=True).start()
+    return s, t
 
 
 def free_port(addr="127.0.0.1"):
@@ -292,9 +338,9 @@ class Manager:
 def servers():
     echo = EchoServer(ECHO_ADDR)
     udp = udp_echo(UDP_ADDR)
-    dns = dns_server(DNS_ADDR)
+    dns, dns_tcp = dns_server(DNS_ADDR)
     yield dict(echo=echo, udp=udp, dns=dns)
-    for s in (echo.lsock, udp, dns):
+    for s in (echo.lsock, udp, dns, dns_tcp):
         s.close()
 
 
@@ -475,6 +521,17 @@ def test_dns(ctl):
     assert mid == 99 and len(r) == n
     assert r[:2] == b"\x42\x42" and r[12:12 + len(q) - 12] == q[12:]  # not the bogus reply
     assert r.endswith(socket.inet_aton("10.42.0.7"))
+
+
+def test_dns_truncated_answer_comes_whole_over_tcp(mgr, ctl):
+    q = dns_query("big.default.svc.cluster.local", 0x5151)
+    ctl.send(FT["DNS_QUERY"], struct.pack(">IH", 7, len(q)) + q)
+    p = ctl.expect(FT["DNS_REPLY"])
+    mid, n = struct.unpack(">IH", p[:6])
+    r = p[6:]
+    assert mid == 7 and len(r) == n > 1600
+    flags, _qd, an = struct.unpack(">HHH", r[2:8])
+    assert r[:2] == b"\x51\x51" and not flags & 0x0200 and an == BIG_ANSWERS
 
 
 def test_ping(mgr, ctl):

@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "daemon/ctl.h"
+#include "daemon/resolv.h"
 #include "vif/vif.h"
 
 static int parse(const char *s, struct ctl_req *r)
@@ -34,6 +35,24 @@ static void test_verbs(void **state)
 	assert_true(r.has_owner);
 	assert_int_equal(r.owner, 1000);
 	assert_string_equal(r.token_hex, "00112233445566778899aabbccddeeff");
+	assert_false(r.no_loop_guard);
+	assert_false(r.has_tos);
+}
+
+static void test_loop_guard_keys(void **state)
+{
+	struct ctl_req r;
+	(void)state;
+	assert_int_equal(parse("connect manager=10.0.0.1:1 token=00112233445566778899aabbccddeeff loopguard=off tos=0", &r),
+			 0);
+	assert_true(r.no_loop_guard);
+	assert_true(r.has_tos);
+	assert_int_equal(r.tos, 0);
+	assert_int_equal(parse("connect manager=10.0.0.1:1 token=00112233445566778899aabbccddeeff loopguard=on tos=184", &r),
+			 0);
+	assert_false(r.no_loop_guard);
+	assert_true(r.has_tos);
+	assert_int_equal(r.tos, 184);
 }
 
 static void test_rejects(void **state)
@@ -48,6 +67,13 @@ static void test_rejects(void **state)
 		"connect manager=10.0.0.1:1 token=xyz12233445566778899aabbccddeeff",
 		"connect manager=10.0.0.1:1 token=00112233445566778899aabbccddeeff owner=-1",
 		"connect manager=10.0.0.1:1 token=00112233445566778899aabbccddeeff owner=99999999999",
+		"connect manager=10.0.0.1:1 token=00112233445566778899aabbccddeeff loopguard=no",
+		"connect manager=10.0.0.1:1 token=00112233445566778899aabbccddeeff loopguard=",
+		"connect manager=10.0.0.1:1 token=00112233445566778899aabbccddeeff tos=256",
+		"connect manager=10.0.0.1:1 token=00112233445566778899aabbccddeeff tos=5",
+		"connect manager=10.0.0.1:1 token=00112233445566778899aabbccddeeff tos=0x04",
+		"connect manager=10.0.0.1:1 token=00112233445566778899aabbccddeeff tos=-4",
+		"status loopguard=off", "status tos=4",
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -57,6 +83,136 @@ static void test_rejects(void **state)
 	}
 	/* An embedded NUL is rejected, not truncated. */
 	assert_int_equal(ctl_parse("status\0x", 8, &r, err, sizeof(err)), -EINVAL);
+}
+
+static void test_dns_keys(void **state)
+{
+	struct ctl_req r;
+	char err[160];
+	static const char *bad[] = {
+		"connect manager=10.0.0.1:1 token=00112233445566778899aabbccddeeff namespace=Default",
+		"connect manager=10.0.0.1:1 token=00112233445566778899aabbccddeeff namespace=",
+		"connect manager=10.0.0.1:1 token=00112233445566778899aabbccddeeff also_proxy=a,,b",
+		"connect manager=10.0.0.1:1 token=00112233445566778899aabbccddeeff never_proxy=.",
+		"connect manager=10.0.0.1:1 token=00112233445566778899aabbccddeeff dns=maybe",
+		"status namespace=default",
+	};
+	(void)state;
+	assert_int_equal(parse("connect manager=10.0.0.1:1 token=00112233445566778899aabbccddeeff "
+			       "namespace=kube-system also_proxy=corp.example,internal never_proxy=x.cluster.local dns=off",
+			       &r), 0);
+	assert_string_equal(r.ns, "kube-system");
+	assert_string_equal(r.also_proxy, "corp.example,internal");
+	assert_string_equal(r.never_proxy, "x.cluster.local");
+	assert_true(r.no_dns);
+	assert_int_equal(parse("connect manager=10.0.0.1:1 token=00112233445566778899aabbccddeeff", &r), 0);
+	assert_string_equal(r.ns, "");
+	assert_false(r.no_dns);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = 0;
+		assert_int_equal(ctl_parse(bad[i], strlen(bad[i]), &r, err, sizeof(err)), -EINVAL);
+		assert_true(err[0] != 0);
+	}
+}
+
+static void test_resolv_parse(void **state)
+{
+	static const char text[] =
+		"# a comment\n; another\n"
+		"nameserver 203.0.113.53\n"
+		"nameserver   fe80::1%eth0\n"
+		"nameserver 10.0.0.2 # trailing\n"
+		"nameserver nonsense\n"
+		"search old.example\n"
+		"search corp.example lab.example\n"
+		"options ndots:2 rotate  edns0\n"
+		"nameserver 10.0.0.3\n"
+		"nameserver 10.0.0.4\n"
+		"sortlist 130.155.160.0/255.255.240.0\n"
+		"\tnameserver\n";
+	struct resolv_conf rc;
+	(void)state;
+	resolv_conf_parse(text, sizeof(text) - 1, &rc);
+	assert_int_equal(rc.n_ns, 3); /* glibc keeps three */
+	assert_int_equal(rc.ns[0], 0xcb007135);
+	assert_int_equal(rc.ns[1], 0x0a000002);
+	assert_int_equal(rc.ns[2], 0x0a000003);
+	assert_int_equal(rc.n_ns6, 1);
+	assert_int_equal(rc.n_search, 2); /* the last search line wins */
+	assert_string_equal(rc.search[0], "corp.example");
+	assert_string_equal(rc.search[1], "lab.example");
+	assert_int_equal(rc.n_opt, 3);
+	assert_string_equal(rc.opt[1], "rotate");
+	assert_false(rc.ours);
+	resolv_conf_parse("", 0, &rc);
+	assert_int_equal(rc.n_ns, 0);
+	resolv_conf_parse(RESOLV_MARK " x\nnameserver 1.2.3.4", strlen(RESOLV_MARK) + 23, &rc);
+	assert_true(rc.ours);
+	assert_int_equal(rc.n_ns, 1);
+}
+
+static void test_resolv_render(void **state)
+{
+	static const char orig[] = "nameserver 203.0.113.53\nsearch corp.example cluster.local\noptions rotate timeout:2\n";
+	const char *search[] = { "default.svc.cluster.local", "svc.cluster.local", "cluster.local" };
+	struct resolv_conf rc, back;
+	struct resolv_render r = { &rc, orig, sizeof(orig) - 1, 0xc6120001, search, 3, "/run/subway/resolv-1.saved",
+				   4242, 4026531999ul };
+	char out[1024], again[256];
+	ssize_t n;
+	(void)state;
+	resolv_conf_parse(orig, sizeof(orig) - 1, &rc);
+	n = resolv_conf_render(&r, out, sizeof(out));
+	assert_true(n > 0 && (size_t)n == strlen(out));
+	assert_true(strstr(out, "/run/subway/resolv-1.saved") != NULL);
+	assert_true(strstr(out, "\nnameserver 198.18.0.1\n") != NULL);
+	assert_true(strstr(out, "\nsearch default.svc.cluster.local svc.cluster.local cluster.local corp.example\n"));
+	assert_true(strstr(out, "\noptions timeout:2\n") != NULL);
+	assert_null(strstr(out, "rotate"));
+	resolv_conf_parse(out, (size_t)n, &back);
+	assert_true(back.ours);
+	assert_int_equal(back.n_ns, 1);
+	assert_int_equal(back.ns[0], 0xc6120001);
+	assert_int_equal(back.owner_pid, 4242);
+	assert_int_equal(back.owner_netns, 4026531999ul);
+	/* the original comes back from the file itself */
+	assert_int_equal(resolv_conf_original(out, (size_t)n, again, sizeof(again)), sizeof(orig) - 1);
+	assert_memory_equal(again, orig, sizeof(orig) - 1);
+	assert_int_equal(resolv_conf_original(out, (size_t)n, again, 10), -ENOENT);
+	assert_int_equal(resolv_conf_original(orig, sizeof(orig) - 1, again, sizeof(again)), -ENOENT);
+	assert_int_equal(resolv_conf_render(&r, out, 60), -ENOSPC);
+}
+
+static void test_resolv_embedded(void **state)
+{
+	char orig[300], out[4096], back[300], *p;
+	struct resolv_conf rc;
+	struct resolv_render r = { &rc, orig, 0, 1, NULL, 0, "x", 1, 1 };
+	ssize_t n;
+	(void)state;
+	memset(&rc, 0, sizeof(rc));
+	for (size_t i = 0; i < sizeof(orig); i++)
+		orig[i] = (char)(i * 7 + 3); /* every byte value, NULs and newlines included */
+	for (size_t len = 0; len <= sizeof(orig); len += len < 10 ? 1 : 37) {
+		r.orig_len = len;
+		n = resolv_conf_render(&r, out, sizeof(out));
+		assert_true(n > 0);
+		assert_int_equal(resolv_conf_original(out, (size_t)n, back, sizeof(back)), len);
+		assert_memory_equal(back, orig, len);
+	}
+	/* damage: a bad character, a wrong length, no end line */
+	r.orig_len = 100;
+	n = resolv_conf_render(&r, out, sizeof(out));
+	p = strstr(out, RESOLV_EMBED_TAG) + strlen(RESOLV_EMBED_TAG) + 5;
+	*p = '*';
+	assert_int_equal(resolv_conf_original(out, (size_t)n, back, sizeof(back)), -ENOENT);
+	n = resolv_conf_render(&r, out, sizeof(out));
+	p = strstr(out, RESOLV_EMBED_END) + strlen(RESOLV_EMBED_END);
+	*p = '9';
+	assert_int_equal(resolv_conf_original(out, (size_t)n, back, sizeof(back)), -ENOENT);
+	n = resolv_conf_render(&r, out, sizeof(out));
+	*strstr(out, RESOLV_EMBED_END) = 0;
+	assert_int_equal(resolv_conf_original(out, strlen(out), back, sizeof(back)), -ENOENT);
 }
 
 static void test_routes(void **state)
@@ -82,8 +238,13 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_verbs),
+		cmocka_unit_test(test_loop_guard_keys),
 		cmocka_unit_test(test_rejects),
 		cmocka_unit_test(test_routes),
+		cmocka_unit_test(test_dns_keys),
+		cmocka_unit_test(test_resolv_parse),
+		cmocka_unit_test(test_resolv_render),
+		cmocka_unit_test(test_resolv_embedded),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

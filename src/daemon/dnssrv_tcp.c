@@ -1,0 +1,210 @@
+/* DNS over TCP (RFC 7766): a client sends queries, each after a two-byte
+ * length, several at once if it likes; answers go back as they come, in
+ * any order.  Bounded: DNS_TCP_CLIENTS clients, DNS_TCP_PENDING queries in
+ * progress each (reading pauses until answers go out), DNS_TCP_OUT_MAX
+ * bytes queued for a client that does not read, an idle timeout. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "daemon/dnssrv.h"
+#include "net/sock.h"
+
+static void tcpc_close(struct dns_tcpc *c)
+{
+	struct dnssrv *s = c->s;
+
+	if (c->fd < 0)
+		return;
+	loop_timer_cancel(s->d->loop, &c->idle);
+	loop_del(s->d->loop, c->fd);
+	close(c->fd);
+	c->fd = -1;
+	c->gen++; /* answers still on their way for it are dropped */
+	free(c->out);
+	c->out = NULL;
+	c->outlen = c->outoff = c->outcap = c->inlen = 0;
+	c->pending = 0;
+	c->eof = false;
+	s->n_tcpc--;
+}
+
+static void tcpc_idle(struct loop *l, struct loop_timer *t)
+{
+	struct dns_tcpc *c = t->arg;
+
+	if (c->pending) /* still answering: not idle */
+		loop_timer_arm(l, &c->idle, DNS_TCP_IDLE_MS, tcpc_idle, c);
+	else
+		tcpc_close(c);
+}
+
+static int tcpc_flush(struct dns_tcpc *c)
+{
+	while (c->outoff < c->outlen) {
+		ssize_t n = send(c->fd, c->out + c->outoff, c->outlen - c->outoff, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0)
+			return errno == EAGAIN ? 0 : -errno;
+		c->outoff += (size_t)n;
+	}
+	c->outoff = c->outlen = 0;
+	return 0;
+}
+
+/* What the client's socket waits for next; closes a client that is done. */
+static void tcpc_update(struct dns_tcpc *c)
+{
+	uint32_t ev = 0;
+
+	if (c->eof && !c->pending && !c->outlen) {
+		tcpc_close(c);
+		return;
+	}
+	if (!c->eof && c->pending < DNS_TCP_PENDING)
+		ev |= LOOP_IN;
+	if (c->outlen)
+		ev |= LOOP_OUT;
+	loop_mod(c->s->d->loop, c->fd, ev);
+	loop_timer_arm(c->s->d->loop, &c->idle, DNS_TCP_IDLE_MS, tcpc_idle, c);
+}
+
+void dns_tcp_answer(struct dnssrv *s, int tc, uint32_t gen, const uint8_t *m, size_t len)
+{
+	struct dns_tcpc *c = &s->tcpc[tc];
+	size_t need;
+
+	if (c->fd < 0 || c->gen != gen)
+		return;
+	c->pending--;
+	need = c->outlen + 2 + len;
+	if (need > DNS_TCP_OUT_MAX) {
+		tcpc_close(c); /* it does not read its answers */
+		return;
+	}
+	if (need > c->outcap) {
+		size_t cap = MAX(need, MIN(2 * c->outcap, (size_t)DNS_TCP_OUT_MAX));
+		uint8_t *p = realloc(c->out, cap);
+		if (!p) {
+			tcpc_close(c);
+			return;
+		}
+		c->out = p;
+		c->outcap = cap;
+	}
+	c->out[c->outlen] = (uint8_t)(len >> 8);
+	c->out[c->outlen + 1] = (uint8_t)len;
+	memcpy(c->out + c->outlen + 2, m, len);
+	c->outlen += 2 + len;
+	if (tcpc_flush(c) < 0) {
+		tcpc_close(c);
+		return;
+	}
+	tcpc_update(c);
+}
+
+/* Hands every complete query in c->in to the server.  False if c closed. */
+static bool tcpc_queries(struct dns_tcpc *c)
+{
+	uint32_t gen = c->gen;
+
+	while (c->inlen >= 2 && c->pending < DNS_TCP_PENDING) {
+		size_t l = (size_t)c->in[0] << 8 | c->in[1];
+		bool took;
+		if (l < DNS_HDR_LEN || l > DQ_QUERY_MAX) {
+			tcpc_close(c); /* not DNS, or more than we take */
+			return false;
+		}
+		if (c->inlen < 2 + l)
+			break;
+		c->pending++;
+		took = dq_input(c->s, c->in + 2, l, &c->peer, c->idx);
+		if (c->fd < 0 || c->gen != gen)
+			return false;
+		if (!took) {
+			tcpc_close(c);
+			return false;
+		}
+		memmove(c->in, c->in + 2 + l, c->inlen - 2 - l);
+		c->inlen -= 2 + l;
+	}
+	return true;
+}
+
+static void tcpc_event(struct loop *l, int fd, uint32_t events, void *arg)
+{
+	struct dns_tcpc *c = arg;
+
+	(void)l;
+	if ((events & LOOP_OUT) && tcpc_flush(c) < 0) {
+		tcpc_close(c);
+		return;
+	}
+	if ((events & LOOP_IN) && !c->eof && c->pending < DNS_TCP_PENDING) {
+		ssize_t n = recv(fd, c->in + c->inlen, sizeof(c->in) - c->inlen, MSG_DONTWAIT);
+		if (n < 0 && errno != EAGAIN) {
+			tcpc_close(c);
+			return;
+		}
+		if (n == 0)
+			c->eof = true;
+		if (n > 0)
+			c->inlen += (size_t)n;
+	}
+	if (!tcpc_queries(c))
+		return;
+	tcpc_update(c);
+}
+
+static void tcp_accept(struct loop *l, int lfd, uint32_t events, void *arg)
+{
+	struct dnssrv *s = arg;
+
+	(void)events;
+	for (int i = 0; i < 16; i++) {
+		struct sockaddr_in peer;
+		socklen_t plen = sizeof(peer);
+		struct dns_tcpc *c = NULL;
+		int fd = accept4(lfd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0)
+			return;
+		for (int k = 0; k < DNS_TCP_CLIENTS && !c; k++)
+			if (s->tcpc[k].fd < 0)
+				c = &s->tcpc[k];
+		if (!c || loop_add(l, fd, LOOP_IN, tcpc_event, c) < 0) {
+			close(fd); /* full: the client falls back or retries */
+			continue;
+		}
+		c->fd = fd;
+		c->peer = peer;
+		s->n_tcpc++;
+		loop_timer_arm(l, &c->idle, DNS_TCP_IDLE_MS, tcpc_idle, c);
+	}
+}
+
+int dns_tcp_open(struct dnssrv *s)
+{
+	for (int k = 0; k < DNS_TCP_CLIENTS; k++) {
+		s->tcpc[k].s = s;
+		s->tcpc[k].idx = k;
+		s->tcpc[k].fd = -1;
+	}
+	s->tcp_fd = sock_listen_tcp(s->addr, DNS_PORT, 128);
+	if (s->tcp_fd < 0)
+		return s->tcp_fd;
+	return loop_add(s->d->loop, s->tcp_fd, LOOP_IN, tcp_accept, s);
+}
+
+void dns_tcp_close_all(struct dnssrv *s)
+{
+	for (int k = 0; k < DNS_TCP_CLIENTS; k++)
+		tcpc_close(&s->tcpc[k]);
+	if (s->tcp_fd >= 0) {
+		loop_del(s->d->loop, s->tcp_fd);
+		close(s->tcp_fd);
+		s->tcp_fd = -1;
+	}
+}

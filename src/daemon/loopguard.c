@@ -1,0 +1,122 @@
+/* The loop guard in the daemon (docs/vm-networking.md): the guard's
+ * decisions (guard.c) turned into answers on the VIF, counters and log
+ * lines.  A looped TCP SYN gets a RST, a looped UDP datagram an ICMP port
+ * unreachable, a looped echo request nothing; none is forwarded. */
+#include <ifaddrs.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "common/log.h"
+#include "daemon/daemon.h"
+#include "net/packet.h"
+
+/* The manager reached through a local address (a port-forward on
+ * loopback, a proxy on this machine) is not a cluster egress address. */
+static bool loopguard_local_addr(uint32_t addr)
+{
+	struct ifaddrs *ifa, *i;
+	bool local = (addr >> 24) == 127;
+
+	if (local || getifaddrs(&ifa) < 0)
+		return local;
+	for (i = ifa; i && !local; i = i->ifa_next)
+		if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET &&
+		    ntohl(((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr) == addr)
+			local = true;
+	freeifaddrs(ifa);
+	return local;
+}
+
+/* A new session: the egress addresses and the mark from its CLUSTER_INFO. */
+void loopguard_session(struct daemon *d)
+{
+	struct guard *g = &d->guard;
+	const struct msg_cluster_info *ci = &d->info;
+	char ip[16];
+
+	guard_clear_sources(g);
+	if (!loopguard_local_addr(d->mgr_addr))
+		guard_add_source(g, d->mgr_addr);
+	for (int i = 0; i < ci->n_nodes; i++)
+		guard_add_source(g, ci->nodes[i]);
+	for (int i = 0; i < ci->n_managers; i++)
+		guard_add_source(g, ci->managers[i]);
+	for (int i = 0; i < ci->pod.n; i++)
+		guard_add_source_cidr(g, &ci->pod.v[i]);
+	g->dscp_mark = (uint8_t)(d->tos_override >= 0 ? d->tos_override : ci->tos) & 0xFC;
+	if (!g->enabled)
+		log_warn("loop guard off (--no-loop-guard): loops are bounded only by the caps "
+			 "(%d dials in flight, %d dials/s)", DIALS_MAX, DIAL_RATE_PER_S);
+	else
+		log_info("loop guard on: %d egress address(es) from %s, %d pod CIDR(s), mark %s0x%02x", g->n_src,
+			 ip4_str(d->mgr_addr, ip), g->src_cidrs.n, g->dscp_mark ? "" : "off ", g->dscp_mark);
+}
+
+static const char *loopguard_why(enum guard_verdict v)
+{
+	switch (v) {
+	case GUARD_SOURCE: return "its source is one of the cluster's own addresses";
+	case GUARD_MARK: return "it carries the mark the manager puts on what it dials";
+	case GUARD_CHAIN: return "new attempts to it kept coming while none was answered "
+				 "(a user-mode NAT on this machine re-originates them)";
+	default: return "?";
+	}
+}
+
+void loopguard_count(struct daemon *d, uint8_t proto, uint32_t src, uint32_t dst, uint16_t dport,
+		     enum guard_verdict v)
+{
+	char s[16], t[16];
+
+	switch (proto) {
+	case IPPROTO_TCP: d->c.loops_tcp++; break;
+	case IPPROTO_UDP: d->c.loops_udp++; break;
+	default: d->c.loops_icmp++; break;
+	}
+	d->c.loop_last_src = src;
+	if (!guard_log_due(&d->guard, src, now_us()))
+		return;
+	log_warn("loop refused: %s from %s to %s:%u came back from the cluster: %s. The cluster "
+		 "reaches this machine (a VM here?): see docs/vm-networking.md. (Logged once a minute "
+		 "per source.)", proto == IPPROTO_TCP ? "TCP" : proto == IPPROTO_UDP ? "UDP" : "ICMP echo",
+		 ip4_str(src, s), ip4_str(dst, t), dport, loopguard_why(v));
+}
+
+static void loopguard_answer(struct daemon *d, const struct pkt4 *p, enum guard_verdict v)
+{
+	size_t n = 0;
+
+	switch (p->proto) {
+	case IPPROTO_TCP:
+		if ((p->tcp_flags & (PKT_TCP_SYN | PKT_TCP_ACK)) == PKT_TCP_SYN)
+			loopguard_count(d, p->proto, p->src, p->dst, p->dport, v);
+		if (!(p->tcp_flags & PKT_TCP_RST))
+			n = pkt4_build_rst(d->out, sizeof(d->out), p);
+		break;
+	case IPPROTO_UDP:
+		loopguard_count(d, p->proto, p->src, p->dst, p->dport, v);
+		n = pkt4_build_icmp_unreach(d->out, sizeof(d->out), p, 3, p->dst);
+		break;
+	case IPPROTO_ICMP:
+		if (p->icmp_type == 8)
+			loopguard_count(d, p->proto, p->src, p->dst, 0, v);
+		break;
+	}
+	if (n)
+		daemon_vif_write(d, d->out, n);
+}
+
+bool loopguard_packet(struct daemon *d, uint8_t *buf, size_t len)
+{
+	uint32_t src = (uint32_t)buf[12] << 24 | (uint32_t)buf[13] << 16 | (uint32_t)buf[14] << 8 | buf[15];
+	enum guard_verdict v = guard_packet(&d->guard, src, buf[1]);
+	struct pkt4 p;
+
+	if (v == GUARD_PASS)
+		return false;
+	if (pkt4_parse(buf, len, &p) == 0 && !p.frag)
+		loopguard_answer(d, &p, v);
+	return true;
+}

@@ -1,0 +1,78 @@
+/* libFuzzer target for DNS messages (dnsmsg) and name routing (dnsroute):
+ * whatever the bytes, no crash, no read outside the input; a message that
+ * parses survives every writer, and what the writers produce parses again
+ * with the same question and record counts. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dns/dnsmsg.h"
+#include "dns/dnsroute.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static uint8_t out[DNS_MSG_MAX], cut[DNS_MSG_MAX];
+
+static void check_writers(const uint8_t *data, size_t size, const struct dns_msg *msg)
+{
+	struct dns_name to;
+	struct dns_msg m2;
+	struct dnsmsg_rewrite rw = { 0x4242, &msg->qname, &to, 3 };
+	ssize_t n;
+	size_t t;
+
+	dnsmsg_name_from_str("web.default", &to);
+	n = dnsmsg_rewrite(data, size, &rw, out, sizeof(out));
+	if (n > 0) {
+		if (dnsmsg_parse(out, (size_t)n, &m2) < 0 || m2.h.id != 0x4242 || m2.h.an != msg->h.an ||
+		    m2.h.ns != msg->h.ns || m2.h.ar != msg->h.ar || !dnsmsg_name_same(&m2.qname, &to))
+			abort();
+	}
+	n = dnsmsg_error(data, msg, DNS_R_SERVFAIL, out, sizeof(out));
+	if (n < 0 || dnsmsg_parse(out, (size_t)n, &m2) < 0 || !dnsmsg_name_same(&m2.qname, &msg->qname))
+		abort();
+	n = dnsmsg_requery(data, msg, 7, &to, out, sizeof(out));
+	if (n < 0 || dnsmsg_parse(out, (size_t)n, &m2) < 0 || m2.edns != msg->edns)
+		abort();
+	memcpy(cut, data, size);
+	t = dnsmsg_truncate(cut, size, 512);
+	if (t > 512 && t != size)
+		abort();
+	if (t && t < size && (dnsmsg_parse(cut, t, &m2) < 0 || !(m2.h.flags & DNS_F_TC)))
+		abort();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct dns_msg msg;
+	struct dnsroute_cfg cfg;
+	struct dnsroute r;
+	char str[DNS_NAME_STR_MAX];
+	uint32_t ttl;
+
+	if (size > DNS_MSG_MAX)
+		return 0;
+	/* every offset as the start of a name */
+	for (size_t off = 0; off < size && off < 64; off++) {
+		struct dns_name n;
+		size_t o = off;
+		if (dnsmsg_name_read(data, size, &o, &n) == 0 && (o > size || n.len < 1))
+			abort();
+	}
+	if (dnsmsg_parse(data, size, &msg) < 0)
+		return 0;
+	if (msg.qend > size || (msg.edns && msg.opt_rd_off + msg.opt_rd_len > size))
+		abort();
+	dnsmsg_name_str(&msg.qname, str);
+	if (strlen(str) >= sizeof(str))
+		abort();
+	dnsmsg_cache_ttl(&msg, &ttl);
+	check_writers(data, size, &msg);
+	dnsroute_cfg_init(&cfg, "cluster.local", "default");
+	cidr_list_parse("10.42.0.0/16", &cfg.pod);
+	cidr_list_parse("10.43.0.0/16", &cfg.svc_cidrs);
+	dnsroute_decide(&cfg, &msg.qname, &r);
+	if (r.kind != DNSROUTE_UPSTREAM && r.name.len < msg.qname.len)
+		abort();
+	return 0;
+}
