@@ -19,9 +19,7 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
-import struct
 import subprocess
 import sys
 import tempfile
@@ -342,13 +340,6 @@ def case_http(lab, path, secs):
             "errors": 1 if errs else 0}
 
 
-def dns_query(name, qid):
-    q = struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 0)
-    for label in name.split("."):
-        q += bytes([len(label)]) + label.encode()
-    return q + b"\0" + struct.pack("!HH", 1, 1)
-
-
 def dns_server(lab, path):
     """Where this path's cluster DNS answers: kube-dns itself for direct,
     subway's own DNS server when the daemon has one (issue 4)."""
@@ -359,7 +350,9 @@ def dns_server(lab, path):
     st = path.status()
     if "dns" not in st:
         raise Unavailable("this subway has no DNS server (issue 4 not merged)")
-    found = re.findall(r"\b(\d+\.\d+\.\d+\.\d+)(?::53)?\b", json.dumps(st["dns"]))
+    dns = st["dns"] if isinstance(st["dns"], dict) else {}
+    found = re.findall(r"^(\d+\.\d+\.\d+\.\d+)(?::53)?$", str(dns.get("server") or ""))
+    found = found or re.findall(r"\b(\d+\.\d+\.\d+\.\d+)(?::53)?\b", json.dumps(st["dns"]))
     if not found:
         with open("/etc/netns/%s/resolv.conf" % lab.ns("laptop")) as f:
             found = re.findall(r"^nameserver\s+(\S+)", f.read(), re.M)
@@ -369,20 +362,35 @@ def dns_server(lab, path):
 
 
 DNS_PROBE = r"""
-import socket, struct, sys, time
+import random, socket, struct, sys, time
 server, name, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-q = bytes.fromhex(sys.argv[4])
+def query(name, qid):
+    q = struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 0)
+    for label in name.split("."):
+        q += bytes([len(label)]) + label.encode()
+    return q + b"\0" + struct.pack("!HH", 1, 1)
+tag = "%08x" % random.getrandbits(32)
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(1.0)
 lat, lost = [], 0
 for i in range(n):
+    # "{}" in the name: a new name each time, which no cache can answer
+    q = query(name.replace("{}", "%s-%d" % (tag, i)), i & 0xffff)
     t = time.perf_counter(); s.sendto(q, (server, 53))
     try:
-        s.recvfrom(2048); lat.append((time.perf_counter() - t) * 1000)
+        while s.recvfrom(4096)[0][:2] != q[:2]:
+            pass
+        lat.append((time.perf_counter() - t) * 1000)
     except socket.timeout:
         lost += 1
 lat.sort()
 print(lat[len(lat) // 2] if lat else -1, lat[min(len(lat) - 1, len(lat) * 99 // 100)] if lat else -1, lost)
 """
+
+
+def dns_probe(lab, server, name, n):
+    p = lab.run("laptop", ["/usr/bin/python3", "-c", DNS_PROBE, server, name, str(n)], timeout=n + 30)
+    p50, p99, lost = p.stdout.split()
+    return float(p50), float(p99), int(lost)
 
 
 def case_dns(lab, path, secs):
@@ -395,11 +403,11 @@ def case_dns(lab, path, secs):
     qps = float(re.search(r"Queries per second:\s+([\d.]+)", p.stdout).group(1))
     lost = re.search(r"Queries lost:\s+(\d+)", p.stdout)
     n = 200 if secs >= 2 else 50
-    p = lab.run("laptop", ["/usr/bin/python3", "-c", DNS_PROBE, server, DNS_NAME, str(n),
-                           dns_query(DNS_NAME, 0x5b5b).hex()], timeout=n + 30)
-    p50, p99, plost = p.stdout.split()
-    return {"qps": qps, "p50_ms": float(p50), "p99_ms": float(p99),
-            "lost": int(lost.group(1) if lost else 0) + int(plost)}
+    p50, p99, plost = dns_probe(lab, server, DNS_NAME, n)
+    # Names nobody asked before (NXDOMAIN from kube-dns): every one crosses to the cluster.
+    u50, u99, ulost = dns_probe(lab, server, "nx{}.default.svc.cluster.local", n)
+    return {"qps": qps, "p50_ms": p50, "p99_ms": p99, "uncached_p50_ms": u50, "uncached_p99_ms": u99,
+            "lost": int(lost.group(1) if lost else 0) + plost + ulost}
 
 
 CASES = {
@@ -415,8 +423,10 @@ CASES = {
              {"req_per_s": ("req/s", True), "p50_ms": ("ms", False), "p99_ms": ("ms", False)}),
     "udp": (case_udp, "UDP at 200 Mbit/s offered, 1400-byte datagrams (iperf3 -u -> iperf)",
             {"loss_pct": ("%", False), "recv_mbps": ("Mbit/s", True)}),
-    "dns": (case_dns, "cluster DNS, %s A (dnsperf; p50/p99 one query at a time)" % DNS_NAME,
-            {"qps": ("queries/s", True), "p50_ms": ("ms", False), "p99_ms": ("ms", False)}),
+    "dns": (case_dns, "cluster DNS, %s A (dnsperf, 32 outstanding; p50/p99 one query at a time; "
+            "uncached: a new name each query)" % DNS_NAME,
+            {"qps": ("queries/s", True), "p50_ms": ("ms", False), "p99_ms": ("ms", False),
+             "uncached_p50_ms": ("ms", False), "uncached_p99_ms": ("ms", False)}),
 }
 
 
@@ -618,7 +628,8 @@ def floors(summary, memory, loop):
         ("1-stream throughput, subway/sshuttle", ratio("tcp1", "gbps", "subway/sshuttle"), ">=", 5, None),
         ("daemon RSS idle, MB", rss_idle / 1024 if rss_idle else None, "<=", 8, None),
         rss_row(rss_idle, rss_load, held),
-        ("cluster DNS p50 through subway, ms", med("dns", "p50_ms", "subway"), "<=", 1.0, None),
+        ("cluster DNS p50 through subway, a name not cached, ms", med("dns", "uncached_p50_ms", "subway"),
+         "<=", 1.0, None),
     ]
     out = []
     for what, v, op, floor, goal in rows:
