@@ -22,7 +22,7 @@ CFLAGS   += $(HARDEN)
 endif
 
 SRCS     := $(shell find src -name '*.c' | sort)
-LIBSRCS  := $(filter-out src/main.c,$(SRCS))
+LIBSRCS  := $(filter-out src/main.c src/tools/%,$(SRCS))
 OBJS     := $(SRCS:%.c=$(OBJDIR)/%.o)
 LIBOBJS  := $(LIBSRCS:%.c=$(OBJDIR)/%.o)
 LIB      := $(OBJDIR)/libsubway.a
@@ -34,7 +34,7 @@ PYTEST   ?= /usr/bin/python3 -m pytest
 PYTEST_ARGS ?=
 
 .PHONY: all deps test unit integration demo clean fuzz fuzz-smoke format bench bench-smoke bench-relay
-all: $(BUILD)/subway
+all: $(BUILD)/subway $(BUILD)/subway-load
 
 deps:
 	@sh scripts/deps.sh
@@ -63,6 +63,11 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB) $(BUILD)/flags.$(SANITIZE)
 	@echo "  TEST    $@"
 	@$(CC) $(CFLAGS) -Wno-missing-prototypes $(LDFLAGS) -o $@ $< $(LIB) -lcmocka $(LDLIBS)
 
+# The benchmark's load tool (bench/README.md); not part of subway itself.
+$(BUILD)/subway-load: $(OBJDIR)/src/tools/load.o $(LIB) $(BUILD)/flags.$(SANITIZE)
+	@$(CC) $(LDFLAGS) -o $@ $(OBJDIR)/src/tools/load.o $(LIB) $(LDLIBS)
+	@echo "built $@"
+
 unit: $(UNIT_BINS)
 	@fail=0; for t in $(UNIT_BINS); do echo "== $$t"; $$t || fail=1; done; exit $$fail
 
@@ -74,6 +79,16 @@ test: deps
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory fuzz-smoke
 	@$(MAKE) --no-print-directory integration
+
+# The benchmark (bench/README.md): direct vs subway vs sshuttle on one lab.
+# bench-smoke runs every case once in under a minute and judges no number.
+bench: deps
+	@$(MAKE) --no-print-directory all
+	/usr/bin/python3 bench/bench.py $(BENCH_ARGS)
+
+bench-smoke: deps
+	@$(MAKE) --no-print-directory all
+	/usr/bin/python3 bench/bench.py --smoke --out $(BUILD)/bench-smoke $(BENCH_ARGS)
 
 demo: deps
 	@$(MAKE) --no-print-directory all

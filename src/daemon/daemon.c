@@ -38,13 +38,18 @@ void daemon_progress(struct daemon *d, const char *fmt, ...)
 	ctl_progress(d, line);
 }
 
-int daemon_vif_write(struct daemon *d, const void *p, size_t len)
+int daemon_vif_write_csum(struct daemon *d, const void *p, size_t len, bool partial)
 {
-	if (write(d->vif.fd, p, len) != (ssize_t)len) {
+	if (vif_write(&d->vif, p, len, partial) < 0) {
 		d->c.pkts_dropped++;
 		return -EIO;
 	}
 	return 0;
+}
+
+int daemon_vif_write(struct daemon *d, const void *p, size_t len)
+{
+	return daemon_vif_write_csum(d, p, len, false);
 }
 
 static void vif_event(struct loop *l, int fd, uint32_t events, void *arg)
@@ -52,10 +57,13 @@ static void vif_event(struct loop *l, int fd, uint32_t events, void *arg)
 	struct daemon *d = arg;
 
 	(void)l;
+	(void)fd;
 	(void)events;
 	for (int i = 0; i < VIF_READS_PER_WAKEUP; i++) {
-		ssize_t n = read(fd, d->pkt, sizeof(d->pkt));
-		if (n <= 0)
+		ssize_t n = vif_read(&d->vif, d->pkt, sizeof(d->pkt), &d->pkt_partial);
+		if (n == -EMSGSIZE)
+			d->c.pkts_dropped++;
+		if (n < 0 && n != -EMSGSIZE)
 			return;
 		d->c.pkts_in++;
 		if (n < 20 || (d->pkt[0] >> 4) != 4)

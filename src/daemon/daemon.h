@@ -27,6 +27,8 @@
 
 #define DIAL_TIMEOUT_MS 5000
 #define POOL_TARGET 16           /* idle pre-authenticated flow connections */
+#define POOL_TARGET_MAX 64       /* ... grown to while new flows outrun the refill */
+#define POOL_SHRINK_MS 30000     /* ... and halved back after this long without a wait */
 #define POOL_MAX_CONNECTING 64
 #define FLOWS_MAX 100000
 #define LINGER_MS 60000          /* NAT mapping kept after the relay ends, while packets still pass */
@@ -164,6 +166,8 @@ struct daemon {
 	struct pconn *idle;
 	struct pconn *connecting; /* flow connections in their handshake */
 	int n_idle, n_connecting;
+	int pool_target;          /* POOL_TARGET .. POOL_TARGET_MAX */
+	uint64_t pool_waited_ms;  /* when a flow last found the pool empty */
 	struct tflow *wait_head, *wait_tail;
 	struct tflow *flows;
 
@@ -172,6 +176,7 @@ struct daemon {
 	bool vif_up;
 	int lfd; /* hairpin listener on VIF_ADDR */
 	uint16_t lport;
+	struct loop_timer accept_timer; /* accepting again after running out of fds */
 	struct nat_table *nat;
 	uint32_t n_tcp;
 	uint32_t n_tflows, tflows_max; /* every TCP flow, whatever its state; its cap */
@@ -192,6 +197,7 @@ struct daemon {
 
 	struct counters c;
 	struct guard guard;
+	bool pkt_partial; /* pkt's L4 checksum is left to the kernel (vif_read) */
 	uint8_t pkt[65536];
 	uint8_t out[65536 + 64];
 };
@@ -202,6 +208,8 @@ void daemon_connected(struct daemon *d);
 void daemon_failed(struct daemon *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void daemon_session_lost(struct daemon *d, const char *why);
 int daemon_vif_write(struct daemon *d, const void *p, size_t len);
+/* As daemon_vif_write; partial: a TCP/UDP checksum for the kernel to complete. */
+int daemon_vif_write_csum(struct daemon *d, const void *p, size_t len, bool partial);
 
 /* tunnel.c */
 int tunnel_start(struct daemon *d);

@@ -65,7 +65,7 @@ static uint32_t dq_tunnel_id(const struct dq *q)
 
 bool dq_slot_free(const struct dnssrv *s)
 {
-	return s->free_head != NULL;
+	return s->free_head != NULL || s->n_fresh < DQ_MAX;
 }
 
 /* ---- in-flight cluster names, by exact spelling ---- */
@@ -130,13 +130,20 @@ static void queue_push(struct dq_queue *qu, struct dq *q)
 	qu->tail = q;
 }
 
+/* Freed slots first, then one never used: the 5 MB array stays mostly
+ * untouched (and out of the daemon's RSS) unless DNS traffic needs it. */
 static struct dq *dq_alloc(struct dnssrv *s)
 {
 	struct dq *q = s->free_head;
 
-	if (!q)
+	if (q) {
+		s->free_head = q->next;
+	} else if (s->n_fresh < DQ_MAX) {
+		q = &s->slots[s->n_fresh++];
+		q->s = s;
+	} else {
 		return NULL;
-	s->free_head = q->next;
+	}
 	q->next = q->prev = NULL;
 	q->gen = (q->gen + 1) & ((1u << (32 - DQ_BITS)) - 1);
 	q->state = DQ_FREE;
@@ -706,7 +713,7 @@ static void udp_event(struct loop *l, int fd, uint32_t events, void *arg)
 		socklen_t plen = sizeof(peer);
 		ssize_t n;
 
-		if (!s->free_head) {
+		if (!dq_slot_free(s)) {
 			/* Every slot busy: leave the rest in the socket's buffer. */
 			s->udp_paused = true;
 			loop_mod(l, fd, 0);
@@ -751,11 +758,8 @@ int dnssrv_open(struct dnssrv *s)
 	if (!(s->slots = calloc(DQ_MAX, sizeof(*s->slots))) || !(s->tcpc = calloc(DNS_TCP_CLIENTS, sizeof(*s->tcpc))) ||
 	    !(s->cache = dnscache_new(DNS_CACHE_ENTRIES, DNS_CACHE_BYTES)))
 		return -ENOMEM;
-	for (uint32_t i = DQ_MAX; i-- > 0;) {
-		s->slots[i].s = s;
-		s->slots[i].next = s->free_head;
-		s->free_head = &s->slots[i];
-	}
+	s->free_head = NULL;
+	s->n_fresh = 0;
 	if ((s->udp_fd = udp_socket(s->addr, DNS_PORT, DNS_RCVBUF)) < 0)
 		return s->udp_fd;
 	if ((ret = loop_add(l, s->udp_fd, LOOP_IN, udp_event, s)) < 0)

@@ -120,6 +120,7 @@ struct dnssrv {
 	int resolved_ifindex;    /* DNS_MODE_RESOLVED: the link configured */
 
 	struct dq *slots, *free_head;
+	uint32_t n_fresh;        /* slots[n_fresh..] never used: untouched, so not resident */
 	unsigned n_used, n_cluster, n_upstream;
 	struct dq_queue {
 		struct dq *head, *tail;

@@ -25,6 +25,7 @@
 
 #define ACCEPT_TIMEOUT_MS 5000
 #define ACCEPTS_PER_WAKEUP 64
+#define ACCEPT_PAUSE_MS 100 /* after EMFILE: the listener stays readable */
 
 static void tflow_free(struct tflow *f);
 
@@ -139,12 +140,14 @@ static void tflow_track(struct tflow *f, const struct pkt4 *p, bool from_app)
 			       tflow_timeout, f);
 }
 
-static void tflow_write(struct tflow *f, struct pkt4 *p, bool from_app, uint32_t src, uint16_t sport,
-			uint32_t dst, uint16_t dport)
+/* partial: p came from the VIF with its checksum left to the kernel
+ * (vif_read); it goes back the same way. */
+static void tflow_write(struct tflow *f, struct pkt4 *p, bool partial, bool from_app, uint32_t src,
+			uint16_t sport, uint32_t dst, uint16_t dport)
 {
 	tflow_track(f, p, from_app);
-	pkt4_rewrite(p, src, sport, dst, dport, false);
-	daemon_vif_write(f->d, p->ip, p->len);
+	pkt4_rewrite(p, src, sport, dst, dport, partial);
+	daemon_vif_write_csum(f->d, p->ip, p->len, partial);
 }
 
 /* The flow waits for a pooled connection; the loop guard hears of it. */
@@ -249,6 +252,10 @@ static void tflow_new(struct daemon *d, struct pkt4 *p, const struct nat_key *k)
 		tflow_refuse(d, p, &a, tracked);
 		return;
 	}
+	/* The SYN is written back later, after other packets: complete its
+	 * checksum now so that it stands alone. */
+	if (d->pkt_partial)
+		pkt4_csum_complete(p);
 	memcpy(f->syn, p->ip, p->len);
 	f->syn_len = (uint16_t)p->len;
 	f->state = TF_DIALING;
@@ -282,7 +289,7 @@ void hairpin_dial_result(struct tflow *f, uint8_t status)
 		f->state = TF_ACCEPTING;
 		d->n_tcp++;
 		loop_timer_arm(d->loop, &f->timer, ACCEPT_TIMEOUT_MS, tflow_timeout, f);
-		tflow_write(f, &p, true, f->tup.addr, f->tup.port, VIF_ADDR, d->lport);
+		tflow_write(f, &p, false, true, f->tup.addr, f->tup.port, VIF_ADDR, d->lport);
 		return;
 	}
 	d->c.dial_fail[status < DIAL_STATUS_MAX_ ? status : DIAL_ERROR]++;
@@ -374,11 +381,17 @@ static void tflow_accepted(struct tflow *f, int fd)
 	loop_timer_cancel(d->loop, &f->timer);
 }
 
+static void hairpin_accept_resume(struct loop *l, struct loop_timer *t)
+{
+	struct daemon *d = t->arg;
+
+	loop_mod(l, d->lfd, LOOP_IN);
+}
+
 static void hairpin_accept_event(struct loop *l, int lfd, uint32_t events, void *arg)
 {
 	struct daemon *d = arg;
 
-	(void)l;
 	(void)events;
 	for (int i = 0; i < ACCEPTS_PER_WAKEUP; i++) {
 		uint32_t addr;
@@ -386,6 +399,11 @@ static void hairpin_accept_event(struct loop *l, int lfd, uint32_t events, void 
 		struct tflow *f;
 		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
+		if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
+			/* Out of fds: a level-triggered listener would spin. */
+			loop_mod(l, lfd, 0);
+			loop_timer_arm(l, &d->accept_timer, ACCEPT_PAUSE_MS, hairpin_accept_resume, d);
+		}
 		if (fd < 0)
 			return;
 		f = sock_peer(fd, &addr, &port) == 0 ? nat_lookup_tuple(d->nat, addr, port) : NULL;
@@ -395,6 +413,7 @@ static void hairpin_accept_event(struct loop *l, int lfd, uint32_t events, void 
 			continue;
 		}
 		sock_nodelay(fd);
+		sock_delack(fd);
 		tflow_accepted(f, fd);
 	}
 }
@@ -408,7 +427,7 @@ static void hairpin_from_listener(struct daemon *d, struct pkt4 *p)
 		d->c.pkts_dropped++;
 		return;
 	}
-	tflow_write(f, p, false, f->key.dst, f->key.dport, f->key.src, f->key.sport);
+	tflow_write(f, p, d->pkt_partial, false, f->key.dst, f->key.dport, f->key.src, f->key.sport);
 }
 
 static void hairpin_from_app(struct daemon *d, struct pkt4 *p)
@@ -432,7 +451,7 @@ static void hairpin_from_app(struct daemon *d, struct pkt4 *p)
 		d->c.pkts_dropped++; /* a retransmitted SYN while the manager dials */
 		return;
 	}
-	tflow_write(f, p, true, f->tup.addr, f->tup.port, VIF_ADDR, d->lport);
+	tflow_write(f, p, d->pkt_partial, true, f->tup.addr, f->tup.port, VIF_ADDR, d->lport);
 }
 
 void hairpin_from_vif(struct daemon *d, uint8_t *buf, size_t len)
@@ -491,6 +510,7 @@ int hairpin_init(struct daemon *d)
 void hairpin_fini(struct daemon *d)
 {
 	hairpin_reset_all(d);
+	loop_timer_cancel(d->loop, &d->accept_timer);
 	if (d->lfd >= 0) {
 		loop_del(d->loop, d->lfd);
 		close(d->lfd);

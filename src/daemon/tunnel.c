@@ -396,6 +396,7 @@ static int pconn_connected(struct pconn *pc)
 {
 	struct daemon *d = pc->d;
 
+	sock_delack(pc->fd); /* the ACK rides on the answer */
 	if (!d->tls_ctx) {
 		pc->state = PC_HELLO;
 		return loop_mod(d->loop, pc->fd, LOOP_IN);
@@ -481,6 +482,10 @@ int pconn_dial(struct pconn *pc, struct tflow *f)
 	return pconn_send(pc, buf, (size_t)n);
 }
 
+/* The pool is as deep as the new flows that arrive while one refill (a
+ * connect and an authentication, three round trips) is under way: a flow
+ * that finds it empty waits those round trips, so the target doubles; it
+ * halves back after POOL_SHRINK_MS without a wait (heartbeat_tick). */
 struct pconn *pool_take(struct daemon *d)
 {
 	struct pconn *pc = d->idle;
@@ -488,16 +493,31 @@ struct pconn *pool_take(struct daemon *d)
 	if (pc) {
 		list_unlink(&d->idle, pc);
 		d->n_idle--;
+	} else {
+		d->pool_waited_ms = loop_now_ms(d->loop);
+		d->pool_target = MIN(MAX(d->pool_target, POOL_TARGET) * 2, POOL_TARGET_MAX);
 	}
 	pool_fill(d);
 	return pc;
 }
 
+static void pool_shrink(struct daemon *d)
+{
+	if (d->pool_target <= POOL_TARGET || loop_now_ms(d->loop) - d->pool_waited_ms < POOL_SHRINK_MS)
+		return;
+	d->pool_target /= 2;
+	d->pool_waited_ms = loop_now_ms(d->loop);
+	while (d->n_idle > d->pool_target)
+		pconn_close(d->idle, false);
+}
+
 void pool_fill(struct daemon *d)
 {
+	int target = MAX(d->pool_target, POOL_TARGET);
+
 	if (!d->have_session || !d->ctl)
 		return;
-	while (d->n_idle + d->n_connecting < POOL_TARGET && d->n_connecting < POOL_MAX_CONNECTING) {
+	while (d->n_idle + d->n_connecting < target && d->n_connecting < POOL_MAX_CONNECTING) {
 		struct pconn *pc = pconn_open(d, CONN_FLOW);
 		if (!pc)
 			break;
@@ -519,6 +539,7 @@ static void heartbeat_tick(struct loop *l, struct loop_timer *t)
 		daemon_session_lost(d, "no heartbeat from the manager");
 		return;
 	}
+	pool_shrink(d);
 	n = msg_heartbeat_encode(buf, sizeof(buf), FT_HEARTBEAT, &hb);
 	if (n > 0)
 		tunnel_send(d, buf, (size_t)n);

@@ -141,6 +141,7 @@ void conn_accept(struct mgr *m, int fd)
 	}
 	c->w.wmax = CONN_WMAX;
 	sock_nodelay(fd);
+	sock_delack(fd);
 	sock_peer(fd, &c->peer, &c->peer_port);
 	c->state = m->tls_ctx ? CONN_TLS : CONN_AUTH;
 	if (m->tls_ctx && !(c->w.tls = tls_new(m->tls_ctx, fd, true))) {

@@ -25,7 +25,7 @@
 #define MGR_ACCEPT_PAUSE_MS 100      /* listener rest when out of fds */
 /* Defaults of --limit KEY=N (struct mgr_limits; docs/security.md). */
 #define MGR_SESSIONS_MAX 256         /* sessions at once: each has the limits below */
-#define MGR_SESSION_FLOWS_MAX 8192   /* flow connections of a session, pooled or busy */
+#define MGR_SESSION_FLOWS_MAX 16384  /* flow connections of a session, pooled or busy */
 #define MGR_SESSION_DIALS_MAX 512    /* dials in progress per session */
 #define MGR_SESSION_DIAL_RATE 1000   /* dials per second per session, sustained ... */
 #define MGR_SESSION_DIAL_BURST 2000  /* ... and at once */

@@ -182,6 +182,20 @@ static void rewrite_l4(struct pkt4 *p, uint32_t src, uint16_t sport, uint32_t ds
 	p->dport = dport;
 }
 
+void pkt4_csum_complete(struct pkt4 *p)
+{
+	uint8_t *cp;
+	uint16_t c;
+
+	if (p->frag || (p->proto != IPPROTO_TCP && p->proto != IPPROTO_UDP))
+		return;
+	cp = p->l4 + (p->proto == IPPROTO_TCP ? TCP_CSUM_OFF : UDP_CSUM_OFF);
+	c = csum_fold(csum_partial(p->l4, p->l4len, 0));
+	if (p->proto == IPPROTO_UDP && c == 0)
+		c = 0xffff; /* RFC 768: 0 means no checksum */
+	put16(cp, c);
+}
+
 /* Fragments: only the IP header is rewritten (the L4 header may not be in
  * this fragment); callers should not NAT fragments. */
 void pkt4_rewrite(struct pkt4 *p, uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport,

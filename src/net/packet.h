@@ -53,6 +53,10 @@ int pkt4_parse(uint8_t *buf, size_t len, struct pkt4 *p);
 void pkt4_rewrite(struct pkt4 *p, uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport,
 		  bool csum_partial);
 
+/* Completes a TCP/UDP checksum left partial (the field holds the
+ * pseudo-header sum, virtio NEEDS_CSUM), as the kernel would. */
+void pkt4_csum_complete(struct pkt4 *p);
+
 /* True if the IPv4 header checksum and the TCP/UDP/ICMP checksum verify. */
 bool pkt4_csum_ok(const struct pkt4 *p);
 

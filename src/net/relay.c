@@ -9,25 +9,59 @@
 #include "net/sock.h"
 #include "net/tls.h"
 
-#define RELAY_CHUNK (256 * 1024)
-#define RELAY_PIPE_SIZE (256 * 1024)
+#define RELAY_CHUNK (1024 * 1024)
+#define RELAY_PIPE_SIZE (1024 * 1024)
 #define RELAY_ROUNDS 8 /* splices per direction per wakeup: bounded work */
+#define RELAY_SPARES 16
 
 static void relay_event(struct loop *l, int fd, uint32_t events, void *arg);
 
-static int relay_pipe(struct relay_dir *d)
+/* A direction holds a pipe only while bytes sit in it: an idle connection
+ * costs no pipe (4 fds fewer per relay, which is what bounds how many
+ * connections a process can hold), and a short flow takes a spare pipe
+ * instead of paying pipe2() and close().  Empty pipes wait here while
+ * any relay runs (none is kept by an idle process); the daemon and the
+ * manager each run one single-threaded loop. */
+static struct {
+	int r, w;
+} relay_spares[RELAY_SPARES];
+static int relay_n_spares;
+static unsigned relay_n_active;
+
+static int relay_pipe_get(struct relay_dir *d)
 {
 	int p[2];
 
+	if (relay_n_spares > 0) {
+		relay_n_spares--;
+		d->pipe_r = relay_spares[relay_n_spares].r;
+		d->pipe_w = relay_spares[relay_n_spares].w;
+		return 0;
+	}
 	if (pipe2(p, O_NONBLOCK | O_CLOEXEC) < 0)
 		return -errno;
 	/* A bigger pipe means fewer wakeups on bulk transfers; best effort. */
 	fcntl(p[1], F_SETPIPE_SZ, RELAY_PIPE_SIZE);
 	d->pipe_r = p[0];
 	d->pipe_w = p[1];
-	d->buffered = 0;
-	d->eof = d->shut = false;
 	return 0;
+}
+
+/* Gives d's pipe back: to the spares if it is empty, else closed. */
+static void relay_pipe_put(struct relay_dir *d)
+{
+	if (d->pipe_r < 0)
+		return;
+	if (!d->buffered && relay_n_active && relay_n_spares < RELAY_SPARES) {
+		relay_spares[relay_n_spares].r = d->pipe_r;
+		relay_spares[relay_n_spares].w = d->pipe_w;
+		relay_n_spares++;
+	} else {
+		close(d->pipe_r);
+		close(d->pipe_w);
+	}
+	d->pipe_r = d->pipe_w = -1;
+	d->buffered = 0;
 }
 
 int relay_start(struct relay *r, struct loop *l, int a, int b, relay_done_fn done, void *arg)
@@ -42,31 +76,33 @@ int relay_start(struct relay *r, struct loop *l, int a, int b, relay_done_fn don
 	r->arg = arg;
 	r->tls = NULL;
 	r->buf = NULL;
-	r->dir[0].pipe_r = r->dir[0].pipe_w = r->dir[1].pipe_r = r->dir[1].pipe_w = -1;
-	if ((ret = relay_pipe(&r->dir[0])) < 0 || (ret = relay_pipe(&r->dir[1])) < 0)
-		goto out;
+	for (int i = 0; i < 2; i++)
+		r->dir[i] = (struct relay_dir){ .pipe_r = -1, .pipe_w = -1 };
 	if ((ret = loop_add(l, a, LOOP_IN, relay_event, r)) < 0)
-		goto out;
+		return ret;
 	if ((ret = loop_add(l, b, LOOP_IN, relay_event, r)) < 0) {
 		loop_del(l, a);
-		goto out;
+		return ret;
 	}
 	r->active = true;
+	relay_n_active++;
 	return 0;
-out:
-	for (int i = 0; i < 2; i++) {
-		if (r->dir[i].pipe_r >= 0)
-			close(r->dir[i].pipe_r);
-		if (r->dir[i].pipe_w >= 0)
-			close(r->dir[i].pipe_w);
-		r->dir[i].pipe_r = r->dir[i].pipe_w = -1;
+}
+
+static void relay_spares_free(void)
+{
+	while (relay_n_spares > 0) {
+		relay_n_spares--;
+		close(relay_spares[relay_n_spares].r);
+		close(relay_spares[relay_n_spares].w);
 	}
-	return ret;
 }
 
 static void relay_shut(struct relay *r, bool rst, int keep)
 {
 	r->active = false;
+	if (!r->tls)
+		relay_n_active--; /* only splice relays are counted (and hold pipes) */
 	for (int i = 0; i < 2; i++) {
 		loop_del(r->loop, r->fd[i]);
 		if (i != keep) {
@@ -74,16 +110,15 @@ static void relay_shut(struct relay *r, bool rst, int keep)
 				sock_linger_rst(r->fd[i]);
 			close(r->fd[i]);
 		}
-		if (r->dir[i].pipe_r >= 0) {
-			close(r->dir[i].pipe_r);
-			close(r->dir[i].pipe_w);
-		}
+		relay_pipe_put(&r->dir[i]);
 		r->fd[i] = -1;
 	}
 	tls_free(r->tls);
 	r->tls = NULL;
 	free(r->buf);
 	r->buf = NULL;
+	if (!relay_n_active)
+		relay_spares_free();
 }
 
 void relay_close(struct relay *r, bool rst)
@@ -102,44 +137,54 @@ int relay_release(struct relay *r, int side)
 	return fd;
 }
 
-/* Moves what it can from fd[d] to fd[1 - d]; 0 or -errno on a failed side. */
+/* Moves what it can from fd[d] to fd[1 - d]; 0 or -errno on a failed side.
+ * A short splice means the source is empty or the destination full: stop
+ * there rather than pay a syscall for the EAGAIN (level-triggered epoll
+ * wakes us again if there is more). */
 static int relay_pump(struct relay *r, int d)
 {
 	struct relay_dir *x = &r->dir[d];
 	int src = r->fd[d], dst = r->fd[1 - d];
+	bool drained = false;
+	ssize_t n;
+	int ret = 0;
 
-	for (int i = 0; i < RELAY_ROUNDS; i++) {
-		ssize_t n;
+	for (int i = 0; i < RELAY_ROUNDS && !ret; i++) {
 		if (x->buffered) {
-			n = splice(x->pipe_r, NULL, dst, NULL, x->buffered,
-				   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-			if (n < 0)
-				return errno == EAGAIN ? 0 : -errno;
+			n = splice(x->pipe_r, NULL, dst, NULL, x->buffered, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+			if (n < 0) {
+				ret = errno == EAGAIN ? 0 : -errno;
+				break;
+			}
 			x->buffered -= (uint32_t)n;
 			r->bytes[d] += (uint64_t)n;
+			if (x->buffered || drained)
+				break;
 			continue;
 		}
-		if (x->eof) {
-			if (!x->shut) {
-				shutdown(dst, SHUT_WR);
-				x->shut = true;
-			}
-			return 0;
-		}
+		if (x->eof)
+			break;
+		if (x->pipe_r < 0 && (ret = relay_pipe_get(x)) < 0)
+			break;
 		n = splice(src, NULL, x->pipe_w, NULL, RELAY_CHUNK, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-		if (n < 0)
-			return errno == EAGAIN ? 0 : -errno;
+		if (n < 0) {
+			ret = errno == EAGAIN ? 0 : -errno;
+			break;
+		}
 		if (n == 0)
 			x->eof = true;
+		drained = n < RELAY_CHUNK;
 		x->buffered += (uint32_t)n;
 	}
-	/* An EOF seen in the last round must still travel now: nothing else
+	/* An EOF read (perhaps in the last round) travels now: nothing else
 	 * would wake this direction again. */
-	if (x->eof && !x->buffered && !x->shut) {
+	if (!ret && x->eof && !x->buffered && !x->shut) {
 		shutdown(dst, SHUT_WR);
 		x->shut = true;
 	}
-	return 0;
+	if (!x->buffered)
+		relay_pipe_put(x);
+	return ret;
 }
 
 static bool relay_dir_done(const struct relay_dir *x)

@@ -101,6 +101,13 @@ int sock_peer(int fd, uint32_t *addr, uint16_t *port)
 	return sock_name(fd, addr, port, true);
 }
 
+int sock_delack(int fd)
+{
+	int zero = 0;
+
+	return setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &zero, sizeof(zero)) < 0 ? -errno : 0;
+}
+
 int sock_nodelay(int fd)
 {
 	int one = 1;

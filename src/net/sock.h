@@ -12,6 +12,9 @@ int sock_connect_result(int fd);
 int sock_local(int fd, uint32_t *addr, uint16_t *port);
 int sock_peer(int fd, uint32_t *addr, uint16_t *port);
 int sock_nodelay(int fd);
+/* Delayed ACKs from the start (TCP_QUICKACK off): on a request/response
+ * connection the ACK then rides on the answer instead of a packet of its own. */
+int sock_delack(int fd);
 /* Makes the next close() send a RST instead of a FIN. */
 int sock_linger_rst(int fd);
 int sock_nonblock(int fd);

@@ -2,7 +2,9 @@
  * set over rtnetlink and all attached to the link, so the kernel removes
  * every one of them when the device goes away (daemon exit or crash). */
 #pragma once
+#include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "common/util.h"
 
@@ -10,15 +12,30 @@
 
 struct vif {
 	int fd;
+	bool csum_offload; /* TUN_F_CSUM took: TCP/UDP may come with NEEDS_CSUM */
 	int ifindex;
 	char name[VIF_NAME_MAX];
 	uint32_t mtu;
 };
 
-/* Creates a TUN device (IFF_TUN | IFF_NO_PI, non-blocking) named after
- * pattern (e.g. "subway%d").  0 or -errno (-ENOENT: no /dev/net/tun). */
+/* Creates a TUN device (IFF_TUN | IFF_NO_PI | IFF_VNET_HDR, non-blocking)
+ * named after pattern (e.g. "subway%d"), with checksum offload where the
+ * kernel has it.  0 or -errno (-ENOENT: no /dev/net/tun). */
 int vif_open(struct vif *v, const char *pattern, uint32_t mtu);
 void vif_close(struct vif *v);
+
+/* Packets cross the VIF with a virtio_net_hdr in front.  With checksum
+ * offload the kernel hands locally sent TCP/UDP packets with the L4
+ * checksum left to complete (NEEDS_CSUM: the field holds the pseudo-header
+ * sum), and takes such packets back the same way: a hairpinned segment is
+ * then never summed, neither by the kernel nor by the daemon.
+ *
+ * vif_read: one IPv4 packet into buf; its length, -EAGAIN when none is
+ * waiting, or -EMSGSIZE for one the daemon cannot take (a GSO packet).
+ * *partial tells whether its checksum is left to complete. */
+ssize_t vif_read(struct vif *v, uint8_t *buf, size_t cap, bool *partial);
+/* vif_write: one IPv4 packet; partial as above (TCP or UDP only).  0 or -errno. */
+int vif_write(struct vif *v, const uint8_t *pkt, size_t len, bool partial);
 /* Brings the link up with v->mtu. */
 int vif_up(struct vif *v);
 int vif_addr_add(struct vif *v, uint32_t addr, uint8_t prefix);

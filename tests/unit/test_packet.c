@@ -568,6 +568,32 @@ static void test_rewrite_csum_partial(void **state)
 	}
 }
 
+/* pkt4_csum_complete does what complete_partial (the kernel) does. */
+static void test_csum_complete(void **state)
+{
+	(void)state;
+	for (int i = 0; i < 1000; i++) {
+		struct pkt4 p;
+		size_t n;
+		if (i % 2) {
+			struct tcp_spec s = {.ihl = 20, .hlen = 20 + 4 * (rnd() % 11),
+					     .plen = rnd_plen(), .src = rnd_addr(),
+					     .dst = rnd_addr(), .seq = rnd(), .ack = rnd(),
+					     .sport = (uint16_t)rnd(), .dport = (uint16_t)rnd(),
+					     .flags = PKT_TCP_SYN};
+			n = tcp_make(buf, &s);
+		} else {
+			n = udp_make(buf, 20, rnd_addr(), (uint16_t)rnd(), rnd_addr(),
+				     (uint16_t)rnd(), rnd_plen(), true);
+		}
+		make_partial(n);
+		assert_int_equal(pkt4_parse(buf, n, &p), 0);
+		pkt4_csum_complete(&p);
+		assert_csums_from_scratch(buf);
+		assert_true(pkt4_csum_ok(&p));
+	}
+}
+
 /* ---- builders ---- */
 
 static void parse_built(size_t n, struct pkt4 *p, uint8_t proto)
@@ -871,6 +897,7 @@ int main(void)
 		cmocka_unit_test(test_rewrite_udp_random),
 		cmocka_unit_test(test_rewrite_udp_zero_result),
 		cmocka_unit_test(test_rewrite_csum_partial),
+		cmocka_unit_test(test_csum_complete),
 		cmocka_unit_test(test_build_rst),
 		cmocka_unit_test(test_build_rst_refused),
 		cmocka_unit_test(test_build_icmp_unreach),

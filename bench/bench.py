@@ -1,0 +1,892 @@
+#!/usr/bin/python3
+"""subway's benchmark (bench/README.md): direct vs subway vs sshuttle on one lab.
+
+    bench/bench.py                       the full run (make bench), < 10 min
+    bench/bench.py --smoke               every case once, short (make bench-smoke)
+    bench/bench.py --case tcp1 --path subway --rounds 1     one case, one path
+
+Brings up a host-only lab named bench<pid>, measures the three paths
+alternately (direct, subway, sshuttle, direct, ...), writes
+<out>/latest.json, latest.md and latest.png, prints the table.  The lab,
+the servers it started and every route it added are removed on exit,
+Ctrl-C included.  No number is judged here: floors are reported, and the
+exit code is non-zero only when the harness itself failed (a case that
+could not run at all), so CI can run --smoke without judging machines.
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SUBWAY = os.environ.get("SUBWAY", os.path.join(ROOT, "build", "subway"))
+LOAD = os.environ.get("SUBWAY_LOAD", os.path.join(ROOT, "build", "subway-load"))
+PATHS = ("direct", "subway", "sshuttle")
+FAST_ECHO_PORT = 7100          # subway-load --serve in the echo pod
+NO_SUCH_CLUSTER_IP = "10.43.0.99"
+DNS_NAME = "web.default.svc.cluster.local"
+
+
+class Unavailable(Exception):
+    """A case that cannot run on this path or build: reported, not a failure."""
+
+
+def log(msg):
+    print("bench: " + msg, file=sys.stderr, flush=True)
+
+
+def run(argv, timeout=60, check=True):
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    if check and p.returncode != 0:
+        raise RuntimeError("%s exited %d: %s%s" % (" ".join(argv), p.returncode, p.stdout[-2000:],
+                                                   p.stderr[-2000:]))
+    return p
+
+
+def rss_kb(pid):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def nfds(pid):
+    try:
+        return len(os.listdir("/proc/%d/fd" % pid))
+    except OSError:
+        return None
+
+
+def descendants(pid):
+    """pid and every process below it."""
+    children = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open("/proc/%s/stat" % d) as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+                children.setdefault(ppid, []).append(int(d))
+            except (OSError, IndexError, ValueError):
+                pass
+    out, todo = [], [pid]
+    while todo and len(out) < 1000:
+        p = todo.pop()
+        out.append(p)
+        todo += children.get(p, [])
+    return out
+
+
+# ---------------------------------------------------------------- the lab
+
+
+class Lab:
+    def __init__(self, name, subway=SUBWAY):
+        self.name = name
+        self.subway = subway  # the binary: the lab's manager runs it too
+        self.procs = []   # Popen objects of servers we started, stopped on teardown
+        self.status = None
+        self.tmp = tempfile.mkdtemp(prefix="subway-bench-")
+
+    def ns(self, what):
+        return "%s-%s" % (self.name, what)
+
+    def run(self, what, argv, timeout=60, check=True):
+        return run(["ip", "netns", "exec", self.ns(what)] + argv, timeout=timeout, check=check)
+
+    def spawn(self, what, argv, out=None):
+        f = open(out or os.devnull, "w")
+        p = subprocess.Popen(["ip", "netns", "exec", self.ns(what)] + argv, stdout=f,
+                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        f.close()
+        self.procs.append(p)
+        return p
+
+    def up(self):
+        run([self.subway, "lab", "up", "--name", self.name, "--topology", "host-only"], timeout=120)
+        self.status = json.loads(run([self.subway, "lab", "status", "--name", self.name, "--json"]).stdout)
+        self.node_ip = self.status["nodes"][0]["ip"]
+        self.svc = {s["name"]: s["cluster_ip"] for s in self.status["services"]}
+        self.pod = {p["name"]: p["ip"] for p in self.status["pods"]}
+        mgr = [p for p in self.status["processes"] if p["what"].startswith("subway manager")]
+        self.manager_pid = mgr[0]["pid"] if mgr else None
+        # Every path opens tens of thousands of short connections from one
+        # address: let each namespace reuse TIME_WAIT ports (same for all).
+        for what in ("laptop", "server", "agent1", "agent2", "manager-0"):
+            self.run(what, ["sysctl", "-qw", "net.ipv4.tcp_tw_reuse=1",
+                            "net.ipv4.ip_local_port_range=1024 65535", "net.core.somaxconn=65535"])
+        self.spawn("echo-0", [LOAD, "--serve", str(FAST_ECHO_PORT)],
+                   out=os.path.join(self.tmp, "echo-fast.log"))
+
+    def down(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.terminate()
+        for p in self.procs:
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(timeout=5)
+        self.run("laptop", [self.subway, "quit"], timeout=20, check=False)
+        run([self.subway, "lab", "down", "--name", self.name], timeout=120, check=False)
+        if os.environ.get("SUBWAY_BENCH_KEEP") != "1":  # logs of servers and tools, for a look
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- paths
+
+
+class Direct:
+    """The physical limit: the laptop routes the cluster CIDRs to a node."""
+    name = "direct"
+
+    def __init__(self, lab):
+        self.lab = lab
+
+    def up(self):
+        for cidr in ("10.42.0.0/16", "10.43.0.0/16"):
+            self.lab.run("laptop", ["ip", "route", "add", cidr, "via", self.lab.node_ip])
+
+    def down(self):
+        for cidr in ("10.42.0.0/16", "10.43.0.0/16"):
+            self.lab.run("laptop", ["ip", "route", "del", cidr], check=False)
+
+    def mem(self):
+        return {}
+
+
+class Subway:
+    name = "subway"
+
+    def __init__(self, lab, extra=()):
+        self.lab = lab
+        self.extra = list(extra)
+
+    def status(self):
+        return json.loads(self.lab.run("laptop", [self.lab.subway, "status", "--json"]).stdout)
+
+    def up(self):
+        self.lab.run("laptop", [self.lab.subway, "connect", "--lab", self.lab.name] + self.extra, timeout=30)
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:  # let the pool fill, as a user's idle daemon has it
+            st = self.status()
+            if st["pool"]["connecting"] == 0:
+                break
+            time.sleep(0.05)
+
+    def down(self):
+        self.lab.run("laptop", [self.lab.subway, "quit"], timeout=20, check=False)
+
+    def mem(self):
+        st = self.status()
+        return {"daemon_rss_kb": rss_kb(st["daemon_pid"]), "manager_rss_kb": rss_kb(self.lab.manager_pid),
+                "daemon_fds": nfds(st["daemon_pid"]), "tcp_flows": st["flows"]["tcp"]}
+
+
+class Sshuttle:
+    """sshuttle over ssh to the server node (sshd in a private mount namespace)."""
+    name = "sshuttle"
+
+    def __init__(self, lab):
+        self.lab = lab
+        self.proc = None
+        self.sshd = None
+
+    def keys(self):
+        d = os.path.join(self.lab.tmp, "ssh")
+        os.makedirs(d, mode=0o700, exist_ok=True)
+        for k in ("host_key", "client_key"):
+            run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", os.path.join(d, k)])
+        with open(os.path.join(d, "client_key.pub")) as f, open(os.path.join(d, "authorized_keys"), "w") as g:
+            g.write(f.read())
+        conf = ("ListenAddress %s\nPort 22\nHostKey %s/host_key\nAuthorizedKeysFile %s/authorized_keys\n"
+                "PermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+                "UsePAM no\nStrictModes no\nPidFile none\n") % (self.lab.node_ip, d, d)
+        with open(os.path.join(d, "sshd_config"), "w") as f:
+            f.write(conf)
+        return d
+
+    def start_sshd(self):
+        d = self.keys()
+        script = ("mount --make-rprivate / && mount -t tmpfs tmpfs /run && mkdir -p /run/sshd && "
+                  "exec /usr/sbin/sshd -D -e -f %s/sshd_config" % d)
+        self.sshd = self.lab.spawn("server", ["unshare", "-m", "sh", "-c", script],
+                                   out=os.path.join(self.lab.tmp, "sshd.log"))
+        self.ssh_cmd = ("ssh -i %s/client_key -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
+                        "-o BatchMode=yes -o LogLevel=ERROR" % d)
+
+    def up(self):
+        if not self.sshd:
+            self.start_sshd()
+        logf = os.path.join(self.lab.tmp, "sshuttle.log")
+        # The laptop's default route is "a route to the CIDRs": if sshuttle's
+        # capture failed, traffic would die at the lab's internet, not pass.
+        self.proc = self.lab.spawn("laptop", ["sshuttle", "-r", "root@" + self.lab.node_ip, "--python",
+                                              "/usr/bin/python3", "-e", self.ssh_cmd,
+                                              "10.42.0.0/16", "10.43.0.0/16"], out=logf)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with open(logf) as f:
+                if "Connected to server" in f.read():
+                    return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        with open(logf) as f:
+            raise RuntimeError("sshuttle did not connect: " + f.read()[-1000:])
+
+    def down(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)  # sshuttle removes its iptables rules on SIGINT
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        self.proc = None
+        rules = self.lab.run("laptop", ["iptables", "-t", "nat", "-S"], check=False).stdout
+        for chain in sorted(set(re.findall(r"-N (sshuttle-\d+)", rules))):
+            for hook in ("OUTPUT", "PREROUTING"):
+                self.lab.run("laptop", ["iptables", "-t", "nat", "-D", hook, "-j", chain], check=False)
+            self.lab.run("laptop", ["iptables", "-t", "nat", "-F", chain], check=False)
+            self.lab.run("laptop", ["iptables", "-t", "nat", "-X", chain], check=False)
+
+    def mem(self):
+        if not self.proc:
+            return {}
+        if self.proc.poll() is not None:
+            with open(os.path.join(self.lab.tmp, "sshuttle.log")) as f:
+                last = [l for l in f.read().splitlines() if l.strip()][-1:]
+            return {"exited": "sshuttle exited: %s" % (last[0].strip() if last else "?")}
+        pids = [p for p in descendants(self.proc.pid) if rss_kb(p)]
+        return {"client_rss_kb": sum(rss_kb(p) or 0 for p in pids), "client_processes": len(pids)}
+
+
+# ---------------------------------------------------------------- cases
+
+
+def iperf(lab, args, secs):
+    p = lab.run("laptop", ["iperf3", "-c", lab.svc["iperf"], "-J", "-t", str(secs)] + args,
+                timeout=secs + 30, check=False)
+    try:
+        d = json.loads(p.stdout)
+    except ValueError:
+        raise RuntimeError("iperf3: " + p.stdout[-500:] + p.stderr[-500:])
+    if d.get("error"):
+        raise RuntimeError("iperf3: " + d["error"])
+    return d["end"]
+
+
+def case_tcp(streams):
+    def f(lab, path, secs):
+        end = iperf(lab, ["-P", str(streams)], secs)
+        return {"gbps": end["sum_received"]["bits_per_second"] / 1e9}
+    return f
+
+
+def case_udp(lab, path, secs, rate="200M"):
+    if path.name == "sshuttle":
+        raise Unavailable("sshuttle carries no UDP but DNS (its nat method)")
+    end = iperf(lab, ["-u", "-b", rate, "-l", "1400"], secs)
+    s = end["sum"]
+    return {"loss_pct": s["lost_percent"], "recv_mbps": s["bits_per_second"] * (1 - s["lost_percent"] / 100) / 1e6}
+
+
+def load(lab, target, secs, conc, extra=()):
+    p = lab.run("laptop", [LOAD, "-c", str(conc), "-d", str(secs)] + list(extra) + [target],
+                timeout=secs + 30)
+    return json.loads(p.stdout)
+
+
+def conn_result(r):
+    if not r["connections"]:
+        raise RuntimeError("no connection completed: %s" % r["errors"])
+    return {"conn_per_s": r["conn_per_s"], "connect_p50_ms": r["connect_ms"]["p50"],
+            "connect_p99_ms": r["connect_ms"]["p99"], "errors": sum(r["errors"].values())}
+
+
+def case_conn(lab, path, secs):
+    return conn_result(load(lab, "%s:%d" % (lab.pod["echo-0"], FAST_ECHO_PORT), secs, 32))
+
+
+def case_conn_socat(lab, path, secs):
+    return conn_result(load(lab, "%s:7" % lab.svc["echo"], secs, 8))
+
+
+def wrk_ms(s):
+    m = re.match(r"([\d.]+)(us|ms|s)$", s)
+    return float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
+
+
+def case_http(lab, path, secs):
+    p = lab.run("laptop", ["wrk", "-t", "1", "-c", "32", "-d", "%ds" % secs, "--latency",
+                           "http://%s/" % lab.svc["web"]], timeout=secs + 30)
+    out = p.stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    pct = dict(re.findall(r"^\s+(50|99)%\s+(\S+)", out, re.M))
+    errs = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)", out)
+    return {"req_per_s": rps, "p50_ms": wrk_ms(pct["50"]), "p99_ms": wrk_ms(pct["99"]),
+            "errors": 1 if errs else 0}
+
+
+def dns_server(lab, path):
+    """Where this path's cluster DNS answers: kube-dns itself for direct,
+    subway's own DNS server when the daemon has one (issue 4)."""
+    if path.name == "direct":
+        return lab.svc["kube-dns"]
+    if path.name == "sshuttle":
+        raise Unavailable("sshuttle --dns forwards the laptop's resolver only")
+    st = path.status()
+    if "dns" not in st:
+        raise Unavailable("this subway has no DNS server (issue 4 not merged)")
+    dns = st["dns"] if isinstance(st["dns"], dict) else {}
+    found = re.findall(r"^(\d+\.\d+\.\d+\.\d+)(?::53)?$", str(dns.get("server") or ""))
+    found = found or re.findall(r"\b(\d+\.\d+\.\d+\.\d+)(?::53)?\b", json.dumps(st["dns"]))
+    if not found:
+        with open("/etc/netns/%s/resolv.conf" % lab.ns("laptop")) as f:
+            found = re.findall(r"^nameserver\s+(\S+)", f.read(), re.M)
+    if not found:
+        raise RuntimeError("subway status has dns but no address: %s" % st["dns"])
+    return found[0]
+
+
+DNS_PROBE = r"""
+import random, socket, struct, sys, time
+server, name, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+def query(name, qid):
+    q = struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 0)
+    for label in name.split("."):
+        q += bytes([len(label)]) + label.encode()
+    return q + b"\0" + struct.pack("!HH", 1, 1)
+tag = "%08x" % random.getrandbits(32)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(1.0)
+lat, lost = [], 0
+for i in range(n):
+    # "{}" in the name: a new name each time, which no cache can answer
+    q = query(name.replace("{}", "%s-%d" % (tag, i)), i & 0xffff)
+    t = time.perf_counter(); s.sendto(q, (server, 53))
+    try:
+        while s.recvfrom(4096)[0][:2] != q[:2]:
+            pass
+        lat.append((time.perf_counter() - t) * 1000)
+    except socket.timeout:
+        lost += 1
+lat.sort()
+print(lat[len(lat) // 2] if lat else -1, lat[min(len(lat) - 1, len(lat) * 99 // 100)] if lat else -1, lost)
+"""
+
+
+def dns_probe(lab, server, name, n):
+    p = lab.run("laptop", ["/usr/bin/python3", "-c", DNS_PROBE, server, name, str(n)], timeout=n + 30)
+    p50, p99, lost = p.stdout.split()
+    return float(p50), float(p99), int(lost)
+
+
+def case_dns(lab, path, secs):
+    server = dns_server(lab, path)
+    qfile = os.path.join(lab.tmp, "queries")
+    with open(qfile, "w") as f:
+        f.write("%s A\n" % DNS_NAME)
+    p = lab.run("laptop", ["dnsperf", "-s", server, "-d", qfile, "-l", str(secs), "-q", "32", "-t", "1"],
+                timeout=secs + 30)
+    qps = float(re.search(r"Queries per second:\s+([\d.]+)", p.stdout).group(1))
+    lost = re.search(r"Queries lost:\s+(\d+)", p.stdout)
+    n = 200 if secs >= 2 else 50
+    p50, p99, plost = dns_probe(lab, server, DNS_NAME, n)
+    # Names nobody asked before (NXDOMAIN from kube-dns): every one crosses to the cluster.
+    u50, u99, ulost = dns_probe(lab, server, "nx{}.default.svc.cluster.local", n)
+    return {"qps": qps, "p50_ms": p50, "p99_ms": p99, "uncached_p50_ms": u50, "uncached_p99_ms": u99,
+            "lost": int(lost.group(1) if lost else 0) + plost + ulost}
+
+
+CASES = {
+    # name: (function, title, {metric: (unit, higher is better)})
+    "tcp1": (case_tcp(1), "TCP bulk, 1 stream (iperf3 -> iperf)", {"gbps": ("Gbit/s", True)}),
+    "tcp4": (case_tcp(4), "TCP bulk, 4 streams (iperf3 -P 4 -> iperf)", {"gbps": ("Gbit/s", True)}),
+    "conn": (case_conn, "new connections, 32 in flight (subway-load -> echo pod, epoll echo)",
+             {"conn_per_s": ("conn/s", True), "connect_p50_ms": ("ms", False), "connect_p99_ms": ("ms", False)}),
+    "conn-socat": (case_conn_socat, "new connections, 8 in flight (subway-load -> echo service, socat)",
+                   {"conn_per_s": ("conn/s", True), "connect_p50_ms": ("ms", False),
+                    "connect_p99_ms": ("ms", False)}),
+    "http": (case_http, "HTTP keep-alive, 32 connections (wrk -> web)",
+             {"req_per_s": ("req/s", True), "p50_ms": ("ms", False), "p99_ms": ("ms", False)}),
+    "udp": (case_udp, "UDP at 200 Mbit/s offered, 1400-byte datagrams (iperf3 -u -> iperf)",
+            {"loss_pct": ("%", False), "recv_mbps": ("Mbit/s", True)}),
+    "dns": (case_dns, "cluster DNS, %s A (dnsperf, 32 outstanding; p50/p99 one query at a time; "
+            "uncached: a new name each query)" % DNS_NAME,
+            {"qps": ("queries/s", True), "p50_ms": ("ms", False), "p99_ms": ("ms", False),
+             "uncached_p50_ms": ("ms", False), "uncached_p99_ms": ("ms", False)}),
+}
+
+
+# ---------------------------------------------------------------- memory and the loop
+
+
+def hold(lab, path, n, wait_s):
+    """Opens n idle connections through path to the epoll echo pod and
+    returns path.mem() while they are open, plus how many were held.  Stops
+    waiting when all are open, or when the count has not grown for 5 s (the
+    path refuses more), or after wait_s."""
+    logf = os.path.join(lab.tmp, "hold-%s.log" % path.name)
+    p = lab.spawn("laptop", [LOAD, "--hold", str(n), "-c", "200", "-d", str(wait_s + 30), "-t", "5000",
+                             "%s:%d" % (lab.pod["echo-0"], FAST_ECHO_PORT)], out=logf)
+    deadline = time.monotonic() + wait_s
+    best, best_t = -1, time.monotonic()
+    while time.monotonic() < deadline and p.poll() is None:
+        with open(logf) as f:
+            text = f.read()
+        if "holding" in text:
+            break
+        counts = [int(x) for x in re.findall(r"open (\d+)", text)]
+        if counts and counts[-1] > best:
+            best, best_t = counts[-1], time.monotonic()
+        elif counts and time.monotonic() - best_t > 5:
+            break
+        time.sleep(0.2)
+    time.sleep(0.5)  # let the last accepts settle on both sides
+    m = path.mem()
+    if p.poll() is None:
+        p.terminate()
+    p.wait(timeout=30)
+    with open(logf) as f:
+        text = f.read()
+    rep = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    m["held"] = rep[-1]["held"] if rep else 0
+    m["wanted"] = n
+    m["nofile_limit"] = nofile_limit()
+    return m
+
+
+def nofile_limit():
+    """The hard RLIMIT_NOFILE every process started here inherits."""
+    import resource
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+
+
+def case_memory(lab, paths, n, wait_s):
+    out = {}
+    for path in paths:
+        if path.name == "direct":
+            continue
+        path.up()
+        try:
+            time.sleep(1)
+            out[path.name] = {"idle": path.mem(), "loaded": hold(lab, path, n, wait_s)}
+        finally:
+            path.down()
+    return out
+
+
+def loop_guard_available():
+    p = run([SUBWAY, "connect", "--help"], check=False)
+    return "--no-loop-guard" in p.stdout + p.stderr
+
+
+def case_loop(lab, tries, storm_s):
+    """Host-only loops a connection to a ClusterIP nobody owns back into the
+    VIF: with the guard it must fail fast, once; without, see what it does."""
+    if not loop_guard_available():
+        raise Unavailable("this subway has no loop guard (issue 5 not merged): not run, "
+                          "since without it the connection storms")
+    target = "%s:80" % NO_SUCH_CLUSTER_IP
+    s = Subway(lab)
+    s.up()
+    try:
+        # Bounded even if the guard fails and every try times out.
+        r = load(lab, target, 5 if tries <= 10 else 20, 1, ["-n", str(tries), "-s", "0", "-t", "3000"])
+    finally:
+        s.down()
+    guard = {"tries": tries, "refused": r["errors"]["refused"], "timeouts": r["errors"]["timeout"],
+             "connected": r["connections"], "fail_p50_ms": r["fail_ms"]["p50"], "fail_p99_ms": r["fail_ms"]["p99"]}
+    s = Subway(lab, ["--no-loop-guard"])
+    s.up()
+    try:
+        d0 = s.status()["counters"]["dials"]
+        p = lab.spawn("laptop", [LOAD, "-c", "1", "-n", "1", "-s", "0", "-t", str(storm_s * 1000),
+                                 "-d", str(storm_s), target])
+        time.sleep(storm_s)
+        st = s.status()
+        storm = {"seconds": storm_s, "dials": st["counters"]["dials"] - d0, "daemon_fds": nfds(st["daemon_pid"]),
+                 "manager_fds": nfds(lab.manager_pid), "tcp_flows": st["flows"]["tcp"]}
+        p.terminate()
+        p.wait(timeout=10)
+    finally:
+        s.down()
+    return {"guard_on": guard, "no_loop_guard": storm}
+
+
+# ---------------------------------------------------------------- the run
+
+
+def measure(lab, paths, cases, rounds, secs):
+    res = {c: {p.name: [] for p in paths} for c in cases}
+    for r in range(rounds):
+        for path in paths:
+            log("round %d/%d: %s" % (r + 1, rounds, path.name))
+            try:
+                path.up()
+                wait_ready(lab, path)
+            except Exception as e:  # a path that cannot come up: every case errs this round
+                for c in cases:
+                    res[c][path.name].append({"error": "path up: %s" % e})
+                path.down()
+                continue
+            try:
+                for c in cases:
+                    res[c][path.name].append(run_case(lab, path, c, secs))
+            finally:
+                path.down()
+    return res
+
+
+def wait_ready(lab, path, timeout=15):
+    """Until one connection through path is echoed (sshuttle says it is
+    connected a moment before its capture rules are in)."""
+    deadline = time.monotonic() + timeout
+    target = "%s:%d" % (lab.pod["echo-0"], FAST_ECHO_PORT)
+    while True:
+        p = lab.run("laptop", [LOAD, "-c", "1", "-n", "1", "-t", "1000", "-d", "2", target], check=False)
+        if p.returncode == 0 and json.loads(p.stdout)["connections"] == 1:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError("%s: no connection gets through: %s" % (path.name, p.stdout.strip()))
+        time.sleep(0.2)
+
+
+def run_case(lab, path, c, secs):
+    t = time.monotonic()
+    try:
+        v = CASES[c][0](lab, path, secs)
+        log("  %-10s %s (%.1f s)" % (c, " ".join("%s=%.4g" % kv for kv in v.items()), time.monotonic() - t))
+        return v
+    except Unavailable as e:
+        return {"unavailable": str(e)}
+    except Exception as e:
+        log("  %-10s ERROR %s" % (c, e))
+        return {"error": str(e)[:500]}
+
+
+def summarise(res):
+    out = {}
+    for c, per_path in res.items():
+        fn, title, metrics = CASES[c]
+        entry = {"title": title, "metrics": {}}
+        for m, (unit, higher) in metrics.items():
+            e = {"unit": unit, "higher_is_better": higher, "paths": {}}
+            for p, samples in per_path.items():
+                vals = [s[m] for s in samples if m in s]
+                notes = sorted({s.get("unavailable") or s.get("error") for s in samples if m not in s} - {None})
+                d = {"samples": vals}
+                if vals:
+                    d.update(median=statistics.median(vals), min=min(vals), max=max(vals))
+                if notes:
+                    d["unavailable" if all("unavailable" in s for s in samples if m not in s) else "error"] = notes
+                e["paths"][p] = d
+            med = {p: d.get("median") for p, d in e["paths"].items()}
+            e["ratios"] = {}
+            for a, b in (("subway", "direct"), ("sshuttle", "direct"), ("subway", "sshuttle")):
+                if med.get(a) is not None and med.get(b):
+                    e["ratios"]["%s/%s" % (a, b)] = med[a] / med[b]
+            entry["metrics"][m] = e
+        out[c] = entry
+    return out
+
+
+def rss_row(idle, loaded, held):
+    if not loaded or not held:
+        return ("daemon RSS with 10,000 open connections, MB", None, "<=", 64, None)
+    if held >= 10000:
+        return ("daemon RSS with %d open connections, MB" % held, loaded / 1024, "<=", 64, None)
+    at = (idle + (loaded - idle) / held * 10000) / 1024
+    return ("daemon RSS at 10,000 open connections (extrapolated from %d held), MB" % held, at, "<=", 64, None)
+
+
+def floors(summary, memory, loop):
+    def ratio(c, m, r):
+        return summary.get(c, {}).get("metrics", {}).get(m, {}).get("ratios", {}).get(r)
+
+    def med(c, m, p):
+        return summary.get(c, {}).get("metrics", {}).get(m, {}).get("paths", {}).get(p, {}).get("median")
+    sub = (memory or {}).get("subway", {})
+    rss_idle = sub.get("idle", {}).get("daemon_rss_kb")
+    rss_load = sub.get("loaded", {}).get("daemon_rss_kb")
+    held = sub.get("loaded", {}).get("held")
+    rows = [
+        ("1-stream throughput, subway/direct", ratio("tcp1", "gbps", "subway/direct"), ">=", 0.6, 0.8),
+        ("new connections/s, subway/direct", ratio("conn", "conn_per_s", "subway/direct"), ">=", 0.3, 0.5),
+        ("1-stream throughput, subway/sshuttle", ratio("tcp1", "gbps", "subway/sshuttle"), ">=", 5, None),
+        ("daemon RSS idle, MB", rss_idle / 1024 if rss_idle else None, "<=", 8, None),
+        rss_row(rss_idle, rss_load, held),
+        ("cluster DNS p50 through subway, a name not cached, ms", med("dns", "uncached_p50_ms", "subway"),
+         "<=", 1.0, None),
+    ]
+    out = []
+    for what, v, op, floor, goal in rows:
+        ok = None if v is None else (v >= floor if op == ">=" else v <= floor)
+        out.append({"what": what, "value": v, "op": op, "floor": floor, "goal": goal, "ok": ok})
+    return out
+
+
+# ---------------------------------------------------------------- reports
+
+
+def fmt(v):
+    if v is None:
+        return "–"
+    a = abs(v)
+    return "%.0f" % v if a >= 1000 else "%.1f" % v if a >= 100 else "%.2f" % v if a >= 1 else "%.3f" % v
+
+
+def cell(d):
+    if d.get("median") is None:
+        if "unavailable" in d:
+            return "n/a"
+        return "error" if "error" in d else "–"
+    if len(d["samples"]) == 1:
+        return fmt(d["median"])
+    return "%s (%s–%s)" % (fmt(d["median"]), fmt(d["min"]), fmt(d["max"]))
+
+
+def ratio_cell(v):
+    return "–" if v is None else "%.3g×" % v
+
+
+def write_md(path, doc):
+    L = ["# subway benchmark: %s" % doc["started"], "",
+         "%s (load average %.1f at the start, %.1f after the rounds: the machine is shared; the bench ran "
+         "at nice %s); lab `%s` (host-only); %d round(s), each path measured in turn (%s); %s s per "
+         "measurement. Values: median (min–max) over the rounds. Ratios compare medians." %
+         (doc["machine"], doc["load_average"][0], doc["load_average"][1], doc.get("nice"), doc["lab"],
+          doc["rounds"], ", ".join(doc["paths"]), doc["seconds_per_case"]), ""]
+    L += ["| case | metric | " + " | ".join(doc["paths"]) + " | subway/direct | subway/sshuttle |",
+          "| --- | --- | " + " | ".join("---" for _ in doc["paths"]) + " | --- | --- |"]
+    for c, e in doc["cases"].items():
+        for m, x in e["metrics"].items():
+            L.append("| %s | %s (%s) | %s | %s | %s |" % (
+                c, m, x["unit"], " | ".join(cell(x["paths"].get(p, {})) for p in doc["paths"]),
+                ratio_cell(x["ratios"].get("subway/direct")), ratio_cell(x["ratios"].get("subway/sshuttle"))))
+    L += ["", "Cases:", ""] + ["- `%s`: %s" % (c, e["title"]) for c, e in doc["cases"].items()]
+    notes = sorted({"%s on %s: %s" % (c, p, n) for c, e in doc["cases"].items() for x in e["metrics"].values()
+                    for p, d in x["paths"].items() for n in d.get("unavailable", []) + d.get("error", [])})
+    if notes:
+        L += ["", "Not measured:", ""] + ["- " + n for n in notes]
+    L += ["", "## Memory", ""]
+    if isinstance(doc.get("memory"), dict) and "unavailable" not in doc["memory"] and "error" not in doc["memory"]:
+        L += ["| path | idle | with connections held | per connection, and at 10,000 |", "| --- | --- | --- | --- |"]
+        for p, m in doc["memory"].items():
+            L.append("| %s | %s | %s held of %s: %s | %s |" % (
+                p, mem_str(m["idle"]), m["loaded"].get("held"), m["loaded"].get("wanted"), mem_str(m["loaded"]),
+                per_conn(m)))
+        limit = [m["loaded"].get("nofile_limit") for m in doc["memory"].values()
+                 if (m["loaded"].get("held") or 0) < m["loaded"].get("wanted", 0)]
+        if limit and limit[0] and limit[0] < 2 * 10000 + 1000:
+            L += ["", "RLIMIT_NOFILE here is %d (hard) for every process: a relayed connection takes two fds in "
+                  "the daemon and two in the manager, so fewer than 10,000 can be held; the last column "
+                  "extrapolates." % limit[0]]
+    else:
+        L.append("- %s" % doc.get("memory"))
+    L += ["", "## The loop (host-only, a ClusterIP nobody owns)", ""] + loop_lines(doc.get("loop") or {})
+    L += ["", "## Floors (issue 6)", "", "| what | value | floor | goal | |", "| --- | --- | --- | --- | --- |"]
+    for f in doc["floors"]:
+        L.append("| %s | %s | %s %s | %s | %s |" % (f["what"], fmt(f["value"]), f["op"], f["floor"],
+                                                  "–" if f["goal"] is None else f["goal"],
+                                                  {True: "ok", False: "**below**", None: "not measured"}[f["ok"]]))
+    L += ["", "Run in %.0f s; subway %s." % (doc["run_seconds"], doc["git"]), ""]
+    with open(path, "w") as f:
+        f.write("\n".join(L))
+    return "\n".join(L)
+
+
+def loop_lines(lp):
+    if "guard_on" not in lp:
+        return ["- %s" % (lp.get("unavailable") or lp.get("error") or lp)]
+    g, n = lp["guard_on"], lp["no_loop_guard"]
+    return ["| | |", "| --- | --- |",
+            "| guard on: connects to a ClusterIP nobody owns | %d tries: %d refused, %d timed out, %d connected |" %
+            (g["tries"], g["refused"], g["timeouts"], g["connected"]),
+            "| ... time until refused, p50 / p99 | %s / %s ms |" % (fmt(g["fail_p50_ms"]), fmt(g["fail_p99_ms"])),
+            "| `--no-loop-guard`: one such connect, after %d s | %d dials, daemon %s fds, manager %s fds |" %
+            (n["seconds"], n["dials"], n["daemon_fds"], n["manager_fds"])]
+
+
+def per_conn(m):
+    """RSS growth per held connection, and the RSS at 10,000 it implies."""
+    held = m["loaded"].get("held") or 0
+    out = []
+    for k, label in (("daemon_rss_kb", "daemon"), ("manager_rss_kb", "manager"), ("client_rss_kb", "client")):
+        a, b = m["idle"].get(k), m["loaded"].get(k)
+        if a and b and held > 0:
+            per = (b - a) / held
+            out.append("%s %.2f KB, %.1f MB" % (label, per, (a + per * 10000) / 1024))
+    return ", ".join(out) or "–"
+
+
+def mem_str(m):
+    if m.get("exited"):
+        return m["exited"]
+    parts = []
+    for k, label in (("daemon_rss_kb", "daemon"), ("manager_rss_kb", "manager"), ("client_rss_kb", "client")):
+        if m.get(k):
+            parts.append("%s %.1f MB" % (label, m[k] / 1024))
+    return ", ".join(parts) or "–"
+
+
+CHART = [("tcp1", "gbps", "TCP 1 stream"), ("tcp4", "gbps", "TCP 4 streams"), ("conn", "conn_per_s", "conn/s"),
+         ("conn-socat", "conn_per_s", "conn/s (socat)"), ("http", "req_per_s", "HTTP req/s"),
+         ("udp", "recv_mbps", "UDP received"), ("dns", "qps", "DNS queries/s")]
+
+
+def write_png(path, doc):
+    dat = path[:-4] + ".dat"
+    rows = []
+    for c, m, label in CHART:
+        r = doc["cases"].get(c, {}).get("metrics", {}).get(m, {}).get("ratios", {})
+        if r:
+            rows.append('"%s" %s %s' % (label, r.get("subway/direct", "NaN"), r.get("sshuttle/direct", "NaN")))
+    if not rows:
+        return False
+    with open(dat, "w") as f:
+        f.write("\n".join(rows) + "\n")
+    script = """set terminal pngcairo size 900,540 font "sans,10"
+set output '%s'
+set title "subway vs sshuttle, as a fraction of direct (1 = a node's own speed), %s"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set logscale y
+set yrange [0.005:3]
+set ytics (0.01, 0.03, 0.1, 0.3, 0.6, 1)
+set grid ytics
+set key below
+set arrow from graph 0, first 1 to graph 1, first 1 nohead dt 2
+plot '%s' using 2:xtic(1) title 'subway' lc rgb '#2a7ab0', '' using 3 title 'sshuttle' lc rgb '#c05020'
+""" % (path, doc["started"], dat)
+    p = subprocess.run(["gnuplot"], input=script, capture_output=True, text=True, timeout=60)
+    os.unlink(dat)
+    if p.returncode != 0:
+        raise RuntimeError("gnuplot: " + p.stderr[-500:])
+    return True
+
+
+# ---------------------------------------------------------------- main
+
+
+def git_describe():
+    p = subprocess.run(["git", "-C", ROOT, "describe", "--always", "--dirty"], capture_output=True, text=True)
+    return p.stdout.strip() or "unknown"
+
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(description="subway benchmark: direct vs subway vs sshuttle on one lab")
+    ap.add_argument("--smoke", action="store_true", help="every case once, short (CI: the harness works)")
+    ap.add_argument("--rounds", type=int, help="rounds of every path (default 3; smoke 1)")
+    ap.add_argument("--seconds", type=int, help="seconds per measurement (default 4; smoke 1)")
+    ap.add_argument("--case", action="append", choices=list(CASES) + ["memory", "loop"],
+                    help="only this case (repeatable)")
+    ap.add_argument("--path", action="append", choices=PATHS, help="only this path (repeatable)")
+    ap.add_argument("--hold", type=int, help="connections held for the memory case (default 10000; smoke 200)")
+    ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results"), help="directory for latest.*")
+    ap.add_argument("--nice", type=int, default=-10,
+                    help="niceness of the run and all it starts (default -10: the machine is shared, and "
+                         "other work would land on one path more than another)")
+    ap.add_argument("--from-json", action="store_true",
+                    help="measure nothing: rewrite latest.md and latest.png from <out>/latest.json")
+    a = ap.parse_args(argv)
+    a.rounds = a.rounds or (1 if a.smoke else 3)
+    a.seconds = a.seconds or (1 if a.smoke else 4)
+    a.hold = a.hold or (200 if a.smoke else 10000)
+    return a
+
+
+def main(argv):
+    a = parse_args(argv)
+    if a.from_json:
+        with open(os.path.join(a.out, "latest.json")) as f:
+            return report(a, json.load(f))
+    for tool in (SUBWAY, LOAD):
+        if not os.access(tool, os.X_OK):
+            sys.exit("bench: %s missing (run make)" % tool)
+    if os.geteuid() != 0:
+        sys.exit("bench: needs root (network namespaces)")
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGHUP, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    if a.nice:
+        os.nice(a.nice)  # inherited by the lab's servers, the daemon, the tools
+    t0 = time.monotonic()
+    load0 = os.getloadavg()[0]
+    lab = Lab("bench%d" % os.getpid())
+    cases = [c for c in CASES if not a.case or c in a.case]
+    try:
+        log("lab %s up" % lab.name)
+        lab.up()
+        paths = [p for p in (Direct(lab), Subway(lab), Sshuttle(lab)) if not a.path or p.name in a.path]
+        res = measure(lab, paths, cases, a.rounds, a.seconds)
+        doc = {"started": time.strftime("%Y-%m-%d %H:%M:%S"), "git": git_describe(), "lab": lab.name,
+               "load_average": [round(load0, 2), round(os.getloadavg()[0], 2)], "nice": os.nice(0),
+               "machine": "%d cores, %s" % (os.cpu_count(), os.uname().release), "smoke": a.smoke,
+               "rounds": a.rounds, "seconds_per_case": a.seconds, "paths": [p.name for p in paths],
+               "cases": summarise(res)}
+        doc["memory"] = extra_case(a, "memory", lambda: case_memory(lab, paths, a.hold, 20 if a.smoke else 90))
+        doc["loop"] = extra_case(a, "loop", lambda: case_loop(lab, 10 if a.smoke else 100, 1 if a.smoke else 2))
+    finally:
+        for p in locals().get("paths", []):
+            try:
+                p.down()
+            except Exception as e:
+                log("cleanup %s: %s" % (p.name, e))
+        log("lab %s down" % lab.name)
+        lab.down()
+    doc["floors"] = floors(doc["cases"], doc["memory"], doc["loop"])
+    doc["run_seconds"] = time.monotonic() - t0
+    return report(a, doc)
+
+
+def extra_case(a, name, fn):
+    if a.case and name not in a.case:
+        return {"unavailable": "not selected"}
+    log(name)
+    try:
+        v = fn()
+        log("  %s: %s" % (name, json.dumps(v)))
+        return v
+    except Unavailable as e:
+        return {"unavailable": str(e)}
+    except Exception as e:
+        log("  %s ERROR %s" % (name, e))
+        return {"error": str(e)[:500]}
+
+
+def report(a, doc):
+    os.makedirs(a.out, exist_ok=True)
+    with open(os.path.join(a.out, "latest.json"), "w") as f:
+        json.dump(doc, f, indent=1)
+        f.write("\n")
+    md = write_md(os.path.join(a.out, "latest.md"), doc)
+    png = write_png(os.path.join(a.out, "latest.png"), doc)
+    print(md)
+    print("bench: wrote %s/latest.json, latest.md%s" % (a.out, ", latest.png" if png else ""))
+    errors = [c for c, e in doc["cases"].items() for x in e["metrics"].values()
+              for d in x["paths"].values() if "error" in d]
+    errors += [k for k in ("memory", "loop") if isinstance(doc[k], dict) and "error" in doc[k]]
+    if errors:
+        print("bench: the harness failed on: %s" % ", ".join(sorted(set(errors))), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except KeyboardInterrupt:
+        sys.exit("bench: interrupted; lab taken down")
