@@ -28,7 +28,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SUBWAY = os.environ.get("SUBWAY", os.path.join(ROOT, "build", "subway"))
 LOAD = os.environ.get("SUBWAY_LOAD", os.path.join(ROOT, "build", "subway-load"))
-PATHS = ("direct", "subway", "sshuttle")
+PATHS = ("direct", "subway", "sshuttle", "subway-insecure")
 FAST_ECHO_PORT = 7100          # subway-load --serve in the echo pod
 NO_SUCH_CLUSTER_IP = "10.43.0.99"
 DNS_NAME = "web.default.svc.cluster.local"
@@ -128,6 +128,35 @@ class Lab:
         self.spawn("echo-0", [LOAD, "--serve", str(FAST_ECHO_PORT)],
                    out=os.path.join(self.tmp, "echo-fast.log"))
 
+    def restart_manager(self, insecure):
+        """The manager again, as the lab starts it (nobody, no capabilities),
+        with --insecure instead of --tls-dir DIR or back."""
+        pid = self.manager_pid
+        cmd = [c.decode() for c in open("/proc/%d/cmdline" % pid, "rb").read().split(b"\0") if c]
+        if not hasattr(self, "manager_cmd"):
+            self.manager_cmd = cmd
+        cmd = list(self.manager_cmd)
+        if insecure:
+            i = cmd.index("--tls-dir")
+            cmd[i:i + 2] = ["--insecure"]
+        os.kill(pid, signal.SIGTERM)
+        if getattr(self, "manager_proc", None) is not None:
+            self.manager_proc.wait(timeout=10)  # our child: reap it
+        deadline = time.monotonic() + 10
+        while os.path.exists("/proc/%d" % pid) or self.run("manager-0", ["ss", "-Htln", "sport = :8443"]).stdout.strip():
+            if time.monotonic() > deadline:
+                raise RuntimeError("the manager did not stop")
+            time.sleep(0.05)
+        p = self.spawn("manager-0", ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                                     "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"] + cmd,
+                       out=os.path.join(self.tmp, "manager-%s.log" % ("insecure" if insecure else "tls")))
+        while not self.run("manager-0", ["ss", "-Htln", "sport = :8443"]).stdout.strip():
+            if time.monotonic() > deadline or p.poll() is not None:
+                raise RuntimeError("the manager did not come back")
+            time.sleep(0.05)
+        self.manager_pid = p.pid
+        self.manager_proc = p
+
     def down(self):
         for p in self.procs:
             if p.poll() is None:
@@ -192,6 +221,27 @@ class Subway:
         st = self.status()
         return {"daemon_rss_kb": rss_kb(st["daemon_pid"]), "manager_rss_kb": rss_kb(self.lab.manager_pid),
                 "daemon_fds": nfds(st["daemon_pid"]), "tcp_flows": st["flows"]["tcp"]}
+
+
+class SubwayInsecure(Subway):
+    """subway with its manager and daemon in --insecure (plain TCP, splice
+    relays): beside `subway` (TLS 1.3), what TLS costs.  The manager is
+    restarted without TLS for this path and with it again after."""
+    name = "subway-insecure"
+
+    def __init__(self, lab):
+        super().__init__(lab, ["--insecure"])
+
+    def up(self):
+        self.lab.restart_manager(insecure=True)
+        self.restarted = True
+        super().up()
+
+    def down(self):
+        super().down()
+        if getattr(self, "restarted", False):
+            self.restarted = False
+            self.lab.restart_manager(insecure=False)
 
 
 class Sshuttle:
@@ -477,7 +527,7 @@ def nofile_limit():
 def case_memory(lab, paths, n, wait_s):
     out = {}
     for path in paths:
-        if path.name == "direct":
+        if path.name in ("direct", "subway-insecure"):  # TLS's memory: make bench-relay, docs/security.md
             continue
         path.up()
         try:
@@ -595,7 +645,8 @@ def summarise(res):
                 e["paths"][p] = d
             med = {p: d.get("median") for p, d in e["paths"].items()}
             e["ratios"] = {}
-            for a, b in (("subway", "direct"), ("sshuttle", "direct"), ("subway", "sshuttle")):
+            for a, b in (("subway", "direct"), ("sshuttle", "direct"), ("subway", "sshuttle"),
+                         ("subway", "subway-insecure")):
                 if med.get(a) is not None and med.get(b):
                     e["ratios"]["%s/%s" % (a, b)] = med[a] / med[b]
             entry["metrics"][m] = e
@@ -669,13 +720,16 @@ def write_md(path, doc):
          "measurement. Values: median (min–max) over the rounds. Ratios compare medians." %
          (doc["machine"], doc["load_average"][0], doc["load_average"][1], doc.get("nice"), doc["lab"],
           doc["rounds"], ", ".join(doc["paths"]), doc["seconds_per_case"]), ""]
-    L += ["| case | metric | " + " | ".join(doc["paths"]) + " | subway/direct | subway/sshuttle |",
-          "| --- | --- | " + " | ".join("---" for _ in doc["paths"]) + " | --- | --- |"]
+    tls = "subway-insecure" in doc["paths"]
+    L += ["| case | metric | " + " | ".join(doc["paths"]) + " | subway/direct | subway/sshuttle |" +
+          (" TLS: subway/subway-insecure |" if tls else ""),
+          "| --- | --- | " + " | ".join("---" for _ in doc["paths"]) + " | --- | --- |" + (" --- |" if tls else "")]
     for c, e in doc["cases"].items():
         for m, x in e["metrics"].items():
-            L.append("| %s | %s (%s) | %s | %s | %s |" % (
+            L.append("| %s | %s (%s) | %s | %s | %s |%s" % (
                 c, m, x["unit"], " | ".join(cell(x["paths"].get(p, {})) for p in doc["paths"]),
-                ratio_cell(x["ratios"].get("subway/direct")), ratio_cell(x["ratios"].get("subway/sshuttle"))))
+                ratio_cell(x["ratios"].get("subway/direct")), ratio_cell(x["ratios"].get("subway/sshuttle")),
+                " %s |" % ratio_cell(x["ratios"].get("subway/subway-insecure")) if tls else ""))
     L += ["", "Cases:", ""] + ["- `%s`: %s" % (c, e["title"]) for c, e in doc["cases"].items()]
     notes = sorted({"%s on %s: %s" % (c, p, n) for c, e in doc["cases"].items() for x in e["metrics"].values()
                     for p, d in x["paths"].items() for n in d.get("unavailable", []) + d.get("error", [])})
@@ -837,7 +891,9 @@ def main(argv):
     try:
         log("lab %s up" % lab.name)
         lab.up()
-        paths = [p for p in (Direct(lab), Subway(lab), Sshuttle(lab)) if not a.path or p.name in a.path]
+        # subway-insecure (what TLS costs) in full runs, or when asked for
+        paths = [p for p in (Direct(lab), Subway(lab), Sshuttle(lab), SubwayInsecure(lab))
+                 if (p.name in a.path if a.path else not (a.smoke and p.name == "subway-insecure"))]
         res = measure(lab, paths, cases, a.rounds, a.seconds)
         doc = {"started": time.strftime("%Y-%m-%d %H:%M:%S"), "git": git_describe(), "lab": lab.name,
                "load_average": [round(load0, 2), round(os.getloadavg()[0], 2)], "nice": os.nice(0),

@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from labutil import PYTHON, SUBWAY, run, wait_for
+from labutil import PYTHON, SLOWDOWN, SUBWAY, run, wait_for
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LOAD = os.path.join(HERE, "loopload.py")
@@ -79,7 +79,7 @@ def test_loop_refused_at_once(conn):
     before = status(lab)["loops_blocked"]
     syns = manager_counters(lab, "lgsyn", {
         "syn": ("output", "ip daddr %s tcp flags & (syn|ack) == syn" % NOWHERE)})
-    limit = 5.0 if lab.topology == "host-only" else 20.0
+    limit = (5.0 if lab.topology == "host-only" else 20.0) * SLOWDOWN
     # This machine may be shared: a run of 100 whose p99 a neighbour's
     # burst spoiled is run again, at most twice.  A slow guard fails all.
     runs = []
@@ -297,7 +297,8 @@ def test_no_loop_guard_storm_is_bounded(conn):
         assert s["loops_blocked"]["tcp"] == 0  # nothing was guarded ...
         assert s["flows"]["dialing_peak"] <= DIALS_MAX  # ... the caps held the storm
         assert s["limits"]["refused"] > 0
-        assert s["counters"]["dials"] > 10 * DIALS_MAX
+        # a storm indeed (each dial also spends a TLS-resumed pooled connection)
+        assert s["counters"]["dials"] > 10 * DIALS_MAX / SLOWDOWN
         assert max(fds) <= DIALS_MAX + 150, max(fds)  # one fd per dial in flight, plus the pool
         assert web_ok >= 0.9 * len(web_ms) and web_ok >= 5, (web_ok, len(web_ms))
         assert "Too many open files" not in daemon_log(lab)
