@@ -44,6 +44,10 @@ $(BUILD)/flags.$(SANITIZE): FORCE
 	@mkdir -p $(BUILD)
 	@echo '$(CC) $(CFLAGS) $(LDFLAGS)' | cmp -s - $@ || echo '$(CC) $(CFLAGS) $(LDFLAGS)' > $@
 FORCE:
+# Which build the binaries were last linked from: switching back relinks.
+$(BUILD)/mode: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(SANITIZE)' | cmp -s - $@ || echo '$(SANITIZE)' > $@
 
 $(OBJDIR)/%.o: %.c $(BUILD)/flags.$(SANITIZE)
 	@mkdir -p $(dir $@)
@@ -54,17 +58,17 @@ $(LIB): $(LIBOBJS)
 	@rm -f $@
 	@ar rcs $@ $^
 
-$(BUILD)/subway: $(OBJDIR)/src/main.o $(LIB) $(BUILD)/flags.$(SANITIZE)
+$(BUILD)/subway: $(OBJDIR)/src/main.o $(LIB) $(BUILD)/flags.$(SANITIZE) $(BUILD)/mode
 	@$(CC) $(LDFLAGS) -o $@ $(OBJDIR)/src/main.o $(LIB) $(LDLIBS)
 	@echo "built $@$(if $(filter 1,$(SANITIZE)), (address,undefined sanitizers))"
 
-$(BUILD)/tests/%: tests/unit/%.c $(LIB) $(BUILD)/flags.$(SANITIZE)
+$(BUILD)/tests/%: tests/unit/%.c $(LIB) $(BUILD)/flags.$(SANITIZE) $(BUILD)/mode
 	@mkdir -p $(dir $@)
 	@echo "  TEST    $@"
 	@$(CC) $(CFLAGS) -Wno-missing-prototypes $(LDFLAGS) -o $@ $< $(LIB) -lcmocka $(LDLIBS)
 
 # The benchmark's load tool (bench/README.md); not part of subway itself.
-$(BUILD)/subway-load: $(OBJDIR)/src/tools/load.o $(LIB) $(BUILD)/flags.$(SANITIZE)
+$(BUILD)/subway-load: $(OBJDIR)/src/tools/load.o $(LIB) $(BUILD)/flags.$(SANITIZE) $(BUILD)/mode
 	@$(CC) $(LDFLAGS) -o $@ $(OBJDIR)/src/tools/load.o $(LIB) $(LDLIBS)
 	@echo "built $@"
 
