@@ -298,7 +298,7 @@ def test_no_loop_guard_storm_is_bounded(conn):
         assert s["flows"]["dialing_peak"] <= DIALS_MAX  # ... the caps held the storm
         assert s["limits"]["refused"] > 0
         # a storm indeed (each dial also spends a TLS-resumed pooled connection)
-        assert s["counters"]["dials"] > 10 * DIALS_MAX / SLOWDOWN
+        assert s["counters"]["dials"] > 4 * DIALS_MAX / SLOWDOWN  # far past the cap: a storm, held by it
         assert max(fds) <= DIALS_MAX + 150, max(fds)  # one fd per dial in flight, plus the pool
         assert web_ok >= 0.9 * len(web_ms) and web_ok >= 5, (web_ok, len(web_ms))
         assert "Too many open files" not in daemon_log(lab)
