@@ -233,7 +233,7 @@ static void slot_retry(struct loop *l, struct loop_timer *t)
 static void slot_start(struct slot *s)
 {
 	struct load *ld = s->ld;
-	int ret;
+	int ret = 0; /* set on every path that reads it; gcc -fsanitize cannot tell */
 
 	if (load_finished(ld) || (ld->hold && ld->held + ld->inflight >= ld->hold)) {
 		load_maybe_stop(ld);
