@@ -810,6 +810,13 @@ def write_png(path, doc):
             rows.append('"%s" %s %s' % (label, r.get("subway/direct", "NaN"), r.get("sshuttle/direct", "NaN")))
     if not rows:
         return False
+    # Only the paths that were measured get a bar (gnuplot refuses a column of NaN).
+    bars = [(2, "subway", "#2a7ab0")]
+    if any(not r.endswith(" NaN") for r in rows):
+        bars.append((3, "sshuttle", "#c05020"))
+    plot = ", ".join("'%s' using %d%s title '%s' lc rgb '%s'" % (dat if i == 0 else "", col,
+                                                                  ":xtic(1)" if i == 0 else "", name, rgb)
+                     for i, (col, name, rgb) in enumerate(bars))
     with open(dat, "w") as f:
         f.write("\n".join(rows) + "\n")
     script = """set terminal pngcairo size 900,540 font "sans,10"
@@ -824,8 +831,8 @@ set ytics (0.01, 0.03, 0.1, 0.3, 0.6, 1)
 set grid ytics
 set key below
 set arrow from graph 0, first 1 to graph 1, first 1 nohead dt 2
-plot '%s' using 2:xtic(1) title 'subway' lc rgb '#2a7ab0', '' using 3 title 'sshuttle' lc rgb '#c05020'
-""" % (path, doc["started"], dat)
+plot %s
+""" % (path, doc["started"], plot)
     p = subprocess.run(["gnuplot"], input=script, capture_output=True, text=True, timeout=60)
     os.unlink(dat)
     if p.returncode != 0:
