@@ -175,7 +175,7 @@ static void test_resolv_parse(void **state)
 	assert_false(rc.ours);
 	resolv_conf_parse("", 0, &rc);
 	assert_int_equal(rc.n_ns, 0);
-	resolv_conf_parse(RESOLV_MARK " x\nnameserver 1.2.3.4", strlen(RESOLV_MARK) + 23, &rc);
+	resolv_conf_parse(RESOLV_MARK " x\nnameserver 1.2.3.4", strlen(RESOLV_MARK " x\nnameserver 1.2.3.4"), &rc);
 	assert_true(rc.ours);
 	assert_int_equal(rc.n_ns, 1);
 }
