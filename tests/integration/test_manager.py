@@ -686,7 +686,10 @@ def test_udp_flood_to_a_client_that_does_not_read(mgr, servers):
     time.sleep(0.3)
     line = [l for l in mgr.logtext().splitlines() if "datagrams up" in l][-1]
     dropped = int(line.split("dropped ")[1].split(";")[0])
-    assert dropped > 0, line
+    down = int(line.split("down ")[1].split(" ")[0])
+    # Not everything reached a client that never reads: the manager dropped
+    # replies, or the echo server behind it did (which one is timing).
+    assert dropped > 0 or down < 4000, line
     # drain, then the session still answers
     c.sock.settimeout(0.5)
     try:
