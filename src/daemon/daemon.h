@@ -9,6 +9,7 @@
 #include "common/loop.h"
 #include "daemon/guard.h"
 #include "daemon/nat.h"
+#include "net/mux.h"
 #include "net/relay.h"
 #include "proto/auth.h"
 #include "proto/frame.h"
@@ -30,6 +31,7 @@
 #define POOL_TARGET_MAX 64       /* ... grown to while new flows outrun the refill */
 #define POOL_SHRINK_MS 30000     /* ... and halved back after this long without a wait */
 #define POOL_MAX_CONNECTING 64
+#define TRUNKS 2                 /* TLS: flows ride as streams on this many trunk connections */
 #define FLOWS_MAX 100000
 #define LINGER_MS 60000          /* NAT mapping kept after the relay ends, while packets still pass */
 #define LINGER_DONE_MS 2000      /* ... once both FINs (or a RST) have crossed */
@@ -76,7 +78,9 @@ struct tflow {
 	struct nat_tuple tup;
 	enum tflow_state state;
 	struct pconn *pc;
-	struct relay relay;
+	struct relay relay;  /* plain TCP: a flow connection of its own, spliced */
+	struct mux_stream ms; /* TLS: a stream on a trunk ... */
+	int sfd;              /* ... relaying this accepted socket (-1 before) */
 	struct loop_timer timer;
 	uint16_t syn_len;
 	uint8_t syn[120]; /* the app's SYN, held until the dial's outcome */
@@ -169,6 +173,8 @@ struct daemon {
 	int pool_target;          /* POOL_TARGET .. POOL_TARGET_MAX */
 	uint64_t pool_waited_ms;  /* when a flow last found the pool empty */
 	struct tflow *wait_head, *wait_tail;
+	struct mux *trunk[TRUNKS];   /* TLS: the trunks up (NULL: none in that slot) */
+	int n_trunks;
 	struct tflow *flows;
 
 	/* VIF and TCP */
@@ -219,6 +225,7 @@ struct pconn *pool_take(struct daemon *d);
 void pool_fill(struct daemon *d);
 void pconn_close(struct pconn *pc, bool rst);
 int pconn_dial(struct pconn *pc, struct tflow *f);
+struct mux *trunk_pick(struct daemon *d); /* the least loaded trunk up, or NULL */
 
 /* hairpin.c */
 int hairpin_init(struct daemon *d);
@@ -227,6 +234,8 @@ void hairpin_from_vif(struct daemon *d, uint8_t *buf, size_t len);
 void hairpin_dial_result(struct tflow *f, uint8_t status);
 void hairpin_pool_ready(struct daemon *d);
 void hairpin_reset_all(struct daemon *d);
+void hairpin_stream_result(struct mux_stream *st, uint8_t status);
+void hairpin_stream_done(struct mux_stream *st, int err);
 
 /* dgram.c */
 int dgram_udp_init(struct daemon *d);

@@ -120,6 +120,13 @@ static bool guard_healthy(const struct guard_dst *e, uint64_t now)
 	return e->last_ok && now - e->last_ok < GUARD_HEALTHY_US;
 }
 
+bool guard_answered_lately(const struct guard *g, uint8_t proto, uint32_t dst, uint16_t port, uint64_t now)
+{
+	const struct guard_dst *e = guard_lookup(g, proto, dst, port);
+
+	return e && guard_healthy(e, now);
+}
+
 static uint64_t guard_dst_window(const struct guard *g, const struct guard_dst *e, uint64_t now, uint32_t load)
 {
 	uint64_t w = guard_window_us(g, load);

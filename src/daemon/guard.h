@@ -125,6 +125,9 @@ void guard_end(struct guard *g, uint8_t proto, uint32_t dst, uint16_t port, enum
  * dialled): they are part of a burst and do not count. */
 void guard_queued(struct guard *g, uint8_t proto, uint32_t dst, uint16_t port);
 void guard_sent(struct guard *g, uint8_t proto, uint32_t dst, uint16_t port, uint64_t now);
+/* The destination answered an attempt with success within
+ * GUARD_HEALTHY_US: whatever storm there is, it is not this one. */
+bool guard_answered_lately(const struct guard *g, uint8_t proto, uint32_t dst, uint16_t port, uint64_t now);
 /* The daemon's own caps refused an attempt that had passed (guard_end()
  * already called for it).  If its destination has unanswered sequential
  * attempts in flight and did not answer lately, it is taken for a chain

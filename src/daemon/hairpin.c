@@ -104,8 +104,13 @@ static void tflow_free(struct tflow *f)
 		f->pc->flow = NULL;
 		pconn_close(f->pc, true);
 	}
-	if (f->state == TF_RELAY)
+	mux_reset(&f->ms); /* a stream still open: the manager drops its side */
+	if (f->state == TF_RELAY && f->sfd >= 0) {
+		sock_linger_rst(f->sfd);
+		close(f->sfd);
+	} else if (f->state == TF_RELAY) {
 		relay_close(&f->relay, true);
+	}
 	if (f->drain_fd >= 0) {
 		sock_linger_rst(f->drain_fd);
 		close(f->drain_fd);
@@ -161,13 +166,31 @@ static void tflow_queue(struct daemon *d, struct tflow *f)
 	}
 }
 
+/* TLS: the flow becomes a stream on a trunk.  0, or -errno if no trunk
+ * is up (the flow waits) or its queue is full. */
+static int tflow_open_stream(struct tflow *f)
+{
+	struct mux *mx = trunk_pick(f->d);
+	struct msg_dial m = { .addr = f->key.dst, .port = f->key.dport, .timeout_ms = DIAL_TIMEOUT_MS };
+
+	return mx ? mux_open(mx, &f->ms, &m, f) : -ENOTCONN;
+}
+
 static void tflow_dial(struct tflow *f)
 {
 	struct daemon *d = f->d;
-	struct pconn *pc = pool_take(d);
+	struct pconn *pc;
 
 	d->c.dials++;
 	f->sent_us = now_us();
+	if (d->tls_ctx) {
+		if (tflow_open_stream(f) == 0)
+			return;
+		pool_fill(d);
+		tflow_queue(d, f);
+		return;
+	}
+	pc = pool_take(d);
 	if (pc && pconn_dial(pc, f) == 0)
 		return;
 	if (pc)
@@ -177,6 +200,19 @@ static void tflow_dial(struct tflow *f)
 
 void hairpin_pool_ready(struct daemon *d)
 {
+	while (d->tls_ctx && d->wait_head && d->n_trunks) {
+		struct tflow *f = d->wait_head;
+		wait_unlink(d, f);
+		if (tflow_open_stream(f) < 0) {
+			tflow_queue(d, f);
+			return;
+		}
+		f->sent_us = now_us();
+		if (f->guard_queued) {
+			f->guard_queued = false;
+			guard_sent(&d->guard, IPPROTO_TCP, f->key.dst, f->key.dport, f->sent_us);
+		}
+	}
 	while (d->wait_head && d->idle) {
 		struct tflow *f = d->wait_head;
 		struct pconn *pc = pool_take(d);
@@ -202,16 +238,21 @@ static void hairpin_reply_rst(struct daemon *d, const struct pkt4 *p)
 }
 
 /* The daemon's own caps: dials in flight, flows, and a token bucket of
- * DIAL_RATE_PER_S.  True if one more dial may start (and takes a token). */
-static bool hairpin_admit(struct daemon *d, uint64_t now)
+ * DIAL_RATE_PER_S.  True if one more dial may start (and takes a token).
+ * A destination that connected lately is no storm: it passes the rate
+ * cap even when an app hammering dead addresses has drained it. */
+static bool hairpin_admit(struct daemon *d, const struct nat_key *k, uint64_t now)
 {
 	const uint64_t one = 1000000, full = (uint64_t)DIAL_BURST * one;
 
 	d->dial_tokens = MIN(d->dial_tokens + (now - d->dial_tokens_us) * DIAL_RATE_PER_S, full);
 	d->dial_tokens_us = now;
-	if (d->n_dialing >= DIALS_MAX || d->n_tflows >= d->tflows_max || d->dial_tokens < one)
+	if (d->n_dialing >= DIALS_MAX || d->n_tflows >= d->tflows_max)
 		return false;
-	d->dial_tokens -= one;
+	if (d->dial_tokens >= one)
+		d->dial_tokens -= one;
+	else if (!guard_answered_lately(&d->guard, IPPROTO_TCP, k->dst, k->dport, now))
+		return false;
 	return true;
 }
 
@@ -240,13 +281,14 @@ static void tflow_new(struct daemon *d, struct pkt4 *p, const struct nat_key *k)
 		hairpin_reply_rst(d, p);
 		return;
 	}
-	if (p->len > sizeof(f->syn) || !hairpin_admit(d, now) || !(f = calloc(1, sizeof(*f)))) {
+	if (p->len > sizeof(f->syn) || !hairpin_admit(d, k, now) || !(f = calloc(1, sizeof(*f)))) {
 		tflow_refuse(d, p, &a, tracked);
 		return;
 	}
 	f->d = d;
 	f->key = *k;
 	f->drain_fd = -1;
+	f->sfd = -1;
 	if (nat_insert(d->nat, k, f, &f->tup) < 0) {
 		free(f);
 		tflow_refuse(d, p, &a, tracked);
@@ -326,34 +368,83 @@ static void tflow_drain_check(struct loop *l, struct loop_timer *t)
 	tflow_linger(f);
 }
 
-static void tflow_relay_done(struct relay *r, int err, void *arg)
+/* The relay (or stream) of f is over; fd is the accepted socket.  True if
+ * the socket is kept to drain, false if the caller closes it. */
+static bool tflow_relay_end(struct tflow *f, int fd, int err, const uint64_t bytes[2])
 {
-	struct tflow *f = arg;
 	struct daemon *d = f->d;
 	int outq = 0;
 
-	d->c.bytes_out += r->bytes[0];
-	d->c.bytes_in += r->bytes[1];
+	d->c.bytes_out += bytes[0];
+	d->c.bytes_in += bytes[1];
 	f->state = TF_LINGER;
 	d->n_tcp--;
-	if (!err && ioctl(r->fd[0], SIOCOUTQ, &outq) == 0 && outq > 0) {
-		f->drain_fd = relay_release(r, 0);
+	if (!err && ioctl(fd, SIOCOUTQ, &outq) == 0 && outq > 0) {
+		f->drain_fd = fd;
 		f->drain_until = loop_now_ms(d->loop) + DRAIN_MAX_MS;
 		loop_timer_arm(d->loop, &f->timer, DRAIN_CHECK_MS, tflow_drain_check, f);
-		return;
+		return true;
 	}
-	relay_close(r, err != 0);
 	/* Keep the mapping a while: the FIN/ACK exchange still crosses the VIF. */
 	tflow_linger(f);
+	return false;
+}
+
+static void tflow_relay_done(struct relay *r, int err, void *arg)
+{
+	if (tflow_relay_end(arg, r->fd[0], err, r->bytes))
+		relay_release(r, 0);
+	else
+		relay_close(r, err != 0);
+}
+
+void hairpin_stream_result(struct mux_stream *st, uint8_t status)
+{
+	hairpin_dial_result(st->owner, status);
+}
+
+void hairpin_stream_done(struct mux_stream *st, int err)
+{
+	struct tflow *f = st->owner;
+	int fd = f->sfd;
+
+	if (f->state != TF_RELAY) { /* the trunk went down before the app was accepted */
+		if (f->state == TF_DIALING)
+			hairpin_dial_result(f, DIAL_ERROR);
+		else
+			tflow_free(f);
+		return;
+	}
+	f->sfd = -1;
+	if (tflow_relay_end(f, fd, err, st->bytes))
+		return;
+	if (err)
+		sock_linger_rst(fd);
+	close(fd);
 }
 
 static void tflow_accepted(struct tflow *f, int fd)
 {
 	struct daemon *d = f->d;
 	struct pconn *pc = f->pc;
-	struct ssl_st *tls = pc->w.tls;
+	struct ssl_st *tls;
 	const uint8_t *rest;
-	size_t n = wire_take_rest(&pc->w, &rest);
+	size_t n;
+
+	if (mux_attached(&f->ms)) {
+		if (mux_bind(&f->ms, fd) < 0) {
+			sock_linger_rst(fd);
+			close(fd);
+			tflow_free(f);
+			return;
+		}
+		f->sfd = fd;
+		f->state = TF_RELAY;
+		loop_timer_cancel(d->loop, &f->timer);
+		return;
+	}
+	tls = pc->w.tls;
+	n = wire_take_rest(&pc->w, &rest);
 
 	/* Bytes the destination sent right after the dial (a banner) came
 	 * in with the DIAL_RESULT; the accepted socket's buffer is empty. */

@@ -176,6 +176,7 @@ void status_write_json(struct daemon *d, FILE *fp)
 	json_obj_begin(&j, "pool");
 	json_int(&j, "idle", d->n_idle);
 	json_int(&j, "connecting", d->n_connecting);
+	json_int(&j, "trunks", d->n_trunks);
 	json_obj_end(&j);
 	status_counters(&j, d);
 	dnssrv_status_json(d, &j);

@@ -1,6 +1,9 @@
 /* Connections to the manager: the control connection (session, cluster
- * info, UDP, pings, heartbeats) and a pool of pre-authenticated flow
- * connections, each of which later carries exactly one TCP flow. */
+ * info, UDP, pings, heartbeats) and, for TCP flows, either TRUNKS trunk
+ * connections carrying every flow as a stream (TLS: one handshake and one
+ * SSL per trunk, not per flow), or with --insecure a pool of
+ * pre-authenticated flow connections, each of which later carries exactly
+ * one TCP flow through splice(2). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,7 +95,7 @@ void pconn_close(struct pconn *pc, bool rst)
 {
 	struct daemon *d = pc->d;
 
-	if (pc->kind == CONN_FLOW) {
+	if (pc->kind != CONN_CONTROL) {
 		if (pc->state == PC_IDLE) {
 			list_unlink(&d->idle, pc);
 			d->n_idle--;
@@ -174,6 +177,63 @@ static int pconn_on_hello(struct pconn *pc, const uint8_t *p, size_t len)
 	return pconn_send(pc, buf, (size_t)n);
 }
 
+static const struct mux_ops trunk_ops;
+
+/* An authenticated trunk: its wire goes to a mux, pc is freed.  1 (handed
+ * over) or -errno. */
+static int trunk_up(struct pconn *pc)
+{
+	struct daemon *d = pc->d;
+	struct mux *mx;
+	int slot = 0;
+
+	pc->state = PC_DONE; /* off the lists: a failure below just closes it */
+	while (slot < TRUNKS && d->trunk[slot])
+		slot++;
+	if (slot == TRUNKS)
+		return -EEXIST;
+	wire_consume(&pc->w); /* AUTH_OK; streams follow */
+	loop_del(d->loop, pc->fd);
+	mx = mux_new(d->loop, &pc->w, &trunk_ops, d);
+	if (!mx)
+		return -ENOMEM;
+	d->trunk[slot] = mx;
+	d->n_trunks++;
+	free(pc);
+	hairpin_pool_ready(d);
+	return 1;
+}
+
+static void trunk_down(struct mux *mx, int err, void *arg)
+{
+	struct daemon *d = arg;
+
+	for (int i = 0; i < TRUNKS; i++)
+		if (d->trunk[i] == mx) {
+			d->trunk[i] = NULL;
+			d->n_trunks--;
+		}
+	log_warn("trunk connection to the manager lost: %s", strerror(-err));
+	mux_free(mx);
+	pool_fill(d);
+}
+
+static const struct mux_ops trunk_ops = {
+	.result = hairpin_stream_result,
+	.done = hairpin_stream_done,
+	.down = trunk_down,
+};
+
+struct mux *trunk_pick(struct daemon *d)
+{
+	struct mux *best = NULL;
+
+	for (int i = 0; i < TRUNKS; i++)
+		if (d->trunk[i] && (!best || d->trunk[i]->n_streams < best->n_streams))
+			best = d->trunk[i];
+	return best;
+}
+
 static int pconn_on_auth_ok(struct pconn *pc, const uint8_t *p, size_t len)
 {
 	struct daemon *d = pc->d;
@@ -203,6 +263,8 @@ static int pconn_on_auth_ok(struct pconn *pc, const uint8_t *p, size_t len)
 	}
 	list_unlink(&d->connecting, pc);
 	d->n_connecting--;
+	if (pc->kind == CONN_TRUNK)
+		return trunk_up(pc);
 	pc->state = PC_IDLE;
 	list_push(&d->idle, pc);
 	d->n_idle++;
@@ -517,6 +579,16 @@ void pool_fill(struct daemon *d)
 
 	if (!d->have_session || !d->ctl)
 		return;
+	if (d->tls_ctx) {
+		while (d->n_trunks + d->n_connecting < TRUNKS) {
+			struct pconn *pc = pconn_open(d, CONN_TRUNK);
+			if (!pc)
+				break;
+			list_push(&d->connecting, pc);
+			d->n_connecting++;
+		}
+		return;
+	}
 	while (d->n_idle + d->n_connecting < target && d->n_connecting < POOL_MAX_CONNECTING) {
 		struct pconn *pc = pconn_open(d, CONN_FLOW);
 		if (!pc)
@@ -567,6 +639,12 @@ void tunnel_stop(struct daemon *d)
 		pconn_close(d->idle, false);
 	while (d->connecting)
 		pconn_close(d->connecting, false);
+	for (int i = 0; i < TRUNKS; i++) {
+		struct mux *mx = d->trunk[i];
+		d->trunk[i] = NULL;
+		mux_free(mx);
+	}
+	d->n_trunks = 0;
 	if (d->ctl)
 		pconn_close(d->ctl, false);
 	d->have_session = false;

@@ -217,7 +217,12 @@ static void conn_flow(struct conn *c, const struct msg_auth *a)
 		conn_reject(c, FT_AUTH_FAIL, "unknown session");
 		return;
 	}
-	if (s->n_flows >= c->m->cfg.lim.flows) {
+	if (a->kind == CONN_TRUNK && s->n_trunks >= MGR_SESSION_TRUNKS_MAX) {
+		c->m->st.limit_flows++;
+		conn_reject(c, FT_AUTH_FAIL, "too many trunk connections");
+		return;
+	}
+	if (a->kind == CONN_FLOW && s->n_flows >= c->m->cfg.lim.flows) {
 		c->m->st.limit_flows++;
 		conn_reject(c, FT_AUTH_FAIL, "too many flow connections");
 		return;
@@ -227,7 +232,10 @@ static void conn_flow(struct conn *c, const struct msg_auth *a)
 		return;
 	}
 	w = conn_detach(c);
-	flow_new(s, &w);
+	if (a->kind == CONN_TRUNK)
+		trunk_new(s, &w);
+	else
+		flow_new(s, &w);
 	conn_free(c);
 }
 

@@ -75,7 +75,7 @@ void flow_free_all(struct session *s)
 		flow_free(mlist_entry(s->flows.next, struct flow, link), true);
 }
 
-static uint8_t dial_status_from_errno(int err)
+uint8_t dial_status_from_errno(int err)
 {
 	switch (err) {
 	case ECONNREFUSED:
@@ -251,14 +251,12 @@ static bool flow_rate_ok(struct session *s)
 	return true;
 }
 
-/* Policy, then the session's limits; DIAL_OK when the dial may go. */
-static uint8_t flow_dial_check(struct flow *f)
+uint8_t flow_dial_check(struct session *s, const struct msg_dial *m)
 {
-	struct session *s = f->s;
 	struct mgr_stats *st = &s->m->st;
 
-	if (!mgr_dial_allowed(s->m, f->dial.addr, f->dial.port)) {
-		mgr_forbidden(s->m, s, "tcp", f->dial.addr, f->dial.port);
+	if (!mgr_dial_allowed(s->m, m->addr, m->port)) {
+		mgr_forbidden(s->m, s, "tcp", m->addr, m->port);
 		return DIAL_FORBIDDEN;
 	}
 	if (s->n_dials >= s->m->cfg.lim.dials) {
@@ -282,7 +280,7 @@ static void flow_dial(struct flow *f)
 	int fd;
 
 	f->t0 = loop_now_ms(m->loop);
-	if ((verdict = flow_dial_check(f)) != DIAL_OK) {
+	if ((verdict = flow_dial_check(s, &f->dial)) != DIAL_OK) {
 		flow_dial_done(f, verdict);
 		return;
 	}

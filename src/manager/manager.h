@@ -25,7 +25,8 @@
 #define MGR_ACCEPT_PAUSE_MS 100      /* listener rest when out of fds */
 /* Defaults of --limit KEY=N (struct mgr_limits; docs/security.md). */
 #define MGR_SESSIONS_MAX 256         /* sessions at once: each has the limits below */
-#define MGR_SESSION_FLOWS_MAX 16384  /* flow connections of a session, pooled or busy */
+#define MGR_SESSION_FLOWS_MAX 16384  /* TCP flows of a session (flow connections or streams) */
+#define MGR_SESSION_TRUNKS_MAX 8     /* trunk connections of a session (the daemon opens 2) */
 #define MGR_SESSION_DIALS_MAX 512    /* dials in progress per session */
 #define MGR_SESSION_DIAL_RATE 20000  /* dials per second per session, sustained (above the daemon's own 10,000/s) ... */
 #define MGR_SESSION_DIAL_BURST 20000 /* ... and at once */
@@ -175,6 +176,8 @@ struct session {
 	struct wire w;
 	struct mlist link;  /* m->sessions */
 	struct mlist flows; /* struct flow */
+	struct mlist trunks; /* struct trunk */
+	unsigned n_trunks;
 	struct udp_flow *udp[MGR_UDP_BUCKETS];
 	unsigned n_flows, n_dials, n_udp, n_pings, n_dns;
 	uint64_t dial_tokens; /* dial rate bucket, in thousandths of a dial */
@@ -220,6 +223,14 @@ void session_kick(struct session *s);
 int flow_new(struct session *s, struct wire *w);
 void flow_free(struct flow *f, bool rst);
 void flow_free_all(struct session *s);
+/* Policy, then the session's limits: DIAL_OK when a dial to m may go
+ * (and takes a token of the dial rate). */
+uint8_t flow_dial_check(struct session *s, const struct msg_dial *m);
+uint8_t dial_status_from_errno(int err);
+
+/* trunk.c: TCP flows as streams on a trunk connection (net/mux.h) */
+int trunk_new(struct session *s, struct wire *w);
+void trunk_free_all(struct session *s);
 
 /* udp.c */
 /* FT_UDP or FT_UDP_CLOSE from the daemon; 0 or -EBADMSG. */

@@ -50,6 +50,7 @@ void session_free(struct session *s)
 	struct mgr *m = s->m;
 	unsigned flows = s->n_flows;
 
+	trunk_free_all(s);
 	flow_free_all(s);
 	udp_free_all(s);
 	icmp_forget(m, s);
@@ -238,6 +239,7 @@ int session_new(struct mgr *m, struct wire *w, const uint8_t id[PROTO_SESSION_LE
 	s->dial_tokens = (uint64_t)m->cfg.lim.dial_burst * 1000;
 	s->dial_ms = loop_now_ms(m->loop);
 	mlist_init(&s->flows);
+	mlist_init(&s->trunks);
 	mlist_add_tail(&m->sessions, &s->link);
 	m->st.sessions_active++;
 	m->st.sessions_total++;

@@ -23,6 +23,12 @@ static const char *const frame_type_names[FT_MAX_] = {
 	[FT_HEARTBEAT] = "heartbeat",
 	[FT_HEARTBEAT_ACK] = "heartbeat-ack",
 	[FT_ERROR] = "error",
+	[FT_STREAM_OPEN] = "stream-open",
+	[FT_STREAM_RESULT] = "stream-result",
+	[FT_STREAM_DATA] = "stream-data",
+	[FT_STREAM_FIN] = "stream-fin",
+	[FT_STREAM_RST] = "stream-rst",
+	[FT_STREAM_CREDIT] = "stream-credit",
 };
 
 static const char *const dial_status_names[DIAL_STATUS_MAX_] = {
@@ -149,7 +155,7 @@ static bool auth_session_ok(uint8_t kind, const uint8_t session[PROTO_SESSION_LE
 {
 	if (kind == CONN_CONTROL)
 		return all_zero(session, PROTO_SESSION_LEN);
-	if (kind == CONN_FLOW)
+	if (kind == CONN_FLOW || kind == CONN_TRUNK)
 		return !all_zero(session, PROTO_SESSION_LEN);
 	return false;
 }
@@ -608,5 +614,80 @@ int msg_heartbeat_decode(const uint8_t *p, size_t len, struct msg_heartbeat *m)
 	memset(m, 0, sizeof(*m));
 	cursor_init(&c, p, len);
 	m->t = cursor_u64(&c);
+	return cursor_end(&c);
+}
+
+/* ---- STREAM_* ---- */
+
+static bool stream_ok(uint8_t type, const struct msg_stream *m)
+{
+	switch (type) {
+	case FT_STREAM_OPEN:
+		return m->dial.port != 0 && m->dial.timeout_ms <= PROTO_DIAL_TIMEOUT_MAX_MS;
+	case FT_STREAM_RESULT:
+		return m->status < DIAL_STATUS_MAX_;
+	case FT_STREAM_DATA:
+		return m->len >= 1 && m->len <= STREAM_DATA_MAX;
+	case FT_STREAM_CREDIT:
+		return m->credit >= 1 && m->credit <= STREAM_CREDIT_MAX;
+	case FT_STREAM_FIN:
+	case FT_STREAM_RST:
+		return true;
+	}
+	return false;
+}
+
+ssize_t msg_stream_encode(uint8_t *out, size_t cap, uint8_t type, const struct msg_stream *m)
+{
+	struct wcursor w;
+
+	frame_start(&w, out, cap);
+	if (!stream_ok(type, m) || (type == FT_STREAM_DATA && !m->data))
+		w.inval = true;
+	wcursor_u32(&w, m->id);
+	if (type == FT_STREAM_OPEN) {
+		wcursor_u32(&w, m->dial.addr);
+		wcursor_u16(&w, m->dial.port);
+		wcursor_u32(&w, m->dial.timeout_ms);
+	} else if (type == FT_STREAM_RESULT) {
+		wcursor_u8(&w, m->status);
+	} else if (type == FT_STREAM_CREDIT) {
+		wcursor_u32(&w, m->credit);
+	} else if (type == FT_STREAM_DATA && !w.inval) {
+		wcursor_bytes(&w, m->data, m->len);
+	}
+	return frame_finish(&w, type);
+}
+
+void stream_data_hdr(uint8_t out[STREAM_DATA_HDR_LEN], uint32_t id, uint32_t len)
+{
+	frame_hdr_encode(out, FT_STREAM_DATA, len + 4);
+	out[FRAME_HDR_LEN] = (uint8_t)(id >> 24);
+	out[FRAME_HDR_LEN + 1] = (uint8_t)(id >> 16);
+	out[FRAME_HDR_LEN + 2] = (uint8_t)(id >> 8);
+	out[FRAME_HDR_LEN + 3] = (uint8_t)id;
+}
+
+int msg_stream_decode(uint8_t type, const uint8_t *p, size_t len, struct msg_stream *m)
+{
+	struct cursor c;
+
+	memset(m, 0, sizeof(*m));
+	cursor_init(&c, p, len);
+	m->id = cursor_u32(&c);
+	if (type == FT_STREAM_OPEN) {
+		m->dial.addr = cursor_u32(&c);
+		m->dial.port = cursor_u16(&c);
+		m->dial.timeout_ms = cursor_u32(&c);
+	} else if (type == FT_STREAM_RESULT) {
+		m->status = cursor_u8(&c);
+	} else if (type == FT_STREAM_CREDIT) {
+		m->credit = cursor_u32(&c);
+	} else if (type == FT_STREAM_DATA && len > 4) {
+		m->len = (uint32_t)(len - 4);
+		m->data = cursor_ref(&c, m->len);
+	}
+	if (!stream_ok(type, m))
+		cursor_fail(&c);
 	return cursor_end(&c);
 }

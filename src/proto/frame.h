@@ -13,7 +13,7 @@
 
 #include "common/util.h"
 
-#define PROTO_VERSION 1
+#define PROTO_VERSION 2
 #define FRAME_HDR_LEN 8
 /* Largest payload of any frame: a 65535-byte datagram plus its fields. */
 #define FRAME_MAX_PAYLOAD 65600u
@@ -49,10 +49,17 @@ enum frame_type {
 	FT_HEARTBEAT = 14,   /* both ways; answered with HEARTBEAT_ACK */
 	FT_HEARTBEAT_ACK = 15,
 	FT_ERROR = 16,       /* either way, text, then close */
+	/* Streams: TCP flows multiplexed over one trunk connection (CONN_TRUNK). */
+	FT_STREAM_OPEN = 17,   /* daemon -> manager: dial for a new stream id */
+	FT_STREAM_RESULT = 18, /* manager -> daemon: the dial's outcome */
+	FT_STREAM_DATA = 19,   /* both ways: bytes of an open stream */
+	FT_STREAM_FIN = 20,    /* both ways: the sender's half is done */
+	FT_STREAM_RST = 21,    /* both ways: abort; the id is forgotten */
+	FT_STREAM_CREDIT = 22, /* both ways: the receiver wrote this many more bytes out */
 	FT_MAX_
 };
 
-enum conn_kind { CONN_CONTROL = 1, CONN_FLOW = 2 };
+enum conn_kind { CONN_CONTROL = 1, CONN_FLOW = 2, CONN_TRUNK = 3 };
 
 enum dial_status {
 	DIAL_OK = 0,
@@ -164,6 +171,20 @@ struct msg_dns {
 	uint16_t len;
 };
 
+/* FT_STREAM_*: id always; dial (OPEN), status (RESULT), credit (CREDIT),
+ * data/len (DATA: 1..STREAM_DATA_MAX bytes, pointing into the frame). */
+struct msg_stream {
+	uint32_t id;
+	struct msg_dial dial;
+	uint8_t status;
+	uint32_t credit;
+	const uint8_t *data;
+	uint32_t len;
+};
+#define STREAM_DATA_HDR_LEN (FRAME_HDR_LEN + 4) /* header + id, then the bytes */
+#define STREAM_DATA_MAX (64u * 1024)
+#define STREAM_CREDIT_MAX (1u << 30)
+
 struct msg_heartbeat {
 	uint64_t t; /* sender's clock, echoed in the ack */
 };
@@ -191,6 +212,11 @@ ssize_t msg_ping_encode(uint8_t *out, size_t cap, const struct msg_ping *m);
 ssize_t msg_pong_encode(uint8_t *out, size_t cap, const struct msg_pong *m);
 ssize_t msg_dns_encode(uint8_t *out, size_t cap, uint8_t type, const struct msg_dns *m);
 ssize_t msg_heartbeat_encode(uint8_t *out, size_t cap, uint8_t type, const struct msg_heartbeat *m);
+/* Any FT_STREAM_* type; DATA copies m->data (see stream_data_hdr to avoid it). */
+ssize_t msg_stream_encode(uint8_t *out, size_t cap, uint8_t type, const struct msg_stream *m);
+/* The first STREAM_DATA_HDR_LEN bytes of a DATA frame of len bytes, so
+ * that the bytes can be read straight into place after it. */
+void stream_data_hdr(uint8_t out[STREAM_DATA_HDR_LEN], uint32_t id, uint32_t len);
 
 /* Decoders: payload only (what follows the header); 0 or -EBADMSG.
  * *m is zeroed first; after an error its contents mean nothing.  Encoders
@@ -209,6 +235,7 @@ int msg_ping_decode(const uint8_t *p, size_t len, struct msg_ping *m);
 int msg_pong_decode(const uint8_t *p, size_t len, struct msg_pong *m);
 int msg_dns_decode(const uint8_t *p, size_t len, struct msg_dns *m);
 int msg_heartbeat_decode(const uint8_t *p, size_t len, struct msg_heartbeat *m);
+int msg_stream_decode(uint8_t type, const uint8_t *p, size_t len, struct msg_stream *m);
 
 /* The version field of a HELLO or AUTH payload, which every protocol
  * version keeps as its first two bytes, even when the rest of the payload

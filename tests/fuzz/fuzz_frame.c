@@ -31,6 +31,7 @@ union any_msg {
 	struct msg_pong pong;
 	struct msg_dns dns;
 	struct msg_heartbeat hb;
+	struct msg_stream st;
 };
 
 /* Data fields must point inside the payload. */
@@ -88,6 +89,20 @@ static ssize_t roundtrip(uint8_t type, const uint8_t *p, size_t len)
 	case FT_HEARTBEAT:
 	case FT_HEARTBEAT_ACK:
 		return msg_heartbeat_decode(p, len, &m.hb) ? -1 : msg_heartbeat_encode(out, sizeof(out), type, &m.hb);
+	case FT_STREAM_OPEN:
+	case FT_STREAM_RESULT:
+	case FT_STREAM_DATA:
+	case FT_STREAM_FIN:
+	case FT_STREAM_RST:
+	case FT_STREAM_CREDIT:
+		if (msg_stream_decode(type, p, len, &m.st))
+			return -1;
+		if (type == FT_STREAM_DATA) {
+			check_data(m.st.data, 0, p, len);
+			if (m.st.len > len - (size_t)(m.st.data - p))
+				abort();
+		}
+		return msg_stream_encode(out, sizeof(out), type, &m.st);
 	}
 	abort();
 }

@@ -133,7 +133,7 @@ def text_of(payload):
 class Conn:
     """One authenticated (or refused) connection to the manager."""
 
-    def __init__(self, port, kind=CONTROL, session=bytes(16), token=TOKEN, version=1):
+    def __init__(self, port, kind=CONTROL, session=bytes(16), token=TOKEN, version=2):
         self.sock = dial_tcp(port)
         t, p = read_frame(self.sock)
         assert t == FT["HELLO"]
@@ -438,8 +438,8 @@ def test_wrong_token_refused(mgr):
 
 
 def test_unsupported_version(mgr):
-    c = Conn(mgr.port, version=2)
-    assert c.reply_type == FT["AUTH_FAIL"] and text_of(c.reply) == "unsupported version 2"
+    c = Conn(mgr.port, version=1)
+    assert c.reply_type == FT["AUTH_FAIL"] and text_of(c.reply) == "unsupported version 1"
 
 
 def test_flow_unknown_session(mgr):

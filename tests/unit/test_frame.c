@@ -29,6 +29,7 @@ union any_msg {
 	struct msg_pong pong;
 	struct msg_dns dns;
 	struct msg_heartbeat hb;
+	struct msg_stream st;
 };
 
 static uint8_t s_data[1400];
@@ -197,6 +198,31 @@ static ssize_t enc_hba(uint8_t *o, size_t c) { return msg_heartbeat_encode(o, c,
 static int dec_hb(const uint8_t *p, size_t n, union any_msg *m) { return msg_heartbeat_decode(p, n, &m->hb); }
 static int eq_hb(const union any_msg *m) { return m->hb.t == s_hb.t; }
 
+static const struct msg_stream s_sopen = { .id = 0x01020304,
+					    .dial = { .addr = 0x0a2b0014, .port = 80, .timeout_ms = 5000 } };
+static const struct msg_stream s_sres = { .id = 7, .status = DIAL_UNREACHABLE };
+static const struct msg_stream s_sid = { .id = 0xfffffffe };
+static const struct msg_stream s_scredit = { .id = 9, .credit = 131072 };
+
+static ssize_t enc_sopen(uint8_t *o, size_t c) { return msg_stream_encode(o, c, FT_STREAM_OPEN, &s_sopen); }
+static ssize_t enc_sres(uint8_t *o, size_t c) { return msg_stream_encode(o, c, FT_STREAM_RESULT, &s_sres); }
+static ssize_t enc_sfin(uint8_t *o, size_t c) { return msg_stream_encode(o, c, FT_STREAM_FIN, &s_sid); }
+static ssize_t enc_srst(uint8_t *o, size_t c) { return msg_stream_encode(o, c, FT_STREAM_RST, &s_sid); }
+static ssize_t enc_scredit(uint8_t *o, size_t c) { return msg_stream_encode(o, c, FT_STREAM_CREDIT, &s_scredit); }
+static int dec_sopen(const uint8_t *p, size_t n, union any_msg *m) { return msg_stream_decode(FT_STREAM_OPEN, p, n, &m->st); }
+static int dec_sres(const uint8_t *p, size_t n, union any_msg *m) { return msg_stream_decode(FT_STREAM_RESULT, p, n, &m->st); }
+static int dec_sfin(const uint8_t *p, size_t n, union any_msg *m) { return msg_stream_decode(FT_STREAM_FIN, p, n, &m->st); }
+static int dec_srst(const uint8_t *p, size_t n, union any_msg *m) { return msg_stream_decode(FT_STREAM_RST, p, n, &m->st); }
+static int dec_scredit(const uint8_t *p, size_t n, union any_msg *m) { return msg_stream_decode(FT_STREAM_CREDIT, p, n, &m->st); }
+static int eq_sopen(const union any_msg *m)
+{
+	return m->st.id == s_sopen.id && m->st.dial.addr == s_sopen.dial.addr &&
+	       m->st.dial.port == s_sopen.dial.port && m->st.dial.timeout_ms == s_sopen.dial.timeout_ms;
+}
+static int eq_sres(const union any_msg *m) { return m->st.id == s_sres.id && m->st.status == s_sres.status; }
+static int eq_sid(const union any_msg *m) { return m->st.id == s_sid.id; }
+static int eq_scredit(const union any_msg *m) { return m->st.id == s_scredit.id && m->st.credit == s_scredit.credit; }
+
 static const struct msg_case cases[] = {
 	{ "hello", FT_HELLO, enc_hello, dec_hello, eq_hello },
 	{ "auth control", FT_AUTH, enc_auth_ctl, dec_auth, eq_auth_ctl },
@@ -215,6 +241,12 @@ static const struct msg_case cases[] = {
 	{ "dns-reply", FT_DNS_REPLY, enc_dnsr, dec_dns, eq_dns },
 	{ "heartbeat", FT_HEARTBEAT, enc_hb, dec_hb, eq_hb },
 	{ "heartbeat-ack", FT_HEARTBEAT_ACK, enc_hba, dec_hb, eq_hb },
+	/* STREAM_DATA is the rest of its payload: test_stream_data */
+	{ "stream-open", FT_STREAM_OPEN, enc_sopen, dec_sopen, eq_sopen },
+	{ "stream-result", FT_STREAM_RESULT, enc_sres, dec_sres, eq_sres },
+	{ "stream-fin", FT_STREAM_FIN, enc_sfin, dec_sfin, eq_sid },
+	{ "stream-rst", FT_STREAM_RST, enc_srst, dec_srst, eq_sid },
+	{ "stream-credit", FT_STREAM_CREDIT, enc_scredit, dec_scredit, eq_scredit },
 };
 
 static uint8_t frame_buf[FRAME_MAX + 16];
@@ -677,6 +709,67 @@ static void test_bad_dial(void **state)
 	expect_bad_byte(dr, 0, 0xff);
 }
 
+static void test_stream_data(void **state)
+{
+	static uint8_t big[4 + STREAM_DATA_MAX + 1];
+	struct msg_stream m = { .id = 42, .data = s_data, .len = 1 };
+	struct msg_stream d;
+	uint8_t hdr[STREAM_DATA_HDR_LEN];
+	ssize_t n;
+
+	(void)state;
+	for (uint32_t len = 1; len <= sizeof(s_data); len += 233) {
+		m.len = len;
+		n = msg_stream_encode(frame_buf, sizeof(frame_buf), FT_STREAM_DATA, &m);
+		assert_int_equal(n, STREAM_DATA_HDR_LEN + len);
+		/* the header written ahead of bytes read into place is the same */
+		stream_data_hdr(hdr, 42, len);
+		assert_memory_equal(hdr, frame_buf, STREAM_DATA_HDR_LEN);
+		assert_int_equal(msg_stream_decode(FT_STREAM_DATA, frame_buf + FRAME_HDR_LEN, (size_t)n - FRAME_HDR_LEN, &d), 0);
+		assert_int_equal(d.id, 42);
+		assert_int_equal(d.len, len);
+		assert_ptr_equal(d.data, frame_buf + STREAM_DATA_HDR_LEN);
+	}
+	/* empty, too long, no data pointer */
+	m.len = 0;
+	assert_int_equal(msg_stream_encode(frame_buf, sizeof(frame_buf), FT_STREAM_DATA, &m), -EINVAL);
+	assert_int_equal(msg_stream_decode(FT_STREAM_DATA, frame_buf + FRAME_HDR_LEN, 4, &d), -EBADMSG);
+	m.data = big;
+	m.len = STREAM_DATA_MAX + 1;
+	assert_int_equal(msg_stream_encode(frame_buf, sizeof(frame_buf), FT_STREAM_DATA, &m), -EINVAL);
+	assert_int_equal(msg_stream_decode(FT_STREAM_DATA, big, sizeof(big), &d), -EBADMSG);
+	assert_int_equal(msg_stream_decode(FT_STREAM_DATA, big, sizeof(big) - 1, &d), 0);
+	assert_int_equal(d.len, STREAM_DATA_MAX);
+	m.data = NULL;
+	m.len = 5;
+	assert_int_equal(msg_stream_encode(frame_buf, sizeof(frame_buf), FT_STREAM_DATA, &m), -EINVAL);
+	assert_int_equal(msg_stream_decode(FT_STREAM_DATA, frame_buf, 3, &d), -EBADMSG);
+}
+
+static void test_bad_stream(void **state)
+{
+	struct msg_stream m = s_scredit;
+
+	(void)state;
+	m.credit = 0;
+	assert_int_equal(msg_stream_encode(frame_buf, sizeof(frame_buf), FT_STREAM_CREDIT, &m), -EINVAL);
+	m.credit = STREAM_CREDIT_MAX + 1;
+	assert_int_equal(msg_stream_encode(frame_buf, sizeof(frame_buf), FT_STREAM_CREDIT, &m), -EINVAL);
+	expect_bad_byte(find_case("stream-credit"), 4, 0xff); /* credit over the cap */
+	m = s_sres;
+	m.status = DIAL_STATUS_MAX_;
+	assert_int_equal(msg_stream_encode(frame_buf, sizeof(frame_buf), FT_STREAM_RESULT, &m), -EINVAL);
+	expect_bad_byte(find_case("stream-result"), 4, DIAL_STATUS_MAX_);
+	m = s_sopen;
+	m.dial.port = 0;
+	assert_int_equal(msg_stream_encode(frame_buf, sizeof(frame_buf), FT_STREAM_OPEN, &m), -EINVAL);
+	m = s_sopen;
+	m.dial.timeout_ms = PROTO_DIAL_TIMEOUT_MAX_MS + 1;
+	assert_int_equal(msg_stream_encode(frame_buf, sizeof(frame_buf), FT_STREAM_OPEN, &m), -EINVAL);
+	/* not a stream type */
+	assert_int_equal(msg_stream_encode(frame_buf, sizeof(frame_buf), FT_DIAL, &s_sid), -EINVAL);
+}
+
 static void test_bad_data(void **state)
 {
 	const struct msg_case *pong = find_case("pong"), *dns = find_case("dns-query");
@@ -833,6 +926,8 @@ int main(void)
 		cmocka_unit_test(test_bad_cluster_info),
 		cmocka_unit_test(test_bad_dial),
 		cmocka_unit_test(test_bad_data),
+		cmocka_unit_test(test_stream_data),
+		cmocka_unit_test(test_bad_stream),
 		cmocka_unit_test(test_cursor_reader),
 		cmocka_unit_test(test_cursor_writer),
 	};
