@@ -9,7 +9,7 @@ HARDEN   := -fstack-protector-strong -fPIE -D_FORTIFY_SOURCE=2
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 -D_GNU_SOURCE -pthread $(WARN) -Isrc
 LDFLAGS  += -pie -Wl,-z,relro,-z,now -pthread
-LDLIBS   := -lmnl -lssl -lcrypto -lsystemd
+LDLIBS   := -lmnl -lssl -lcrypto
 
 ifeq ($(SANITIZE),1)
 OBJDIR   := $(BUILD)/obj-san

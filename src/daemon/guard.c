@@ -5,11 +5,18 @@
 #include "daemon/guard.h"
 
 #include <netinet/in.h>
+#include <stddef.h>
 #include <string.h>
 
 void guard_init(struct guard *g, bool enabled, uint8_t tos)
 {
-	memset(g, 0, sizeof(*g));
+	uint32_t gen = g->gen + 1;
+
+	/* The table is not cleared but outdated: slots of another generation
+	 * are free.  Writing 4096 zero slots would make the whole table
+	 * resident (~350 KiB) before the first attempt. */
+	memset(g, 0, offsetof(struct guard, tab));
+	g->gen = gen ? gen : 1;
 	g->enabled = enabled;
 	g->dscp_mark = tos & 0xFC; /* ECN bits change on the way; DSCP does not */
 }
@@ -56,9 +63,16 @@ static uint32_t guard_hash(uint8_t proto, uint32_t addr, uint16_t port)
 	return (uint32_t)(h >> 40);
 }
 
-static bool guard_match(const struct guard_dst *e, uint8_t proto, uint32_t addr, uint16_t port)
+/* A slot of an older generation is free, whatever it holds. */
+static bool guard_free_slot(const struct guard *g, const struct guard_dst *e)
 {
-	return e->proto == proto && e->addr == addr && e->port == port;
+	return e->gen != g->gen || e->proto == 0;
+}
+
+static bool guard_match(const struct guard *g, const struct guard_dst *e, uint8_t proto, uint32_t addr,
+			uint16_t port)
+{
+	return !guard_free_slot(g, e) && e->proto == proto && e->addr == addr && e->port == port;
 }
 
 static struct guard_dst *guard_find(struct guard *g, uint8_t proto, uint32_t addr, uint16_t port)
@@ -67,7 +81,7 @@ static struct guard_dst *guard_find(struct guard *g, uint8_t proto, uint32_t add
 
 	for (uint32_t i = 0; i < GUARD_PROBES; i++) {
 		struct guard_dst *e = &g->tab[(h + i) & (GUARD_SLOTS - 1)];
-		if (guard_match(e, proto, addr, port))
+		if (guard_match(g, e, proto, addr, port))
 			return e;
 	}
 	return NULL;
@@ -89,18 +103,19 @@ static struct guard_dst *guard_get(struct guard *g, uint8_t proto, uint32_t addr
 
 	for (uint32_t i = 0; i < GUARD_PROBES; i++) {
 		struct guard_dst *e = &g->tab[(h + i) & (GUARD_SLOTS - 1)];
-		if (guard_match(e, proto, addr, port))
+		if (guard_match(g, e, proto, addr, port))
 			return e;
-		if (e->proto == 0) {
-			if (!victim || victim->proto != 0)
+		if (guard_free_slot(g, e)) {
+			if (!victim || !guard_free_slot(g, victim))
 				victim = e;
-		} else if (e->inflight == 0 && (!victim || (victim->proto != 0 && e->last_use < victim->last_use))) {
+		} else if (e->inflight == 0 && (!victim || (!guard_free_slot(g, victim) && e->last_use < victim->last_use))) {
 			victim = e;
 		}
 	}
 	if (!victim)
 		return NULL;
 	memset(victim, 0, sizeof(*victim));
+	victim->gen = g->gen;
 	victim->proto = proto;
 	victim->addr = addr;
 	victim->port = port;

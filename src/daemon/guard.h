@@ -66,6 +66,7 @@ enum guard_outcome {
 struct guard_dst {
 	uint32_t addr;
 	uint16_t port;
+	uint32_t gen;       /* the guard's generation when made; another: a free slot */
 	uint8_t proto;      /* 0: slot never used */
 	bool confirmed;     /* the remembered loop was confirmed */
 	uint32_t inflight;  /* attempts that passed and have not ended */
@@ -78,6 +79,7 @@ struct guard_dst {
 };
 
 struct guard {
+	uint32_t gen;       /* bumped by guard_init: every slot of an older one is free */
 	bool enabled;
 	uint8_t dscp_mark;  /* TOS byte with the ECN bits cleared; 0: no mark layer */
 	int n_src;
@@ -93,7 +95,8 @@ struct guard {
 	} logged[GUARD_LOG_SOURCES];
 };
 
-/* enabled false: every check passes.  tos: the manager's mark (0: none). */
+/* enabled false: every check passes.  tos: the manager's mark (0: none).
+ * g must be zeroed before its first guard_init (calloc). */
 void guard_init(struct guard *g, bool enabled, uint8_t tos);
 /* Forgets the egress addresses (a new session brings its own). */
 void guard_clear_sources(struct guard *g);

@@ -1,4 +1,5 @@
 /* systemd-resolved: detection and per-link settings over D-Bus. */
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -18,12 +19,88 @@
 #define STUB_1 0x7f000035u /* 127.0.0.53 */
 #define STUB_2 0x7f000036u /* 127.0.0.54 */
 
+/* libsystemd is loaded only when systemd-resolved is the resolver here:
+ * elsewhere the daemon never maps it (and the six libraries it pulls in,
+ * ~0.8 MB of resident memory). */
+static struct {
+	bool tried, ok;
+	int (*open_system)(sd_bus **bus);
+	int (*set_method_call_timeout)(sd_bus *bus, uint64_t usec);
+	sd_bus *(*flush_close_unref)(sd_bus *bus);
+	int (*get_name_creds)(sd_bus *bus, const char *name, uint64_t mask, sd_bus_creds **creds);
+	int (*creds_get_pid)(sd_bus_creds *c, pid_t *pid);
+	sd_bus_creds *(*creds_unref)(sd_bus_creds *c);
+	int (*message_new_method_call)(sd_bus *bus, sd_bus_message **m, const char *dest, const char *path,
+				       const char *iface, const char *member);
+	int (*message_append)(sd_bus_message *m, const char *types, ...);
+	int (*message_append_array)(sd_bus_message *m, char type, const void *ptr, size_t size);
+	int (*message_open_container)(sd_bus_message *m, char type, const char *contents);
+	int (*message_close_container)(sd_bus_message *m);
+	sd_bus_message *(*message_unref)(sd_bus_message *m);
+	int (*call)(sd_bus *bus, sd_bus_message *m, uint64_t usec, sd_bus_error *e, sd_bus_message **reply);
+	int (*call_method)(sd_bus *bus, const char *dest, const char *path, const char *iface, const char *member,
+			   sd_bus_error *e, sd_bus_message **reply, const char *types, ...);
+	void (*error_free)(sd_bus_error *e);
+} sd;
+
+static bool sd_load(void)
+{
+	void *h;
+
+	if (sd.tried)
+		return sd.ok;
+	sd.tried = true;
+	if (!(h = dlopen("libsystemd.so.0", RTLD_NOW | RTLD_LOCAL))) {
+		log_warn("systemd-resolved: cannot load libsystemd: %s", dlerror());
+		return false;
+	}
+#define SD_SYM(field, name)                                  \
+	do {                                                 \
+		*(void **)&sd.field = dlsym(h, name);        \
+		if (!sd.field) {                             \
+			log_warn("libsystemd lacks %s", name); \
+			return false;                        \
+		}                                            \
+	} while (0)
+	SD_SYM(open_system, "sd_bus_open_system");
+	SD_SYM(set_method_call_timeout, "sd_bus_set_method_call_timeout");
+	SD_SYM(flush_close_unref, "sd_bus_flush_close_unref");
+	SD_SYM(get_name_creds, "sd_bus_get_name_creds");
+	SD_SYM(creds_get_pid, "sd_bus_creds_get_pid");
+	SD_SYM(creds_unref, "sd_bus_creds_unref");
+	SD_SYM(message_new_method_call, "sd_bus_message_new_method_call");
+	SD_SYM(message_append, "sd_bus_message_append");
+	SD_SYM(message_append_array, "sd_bus_message_append_array");
+	SD_SYM(message_open_container, "sd_bus_message_open_container");
+	SD_SYM(message_close_container, "sd_bus_message_close_container");
+	SD_SYM(message_unref, "sd_bus_message_unref");
+	SD_SYM(call, "sd_bus_call");
+	SD_SYM(call_method, "sd_bus_call_method");
+	SD_SYM(error_free, "sd_bus_error_free");
+#undef SD_SYM
+	sd.ok = true;
+	return true;
+}
+
+/* Frees what a bus call left; nothing was made without the library. */
+static void bus_done(sd_bus *bus, sd_bus_error *e)
+{
+	if (!sd.ok)
+		return;
+	if (e)
+		sd.error_free(e);
+	sd.flush_close_unref(bus);
+}
+
 static int bus_open(sd_bus **bus)
 {
-	int r = sd_bus_open_system(bus);
+	int r;
 
+	if (!sd_load())
+		return -ENOPKG;
+	r = sd.open_system(bus);
 	if (r >= 0)
-		sd_bus_set_method_call_timeout(*bus, RESOLVED_TIMEOUT_US);
+		sd.set_method_call_timeout(*bus, RESOLVED_TIMEOUT_US);
 	return r;
 }
 
@@ -81,8 +158,8 @@ int resolved_detect(char *why, size_t size)
 	if (!stub)
 		return 0; /* resolved is not the resolver here, whatever runs */
 	if ((r = bus_open(&bus)) < 0 ||
-	    (r = sd_bus_get_name_creds(bus, RESOLVED_NAME, SD_BUS_CREDS_PID, &creds)) < 0 ||
-	    (r = sd_bus_creds_get_pid(creds, &pid)) < 0) {
+	    (r = sd.get_name_creds(bus, RESOLVED_NAME, SD_BUS_CREDS_PID, &creds)) < 0 ||
+	    (r = sd.creds_get_pid(creds, &pid)) < 0) {
 		snprintf(why, size, "%s names systemd-resolved's stub, but %s is not on the system bus: %s",
 			 RESOLV_PATH, RESOLVED_NAME, strerror(-r));
 		r = 0;
@@ -92,8 +169,9 @@ int resolved_detect(char *why, size_t size)
 	} else {
 		r = 1;
 	}
-	sd_bus_creds_unref(creds);
-	sd_bus_flush_close_unref(bus);
+	if (sd.ok)
+		sd.creds_unref(creds);
+	bus_done(bus, NULL);
 	return r;
 }
 
@@ -103,19 +181,19 @@ static int call_dns(sd_bus *bus, int ifindex, uint32_t server, sd_bus_error *e)
 	uint8_t a[4] = { (uint8_t)(server >> 24), (uint8_t)(server >> 16), (uint8_t)(server >> 8), (uint8_t)server };
 	int r;
 
-	if ((r = sd_bus_message_new_method_call(bus, &m, RESOLVED_NAME, RESOLVED_PATH, RESOLVED_IFACE,
+	if ((r = sd.message_new_method_call(bus, &m, RESOLVED_NAME, RESOLVED_PATH, RESOLVED_IFACE,
 						"SetLinkDNS")) < 0 ||
-	    (r = sd_bus_message_append(m, "i", ifindex)) < 0 ||
-	    (r = sd_bus_message_open_container(m, 'a', "(iay)")) < 0 ||
-	    (r = sd_bus_message_open_container(m, 'r', "iay")) < 0 ||
-	    (r = sd_bus_message_append(m, "i", AF_INET)) < 0 ||
-	    (r = sd_bus_message_append_array(m, 'y', a, sizeof(a))) < 0 ||
-	    (r = sd_bus_message_close_container(m)) < 0 || (r = sd_bus_message_close_container(m)) < 0)
+	    (r = sd.message_append(m, "i", ifindex)) < 0 ||
+	    (r = sd.message_open_container(m, 'a', "(iay)")) < 0 ||
+	    (r = sd.message_open_container(m, 'r', "iay")) < 0 ||
+	    (r = sd.message_append(m, "i", AF_INET)) < 0 ||
+	    (r = sd.message_append_array(m, 'y', a, sizeof(a))) < 0 ||
+	    (r = sd.message_close_container(m)) < 0 || (r = sd.message_close_container(m)) < 0)
 		goto out;
-	r = sd_bus_call(bus, m, 0, e, &reply);
+	r = sd.call(bus, m, 0, e, &reply);
 out:
-	sd_bus_message_unref(m);
-	sd_bus_message_unref(reply);
+	sd.message_unref(m);
+	sd.message_unref(reply);
 	return r;
 }
 
@@ -124,20 +202,20 @@ static int call_domains(sd_bus *bus, int ifindex, const struct resolved_domain *
 	sd_bus_message *m = NULL, *reply = NULL;
 	int r;
 
-	if ((r = sd_bus_message_new_method_call(bus, &m, RESOLVED_NAME, RESOLVED_PATH, RESOLVED_IFACE,
+	if ((r = sd.message_new_method_call(bus, &m, RESOLVED_NAME, RESOLVED_PATH, RESOLVED_IFACE,
 						"SetLinkDomains")) < 0 ||
-	    (r = sd_bus_message_append(m, "i", ifindex)) < 0 ||
-	    (r = sd_bus_message_open_container(m, 'a', "(sb)")) < 0)
+	    (r = sd.message_append(m, "i", ifindex)) < 0 ||
+	    (r = sd.message_open_container(m, 'a', "(sb)")) < 0)
 		goto out;
 	for (int i = 0; i < n; i++)
-		if ((r = sd_bus_message_append(m, "(sb)", doms[i].name, (int)doms[i].routing_only)) < 0)
+		if ((r = sd.message_append(m, "(sb)", doms[i].name, (int)doms[i].routing_only)) < 0)
 			goto out;
-	if ((r = sd_bus_message_close_container(m)) < 0)
+	if ((r = sd.message_close_container(m)) < 0)
 		goto out;
-	r = sd_bus_call(bus, m, 0, e, &reply);
+	r = sd.call(bus, m, 0, e, &reply);
 out:
-	sd_bus_message_unref(m);
-	sd_bus_message_unref(reply);
+	sd.message_unref(m);
+	sd.message_unref(reply);
 	return r;
 }
 
@@ -157,14 +235,13 @@ int resolved_plug(int ifindex, uint32_t server, const struct resolved_domain *do
 		goto out;
 	}
 	/* Only our domains come here, never every name (resolved >= 240). */
-	r = sd_bus_call_method(bus, RESOLVED_NAME, RESOLVED_PATH, RESOLVED_IFACE, "SetLinkDefaultRoute", &e, NULL,
+	r = sd.call_method(bus, RESOLVED_NAME, RESOLVED_PATH, RESOLVED_IFACE, "SetLinkDefaultRoute", &e, NULL,
 			       "ib", ifindex, 0);
 	if (r < 0)
 		log_warn("SetLinkDefaultRoute: %s (an older systemd-resolved?)", e.message ? e.message : strerror(-r));
 	r = 0;
 out:
-	sd_bus_error_free(&e);
-	sd_bus_flush_close_unref(bus);
+	bus_done(bus, &e);
 	return r;
 }
 
@@ -174,9 +251,8 @@ void resolved_unplug(int ifindex)
 	sd_bus *bus = NULL;
 
 	if (bus_open(&bus) >= 0 &&
-	    sd_bus_call_method(bus, RESOLVED_NAME, RESOLVED_PATH, RESOLVED_IFACE, "RevertLink", &e, NULL, "i",
+	    sd.call_method(bus, RESOLVED_NAME, RESOLVED_PATH, RESOLVED_IFACE, "RevertLink", &e, NULL, "i",
 			       ifindex) < 0)
 		log_debug("RevertLink: %s", e.message ? e.message : "failed");
-	sd_bus_error_free(&e);
-	sd_bus_flush_close_unref(bus);
+	bus_done(bus, &e);
 }

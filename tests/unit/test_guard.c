@@ -341,10 +341,32 @@ static void test_log_due(void **state)
 	assert_true(lines <= GUARD_LOG_SOURCES);
 }
 
+/* A new connect re-initialises the guard: what it knew is gone, and the
+ * slots are free again (without rewriting the table). */
+static void test_reinit_forgets(void **state)
+{
+	bool tracked;
+
+	(void)state;
+	for (uint16_t port = 1; port <= 200; port++)
+		assert_int_equal(begin(IPPROTO_TCP, NOWHERE, port, T0 + port * 100000ull, 0, &tracked), GUARD_PASS);
+	assert_non_null(guard_lookup(g, IPPROTO_TCP, NOWHERE, 80));
+	guard_init(g, true, 0x04);
+	assert_null(guard_lookup(g, IPPROTO_TCP, NOWHERE, 80));
+	assert_false(guard_answered_lately(g, IPPROTO_TCP, NOWHERE, 80, T0));
+	assert_int_equal(begin(IPPROTO_TCP, NOWHERE, 80, T0, 0, &tracked), GUARD_PASS);
+	assert_true(tracked);
+	assert_int_equal(guard_lookup(g, IPPROTO_TCP, NOWHERE, 80)->inflight, 1);
+	guard_end(g, IPPROTO_TCP, NOWHERE, 80, GUARD_ANSWERED_OK, T0 + 100, T0);
+	assert_true(guard_answered_lately(g, IPPROTO_TCP, NOWHERE, 80, T0 + 200));
+	assert_false(guard_answered_lately(g, IPPROTO_TCP, NOWHERE, 80, T0 + GUARD_HEALTHY_US + 200));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_source_and_mark, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reinit_forgets, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_disabled_passes_everything, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lone_tcp_chain_waits_longer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_chain_cut_confirmed_remembered, setup, teardown),
