@@ -150,6 +150,7 @@ struct daemon {
 	uint16_t mgr_port;
 	struct auth_token token;
 	bool insecure;              /* plaintext TCP (connect --insecure) */
+	bool trunks;                /* TCP flows as streams on trunks (TLS), else flow connections */
 	uint8_t fingerprint[32];    /* else the manager's certificate, pinned */
 	struct ssl_ctx_st *tls_ctx; /* client context: pin, newest session ticket */
 	char fail_msg[400];         /* why the control connection is failing, for pconn_fail */

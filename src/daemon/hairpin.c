@@ -183,7 +183,7 @@ static void tflow_dial(struct tflow *f)
 
 	d->c.dials++;
 	f->sent_us = now_us();
-	if (d->tls_ctx) {
+	if (d->trunks) {
 		if (tflow_open_stream(f) == 0)
 			return;
 		pool_fill(d);
@@ -200,7 +200,7 @@ static void tflow_dial(struct tflow *f)
 
 void hairpin_pool_ready(struct daemon *d)
 {
-	while (d->tls_ctx && d->wait_head && d->n_trunks) {
+	while (d->trunks && d->wait_head && d->n_trunks) {
 		struct tflow *f = d->wait_head;
 		wait_unlink(d, f);
 		if (tflow_open_stream(f) < 0) {

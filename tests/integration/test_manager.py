@@ -138,7 +138,7 @@ class Conn:
         t, p = read_frame(self.sock)
         assert t == FT["HELLO"]
         ver, ns = struct.unpack(">H", p[:2])[0], p[2:34]
-        assert ver == 1
+        assert ver == 2
         self.server_name = get_str(p, 34)[0]
         nc = os.urandom(32)
         m = mac("client", ns, nc, kind, session, token)
@@ -473,7 +473,7 @@ def test_dial_pipelined_with_auth(mgr, ctl, servers):
     s = dial_tcp(mgr.port)
     t, p = read_frame(s)
     ns, nc = p[2:34], os.urandom(32)
-    auth = struct.pack(">HB", 1, FLOW) + ctl.session + nc + mac("client", ns, nc, FLOW, ctl.session)
+    auth = struct.pack(">HB", 2, FLOW) + ctl.session + nc + mac("client", ns, nc, FLOW, ctl.session)
     dialf = struct.pack(">IHI", ip2int(ECHO_ADDR), servers["echo"].port, 0)
     s.sendall(frame(FT["AUTH"], auth + pstr("pytest")) + frame(FT["DIAL"], dialf) + b"hello")
     assert read_frame(s)[0] == FT["AUTH_OK"]
