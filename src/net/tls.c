@@ -657,8 +657,8 @@ ssize_t tls_write(SSL *ssl, const void *buf, size_t len)
 		return 0;
 	if ((r = tls_io_send(io)) < 0)
 		return r;
-	took = MIN(io->owed, len);
-	io->owed = 0;
+	took = MIN(io->owed, len); /* a shorter retry than promised: the rest later */
+	io->owed -= took;
 	ERR_clear_error();
 	errno = 0;
 	while (took < len && tls_io_room(io) >= TLS_REC_WIRE) {
@@ -676,7 +676,7 @@ ssize_t tls_write(SSL *ssl, const void *buf, size_t len)
 	if (n < 0 && n != -EAGAIN)
 		return n;
 	if (n == -EAGAIN || !took) {
-		io->owed = took;
+		io->owed += took;
 		return -EAGAIN;
 	}
 	return (ssize_t)took;
