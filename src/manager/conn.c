@@ -300,8 +300,12 @@ static void conn_on_tls(struct conn *c)
 	}
 	c->state = CONN_AUTH;
 	if (conn_hello(c) < 0 ||
-	    loop_mod(m->loop, c->w.fd, LOOP_IN | (wire_pending(&c->w) ? LOOP_OUT : 0)) < 0)
+	    loop_mod(m->loop, c->w.fd, LOOP_IN | (wire_pending(&c->w) ? LOOP_OUT : 0)) < 0) {
 		conn_free(c);
+		return;
+	}
+	if (tls_pending(c->w.tls)) /* read ahead with the handshake: no event will say so */
+		loop_kick(m->loop, c->w.fd);
 }
 
 static void conn_on_event(struct loop *l, int fd, uint32_t events, void *arg)

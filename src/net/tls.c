@@ -3,14 +3,17 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -21,6 +24,15 @@
 #define TLS_MAX_CERT_LIST (16 * 1024) /* a manager's chain is one small certificate */
 #define TLS_TICKETS_MAX 64             /* kept by a client; the oldest goes first */
 
+/* A full TLS 1.3 record on the wire: header, 16 KiB, the inner content
+ * type and a 16-byte AEAD tag (all three suites offered). */
+#define TLS_REC_WIRE (SSL3_RT_HEADER_LENGTH + SSL3_RT_MAX_PLAIN_LENGTH + 1 + 16)
+/* Records gathered per send(), and taken per recv() (read-ahead): four
+ * fill the relay's 64 KiB buffer, a quarter of the syscalls. */
+#define TLS_BATCH 4
+#define TLS_OUT_CAP (TLS_BATCH * TLS_REC_WIRE)
+#define TLS_RBUF_LEN (TLS_BATCH * SSL3_RT_MAX_PACKET_SIZE)
+
 /* TLS 1.3 tickets are single-use (RFC 8446 C.4; OpenSSL's client marks a
  * used one spent): a client keeps a stack of them, newest on top. */
 struct tls_client {
@@ -28,6 +40,28 @@ struct tls_client {
 	SSL_SESSION *tickets[TLS_TICKETS_MAX]; /* ring: [first, first + n) */
 	unsigned first, n;
 	struct tls_client_info info;
+};
+
+/* The write side of one SSL (its wbio; reads go through a socket BIO).
+ * Records are appended to out[] and leave in one send() at the end of
+ * tls_write, or when OpenSSL flushes (handshake flights, alerts).  What
+ * a short send leaves stays here: tls_write reports the bytes it stands
+ * for (owed) only once it has gone, so the caller keeps waiting for
+ * LOOP_OUT meanwhile.
+ *
+ * Memory per SSL, allocated once: this ~64 KiB (malloc'd, not zeroed:
+ * pages are touched only as far as a burst reaches, the offsets go back
+ * to 0 whenever it drains), OpenSSL's read buffer of ~65 KiB
+ * (TLS_RBUF_LEN, same rule) and its ~17 KiB record write buffer: about
+ * 150 KiB of address space for a busy connection, before ~34 KiB. */
+struct tls_io {
+	int fd;
+	bool rdry;         /* the last read wanted more: what is buffered is a partial record */
+	bool closed;       /* close_notify handed to out[] */
+	uint32_t off, len; /* unsent ciphertext: out[off, len) */
+	size_t owed;       /* bytes taken by a tls_write that returned -EAGAIN */
+	struct tls_stats st;
+	uint8_t out[TLS_OUT_CAP];
 };
 
 static void tls_err(char *err, size_t errlen, const char *what, const char *path)
@@ -216,6 +250,11 @@ static void tls_ctx_common(SSL_CTX *ctx)
 	 * it frees and allocates the record buffers around every record,
 	 * an allocation per packet; a connection keeps its ~34 KiB instead. */
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	/* One recv() takes what the socket holds, up to TLS_BATCH records,
+	 * instead of a header and a body per record.  The bytes it reads
+	 * ahead raise no event: tls_pending. */
+	SSL_CTX_set_read_ahead(ctx, 1);
+	SSL_CTX_set_default_read_buffer_len(ctx, TLS_RBUF_LEN);
 	SSL_CTX_set_max_cert_list(ctx, TLS_MAX_CERT_LIST);
 	/* AES-128-GCM first: as strong as the tunnel needs, and the cheapest
 	 * per byte where AES-NI is (ChaCha20 for peers without it). */
@@ -346,17 +385,154 @@ const struct tls_client_info *tls_client_info(const SSL_CTX *ctx)
 	return c ? &c->info : NULL;
 }
 
+/* ---- the write BIO: records gathered, one send() for several ---- */
+
+/* Sends what out[] holds: 0 when it all left, -EAGAIN when some stays
+ * (a short send means a full socket: no second try), or -errno. */
+static int tls_io_send(struct tls_io *io)
+{
+	ssize_t n;
+
+	if (io->off == io->len)
+		return 0;
+	do {
+		n = send(io->fd, io->out + io->off, io->len - io->off, MSG_NOSIGNAL);
+		io->st.sends++;
+	} while (n < 0 && errno == EINTR);
+	if (n < 0) /* what tls_fail makes of a failed write */
+		return errno == EWOULDBLOCK ? -EAGAIN : errno == EPIPE ? -EPIPE : -ECONNRESET;
+	io->st.sent += (uint64_t)n;
+	io->off += (uint32_t)n;
+	if (io->off < io->len)
+		return -EAGAIN;
+	io->off = io->len = 0;
+	return 0;
+}
+
+static size_t tls_io_room(const struct tls_io *io)
+{
+	return TLS_OUT_CAP - (io->len - io->off);
+}
+
+/* OpenSSL hands over one record (or, in a handshake, a buffered flight)
+ * at a time: appended, sent later.  No room even after a send: retry,
+ * and OpenSSL keeps the record until it is called again. */
+static int tls_bio_write(BIO *b, const char *p, int n)
+{
+	struct tls_io *io = BIO_get_data(b);
+	int r;
+
+	BIO_clear_retry_flags(b);
+	if (n <= 0)
+		return 0;
+	if ((size_t)n > tls_io_room(io) && (r = tls_io_send(io)) < 0) {
+		if (r == -EAGAIN)
+			BIO_set_retry_write(b);
+		errno = -r;
+		return -1;
+	}
+	if ((size_t)n > TLS_OUT_CAP) { /* never a record; all the same, straight out */
+		ssize_t w = send(io->fd, p, (size_t)n, MSG_NOSIGNAL);
+		io->st.sends++;
+		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+			BIO_set_retry_write(b);
+		return w < 0 ? -1 : (int)w;
+	}
+	if ((size_t)n > TLS_OUT_CAP - io->len) {
+		memmove(io->out, io->out + io->off, io->len - io->off);
+		io->len -= io->off;
+		io->off = 0;
+	}
+	memcpy(io->out + io->len, p, (size_t)n);
+	io->len += (uint32_t)n;
+	io->st.records++;
+	return n;
+}
+
+static long tls_bio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	struct tls_io *io = BIO_get_data(b);
+	int r;
+
+	(void)num;
+	(void)ptr;
+	switch (cmd) {
+	case BIO_CTRL_FLUSH: /* handshake flights, alerts: out now */
+		BIO_clear_retry_flags(b);
+		r = tls_io_send(io);
+		if (r == -EAGAIN)
+			BIO_set_retry_write(b);
+		else if (r < 0)
+			errno = -r;
+		return r == 0 ? 1 : r == -EAGAIN ? 0 : -1;
+	case BIO_CTRL_WPENDING:
+		return (long)(io->len - io->off);
+	}
+	return 0;
+}
+
+static int tls_bio_destroy(BIO *b)
+{
+	free(BIO_get_data(b));
+	BIO_set_data(b, NULL);
+	return 1;
+}
+
+static BIO_METHOD *tls_bio_method;
+static pthread_once_t tls_bio_once = PTHREAD_ONCE_INIT;
+
+static void tls_bio_method_init(void)
+{
+	BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "subway tls out");
+
+	if (m && BIO_meth_set_write(m, tls_bio_write) && BIO_meth_set_ctrl(m, tls_bio_ctrl) &&
+	    BIO_meth_set_destroy(m, tls_bio_destroy))
+		tls_bio_method = m;
+	else
+		BIO_meth_free(m);
+}
+
+/* The write BIO for fd, or NULL. */
+static BIO *tls_bio_new(int fd)
+{
+	struct tls_io *io;
+	BIO *b;
+
+	pthread_once(&tls_bio_once, tls_bio_method_init);
+	if (!tls_bio_method || !(b = BIO_new(tls_bio_method)))
+		return NULL;
+	io = malloc(sizeof(*io)); /* out[] untouched until used */
+	if (!io) {
+		BIO_free(b);
+		return NULL;
+	}
+	memset(io, 0, offsetof(struct tls_io, out));
+	io->fd = fd;
+	BIO_set_data(b, io);
+	BIO_set_init(b, 1);
+	return b;
+}
+
+static struct tls_io *tls_io(SSL *ssl)
+{
+	return BIO_get_data(SSL_get_wbio(ssl));
+}
+
 SSL *tls_new(SSL_CTX *ctx, int fd, bool server)
 {
 	struct tls_client *c = SSL_CTX_get_app_data(ctx);
 	SSL *ssl = SSL_new(ctx);
+	BIO *rb = BIO_new_socket(fd, BIO_NOCLOSE), *wb = tls_bio_new(fd);
 	SSL_SESSION *t;
 
-	if (!ssl || SSL_set_fd(ssl, fd) != 1) {
+	if (!ssl || !rb || !wb) {
 		SSL_free(ssl);
+		BIO_free(rb);
+		BIO_free(wb);
 		ERR_clear_error();
 		return NULL;
 	}
+	SSL_set_bio(ssl, rb, wb);
 	if (server) {
 		SSL_set_accept_state(ssl);
 		return ssl;
@@ -427,6 +603,7 @@ int tls_handshake(SSL *ssl)
 	ERR_clear_error();
 	errno = 0;
 	r = SSL_do_handshake(ssl);
+	tls_io(ssl)->rdry = r != 1 && SSL_want_read(ssl);
 	if (r == 1) {
 		struct tls_client *c = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
 		if (c && tls_resumed(ssl))
@@ -455,48 +632,93 @@ int tls_handshake(SSL *ssl)
 
 ssize_t tls_read(SSL *ssl, void *buf, size_t len)
 {
+	struct tls_io *io = tls_io(ssl);
 	int n;
 
+	tls_io_send(io); /* an alert a read queued; errors show on writes */
 	ERR_clear_error();
 	errno = 0;
 	n = SSL_read(ssl, buf, (int)MIN(len, (size_t)INT_MAX));
+	io->rdry = n <= 0 && SSL_want_read(ssl);
 	return n > 0 ? n : tls_fail(ssl, n);
 }
 
+/* Encrypts records into out[] while a whole one fits, then one send().
+ * Bytes count as taken only once their ciphertext has left: a short
+ * send returns -EAGAIN and keeps them owed to the next call (the same
+ * bytes again, as SSL_write itself wants after -EAGAIN). */
 ssize_t tls_write(SSL *ssl, const void *buf, size_t len)
 {
-	int n;
+	struct tls_io *io = tls_io(ssl);
+	size_t took;
+	int r = 0, n;
 
 	if (len == 0)
 		return 0;
+	if ((r = tls_io_send(io)) < 0)
+		return r;
+	took = MIN(io->owed, len); /* a shorter retry than promised: the rest later */
+	io->owed -= took;
 	ERR_clear_error();
 	errno = 0;
-	n = SSL_write(ssl, buf, (int)MIN(len, (size_t)INT_MAX));
-	if (n > 0)
+	while (took < len && tls_io_room(io) >= TLS_REC_WIRE) {
+		n = SSL_write(ssl, (const uint8_t *)buf + took, (int)MIN(len - took, (size_t)INT_MAX));
+		if (n <= 0) {
+			r = tls_fail(ssl, n);
+			r = r == 0 ? -EPIPE : r;
+			break;
+		}
+		took += (size_t)n;
+	}
+	if (r < 0 && r != -EAGAIN)
+		return r;
+	n = tls_io_send(io);
+	if (n < 0 && n != -EAGAIN)
 		return n;
-	n = tls_fail(ssl, n);
-	return n == 0 ? -EPIPE : n;
+	if (n == -EAGAIN || !took) {
+		io->owed += took;
+		return -EAGAIN;
+	}
+	return (ssize_t)took;
 }
 
+/* close_notify is queued once (SSL_shutdown again would wait for the
+ * peer's), then sent like any ciphertext. */
 int tls_shutdown(SSL *ssl)
 {
+	struct tls_io *io = tls_io(ssl);
 	int r;
 
-	ERR_clear_error();
-	errno = 0;
-	r = SSL_shutdown(ssl);
-	if (r >= 0)
-		return 0;
-	r = tls_fail(ssl, r);
-	return r == 0 ? -EPIPE : r;
+	if (!io->closed) {
+		ERR_clear_error();
+		errno = 0;
+		r = SSL_shutdown(ssl);
+		if (r < 0) {
+			r = tls_fail(ssl, r);
+			return r == 0 ? -EPIPE : r;
+		}
+		io->closed = true;
+	}
+	return tls_io_send(io);
 }
 
+/* SSL_pending counts decrypted bytes only; with read-ahead, whole records
+ * may wait undecrypted in OpenSSL's buffer too (SSL_has_pending).  After
+ * a read that wanted more, what is buffered is a partial record whose
+ * rest the socket will announce: no kick, or a caller would spin. */
 bool tls_pending(SSL *ssl)
 {
-	return SSL_pending(ssl) > 0;
+	return SSL_pending(ssl) > 0 || (!tls_io(ssl)->rdry && SSL_has_pending(ssl));
 }
 
 bool tls_wants_write(SSL *ssl)
 {
-	return SSL_want_write(ssl);
+	struct tls_io *io = tls_io(ssl);
+
+	return SSL_want_write(ssl) || io->off < io->len;
+}
+
+void tls_stats(SSL *ssl, struct tls_stats *st)
+{
+	*st = tls_io(ssl)->st;
 }

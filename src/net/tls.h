@@ -82,8 +82,9 @@ const char *tls_cipher(struct ssl_st *ssl);
  * TCP EOF without close_notify (a truncation, never taken for an EOF),
  * -EIO for a protocol error. */
 ssize_t tls_read(struct ssl_st *ssl, void *buf, size_t len);
-/* Writes at least one record's worth when it can: > 0 bytes taken, -EAGAIN,
- * -EPIPE or -ECONNRESET.  The buffer may move between retries. */
+/* Writes up to four records' worth in one send() when it can: > 0 bytes
+ * taken, -EAGAIN, -EPIPE or -ECONNRESET.  After -EAGAIN, call again with
+ * the same bytes first (as many or more); the buffer may move. */
 ssize_t tls_write(struct ssl_st *ssl, const void *buf, size_t len);
 /* Sends close_notify (our half-close): 0 sent, -EAGAIN (call again when
  * writable), -errno.  Never call it again once it returned 0 (it would
@@ -92,5 +93,13 @@ ssize_t tls_write(struct ssl_st *ssl, const void *buf, size_t len);
 int tls_shutdown(struct ssl_st *ssl);
 /* Decrypted or buffered bytes that no readiness event will announce. */
 bool tls_pending(struct ssl_st *ssl);
-/* The last -EAGAIN of tls_read/tls_write needs the fd writable (not readable). */
+/* The last -EAGAIN of tls_read/tls_write needs the fd writable (not
+ * readable), or ciphertext waits to be sent. */
 bool tls_wants_write(struct ssl_st *ssl);
+
+/* What one SSL's sending cost: ciphertext chunks OpenSSL handed over
+ * (records, or handshake flights), send() calls, bytes sent. */
+struct tls_stats {
+	uint64_t records, sends, sent;
+};
+void tls_stats(struct ssl_st *ssl, struct tls_stats *st);

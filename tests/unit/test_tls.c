@@ -1,11 +1,16 @@
 /* TLS (net/tls.c) and the TLS relay (net/relay_tls.c) over socket pairs:
  * certificates and pins, resumption with single-use tickets, half-close
- * both ways, and a relay moving 4 MiB each way, half-close and truncation. */
+ * both ways, 8 MiB each way through small socket buffers (batched sends,
+ * read-ahead, tls_pending), and a relay moving 4 MiB each way, half-close
+ * and truncation. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -18,6 +23,7 @@
 #include <cmocka.h>
 
 #include "common/loop.h"
+#include "common/util.h"
 #include "net/relay.h"
 #include "net/tls.h"
 
@@ -227,6 +233,204 @@ static void test_half_close(void **state)
 	tls_ctx_free(cctx);
 }
 
+/* ---- bulk both ways: batched records, read-ahead, partial writes ---- */
+
+#define BULK_BYTES (8u << 20)
+
+/* One end as an event loop drives it: a read only after a readiness
+ * event or while tls_pending says bytes wait inside (one read per wakeup,
+ * so read-ahead records are left behind), a write only when not blocked,
+ * and after -EAGAIN the same bytes again (sometimes more). */
+struct bulk_end {
+	struct ssl_st *ssl;
+	int fd;
+	uint8_t *out, *in;
+	size_t sent, wlen, got;
+	bool rwait, wwait, shut, eof;
+	bool small; /* some writes of a few bytes too */
+	bool drain; /* up to 16 reads per wakeup, not one */
+	unsigned seed;
+};
+
+/* A connected non-blocking pair: TCP on loopback with socket buffers of
+ * sndbuf bytes (0: the defaults), or a UNIX socketpair when !tcp. */
+static void bulk_pair(bool tcp, int sndbuf, int sv[2])
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t al = sizeof(a);
+	int l;
+
+	if (!tcp) {
+		pair(sv);
+		return;
+	}
+	l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	sv[0] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(l >= 0 && sv[0] >= 0);
+	if (sndbuf) { /* set before connect: the window follows the receive buffer */
+		for (int i = 0; i < 2; i++) {
+			int fd = i ? l : sv[0];
+			assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)), 0);
+			assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sndbuf, sizeof(sndbuf)), 0);
+		}
+	}
+	assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(l, 1), 0);
+	assert_int_equal(getsockname(l, (struct sockaddr *)&a, &al), 0);
+	assert_int_equal(connect(sv[0], (struct sockaddr *)&a, sizeof(a)), 0);
+	sv[1] = accept4(l, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	assert_true(sv[1] >= 0);
+	close(l);
+	assert_int_equal(fcntl(sv[0], F_SETFL, O_NONBLOCK), 0);
+}
+
+static void bulk_write(struct bulk_end *e)
+{
+	size_t left = BULK_BYTES - e->sent, len;
+	ssize_t n;
+
+	if (!left) {
+		int r = tls_shutdown(e->ssl);
+		assert_true(r == 0 || r == -EAGAIN);
+		e->shut = r == 0;
+		e->wwait = r == -EAGAIN;
+		return;
+	}
+	/* mostly 64..256 KiB, sometimes a few bytes */
+	len = 65536 * (1 + rand_r(&e->seed) % 4);
+	if (e->small && rand_r(&e->seed) % 8 == 0)
+		len = 1 + rand_r(&e->seed) % 3000;
+	len = MIN(MAX(len, e->wlen), left);
+	n = tls_write(e->ssl, e->out + e->sent, len);
+	if (n == -EAGAIN) {
+		assert_true(tls_wants_write(e->ssl)); /* or nobody would wait for LOOP_OUT */
+		e->wlen = len;
+		e->wwait = true;
+		return;
+	}
+	assert_true(n > 0 && (size_t)n <= len);
+	e->sent += (size_t)n;
+	e->wlen = 0;
+}
+
+static ssize_t bulk_read(struct bulk_end *e, const uint8_t *expect)
+{
+	size_t len = rand_r(&e->seed) % 4 ? 70000 : 1 + rand_r(&e->seed) % 5000;
+	uint8_t b;
+	ssize_t n = e->got < BULK_BYTES ? tls_read(e->ssl, e->in + e->got, MIN(len, BULK_BYTES - e->got))
+					: tls_read(e->ssl, &b, 1); /* only close_notify may follow */
+
+	e->rwait = true; /* wait for an event or tls_pending, as a loop does */
+	if (n == -EAGAIN) {
+		assert_false(tls_pending(e->ssl)); /* else a caller would spin */
+		return n;
+	}
+	if (n == 0) {
+		assert_int_equal(e->got, BULK_BYTES);
+		e->eof = true;
+		return n;
+	}
+	assert_true(n > 0);
+	assert_memory_equal(e->in + e->got, expect + e->got, (size_t)n);
+	e->got += (size_t)n;
+	return n;
+}
+
+static bool bulk_done(const struct bulk_end *e)
+{
+	return e->shut && e->eof;
+}
+
+/* Moves BULK_BYTES each way; fails if both ends wait 2 s for an event
+ * (a stall: bytes inside an SSL that tls_pending did not report, or
+ * ciphertext nobody was told to flush). */
+static void bulk_run(bool tcp, int sndbuf, bool small, struct tls_stats st[2])
+{
+	char err[128];
+	struct ssl_ctx_st *cctx = tls_client_ctx(fp, err, sizeof(err));
+	struct bulk_end e[2];
+	int sv[2];
+
+	bulk_pair(tcp, sndbuf, sv);
+	for (int i = 0; i < 2; i++) {
+		e[i] = (struct bulk_end){ .fd = sv[i], .small = small, .drain = !small };
+		e[i].seed = 7 + (unsigned)i;
+		e[i].ssl = i ? tls_new(sctx, sv[i], true) : tls_new(cctx, sv[i], false);
+		e[i].out = malloc(BULK_BYTES);
+		e[i].in = malloc(BULK_BYTES);
+		assert_true(e[i].ssl && e[i].out && e[i].in);
+		for (size_t k = 0; k < BULK_BYTES; k++)
+			e[i].out[k] = (uint8_t)((k + (size_t)i * 977) * 2654435761u >> 13);
+	}
+	assert_int_equal(handshake(e[0].ssl, e[1].ssl), 0);
+	while (!bulk_done(&e[0]) || !bulk_done(&e[1])) {
+		struct pollfd p[2];
+		bool now = false;
+
+		for (int i = 0; i < 2; i++) {
+			bool rd = !e[i].eof && (!e[i].rwait || tls_pending(e[i].ssl));
+			bool wr = !e[i].shut && !e[i].wwait;
+			now |= rd || wr;
+			p[i] = (struct pollfd){ .fd = e[i].fd, .events = e[i].eof ? 0 : POLLIN };
+			if (e[i].wwait) /* tls_wants_write held at -EAGAIN; a read may send since */
+				p[i].events |= POLLOUT;
+		}
+		if (poll(p, 2, now ? 0 : 2000) <= 0 && !now) {
+			for (int i = 0; i < 2; i++)
+				print_error("stalled: end %d sent %zu got %zu rwait %d wwait %d pending %d\n", i,
+					    e[i].sent, e[i].got, e[i].rwait, e[i].wwait, tls_pending(e[i].ssl));
+			fail();
+		}
+		for (int i = 0; i < 2; i++) {
+			if (p[i].revents & (POLLIN | POLLHUP))
+				e[i].rwait = false;
+			if (p[i].revents & POLLOUT)
+				e[i].wwait = false;
+			if (!e[i].shut && !e[i].wwait)
+				bulk_write(&e[i]);
+			for (int k = 0; k < (e[i].drain ? 16 : 1); k++)
+				if (e[i].eof || (e[i].rwait && !tls_pending(e[i].ssl)) ||
+				    bulk_read(&e[i], e[1 - i].out) <= 0)
+					break;
+		}
+	}
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(e[i].got, BULK_BYTES);
+		tls_stats(e[i].ssl, &st[i]);
+		tls_free(e[i].ssl);
+		close(sv[i]);
+		free(e[i].out);
+		free(e[i].in);
+	}
+	tls_ctx_free(cctx);
+}
+
+static void test_bulk_small_buffers(void **state)
+{
+	struct tls_stats st[2];
+
+	(void)state;
+	bulk_run(true, 4096, true, st); /* most sends are short */
+	for (int i = 0; i < 2; i++)
+		print_message("tcp, 4 KiB buffers: %llu records in %llu sends\n",
+			      (unsigned long long)st[i].records, (unsigned long long)st[i].sends);
+}
+
+static void test_bulk_batched(void **state)
+{
+	struct tls_stats st[2];
+
+	(void)state;
+	bulk_run(false, 0, false, st);
+	for (int i = 0; i < 2; i++) {
+		print_message("unix, default buffers: %llu records in %llu sends\n",
+			      (unsigned long long)st[i].records, (unsigned long long)st[i].sends);
+		/* OpenSSL alone makes a send() per record: at least 512 here */
+		assert_true(st[i].records >= BULK_BYTES / 16384);
+		assert_true(st[i].sends * 2 <= st[i].records);
+	}
+}
+
 /* ---- the relay: app <-plain-> relay <-TLS-> peer (an echo server) ---- */
 
 #define RELAY_BYTES (4u << 20)
@@ -377,7 +581,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_dir_and_fingerprint), cmocka_unit_test(test_pin_mismatch),
 		cmocka_unit_test(test_not_tls),             cmocka_unit_test(test_resumption_tickets),
-		cmocka_unit_test(test_half_close),          cmocka_unit_test(test_relay_tls),
+		cmocka_unit_test(test_half_close),          cmocka_unit_test(test_bulk_small_buffers),
+		cmocka_unit_test(test_bulk_batched),        cmocka_unit_test(test_relay_tls),
 		cmocka_unit_test(test_relay_tls_truncation),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
