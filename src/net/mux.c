@@ -78,6 +78,7 @@ static void detach(struct mux_stream *st)
 	blocked_del(mx, st);
 	if (st->fd >= 0)
 		loop_del(mx->loop, st->fd);
+	mx->pend_bytes -= st->pend_len;
 	free(st->pend);
 	st->pend = NULL;
 	st->pend_off = st->pend_len = st->pend_cap = 0;
@@ -103,7 +104,10 @@ static int queue(struct mux *mx, uint8_t type, const struct msg_stream *m)
  * and a send. */
 static void want_flush(struct mux *mx)
 {
-	if (wire_pending(&mx->w) >= MUX_FLUSH_NOW && wire_flush(&mx->w) >= 0 && !wire_pending(&mx->w))
+	/* Streams wait for room only the trunk's handler gives back (unblock):
+	 * it runs whenever one waits, even if this flush empties the queue. */
+	if (wire_pending(&mx->w) >= MUX_FLUSH_NOW && wire_flush(&mx->w) >= 0 && !wire_pending(&mx->w) &&
+	    !mx->blocked)
 		return;
 	loop_kick(mx->loop, mx->w.fd);
 }
@@ -160,6 +164,16 @@ static void stream_wrote(struct mux_stream *st, size_t n)
 	}
 }
 
+/* Bytes that waited went out: a trunk that stopped reading for them reads again. */
+static void pend_less(struct mux *mx, size_t n)
+{
+	bool full = mx->pend_bytes >= MUX_PEND_MAX;
+
+	mx->pend_bytes -= n;
+	if (full && mx->pend_bytes < MUX_PEND_MAX)
+		loop_kick(mx->loop, mx->w.fd);
+}
+
 /* Writes what waits for fd; a FIN that came after it becomes ours. */
 static int stream_write(struct mux_stream *st)
 {
@@ -169,9 +183,15 @@ static int stream_write(struct mux_stream *st)
 			return errno == EAGAIN ? 0 : -errno;
 		st->pend_off += (uint32_t)n;
 		st->pend_len -= (uint32_t)n;
+		pend_less(st->mx, (size_t)n);
 		stream_wrote(st, (size_t)n);
 	}
 	st->pend_off = 0;
+	if (st->pend_cap > MUX_PEND_KEEP) { /* a burst's buffer is not kept by a stream that may idle for hours */
+		free(st->pend);
+		st->pend = NULL;
+		st->pend_cap = 0;
+	}
 	if (st->peer_fin && !st->shut) {
 		shutdown(st->fd, SHUT_WR);
 		st->shut = true;
@@ -215,7 +235,7 @@ static int stream_read(struct mux_stream *st)
 		if ((uint32_t)n < want)
 			break;
 	}
-	if (moved)
+	if (moved || st->blocked)
 		want_flush(mx);
 	return 0;
 }
@@ -258,11 +278,11 @@ static int stream_keep(struct mux_stream *st, const uint8_t *p, uint32_t n)
 		st->mx->st.overruns++;
 		return -EPROTO;
 	}
-	if (st->pend_off) {
+	need = st->pend_len + n;
+	if (st->pend_off && st->pend_off + need > st->pend_cap) { /* no room at the end: compact */
 		memmove(st->pend, st->pend + st->pend_off, st->pend_len);
 		st->pend_off = 0;
 	}
-	need = st->pend_len + n;
 	if (need > st->pend_cap) {
 		uint32_t cap = MAX(st->pend_cap * 2, 16u * 1024);
 		uint8_t *q;
@@ -274,8 +294,9 @@ static int stream_keep(struct mux_stream *st, const uint8_t *p, uint32_t n)
 		st->pend = q;
 		st->pend_cap = cap;
 	}
-	memcpy(st->pend + st->pend_len, p, n);
+	memcpy(st->pend + st->pend_off + st->pend_len, p, n);
 	st->pend_len += n;
+	st->mx->pend_bytes += n;
 	return 0;
 }
 
@@ -401,7 +422,7 @@ static int trunk_input(struct mux *mx)
 	const uint8_t *p;
 	int r = 0;
 
-	for (int i = 0; i < MUX_TRUNK_READS && !mx->dead; i++) {
+	for (int i = 0; i < MUX_TRUNK_READS && !mx->dead && mx->pend_bytes < MUX_PEND_MAX; i++) {
 		r = wire_read(&mx->w);
 		if (r == -EAGAIN)
 			return 0;
@@ -417,7 +438,7 @@ static int trunk_input(struct mux *mx)
 		if (r < 0)
 			return r;
 	}
-	if (wire_more(&mx->w))
+	if (wire_more(&mx->w) && mx->pend_bytes < MUX_PEND_MAX)
 		loop_kick(mx->loop, mx->w.fd);
 	return 0;
 }
@@ -440,7 +461,7 @@ static void trunk_event(struct loop *l, int fd, uint32_t events, void *arg)
 		return;
 	}
 	unblock(mx);
-	loop_mod(l, mx->w.fd, LOOP_IN | (wire_pending(&mx->w) ? LOOP_OUT : 0));
+	loop_mod(l, mx->w.fd, (mx->pend_bytes < MUX_PEND_MAX ? LOOP_IN : 0) | (wire_pending(&mx->w) ? LOOP_OUT : 0));
 }
 
 struct mux *mux_new(struct loop *l, struct wire *w, const struct mux_ops *ops, void *arg)

@@ -14,7 +14,10 @@
  * yet written to the receiver's socket (credit, returned by STREAM_CREDIT).
  * Bytes the receiver's socket cannot take at once wait in a per-stream
  * buffer, allocated only then, so a stream costs ~100 bytes while idle and
- * a slow reader stalls only its own stream, never the trunk.
+ * a slow reader stalls only its own stream, never the trunk, until the
+ * waiting bytes of all streams reach MUX_PEND_MAX (32 readers stalled with
+ * full windows): then the trunk stops reading until they drain, so that
+ * memory stays bounded.
  *
  * Ending: EOF read from the socket is sent as STREAM_FIN; a FIN received
  * becomes shutdown(SHUT_WR) once the buffered bytes are out; when both
@@ -28,10 +31,12 @@
 #include "proto/frame.h"
 #include "proto/wire.h"
 
-#define MUX_WINDOW (512u * 1024)       /* per stream and direction */
+#define MUX_WINDOW (2048u * 1024)      /* per stream and direction: ~ what a 10 Gbit/s stream has in flight here */
 #define MUX_CREDIT_STEP (MUX_WINDOW / 4)
-#define MUX_QUEUE_DATA (256u * 1024)   /* trunk write queue DATA may fill ... */
-#define MUX_QUEUE_MAX (384u * 1024)    /* ... and control frames beyond it */
+#define MUX_PEND_MAX (64u << 20)       /* bytes waiting for slow sockets, per trunk: past it, the trunk stops reading */
+#define MUX_PEND_KEEP (256u * 1024)    /* a drained stream keeps a buffer up to this size */
+#define MUX_QUEUE_DATA (512u * 1024)   /* trunk write queue DATA may fill ... */
+#define MUX_QUEUE_MAX (640u * 1024)    /* ... and control frames beyond it */
 #define MUX_FLUSH_NOW (64u * 1024)     /* queued bytes that are written at once, not at the batch's end */
 #define MUX_BUCKETS 4096
 #define MUX_TRUNK_READS 16             /* record reads per trunk wakeup */
@@ -87,6 +92,7 @@ struct mux {
 	const struct mux_ops *ops;
 	void *arg;
 	uint32_t next_id, n_streams;
+	size_t pend_bytes; /* sum of the streams' pend_len */
 	struct mux_stream *blocked;
 	struct mux_stats st;
 	bool dead;
