@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
+#include "net/tls.h"
 
 static void stream_event(struct loop *l, int fd, uint32_t events, void *arg);
 static void trunk_event(struct loop *l, int fd, uint32_t events, void *arg);
@@ -477,6 +478,8 @@ struct mux *mux_new(struct loop *l, struct wire *w, const struct mux_ops *ops, v
 	mx->arg = arg;
 	mx->next_id = 1;
 	mx->w.wmax = MUX_QUEUE_MAX;
+	if (mx->w.tls)
+		tls_set_bulk(mx->w.tls); /* best effort: a busy one stays as it is */
 	r = wire_set_limits(&mx->w, 2 * (size_t)FRAME_MAX, FRAME_MAX_PAYLOAD);
 	if (r == 0)
 		r = loop_add(l, mx->w.fd, LOOP_IN, trunk_event, mx);

@@ -37,7 +37,7 @@
 #define MUX_PEND_KEEP (256u * 1024)    /* a drained stream keeps a buffer up to this size */
 #define MUX_QUEUE_DATA (512u * 1024)   /* trunk write queue DATA may fill ... */
 #define MUX_QUEUE_MAX (640u * 1024)    /* ... and control frames beyond it */
-#define MUX_FLUSH_NOW (64u * 1024)     /* queued bytes that are written at once, not at the batch's end */
+#define MUX_FLUSH_NOW (256u * 1024)    /* queued bytes written at once (one send of 16 records), not at the batch's end */
 #define MUX_BUCKETS 4096
 #define MUX_TRUNK_READS 16             /* record reads per trunk wakeup */
 #define MUX_STREAM_READS 4             /* socket reads per stream wakeup */

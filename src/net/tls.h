@@ -91,6 +91,10 @@ ssize_t tls_write(struct ssl_st *ssl, const void *buf, size_t len);
  * wait for the peer's close_notify).  Reading stays possible afterwards,
  * and writing after the peer's close_notify too (TLS 1.3 half-close). */
 int tls_shutdown(struct ssl_st *ssl);
+/* For a connection that carries bulk (a trunk): gathers 16 records per
+ * send instead of 4 (~256 KiB more while busy).  Only while nothing waits
+ * to be sent: 0, -EBUSY or -ENOMEM. */
+int tls_set_bulk(struct ssl_st *ssl);
 /* Decrypted or buffered bytes that no readiness event will announce. */
 bool tls_pending(struct ssl_st *ssl);
 /* The last -EAGAIN of tls_read/tls_write needs the fd writable (not
