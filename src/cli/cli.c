@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <netdb.h>
 #include <arpa/inet.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -299,14 +300,14 @@ static int connect_args(int argc, char **argv, char *tokpath, size_t tplen, char
 
 static int connect_once(const char *path, const char *req);
 
-/* " fingerprint=sha256:<hex>" or " insecure=1" for the request. */
-static int connect_transport(const char *tokpath, const struct token_file *tf, bool insecure,
-			     char *out, size_t len)
+/* The manager's certificate fingerprint in hex, for the request: a token
+ * file without one is refused unless the transport is insecure. */
+static int connect_fingerprint(const char *tokpath, const struct token_file *tf, bool insecure,
+			       char *out, size_t len)
 {
-	if (insecure) {
-		snprintf(out, len, " insecure=1");
+	out[0] = 0;
+	if (insecure)
 		return 0;
-	}
 	if (!tf->has_fingerprint) {
 		fprintf(stderr, "subway connect: token file %s has no fingerprint=sha256:... line, so the "
 				"manager cannot be told from an impostor; add the line the manager logs at start "
@@ -314,17 +315,86 @@ static int connect_transport(const char *tokpath, const struct token_file *tf, b
 				"with --insecure\n", tokpath);
 		return -EINVAL;
 	}
-	memcpy(out, " fingerprint=sha256:", 20);
-	for (size_t i = 0; i < sizeof(tf->fingerprint) && 20 + 2 * i + 3 <= len; i++)
-		snprintf(out + 20 + 2 * i, 3, "%02x", tf->fingerprint[i]);
+	for (size_t i = 0; i < sizeof(tf->fingerprint) && 2 * i + 3 <= len; i++)
+		snprintf(out + 2 * i, 3, "%02x", tf->fingerprint[i]);
 	return 0;
+}
+
+/* A request line built one " key=value" at a time; a value that does not
+ * fit marks the line truncated rather than sending part of it. */
+struct kvline {
+	char *buf;
+	size_t len, size;
+	bool truncated;
+};
+
+static void kv_init(struct kvline *kv, char *buf, size_t size, const char *verb)
+{
+	*kv = (struct kvline){ .buf = buf, .size = size };
+	kv->len = (size_t)snprintf(buf, size, "%s", verb);
+	kv->truncated = kv->len >= size;
+}
+
+__attribute__((format(printf, 3, 4)))
+static void kv_add(struct kvline *kv, const char *key, const char *fmt, ...)
+{
+	size_t room = kv->size - kv->len;
+	va_list ap;
+	int n, m;
+
+	if (kv->truncated)
+		return;
+	n = snprintf(kv->buf + kv->len, room, " %s=", key);
+	if (n < 0 || (size_t)n >= room)
+		goto truncated;
+	va_start(ap, fmt);
+	m = vsnprintf(kv->buf + kv->len + n, room - (size_t)n, fmt, ap);
+	va_end(ap);
+	if (m < 0 || (size_t)m >= room - (size_t)n)
+		goto truncated;
+	kv->len += (size_t)n + (size_t)m;
+	return;
+truncated:
+	kv->buf[kv->len] = 0; /* drop the partial pair */
+	kv->truncated = true;
+}
+
+/* The connect request for the daemon (ctl_parse.c); -E2BIG if it does not
+ * fit in one control line. */
+static int connect_request(char *req, size_t size, const char *ep, const char *hex, const char *fp,
+			   const char *owner, const struct connect_flags *f)
+{
+	struct kvline kv;
+
+	kv_init(&kv, req, size, "connect");
+	kv_add(&kv, "manager", "%s", ep);
+	kv_add(&kv, "token", "%s", hex);
+	if (f->insecure)
+		kv_add(&kv, "insecure", "1");
+	else
+		kv_add(&kv, "fingerprint", "sha256:%s", fp);
+	if (owner)
+		kv_add(&kv, "owner", "%s", owner);
+	if (f->ns[0])
+		kv_add(&kv, "namespace", "%s", f->ns);
+	if (f->also[0])
+		kv_add(&kv, "also_proxy", "%s", f->also);
+	if (f->never[0])
+		kv_add(&kv, "never_proxy", "%s", f->never);
+	if (f->off)
+		kv_add(&kv, "dns", "off");
+	if (f->no_loop_guard)
+		kv_add(&kv, "loopguard", "off");
+	if (f->tos >= 0)
+		kv_add(&kv, "tos", "%d", f->tos);
+	return kv.truncated ? -E2BIG : 0;
 }
 
 int connect_main(int argc, char **argv)
 {
 	char tokpath[256] = "", ep[300] = "", err[200], req[CTL_LINE_MAX], path[108], hex[AUTH_TOKEN_MAX * 2 + 1];
-	char tos[16] = "", transport[96];
 	struct token_file tf;
+	char fp[2 * sizeof(tf.fingerprint) + 1];
 	struct connect_flags dns = { .off = false, .tos = -1 };
 	const char *sudo_uid = getenv("SUDO_UID");
 	int ret = connect_args(argc, argv, tokpath, sizeof(tokpath), ep, sizeof(ep), &dns);
@@ -337,7 +407,7 @@ int connect_main(int argc, char **argv)
 		fprintf(stderr, "subway connect: token file %s: %s\n", tokpath, err);
 		return 1;
 	}
-	if (connect_transport(tokpath, &tf, dns.insecure, transport, sizeof(transport)) < 0) {
+	if (connect_fingerprint(tokpath, &tf, dns.insecure, fp, sizeof(fp)) < 0) {
 		auth_token_wipe(&tf.token);
 		return 1;
 	}
@@ -365,13 +435,13 @@ int connect_main(int argc, char **argv)
 		snprintf(hex + 2 * i, 3, "%02x", tf.token.key[i]);
 	auth_token_wipe(&tf.token);
 	ctl_paths(path, sizeof(path), NULL, 0);
-	if (dns.tos >= 0)
-		snprintf(tos, sizeof(tos), " tos=%d", dns.tos);
-	snprintf(req, sizeof(req), "connect manager=%s token=%s%s%s%s%s%s%s%s%s%s%s%s%s", ep, hex, transport,
-		 sudo_uid ? " owner=" : "", sudo_uid ? sudo_uid : "", dns.ns[0] ? " namespace=" : "", dns.ns,
-		 dns.also[0] ? " also_proxy=" : "", dns.also, dns.never[0] ? " never_proxy=" : "", dns.never,
-		 dns.off ? " dns=off" : "", dns.no_loop_guard ? " loopguard=off" : "", tos);
+	ret = connect_request(req, sizeof(req), ep, hex, fp, sudo_uid, &dns);
 	explicit_bzero(hex, sizeof(hex));
+	if (ret < 0) {
+		explicit_bzero(req, sizeof(req));
+		fprintf(stderr, "subway connect: the request does not fit in %d bytes\n", CTL_LINE_MAX);
+		return 1;
+	}
 	/* A daemon killed a moment ago may still accept before it is gone. */
 	for (int attempt = 0; attempt < 3; attempt++) {
 		ret = connect_once(path, req);

@@ -1,8 +1,10 @@
 #include "common/loop.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -104,6 +106,29 @@ int loop_add(struct loop *l, int fd, uint32_t events, loop_fd_fn fn, void *arg)
 	e->events = events;
 	e->used = true;
 	return 0;
+}
+
+int loop_signalfd(struct loop *l, const int *signals, int n, loop_fd_fn fn, void *arg)
+{
+	sigset_t set;
+	int fd, ret;
+
+	sigemptyset(&set);
+	for (int i = 0; i < n; i++)
+		sigaddset(&set, signals[i]);
+	/* Blocked, so they queue on the fd instead of killing the process. */
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return -errno;
+	fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ret = loop_add(l, fd, LOOP_IN, fn, arg);
+	if (ret < 0) {
+		close(fd);
+		errno = -ret; /* callers may report errno */
+		return ret;
+	}
+	return fd;
 }
 
 int loop_mod(struct loop *l, int fd, uint32_t events)

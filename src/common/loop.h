@@ -39,6 +39,11 @@ uint32_t loop_events(const struct loop *l, int fd); /* current interest */
  * no readiness event will announce.  Dropped if fd is removed meanwhile. */
 void loop_kick(struct loop *l, int fd);
 
+/* Blocks the n signals and delivers them through a nonblocking signalfd
+ * watched for LOOP_IN with fn(arg).  The fd (the caller closes it), or
+ * -errno with errno set. */
+int loop_signalfd(struct loop *l, const int *signals, int n, loop_fd_fn fn, void *arg);
+
 /* Arms (or re-arms) t to fire once after delay_ms. */
 void loop_timer_arm(struct loop *l, struct loop_timer *t, uint64_t delay_ms, loop_timer_fn fn,
 		    void *arg);

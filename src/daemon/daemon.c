@@ -225,18 +225,11 @@ static void signal_event(struct loop *l, int fd, uint32_t events, void *arg)
 
 static int daemon_signals(struct daemon *d)
 {
-	sigset_t set;
+	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP };
 
 	signal(SIGPIPE, SIG_IGN);
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	sigprocmask(SIG_BLOCK, &set, NULL);
-	d->sig_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (d->sig_fd < 0)
-		return -errno;
-	return loop_add(d->loop, d->sig_fd, LOOP_IN, signal_event, d);
+	d->sig_fd = loop_signalfd(d->loop, sigs, ARRAY_SIZE(sigs), signal_event, d);
+	return d->sig_fd < 0 ? d->sig_fd : 0;
 }
 
 /* 1 if a daemon answers on path. */

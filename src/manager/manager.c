@@ -488,19 +488,11 @@ static void mgr_on_signal(struct loop *l, int fd, uint32_t events, void *arg)
 
 static int mgr_signals(struct mgr *m)
 {
-	sigset_t set;
+	static const int sigs[] = { SIGTERM, SIGINT, SIGUSR1 };
 
 	signal(SIGPIPE, SIG_IGN);
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGUSR1);
-	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
-		return -errno;
-	m->sig_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (m->sig_fd < 0)
-		return -errno;
-	return loop_add(m->loop, m->sig_fd, LOOP_IN, mgr_on_signal, m);
+	m->sig_fd = loop_signalfd(m->loop, sigs, ARRAY_SIZE(sigs), mgr_on_signal, m);
+	return m->sig_fd < 0 ? m->sig_fd : 0;
 }
 
 static int mgr_load_token(struct mgr *m)

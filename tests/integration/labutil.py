@@ -1,6 +1,7 @@
 """Helpers for integration tests against `subway lab` (see docs/lab.md).
 
 Import from tests:   from labutil import Lab, TOPOLOGIES, run, netns_run ...
+(and connect, status, short ... for the laptop's subway).
 Fixtures using these live in conftest.py (`lab`, `lab_factory`).
 
 Run as a script inside a namespace, this file is also a small probe tool
@@ -387,6 +388,51 @@ class Lab:
 
     def nft_delete(self, what, table):
         self.run(what, ["nft", "delete", "table", "ip", table])
+
+
+# ---- the laptop's subway, as the test files drive it ----
+
+def connect(lab, *extra, timeout=30):
+    """`subway connect --lab` on the laptop, with extra arguments."""
+    return lab.exec([SUBWAY, "connect", "--lab", lab.name, *extra], timeout=timeout)
+
+
+def status(lab):
+    """The daemon's `subway status --json` (lab.status() is the lab's plan)."""
+    p = lab.exec([SUBWAY, "status", "--json"], timeout=10)
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout)
+
+
+def daemon_log_text(lab):
+    """The daemon's log so far; "" while there is none (lab.daemon_log()
+    is its path)."""
+    path = lab.daemon_log()
+    if not path:
+        return ""
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def manager_pid(lab):
+    """The manager's pid and argv in its pod, to kill and respawn it;
+    (None, None) when none runs."""
+    for pid in run(["ip", "netns", "pids", lab.ns("manager-0")]).stdout.split():
+        try:
+            cmd = open("/proc/%s/cmdline" % pid, "rb").read().split(b"\0")
+        except OSError:
+            continue
+        if b"manager" in cmd:
+            return int(pid), [c.decode() for c in cmd if c]
+    return None, None
+
+
+def short(lab, *args):
+    """`dig +short` on the laptop: the answers, split on whitespace."""
+    return lab.run("laptop", ["dig", "+time=3", "+tries=1", "+short", *args], timeout=15).stdout.split()
 
 
 # ---- the probe tool (runs inside a namespace) ----

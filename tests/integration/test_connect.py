@@ -13,19 +13,9 @@ import time
 
 import pytest
 
-from labutil import PYTHON, SUBWAY, netns_run, wait_for
+from labutil import PYTHON, SUBWAY, connect, manager_pid, netns_run, status, wait_for
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def connect(lab, *extra, timeout=30):
-    return lab.exec([SUBWAY, "connect", "--lab", lab.name, *extra], timeout=timeout)
-
-
-def status(lab):
-    p = lab.exec([SUBWAY, "status", "--json"], timeout=10)
-    assert p.returncode == 0, p.stderr
-    return json.loads(p.stdout)
 
 
 def vif_leftovers(lab):
@@ -153,18 +143,6 @@ def test_status_counts(conn):
     assert c["udp_datagrams_in"] >= 1000 and c["pongs"] >= 3
     text = conn.exec([SUBWAY, "status"]).stdout
     assert "connected to" in text and "routes:" in text
-
-
-def manager_pid(lab):
-    from labutil import run
-    for pid in run(["ip", "netns", "pids", lab.ns("manager-0")]).stdout.split():
-        try:
-            cmd = open("/proc/%s/cmdline" % pid, "rb").read().split(b"\0")
-        except OSError:
-            continue
-        if b"manager" in cmd:
-            return int(pid), [c.decode() for c in cmd if c]
-    return None, None
 
 
 def test_manager_restart_reconnects(conn):

@@ -14,21 +14,11 @@ import re
 
 import pytest
 
-from labutil import PYTHON, SUBWAY
+from labutil import PYTHON, SUBWAY, connect, short, status
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROBE = os.path.join(HERE, "dnsprobe.py")
 WEB_IP = "10.43.0.20"
-
-
-def connect(lab, *extra, timeout=30):
-    return lab.exec([SUBWAY, "connect", "--lab", lab.name, *extra], timeout=timeout)
-
-
-def status(lab):
-    p = lab.exec([SUBWAY, "status", "--json"], timeout=10)
-    assert p.returncode == 0, p.stderr
-    return json.loads(p.stdout)
 
 
 def dig(lab, *args):
@@ -37,11 +27,6 @@ def dig(lab, *args):
     m = re.search(r"status: (\w+)", p.stdout)
     answers = [l for l in p.stdout.splitlines() if l and not l.startswith(";")]
     return (m.group(1) if m else "NOANSWER:" + p.stdout + p.stderr), answers
-
-
-def short(lab, *args):
-    p = lab.run("laptop", ["dig", "+time=3", "+tries=1", "+short", *args], timeout=15)
-    return p.stdout.split()
 
 
 def resolv_conf(lab):

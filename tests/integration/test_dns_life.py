@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from labutil import PYTHON, SUBWAY, run, wait_for
+from labutil import PYTHON, SUBWAY, manager_pid, run, short, status, wait_for
 
 pytestmark = pytest.mark.parametrize("lab", ["host-only"], indirect=True)
 
@@ -31,12 +31,6 @@ def quit(lab):
     p = lab.exec([SUBWAY, "quit"], timeout=20)
     assert p.returncode == 0, p.stderr
     return p
-
-
-def status(lab):
-    p = lab.exec([SUBWAY, "status", "--json"], timeout=10)
-    assert p.returncode == 0, p.stderr
-    return json.loads(p.stdout)
 
 
 def gone(lab):
@@ -57,10 +51,6 @@ def read(lab):
 def write(lab, data):
     with open(path(lab), "wb") as f:
         f.write(data)
-
-
-def short(lab, *args):
-    return lab.run("laptop", ["dig", "+time=3", "+tries=1", "+short", *args], timeout=15).stdout.split()
 
 
 def saved_copy(lab):
@@ -196,23 +186,12 @@ def test_burst_of_10000_queries_loses_nothing(lab):
         quit(lab)
 
 
-def manager(lab):
-    for pid in run(["ip", "netns", "pids", lab.ns("manager-0")]).stdout.split():
-        try:
-            cmd = open("/proc/%s/cmdline" % pid, "rb").read().split(b"\0")
-        except OSError:
-            continue
-        if b"manager" in cmd:
-            return int(pid), [c.decode() for c in cmd if c]
-    return None, None
-
-
 def test_other_names_work_while_the_manager_is_away(lab):
     """Never a laptop without DNS: with the tunnel down, cluster names fail
     at once and every other name still resolves; then all is back."""
     assert connect(lab).returncode == 0
     try:
-        pid, cmd = manager(lab)
+        pid, cmd = manager_pid(lab)
         assert pid
         os.kill(pid, signal.SIGKILL)
         wait_for(lambda: status(lab)["state"] == "reconnecting", timeout=20, what="reconnecting")

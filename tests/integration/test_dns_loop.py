@@ -19,19 +19,13 @@ import re
 
 import pytest
 
-from labutil import PYTHON, SUBWAY
+from labutil import PYTHON, SUBWAY, connect, daemon_log_text, status
 
 pytestmark = pytest.mark.parametrize("lab", ["host-only", "nat", "bridged"], indirect=True)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROBE = os.path.join(HERE, "dnsprobe.py")
 LOOPS = ("host-only", "nat")
-
-
-def status(lab):
-    p = lab.exec([SUBWAY, "status", "--json"], timeout=10)
-    assert p.returncode == 0, p.stderr
-    return json.loads(p.stdout)
 
 
 def loops(lab):
@@ -44,15 +38,9 @@ def probe(lab, what, *args, timeout=60):
     return json.loads(p.stdout)
 
 
-def daemon_log(lab):
-    from labutil import netns_inode
-    with open("/run/subway/daemon-%d.log" % netns_inode(lab.laptop), errors="replace") as f:
-        return f.read()
-
-
 @pytest.fixture(scope="module")
 def conn(lab):
-    p = lab.exec([SUBWAY, "connect", "--lab", lab.name, "--also-proxy", "corp.example"], timeout=30)
+    p = connect(lab, "--also-proxy", "corp.example")
     assert p.returncode == 0, p.stdout + p.stderr
     yield lab
     lab.exec([SUBWAY, "quit"], timeout=20)
@@ -61,7 +49,7 @@ def conn(lab):
 def test_a_name_the_cluster_sends_back_is_answered_at_once(conn):
     lab = conn
     before = loops(lab)
-    log_start = len(daemon_log(lab))  # the log is per netns inode: earlier labs may have written it
+    log_start = len(daemon_log_text(lab))  # the log is per netns inode: earlier labs may have written it
     r = probe(lab, "laptop", "time", "loop{i}.corp.example", "--count", 21)
     assert {x["rcode"] for x in r["results"]} == {"NXDOMAIN"}, r
     if lab.topology not in LOOPS:
@@ -75,7 +63,7 @@ def test_a_name_the_cluster_sends_back_is_answered_at_once(conn):
     assert s["counters"]["loops_blocked"] >= before + 21
     assert s["last_loop_source"] is not None
     # one log line per source per minute, however many loops
-    lines = [l for l in daemon_log(lab)[log_start:].splitlines()
+    lines = [l for l in daemon_log_text(lab)[log_start:].splitlines()
              if "DNS loop blocked" in l and "corp.example" in l.lower()]
     assert 1 <= len(lines) <= 2, lines
 

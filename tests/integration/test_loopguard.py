@@ -19,22 +19,12 @@ import time
 
 import pytest
 
-from labutil import PYTHON, SLOWDOWN, SUBWAY, run, wait_for
+from labutil import PYTHON, SLOWDOWN, SUBWAY, connect, daemon_log_text, run, status, wait_for
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LOAD = os.path.join(HERE, "loopload.py")
 NOWHERE = "10.43.250.250"  # in the service CIDR, owned by no service
 DIALS_MAX = 512            # src/daemon/daemon.h
-
-
-def connect(lab, *extra, timeout=30):
-    return lab.exec([SUBWAY, "connect", "--lab", lab.name, *extra], timeout=timeout)
-
-
-def status(lab):
-    p = lab.exec([SUBWAY, "status", "--json"], timeout=10)
-    assert p.returncode == 0, p.stderr
-    return json.loads(p.stdout)
 
 
 def load(lab, what, *args, ns="laptop", timeout=120):
@@ -46,15 +36,6 @@ def load(lab, what, *args, ns="laptop", timeout=120):
 def p99(ms):
     s = sorted(ms)
     return s[max(0, -(-len(s) * 99 // 100) - 1)]  # nearest rank
-
-
-def daemon_log(lab):
-    ino = os.stat("/run/netns/" + lab.laptop).st_ino
-    try:
-        with open("/run/subway/daemon-%d.log" % ino, errors="replace") as f:
-            return f.read()
-    except OSError:
-        return ""
 
 
 def manager_counters(lab, table, counters):
@@ -103,7 +84,7 @@ def test_loop_refused_at_once(conn):
     # One log line per source, however many loops (the log file outlives
     # daemons: a namespace's inode may be reused, so keep this daemon's).
     me = "subway-daemon[%d]" % status(lab)["daemon_pid"]
-    lines = [l for l in daemon_log(lab).splitlines()
+    lines = [l for l in daemon_log_text(lab).splitlines()
              if me in l and "loop refused" in l and "from %s " % after["last_source"] in l]
     assert len(lines) == 1, lines
     assert "docs/vm-networking.md" in lines[0]
@@ -301,7 +282,7 @@ def test_no_loop_guard_storm_is_bounded(conn):
         assert s["counters"]["dials"] > 4 * DIALS_MAX / SLOWDOWN  # far past the cap: a storm, held by it
         assert max(fds) <= DIALS_MAX + 150, max(fds)  # one fd per dial in flight, plus the pool
         assert web_ok >= 0.9 * len(web_ms) and web_ok >= 5, (web_ok, len(web_ms))
-        assert "Too many open files" not in daemon_log(lab)
+        assert "Too many open files" not in daemon_log_text(lab)
         wait_for(lambda: status(lab)["flows"]["dialing"] == 0, timeout=10, what="the storm to drain")
         assert fd_count(pid) < 100
         assert lab.curl("laptop", "http://%s/" % lab.cluster_ip("web")).strip() in ("web-0", "web-1")

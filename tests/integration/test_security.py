@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from labutil import SUBWAY, netns_run, run, wait_for
+from labutil import SUBWAY, netns_run, run, status, wait_for
 
 pytestmark = pytest.mark.parametrize("lab", ["host-only"], indirect=True)
 
@@ -26,12 +26,6 @@ CAP_NET = (1 << 12) | (1 << 10)  # CAP_NET_ADMIN, CAP_NET_BIND_SERVICE
 
 def connect(lab, *extra, timeout=30, env=()):
     return lab.exec(["env", *env, SUBWAY, "connect", *extra], timeout=timeout)
-
-
-def status(lab):
-    p = lab.exec([SUBWAY, "status", "--json"], timeout=10)
-    assert p.returncode == 0, p.stderr
-    return json.loads(p.stdout)
 
 
 def proc_status(pid):
