@@ -21,7 +21,6 @@
 #include "daemon/daemon.h"
 #include "net/packet.h"
 #include "net/sock.h"
-#include "net/tls.h"
 
 #define ACCEPT_TIMEOUT_MS 5000
 #define ACCEPTS_PER_WAKEUP 64
@@ -423,41 +422,37 @@ void hairpin_stream_done(struct mux_stream *st, int err)
 	close(fd);
 }
 
-static void tflow_accepted(struct tflow *f, int fd)
+/* TLS: the stream starts moving the accepted socket's bytes. */
+static void tflow_accepted_stream(struct tflow *f, int fd)
 {
-	struct daemon *d = f->d;
-	struct pconn *pc = f->pc;
-	struct ssl_st *tls;
-	const uint8_t *rest;
-	size_t n;
-
-	if (mux_attached(&f->ms)) {
-		if (mux_bind(&f->ms, fd) < 0) {
-			sock_linger_rst(fd);
-			close(fd);
-			tflow_free(f);
-			return;
-		}
-		f->sfd = fd;
-		f->state = TF_RELAY;
-		loop_timer_cancel(d->loop, &f->timer);
-		return;
-	}
-	tls = pc->w.tls;
-	n = wire_take_rest(&pc->w, &rest);
-
-	/* Bytes the destination sent right after the dial (a banner) came
-	 * in with the DIAL_RESULT; the accepted socket's buffer is empty. */
-	if (n && write(fd, rest, n) != (ssize_t)n) {
+	if (mux_bind(&f->ms, fd) < 0) {
 		sock_linger_rst(fd);
 		close(fd);
 		tflow_free(f);
 		return;
 	}
-	pc->w.tls = NULL; /* the relay takes the SSL, if any */
-	if ((tls ? relay_start_tls(&f->relay, d->loop, fd, pc->fd, 1, tls, tflow_relay_done, f)
-		 : relay_start(&f->relay, d->loop, fd, pc->fd, tflow_relay_done, f)) < 0) {
-		pc->w.tls = tls;
+	f->sfd = fd;
+	f->state = TF_RELAY;
+	loop_timer_cancel(f->d->loop, &f->timer);
+}
+
+static void tflow_accepted(struct tflow *f, int fd)
+{
+	struct daemon *d = f->d;
+	struct pconn *pc = f->pc;
+	const uint8_t *rest;
+	size_t n;
+
+	if (mux_attached(&f->ms)) {
+		tflow_accepted_stream(f, fd);
+		return;
+	}
+	/* --insecure: the flow connection itself is spliced to the socket.
+	 * Bytes the destination sent right after the dial (a banner) came
+	 * in with the DIAL_RESULT; the accepted socket's buffer is empty. */
+	n = wire_take_rest(&pc->w, &rest);
+	if ((n && write(fd, rest, n) != (ssize_t)n) ||
+	    relay_start(&f->relay, d->loop, fd, pc->fd, tflow_relay_done, f) < 0) {
 		sock_linger_rst(fd);
 		close(fd);
 		tflow_free(f);

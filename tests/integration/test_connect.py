@@ -134,6 +134,67 @@ def test_500_concurrent_connections_byte_exact(conn):
     assert r["ok"] == 500 and r["mismatch"] == 0, r
 
 
+SLOW_READER = r'''
+import hashlib, json, re, socket, sys, time
+ip, want, pid = sys.argv[1], sys.argv[2], sys.argv[3]
+req = b"GET /big HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\n"
+slows = []
+for _ in range(2):  # one per trunk: every request below shares a trunk with one
+    slow = socket.socket()
+    slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    slow.settimeout(30)
+    slow.connect((ip, 80))
+    slow.sendall(req)
+    slows.append(slow)
+time.sleep(1.0)  # not reading: the 64 MiB answers back up to the pods
+times, ok = [], 0
+for _ in range(50):
+    t = time.monotonic()
+    s = socket.create_connection((ip, 80), timeout=5)
+    s.sendall(b"GET / HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\n")
+    body = b""
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        body += b
+    s.close()
+    ok += body.endswith(b"web-0\n") or body.endswith(b"web-1\n")
+    times.append(time.monotonic() - t)
+with open("/proc/%s/status" % pid) as f:  # the daemon, while the answer is held up
+    rss = int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
+lens, shas = [], []
+for slow in slows:
+    got = b""
+    while True:
+        b = slow.recv(1 << 20)
+        if not b:
+            break
+        got += b
+    body = got.split(b"\r\n\r\n", 1)[1]
+    lens.append(len(body))
+    shas.append(hashlib.sha256(body).hexdigest() == want)
+print(json.dumps({"ok": ok, "max_s": max(times), "lens": lens, "rss_kib": rss, "sha_ok": all(shas)}))
+'''
+
+
+def test_slow_reader_stalls_only_itself(conn):
+    """Apps that stop reading a big answer hold up only their own flows:
+    other requests on the same trunks go through meanwhile, the daemon's
+    memory stays bounded by the streams' windows, and the answers arrive
+    whole once the apps read again."""
+    lab = conn
+    want = re.search(r'"sha256": "([0-9a-f]{64})"', json.dumps(lab.status())).group(1)
+    pid = status(lab)["daemon_pid"]
+    p = lab.run("laptop", [PYTHON, "-c", SLOW_READER, lab.cluster_ip("web"), want, str(pid)], timeout=120)
+    assert p.returncode == 0, p.stderr
+    r = json.loads(p.stdout.strip().splitlines()[-1])
+    assert r["ok"] == 50, r
+    assert r["max_s"] < 3.0, r  # a stalled trunk would hold them until the slow reader reads
+    assert r["lens"] == [64 << 20] * 2 and r["sha_ok"], r
+    assert r["rss_kib"] < 48 * 1024, r  # a 2 MiB window each, not the 64 MiB answers
+
+
 def test_status_counts(conn):
     s = status(conn)
     c = s["counters"]
