@@ -197,27 +197,28 @@ static void tflow_dial(struct tflow *f)
 	tflow_queue(d, f);
 }
 
+/* A waiting flow onto a trunk, or a pooled connection: 0, or -errno
+ * (it waits again). */
+static int tflow_dial_waiting(struct daemon *d, struct tflow *f)
+{
+	struct pconn *pc;
+
+	if (d->trunks)
+		return tflow_open_stream(f);
+	pc = pool_take(d);
+	if (pconn_dial(pc, f) < 0) {
+		pconn_close(pc, true);
+		return -EIO;
+	}
+	return 0;
+}
+
 void hairpin_pool_ready(struct daemon *d)
 {
-	while (d->trunks && d->wait_head && d->n_trunks) {
+	while (d->wait_head && (d->trunks ? d->n_trunks > 0 : d->idle != NULL)) {
 		struct tflow *f = d->wait_head;
 		wait_unlink(d, f);
-		if (tflow_open_stream(f) < 0) {
-			tflow_queue(d, f);
-			return;
-		}
-		f->sent_us = now_us();
-		if (f->guard_queued) {
-			f->guard_queued = false;
-			guard_sent(&d->guard, IPPROTO_TCP, f->key.dst, f->key.dport, f->sent_us);
-		}
-	}
-	while (d->wait_head && d->idle) {
-		struct tflow *f = d->wait_head;
-		struct pconn *pc = pool_take(d);
-		wait_unlink(d, f);
-		if (pconn_dial(pc, f) < 0) {
-			pconn_close(pc, true);
+		if (tflow_dial_waiting(d, f) < 0) {
 			tflow_queue(d, f);
 			return;
 		}

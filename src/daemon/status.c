@@ -206,7 +206,10 @@ void status_write_text(struct daemon *d, FILE *fp)
 		fprintf(fp, " %s", cidr4_str(&d->info.pod.v[i], buf));
 	for (int i = 0; i < d->info.svc.n; i++)
 		fprintf(fp, " %s", cidr4_str(&d->info.svc.v[i], buf));
-	fprintf(fp, "\n%-10s %u tcp, %u udp active\n", "flows:", d->n_tcp, d->n_udp);
+	fprintf(fp, "\n%-10s %u tcp, %u udp active", "flows:", d->n_tcp, d->n_udp);
+	if (d->trunks)
+		fprintf(fp, ", tcp as streams on %d of %d trunk connections", d->n_trunks, TRUNKS);
+	fprintf(fp, "\n");
 	for (int s = 1; s < DIAL_STATUS_MAX_; s++)
 		fails += d->c.dial_fail[s];
 	fprintf(fp, "%-10s %llu dials, %llu failed (refused %llu, unreachable %llu, timeout %llu)\n", "dials:",

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
+#include "net/sock.h"
 #include "net/tls.h"
 
 static void stream_event(struct loop *l, int fd, uint32_t events, void *arg);
@@ -249,10 +250,8 @@ static void stream_event(struct loop *l, int fd, uint32_t events, void *arg)
 	(void)l;
 	(void)fd;
 	if (events & EPOLLERR) {
-		int e = 0;
-		socklen_t sl = sizeof(e);
-		getsockopt(st->fd, SOL_SOCKET, SO_ERROR, &e, &sl);
-		err = e ? -e : -ECONNRESET;
+		err = sock_connect_result(st->fd);
+		err = err ? err : -ECONNRESET;
 	} else if ((events & EPOLLHUP) && st->eof && !st->shut) {
 		err = -ECONNRESET; /* gone both ways while the peer's half is still open */
 	}
