@@ -14,14 +14,8 @@
 #include "common/util.h"
 #include "lab/plan.h"
 #include "proto/auth.h"
+#include "fuzz.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(x)                          \
-	do {                              \
-		if (!(x))                 \
-			__builtin_trap(); \
-	} while (0)
 
 static void cidrs(const char *s)
 {

@@ -10,7 +10,7 @@
 #include "daemon/resolv.h"
 #include "vif/vif.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz.h"
 
 static void check_resolv(const char *text, size_t size)
 {

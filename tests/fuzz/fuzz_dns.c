@@ -9,7 +9,7 @@
 #include "dns/dnsmsg.h"
 #include "dns/dnsroute.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz.h"
 
 static uint8_t out[DNS_MSG_MAX], cut[DNS_MSG_MAX];
 

@@ -13,7 +13,7 @@
 
 #include "proto/frame.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz.h"
 
 static uint8_t out[FRAME_MAX];
 

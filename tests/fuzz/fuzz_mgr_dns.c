@@ -11,14 +11,8 @@
 #include <string.h>
 
 #include "manager/manager.h"
+#include "fuzz.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(x)                          \
-	do {                              \
-		if (!(x))                 \
-			__builtin_trap(); \
-	} while (0)
 
 static void check_name(const uint8_t *q, size_t qlen)
 {

@@ -14,14 +14,8 @@
 
 #include "common/loop.h"
 #include "net/mux.h"
+#include "fuzz.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(x)                          \
-	do {                              \
-		if (!(x))                 \
-			__builtin_trap(); \
-	} while (0)
 
 #define SLOTS 6
 

@@ -15,16 +15,10 @@
 #include <netinet/in.h>
 
 #include "net/packet.h"
+#include "fuzz.h"
 
 #define PARAMS 13
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(x)                          \
-	do {                              \
-		if (!(x))                 \
-			__builtin_trap(); \
-	} while (0)
 
 static uint16_t g16(const uint8_t *p)
 {

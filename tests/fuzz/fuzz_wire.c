@@ -15,14 +15,8 @@
 
 #include "common/util.h"
 #include "proto/wire.h"
+#include "fuzz.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(x)                          \
-	do {                              \
-		if (!(x))                 \
-			__builtin_trap(); \
-	} while (0)
 
 static const size_t chunks[] = { 1, 3, 8, 9, 100, 520, 4096, 60000 };
 
