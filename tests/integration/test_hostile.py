@@ -163,10 +163,61 @@ def test_frames_announcing_4_gib(mgr, servers):
     f = tm.Conn(mgr.port, tm.FLOW, c.session)  # a pooled flow connection
     f.sock.sendall(struct.pack(">BBHI", tm.FT["DIAL"], 0, 0, GIB4))
     assert closed(f.sock)
+    t = tm.Conn(mgr.port, TRUNK, c.session)  # a trunk
+    t.sock.sendall(struct.pack(">BBHI", ST["DATA"], 0, 0, GIB4))
+    assert closed(t.sock)
     c.close()
     legit(mgr, servers)
     fds_back(mgr, before)
     assert tm.rss_kib(mgr.proc.pid) - rss < 8 * 1024  # nothing sized by what the peer announced
+
+
+TRUNK = 3
+ST = dict(OPEN=17, RESULT=18, DATA=19, FIN=20, RST=21, CREDIT=22)
+
+
+def stream(ftype, sid, payload=b""):
+    return tm.frame(ftype, struct.pack(">I", sid) + payload)
+
+
+def stream_open(sid, addr, port):
+    return stream(ST["OPEN"], sid, struct.pack(">IHI", tm.ip2int(addr), port, 0))
+
+
+def test_trunk_rule_breakers(mgr, servers):
+    """Streams on a trunk against a peer that breaks the rules: frames for
+    ids never opened are ignored, a dial outside the cluster is refused on
+    its stream, a stream still works after all that, and a second OPEN of a
+    live id ends the trunk.  The manager serves on; its fds come back."""
+    before = mgr.fds()
+    c = tm.Conn(mgr.port)
+    c.expect(tm.FT["CLUSTER_INFO"])
+    t = tm.Conn(mgr.port, TRUNK, c.session)
+    assert t.reply_type == tm.FT["AUTH_OK"], tm.text_of(t.reply)
+    s = t.sock
+    s.sendall(stream(ST["DATA"], 77, b"x") + stream(ST["FIN"], 78) + stream(ST["RST"], 80) +
+              stream(ST["CREDIT"], 79, struct.pack(">I", 5)))
+    s.sendall(stream_open(1, "8.8.8.8", 80))
+    assert tm.read_frame(s) == (ST["RESULT"], struct.pack(">IB", 1, tm.DIAL_FORBIDDEN))
+    s.sendall(stream_open(2, tm.ECHO_ADDR, servers["echo"].port))
+    assert tm.read_frame(s) == (ST["RESULT"], struct.pack(">IB", 2, tm.DIAL_OK))
+    data = os.urandom(3000)
+    s.sendall(stream(ST["DATA"], 2, data) + stream(ST["FIN"], 2))
+    got, fin = b"", False
+    while not fin:
+        ftype, p = tm.read_frame(s)
+        assert struct.unpack(">I", p[:4])[0] == 2, (ftype, p[:8])
+        if ftype == ST["DATA"]:
+            got += p[4:]
+        fin = ftype == ST["FIN"]
+    assert got == data  # echoed, then the echo server's FIN
+    s.sendall(stream_open(3, tm.ECHO_ADDR, servers["echo"].port))
+    assert tm.read_frame(s) == (ST["RESULT"], struct.pack(">IB", 3, tm.DIAL_OK))
+    s.sendall(stream_open(3, tm.ECHO_ADDR, servers["echo"].port))  # a live id again
+    assert closed(s)
+    c.close()
+    legit(mgr, servers)
+    fds_back(mgr, before)
 
 
 def test_truncated_handshakes(mgr, servers):
