@@ -64,6 +64,17 @@ static void relay_pipe_put(struct relay_dir *d)
 	d->buffered = 0;
 }
 
+int relay_add_fds(struct relay *r)
+{
+	int ret = loop_add(r->loop, r->fd[0], LOOP_IN, relay_event, r);
+
+	if (ret < 0)
+		return ret;
+	if ((ret = loop_add(r->loop, r->fd[1], LOOP_IN, relay_event, r)) < 0)
+		loop_del(r->loop, r->fd[0]);
+	return ret;
+}
+
 int relay_start(struct relay *r, struct loop *l, int a, int b, relay_done_fn done, void *arg)
 {
 	int ret;
@@ -78,12 +89,8 @@ int relay_start(struct relay *r, struct loop *l, int a, int b, relay_done_fn don
 	r->buf = NULL;
 	for (int i = 0; i < 2; i++)
 		r->dir[i] = (struct relay_dir){ .pipe_r = -1, .pipe_w = -1 };
-	if ((ret = loop_add(l, a, LOOP_IN, relay_event, r)) < 0)
+	if ((ret = relay_add_fds(r)) < 0)
 		return ret;
-	if ((ret = loop_add(l, b, LOOP_IN, relay_event, r)) < 0) {
-		loop_del(l, a);
-		return ret;
-	}
 	r->active = true;
 	relay_n_active++;
 	return 0;
@@ -207,9 +214,12 @@ static int relay_update(struct relay *r)
 	return 0;
 }
 
+/* Both variants: splice through pipes, or a copy through the TLS one's
+ * buffers (relay_tls.c); only the pump and the interest differ. */
 static void relay_event(struct loop *l, int fd, uint32_t events, void *arg)
 {
 	struct relay *r = arg;
+	int (*pump)(struct relay *, int) = r->tls ? relay_tls_pump : relay_pump;
 	int side = fd == r->fd[0] ? 0 : 1;
 	int err = 0;
 
@@ -219,15 +229,15 @@ static void relay_event(struct loop *l, int fd, uint32_t events, void *arg)
 	if (!err && (events & EPOLLHUP) && r->dir[side].eof && !relay_dir_done(&r->dir[1 - side]))
 		err = -ECONNRESET; /* peer gone both ways while we still owe it bytes */
 	if (!err)
-		err = relay_pump(r, 0);
+		err = pump(r, 0);
 	if (!err)
-		err = relay_pump(r, 1);
+		err = pump(r, 1);
 	if (!err && relay_dir_done(&r->dir[0]) && relay_dir_done(&r->dir[1])) {
 		r->done(r, 0, r->arg);
 		return;
 	}
 	if (!err)
-		err = relay_update(r);
+		err = r->tls ? relay_tls_update(r) : relay_update(r);
 	if (err)
 		r->done(r, err, r->arg); /* last use of r here: the callee may free it */
 }

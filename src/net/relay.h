@@ -57,3 +57,10 @@ void relay_close(struct relay *r, bool rst);
  * caller (no longer in the loop).  -1 if the relay was not active.  In the
  * TLS variant, side must be the plain one. */
 int relay_release(struct relay *r, int side);
+
+/* Internal to relay.c and relay_tls.c: one event handler serves both
+ * variants (relay.c), calling the TLS one's pump and interest for a relay
+ * with an SSL; relay_add_fds puts both sockets in the loop under it. */
+int relay_add_fds(struct relay *r);
+int relay_tls_pump(struct relay *r, int d);
+int relay_tls_update(struct relay *r);

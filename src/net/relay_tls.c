@@ -15,8 +15,6 @@
 #define RELAY_TLS_BUF (64 * 1024) /* per direction: four full records */
 #define RELAY_TLS_ROUNDS 8
 
-static void relay_tls_event(struct loop *l, int fd, uint32_t events, void *arg);
-
 static ssize_t relay_tls_in(struct relay *r, int d, uint8_t *p, size_t n)
 {
 	ssize_t got;
@@ -91,7 +89,7 @@ static int relay_tls_round(struct relay *r, int d, uint8_t *buf)
 	return moved;
 }
 
-static int relay_tls_pump(struct relay *r, int d)
+int relay_tls_pump(struct relay *r, int d)
 {
 	uint8_t *buf = r->buf + (size_t)d * RELAY_TLS_BUF;
 
@@ -103,12 +101,7 @@ static int relay_tls_pump(struct relay *r, int d)
 	return 0;
 }
 
-static bool relay_tls_dir_done(const struct relay_dir *x)
-{
-	return x->eof && !x->buffered && x->shut;
-}
-
-static int relay_tls_update(struct relay *r)
+int relay_tls_update(struct relay *r)
 {
 	for (int i = 0; i < 2; i++) {
 		const struct relay_dir *in = &r->dir[i], *out = &r->dir[1 - i];
@@ -130,31 +123,6 @@ static int relay_tls_update(struct relay *r)
 	return 0;
 }
 
-static void relay_tls_event(struct loop *l, int fd, uint32_t events, void *arg)
-{
-	struct relay *r = arg;
-	int side = fd == r->fd[0] ? 0 : 1;
-	int err = 0;
-
-	(void)l;
-	if (events & EPOLLERR)
-		err = sock_connect_result(fd);
-	if (!err && (events & EPOLLHUP) && r->dir[side].eof && !relay_tls_dir_done(&r->dir[1 - side]))
-		err = -ECONNRESET; /* peer gone both ways while we still owe it bytes */
-	if (!err)
-		err = relay_tls_pump(r, 0);
-	if (!err)
-		err = relay_tls_pump(r, 1);
-	if (!err && relay_tls_dir_done(&r->dir[0]) && relay_tls_dir_done(&r->dir[1])) {
-		r->done(r, 0, r->arg);
-		return;
-	}
-	if (!err)
-		err = relay_tls_update(r);
-	if (err)
-		r->done(r, err, r->arg); /* last use of r here: the callee may free it */
-}
-
 int relay_start_tls(struct relay *r, struct loop *l, int a, int b, int tls_side, struct ssl_st *ssl,
 		    relay_done_fn done, void *arg)
 {
@@ -166,18 +134,14 @@ int relay_start_tls(struct relay *r, struct loop *l, int a, int b, int tls_side,
 	r->buf = malloc(2 * (size_t)RELAY_TLS_BUF);
 	if (!r->buf)
 		return -ENOMEM;
-	if ((ret = loop_add(l, a, LOOP_IN, relay_tls_event, r)) < 0)
-		goto out;
-	if ((ret = loop_add(l, b, LOOP_IN, relay_tls_event, r)) < 0) {
-		loop_del(l, a);
-		goto out;
+	r->tls = ssl; /* the event handler (relay.c) takes this variant's steps */
+	if ((ret = relay_add_fds(r)) < 0) {
+		r->tls = NULL;
+		free(r->buf);
+		r->buf = NULL;
+		return ret;
 	}
-	r->tls = ssl;
 	r->active = true;
 	loop_kick(l, r->fd[tls_side]); /* the SSL may hold bytes already */
 	return 0;
-out:
-	free(r->buf);
-	r->buf = NULL;
-	return ret;
 }
