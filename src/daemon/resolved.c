@@ -175,48 +175,52 @@ int resolved_detect(char *why, size_t size)
 	return r;
 }
 
-static int call_dns(sd_bus *bus, int ifindex, uint32_t server, sd_bus_error *e)
+/* A call to a per-link method of resolved, its first argument the link. */
+static int link_call_new(sd_bus *bus, const char *member, int ifindex, sd_bus_message **m)
 {
-	sd_bus_message *m = NULL, *reply = NULL;
-	uint8_t a[4] = { (uint8_t)(server >> 24), (uint8_t)(server >> 16), (uint8_t)(server >> 8), (uint8_t)server };
-	int r;
+	int r = sd.message_new_method_call(bus, m, RESOLVED_NAME, RESOLVED_PATH, RESOLVED_IFACE, member);
 
-	if ((r = sd.message_new_method_call(bus, &m, RESOLVED_NAME, RESOLVED_PATH, RESOLVED_IFACE,
-						"SetLinkDNS")) < 0 ||
-	    (r = sd.message_append(m, "i", ifindex)) < 0 ||
-	    (r = sd.message_open_container(m, 'a', "(iay)")) < 0 ||
-	    (r = sd.message_open_container(m, 'r', "iay")) < 0 ||
-	    (r = sd.message_append(m, "i", AF_INET)) < 0 ||
-	    (r = sd.message_append_array(m, 'y', a, sizeof(a))) < 0 ||
-	    (r = sd.message_close_container(m)) < 0 || (r = sd.message_close_container(m)) < 0)
-		goto out;
-	r = sd.call(bus, m, 0, e, &reply);
-out:
+	return r < 0 ? r : sd.message_append(*m, "i", ifindex);
+}
+
+/* Sends m if building it went well (r >= 0); frees it and the reply. */
+static int link_call_send(sd_bus *bus, sd_bus_message *m, int r, sd_bus_error *e)
+{
+	sd_bus_message *reply = NULL;
+
+	if (r >= 0)
+		r = sd.call(bus, m, 0, e, &reply);
 	sd.message_unref(m);
 	sd.message_unref(reply);
 	return r;
 }
 
-static int call_domains(sd_bus *bus, int ifindex, const struct resolved_domain *doms, int n, sd_bus_error *e)
+static int call_dns(sd_bus *bus, int ifindex, uint32_t server, sd_bus_error *e)
 {
-	sd_bus_message *m = NULL, *reply = NULL;
+	sd_bus_message *m = NULL;
+	uint8_t a[4] = { (uint8_t)(server >> 24), (uint8_t)(server >> 16), (uint8_t)(server >> 8), (uint8_t)server };
 	int r;
 
-	if ((r = sd.message_new_method_call(bus, &m, RESOLVED_NAME, RESOLVED_PATH, RESOLVED_IFACE,
-						"SetLinkDomains")) < 0 ||
-	    (r = sd.message_append(m, "i", ifindex)) < 0 ||
-	    (r = sd.message_open_container(m, 'a', "(sb)")) < 0)
-		goto out;
-	for (int i = 0; i < n; i++)
-		if ((r = sd.message_append(m, "(sb)", doms[i].name, (int)doms[i].routing_only)) < 0)
-			goto out;
-	if ((r = sd.message_close_container(m)) < 0)
-		goto out;
-	r = sd.call(bus, m, 0, e, &reply);
-out:
-	sd.message_unref(m);
-	sd.message_unref(reply);
-	return r;
+	if ((r = link_call_new(bus, "SetLinkDNS", ifindex, &m)) >= 0 &&
+	    (r = sd.message_open_container(m, 'a', "(iay)")) >= 0 &&
+	    (r = sd.message_open_container(m, 'r', "iay")) >= 0 && (r = sd.message_append(m, "i", AF_INET)) >= 0 &&
+	    (r = sd.message_append_array(m, 'y', a, sizeof(a))) >= 0 && (r = sd.message_close_container(m)) >= 0)
+		r = sd.message_close_container(m);
+	return link_call_send(bus, m, r, e);
+}
+
+static int call_domains(sd_bus *bus, int ifindex, const struct resolved_domain *doms, int n, sd_bus_error *e)
+{
+	sd_bus_message *m = NULL;
+	int r = link_call_new(bus, "SetLinkDomains", ifindex, &m);
+
+	if (r >= 0)
+		r = sd.message_open_container(m, 'a', "(sb)");
+	for (int i = 0; r >= 0 && i < n; i++)
+		r = sd.message_append(m, "(sb)", doms[i].name, (int)doms[i].routing_only);
+	if (r >= 0)
+		r = sd.message_close_container(m);
+	return link_call_send(bus, m, r, e);
 }
 
 int resolved_plug(int ifindex, uint32_t server, const struct resolved_domain *doms, int n, char *err, size_t errlen)
