@@ -124,8 +124,7 @@ static void stream_update(struct mux_stream *st)
 		ev |= LOOP_IN;
 	if (st->pend_len)
 		ev |= LOOP_OUT;
-	if (ev != st->ev && loop_mod(st->mx->loop, st->fd, ev) == 0)
-		st->ev = ev;
+	loop_mod(st->mx->loop, st->fd, ev); /* a no-op when the interest is the same */
 }
 
 static void stream_end(struct mux_stream *st, int err)
@@ -231,7 +230,6 @@ static int stream_read(struct mux_stream *st)
 		}
 		stream_data_hdr(p, st->id, (uint32_t)n);
 		wire_commit(&mx->w, STREAM_DATA_HDR_LEN + (size_t)n);
-		mx->st.frames_out_data++;
 		st->credit -= (uint32_t)n;
 		st->bytes[0] += (uint64_t)n;
 		if ((uint32_t)n < want)
@@ -334,10 +332,8 @@ static void on_stream_frame(struct mux *mx, uint8_t type, const struct msg_strea
 	struct mux_stream *st = lookup(mx, m->id);
 	int err = 0;
 
-	if (!st) {
-		mx->st.unknown_ids++; /* ended here while the frame was on its way */
-		return;
-	}
+	if (!st)
+		return; /* ended here while the frame was on its way */
 	switch (type) {
 	case FT_STREAM_RESULT:
 		if (!st->opening) {
@@ -378,7 +374,6 @@ static int on_frame(struct mux *mx, const struct frame_hdr *h, const uint8_t *p)
 {
 	struct msg_stream m;
 
-	mx->st.frames_in++;
 	if (h->type < FT_STREAM_OPEN || h->type > FT_STREAM_CREDIT)
 		return mx->ops->frame ? mx->ops->frame(mx, h, p, mx->arg) : -EPROTO;
 	if (msg_stream_decode(h->type, p, h->len, &m) < 0)
@@ -560,11 +555,10 @@ int mux_bind(struct mux_stream *st, int fd)
 	if (r < 0)
 		return r;
 	st->fd = fd;
-	st->ev = LOOP_IN;
 	/* What came before the socket did: bytes, a FIN.  Written at the
 	 * socket's first writable event (a fresh socket is writable). */
 	if (st->pend_len || st->peer_fin)
-		loop_mod(mx->loop, fd, st->ev = LOOP_IN | LOOP_OUT);
+		loop_mod(mx->loop, fd, LOOP_IN | LOOP_OUT);
 	return 0;
 }
 

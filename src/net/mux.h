@@ -67,7 +67,6 @@ struct mux_stream {
 	void *owner;
 	uint32_t id;
 	int fd;           /* -1 until bound */
-	uint32_t ev;      /* interest registered for fd */
 	uint32_t credit;  /* bytes we may still send */
 	uint32_t owed;    /* bytes written to fd since our last CREDIT */
 	uint8_t *pend;    /* from the peer, not yet written to fd */
@@ -83,7 +82,7 @@ struct mux_stream {
 };
 
 struct mux_stats {
-	uint64_t frames_in, frames_out_data, unknown_ids, overruns;
+	uint64_t overruns; /* streams reset for bytes past their window */
 };
 
 struct mux {
