@@ -181,7 +181,6 @@ static void ctl_do_connect(struct ctl_client *c, const struct ctl_req *req)
 	}
 	explicit_bzero(text, sizeof(text));
 	d->insecure = req->insecure;
-	d->trunks = !d->insecure; /* with plain TCP, splice beats any copy */
 	memcpy(d->fingerprint, req->fingerprint, sizeof(d->fingerprint));
 	if (!d->insecure && !(d->tls_ctx = tls_client_ctx(req->fingerprint, err, sizeof(err)))) {
 		auth_token_wipe(&tf.token);

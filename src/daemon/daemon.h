@@ -150,7 +150,6 @@ struct daemon {
 	uint16_t mgr_port;
 	struct auth_token token;
 	bool insecure;              /* plaintext TCP (connect --insecure) */
-	bool trunks;                /* TCP flows as streams on trunks (TLS), else flow connections */
 	uint8_t fingerprint[32];    /* else the manager's certificate, pinned */
 	struct ssl_ctx_st *tls_ctx; /* client context: pin, newest session ticket */
 	char fail_msg[400];         /* why the control connection is failing, for pconn_fail */
@@ -208,6 +207,10 @@ struct daemon {
 	uint8_t pkt[65536];
 	uint8_t out[65536 + 64];
 };
+
+/* TCP flows ride as streams on trunks with TLS; with plain TCP each has a
+ * flow connection of its own, spliced (splice beats any copy). */
+static inline bool daemon_trunks(const struct daemon *d) { return !d->insecure; }
 
 /* daemon.c */
 void daemon_progress(struct daemon *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -182,7 +182,7 @@ static void tflow_dial(struct tflow *f)
 
 	d->c.dials++;
 	f->sent_us = now_us();
-	if (d->trunks) {
+	if (daemon_trunks(d)) {
 		if (tflow_open_stream(f) == 0)
 			return;
 		pool_fill(d);
@@ -203,7 +203,7 @@ static int tflow_dial_waiting(struct daemon *d, struct tflow *f)
 {
 	struct pconn *pc;
 
-	if (d->trunks)
+	if (daemon_trunks(d))
 		return tflow_open_stream(f);
 	pc = pool_take(d);
 	if (pconn_dial(pc, f) < 0) {
@@ -215,7 +215,7 @@ static int tflow_dial_waiting(struct daemon *d, struct tflow *f)
 
 void hairpin_pool_ready(struct daemon *d)
 {
-	while (d->wait_head && (d->trunks ? d->n_trunks > 0 : d->idle != NULL)) {
+	while (d->wait_head && (daemon_trunks(d) ? d->n_trunks > 0 : d->idle != NULL)) {
 		struct tflow *f = d->wait_head;
 		wait_unlink(d, f);
 		if (tflow_dial_waiting(d, f) < 0) {

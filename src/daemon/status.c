@@ -207,7 +207,7 @@ void status_write_text(struct daemon *d, FILE *fp)
 	for (int i = 0; i < d->info.svc.n; i++)
 		fprintf(fp, " %s", cidr4_str(&d->info.svc.v[i], buf));
 	fprintf(fp, "\n%-10s %u tcp, %u udp active", "flows:", d->n_tcp, d->n_udp);
-	if (d->trunks)
+	if (daemon_trunks(d))
 		fprintf(fp, ", tcp as streams on %d of %d trunk connections", d->n_trunks, TRUNKS);
 	fprintf(fp, "\n");
 	for (int s = 1; s < DIAL_STATUS_MAX_; s++)

@@ -579,7 +579,7 @@ void pool_fill(struct daemon *d)
 
 	if (!d->have_session || !d->ctl)
 		return;
-	if (d->trunks) {
+	if (daemon_trunks(d)) {
 		while (d->n_trunks + d->n_connecting < TRUNKS) {
 			struct pconn *pc = pconn_open(d, CONN_TRUNK);
 			if (!pc)
