@@ -31,7 +31,7 @@ struct conn {
 	struct mgr *m;
 	enum conn_state state;
 	struct wire w;
-	struct mlist link; /* m->preauth */
+	struct list link; /* m->preauth */
 	struct loop_timer timer;
 	uint8_t nonce[PROTO_NONCE_LEN];
 	uint32_t peer;
@@ -46,15 +46,15 @@ static void conn_free(struct conn *c)
 		close(c->w.fd);
 	}
 	wire_free(&c->w);
-	mlist_del(&c->link);
+	list_del(&c->link);
 	c->m->n_preauth--;
 	free(c);
 }
 
 void conn_free_all(struct mgr *m)
 {
-	while (!mlist_empty(&m->preauth))
-		conn_free(mlist_entry(m->preauth.next, struct conn, link));
+	while (!list_empty(&m->preauth))
+		conn_free(list_entry(m->preauth.next, struct conn, link));
 }
 
 void mgr_send_text_close(struct loop *l, struct wire *w, uint8_t type, const char *text)
@@ -124,7 +124,7 @@ void conn_accept(struct mgr *m, int fd)
 		m->st.preauth_dropped++;
 		log_debug("%u connections waiting to authenticate: dropping the oldest",
 			  m->n_preauth);
-		conn_free(mlist_entry(m->preauth.next, struct conn, link));
+		conn_free(list_entry(m->preauth.next, struct conn, link));
 	}
 	c = calloc(1, sizeof(*c));
 	if (!c) {
@@ -132,7 +132,7 @@ void conn_accept(struct mgr *m, int fd)
 		return;
 	}
 	c->m = m;
-	mlist_add_tail(&m->preauth, &c->link);
+	list_add_tail(&m->preauth, &c->link);
 	m->n_preauth++;
 	if (wire_init(&c->w, fd, CONN_RCAP, FRAME_MAX_PAYLOAD_PREAUTH) < 0) {
 		c->w.fd = fd; /* closed by conn_free */

@@ -21,7 +21,7 @@ enum flow_state { FLOW_IDLE, FLOW_DIALING, FLOW_HANDOFF, FLOW_RELAY, FLOW_CLOSIN
 
 struct flow {
 	struct session *s;
-	struct mlist link; /* s->flows */
+	struct list link; /* s->flows */
 	enum flow_state state;
 	struct wire w; /* the tunnel side until the relay takes it */
 	int dfd;       /* the dialed socket */
@@ -64,15 +64,15 @@ void flow_free(struct flow *f, bool rst)
 	if (f->state == FLOW_DIALING)
 		s->n_dials--;
 	wire_free(&f->w);
-	mlist_del(&f->link);
+	list_del(&f->link);
 	s->n_flows--;
 	free(f);
 }
 
 void flow_free_all(struct session *s)
 {
-	while (!mlist_empty(&s->flows))
-		flow_free(mlist_entry(s->flows.next, struct flow, link), true);
+	while (!list_empty(&s->flows))
+		flow_free(list_entry(s->flows.next, struct flow, link), true);
 }
 
 uint8_t dial_status_from_errno(int err)
@@ -421,7 +421,7 @@ int flow_new(struct session *s, struct wire *w)
 	f->w = *w;
 	f->dfd = -1;
 	f->state = FLOW_IDLE;
-	mlist_add_tail(&s->flows, &f->link);
+	list_add_tail(&s->flows, &f->link);
 	s->n_flows++;
 	if (loop_add(m->loop, f->w.fd, LOOP_IN, flow_on_tunnel, f) < 0) {
 		flow_free(f, false);

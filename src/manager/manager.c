@@ -591,8 +591,8 @@ static int mgr_init(struct mgr *m)
 	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
 	if (geteuid() == 0)
 		log_warn("running as root: the manager needs no privilege; run it as another user");
-	mlist_init(&m->preauth);
-	mlist_init(&m->sessions);
+	list_init(&m->preauth);
+	list_init(&m->sessions);
 	m->listen_fd = m->sig_fd = m->ping_fd = m->dns_fd = -1;
 	sock_raise_nofile(MGR_NOFILE_WANT);
 	if (!m->cfg.dns) {
@@ -612,8 +612,8 @@ static int mgr_init(struct mgr *m)
 
 static void mgr_fini(struct mgr *m)
 {
-	while (!mlist_empty(&m->sessions))
-		session_free(mlist_entry(m->sessions.next, struct session, link));
+	while (!list_empty(&m->sessions))
+		session_free(list_entry(m->sessions.next, struct session, link));
 	conn_free_all(m);
 	if (m->loop)
 		loop_timer_cancel(m->loop, &m->accept_timer);

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/list.h"
 #include "common/loop.h"
 #include "common/util.h"
 #include "dns/dnstcp.h"
@@ -45,27 +46,6 @@
 #define MGR_CLOSE_LINGER_MS 2000     /* time to flush a last frame before closing */
 #define MGR_TOS_DEFAULT 0x04         /* DSCP 1 (LE, RFC 8622): rare in clusters, ECN bits clear */
 #define MGR_DIAL_TIMEOUT_DEFAULT 5000
-
-/* An intrusive doubly linked list. */
-struct mlist {
-	struct mlist *prev, *next;
-};
-#define mlist_entry(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
-static inline void mlist_init(struct mlist *h) { h->prev = h->next = h; }
-static inline bool mlist_empty(const struct mlist *h) { return h->next == h; }
-static inline void mlist_add_tail(struct mlist *h, struct mlist *n)
-{
-	n->prev = h->prev;
-	n->next = h;
-	h->prev->next = n;
-	h->prev = n;
-}
-static inline void mlist_del(struct mlist *n)
-{
-	n->prev->next = n->next;
-	n->next->prev = n->prev;
-	n->prev = n->next = n;
-}
 
 struct mgr_limits {
 	uint32_t sessions, flows, dials, dial_rate, dial_burst, udp;
@@ -152,9 +132,9 @@ struct mgr {
 	uint32_t own[PROTO_MANAGERS_MAX];
 	int n_local; /* every local address, for the "not my listener" rule */
 	uint32_t local[64];
-	struct mlist preauth; /* struct conn, oldest first */
+	struct list preauth; /* struct conn, oldest first */
 	unsigned n_preauth;
-	struct mlist sessions;
+	struct list sessions;
 	int ping_fd;
 	bool ping_raw;
 	uint16_t ping_ident;
@@ -174,9 +154,9 @@ struct session {
 	struct mgr *m;
 	uint8_t id[PROTO_SESSION_LEN];
 	struct wire w;
-	struct mlist link;  /* m->sessions */
-	struct mlist flows; /* struct flow */
-	struct mlist trunks; /* struct trunk */
+	struct list link;  /* m->sessions */
+	struct list flows; /* struct flow */
+	struct list trunks; /* struct trunk */
 	unsigned n_trunks;
 	struct udp_flow *udp[MGR_UDP_BUCKETS];
 	unsigned n_flows, n_dials, n_udp, n_pings, n_dns;

@@ -17,8 +17,8 @@ static void session_on_event(struct loop *l, int fd, uint32_t events, void *arg)
 
 struct session *session_find(struct mgr *m, const uint8_t id[PROTO_SESSION_LEN])
 {
-	for (struct mlist *i = m->sessions.next; i != &m->sessions; i = i->next) {
-		struct session *s = mlist_entry(i, struct session, link);
+	for (struct list *i = m->sessions.next; i != &m->sessions; i = i->next) {
+		struct session *s = list_entry(i, struct session, link);
 		if (!memcmp(s->id, id, PROTO_SESSION_LEN))
 			return s;
 	}
@@ -60,7 +60,7 @@ void session_free(struct session *s)
 		close(s->w.fd);
 	}
 	wire_free(&s->w);
-	mlist_del(&s->link);
+	list_del(&s->link);
 	m->st.sessions_active--;
 	log_info("session %s ended (%u flow connection(s) closed)", s->name, flows);
 	free(s);
@@ -238,9 +238,9 @@ int session_new(struct mgr *m, struct wire *w, const uint8_t id[PROTO_SESSION_LE
 	s->peer_port = peer_port;
 	s->dial_tokens = (uint64_t)m->cfg.lim.dial_burst * 1000;
 	s->dial_ms = loop_now_ms(m->loop);
-	mlist_init(&s->flows);
-	mlist_init(&s->trunks);
-	mlist_add_tail(&m->sessions, &s->link);
+	list_init(&s->flows);
+	list_init(&s->trunks);
+	list_add_tail(&m->sessions, &s->link);
 	m->st.sessions_active++;
 	m->st.sessions_total++;
 	s->w.wmax = WIRE_WMAX_DEFAULT;

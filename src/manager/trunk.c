@@ -15,7 +15,7 @@
 struct trunk {
 	struct session *s;
 	struct mux *mx;
-	struct mlist link; /* s->trunks */
+	struct list link; /* s->trunks */
 };
 
 struct mstream {
@@ -159,7 +159,7 @@ static void trunk_free(struct trunk *t)
 {
 	struct session *s = t->s;
 
-	mlist_del(&t->link);
+	list_del(&t->link);
 	s->n_trunks--;
 	mux_free(t->mx); /* ends its streams first */
 	free(t);
@@ -206,13 +206,13 @@ int trunk_new(struct session *s, struct wire *w)
 		wire_free(w);
 		return -ENOMEM;
 	}
-	mlist_add_tail(&s->trunks, &t->link);
+	list_add_tail(&s->trunks, &t->link);
 	s->n_trunks++;
 	return 0;
 }
 
 void trunk_free_all(struct session *s)
 {
-	while (!mlist_empty(&s->trunks))
-		trunk_free(mlist_entry(s->trunks.next, struct trunk, link));
+	while (!list_empty(&s->trunks))
+		trunk_free(list_entry(s->trunks.next, struct trunk, link));
 }
