@@ -194,7 +194,7 @@ static int trunk_up(struct pconn *pc)
 		return -EEXIST;
 	wire_consume(&pc->w); /* AUTH_OK; streams follow */
 	loop_del(d->loop, pc->fd);
-	mx = mux_new(d->loop, &pc->w, &trunk_ops, d);
+	mx = mux_new(d->loop, &pc->w, MUX_INITIATOR, &trunk_ops, d);
 	if (!mx)
 		return -ENOMEM;
 	d->trunk[slot] = mx;

@@ -198,7 +198,7 @@ int trunk_new(struct session *s, struct wire *w)
 
 	if (t) {
 		t->s = s;
-		t->mx = mux_new(s->m->loop, w, &trunk_ops, t);
+		t->mx = mux_new(s->m->loop, w, MUX_ACCEPTOR, &trunk_ops, t);
 	}
 	if (!t || !t->mx) {
 		free(t);
