@@ -13,7 +13,7 @@
 #include "net/relay.h"
 #include "proto/auth.h"
 #include "proto/frame.h"
-#include "proto/wire.h"
+#include "net/wire.h"
 #include "vif/vif.h"
 
 /* The VIF's subnet (RFC 2544 benchmarking range, never routed on the

@@ -17,7 +17,7 @@
 #include "net/relay.h"
 #include "proto/auth.h"
 #include "proto/frame.h"
-#include "proto/wire.h"
+#include "net/wire.h"
 
 /* Limits, with the reason for each. */
 #define MGR_PREAUTH_MAX 256          /* idle unauthenticated conns; the oldest is dropped */

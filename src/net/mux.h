@@ -29,7 +29,7 @@
 
 #include "common/loop.h"
 #include "proto/frame.h"
-#include "proto/wire.h"
+#include "net/wire.h"
 
 #define MUX_WINDOW (2048u * 1024)      /* per stream and direction: ~ what a 10 Gbit/s stream has in flight here */
 #define MUX_CREDIT_STEP (MUX_WINDOW / 4)

@@ -1,4 +1,4 @@
-/* Unit tests for the framed connection buffer (src/proto/wire.c), over a
+/* Unit tests for the framed connection buffer (src/net/wire.c), over a
  * socketpair. */
 #include <errno.h>
 #include <fcntl.h>
@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "proto/wire.h"
+#include "net/wire.h"
 
 struct pair {
 	int a, b; /* a is the wire's fd, b the test's end */

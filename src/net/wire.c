@@ -1,4 +1,4 @@
-#include "proto/wire.h"
+#include "net/wire.h"
 
 #include <errno.h>
 #include <stdlib.h>
