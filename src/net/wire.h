@@ -81,6 +81,10 @@ int wire_queue(struct wire *w, const void *p, size_t n);
 int wire_flush(struct wire *w);
 size_t wire_pending(const struct wire *w);
 
+/* Queues the HEARTBEAT_ACK answering a HEARTBEAT's payload (a full queue
+ * drops it: the peer misses one ack).  0, or -EBADMSG. */
+int wire_heartbeat_ack(struct wire *w, const uint8_t *p, size_t len);
+
 /* TLS bytes decrypted but not yet read into the buffer. */
 bool wire_more(const struct wire *w);
 /* Hands the SSL to a new owner (a relay); the wire forgets it. */
