@@ -18,6 +18,8 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "manager/conn.h"
+#include "manager/session.h"
 #include "common/log.h"
 #include "net/sock.h"
 #include "net/tls.h"
