@@ -121,12 +121,10 @@ void carrier_reset(struct carrier *c)
 
 void carrier_bytes(const struct carrier *c, uint64_t b[2])
 {
-	if (c->state == CARRIER_BOUND) {
-		c->impl->bytes(c, b);
-		return;
-	}
-	b[0] = c->bytes[0];
-	b[1] = c->bytes[1];
+	const uint64_t *n = c->state == CARRIER_BOUND ? c->impl->bytes(c) : c->bytes;
+
+	b[0] = n[0];
+	b[1] = n[1];
 }
 
 void carrier_result(struct carrier *c, uint8_t status)

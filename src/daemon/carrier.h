@@ -59,7 +59,7 @@ struct carrier_impl {
 	int (*bind)(struct carrier *c, int fd);
 	void (*reset)(struct carrier *c);
 	/* Bytes moved so far: [0] socket -> manager, [1] manager -> socket. */
-	void (*bytes)(const struct carrier *c, uint64_t b[2]);
+	const uint64_t *(*bytes)(const struct carrier *c);
 };
 
 enum carrier_state {

@@ -94,7 +94,7 @@ static int pool_bind(struct carrier *c, int fd)
 	r = relay_start(&c->u.pool.relay, c->tun->cfg.loop, fd, w.fd, pool_relay_done, c);
 	if (r < 0)
 		close(w.fd);
-	wire_free(&w);
+	wire_fini(&w);
 	return r;
 }
 
@@ -109,10 +109,9 @@ static void pool_reset(struct carrier *c)
 	c->u.pool.pc = NULL;
 }
 
-static void pool_bytes(const struct carrier *c, uint64_t b[2])
+static const uint64_t *pool_bytes(const struct carrier *c)
 {
-	b[0] = c->u.pool.relay.bytes[0];
-	b[1] = c->u.pool.relay.bytes[1];
+	return c->u.pool.relay.bytes;
 }
 
 const struct carrier_impl carrier_pool_impl = {

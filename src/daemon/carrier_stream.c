@@ -29,10 +29,9 @@ static void stream_reset(struct carrier *c)
 	mux_reset(&c->u.st);
 }
 
-static void stream_bytes(const struct carrier *c, uint64_t b[2])
+static const uint64_t *stream_bytes(const struct carrier *c)
 {
-	b[0] = c->u.st.bytes[0];
-	b[1] = c->u.st.bytes[1];
+	return c->u.st.bytes;
 }
 
 const struct carrier_impl carrier_stream_impl = {

@@ -322,14 +322,6 @@ static void signal_event(struct loop *l, int fd, uint32_t events, void *arg)
 	loop_stop(l);
 }
 
-static int daemon_signals(struct daemon *d)
-{
-	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP };
-
-	signal(SIGPIPE, SIG_IGN);
-	d->sig_fd = loop_signalfd(d->loop, sigs, ARRAY_SIZE(sigs), signal_event, d);
-	return d->sig_fd < 0 ? d->sig_fd : 0;
-}
 
 /* 1 if a daemon answers on path. */
 static int daemon_running(const char *path)
@@ -427,7 +419,8 @@ int daemon_main(int argc, char **argv)
 		goto out;
 	}
 	tunnel_init(&d->tun, d->loop, &daemon_tunnel_ops, d);
-	if (daemon_signals(d) < 0 || !(d->ctl = ctl_new(d, sock))) {
+	d->sig_fd = loop_signalfd(d->loop, (const int[]){ SIGTERM, SIGINT, SIGHUP }, 3, signal_event, d);
+	if (d->sig_fd < 0 || !(d->ctl = ctl_new(d, sock))) {
 		log_err("cannot start: %s", strerror(errno));
 		goto out;
 	}

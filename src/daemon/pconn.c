@@ -80,7 +80,7 @@ struct pconn *pconn_open(const struct pconn_cfg *cfg, enum conn_kind kind, const
 	if (r == 0)
 		r = loop_add(cfg->loop, fd, LOOP_OUT, pconn_event, pc);
 	if (r < 0) {
-		wire_free(&pc->w);
+		wire_fini(&pc->w);
 		close(fd);
 		free(pc);
 		errno = -r;
@@ -88,6 +88,26 @@ struct pconn *pconn_open(const struct pconn_cfg *cfg, enum conn_kind kind, const
 	}
 	pconn_deadline(pc, PCONN_CONNECT_TIMEOUT_MS);
 	return pc;
+}
+
+int pconn_open_onto(struct list *l, const struct pconn_cfg *cfg, enum conn_kind kind,
+		    const struct pconn_ops *ops, void *owner)
+{
+	struct pconn *pc = pconn_open(cfg, kind, ops, owner);
+
+	if (!pc)
+		return -errno;
+	list_add(l, &pc->link);
+	return 0;
+}
+
+int pconn_close_all(struct list *l, bool rst)
+{
+	int n = 0;
+
+	for (; !list_empty(l); n++)
+		pconn_close(list_first(l, struct pconn, link), rst);
+	return n;
 }
 
 void pconn_close(struct pconn *pc, bool rst)
@@ -104,7 +124,7 @@ void pconn_close(struct pconn *pc, bool rst)
 			sock_linger_rst(pc->fd);
 		close(pc->fd);
 	}
-	wire_free(&pc->w);
+	wire_fini(&pc->w);
 	free(pc);
 }
 

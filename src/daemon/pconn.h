@@ -70,9 +70,14 @@ struct pconn {
 /* Starts connecting.  The pconn, or NULL with errno set. */
 struct pconn *pconn_open(const struct pconn_cfg *cfg, enum conn_kind kind, const struct pconn_ops *ops,
 			 void *owner);
+/* Opens one more onto the owner's list l (by link).  0 or -errno. */
+int pconn_open_onto(struct list *l, const struct pconn_cfg *cfg, enum conn_kind kind,
+		    const struct pconn_ops *ops, void *owner);
 /* Closes the socket (a RST if rst, else a TLS close_notify when it is up)
  * and frees pc.  Off its owner's list first.  NULL ok. */
 void pconn_close(struct pconn *pc, bool rst);
+/* pconn_close of every pconn on l; the number closed. */
+int pconn_close_all(struct list *l, bool rst);
 /* After ops->ready or ops->frame returned 1: the fd and the wire are the
  * caller's (out of the loop, timer cancelled); frees the rest of pc. */
 void pconn_release(struct pconn *pc, struct wire *w);

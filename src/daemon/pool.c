@@ -60,13 +60,9 @@ void pool_init(struct pool *p, const struct pconn_cfg *cfg, void (*ready)(void *
 /* A failed connect is not retried here: the next take or failure does. */
 static void pool_fill(struct pool *p)
 {
-	while (p->on && p->n_idle + p->n_connecting < p->target && p->n_connecting < POOL_MAX_CONNECTING) {
-		struct pconn *pc = pconn_open(p->cfg, CONN_FLOW, &pool_ops, p);
-		if (!pc)
-			break;
-		list_add(&p->connecting, &pc->link);
+	while (p->on && p->n_idle + p->n_connecting < p->target && p->n_connecting < POOL_MAX_CONNECTING &&
+	       pconn_open_onto(&p->connecting, p->cfg, CONN_FLOW, &pool_ops, p) == 0)
 		p->n_connecting++;
-	}
 }
 
 void pool_start(struct pool *p)
@@ -78,11 +74,8 @@ void pool_start(struct pool *p)
 void pool_stop(struct pool *p)
 {
 	p->on = false;
-	while (!list_empty(&p->idle))
-		pconn_close(list_first(&p->idle, struct pconn, link), false);
-	while (!list_empty(&p->connecting))
-		pconn_close(list_first(&p->connecting, struct pconn, link), false);
-	p->n_idle = p->n_connecting = 0;
+	p->n_idle -= pconn_close_all(&p->idle, false);
+	p->n_connecting -= pconn_close_all(&p->connecting, false);
 }
 
 struct pconn *pool_take(struct pool *p)

@@ -39,7 +39,7 @@ static int trunk_on_ready(struct pconn *pc)
 	tr->mx[slot] = mux_new(tr->cfg->loop, &w, MUX_INITIATOR, &tr->ops, tr);
 	if (!tr->mx[slot]) {
 		close(w.fd);
-		wire_free(&w);
+		wire_fini(&w);
 		trunks_fill(tr);
 		return 1;
 	}
@@ -82,13 +82,9 @@ void trunks_init(struct trunks *tr, const struct pconn_cfg *cfg, const struct mu
 
 static void trunks_fill(struct trunks *tr)
 {
-	while (tr->on && tr->n + tr->n_connecting < TRUNKS) {
-		struct pconn *pc = pconn_open(tr->cfg, CONN_TRUNK, &trunk_pconn_ops, tr);
-		if (!pc)
-			break;
-		list_add(&tr->connecting, &pc->link);
+	while (tr->on && tr->n + tr->n_connecting < TRUNKS &&
+	       pconn_open_onto(&tr->connecting, tr->cfg, CONN_TRUNK, &trunk_pconn_ops, tr) == 0)
 		tr->n_connecting++;
-	}
 }
 
 void trunks_start(struct trunks *tr)
@@ -100,9 +96,7 @@ void trunks_start(struct trunks *tr)
 void trunks_stop(struct trunks *tr)
 {
 	tr->on = false;
-	while (!list_empty(&tr->connecting))
-		pconn_close(list_first(&tr->connecting, struct pconn, link), false);
-	tr->n_connecting = 0;
+	tr->n_connecting -= pconn_close_all(&tr->connecting, false);
 	for (int i = 0; i < TRUNKS; i++) {
 		struct mux *mx = tr->mx[i];
 		tr->mx[i] = NULL;

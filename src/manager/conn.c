@@ -50,7 +50,7 @@ static void conn_free(struct conn *c)
 		loop_del(c->m->loop, c->w.fd);
 		close(c->w.fd);
 	}
-	wire_free(&c->w);
+	wire_fini(&c->w);
 	list_del(&c->link);
 	c->m->n_preauth--;
 	free(c);

@@ -68,7 +68,7 @@ static void flow_free(struct flow *f, bool rst)
 		flow_close_fd(m->loop, f->dfd, false);
 	}
 	dial_cancel(&f->dial);
-	wire_free(&f->w);
+	wire_fini(&f->w);
 	list_del(&f->link);
 	s->n_flows--;
 	free(f);
@@ -113,7 +113,7 @@ static void flow_start_relay(struct flow *f)
 
 	loop_del(m->loop, tfd);
 	loop_del(m->loop, dfd);
-	wire_free(&f->w); /* the rest has been written: the buffers are not needed */
+	wire_fini(&f->w); /* the rest has been written: the buffers are not needed */
 	f->w.fd = f->dfd = -1;
 	r = tls ? relay_start_tls(&f->relay, m->loop, tfd, dfd, 0, tls, flow_relay_done, f)
 		: relay_start(&f->relay, m->loop, tfd, dfd, flow_relay_done, f);
@@ -328,7 +328,7 @@ int flow_new(struct session *s, struct wire *w)
 
 	if (!f) {
 		close(w->fd);
-		wire_free(w);
+		wire_fini(w);
 		return -ENOMEM;
 	}
 	f->s = s;

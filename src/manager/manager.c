@@ -492,7 +492,6 @@ static int mgr_signals(struct mgr *m)
 {
 	static const int sigs[] = { SIGTERM, SIGINT, SIGUSR1 };
 
-	signal(SIGPIPE, SIG_IGN);
 	m->sig_fd = loop_signalfd(m->loop, sigs, ARRAY_SIZE(sigs), mgr_on_signal, m);
 	return m->sig_fd < 0 ? m->sig_fd : 0;
 }

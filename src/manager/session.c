@@ -65,7 +65,7 @@ void session_free(struct session *s)
 		loop_del(m->loop, s->w.fd);
 		close(s->w.fd);
 	}
-	wire_free(&s->w);
+	wire_fini(&s->w);
 	list_del(&s->link);
 	m->st.sessions_active--;
 	log_info("session %s ended (%u flow connection(s) closed)", s->name, flows);
@@ -215,7 +215,7 @@ int session_new(struct mgr *m, struct wire *w, const uint8_t id[PROTO_SESSION_LE
 
 	if (!s) {
 		close(w->fd);
-		wire_free(w);
+		wire_fini(w);
 		return -ENOMEM;
 	}
 	s->m = m;

@@ -155,7 +155,7 @@ int trunk_new(struct session *s, struct wire *w)
 	if (!t || !t->mx) {
 		free(t);
 		close(w->fd);
-		wire_free(w);
+		wire_fini(w);
 		return -ENOMEM;
 	}
 	list_add_tail(&s->trunks, &t->link);

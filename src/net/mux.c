@@ -503,7 +503,7 @@ void mux_free(struct mux *mx)
 	loop_del(mx->loop, mx->w.fd);
 	wire_close_notify(&mx->w);
 	close(mx->w.fd);
-	wire_free(&mx->w);
+	wire_fini(&mx->w);
 	free(mx);
 }
 

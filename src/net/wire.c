@@ -32,7 +32,7 @@ int wire_init(struct wire *w, int fd, size_t rcap, size_t max_payload)
 	return 0;
 }
 
-void wire_free(struct wire *w)
+void wire_fini(struct wire *w)
 {
 	tls_free(w->tls);
 	w->tls = NULL;

@@ -73,7 +73,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size_t n = wire_take_rest(&w, &rest);
 		CHECK(seen + n == size - 1 && (n == 0 || memcmp(rest, data + 1 + seen, n) == 0));
 	}
-	wire_free(&w);
+	wire_fini(&w);
 	close(pfd[0]);
 	close(pfd[1]);
 	return 0;

@@ -36,7 +36,7 @@ static int teardown(void **state)
 {
 	struct pair *p = *state;
 
-	wire_free(&p->w);
+	wire_fini(&p->w);
 	close(p->a);
 	close(p->b);
 	return 0;
@@ -257,10 +257,10 @@ static void test_init_limits(void **state)
 
 	(void)state;
 	assert_int_equal(wire_init(&w, -1, 10, 100), -EINVAL);
-	wire_free(&w);
+	wire_fini(&w);
 	assert_int_equal(wire_init(&w, -1, FRAME_HDR_LEN, 0), 0);
-	wire_free(&w);
-	wire_free(&w);
+	wire_fini(&w);
+	wire_fini(&w);
 }
 
 int main(void)
