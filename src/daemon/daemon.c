@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -33,8 +34,10 @@
 #define VIF_READS_PER_WAKEUP 64
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 3000
+#define BACKOFF_GRACE_MS 250
 
 static void daemon_session_lost(struct daemon *d, const char *why);
+static void reconnect_tick(struct loop *l, struct loop_timer *t);
 
 void daemon_progress(struct daemon *d, const char *fmt, ...)
 {
@@ -197,6 +200,17 @@ void daemon_failed(struct daemon *d, const char *fmt, ...)
 	loop_stop(d->loop);
 }
 
+/* The next attempt, after a backoff that doubles up to BACKOFF_MAX_MS;
+ * while connects wait their grace (hairpin.h) it stays short, so that a
+ * manager back within the grace is found within it. */
+static void daemon_reconnect_later(struct daemon *d)
+{
+	uint64_t max = loop_now_ms(d->loop) - d->lost_ms < d->hp.grace_ms ? BACKOFF_GRACE_MS : BACKOFF_MAX_MS;
+
+	d->backoff_ms = MIN(MAX(d->backoff_ms * 2, BACKOFF_MIN_MS), max);
+	loop_timer_arm(d->loop, &d->reconnect_timer, d->backoff_ms, reconnect_tick, d);
+}
+
 /* Connecting, or reconnecting after the backoff. */
 static void reconnect_tick(struct loop *l, struct loop_timer *t)
 {
@@ -211,8 +225,7 @@ static void reconnect_tick(struct loop *l, struct loop_timer *t)
 		daemon_failed(d, "%s", d->tun.ended);
 		return;
 	}
-	d->backoff_ms = MIN(MAX(d->backoff_ms * 2, BACKOFF_MIN_MS), BACKOFF_MAX_MS);
-	loop_timer_arm(d->loop, &d->reconnect_timer, d->backoff_ms, reconnect_tick, d);
+	daemon_reconnect_later(d);
 }
 
 static void daemon_session_lost(struct daemon *d, const char *why)
@@ -221,12 +234,16 @@ static void daemon_session_lost(struct daemon *d, const char *why)
 		return;
 	log_warn("session lost: %s; reconnecting", why);
 	snprintf(d->last_error, sizeof(d->last_error), "%s", why);
-	hairpin_reset_all(&d->hp);
 	tunnel_stop(&d->tun);
+	/* Apps hear it now: their connections reset, their UDP flows gone
+	 * (the next datagram is refused), new connects wait the grace. */
+	hairpin_abort_all(&d->hp, false);
+	dgram_reset(&d->dg);
 	d->state = D_RECONNECTING;
+	d->lost_ms = loop_now_ms(d->loop);
+	d->backoff_ms = 0;
 	dnssrv_session_lost(d);
-	d->backoff_ms = MIN(MAX(d->backoff_ms * 2, BACKOFF_MIN_MS), BACKOFF_MAX_MS);
-	loop_timer_arm(d->loop, &d->reconnect_timer, d->backoff_ms, reconnect_tick, d);
+	daemon_reconnect_later(d);
 }
 
 /* ---- the tunnel's callbacks ---- */
@@ -235,10 +252,18 @@ static void daemon_lost(void *arg, const char *why)
 {
 	struct daemon *d = arg;
 
-	if (d->state == D_CONNECTING)
+	switch (d->state) {
+	case D_CONNECTING:
 		daemon_failed(d, "%s", why);
-	else
+		break;
+	case D_RECONNECTING: /* an attempt failed: the next one, later */
+		log_debug("reconnecting: %s", why);
+		snprintf(d->last_error, sizeof(d->last_error), "%s", why);
+		daemon_reconnect_later(d);
+		break;
+	default:
 		daemon_session_lost(d, why);
+	}
 }
 
 static void daemon_udp(void *arg, const struct msg_udp *m)
@@ -338,11 +363,24 @@ static int daemon_running(const char *path)
 	return ret;
 }
 
+/* The RSTs for the apps' connections were written to the VIF by the
+ * kernel (the accepted sockets closed): pass them on before the VIF goes.
+ * Bounded: a few reads, each waiting at most 10 ms. */
+static void daemon_drain_vif(struct daemon *d)
+{
+	struct pollfd pfd = { .fd = d->vif.fd, .events = POLLIN };
+
+	for (int i = 0; d->vif_up && i < 8 && poll(&pfd, 1, 10) > 0; i++)
+		vif_event(d->loop, d->vif.fd, LOOP_IN, d);
+}
+
 /* Frees everything daemon_main made, whatever it got to. */
 static void daemon_free(struct daemon *d)
 {
 	if (d->loop) {
 		dnssrv_stop(d); /* first: the laptop's resolver comes back before anything else goes */
+		hairpin_abort_all(&d->hp, true); /* every app hears it */
+		daemon_drain_vif(d);
 		hairpin_fini(&d->hp);
 		dgram_fini(&d->dg);
 		tunnel_fini(&d->tun);

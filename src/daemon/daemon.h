@@ -48,6 +48,7 @@ struct counters {
 	uint64_t loops_tcp, loops_udp, loops_dns, loops_icmp;
 	uint32_t loop_last_src; /* source address of the last loop seen */
 	uint64_t dials_limited; /* refused by the daemon's own caps */
+	uint64_t failed_down;   /* connects, datagrams and pings refused while the tunnel was down */
 };
 
 enum dstate { D_IDLE, D_CONNECTING, D_CONNECTED, D_RECONNECTING };
@@ -73,6 +74,7 @@ struct daemon {
 	char last_error[512];
 	uint64_t connected_since_ms;
 	uint64_t backoff_ms;
+	uint64_t lost_ms;   /* when the session was lost */
 	struct loop_timer reconnect_timer;
 	int sig_fd;
 

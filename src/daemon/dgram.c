@@ -147,6 +147,24 @@ static struct uflow *dgram_uflow_get(struct dgram *g, const struct pkt4 *p, bool
 	return u;
 }
 
+/* Refuses a datagram: ICMP unreachable with code (3 port: the app's
+ * socket gets ECONNREFUSED; 4 fragmentation needed: EMSGSIZE). */
+static void dgram_udp_refuse(struct dgram *g, const struct pkt4 *p, uint8_t code)
+{
+	struct daemon *d = g->d;
+	size_t n = pkt4_build_icmp_unreach(d->out, sizeof(d->out), p, code, p->dst);
+
+	if (n)
+		daemon_vif_write(d, d->out, n, false);
+}
+
+/* A first fragment: the datagram was larger than the VIF's MTU, which the
+ * tunnel carries whole or not at all. */
+static bool pkt4_first_fragment(const struct pkt4 *p)
+{
+	return p->frag && ((p->ip[6] & 0x1f) | p->ip[7]) == 0;
+}
+
 void dgram_udp_from_vif(struct dgram *g, const struct pkt4 *p)
 {
 	struct daemon *d = g->d;
@@ -155,6 +173,16 @@ void dgram_udp_from_vif(struct dgram *g, const struct pkt4 *p)
 	ssize_t n;
 	bool cut = false;
 
+	if (pkt4_first_fragment(p)) {
+		d->c.udp_dropped++;
+		dgram_udp_refuse(g, p, 4);
+		return;
+	}
+	if (!p->frag && !tunnel_up(&d->tun)) {
+		d->c.failed_down++;
+		dgram_udp_refuse(g, p, 3);
+		return;
+	}
 	if (p->frag || !(u = dgram_uflow_get(g, p, &cut))) {
 		if (!cut)
 			d->c.udp_dropped++;
@@ -212,6 +240,13 @@ void dgram_icmp_from_vif(struct dgram *g, const struct pkt4 *p)
 
 	if (p->frag || p->icmp_type != 8)
 		return;
+	if (!tunnel_up(&d->tun)) { /* "Destination Host Unreachable" */
+		size_t k = pkt4_build_icmp_unreach(d->out, sizeof(d->out), p, 1, p->dst);
+		d->c.failed_down++;
+		if (k)
+			daemon_vif_write(d, d->out, k, false);
+		return;
+	}
 	v = guard_begin(&d->guard, &a, &tracked);
 	if (v != GUARD_PASS) {
 		loopguard_count(d, IPPROTO_ICMP, p->src, p->dst, 0, v);
@@ -260,12 +295,19 @@ int dgram_init(struct dgram *g, struct daemon *d)
 	return 0;
 }
 
-void dgram_fini(struct dgram *g)
+void dgram_reset(struct dgram *g)
 {
 	if (!g->d)
 		return;
 	while (!list_empty(&g->flows))
 		dgram_uflow_free(g, list_first(&g->flows, struct uflow, link), false);
+}
+
+void dgram_fini(struct dgram *g)
+{
+	if (!g->d)
+		return;
+	dgram_reset(g);
 	free(g->utab);
 	free(g->uidtab);
 	g->utab = g->uidtab = NULL;

@@ -53,6 +53,9 @@ struct dgram {
 int dgram_init(struct dgram *g, struct daemon *d);
 /* Forgets every flow.  Safe on a zeroed struct. */
 void dgram_fini(struct dgram *g);
+/* The session is gone: every flow is forgotten (the manager's went with
+ * it); an app's next datagram makes a new one, or is refused. */
+void dgram_reset(struct dgram *g);
 /* A UDP datagram or an ICMP packet read from the VIF (parsed once). */
 void dgram_udp_from_vif(struct dgram *g, const struct pkt4 *p);
 void dgram_icmp_from_vif(struct dgram *g, const struct pkt4 *p);

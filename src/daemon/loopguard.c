@@ -90,8 +90,13 @@ static void loopguard_answer(struct daemon *d, const struct pkt4 *p, enum guard_
 
 	switch (p->proto) {
 	case IPPROTO_TCP:
-		if ((p->tcp_flags & (PKT_TCP_SYN | PKT_TCP_ACK)) == PKT_TCP_SYN)
+		if ((p->tcp_flags & (PKT_TCP_SYN | PKT_TCP_ACK)) == PKT_TCP_SYN) {
 			loopguard_count(d, p->proto, p->src, p->dst, p->dport, v);
+			/* The RST below may not find its way back (a source inside
+			 * the routed CIDRs routes into the VIF again): the dials it
+			 * would have failed fail here, refused, at once. */
+			hairpin_refuse_dst(&d->hp, p->dst, p->dport);
+		}
 		if (!(p->tcp_flags & PKT_TCP_RST))
 			n = pkt4_build_rst(d->out, sizeof(d->out), p);
 		break;

@@ -68,6 +68,7 @@ static void status_counters(struct json *j, const struct daemon *d)
 	json_uint(j, "pongs", d->c.pongs);
 	json_uint(j, "packets_dropped", d->c.pkts_dropped);
 	json_uint(j, "reconnects", d->c.reconnects);
+	json_uint(j, "failed_while_down", d->c.failed_down);
 	json_obj_end(j);
 }
 
@@ -232,4 +233,7 @@ void status_write_text(struct daemon *d, FILE *fp)
 		fprintf(fp, "%-10s %llu%s%s\n", "reconnects:", (unsigned long long)d->c.reconnects,
 			d->state == D_RECONNECTING ? ", now reconnecting: " : "",
 			d->state == D_RECONNECTING ? d->last_error : "");
+	if (d->c.failed_down)
+		fprintf(fp, "%-10s %llu connects, datagrams and pings refused while the tunnel was down\n",
+			"refused:", (unsigned long long)d->c.failed_down);
 }

@@ -150,6 +150,7 @@ static bool stream_check_done(struct mux_stream *st)
 {
 	if (!st->eof || !st->peer_fin || !st->shut)
 		return false;
+	sock_linger_default(st->fd); /* a FIN after the last bytes (mux_bind) */
 	stream_end(st, 0);
 	return true;
 }
@@ -559,6 +560,9 @@ int mux_bind(struct mux_stream *st, int fd)
 	if (r < 0)
 		return r;
 	st->fd = fd;
+	/* Until the stream ends cleanly a close is a reset: if this process
+	 * dies, the socket's peer hears it, not a clean-looking EOF. */
+	sock_linger_rst(fd);
 	/* What came before the socket did: bytes, a FIN.  Written at the
 	 * socket's first writable event (a fresh socket is writable). */
 	if (st->pend_len || st->peer_fin)

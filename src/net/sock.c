@@ -120,6 +120,12 @@ int sock_linger_rst(int fd)
 	return setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) < 0 ? -errno : 0;
 }
 
+int sock_linger_default(int fd)
+{
+	struct linger lg = { .l_onoff = 0, .l_linger = 0 };
+	return setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) < 0 ? -errno : 0;
+}
+
 int sock_nonblock(int fd)
 {
 	int fl = fcntl(fd, F_GETFL);

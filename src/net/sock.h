@@ -17,6 +17,8 @@ int sock_nodelay(int fd);
 int sock_delack(int fd);
 /* Makes the next close() send a RST instead of a FIN. */
 int sock_linger_rst(int fd);
+/* ... and back: close() sends a FIN after what is queued. */
+int sock_linger_default(int fd);
 int sock_nonblock(int fd);
 /* Raises RLIMIT_NOFILE to min(want, hard limit, or nr_open when root). */
 void sock_raise_nofile(uint64_t want);

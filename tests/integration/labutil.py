@@ -338,6 +338,15 @@ class Lab:
         self._procs.append(p)
         return p
 
+    def popen(self, what, argv):
+        """Like spawn, with stdout and stderr as text pipes for the caller
+        to read (communicate() with a timeout)."""
+        p = subprocess.Popen(["ip", "netns", "exec", self._nsname(what), *argv],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, start_new_session=True)
+        self._procs.append(p)
+        return p
+
     def kill_spawned(self):
         for p in self._procs:
             if p.poll() is None:
