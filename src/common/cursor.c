@@ -1,4 +1,4 @@
-#include "proto/cursor.h"
+#include "common/cursor.h"
 
 #include <errno.h>
 #include <string.h>
