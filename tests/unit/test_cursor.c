@@ -71,6 +71,37 @@ static void test_cursor_reader(void **state)
 	assert_null(cursor_ref(&c, SIZE_MAX - 2));
 }
 
+/* A sub-cursor reads a fixed-size header: it stops at its own end, and
+ * one past what is there fails both. */
+static void test_cursor_sub_skip(void **state)
+{
+	const uint8_t b[] = { 1, 2, 3, 4, 5, 6 };
+	struct cursor c, h;
+
+	(void)state;
+	cursor_init(&c, b, sizeof(b));
+	h = cursor_sub(&c, 4);
+	assert_int_equal(cursor_u16(&h), 0x0102);
+	cursor_skip(&h, 1);
+	assert_int_equal(cursor_remaining(&h), 1);
+	assert_int_equal(cursor_u16(&h), 0); /* past the sub-cursor's end */
+	assert_true(h.err);
+	assert_false(c.err);
+	assert_int_equal(cursor_u8(&c), 5);
+	h = cursor_sub(&c, 2);
+	assert_true(c.err && h.err);
+	assert_int_equal(cursor_u8(&h), 0);
+	assert_int_equal(cursor_remaining(&h), 0);
+	assert_int_equal(cursor_u8(&c), 0); /* the parent's error sticks */
+
+	cursor_init(&c, b, sizeof(b));
+	cursor_skip(&c, 6);
+	assert_int_equal(cursor_end(&c), 0);
+	cursor_skip(&c, 1);
+	assert_int_equal(cursor_end(&c), -EBADMSG);
+	assert_null(cursor_ref(&c, 0)); /* even an empty read, once failed */
+}
+
 static void test_cursor_writer(void **state)
 {
 	uint8_t b[16];
@@ -110,6 +141,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cursor_reader),
+		cmocka_unit_test(test_cursor_sub_skip),
 		cmocka_unit_test(test_cursor_writer),
 	};
 
