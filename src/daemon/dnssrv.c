@@ -220,7 +220,7 @@ static void dq_send(struct dq *q, uint8_t *m, size_t len)
 			size_t n = dnsmsg_truncate(m, len, q->max_udp);
 			ssize_t e;
 			s->c.truncated++;
-			if (!n && (e = dnsmsg_error(q->q, &q->msg, DNS_R_SERVFAIL, err, sizeof(err))) > 0) {
+			if (!n && (e = dnsmsg_error(&q->msg, DNS_R_SERVFAIL, err, sizeof(err))) > 0) {
 				m = err;
 				n = (size_t)e;
 			}
@@ -236,7 +236,7 @@ static void dq_send(struct dq *q, uint8_t *m, size_t len)
 static void dq_rcode(struct dq *q, uint16_t rcode)
 {
 	uint8_t b[512];
-	ssize_t n = dnsmsg_error(q->q, &q->msg, rcode, b, sizeof(b));
+	ssize_t n = dnsmsg_error(&q->msg, rcode, b, sizeof(b));
 
 	if (rcode == DNS_R_SERVFAIL)
 		q->s->c.failures++;
@@ -260,14 +260,9 @@ static bool can_upstream(const struct dnssrv *s)
  * rest of an upstream answer is the client's business, passed on as is. */
 static bool answers(const uint8_t *m, size_t len, const struct dq *q)
 {
-	struct dns_hdr h;
-	struct dns_name n;
-	size_t off = DNS_HDR_LEN;
+	struct dns_msg a;
 
-	return dnsmsg_hdr_read(m, len, &h) == 0 && (h.flags & DNS_F_QR) && h.qd == 1 &&
-	       dnsmsg_name_read(m, len, &off, &n) == 0 && len - off >= 4 && dnsmsg_name_eq(&n, &q->msg.qname) &&
-	       (uint16_t)(m[off] << 8 | m[off + 1]) == q->msg.qtype &&
-	       (uint16_t)(m[off + 2] << 8 | m[off + 3]) == q->msg.qclass;
+	return dnsmsg_question_read(m, len, &a) == 0 && (a.h.flags & DNS_F_QR) && dnsmsg_question_eq(&a, &q->msg);
 }
 
 static void dq_timeout(struct loop *l, struct loop_timer *t);
@@ -649,7 +644,7 @@ bool dq_input(struct dnssrv *s, const uint8_t *m, size_t len, const struct socka
 	if (!(q = dq_alloc(s))) {
 		/* Only a TCP client gets here (UDP stops reading first). */
 		uint8_t b[512];
-		ssize_t n = dnsmsg_error(m, &msg, DNS_R_SERVFAIL, b, sizeof(b));
+		ssize_t n = dnsmsg_error(&msg, DNS_R_SERVFAIL, b, sizeof(b));
 		s->c.failures++;
 		if (n > 0 && tc >= 0)
 			dns_tcp_answer(s, tc, s->tcpc[tc].gen, b, (size_t)n);

@@ -28,7 +28,7 @@ static void check_writers(const uint8_t *data, size_t size, const struct dns_msg
 		    m2.h.ns != msg->h.ns || m2.h.ar != msg->h.ar || !dnsmsg_name_same(&m2.qname, &to))
 			abort();
 	}
-	n = dnsmsg_error(data, msg, DNS_R_SERVFAIL, out, sizeof(out));
+	n = dnsmsg_error(msg, DNS_R_SERVFAIL, out, sizeof(out));
 	if (n < 0 || dnsmsg_parse(out, (size_t)n, &m2) < 0 || !dnsmsg_name_same(&m2.qname, &msg->qname))
 		abort();
 	n = dnsmsg_requery(data, msg, 7, &to, out, sizeof(out));
@@ -55,8 +55,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* every offset as the start of a name */
 	for (size_t off = 0; off < size && off < 64; off++) {
 		struct dns_name n;
-		size_t o = off;
-		if (dnsmsg_name_read(data, size, &o, &n) == 0 && (o > size || n.len < 1))
+		struct cursor c;
+		cursor_init(&c, data, size);
+		cursor_skip(&c, off);
+		if (dnsmsg_name_read(&c, &n) == 0 && (c.off > size || c.off <= off || n.len < 1))
 			abort();
 	}
 	if (dnsmsg_parse(data, size, &msg) < 0)
