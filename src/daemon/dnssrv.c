@@ -256,13 +256,11 @@ static bool can_upstream(const struct dnssrv *s)
 	return s->n_up > 0 && s->mode != DNS_MODE_RESOLVED;
 }
 
-/* Does answer m (len) answer q's question?  Header and question only: the
- * rest of an upstream answer is the client's business, passed on as is. */
-static bool answers(const uint8_t *m, size_t len, const struct dq *q)
+/* Does the answer a (its header and question) answer q's query upstream?
+ * The rest of an upstream answer is the client's business, passed on as is. */
+static bool answers(const struct dns_msg *a, const struct dq *q)
 {
-	struct dns_msg a;
-
-	return dnsmsg_question_read(m, len, &a) == 0 && (a.h.flags & DNS_F_QR) && dnsmsg_question_eq(&a, &q->msg);
+	return a->h.id == q->up_id && (a->h.flags & DNS_F_QR) && dnsmsg_question_eq(a, &q->msg);
 }
 
 static void dq_timeout(struct loop *l, struct loop_timer *t);
@@ -284,16 +282,16 @@ static void dq_up_tcp_done(void *arg, int err, const uint8_t *m, size_t len)
 {
 	struct dq *q = arg;
 	struct dnssrv *s = q->s;
+	struct dns_msg a;
 
 	q->tcp = NULL; /* it frees itself */
-	if (err || (uint16_t)(m[0] << 8 | m[1]) != q->up_id || !answers(m, len, q)) {
+	if (err || dnsmsg_question_read(m, len, &a) < 0 || !answers(&a, q)) {
 		log_debug("upstream over TCP: %s", err ? strerror(-err) : "not the answer");
 		dq_rcode(q, DNS_R_SERVFAIL);
 		return;
 	}
 	memcpy(s->out, m, len);
-	s->out[0] = (uint8_t)(q->msg.h.id >> 8);
-	s->out[1] = (uint8_t)q->msg.h.id;
+	dnsmsg_set_id(s->out, q->msg.h.id);
 	dq_release(q);
 	dq_send(q, s->out, len);
 }
@@ -310,8 +308,7 @@ static void dq_up_transmit(struct dq *q)
 	uint16_t id = upstream_id(s);
 
 	memcpy(b, q->q, q->qlen);
-	b[0] = (uint8_t)(id >> 8);
-	b[1] = (uint8_t)id;
+	dnsmsg_set_id(b, id);
 	q->up_id = id;
 	if (q->tc >= 0) {
 		q->state = DQ_UPSTREAM_TCP;
@@ -386,23 +383,19 @@ static void up_event(struct loop *l, int fd, uint32_t events, void *arg)
 		struct sockaddr_in from;
 		socklen_t flen = sizeof(from);
 		ssize_t n = recvfrom(fd, s->buf, sizeof(s->buf), MSG_DONTWAIT, (struct sockaddr *)&from, &flen);
+		struct dns_msg a;
 		struct dq *q;
-		uint16_t id, v;
+		uint16_t v;
 
 		if (n < 0)
 			return;
-		if (n < DNS_HDR_LEN)
-			continue;
-		id = (uint16_t)(s->buf[0] << 8 | s->buf[1]);
-		if (!(v = s->upmap[id]))
+		if (dnsmsg_question_read(s->buf, (size_t)n, &a) < 0 || !(v = s->upmap[a.h.id]))
 			continue;
 		q = &s->slots[v - 1];
-		if (q->state != DQ_UPSTREAM || q->up_id != id || q->up_sock != k ||
-		    ntohl(from.sin_addr.s_addr) != s->up[q->up_server] || ntohs(from.sin_port) != DNS_PORT ||
-		    !answers(s->buf, (size_t)n, q))
+		if (q->state != DQ_UPSTREAM || q->up_sock != k || ntohl(from.sin_addr.s_addr) != s->up[q->up_server] ||
+		    ntohs(from.sin_port) != DNS_PORT || !answers(&a, q))
 			continue; /* spoofed, late or stray: keep waiting */
-		s->buf[0] = (uint8_t)(q->msg.h.id >> 8);
-		s->buf[1] = (uint8_t)q->msg.h.id;
+		dnsmsg_set_id(s->buf, q->msg.h.id);
 		dq_release(q);
 		dq_send(q, s->buf, (size_t)n);
 	}

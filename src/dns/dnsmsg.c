@@ -361,6 +361,14 @@ uint32_t dnsmsg_name_hash(const struct dns_name *n, bool ci)
 
 /* ---- writing ---- */
 
+void dnsmsg_set_id(uint8_t *m, uint16_t id)
+{
+	struct wcursor w;
+
+	wcursor_init(&w, m, 2);
+	wcursor_u16(&w, id);
+}
+
 static void put_hdr(struct wcursor *w, uint16_t id, uint16_t flags, uint16_t an, uint16_t ns, uint16_t ar)
 {
 	wcursor_u16(w, id);

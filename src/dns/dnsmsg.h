@@ -131,6 +131,9 @@ uint32_t dnsmsg_name_hash(const struct dns_name *n, bool ci);
 
 /* ---- writing ---- */
 
+/* Puts id in the header of the message m (at least DNS_HDR_LEN bytes). */
+void dnsmsg_set_id(uint8_t *m, uint16_t id);
+
 /* An answer carrying only the question and an rcode, for the query msg:
  * its ID, opcode, RD and CD, with RA set; an OPT record if the query had
  * one.  Length or -ENOSPC. */

@@ -26,6 +26,17 @@
 
 _Static_assert(MGR_PING_MAX == 1 << ICMP_SLOT_BITS, "slot bits");
 
+/* An echo request in flight. */
+struct ping_slot {
+	struct mgr *m;
+	struct session *s; /* NULL when the slot is free */
+	uint32_t id;       /* the daemon's request id */
+	uint32_t dst;
+	uint16_t ident, seq; /* the daemon's, echoed in the PONG */
+	uint16_t wire_seq;   /* the sequence number on the wire */
+	struct loop_timer timer;
+};
+
 static uint16_t icmp_csum(const uint8_t *p, size_t len)
 {
 	uint32_t sum = 0;

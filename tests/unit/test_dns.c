@@ -336,6 +336,66 @@ static void test_parse_rejects(void **state)
 	assert_int_equal(dnsmsg_parse(m.b, m.n, &msg), -EBADMSG);
 }
 
+/* The header and question alone, as the manager reads queries and
+ * replies: what follows is not looked at; one question, whole. */
+static void test_question(void **state)
+{
+	struct mb m;
+	struct dns_msg a, b;
+	(void)state;
+	query(&m, "Web.Default", 65, true);
+	assert_int_equal(dnsmsg_question_read(m.b, m.n, &a), 0);
+	assert_int_equal(a.h.id, 0x1234);
+	assert_int_equal(a.h.ar, 1);
+	assert_string_equal(S(&a.qname), "Web.Default");
+	assert_int_equal(a.qtype, 65);
+	assert_int_equal(a.qend, DNS_HDR_LEN + 13 + 4);
+	assert_false(a.edns); /* the OPT record is not read */
+	m.b[m.n] = 0xc0; /* nor a trailing byte */
+	assert_int_equal(dnsmsg_question_read(m.b, m.n + 1, &b), 0);
+	assert_int_equal(dnsmsg_question_read(m.b, a.qend, &b), 0);
+	for (size_t n = 0; n < a.qend; n++)
+		assert_int_equal(dnsmsg_question_read(m.b, n, &b), -EBADMSG);
+	/* the same question in other letter case; not another type or class */
+	query(&m, "wEB.dEFAULT", 65, false);
+	assert_int_equal(dnsmsg_question_read(m.b, m.n, &b), 0);
+	assert_true(dnsmsg_question_eq(&a, &b));
+	b.qtype = 97; /* 0x61: 'a' where 65 is 'A' */
+	assert_false(dnsmsg_question_eq(&a, &b));
+	b.qtype = 65;
+	b.qclass = 3;
+	assert_false(dnsmsg_question_eq(&a, &b));
+	query(&m, "web.defaults", 65, false);
+	assert_int_equal(dnsmsg_question_read(m.b, m.n, &b), 0);
+	assert_false(dnsmsg_question_eq(&a, &b));
+	/* no question, two questions */
+	mbhdr(&m, 1, 0, 0, 0, 0, 0);
+	assert_int_equal(dnsmsg_question_read(m.b, m.n, &b), -EBADMSG);
+	mbhdr(&m, 1, 0, 2, 0, 0, 0);
+	mbname(&m, "a"); mb16(&m, 1); mb16(&m, 1);
+	mbname(&m, "b"); mb16(&m, 1); mb16(&m, 1);
+	assert_int_equal(dnsmsg_question_read(m.b, m.n, &b), -EBADMSG);
+	/* a SERVFAIL from the question alone (the manager's): RD and CD kept,
+	 * no OPT record */
+	query(&m, "web.default", DNS_T_A, true);
+	m.b[3] |= DNS_F_CD;
+	assert_int_equal(dnsmsg_question_read(m.b, m.n, &a), 0);
+	{
+		uint8_t buf[DNS_HDR_LEN + DNS_NAME_MAX + 4];
+		ssize_t n = dnsmsg_error(&a, DNS_R_SERVFAIL, buf, sizeof(buf));
+		assert_int_equal(n, DNS_HDR_LEN + 13 + 4);
+		assert_int_equal(dnsmsg_parse(buf, (size_t)n, &b), 0);
+		assert_int_equal(b.h.flags, DNS_F_QR | DNS_F_RD | DNS_F_RA | DNS_F_CD | DNS_R_SERVFAIL);
+		assert_int_equal(b.h.ar, 0);
+		assert_true(dnsmsg_question_eq(&a, &b));
+	}
+	/* the ID, put in place */
+	dnsmsg_set_id(m.b, 0xabcd);
+	assert_int_equal(m.b[0], 0xab);
+	assert_int_equal(m.b[1], 0xcd);
+	assert_int_equal(m.b[2], DNS_F_RD >> 8); /* the flags untouched */
+}
+
 static void test_error_and_requery(void **state)
 {
 	struct mb m;
@@ -627,6 +687,7 @@ int main(void)
 		cmocka_unit_test(test_name_read_compression),
 		cmocka_unit_test(test_parse_query_and_answer),
 		cmocka_unit_test(test_parse_rejects),
+		cmocka_unit_test(test_question),
 		cmocka_unit_test(test_error_and_requery),
 		cmocka_unit_test(test_rewrite),
 		cmocka_unit_test(test_truncate),
