@@ -127,21 +127,25 @@ static int rr_note(const uint8_t *m, size_t len, const struct dns_rr *rr, uint32
 	return 0;
 }
 
+static void hdr_read(struct cursor *c, struct dns_hdr *h)
+{
+	h->id = cursor_u16(c);
+	h->flags = cursor_u16(c);
+	h->qd = cursor_u16(c);
+	h->an = cursor_u16(c);
+	h->ns = cursor_u16(c);
+	h->ar = cursor_u16(c);
+}
+
 int dnsmsg_question_read(const uint8_t *m, size_t len, struct dns_msg *msg)
 {
 	struct cursor c;
-	struct dns_hdr *h = &msg->h;
 
 	memset(msg, 0, sizeof(*msg));
 	msg->min_ttl = UINT32_MAX;
 	cursor_init(&c, m, len);
-	h->id = cursor_u16(&c);
-	h->flags = cursor_u16(&c);
-	h->qd = cursor_u16(&c);
-	h->an = cursor_u16(&c);
-	h->ns = cursor_u16(&c);
-	h->ar = cursor_u16(&c);
-	if (h->qd != 1)
+	hdr_read(&c, &msg->h);
+	if (msg->h.qd != 1)
 		cursor_fail(&c);
 	dnsmsg_name_read(&c, &msg->qname);
 	msg->qtype = cursor_u16(&c);

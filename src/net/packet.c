@@ -357,50 +357,55 @@ size_t pkt4_build_icmp_unreach(uint8_t *out, size_t cap, const struct pkt4 *in, 
 	return tot;
 }
 
-/* data may overlap out (e.g. received at out + 28 and built in place). */
+/* The transport header of a datagram built at out: l4hlen bytes, then the
+ * len bytes of data moved into place after it (data may overlap out, e.g.
+ * received at out + 28 and built in place).  NULL when it does not fit. */
+static uint8_t *l4_place(uint8_t *out, size_t cap, size_t l4hlen, const uint8_t *data, size_t len)
+{
+	uint8_t *l4 = out + IP4_HLEN;
+
+	if (len > IP4_MAXLEN - IP4_HLEN - l4hlen || cap < IP4_HLEN + l4hlen + len || (len && !data))
+		return NULL;
+	if (len)
+		memmove(l4 + l4hlen, data, len);
+	return l4;
+}
+
 size_t pkt4_build_udp(uint8_t *out, size_t cap, uint32_t src, uint16_t sport, uint32_t dst,
 		      uint16_t dport, const uint8_t *data, size_t len)
 {
-	const size_t hl = IP4_HLEN + UDP_HLEN;
-	uint8_t *u;
+	uint8_t *u = l4_place(out, cap, UDP_HLEN, data, len);
+	size_t l4len = UDP_HLEN + len;
 	uint16_t c;
 
-	if (len > IP4_MAXLEN - hl || cap < hl + len || (len && !data))
+	if (!u)
 		return 0;
-	u = out + IP4_HLEN;
-	if (len)
-		memmove(u + UDP_HLEN, data, len);
 	put16(u, sport);
 	put16(u + 2, dport);
-	put16(u + 4, (uint16_t)(UDP_HLEN + len));
+	put16(u + 4, (uint16_t)l4len);
 	put16(u + UDP_CSUM_OFF, 0);
-	c = csum_fold(csum_partial(u, UDP_HLEN + len,
-				   pseudo_sum(src, dst, IPPROTO_UDP, UDP_HLEN + len)));
+	c = csum_fold(csum_partial(u, l4len, pseudo_sum(src, dst, IPPROTO_UDP, l4len)));
 	put16(u + UDP_CSUM_OFF, c ? c : 0xffff);
-	ip4_build(out, hl + len, IPPROTO_UDP, src, dst, false, c);
-	return hl + len;
+	ip4_build(out, IP4_HLEN + l4len, IPPROTO_UDP, src, dst, false, c);
+	return IP4_HLEN + l4len;
 }
 
-/* data may overlap out, as for pkt4_build_udp. */
 size_t pkt4_build_icmp_echo_reply(uint8_t *out, size_t cap, uint32_t src, uint32_t dst,
 				  uint16_t ident, uint16_t seq, const uint8_t *data, size_t len)
 {
-	const size_t hl = IP4_HLEN + ICMP_HLEN;
-	uint8_t *ic;
+	uint8_t *ic = l4_place(out, cap, ICMP_HLEN, data, len);
+	size_t l4len = ICMP_HLEN + len;
 	uint16_t c;
 
-	if (len > IP4_MAXLEN - hl || cap < hl + len || (len && !data))
+	if (!ic)
 		return 0;
-	ic = out + IP4_HLEN;
-	if (len)
-		memmove(ic + ICMP_HLEN, data, len);
 	ic[0] = ICMP_ECHOREPLY;
 	ic[1] = 0;
 	put16(ic + ICMP_CSUM_OFF, 0);
 	put16(ic + 4, ident);
 	put16(ic + 6, seq);
-	c = csum_fold(csum_partial(ic, ICMP_HLEN + len, 0));
+	c = csum_fold(csum_partial(ic, l4len, 0));
 	put16(ic + ICMP_CSUM_OFF, c);
-	ip4_build(out, hl + len, IPPROTO_ICMP, src, dst, false, c);
-	return hl + len;
+	ip4_build(out, IP4_HLEN + l4len, IPPROTO_ICMP, src, dst, false, c);
+	return IP4_HLEN + l4len;
 }
