@@ -65,86 +65,47 @@ static uint32_t dq_tunnel_id(const struct dq *q)
 
 bool dq_slot_free(const struct dnssrv *s)
 {
-	return s->free_head != NULL || s->n_fresh < DQ_MAX;
+	return !list_empty(&s->free) || s->n_fresh < DQ_MAX;
 }
 
 /* ---- in-flight cluster names, by exact spelling ---- */
 
 static void name_hash_add(struct dq *q)
 {
-	struct dnssrv *s = q->s;
-
-	q->hashed = true;
 	q->hash = dnsmsg_name_hash(&q->sent, false);
-	q->hnext = s->names[q->hash & (DQ_MAX - 1)];
-	s->names[q->hash & (DQ_MAX - 1)] = q;
-}
-
-static void name_hash_del(struct dq *q)
-{
-	struct dq **pp = &q->s->names[q->hash & (DQ_MAX - 1)];
-
-	if (!q->hashed)
-		return;
-	q->hashed = false;
-	while (*pp && *pp != q)
-		pp = &(*pp)->hnext;
-	if (*pp)
-		*pp = q->hnext;
-	q->hnext = NULL;
+	list_add(&q->s->names[q->hash & (DQ_MAX - 1)], &q->hlink);
 }
 
 static bool name_in_flight(struct dnssrv *s, const struct dns_name *n)
 {
 	uint32_t h = dnsmsg_name_hash(n, false);
+	struct list *b = &s->names[h & (DQ_MAX - 1)];
 
-	for (struct dq *q = s->names[h & (DQ_MAX - 1)]; q; q = q->hnext)
+	for (struct list *i = b->next; i != b; i = i->next) {
+		struct dq *q = list_entry(i, struct dq, hlink);
 		if (q->hash == h && dnsmsg_name_same(&q->sent, n))
 			return true;
+	}
 	return false;
 }
 
 /* ---- slots ---- */
 
-static void queue_unlink(struct dq_queue *qu, struct dq *q)
-{
-	if (q->prev)
-		q->prev->next = q->next;
-	else
-		qu->head = q->next;
-	if (q->next)
-		q->next->prev = q->prev;
-	else
-		qu->tail = q->prev;
-	q->next = q->prev = NULL;
-}
-
-static void queue_push(struct dq_queue *qu, struct dq *q)
-{
-	q->prev = qu->tail;
-	q->next = NULL;
-	if (qu->tail)
-		qu->tail->next = q;
-	else
-		qu->head = q;
-	qu->tail = q;
-}
-
 /* Freed slots first, then one never used: the 5 MB array stays mostly
  * untouched (and out of the daemon's RSS) unless DNS traffic needs it. */
 static struct dq *dq_alloc(struct dnssrv *s)
 {
-	struct dq *q = s->free_head;
+	struct dq *q;
 
-	if (q) {
-		s->free_head = q->next;
+	if (!list_empty(&s->free)) {
+		q = list_first(&s->free, struct dq, link);
+		list_del(&q->link);
 	} else if (s->n_fresh < DQ_MAX) {
 		q = &s->slots[s->n_fresh++];
 		q->s = s;
 	} else {
 		return NULL;
 	}
-	q->next = q->prev = NULL;
 	q->gen = (q->gen + 1) & ((1u << (32 - DQ_BITS)) - 1);
 	q->state = DQ_FREE;
 	q->tc = -1;
@@ -163,13 +124,11 @@ static void dq_release(struct dq *q)
 	loop_timer_cancel(s->d->loop, &q->timer);
 	switch (q->state) {
 	case DQ_QUEUED:
-		queue_unlink(&s->cq, q);
-		break;
 	case DQ_UP_QUEUED:
-		queue_unlink(&s->uq, q);
+		list_del(&q->link);
 		break;
 	case DQ_CLUSTER:
-		name_hash_del(q);
+		list_del(&q->hlink);
 		s->n_cluster--;
 		break;
 	case DQ_UPSTREAM:
@@ -196,8 +155,7 @@ static void dq_free(struct dq *q)
 	struct dnssrv *s = q->s;
 
 	dq_release(q);
-	q->next = s->free_head;
-	s->free_head = q;
+	list_add(&s->free, &q->link);
 	s->n_used--;
 	if (s->udp_paused && s->udp_fd >= 0) {
 		s->udp_paused = false;
@@ -342,9 +300,9 @@ static void dq_up_pump(struct dnssrv *s)
 	if (s->up_pumping || s->closing)
 		return;
 	s->up_pumping = true;
-	while (s->uq.head && s->n_upstream < DQ_UPSTREAM_MAX) {
-		struct dq *q = s->uq.head;
-		queue_unlink(&s->uq, q);
+	while (!list_empty(&s->uq) && s->n_upstream < DQ_UPSTREAM_MAX) {
+		struct dq *q = list_first(&s->uq, struct dq, link);
+		list_del(&q->link);
 		loop_timer_cancel(s->d->loop, &q->timer);
 		q->state = DQ_FREE;
 		dq_up_start(q);
@@ -363,7 +321,7 @@ static void dq_upstream(struct dq *q)
 	s->c.forwarded++;
 	if (s->n_upstream >= DQ_UPSTREAM_MAX) {
 		q->state = DQ_UP_QUEUED;
-		queue_push(&s->uq, q);
+		list_add_tail(&s->uq, &q->link);
 		loop_timer_arm(s->d->loop, &q->timer, DQ_UPSTREAM_TIMEOUT_MS, dq_timeout, q);
 		return;
 	}
@@ -473,9 +431,9 @@ static void dq_pump(struct dnssrv *s)
 	if (s->pumping || s->closing) /* no recursion through a failed send */
 		return;
 	s->pumping = true;
-	while (s->cq.head && s->n_cluster < DQ_CLUSTER_MAX) {
-		struct dq *q = s->cq.head;
-		queue_unlink(&s->cq, q);
+	while (!list_empty(&s->cq) && s->n_cluster < DQ_CLUSTER_MAX) {
+		struct dq *q = list_first(&s->cq, struct dq, link);
+		list_del(&q->link);
 		loop_timer_cancel(s->d->loop, &q->timer);
 		q->state = DQ_FREE;
 		dq_send_cluster(q);
@@ -511,7 +469,7 @@ static void dq_cluster(struct dq *q)
 	}
 	if (s->n_cluster >= DQ_CLUSTER_MAX) {
 		q->state = DQ_QUEUED;
-		queue_push(&s->cq, q);
+		list_add_tail(&s->cq, &q->link);
 		loop_timer_arm(s->d->loop, &q->timer, q->route.kind == DNSROUTE_SEARCH ? DQ_SEARCH_TIMEOUT_MS
 									      : DQ_CLUSTER_TIMEOUT_MS,
 			       dq_timeout, q);
@@ -730,10 +688,14 @@ int dnssrv_open(struct dnssrv *s)
 	s->udp_fd = s->tcp_fd = -1;
 	for (int k = 0; k < DNS_UP_SOCKS; k++)
 		s->up_fd[k] = -1;
+	list_init(&s->free);
+	list_init(&s->cq);
+	list_init(&s->uq);
+	for (uint32_t i = 0; i < DQ_MAX; i++)
+		list_init(&s->names[i]);
 	if (!(s->slots = calloc(DQ_MAX, sizeof(*s->slots))) || !(s->tcpc = calloc(DNS_TCP_CLIENTS, sizeof(*s->tcpc))) ||
 	    !(s->cache = dnscache_new(DNS_CACHE_ENTRIES, DNS_CACHE_BYTES)))
 		return -ENOMEM;
-	s->free_head = NULL;
 	s->n_fresh = 0;
 	if ((s->udp_fd = udp_socket(s->addr, DNS_PORT, DNS_RCVBUF)) < 0)
 		return s->udp_fd;

@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "common/list.h"
 #include "daemon/daemon.h"
 #include "dns/resolv.h"
 #include "dns/dnscache.h"
@@ -63,10 +64,9 @@ struct dq {
 	struct dnssrv *s;
 	enum dq_state state;
 	uint32_t gen;            /* bumped at each use; the tunnel id carries it */
-	struct dq *next, *prev;  /* free list, or a queue (tunnel, upstream) */
-	struct dq *hnext;        /* in-flight cluster names, by exact spelling */
+	struct list link;        /* s->free, or a queue (s->cq, s->uq) */
+	struct list hlink;       /* s->names: in-flight cluster names, by exact spelling */
 	uint32_t hash;
-	bool hashed;             /* in names[] */
 	struct loop_timer timer;
 	int tc;                  /* TCP client index, -1 for UDP */
 	uint32_t tc_gen;
@@ -120,13 +120,12 @@ struct dnssrv {
 	int up_fd[DNS_UP_SOCKS];
 	int resolved_ifindex;    /* DNS_MODE_RESOLVED: the link configured */
 
-	struct dq *slots, *free_head;
+	struct dq *slots;
+	struct list free;        /* slots freed, the last first */
 	uint32_t n_fresh;        /* slots[n_fresh..] never used: untouched, so not resident */
 	unsigned n_used, n_cluster, n_upstream;
-	struct dq_queue {
-		struct dq *head, *tail;
-	} cq, uq;                 /* waiting for the tunnel, for upstream */
-	struct dq *names[DQ_MAX]; /* hash buckets of in-flight cluster names */
+	struct list cq, uq;      /* waiting for the tunnel, for upstream */
+	struct list names[DQ_MAX]; /* hash buckets of in-flight cluster names */
 	uint16_t upmap[65536];    /* upstream ID -> slot index + 1 */
 
 	struct dns_tcpc *tcpc;
