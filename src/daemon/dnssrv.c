@@ -22,7 +22,6 @@
 #include "daemon/dnssrv.h"
 
 static void dq_pump(struct dnssrv *s);
-static void dq_up_pump(struct dnssrv *s);
 
 static uint64_t now(const struct dnssrv *s)
 {
@@ -79,13 +78,11 @@ static void name_hash_add(struct dq *q)
 static bool name_in_flight(struct dnssrv *s, const struct dns_name *n)
 {
 	uint32_t h = dnsmsg_name_hash(n, false);
-	struct list *b = &s->names[h & (DQ_MAX - 1)];
+	struct dq *q;
 
-	for (struct list *i = b->next; i != b; i = i->next) {
-		struct dq *q = list_entry(i, struct dq, hlink);
+	list_for_each_entry(q, &s->names[h & (DQ_MAX - 1)], hlink)
 		if (q->hash == h && dnsmsg_name_same(&q->sent, n))
 			return true;
-	}
 	return false;
 }
 
@@ -119,7 +116,6 @@ static struct dq *dq_alloc(struct dnssrv *s)
 static void dq_release(struct dq *q)
 {
 	struct dnssrv *s = q->s;
-	enum dq_state was = q->state;
 
 	loop_timer_cancel(s->d->loop, &q->timer);
 	switch (q->state) {
@@ -144,10 +140,7 @@ static void dq_release(struct dq *q)
 		break;
 	}
 	q->state = DQ_FREE;
-	if (was == DQ_CLUSTER)
-		dq_pump(s);
-	else if (was == DQ_UPSTREAM || was == DQ_UPSTREAM_TCP)
-		dq_up_pump(s);
+	dq_pump(s); /* room for a query that waits, if q was in flight */
 }
 
 static void dq_free(struct dq *q)
@@ -295,21 +288,6 @@ static void dq_up_start(struct dq *q)
 	dq_up_transmit(q);
 }
 
-static void dq_up_pump(struct dnssrv *s)
-{
-	if (s->up_pumping || s->closing)
-		return;
-	s->up_pumping = true;
-	while (!list_empty(&s->uq) && s->n_upstream < DQ_UPSTREAM_MAX) {
-		struct dq *q = list_first(&s->uq, struct dq, link);
-		list_del(&q->link);
-		loop_timer_cancel(s->d->loop, &q->timer);
-		q->state = DQ_FREE;
-		dq_up_start(q);
-	}
-	s->up_pumping = false;
-}
-
 static void dq_upstream(struct dq *q)
 {
 	struct dnssrv *s = q->s;
@@ -426,17 +404,26 @@ static void dq_send_cluster(struct dq *q)
 		       q->route.kind == DNSROUTE_SEARCH ? DQ_SEARCH_TIMEOUT_MS : DQ_CLUSTER_TIMEOUT_MS, dq_timeout, q);
 }
 
+/* Starts the queries waiting for the tunnel and for upstream while each
+ * has room, until neither can move.  Not from inside itself: a start that
+ * fails frees a slot, which pumps. */
 static void dq_pump(struct dnssrv *s)
 {
-	if (s->pumping || s->closing) /* no recursion through a failed send */
+	struct dq *q;
+
+	if (s->pumping || s->closing)
 		return;
 	s->pumping = true;
-	while (!list_empty(&s->cq) && s->n_cluster < DQ_CLUSTER_MAX) {
-		struct dq *q = list_first(&s->cq, struct dq, link);
-		list_del(&q->link);
-		loop_timer_cancel(s->d->loop, &q->timer);
-		q->state = DQ_FREE;
-		dq_send_cluster(q);
+	for (;;) {
+		if (!list_empty(&s->cq) && s->n_cluster < DQ_CLUSTER_MAX) {
+			dq_release(q = list_first(&s->cq, struct dq, link));
+			dq_send_cluster(q);
+		} else if (!list_empty(&s->uq) && s->n_upstream < DQ_UPSTREAM_MAX) {
+			dq_release(q = list_first(&s->uq, struct dq, link));
+			dq_up_start(q);
+		} else {
+			break;
+		}
 	}
 	s->pumping = false;
 }

@@ -111,7 +111,7 @@ struct dnssrv {
 	uint32_t addr;           /* where the server listens (VIF_ADDR) */
 	int udp_fd, tcp_fd;
 	bool udp_paused;         /* no free slot: datagrams wait in the socket */
-	bool pumping, up_pumping, closing;
+	bool pumping, closing;
 	struct dnsroute_cfg route;
 	struct dnscache *cache;
 	struct resolv_conf orig; /* the laptop's resolver before connect */

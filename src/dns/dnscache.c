@@ -71,13 +71,11 @@ void dnscache_free(struct dnscache *c)
 
 static struct centry *lookup(struct dnscache *c, const struct dnscache_key *k, uint32_t h)
 {
-	struct list *b = &c->b[h & (BUCKETS - 1)];
+	struct centry *e;
 
-	for (struct list *i = b->next; i != b; i = i->next) {
-		struct centry *e = list_entry(i, struct centry, hlink);
+	list_for_each_entry(e, &c->b[h & (BUCKETS - 1)], hlink)
 		if (e->hash == h && key_eq(&e->key, k))
 			return e;
-	}
 	return NULL;
 }
 
