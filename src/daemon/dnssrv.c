@@ -28,26 +28,34 @@ static uint64_t now(const struct dnssrv *s)
 	return loop_now_ms(s->d->loop);
 }
 
+/* n (<= sizeof(s->rnd)) random bytes, or NULL when the kernel has none to
+ * give: then the query is refused (SERVFAIL), never asked with an ID or a
+ * letter case that can be guessed. */
 static const uint8_t *rnd_bytes(struct dnssrv *s, size_t n)
 {
-	if (s->rnd_off + n > sizeof(s->rnd) || !s->rnd_off) {
-		if (auth_random(s->rnd, sizeof(s->rnd)) < 0) {
-			uint64_t x = now_us();
-			for (size_t i = 0; i < sizeof(s->rnd); i++) {
-				x = x * 6364136223846793005ull + 1442695040888963407ull;
-				s->rnd[i] = (uint8_t)(x >> 56);
-			}
+	static bool said;
+
+	if (s->rnd_left < n) {
+		int ret = auth_random(s->rnd, sizeof(s->rnd));
+		if (ret < 0) {
+			if (!said)
+				log_err("no random bytes for DNS IDs: %s; queries are refused", strerror(-ret));
+			said = true;
+			return NULL;
 		}
-		s->rnd_off = 1;
+		s->rnd_left = sizeof(s->rnd);
 	}
-	s->rnd_off += n;
-	return s->rnd + s->rnd_off - n;
+	s->rnd_left -= n;
+	return s->rnd + s->rnd_left;
 }
 
-static uint16_t rnd16(struct dnssrv *s)
+static bool rnd16(struct dnssrv *s, uint16_t *v)
 {
 	const uint8_t *p = rnd_bytes(s, 2);
-	return (uint16_t)(p[0] << 8 | p[1]);
+
+	if (p)
+		*v = (uint16_t)(p[0] << 8 | p[1]);
+	return p != NULL;
 }
 
 static uint32_t dq_index(const struct dq *q)
@@ -128,7 +136,8 @@ static void dq_release(struct dq *q)
 		s->n_cluster--;
 		break;
 	case DQ_UPSTREAM:
-		s->upmap[q->up_id] = 0;
+		if (s->upmap[q->up_id] == dq_index(q) + 1) /* it maps to q only once sent */
+			s->upmap[q->up_id] = 0;
 		s->n_upstream--;
 		break;
 	case DQ_UPSTREAM_TCP:
@@ -216,17 +225,19 @@ static bool answers(const struct dns_msg *a, const struct dq *q)
 
 static void dq_timeout(struct loop *l, struct loop_timer *t);
 
-static uint16_t upstream_id(struct dnssrv *s)
+/* A random upstream ID not in use; false without random bytes. */
+static bool upstream_id(struct dnssrv *s, uint16_t *id)
 {
 	for (int i = 0; i < 16; i++) {
-		uint16_t id = rnd16(s);
-		if (!s->upmap[id])
-			return id;
+		if (!rnd16(s, id))
+			return false;
+		if (!s->upmap[*id])
+			return true;
 	}
-	for (uint32_t id = rnd16(s), k = 0; k < 65536; k++, id = (id + 1) & 0xffff)
-		if (!s->upmap[id])
-			return (uint16_t)id;
-	return 0; /* unreachable: at most DQ_MAX IDs are in use */
+	/* At most DQ_MAX of the 65536 are in use: the next free one. */
+	for (uint32_t k = 0; k < 65536 && s->upmap[*id]; k++)
+		*id = (uint16_t)(*id + 1);
+	return true;
 }
 
 static void dq_up_tcp_done(void *arg, int err, const uint8_t *m, size_t len)
@@ -256,13 +267,17 @@ static void dq_up_transmit(struct dq *q)
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(DNS_PORT),
 				  .sin_addr.s_addr = htonl(s->up[q->up_server]) };
 	uint8_t b[DQ_QUERY_MAX];
-	uint16_t id = upstream_id(s);
+	uint16_t id, sock = 0;
 
+	q->state = q->tc >= 0 ? DQ_UPSTREAM_TCP : DQ_UPSTREAM; /* so that a failure below is released as one */
+	if (!upstream_id(s, &id) || (q->tc < 0 && !rnd16(s, &sock))) {
+		dq_rcode(q, DNS_R_SERVFAIL);
+		return;
+	}
 	memcpy(b, q->q, q->qlen);
 	dnsmsg_set_id(b, id);
 	q->up_id = id;
 	if (q->tc >= 0) {
-		q->state = DQ_UPSTREAM_TCP;
 		q->tcp = dnstcp_start(s->d->loop, s->up[q->up_server], DNS_PORT, 0, b, q->qlen,
 				      DQ_UPSTREAM_TIMEOUT_MS, dq_up_tcp_done, q);
 		if (!q->tcp) {
@@ -272,8 +287,7 @@ static void dq_up_transmit(struct dq *q)
 		loop_timer_arm(s->d->loop, &q->timer, DQ_UPSTREAM_TIMEOUT_MS + 500, dq_timeout, q);
 		return;
 	}
-	q->state = DQ_UPSTREAM;
-	q->up_sock = rnd16(s) % DNS_UP_SOCKS;
+	q->up_sock = sock % DNS_UP_SOCKS;
 	s->upmap[id] = (uint16_t)(dq_index(q) + 1);
 	if (sendto(s->up_fd[q->up_sock], b, q->qlen, MSG_DONTWAIT, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		log_debug("upstream %s: %s", inet_ntoa(sa.sin_addr), strerror(errno)); /* the timer tries again */
@@ -381,12 +395,18 @@ static void dq_send_cluster(struct dq *q)
 {
 	struct dnssrv *s = q->s;
 	struct msg_dns md = { .id = dq_tunnel_id(q) };
+	const uint8_t *mix = rnd_bytes(s, 16);
 	ssize_t n, fn;
+	uint16_t id;
 	int letters;
 
+	if (!mix || !rnd16(s, &id)) {
+		dq_rcode(q, DNS_R_SERVFAIL);
+		return;
+	}
 	q->sent = q->route.name;
-	letters = dnsmsg_name_mix(&q->sent, rnd_bytes(s, 16), 16, &q->msg.qname);
-	n = dnsmsg_requery(q->q, &q->msg, rnd16(s), &q->sent, s->out, sizeof(s->out));
+	letters = dnsmsg_name_mix(&q->sent, mix, 16, &q->msg.qname);
+	n = dnsmsg_requery(q->q, &q->msg, id, &q->sent, s->out, sizeof(s->out));
 	md.data = s->out;
 	md.len = (uint16_t)(n > 0 ? n : 0);
 	fn = n > 0 ? msg_dns_encode(s->frame, sizeof(s->frame), FT_DNS_QUERY, &md) : -EINVAL;

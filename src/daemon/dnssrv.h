@@ -132,7 +132,7 @@ struct dnssrv {
 	unsigned n_tcpc;
 
 	uint8_t rnd[256];         /* random bytes for IDs and 0x20, refilled */
-	size_t rnd_off;
+	size_t rnd_left;          /* not used yet: the last rnd_left of rnd */
 	struct {
 		uint32_t src;
 		uint64_t last_ms;

@@ -203,14 +203,17 @@ static int icmp_socket(struct mgr *m)
 
 int icmp_init(struct mgr *m)
 {
-	int fd;
+	int fd, ret;
 
 	m->pings = calloc(MGR_PING_MAX, sizeof(*m->pings));
 	if (!m->pings)
 		return -ENOMEM;
 	for (int i = 0; i < MGR_PING_MAX; i++)
 		m->pings[i].m = m;
-	auth_random(&m->ping_ident, sizeof(m->ping_ident));
+	if ((ret = auth_random(&m->ping_ident, sizeof(m->ping_ident))) < 0) {
+		log_err("no random bytes for the ICMP identifier: %s", strerror(-ret));
+		return ret;
+	}
 	fd = icmp_socket(m);
 	if (fd < 0) {
 		log_warn("no ICMP socket (%s): pings will be answered 'unreachable'; allow the "
@@ -249,9 +252,10 @@ static struct ping_slot *icmp_slot_new(struct mgr *m)
 {
 	uint32_t r = 0;
 
-	if (m->n_pings >= MGR_PING_MAX)
+	/* r picks the slot, the low bits of the sequence number on the wire:
+	 * without random bytes, no request rather than a predictable one. */
+	if (m->n_pings >= MGR_PING_MAX || auth_random(&r, sizeof(r)) < 0)
 		return NULL;
-	auth_random(&r, sizeof(r));
 	for (unsigned i = 0; i < MGR_PING_MAX; i++) {
 		struct ping_slot *ps = &m->pings[(r + i) & (MGR_PING_MAX - 1)];
 		if (!ps->s) {
