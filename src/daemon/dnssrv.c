@@ -728,16 +728,9 @@ void dnssrv_close(struct dnssrv *s)
 				dq_release(&s->slots[i]);
 	if (s->tcpc)
 		dns_tcp_close_all(s);
-	if (s->udp_fd >= 0) {
-		loop_del(l, s->udp_fd);
-		close(s->udp_fd);
-	}
+	loop_close(l, &s->udp_fd);
 	for (int k = 0; k < DNS_UP_SOCKS; k++)
-		if (s->up_fd[k] >= 0) {
-			loop_del(l, s->up_fd[k]);
-			close(s->up_fd[k]);
-		}
-	s->udp_fd = -1;
+		loop_close(l, &s->up_fd[k]);
 	free(s->slots);
 	free(s->tcpc);
 	dnscache_free(s->cache);

@@ -24,9 +24,7 @@ static void tcpc_close(struct dns_tcpc *c)
 	if (c->fd < 0)
 		return;
 	loop_timer_cancel(s->d->loop, &c->idle);
-	loop_del(s->d->loop, c->fd);
-	close(c->fd);
-	c->fd = -1;
+	loop_close(s->d->loop, &c->fd);
 	c->gen++; /* answers still on their way for it are dropped */
 	free(c->out);
 	c->out = NULL;
@@ -224,9 +222,5 @@ void dns_tcp_close_all(struct dnssrv *s)
 {
 	for (int k = 0; k < DNS_TCP_CLIENTS; k++)
 		tcpc_close(&s->tcpc[k]);
-	if (s->tcp_fd >= 0) {
-		loop_del(s->d->loop, s->tcp_fd);
-		close(s->tcp_fd);
-		s->tcp_fd = -1;
-	}
+	loop_close(s->d->loop, &s->tcp_fd);
 }

@@ -20,6 +20,7 @@
 #include "dns/dnstcp.h"
 #include "manager/manager.h"
 #include "manager/session.h"
+#include "net/sock.h"
 
 #define DNS_READS 64
 #define DNS_SLOT_BITS 10
@@ -155,13 +156,11 @@ static void dns_on_event(struct loop *l, int fd, uint32_t events, void *arg)
 	(void)l;
 	(void)events;
 	for (int i = 0; i < DNS_READS; i++) {
-		ssize_t n = recv(fd, m->scratch, 65535, 0);
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				break;
-			continue; /* ECONNREFUSED: the server is down; queries time out */
-		}
-		dns_input(m, m->scratch, (size_t)n);
+		ssize_t n = sock_recv(fd, m->scratch, 65535, NULL);
+		if (n == -EAGAIN)
+			break;
+		if (n >= 0) /* else ECONNREFUSED: the server is down; queries time out */
+			dns_input(m, m->scratch, (size_t)n);
 	}
 }
 
@@ -212,11 +211,7 @@ int dns_init(struct mgr *m)
 
 void dns_fini(struct mgr *m)
 {
-	if (m->dns_fd >= 0) {
-		loop_del(m->loop, m->dns_fd);
-		close(m->dns_fd);
-		m->dns_fd = -1;
-	}
+	loop_close(m->loop, &m->dns_fd);
 	free(m->dns);
 	m->dns = NULL;
 }

@@ -19,6 +19,7 @@
 #include "common/log.h"
 #include "manager/manager.h"
 #include "manager/session.h"
+#include "net/sock.h"
 
 #define ICMP_HDR 8
 #define ICMP_SLOT_BITS 10 /* MGR_PING_MAX == 1 << ICMP_SLOT_BITS */
@@ -162,15 +163,13 @@ static void icmp_on_event(struct loop *l, int fd, uint32_t events, void *arg)
 		for (int i = 0; i < ICMP_READS; i++)
 			icmp_errqueue(m);
 	for (int i = 0; i < ICMP_READS; i++) {
-		struct sockaddr_in sa;
-		socklen_t sl = sizeof(sa);
-		ssize_t n = recvfrom(fd, m->scratch, 65535, 0, (struct sockaddr *)&sa, &sl);
+		uint32_t src;
+		ssize_t n = sock_recv(fd, m->scratch, 65535, &src);
 		const uint8_t *p = m->scratch;
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				break;
+		if (n == -EAGAIN)
+			break;
+		if (n < 0)
 			continue;
-		}
 		if (m->ping_raw) { /* raw sockets hand over the IP header too */
 			size_t ihl = n >= 20 ? (size_t)(p[0] & 0xf) * 4 : 0;
 			if (ihl < 20 || (size_t)n < ihl)
@@ -178,7 +177,7 @@ static void icmp_on_event(struct loop *l, int fd, uint32_t events, void *arg)
 			p += ihl;
 			n -= (ssize_t)ihl;
 		}
-		icmp_input(m, ntohl(sa.sin_addr.s_addr), p, (size_t)n);
+		icmp_input(m, src, p, (size_t)n);
 	}
 }
 
@@ -232,11 +231,7 @@ int icmp_init(struct mgr *m)
 
 void icmp_fini(struct mgr *m)
 {
-	if (m->ping_fd >= 0) {
-		loop_del(m->loop, m->ping_fd);
-		close(m->ping_fd);
-		m->ping_fd = -1;
-	}
+	loop_close(m->loop, &m->ping_fd);
 	free(m->pings);
 	m->pings = NULL;
 }
