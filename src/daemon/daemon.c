@@ -172,7 +172,7 @@ static void daemon_up(void *arg)
 		return;
 	d->state = D_CONNECTED;
 	d->connected_since_ms = loop_now_ms(d->loop);
-	dnssrv_start(d);
+	dnsplug_start(d);
 	ctl_reply_connect(d->ctl, true, "connected: the cluster's pod and service networks are routed here");
 }
 
@@ -342,7 +342,7 @@ static int daemon_running(const char *path)
 static void daemon_free(struct daemon *d)
 {
 	if (d->loop) {
-		dnssrv_stop(d); /* first: the laptop's resolver comes back before anything else goes */
+		dnsplug_stop(d); /* first: the laptop's resolver comes back before anything else goes */
 		hairpin_fini(&d->hp);
 		dgram_fini(&d->dg);
 		tunnel_fini(&d->tun);

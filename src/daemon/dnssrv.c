@@ -70,7 +70,8 @@ static uint32_t dq_tunnel_id(const struct dq *q)
 	return q->gen << DQ_BITS | dq_index(q);
 }
 
-bool dq_slot_free(const struct dnssrv *s)
+/* A slot can be had for a query. */
+static bool dq_room(const struct dnssrv *s)
 {
 	return !list_empty(&s->free) || s->n_fresh < DQ_MAX;
 }
@@ -174,7 +175,7 @@ static void dq_send(struct dq *q, uint8_t *m, size_t len)
 	uint8_t err[512];
 
 	if (q->tc >= 0) {
-		dns_tcp_answer(s, q->tc, q->tc_gen, m, len);
+		dnssrv_tcp_answer(s, q->tc, q->tc_gen, m, len);
 	} else {
 		if (len > q->max_udp) {
 			size_t n = dnsmsg_truncate(m, len, q->max_udp);
@@ -586,7 +587,7 @@ static void loop_note(struct dnssrv *s, const struct dq *q, uint32_t src)
 
 /* ---- queries ---- */
 
-bool dq_input(struct dnssrv *s, const uint8_t *m, size_t len, const struct sockaddr_in *peer, int tc)
+bool dnssrv_query(struct dnssrv *s, const uint8_t *m, size_t len, const struct sockaddr_in *peer, int tc)
 {
 	struct dns_msg msg;
 	struct dq *q;
@@ -605,7 +606,7 @@ bool dq_input(struct dnssrv *s, const uint8_t *m, size_t len, const struct socka
 		ssize_t n = dnsmsg_error(&msg, DNS_R_SERVFAIL, b, sizeof(b));
 		s->c.failures++;
 		if (n > 0 && tc >= 0)
-			dns_tcp_answer(s, tc, s->tcpc[tc].gen, b, (size_t)n);
+			dnssrv_tcp_answer(s, tc, s->tcpc[tc].gen, b, (size_t)n);
 		return n > 0;
 	}
 	q->tc = tc;
@@ -653,7 +654,7 @@ static void udp_event(struct loop *l, int fd, uint32_t events, void *arg)
 		socklen_t plen = sizeof(peer);
 		ssize_t n;
 
-		if (!dq_slot_free(s)) {
+		if (!dq_room(s)) {
 			/* Every slot busy: leave the rest in the socket's buffer. */
 			s->udp_paused = true;
 			loop_mod(l, fd, 0);
@@ -662,7 +663,7 @@ static void udp_event(struct loop *l, int fd, uint32_t events, void *arg)
 		n = recvfrom(fd, s->buf, sizeof(s->buf), MSG_DONTWAIT, (struct sockaddr *)&peer, &plen);
 		if (n < 0)
 			return;
-		dq_input(s, s->buf, (size_t)n, &peer, -1);
+		dnssrv_query(s, s->buf, (size_t)n, &peer, -1);
 	}
 }
 
@@ -714,7 +715,7 @@ int dnssrv_open(struct dnssrv *s)
 		if ((ret = loop_add(l, s->up_fd[k], LOOP_IN, up_event, s)) < 0)
 			return ret;
 	}
-	return dns_tcp_open(s);
+	return dnssrv_tcp_open(s);
 }
 
 void dnssrv_close(struct dnssrv *s)
@@ -727,7 +728,7 @@ void dnssrv_close(struct dnssrv *s)
 			if (s->slots[i].state != DQ_FREE)
 				dq_release(&s->slots[i]);
 	if (s->tcpc)
-		dns_tcp_close_all(s);
+		dnssrv_tcp_close(s);
 	loop_close(l, &s->udp_fd);
 	for (int k = 0; k < DNS_UP_SOCKS; k++)
 		loop_close(l, &s->up_fd[k]);

@@ -84,7 +84,7 @@ struct dq {
 	uint8_t q[DQ_QUERY_MAX];
 };
 
-struct dns_tcpc {
+struct dnssrv_tcpc {
 	struct dnssrv *s;
 	int idx;
 	int fd;                  /* -1 when the slot is free */
@@ -128,7 +128,7 @@ struct dnssrv {
 	struct list names[DQ_MAX]; /* hash buckets of in-flight cluster names */
 	uint16_t upmap[65536];    /* upstream ID -> slot index + 1 */
 
-	struct dns_tcpc *tcpc;
+	struct dnssrv_tcpc *tcpc;
 	unsigned n_tcpc;
 
 	uint8_t rnd[256];         /* random bytes for IDs and 0x20, refilled */
@@ -144,13 +144,12 @@ struct dnssrv {
 	uint8_t frame[DNS_MSG_MAX + 64];
 };
 
-/* dnssrv.c */
 /* dnsplug.c: the server's life, and its part of `subway status` */
-void dnssrv_start(struct daemon *d);  /* after the VIF is up; failures leave DNS off */
-void dnssrv_stop(struct daemon *d);   /* puts the laptop's resolver back */
+void dnsplug_start(struct daemon *d); /* after the VIF is up; failures leave DNS off */
+void dnsplug_stop(struct daemon *d);  /* puts the laptop's resolver back */
 struct json;
-void dnssrv_status_json(struct daemon *d, struct json *j);
-void dnssrv_status_text(struct daemon *d, FILE *fp);
+void dnsplug_status_json(struct daemon *d, struct json *j);
+void dnsplug_status_text(struct daemon *d, FILE *fp);
 /* dnssrv.c */
 void dnssrv_from_tunnel(struct daemon *d, const struct msg_dns *m);
 void dnssrv_session_lost(struct daemon *d);
@@ -159,11 +158,10 @@ void dnssrv_close(struct dnssrv *s);
 /* A query from a UDP client (tc -1) or TCP client tc, at address peer.
  * True when an answer was or will be given; false for bytes that are not
  * a query (nothing to answer to). */
-bool dq_input(struct dnssrv *s, const uint8_t *m, size_t len, const struct sockaddr_in *peer, int tc);
-bool dq_slot_free(const struct dnssrv *s);
+bool dnssrv_query(struct dnssrv *s, const uint8_t *m, size_t len, const struct sockaddr_in *peer, int tc);
 
 /* dnssrv_tcp.c */
-int dns_tcp_open(struct dnssrv *s);
-void dns_tcp_close_all(struct dnssrv *s);
+int dnssrv_tcp_open(struct dnssrv *s);
+void dnssrv_tcp_close(struct dnssrv *s);
 /* Queues an answer for TCP client tc if it is still the one (gen). */
-void dns_tcp_answer(struct dnssrv *s, int tc, uint32_t gen, const uint8_t *m, size_t len);
+void dnssrv_tcp_answer(struct dnssrv *s, int tc, uint32_t gen, const uint8_t *m, size_t len);
