@@ -214,7 +214,7 @@ void dnsplug_start(struct daemon *d)
 	d->dns = s;
 	s->d = d;
 	s->addr = VIF_ADDR;
-	s->udp_fd = s->tcp_fd = -1;
+	s->udp_fd = -1;
 	for (int k = 0; k < DNS_UP_SOCKS; k++)
 		s->up_fd[k] = -1;
 	if (plug_route_init(s) < 0)

@@ -693,7 +693,7 @@ int dnssrv_open(struct dnssrv *s)
 	struct loop *l = s->d->loop;
 	int ret;
 
-	s->udp_fd = s->tcp_fd = -1;
+	s->udp_fd = -1;
 	for (int k = 0; k < DNS_UP_SOCKS; k++)
 		s->up_fd[k] = -1;
 	list_init(&s->free);

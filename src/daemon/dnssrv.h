@@ -23,6 +23,7 @@
 #include "dns/dnsmsg.h"
 #include "dns/dnsroute.h"
 #include "dns/dnstcp.h"
+#include "net/listener.h"
 
 #define DNS_PORT 53
 #define DQ_BITS 11
@@ -109,7 +110,8 @@ struct dnssrv {
 	enum dns_mode mode;
 	char why_off[200];       /* why the mode is off, for status */
 	uint32_t addr;           /* where the server listens (VIF_ADDR) */
-	int udp_fd, tcp_fd;
+	int udp_fd;
+	struct listener tcp;
 	bool udp_paused;         /* no free slot: datagrams wait in the socket */
 	bool pumping, closing;
 	struct dnsroute_cfg route;

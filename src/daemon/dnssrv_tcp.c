@@ -15,6 +15,7 @@
 
 #include "common/log.h"
 #include "daemon/dnssrv.h"
+#include "net/listener.h"
 #include "net/sock.h"
 
 static void tcpc_close(struct dnssrv_tcpc *c)
@@ -179,30 +180,23 @@ static void tcpc_event(struct loop *l, int fd, uint32_t events, void *arg)
 	tcpc_update(c);
 }
 
-static void tcpc_accept(struct loop *l, int lfd, uint32_t events, void *arg)
+static void tcpc_accept(void *arg, int fd)
 {
 	struct dnssrv *s = arg;
+	struct loop *l = s->d->loop;
+	struct dnssrv_tcpc *c;
+	uint32_t addr;
+	uint16_t port;
 
-	(void)events;
-	for (int i = 0; i < 16; i++) {
-		struct sockaddr_in peer;
-		socklen_t plen = sizeof(peer);
-		struct dnssrv_tcpc *c = NULL;
-		int fd = accept4(lfd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
-
-		if (fd < 0)
-			return;
-		c = tcpc_slot(s);
-		if (!c || loop_add(l, fd, LOOP_IN, tcpc_event, c) < 0) {
-			close(fd); /* full: the client falls back or retries */
-			continue;
-		}
-		c->fd = fd;
-		c->peer = peer;
-		c->since_ms = loop_now_ms(l);
-		s->n_tcpc++;
-		loop_timer_arm(l, &c->idle, DNS_TCP_IDLE_MS, tcpc_idle, c);
+	if (sock_peer(fd, &addr, &port) < 0 || !(c = tcpc_slot(s)) || loop_add(l, fd, LOOP_IN, tcpc_event, c) < 0) {
+		close(fd); /* gone already, or full: the client falls back or retries */
+		return;
 	}
+	c->fd = fd;
+	c->peer = (struct sockaddr_in){ .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(addr) };
+	c->since_ms = loop_now_ms(l);
+	s->n_tcpc++;
+	loop_timer_arm(l, &c->idle, DNS_TCP_IDLE_MS, tcpc_idle, c);
 }
 
 int dnssrv_tcp_open(struct dnssrv *s)
@@ -212,15 +206,13 @@ int dnssrv_tcp_open(struct dnssrv *s)
 		s->tcpc[k].idx = k;
 		s->tcpc[k].fd = -1;
 	}
-	s->tcp_fd = sock_listen_tcp(s->addr, DNS_PORT, 128);
-	if (s->tcp_fd < 0)
-		return s->tcp_fd;
-	return loop_add(s->d->loop, s->tcp_fd, LOOP_IN, tcpc_accept, s);
+	return listener_init(&s->tcp, s->d->loop, sock_listen_tcp(s->addr, DNS_PORT, 128), 16, "DNS over TCP",
+			     tcpc_accept, s);
 }
 
 void dnssrv_tcp_close(struct dnssrv *s)
 {
 	for (int k = 0; k < DNS_TCP_CLIENTS; k++)
 		tcpc_close(&s->tcpc[k]);
-	loop_close(s->d->loop, &s->tcp_fd);
+	listener_fini(&s->tcp);
 }
