@@ -24,6 +24,7 @@
 #define ICMP_ECHOREPLY 0
 #define ICMP_UNREACH 3
 #define ICMP_ECHO 8
+#define ICMP_TIMXCEED 11
 #define ICMP_UNREACH_MAXCODE 15
 
 /* A field of a packet pkt4_parse has checked already (checksums). */
@@ -152,6 +153,56 @@ int pkt4_parse(uint8_t *buf, size_t len, struct pkt4 *p)
 	case IPPROTO_ICMP: return parse_icmp(p, &c);
 	default: return 0;
 	}
+}
+
+/* The IPv4 header at c, options included: its protocol; c moves past it. */
+static uint8_t ip4_header_skip(struct cursor *c)
+{
+	struct cursor h = cursor_sub(c, IP4_HLEN);
+	size_t ihl = (size_t)(cursor_u8(&h) & 0x0f) * 4;
+	uint8_t proto;
+
+	cursor_skip(&h, 8); /* TOS, length, ID, fragment, TTL */
+	proto = cursor_u8(&h);
+	if (ihl < IP4_HLEN)
+		cursor_fail(c);
+	else
+		cursor_skip(c, ihl - IP4_HLEN);
+	return proto;
+}
+
+/* The ICMP header at c: type, then the identifier and sequence of echo. */
+static uint8_t icmp_echo_header(struct cursor *c, uint16_t *ident, uint16_t *seq)
+{
+	struct cursor h = cursor_sub(c, ICMP_HLEN);
+	uint8_t type = cursor_u8(&h);
+
+	cursor_skip(&h, 3); /* code, checksum */
+	*ident = cursor_u16(&h);
+	*seq = cursor_u16(&h);
+	return type;
+}
+
+int pkt4_icmp_answer_parse(const uint8_t *buf, size_t len, bool with_ip, struct pkt4_icmp_answer *a)
+{
+	struct cursor c;
+	uint8_t type;
+
+	memset(a, 0, sizeof(*a));
+	cursor_init(&c, buf, len);
+	if (with_ip)
+		ip4_header_skip(&c);
+	type = icmp_echo_header(&c, &a->ident, &a->seq);
+	if (type == ICMP_ECHOREPLY) {
+		a->len = cursor_remaining(&c);
+		a->data = cursor_ref(&c, a->len);
+		return c.err ? -EBADMSG : 0;
+	}
+	a->error = true;
+	if ((type != ICMP_UNREACH && type != ICMP_TIMXCEED) || ip4_header_skip(&c) != IPPROTO_ICMP ||
+	    icmp_echo_header(&c, &a->ident, &a->seq) != ICMP_ECHO)
+		cursor_fail(&c);
+	return c.err ? -EBADMSG : 0;
 }
 
 /* ---- rewrite ---- */
