@@ -18,6 +18,7 @@
 #include "common/log.h"
 #include "dns/dnsmsg.h"
 #include "dns/dnstcp.h"
+#include "manager/dns.h"
 #include "manager/manager.h"
 #include "manager/session.h"
 #include "net/sock.h"

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "manager/icmp.h"
 #include "manager/manager.h"
 #include "manager/session.h"
 #include "net/packet.h"

@@ -144,15 +144,3 @@ bool mgr_addr_allowed(const struct mgr *m, uint32_t addr);
 bool mgr_dial_allowed(const struct mgr *m, uint32_t addr, uint16_t port);
 const char *mgr_peer_str(uint32_t addr, uint16_t port, char buf[24]);
 void mgr_log_stats(const struct mgr *m);
-
-/* icmp.c */
-int icmp_init(struct mgr *m);
-void icmp_fini(struct mgr *m);
-void icmp_ping(struct session *s, const struct msg_ping *p);
-void icmp_forget(struct mgr *m, struct session *s);
-
-/* dns.c */
-int dns_init(struct mgr *m);
-void dns_fini(struct mgr *m);
-void dns_query(struct session *s, const struct msg_dns *q);
-void dns_forget(struct mgr *m, struct session *s);
