@@ -129,6 +129,17 @@ int u64_parse(const char *s, uint64_t max, uint64_t *out)
 	return 0;
 }
 
+int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 int port_parse(const char *s, uint16_t *out)
 {
 	uint64_t v;

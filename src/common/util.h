@@ -37,6 +37,7 @@ bool cidr_list_contains(const struct cidr_list *l, uint32_t addr);
 int endpoint_parse(const char *s, uint32_t *addr, uint16_t *port);
 int port_parse(const char *s, uint16_t *out);        /* 1..65535 */
 int u64_parse(const char *s, uint64_t max, uint64_t *out);
+int hex_digit(char c); /* 0..15, or -1 for anything but [0-9a-fA-F] */
 
 uint64_t now_ms(void);  /* CLOCK_MONOTONIC */
 uint64_t now_us(void);

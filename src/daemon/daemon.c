@@ -175,7 +175,7 @@ static void daemon_up(void *arg)
 		return;
 	d->state = D_CONNECTED;
 	d->connected_since_ms = loop_now_ms(d->loop);
-	dnssrv_start(d);
+	dnsplug_start(d);
 	ctl_reply_connect(d->ctl, true, "connected: the cluster's pod and service networks are routed here");
 }
 
@@ -378,7 +378,7 @@ static void daemon_drain_vif(struct daemon *d)
 static void daemon_free(struct daemon *d)
 {
 	if (d->loop) {
-		dnssrv_stop(d); /* first: the laptop's resolver comes back before anything else goes */
+		dnsplug_stop(d); /* first: the laptop's resolver comes back before anything else goes */
 		hairpin_abort_all(&d->hp, true); /* every app hears it */
 		daemon_drain_vif(d);
 		hairpin_fini(&d->hp);

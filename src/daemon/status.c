@@ -180,7 +180,7 @@ void status_write_json(struct daemon *d, FILE *fp)
 	json_int(&j, "trunks", t->trunks.n);
 	json_obj_end(&j);
 	status_counters(&j, d);
-	dnssrv_status_json(d, &j);
+	dnsplug_status_json(d, &j);
 	status_loop_guard(&j, d);
 	json_str(&j, "last_error", d->last_error[0] && d->state != D_CONNECTED ? d->last_error : NULL);
 	json_obj_end(&j);
@@ -221,7 +221,7 @@ void status_write_text(struct daemon *d, FILE *fp)
 		(unsigned long long)d->c.dials, (unsigned long long)fails,
 		(unsigned long long)d->c.dial_fail[DIAL_REFUSED], (unsigned long long)d->c.dial_fail[DIAL_UNREACHABLE],
 		(unsigned long long)d->c.dial_fail[DIAL_TIMEOUT]);
-	dnssrv_status_text(d, fp);
+	dnsplug_status_text(d, fp);
 	fprintf(fp, "%-10s %s", "loop guard:", d->guard.enabled ? "on" : "OFF (--no-loop-guard)");
 	fprintf(fp, ", blocked %llu tcp, %llu udp, %llu dns, %llu icmp", (unsigned long long)d->c.loops_tcp,
 		(unsigned long long)d->c.loops_udp, (unsigned long long)d->c.loops_dns,

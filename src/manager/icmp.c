@@ -10,34 +10,35 @@
 #include <errno.h>
 #include <linux/errqueue.h>
 #include <netinet/in.h>
-#include <netinet/ip_icmp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "common/log.h"
+#include "manager/icmp.h"
 #include "manager/manager.h"
 #include "manager/session.h"
+#include "net/packet.h"
+#include "net/sock.h"
 
 #define ICMP_HDR 8
+#define ICMP_ECHO 8 /* the type of a request (RFC 792) */
 #define ICMP_SLOT_BITS 10 /* MGR_PING_MAX == 1 << ICMP_SLOT_BITS */
 #define ICMP_READS 64
 
 _Static_assert(MGR_PING_MAX == 1 << ICMP_SLOT_BITS, "slot bits");
 
-static uint16_t icmp_csum(const uint8_t *p, size_t len)
-{
-	uint32_t sum = 0;
-
-	for (size_t i = 0; i + 1 < len; i += 2)
-		sum += (uint32_t)(p[i] << 8 | p[i + 1]);
-	if (len & 1)
-		sum += (uint32_t)p[len - 1] << 8;
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
-}
+/* An echo request in flight. */
+struct ping_slot {
+	struct mgr *m;
+	struct session *s; /* NULL when the slot is free */
+	uint32_t id;       /* the daemon's request id */
+	uint32_t dst;
+	uint16_t ident, seq; /* the daemon's, echoed in the PONG */
+	uint16_t wire_seq;   /* the sequence number on the wire */
+	struct loop_timer timer;
+};
 
 static void icmp_slot_free(struct ping_slot *ps)
 {
@@ -84,35 +85,21 @@ static struct ping_slot *icmp_slot_of(struct mgr *m, uint16_t wire_seq)
 	return ps->s && ps->wire_seq == wire_seq ? ps : NULL;
 }
 
-/* An ICMP message (header first) from src. */
+/* An ICMP message from src, as the socket read it (a raw one with the IP
+ * header).  A ping socket's identifier is the kernel's, which hands it
+ * only replies to it; its errors come on the error queue. */
 static void icmp_input(struct mgr *m, uint32_t src, const uint8_t *p, size_t len)
 {
+	struct pkt4_icmp_answer a;
 	struct ping_slot *ps;
 
-	if (len < ICMP_HDR)
+	if (pkt4_icmp_answer_parse(p, len, m->ping_raw, &a) < 0 || (m->ping_raw && a.ident != m->ping_ident) ||
+	    (a.error && !m->ping_raw) || !(ps = icmp_slot_of(m, a.seq)))
 		return;
-	if (p[0] == ICMP_ECHOREPLY) {
-		if (m->ping_raw && (p[4] << 8 | p[5]) != m->ping_ident)
-			return;
-		ps = icmp_slot_of(m, (uint16_t)(p[6] << 8 | p[7]));
-		if (ps && ps->dst == src)
-			icmp_pong(ps, PONG_REPLY, src, p + ICMP_HDR, len - ICMP_HDR);
-		return;
-	}
-	/* Raw socket: an error quoting our request (IP header + 8 bytes). */
-	if (m->ping_raw && (p[0] == ICMP_DEST_UNREACH || p[0] == ICMP_TIME_EXCEEDED) &&
-	    len >= ICMP_HDR + 20 + ICMP_HDR) {
-		const uint8_t *ip = p + ICMP_HDR;
-		size_t ihl = (size_t)(ip[0] & 0xf) * 4;
-		if (ihl < 20 || len < ICMP_HDR + ihl + ICMP_HDR || ip[9] != IPPROTO_ICMP)
-			return;
-		const uint8_t *q = ip + ihl;
-		if (q[0] != ICMP_ECHO || (q[4] << 8 | q[5]) != m->ping_ident)
-			return;
-		ps = icmp_slot_of(m, (uint16_t)(q[6] << 8 | q[7]));
-		if (ps)
-			icmp_pong(ps, PONG_UNREACHABLE, src, NULL, 0);
-	}
+	if (a.error)
+		icmp_pong(ps, PONG_UNREACHABLE, src, NULL, 0);
+	else if (ps->dst == src)
+		icmp_pong(ps, PONG_REPLY, src, a.data, a.len);
 }
 
 /* Ping socket: ICMP errors arrive on the error queue, quoting our request. */
@@ -151,23 +138,12 @@ static void icmp_on_event(struct loop *l, int fd, uint32_t events, void *arg)
 		for (int i = 0; i < ICMP_READS; i++)
 			icmp_errqueue(m);
 	for (int i = 0; i < ICMP_READS; i++) {
-		struct sockaddr_in sa;
-		socklen_t sl = sizeof(sa);
-		ssize_t n = recvfrom(fd, m->scratch, 65535, 0, (struct sockaddr *)&sa, &sl);
-		const uint8_t *p = m->scratch;
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				break;
-			continue;
-		}
-		if (m->ping_raw) { /* raw sockets hand over the IP header too */
-			size_t ihl = n >= 20 ? (size_t)(p[0] & 0xf) * 4 : 0;
-			if (ihl < 20 || (size_t)n < ihl)
-				continue;
-			p += ihl;
-			n -= (ssize_t)ihl;
-		}
-		icmp_input(m, ntohl(sa.sin_addr.s_addr), p, (size_t)n);
+		uint32_t src;
+		ssize_t n = sock_recv(fd, m->scratch, 65535, &src);
+		if (n == -EAGAIN)
+			break;
+		if (n >= 0)
+			icmp_input(m, src, m->scratch, (size_t)n);
 	}
 }
 
@@ -192,14 +168,17 @@ static int icmp_socket(struct mgr *m)
 
 int icmp_init(struct mgr *m)
 {
-	int fd;
+	int fd, ret;
 
 	m->pings = calloc(MGR_PING_MAX, sizeof(*m->pings));
 	if (!m->pings)
 		return -ENOMEM;
 	for (int i = 0; i < MGR_PING_MAX; i++)
 		m->pings[i].m = m;
-	auth_random(&m->ping_ident, sizeof(m->ping_ident));
+	if ((ret = auth_random(&m->ping_ident, sizeof(m->ping_ident))) < 0) {
+		log_err("no random bytes for the ICMP identifier: %s", strerror(-ret));
+		return ret;
+	}
 	fd = icmp_socket(m);
 	if (fd < 0) {
 		log_warn("no ICMP socket (%s): pings will be answered 'unreachable'; allow the "
@@ -218,11 +197,7 @@ int icmp_init(struct mgr *m)
 
 void icmp_fini(struct mgr *m)
 {
-	if (m->ping_fd >= 0) {
-		loop_del(m->loop, m->ping_fd);
-		close(m->ping_fd);
-		m->ping_fd = -1;
-	}
+	loop_close(m->loop, &m->ping_fd);
 	free(m->pings);
 	m->pings = NULL;
 }
@@ -238,9 +213,10 @@ static struct ping_slot *icmp_slot_new(struct mgr *m)
 {
 	uint32_t r = 0;
 
-	if (m->n_pings >= MGR_PING_MAX)
+	/* r picks the slot, the low bits of the sequence number on the wire:
+	 * without random bytes, no request rather than a predictable one. */
+	if (m->n_pings >= MGR_PING_MAX || auth_random(&r, sizeof(r)) < 0)
 		return NULL;
-	auth_random(&r, sizeof(r));
 	for (unsigned i = 0; i < MGR_PING_MAX; i++) {
 		struct ping_slot *ps = &m->pings[(r + i) & (MGR_PING_MAX - 1)];
 		if (!ps->s) {
@@ -269,7 +245,7 @@ static int icmp_send(struct mgr *m, const struct ping_slot *ps, const struct msg
 	p[6] = (uint8_t)(ps->wire_seq >> 8);
 	p[7] = (uint8_t)ps->wire_seq;
 	memcpy(p + ICMP_HDR, req->data, req->len);
-	ck = icmp_csum(p, ICMP_HDR + req->len); /* the ping socket recomputes it */
+	ck = csum_fold(csum_partial(p, ICMP_HDR + req->len, 0)); /* the ping socket recomputes it */
 	p[2] = (uint8_t)(ck >> 8);
 	p[3] = (uint8_t)ck;
 	if (sendto(m->ping_fd, p, ICMP_HDR + req->len, 0, (struct sockaddr *)&sa, sizeof(sa)) < 0)

@@ -19,6 +19,8 @@
 
 #include "commands.h"
 #include "manager/conn.h"
+#include "manager/dns.h"
+#include "manager/icmp.h"
 #include "manager/session.h"
 #include "common/log.h"
 #include "net/sock.h"

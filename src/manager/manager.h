@@ -23,7 +23,6 @@
 #include "common/list.h"
 #include "common/loop.h"
 #include "common/util.h"
-#include "dns/dnstcp.h"
 #include "proto/auth.h"
 #include "proto/frame.h"
 
@@ -106,29 +105,8 @@ struct session;
 struct flow;
 struct udp_flow;
 
-struct ping_slot {
-	struct mgr *m;
-	struct session *s; /* NULL when the slot is free */
-	uint32_t id;       /* the daemon's request id */
-	uint32_t dst;
-	uint16_t ident, seq; /* the daemon's, echoed in the PONG */
-	uint16_t wire_seq;   /* the sequence number on the wire */
-	struct loop_timer timer;
-};
-
-struct dns_slot {
-	struct mgr *m;
-	struct session *s; /* NULL when the slot is free */
-	uint32_t msg_id;   /* the daemon's message id */
-	uint16_t client_id, wire_id;
-	uint8_t qflags; /* the query's opcode and RD bit, for a SERVFAIL */
-	uint16_t qlen;
-	uint8_t question[260]; /* QNAME (<= 255) + QTYPE + QCLASS */
-	struct loop_timer timer;
-	struct dnstcp *tcp;    /* the retry over TCP of a truncated answer */
-	uint16_t msg_len;      /* the query as sent (0: too long to keep) */
-	uint8_t msg[MGR_DNS_QUERY_MAX];
-};
+struct ping_slot; /* icmp.c */
+struct dns_slot;  /* dns.c */
 
 struct mgr {
 	struct loop *loop;
@@ -166,20 +144,3 @@ bool mgr_addr_allowed(const struct mgr *m, uint32_t addr);
 bool mgr_dial_allowed(const struct mgr *m, uint32_t addr, uint16_t port);
 const char *mgr_peer_str(uint32_t addr, uint16_t port, char buf[24]);
 void mgr_log_stats(const struct mgr *m);
-
-/* icmp.c */
-int icmp_init(struct mgr *m);
-void icmp_fini(struct mgr *m);
-void icmp_ping(struct session *s, const struct msg_ping *p);
-void icmp_forget(struct mgr *m, struct session *s);
-
-/* dns.c */
-/* Pure (fuzz_mgr_dns): the length of the one uncompressed question after
- * the 12-byte header (QNAME, QTYPE, QCLASS), or -EBADMSG; and comparing two
- * questions of n bytes, letter case aside. */
-int mgr_dns_question_len(const uint8_t *msg, size_t len);
-bool mgr_dns_question_eq(const uint8_t *a, const uint8_t *b, size_t n);
-int dns_init(struct mgr *m);
-void dns_fini(struct mgr *m);
-void dns_query(struct session *s, const struct msg_dns *q);
-void dns_forget(struct mgr *m, struct session *s);

@@ -13,7 +13,9 @@
 #include "manager/session.h"
 
 #include "manager/conn.h"
+#include "manager/dns.h"
 #include "manager/flow.h"
+#include "manager/icmp.h"
 #include "manager/manager.h"
 #include "manager/trunk.h"
 #include "manager/udp.h"

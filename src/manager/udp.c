@@ -16,6 +16,7 @@
 
 #include "manager/manager.h"
 #include "manager/session.h"
+#include "net/sock.h"
 
 /* Fixed fields of an FT_UDP payload: flow, src, sport, dst, dport, len. */
 #define UDP_FIELDS 20
@@ -55,8 +56,7 @@ static void udp_free(struct udp_flow *u)
 		pp = &(*pp)->next;
 	*pp = u->next;
 	loop_timer_cancel(m->loop, &u->timer);
-	loop_del(m->loop, u->fd);
-	close(u->fd);
+	loop_close(m->loop, &u->fd);
 	s->n_udp--;
 	m->st.udp_flows_active--;
 	free(u);
@@ -118,13 +118,11 @@ static void udp_on_event(struct loop *l, int fd, uint32_t events, void *arg)
 
 	(void)events;
 	for (int i = 0; i < MGR_UDP_READS; i++) {
-		ssize_t n = recv(fd, m->scratch, 65535, 0);
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				break;
-			/* ECONNREFUSED: an ICMP port unreachable; the flow stays. */
-			continue;
-		}
+		ssize_t n = sock_recv(fd, m->scratch, 65535, NULL);
+		if (n == -EAGAIN)
+			break;
+		if (n < 0)
+			continue; /* ECONNREFUSED: an ICMP port unreachable; the flow stays */
 		u->last_ms = loop_now_ms(l);
 		if (!udp_forward_reply(u, m->scratch, (size_t)n)) {
 			m->st.udp_dropped++;
