@@ -22,7 +22,6 @@
 
 #define ACCEPT_TIMEOUT_MS 5000
 #define ACCEPTS_PER_WAKEUP 64
-#define ACCEPT_PAUSE_MS 100 /* after EMFILE: the listener stays readable */
 
 static void tflow_free(struct tflow *f);
 static const struct carrier_ops tflow_carrier_ops;
@@ -419,40 +418,22 @@ static void tflow_accepted(struct tflow *f, int fd)
 	loop_timer_cancel(f->h->d->loop, &f->timer);
 }
 
-static void hairpin_accept_resume(struct loop *l, struct loop_timer *t)
-{
-	struct hairpin *h = t->arg;
-
-	loop_mod(l, h->lfd, LOOP_IN);
-}
-
-static void hairpin_accept_event(struct loop *l, int lfd, uint32_t events, void *arg)
+/* A connection the listener accepted: the SYN it answered came from a flow
+ * whose dial succeeded, at its NAT tuple. */
+static void hairpin_on_accept(void *arg, int fd)
 {
 	struct hairpin *h = arg;
+	uint32_t addr;
+	uint16_t port;
+	struct tflow *f = sock_peer(fd, &addr, &port) == 0 ? nat_lookup_tuple(h->nat, addr, port) : NULL;
 
-	(void)events;
-	for (int i = 0; i < ACCEPTS_PER_WAKEUP; i++) {
-		uint32_t addr;
-		uint16_t port;
-		struct tflow *f;
-		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-
-		if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
-			/* Out of fds: a level-triggered listener would spin. */
-			loop_mod(l, lfd, 0);
-			loop_timer_arm(l, &h->accept_timer, ACCEPT_PAUSE_MS, hairpin_accept_resume, h);
-		}
-		if (fd < 0)
-			return;
-		f = sock_peer(fd, &addr, &port) == 0 ? nat_lookup_tuple(h->nat, addr, port) : NULL;
-		if (!f || f->state != TF_ACCEPTING) {
-			tflow_close_fd(fd, true);
-			continue;
-		}
-		sock_nodelay(fd);
-		sock_delack(fd);
-		tflow_accepted(f, fd);
+	if (!f || f->state != TF_ACCEPTING) {
+		tflow_close_fd(fd, true);
+		return;
 	}
+	sock_nodelay(fd);
+	sock_delack(fd);
+	tflow_accepted(f, fd);
 }
 
 /* ---- packets ---- */
@@ -609,7 +590,7 @@ int hairpin_init(struct hairpin *h, struct daemon *d)
 	uint64_t seed;
 	int ret;
 
-	*h = (struct hairpin){ .d = d, .lfd = -1, .flows_max = hairpin_flows_max(), .grace_ms = HAIRPIN_GRACE_MS,
+	*h = (struct hairpin){ .d = d, .ls.fd = -1, .flows_max = hairpin_flows_max(), .grace_ms = HAIRPIN_GRACE_MS,
 			       .dial_tokens = (uint64_t)DIAL_BURST * 1000000, .dial_tokens_us = now_us() };
 	list_init(&h->flows);
 	list_init(&h->dialing);
@@ -618,12 +599,9 @@ int hairpin_init(struct hairpin *h, struct daemon *d)
 	h->nat = nat_new(HAIRPIN_FLOWS_MAX, VIF_NAT_BASE, VIF_NAT_ADDRS, seed);
 	if (!h->nat)
 		return -ENOMEM;
-	h->lfd = sock_listen_tcp(VIF_ADDR, 0, 4096);
-	if (h->lfd < 0)
-		return h->lfd;
-	if ((ret = sock_local(h->lfd, NULL, &h->lport)) < 0)
-		return ret;
-	return loop_add(d->loop, h->lfd, LOOP_IN, hairpin_accept_event, h);
+	ret = listener_init(&h->ls, d->loop, sock_listen_tcp(VIF_ADDR, 0, 4096), ACCEPTS_PER_WAKEUP, "the hairpin",
+			    hairpin_on_accept, h);
+	return ret < 0 ? ret : sock_local(h->ls.fd, NULL, &h->lport);
 }
 
 void hairpin_fini(struct hairpin *h)
@@ -632,12 +610,7 @@ void hairpin_fini(struct hairpin *h)
 		return;
 	while (!list_empty(&h->flows))
 		tflow_free(list_first(&h->flows, struct tflow, link));
-	loop_timer_cancel(h->d->loop, &h->accept_timer);
-	if (h->lfd >= 0) {
-		loop_del(h->d->loop, h->lfd);
-		close(h->lfd);
-		h->lfd = -1;
-	}
+	listener_fini(&h->ls);
 	nat_free(h->nat);
 	h->nat = NULL;
 }

@@ -19,6 +19,7 @@
 #include "common/loop.h"
 #include "daemon/carrier.h"
 #include "daemon/nat.h"
+#include "net/listener.h"
 
 #define HAIRPIN_FLOWS_MAX 100000   /* NAT table entries */
 #define LINGER_MS 60000            /* NAT mapping kept after the flow ends, while packets still pass */
@@ -64,9 +65,8 @@ struct tflow {
 
 struct hairpin {
 	struct daemon *d;   /* shared state: counters, guard, VIF, tunnel */
-	int lfd;            /* the listener on VIF_ADDR */
+	struct listener ls; /* on VIF_ADDR */
 	uint16_t lport;
-	struct loop_timer accept_timer; /* accepting again after running out of fds */
 	struct nat_table *nat;
 	struct list flows;  /* every struct tflow */
 	struct list dialing; /* the flows in TF_DIALING (at most DIALS_MAX) */

@@ -176,7 +176,7 @@ void status_write_json(struct daemon *d, FILE *fp)
 	json_obj_end(&j);
 	json_obj_begin(&j, "pool");
 	json_int(&j, "idle", t->pool.n_idle);
-	json_int(&j, "connecting", t->pool.n_connecting + t->trunks.n_connecting);
+	json_int(&j, "connecting", t->pool.set.n_connecting + t->trunks.set.n_connecting);
 	json_int(&j, "trunks", t->trunks.n);
 	json_obj_end(&j);
 	status_counters(&j, d);

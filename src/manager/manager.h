@@ -22,6 +22,7 @@
 
 #include "common/list.h"
 #include "common/loop.h"
+#include "net/listener.h"
 #include "common/util.h"
 #include "proto/auth.h"
 #include "proto/frame.h"
@@ -30,7 +31,6 @@
 #define MGR_PREAUTH_MAX 256          /* idle unauthenticated conns; the oldest is dropped */
 #define MGR_AUTH_TIMEOUT_MS 5000     /* a handshake not done by then is dropped */
 #define MGR_ACCEPT_BATCH 64          /* accepts per wakeup: bounded work */
-#define MGR_ACCEPT_PAUSE_MS 100      /* listener rest when out of fds */
 /* Defaults of --limit KEY=N (struct mgr_limits; docs/security.md). */
 #define MGR_SESSIONS_MAX 256         /* sessions at once: each has the limits below */
 #define MGR_SESSION_FLOWS_MAX 16384  /* TCP flows of a session (flow connections or streams) */
@@ -84,7 +84,6 @@ struct mgr_config {
 /* Counters; kept together so that a status report can show them. */
 struct mgr_stats {
 	uint64_t conns_accepted, preauth_dropped, auth_ok, auth_failed, auth_timeouts;
-	uint64_t accept_paused;
 	uint64_t sessions_total, sessions_active;
 	uint64_t flows_active, flows_total; /* relayed TCP flows */
 	uint64_t dials[DIAL_STATUS_MAX_];
@@ -112,8 +111,8 @@ struct mgr {
 	struct loop *loop;
 	struct mgr_config cfg;
 	struct mgr_stats st;
-	int listen_fd, sig_fd;
-	struct loop_timer accept_timer;
+	struct listener listener; /* tunnel connections */
+	int sig_fd;
 	int n_own; /* own addresses for CLUSTER_INFO (no loopback) */
 	uint32_t own[PROTO_MANAGERS_MAX];
 	int n_local; /* every local address, for the "not my listener" rule */
