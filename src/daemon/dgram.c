@@ -32,13 +32,11 @@ static struct uflow **dgram_udp_slot(struct dgram *g, uint32_t src, uint16_t spo
 	return pp;
 }
 
-static struct uflow **dgram_uid_slot(struct dgram *g, uint32_t id)
+static struct uflow *dgram_uflow_by_id(struct dgram *g, uint32_t id)
 {
-	struct uflow **pp = &g->uidtab[id % g->utab_size];
+	struct idtab_node *n = idtab_find(&g->ids, id);
 
-	while (*pp && (*pp)->id != id)
-		pp = &(*pp)->inext;
-	return pp;
+	return n ? container_of(n, struct uflow, hn) : NULL;
 }
 
 static void dgram_uflow_free(struct dgram *g, struct uflow *u, bool tell)
@@ -51,12 +49,10 @@ static void dgram_uflow_free(struct dgram *g, struct uflow *u, bool tell)
 		guard_end(&d->guard, IPPROTO_UDP, u->dst, u->dport, GUARD_NO_ANSWER, now_us(), 0);
 	if (*pp == u)
 		*pp = u->hnext;
-	pp = dgram_uid_slot(g, u->id);
-	if (*pp == u)
-		*pp = u->inext;
+	idtab_del(&g->ids, &u->hn);
 	list_del(&u->link);
 	if (tell) {
-		struct msg_udp_close m = { .flow = u->id };
+		struct msg_udp_close m = { .flow = u->hn.id };
 		ssize_t n = msg_udp_close_encode(buf, sizeof(buf), &m);
 		if (n > 0)
 			tunnel_send(&d->tun, buf, (size_t)n);
@@ -93,23 +89,17 @@ static void dgram_udp_cut(struct dgram *g, const struct pkt4 *p, enum guard_verd
 /* A new flow for p, in both tables.  NULL when it cannot be made. */
 static struct uflow *dgram_uflow_new(struct dgram *g, const struct pkt4 *p, struct uflow **slot)
 {
-	struct uflow **ids;
 	struct uflow *u;
 
-	if (g->n_udp >= UDP_FLOWS_MAX || !(u = calloc(1, sizeof(*u))))
-		return NULL;
-	u->id = ++g->next_uid;
-	ids = dgram_uid_slot(g, u->id);
-	if (*ids) { /* the id space wrapped onto a live flow: should not happen in practice */
-		free(u);
-		return NULL;
-	}
+	if (g->n_udp >= UDP_FLOWS_MAX || dgram_uflow_by_id(g, g->next_uid + 1) ||
+	    !(u = calloc(1, sizeof(*u))))
+		return NULL; /* (the id space wrapped onto a live flow: should not happen in practice) */
+	idtab_add(&g->ids, &u->hn, ++g->next_uid);
 	u->src = p->src;
 	u->sport = p->sport;
 	u->dst = p->dst;
 	u->dport = p->dport;
 	*slot = u;
-	*ids = u;
 	list_add(&g->flows, &u->link);
 	g->n_udp++;
 	g->d->c.udp_flows_total++;
@@ -189,7 +179,7 @@ void dgram_udp_from_vif(struct dgram *g, const struct pkt4 *p)
 		return;
 	}
 	u->last_ms = loop_now_ms(d->loop);
-	m = (struct msg_udp){ .flow = u->id, .src = p->src, .sport = p->sport, .dst = p->dst,
+	m = (struct msg_udp){ .flow = u->hn.id, .src = p->src, .sport = p->sport, .dst = p->dst,
 			      .dport = p->dport, .data = p->payload, .len = (uint16_t)p->payload_len };
 	n = msg_udp_encode(d->out, sizeof(d->out), &m);
 	if (n < 0 || tunnel_send(&d->tun, d->out, (size_t)n) < 0) {
@@ -202,7 +192,7 @@ void dgram_udp_from_vif(struct dgram *g, const struct pkt4 *p)
 void dgram_udp_from_tunnel(struct dgram *g, const struct msg_udp *m)
 {
 	struct daemon *d = g->d;
-	struct uflow *u = *dgram_uid_slot(g, m->flow); /* the manager echoes our flow id */
+	struct uflow *u = dgram_uflow_by_id(g, m->flow); /* the manager echoes our flow id */
 	size_t n;
 
 	if (!u) {
@@ -288,8 +278,8 @@ int dgram_init(struct dgram *g, struct daemon *d)
 	*g = (struct dgram){ .d = d, .utab_size = 4099 };
 	list_init(&g->flows);
 	g->utab = calloc(g->utab_size, sizeof(*g->utab));
-	g->uidtab = calloc(g->utab_size, sizeof(*g->uidtab));
-	if (!g->utab || !g->uidtab)
+	idtab_init(&g->ids, g->id_buckets, DGRAM_ID_BITS);
+	if (!g->utab)
 		return -ENOMEM;
 	loop_timer_arm(d->loop, &g->sweep, UDP_SWEEP_MS, dgram_udp_sweep, g);
 	return 0;
@@ -309,7 +299,6 @@ void dgram_fini(struct dgram *g)
 		return;
 	dgram_reset(g);
 	free(g->utab);
-	free(g->uidtab);
-	g->utab = g->uidtab = NULL;
+	g->utab = NULL;
 	loop_timer_cancel(g->d->loop, &g->sweep);
 }

@@ -43,7 +43,7 @@
 #define MGR_SESSION_DNS_MAX 256      /* DNS queries in flight per session */
 #define MGR_UDP_IDLE_MS 60000
 #define MGR_UDP_READS 32             /* datagrams read per UDP flow per wakeup */
-#define MGR_UDP_BUCKETS 256
+#define MGR_UDP_BUCKET_BITS 8        /* 256 chains of UDP flows by id, per session */
 #define MGR_PING_MAX 1024            /* echo requests in flight, all sessions */
 #define MGR_PING_TIMEOUT_MS 2000
 #define MGR_DNS_MAX 1024             /* DNS queries in flight, all sessions */

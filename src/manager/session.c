@@ -230,6 +230,7 @@ int session_new(struct mgr *m, struct wire *w, const uint8_t id[PROTO_SESSION_LE
 	s->dial_tokens = (uint64_t)m->cfg.lim.dial_burst * 1000;
 	s->dial_ms = loop_now_ms(m->loop);
 	list_init(&s->flows);
+	idtab_init(&s->udp, s->udp_buckets, MGR_UDP_BUCKET_BITS);
 	list_init(&s->trunks);
 	list_add_tail(&m->sessions, &s->link);
 	m->st.sessions_active++;

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/idtab.h"
 #include "common/list.h"
 #include "manager/manager.h"
 #include "net/wire.h"
@@ -23,7 +24,8 @@ struct session {
 	struct list flows; /* struct flow */
 	struct list trunks; /* struct trunk */
 	unsigned n_trunks;
-	struct udp_flow *udp[MGR_UDP_BUCKETS];
+	struct idtab udp; /* struct udp_flow, by id */
+	struct idtab_node *udp_buckets[1u << MGR_UDP_BUCKET_BITS];
 	unsigned n_flows, n_dials, n_udp, n_pings, n_dns;
 	uint64_t dial_tokens; /* dial rate bucket, in thousandths of a dial */
 	uint64_t dial_ms;     /* when it was last filled */
