@@ -30,11 +30,10 @@ _Static_assert(MGR_DNS_MAX == 1 << DNS_SLOT_BITS, "slot bits");
 /* A query in flight; the low bits of its wire ID name its slot. */
 struct dns_slot {
 	struct mgr *m;
-	struct session *s; /* NULL when the slot is free */
+	struct sreq r;     /* the session's, while in flight */
 	uint32_t msg_id;   /* the daemon's message id */
 	uint16_t wire_id;  /* the ID the cluster DNS sees */
 	struct dns_msg q;  /* the daemon's query, header and question: its ID, and a SERVFAIL's question */
-	struct loop_timer timer;
 	struct dnstcp *tcp; /* the retry over TCP of a truncated answer */
 	uint16_t msg_len;   /* the query as sent (0: too long to keep) */
 	uint8_t msg[MGR_DNS_QUERY_MAX];
@@ -47,10 +46,14 @@ static void dns_slot_free(struct dns_slot *d)
 		d->tcp = NULL;
 		d->m->n_dns_tcp--;
 	}
-	loop_timer_cancel(d->m->loop, &d->timer);
-	d->s->n_dns--;
-	d->s = NULL;
-	d->m->n_dns--;
+	sreq_end(&d->r, SREQ_DNS);
+}
+
+/* The session ended: its requests go, unanswered. */
+void dns_forget(struct session *s)
+{
+	while (!list_empty(&s->reqs[SREQ_DNS]))
+		dns_slot_free(container_of(list_first(&s->reqs[SREQ_DNS], struct sreq, link), struct dns_slot, r));
 }
 
 /* Sends msg (len bytes, the client's ID already in place) to the daemon. */
@@ -58,15 +61,15 @@ static void dns_reply(struct dns_slot *d, const uint8_t *msg, size_t len)
 {
 	struct msg_dns r = { .id = d->msg_id, .data = msg, .len = (uint16_t)len };
 	size_t cap = FRAME_HDR_LEN + 8 + len;
-	uint8_t *p = session_reserve(d->s, cap);
+	uint8_t *p = session_reserve(d->r.s, cap);
 	ssize_t n = p ? msg_dns_encode(p, cap, FT_DNS_REPLY, &r) : -ENOBUFS;
 
 	if (n < 0) {
 		d->m->st.dns_dropped++;
 		return;
 	}
-	session_commit(d->s, (size_t)n);
-	session_kick(d->s);
+	session_commit(d->r.s, (size_t)n);
+	session_kick(d->r.s);
 }
 
 /* Answers SERVFAIL for the query in d and frees d. */
@@ -143,7 +146,7 @@ static void dns_input(struct mgr *m, uint8_t *msg, size_t len)
 	if (dnsmsg_question_read(msg, len, &a) < 0)
 		return;
 	d = &m->dns[a.h.id & (MGR_DNS_MAX - 1)];
-	if (!d->s || d->tcp || !dns_answers(d, &a))
+	if (!d->r.s || d->tcp || !dns_answers(d, &a))
 		return; /* not the answer to our question: keep waiting */
 	if ((a.h.flags & DNS_F_TC) && dns_retry_tcp(d))
 		return;
@@ -217,23 +220,16 @@ void dns_fini(struct mgr *m)
 	m->dns = NULL;
 }
 
-void dns_forget(struct mgr *m, struct session *s)
-{
-	for (int i = 0; s->n_dns && i < MGR_DNS_MAX; i++)
-		if (m->dns[i].s == s)
-			dns_slot_free(&m->dns[i]);
-}
-
 /* A free slot with a fresh random wire ID whose low bits name it. */
 static struct dns_slot *dns_slot_new(struct mgr *m)
 {
-	for (int tries = 0; tries < 8 && m->n_dns < MGR_DNS_MAX; tries++) {
+	for (int tries = 0; tries < 8 && m->n_reqs[SREQ_DNS] < MGR_DNS_MAX; tries++) {
 		uint16_t id = 0;
 		struct dns_slot *d;
 		if (auth_random(&id, sizeof(id)) < 0)
 			return NULL;
 		d = &m->dns[id & (MGR_DNS_MAX - 1)];
-		if (!d->s) {
+		if (!d->r.s) {
 			d->wire_id = id;
 			return d;
 		}
@@ -249,7 +245,7 @@ void dns_query(struct session *s, const struct msg_dns *q)
 
 	m->st.dns_queries++;
 	if (dns_open(m) < 0 || dnsmsg_question_read(q->data, q->len, &qm) < 0 ||
-	    s->n_dns >= MGR_SESSION_DNS_MAX || !(d = dns_slot_new(m))) {
+	    s->n_reqs[SREQ_DNS] >= MGR_SESSION_DNS_MAX || !(d = dns_slot_new(m))) {
 		m->st.dns_dropped++;
 		return;
 	}
@@ -260,12 +256,10 @@ void dns_query(struct session *s, const struct msg_dns *q)
 		m->st.dns_dropped++;
 		return;
 	}
-	d->s = s;
 	d->msg_id = q->id;
 	d->q = qm;
 	d->msg_len = q->len <= sizeof(d->msg) ? q->len : 0;
 	memcpy(d->msg, m->scratch, d->msg_len);
-	s->n_dns++;
-	m->n_dns++;
-	loop_timer_arm(m->loop, &d->timer, MGR_DNS_TIMEOUT_MS, dns_on_timeout, d);
+	sreq_begin(&d->r, s, SREQ_DNS);
+	loop_timer_arm(m->loop, &d->r.timer, MGR_DNS_TIMEOUT_MS, dns_on_timeout, d);
 }

@@ -15,4 +15,4 @@ void dns_fini(struct mgr *m);
 /* A DNS_QUERY from the daemon: sent, or dropped (then the daemon times out). */
 void dns_query(struct session *s, const struct msg_dns *q);
 /* Frees the queries of s, unanswered. */
-void dns_forget(struct mgr *m, struct session *s);
+void dns_forget(struct session *s);

@@ -32,20 +32,18 @@ _Static_assert(MGR_PING_MAX == 1 << ICMP_SLOT_BITS, "slot bits");
 /* An echo request in flight. */
 struct ping_slot {
 	struct mgr *m;
-	struct session *s; /* NULL when the slot is free */
+	struct sreq r;     /* the session's, while in flight */
 	uint32_t id;       /* the daemon's request id */
 	uint32_t dst;
 	uint16_t ident, seq; /* the daemon's, echoed in the PONG */
 	uint16_t wire_seq;   /* the sequence number on the wire */
-	struct loop_timer timer;
 };
 
-static void icmp_slot_free(struct ping_slot *ps)
+/* The session ended: its requests go, unanswered. */
+void icmp_forget(struct session *s)
 {
-	loop_timer_cancel(ps->m->loop, &ps->timer);
-	ps->s->n_pings--;
-	ps->s = NULL;
-	ps->m->n_pings--;
+	while (!list_empty(&s->reqs[SREQ_PING]))
+		sreq_end(list_first(&s->reqs[SREQ_PING], struct sreq, link), SREQ_PING);
 }
 
 /* Answers the daemon and frees the slot. */
@@ -55,7 +53,7 @@ static void icmp_pong(struct ping_slot *ps, uint8_t status, uint32_t src, const 
 	struct msg_pong pong = { .id = ps->id, .status = status, .src = src,
 				 .ident = ps->ident, .seq = ps->seq, .data = data,
 				 .len = (uint16_t)len };
-	struct session *s = ps->s;
+	struct session *s = ps->r.s;
 	size_t cap = FRAME_HDR_LEN + 32 + len;
 	uint8_t *p = session_reserve(s, cap);
 	ssize_t n = p ? msg_pong_encode(p, cap, &pong) : -ENOBUFS;
@@ -66,7 +64,7 @@ static void icmp_pong(struct ping_slot *ps, uint8_t status, uint32_t src, const 
 	}
 	if (status == PONG_REPLY)
 		ps->m->st.pongs++;
-	icmp_slot_free(ps);
+	sreq_end(&ps->r, SREQ_PING);
 }
 
 static void icmp_on_timeout(struct loop *l, struct loop_timer *t)
@@ -82,7 +80,7 @@ static struct ping_slot *icmp_slot_of(struct mgr *m, uint16_t wire_seq)
 {
 	struct ping_slot *ps = &m->pings[wire_seq & (MGR_PING_MAX - 1)];
 
-	return ps->s && ps->wire_seq == wire_seq ? ps : NULL;
+	return ps->r.s && ps->wire_seq == wire_seq ? ps : NULL;
 }
 
 /* An ICMP message from src, as the socket read it (a raw one with the IP
@@ -202,24 +200,17 @@ void icmp_fini(struct mgr *m)
 	m->pings = NULL;
 }
 
-void icmp_forget(struct mgr *m, struct session *s)
-{
-	for (int i = 0; s->n_pings && i < MGR_PING_MAX; i++)
-		if (m->pings[i].s == s)
-			icmp_slot_free(&m->pings[i]);
-}
-
 static struct ping_slot *icmp_slot_new(struct mgr *m)
 {
 	uint32_t r = 0;
 
 	/* r picks the slot, the low bits of the sequence number on the wire:
 	 * without random bytes, no request rather than a predictable one. */
-	if (m->n_pings >= MGR_PING_MAX || auth_random(&r, sizeof(r)) < 0)
+	if (m->n_reqs[SREQ_PING] >= MGR_PING_MAX || auth_random(&r, sizeof(r)) < 0)
 		return NULL;
 	for (unsigned i = 0; i < MGR_PING_MAX; i++) {
 		struct ping_slot *ps = &m->pings[(r + i) & (MGR_PING_MAX - 1)];
-		if (!ps->s) {
+		if (!ps->r.s) {
 			/* A new generation: a late reply to the slot's last use matches nothing. */
 			ps->wire_seq = (uint16_t)((ps->wire_seq + MGR_PING_MAX) |
 						  ((r + i) & (MGR_PING_MAX - 1)));
@@ -256,11 +247,10 @@ static int icmp_send(struct mgr *m, const struct ping_slot *ps, const struct msg
 /* Answers a request that could not be sent, without a slot. */
 static void icmp_refuse(struct session *s, const struct msg_ping *req)
 {
-	struct ping_slot tmp = { .m = s->m, .s = s, .id = req->id, .dst = req->dst,
+	struct ping_slot tmp = { .m = s->m, .id = req->id, .dst = req->dst,
 				 .ident = req->ident, .seq = req->seq };
 
-	s->n_pings++;
-	s->m->n_pings++;
+	sreq_begin(&tmp.r, s, SREQ_PING);
 	icmp_pong(&tmp, PONG_UNREACHABLE, req->dst, NULL, 0);
 }
 
@@ -277,7 +267,7 @@ void icmp_ping(struct session *s, const struct msg_ping *req)
 		icmp_refuse(s, req);
 		return;
 	}
-	if (s->n_pings >= MGR_SESSION_PINGS_MAX || !(ps = icmp_slot_new(m)))
+	if (s->n_reqs[SREQ_PING] >= MGR_SESSION_PINGS_MAX || !(ps = icmp_slot_new(m)))
 		return; /* too many in flight: lost, as on a busy network */
 	r = icmp_send(m, ps, req);
 	if (r < 0) {
@@ -285,12 +275,10 @@ void icmp_ping(struct session *s, const struct msg_ping *req)
 		icmp_refuse(s, req);
 		return;
 	}
-	ps->s = s;
 	ps->id = req->id;
 	ps->dst = req->dst;
 	ps->ident = req->ident;
 	ps->seq = req->seq;
-	s->n_pings++;
-	m->n_pings++;
-	loop_timer_arm(m->loop, &ps->timer, MGR_PING_TIMEOUT_MS, icmp_on_timeout, ps);
+	sreq_begin(&ps->r, s, SREQ_PING);
+	loop_timer_arm(m->loop, &ps->r.timer, MGR_PING_TIMEOUT_MS, icmp_on_timeout, ps);
 }

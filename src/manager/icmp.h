@@ -14,4 +14,4 @@ void icmp_fini(struct mgr *m);
 /* A PING from the daemon: sent, or answered at once (unreachable). */
 void icmp_ping(struct session *s, const struct msg_ping *p);
 /* Frees the requests of s, unanswered. */
-void icmp_forget(struct mgr *m, struct session *s);
+void icmp_forget(struct session *s);

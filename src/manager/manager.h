@@ -124,11 +124,11 @@ struct mgr {
 	bool ping_raw;
 	uint16_t ping_ident;
 	struct ping_slot *pings;
-	unsigned n_pings;
+	unsigned n_reqs[2];  /* in flight, all sessions: pings, DNS queries (enum sreq_kind) */
 	int dns_fd;
 	uint64_t dns_tried_ms; /* last attempt to open dns_fd */
 	struct dns_slot *dns;
-	unsigned n_dns, n_dns_tcp;
+	unsigned n_dns_tcp;
 	uint8_t scratch[FRAME_MAX]; /* one datagram or frame at a time */
 	int exit_code;
 	struct ssl_ctx_st *tls_ctx; /* NULL with --insecure */

@@ -23,6 +23,23 @@
 
 static void session_on_event(struct loop *l, int fd, uint32_t events, void *arg);
 
+void sreq_begin(struct sreq *r, struct session *s, enum sreq_kind k)
+{
+	r->s = s;
+	list_add_tail(&s->reqs[k], &r->link);
+	s->n_reqs[k]++;
+	s->m->n_reqs[k]++;
+}
+
+void sreq_end(struct sreq *r, enum sreq_kind k)
+{
+	loop_timer_cancel(r->s->m->loop, &r->timer);
+	list_del(&r->link);
+	r->s->n_reqs[k]--;
+	r->s->m->n_reqs[k]--;
+	r->s = NULL;
+}
+
 struct session *session_find(struct mgr *m, const uint8_t id[PROTO_SESSION_LEN])
 {
 	for (struct list *i = m->sessions.next; i != &m->sessions; i = i->next) {
@@ -61,8 +78,8 @@ void session_free(struct session *s)
 	trunk_free_all(s);
 	flow_free_all(s);
 	udp_free_all(s);
-	icmp_forget(m, s);
-	dns_forget(m, s);
+	icmp_forget(s);
+	dns_forget(s);
 	if (s->w.fd >= 0) {
 		loop_del(m->loop, s->w.fd);
 		close(s->w.fd);
@@ -230,6 +247,8 @@ int session_new(struct mgr *m, struct wire *w, const uint8_t id[PROTO_SESSION_LE
 	s->dial_tokens = (uint64_t)m->cfg.lim.dial_burst * 1000;
 	s->dial_ms = loop_now_ms(m->loop);
 	list_init(&s->flows);
+	for (int k = 0; k < SREQ_KINDS; k++)
+		list_init(&s->reqs[k]);
 	idtab_init(&s->udp, s->udp_buckets, MGR_UDP_BUCKET_BITS);
 	list_init(&s->trunks);
 	list_add_tail(&m->sessions, &s->link);
