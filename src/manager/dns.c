@@ -29,7 +29,6 @@ _Static_assert(MGR_DNS_MAX == 1 << DNS_SLOT_BITS, "slot bits");
 
 /* A query in flight; the low bits of its wire ID name its slot. */
 struct dns_slot {
-	struct mgr *m;
 	struct sreq r;     /* the session's, while in flight */
 	uint32_t msg_id;   /* the daemon's message id */
 	uint16_t wire_id;  /* the ID the cluster DNS sees */
@@ -44,7 +43,7 @@ static void dns_slot_free(struct dns_slot *d)
 	if (d->tcp) {
 		dnstcp_cancel(d->tcp);
 		d->tcp = NULL;
-		d->m->n_dns_tcp--;
+		d->r.m->n_dns_tcp--;
 	}
 	sreq_end(&d->r, SREQ_DNS);
 }
@@ -65,7 +64,7 @@ static void dns_reply(struct dns_slot *d, const uint8_t *msg, size_t len)
 	ssize_t n = p ? msg_dns_encode(p, cap, FT_DNS_REPLY, &r) : -ENOBUFS;
 
 	if (n < 0) {
-		d->m->st.dns_dropped++;
+		d->r.m->st.dns_dropped++;
 		return;
 	}
 	session_commit(d->r.s, (size_t)n);
@@ -78,7 +77,7 @@ static void dns_servfail(struct dns_slot *d)
 	uint8_t msg[DNS_HDR_LEN + DNS_NAME_MAX + 4];
 	ssize_t n = dnsmsg_error(&d->q, DNS_R_SERVFAIL, msg, sizeof(msg));
 
-	d->m->st.dns_dropped++;
+	d->r.m->st.dns_dropped++;
 	if (n > 0)
 		dns_reply(d, msg, (size_t)n);
 	dns_slot_free(d);
@@ -100,7 +99,7 @@ static bool dns_answers(const struct dns_slot *d, const struct dns_msg *a)
 static void dns_answer(struct dns_slot *d, uint8_t *msg, size_t len)
 {
 	dnsmsg_set_id(msg, d->q.h.id);
-	d->m->st.dns_replies++;
+	d->r.m->st.dns_replies++;
 	dns_reply(d, msg, len);
 	dns_slot_free(d);
 }
@@ -111,21 +110,21 @@ static void dns_tcp_done(void *arg, int err, const uint8_t *msg, size_t len)
 	struct dns_msg a;
 
 	d->tcp = NULL; /* it frees itself after this call */
-	d->m->n_dns_tcp--;
+	d->r.m->n_dns_tcp--;
 	if (err || dnsmsg_question_read(msg, len, &a) < 0 || !dns_answers(d, &a)) {
 		log_debug("dns over TCP: %s", err ? strerror(-err) : "not the answer");
 		dns_servfail(d);
 		return;
 	}
-	memcpy(d->m->scratch, msg, len); /* len <= 65535 < FRAME_MAX */
-	dns_answer(d, d->m->scratch, len);
+	memcpy(d->r.m->scratch, msg, len); /* len <= 65535 < FRAME_MAX */
+	dns_answer(d, d->r.m->scratch, len);
 }
 
 /* A truncated answer: ask again over TCP, from the same marked socket
  * options.  False when that cannot be done (then the TC answer goes on). */
 static bool dns_retry_tcp(struct dns_slot *d)
 {
-	struct mgr *m = d->m;
+	struct mgr *m = d->r.m;
 
 	if (!d->msg_len || d->tcp || m->n_dns_tcp >= MGR_DNS_TCP_MAX)
 		return false;
@@ -205,8 +204,6 @@ int dns_init(struct mgr *m)
 	m->dns = calloc(MGR_DNS_MAX, sizeof(*m->dns));
 	if (!m->dns)
 		return -ENOMEM;
-	for (int i = 0; i < MGR_DNS_MAX; i++)
-		m->dns[i].m = m;
 	if (!m->cfg.dns)
 		log_warn("no cluster DNS server (--dns, /etc/resolv.conf): DNS queries are dropped");
 	dns_open(m);

@@ -31,7 +31,6 @@ _Static_assert(MGR_PING_MAX == 1 << ICMP_SLOT_BITS, "slot bits");
 
 /* An echo request in flight. */
 struct ping_slot {
-	struct mgr *m;
 	struct sreq r;     /* the session's, while in flight */
 	uint32_t id;       /* the daemon's request id */
 	uint32_t dst;
@@ -63,7 +62,7 @@ static void icmp_pong(struct ping_slot *ps, uint8_t status, uint32_t src, const 
 		session_kick(s);
 	}
 	if (status == PONG_REPLY)
-		ps->m->st.pongs++;
+		ps->r.m->st.pongs++;
 	sreq_end(&ps->r, SREQ_PING);
 }
 
@@ -72,7 +71,7 @@ static void icmp_on_timeout(struct loop *l, struct loop_timer *t)
 	struct ping_slot *ps = t->arg;
 
 	(void)l;
-	ps->m->st.ping_timeouts++;
+	ps->r.m->st.ping_timeouts++;
 	icmp_pong(ps, PONG_TIMEOUT, ps->dst, NULL, 0);
 }
 
@@ -171,8 +170,6 @@ int icmp_init(struct mgr *m)
 	m->pings = calloc(MGR_PING_MAX, sizeof(*m->pings));
 	if (!m->pings)
 		return -ENOMEM;
-	for (int i = 0; i < MGR_PING_MAX; i++)
-		m->pings[i].m = m;
 	if ((ret = auth_random(&m->ping_ident, sizeof(m->ping_ident))) < 0) {
 		log_err("no random bytes for the ICMP identifier: %s", strerror(-ret));
 		return ret;
@@ -191,13 +188,6 @@ int icmp_init(struct mgr *m)
 	m->ping_fd = fd;
 	log_debug("ICMP echo through a %s socket", m->ping_raw ? "raw" : "ping");
 	return 0;
-}
-
-void icmp_fini(struct mgr *m)
-{
-	loop_close(m->loop, &m->ping_fd);
-	free(m->pings);
-	m->pings = NULL;
 }
 
 static struct ping_slot *icmp_slot_new(struct mgr *m)
@@ -247,7 +237,7 @@ static int icmp_send(struct mgr *m, const struct ping_slot *ps, const struct msg
 /* Answers a request that could not be sent, without a slot. */
 static void icmp_refuse(struct session *s, const struct msg_ping *req)
 {
-	struct ping_slot tmp = { .m = s->m, .id = req->id, .dst = req->dst,
+	struct ping_slot tmp = { .id = req->id, .dst = req->dst,
 				 .ident = req->ident, .seq = req->seq };
 
 	sreq_begin(&tmp.r, s, SREQ_PING);
@@ -281,4 +271,11 @@ void icmp_ping(struct session *s, const struct msg_ping *req)
 	ps->seq = req->seq;
 	sreq_begin(&ps->r, s, SREQ_PING);
 	loop_timer_arm(m->loop, &ps->r.timer, MGR_PING_TIMEOUT_MS, icmp_on_timeout, ps);
+}
+
+void icmp_fini(struct mgr *m)
+{
+	loop_close(m->loop, &m->ping_fd);
+	free(m->pings);
+	m->pings = NULL;
 }

@@ -25,6 +25,7 @@ static void session_on_event(struct loop *l, int fd, uint32_t events, void *arg)
 
 void sreq_begin(struct sreq *r, struct session *s, enum sreq_kind k)
 {
+	r->m = s->m;
 	r->s = s;
 	list_add_tail(&s->reqs[k], &r->link);
 	s->n_reqs[k]++;

@@ -23,6 +23,7 @@ struct udp_flow;
 enum sreq_kind { SREQ_PING, SREQ_DNS, SREQ_KINDS };
 
 struct sreq {
+	struct mgr *m;
 	struct session *s;       /* NULL: the slot is free */
 	struct list link;        /* s->reqs[kind] */
 	struct loop_timer timer;
