@@ -232,3 +232,16 @@ int mkdir_p(const char *path, int mode)
 		return -errno;
 	return 0;
 }
+
+const char *str_cut(const char *s, size_t len, char buf[STR_CUT_SIZE])
+{
+	size_t n = 0;
+
+	for (; n < len && n < STR_CUT_MAX && s[n]; n++)
+		buf[n] = (unsigned char)s[n] < 0x20 || s[n] == 0x7f ? '?' : s[n];
+	if (n < len && s[n])
+		for (int i = 0; i < 3; i++)
+			buf[n++] = '.';
+	buf[n] = 0;
+	return buf;
+}
