@@ -292,7 +292,7 @@ int daemon_connect(struct daemon *d, const struct ctl_req *req, uid_t uid, char 
 	explicit_bzero(text, sizeof(text));
 	if (r < 0)
 		return r;
-	r = tunnel_configure(&d->tun, req->mgr_addr, req->mgr_port, &tf.token,
+	r = tunnel_configure(&d->tun, req->manager.addr, req->manager.port, &tf.token,
 			     req->insecure ? NULL : req->fingerprint, msg, len);
 	auth_token_wipe(&tf.token);
 	if (r < 0)
