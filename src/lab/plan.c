@@ -179,15 +179,16 @@ int lab_name_check(const char *name, char *err, size_t errlen)
 	char cut[STR_CUT_SIZE];
 
 	if (n == 0 || n > LAB_NAME_MAX) {
-		snprintf(err, errlen, "bad lab name '%s': 1 to %d characters", name ? str_cut(name, n, cut) : "",
-			 LAB_NAME_MAX);
+		snprintf(err, errlen, "bad lab name '%s': 1 to %d characters",
+			 name ? str_cut(name, n, cut, sizeof(cut)) : "", LAB_NAME_MAX);
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < n; i++) {
 		char c = name[i];
 		bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (c == '-' && i > 0);
 		if (!ok) {
-			snprintf(err, errlen, "bad lab name '%s': use a-z, 0-9 and '-' (not first)", str_cut(name, n, cut));
+			snprintf(err, errlen, "bad lab name '%s': use a-z, 0-9 and '-' (not first)",
+				 str_cut(name, n, cut, sizeof(cut)));
 			return -EINVAL;
 		}
 	}

@@ -106,6 +106,14 @@ static int ctl_value_set(const struct ctl_key *k, struct ctl_req *req, const cha
 	int count;
 	bool ok = false;
 
+	if ((k->kind == CTL_HEX || k->kind == CTL_NAMESPACE || k->kind == CTL_SUFFIXES) && vlen >= k->size) {
+		if (k->secret)
+			snprintf(err, errlen, "its value (not shown) is too long: %zu bytes, at most %zu", vlen, k->size - 1);
+		else
+			snprintf(err, errlen, "'%s' is too long: %zu bytes, at most %zu",
+				 str_cut(v, vlen, cut, sizeof(cut)), vlen, k->size - 1);
+		return -EINVAL;
+	}
 	switch (k->kind) {
 	case CTL_ENDPOINT: {
 		struct ctl_endpoint *e = FIELD(req, k, struct ctl_endpoint);
@@ -113,7 +121,7 @@ static int ctl_value_set(const struct ctl_key *k, struct ctl_req *req, const cha
 		break;
 	}
 	case CTL_HEX:
-		ok = vlen >= 32 && vlen < k->size && strspn(v, "0123456789abcdefABCDEF") == vlen;
+		ok = vlen >= 32 && strspn(v, "0123456789abcdefABCDEF") == vlen;
 		break;
 	case CTL_UINT32:
 		if ((ok = u64_parse(v, UINT32_MAX, &n) == 0))
@@ -121,14 +129,14 @@ static int ctl_value_set(const struct ctl_key *k, struct ctl_req *req, const cha
 		break;
 	case CTL_FINGERPRINT: ok = auth_fingerprint_parse(v, FIELD(req, k, uint8_t)) == 0; break;
 	case CTL_ONE: ok = *FIELD(req, k, bool) = !strcmp(v, "1"); break;
-	case CTL_NAMESPACE: ok = vlen < k->size && dnsroute_ns_valid(v); break;
+	case CTL_NAMESPACE: ok = dnsroute_ns_valid(v); break;
 	case CTL_SUFFIXES:
-		if (vlen < k->size && dnsroute_suffixes_parse(v, names, &count, bad) < 0) {
+		if (dnsroute_suffixes_parse(v, names, &count, bad) < 0) {
 			snprintf(err, errlen, "bad DNS suffix '%s' (at most %d, each a domain name)",
-				 str_cut(bad, strlen(bad), cut), DNSROUTE_SUFFIX_MAX);
+				 str_cut(bad, strlen(bad), cut, sizeof(cut)), DNSROUTE_SUFFIX_MAX);
 			return -EINVAL;
 		}
-		ok = vlen < k->size;
+		ok = true;
 		break;
 	case CTL_OFF: ok = ctl_onoff(v, "off", "on", FIELD(req, k, bool)); break;
 	case CTL_TOS:
@@ -142,7 +150,7 @@ static int ctl_value_set(const struct ctl_key *k, struct ctl_req *req, const cha
 		if (k->secret)
 			snprintf(err, errlen, "its value (not shown, %zu bytes) is not %s", vlen, ctl_expect[k->kind]);
 		else
-			snprintf(err, errlen, "'%s' is not %s", str_cut(v, vlen, cut), ctl_expect[k->kind]);
+			snprintf(err, errlen, "'%s' is not %s", str_cut(v, vlen, cut, sizeof(cut)), ctl_expect[k->kind]);
 		return -EINVAL;
 	}
 	if (k->kind == CTL_HEX || k->kind == CTL_NAMESPACE || k->kind == CTL_SUFFIXES)
@@ -209,7 +217,7 @@ static int ctl_kv(struct ctl_req *req, uint32_t *seen, const char *key, size_t k
 	uint32_t bit;
 
 	if (!k) {
-		snprintf(err, errlen, "unknown key '%s'", str_cut(key, klen, cut));
+		snprintf(err, errlen, "unknown key '%s'", str_cut(key, klen, cut, sizeof(cut)));
 		return -EINVAL;
 	}
 	bit = 1u << (k - ctl_keys);
@@ -265,7 +273,7 @@ int ctl_parse(const char *line, size_t len, struct ctl_req *req, char *err, size
 		if ((size_t)(p - w) == strlen(ctl_verbs[i].name) && !memcmp(w, ctl_verbs[i].name, (size_t)(p - w)))
 			req->verb = ctl_verbs[i].verb;
 	if (!req->verb) {
-		snprintf(err, errlen, "unknown request '%s'", str_cut(w, (size_t)(p - w), cut));
+		snprintf(err, errlen, "unknown request '%s'", str_cut(w, (size_t)(p - w), cut, sizeof(cut)));
 		return -EINVAL;
 	}
 	while (p < end) {
@@ -279,7 +287,8 @@ int ctl_parse(const char *line, size_t len, struct ctl_req *req, char *err, size
 			p++;
 		eq = memchr(k, '=', (size_t)(p - k));
 		if (!eq) {
-			snprintf(err, errlen, "expected key=value, got '%s'", str_cut(k, (size_t)(p - k), cut));
+			snprintf(err, errlen, "expected key=value, got '%s'",
+				 str_cut(k, (size_t)(p - k), cut, sizeof(cut)));
 			return -EINVAL;
 		}
 		v = eq + 1;
@@ -340,7 +349,7 @@ static const char *ctl_shown(const struct ctl_key *k, bool given, const char *v,
 		return k->dflt;
 	if (k->kind == CTL_ONE || k->kind == CTL_OFF)
 		return "yes";
-	return str_cut(v, strlen(v), cut);
+	return str_cut(v, strlen(v), cut, STR_CUT_SIZE);
 }
 
 int ctl_diff(const struct ctl_req *running, const struct ctl_req *asked, char *out, size_t size)
