@@ -243,3 +243,17 @@ int mkdir_p(const char *path, int mode)
 		return -errno;
 	return 0;
 }
+
+const char *str_cut(const char *s, size_t len, char *buf, size_t size)
+{
+	size_t n = 0, max = size > 4 ? size - 4 : 0;
+
+	for (; n < len && n < max && s[n]; n++)
+		buf[n] = (unsigned char)s[n] < 0x20 || s[n] == 0x7f ? '?' : s[n];
+	if (n < len && s[n] && size > 4)
+		for (int i = 0; i < 3; i++)
+			buf[n++] = '.';
+	if (size)
+		buf[n] = 0;
+	return buf;
+}

@@ -13,9 +13,13 @@
 
 #include "common/list.h"
 #include "common/log.h"
+#include "net/outbuf.h"
 #include "daemon/daemon.h"
 #include "daemon/status.h"
 #include "proto/ctlmsg.h"
+
+#define CTL_OUT_MAX (1u << 20)  /* bytes waiting for a client that does not read */
+#define CTL_SAID_MAX (16u << 10) /* progress lines kept for a connect that joins late */
 
 struct ctl {
 	struct daemon *d;
@@ -23,7 +27,8 @@ struct ctl {
 	char path[108];
 	struct list clients; /* oldest first */
 	int n_clients;
-	struct ctl_client *waiter; /* a `connect` waiting for the outcome */
+	int n_waiting;       /* clients waiting for the connect's outcome */
+	struct outbuf said;  /* "progress ..." lines of the connect under way */
 };
 
 struct ctl_client {
@@ -31,10 +36,11 @@ struct ctl_client {
 	int fd;
 	char in[CTL_LINE_MAX + 1];
 	size_t inlen;
-	char *out;
-	size_t outlen, outoff;
+	struct outbuf out;
+	bool handled;     /* its request line is read: nothing more comes */
 	bool close_after; /* close once the output is written */
-	bool waiting;     /* a connect waiting for its outcome */
+	bool waiting;     /* a connect waiting for the outcome */
+	bool broken;      /* its output could not be queued */
 	uid_t uid;
 	struct loop_timer timer;
 	struct list link; /* ctl->clients */
@@ -46,12 +52,12 @@ static void ctl_client_free(struct ctl_client *c)
 {
 	struct ctl *ctl = c->ctl;
 
-	if (ctl->waiter == c)
-		ctl->waiter = NULL;
+	if (c->waiting)
+		ctl->n_waiting--;
 	loop_timer_cancel(ctl_loop(c), &c->timer);
 	loop_del(ctl_loop(c), c->fd);
 	close(c->fd);
-	free(c->out);
+	outbuf_fini(&c->out);
 	list_del(&c->link);
 	free(c);
 	ctl->n_clients--;
@@ -75,37 +81,22 @@ static bool ctl_make_room(struct ctl *ctl)
 	return false;
 }
 
+/* Sends what waits; the client may be freed (done, or gone). */
 static void ctl_flush(struct ctl_client *c)
 {
-	while (c->outoff < c->outlen) {
-		ssize_t n = send(c->fd, c->out + c->outoff, c->outlen - c->outoff, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n < 0) {
-			if (errno == EAGAIN) {
-				loop_mod(ctl_loop(c), c->fd, LOOP_OUT);
-				return;
-			}
-			ctl_client_free(c);
-			return;
-		}
-		c->outoff += (size_t)n;
-	}
-	c->outoff = c->outlen = 0;
-	if (c->close_after) {
+	int r = c->broken ? -ENOMEM : outbuf_flush(&c->out, c->fd);
+
+	if (r < 0 || (r == 0 && c->close_after)) {
 		ctl_client_free(c);
 		return;
 	}
-	loop_mod(ctl_loop(c), c->fd, c->waiting ? 0 : LOOP_IN);
+	loop_mod(ctl_loop(c), c->fd, r > 0 ? LOOP_OUT : c->handled ? 0 : LOOP_IN);
 }
 
-static void ctl_write(struct ctl_client *c, const char *s, size_t n)
+static void ctl_write(struct ctl_client *c, const void *p, size_t n)
 {
-	char *p = realloc(c->out, c->outlen + n);
-
-	if (!p)
-		return;
-	memcpy(p + c->outlen, s, n);
-	c->out = p;
-	c->outlen += n;
+	if (!c->broken && outbuf_add(&c->out, p, n, CTL_OUT_MAX) < 0)
+		c->broken = true;
 }
 
 static void ctl_line(struct ctl_client *c, const char *kind, const char *text)
@@ -116,26 +107,46 @@ static void ctl_line(struct ctl_client *c, const char *kind, const char *text)
 	ctl_write(c, "\n", 1);
 }
 
+/* A line to every connect waiting; the outcome (last) ends their wait. */
+static void ctl_tell_waiters(struct ctl *ctl, const char *kind, const char *line, bool last)
+{
+	struct list *i, *tmp;
+
+	list_for_each_safe(i, tmp, &ctl->clients) {
+		struct ctl_client *c = list_entry(i, struct ctl_client, link);
+		if (!c->waiting)
+			continue;
+		if (last) {
+			c->waiting = false;
+			ctl->n_waiting--;
+			c->close_after = true;
+		}
+		ctl_line(c, kind, line);
+		ctl_flush(c);
+	}
+}
+
 void ctl_progress(struct ctl *ctl, const char *line)
 {
+	static const char kind[] = "progress ";
+
 	log_info("%s", line);
-	if (!ctl || !ctl->waiter)
+	if (!ctl || !ctl->n_waiting)
 		return;
-	ctl_line(ctl->waiter, "progress", line);
-	ctl_flush(ctl->waiter);
+	/* Kept for a connect that joins later; past the cap it misses some. */
+	if (outbuf_pending(&ctl->said) + sizeof(kind) + strlen(line) <= CTL_SAID_MAX &&
+	    outbuf_add(&ctl->said, kind, sizeof(kind) - 1, CTL_SAID_MAX) == 0 &&
+	    outbuf_add(&ctl->said, line, strlen(line), CTL_SAID_MAX) == 0)
+		outbuf_add(&ctl->said, "\n", 1, CTL_SAID_MAX);
+	ctl_tell_waiters(ctl, "progress", line, false);
 }
 
 void ctl_reply_connect(struct ctl *ctl, bool ok, const char *msg)
 {
-	struct ctl_client *c = ctl ? ctl->waiter : NULL;
-
-	if (!c)
+	if (!ctl)
 		return;
-	ctl->waiter = NULL;
-	c->waiting = false;
-	c->close_after = true;
-	ctl_line(c, ok ? "ok" : "error", msg);
-	ctl_flush(c);
+	outbuf_fini(&ctl->said);
+	ctl_tell_waiters(ctl, ok ? "ok" : "error", msg, true);
 }
 
 static void ctl_do_status(struct ctl_client *c, bool text)
@@ -144,8 +155,10 @@ static void ctl_do_status(struct ctl_client *c, bool text)
 	size_t len = 0;
 	FILE *fp = open_memstream(&buf, &len);
 
-	if (!fp)
+	if (!fp) {
+		ctl_line(c, "error", "out of memory");
 		return;
+	}
 	if (text)
 		status_write_text(c->ctl->d, fp);
 	else
@@ -155,24 +168,30 @@ static void ctl_do_status(struct ctl_client *c, bool text)
 	free(buf);
 }
 
+/* Every connect while one is under way waits for the same outcome, and
+ * first hears what the others heard. */
 static void ctl_do_connect(struct ctl_client *c, const struct ctl_req *req)
 {
-	char msg[512];
-	int r = daemon_connect(c->ctl->d, req, c->uid, msg, sizeof(msg));
+	struct ctl *ctl = c->ctl;
+	char msg[1024];
+	int r = daemon_connect(ctl->d, req, c->uid, msg, sizeof(msg));
 
 	if (r != 0) {
 		ctl_line(c, r > 0 ? "ok" : "error", msg);
 		return;
 	}
-	c->ctl->waiter = c;
 	c->waiting = true;
+	c->close_after = false;
+	ctl->n_waiting++;
 	loop_timer_cancel(ctl_loop(c), &c->timer);
+	if (outbuf_pending(&ctl->said))
+		ctl_write(c, ctl->said.buf + ctl->said.off, outbuf_pending(&ctl->said));
 }
 
 static void ctl_handle(struct ctl_client *c, const char *line, size_t len)
 {
 	struct ctl_req req;
-	char err[160];
+	char err[200];
 
 	c->close_after = true;
 	if (ctl_parse(line, len, &req, err, sizeof(err)) < 0) {
@@ -188,12 +207,10 @@ static void ctl_handle(struct ctl_client *c, const char *line, size_t len)
 		loop_stop(ctl_loop(c));
 		break;
 	case CTL_CONNECT:
-		c->close_after = false;
 		ctl_do_connect(c, &req);
-		if (!c->waiting)
-			c->close_after = true;
 		break;
 	}
+	explicit_bzero(&req, sizeof(req));
 }
 
 static void ctl_client_event(struct loop *l, int fd, uint32_t events, void *arg)
@@ -205,6 +222,11 @@ static void ctl_client_event(struct loop *l, int fd, uint32_t events, void *arg)
 	(void)l;
 	if (events & LOOP_OUT) {
 		ctl_flush(c);
+		return;
+	}
+	if (c->handled) {
+		/* one request a connection: readable now means gone (or rude) */
+		ctl_client_free(c);
 		return;
 	}
 	n = recv(fd, c->in + c->inlen, sizeof(c->in) - 1 - c->inlen, MSG_DONTWAIT);
@@ -219,13 +241,14 @@ static void ctl_client_event(struct loop *l, int fd, uint32_t events, void *arg)
 	nl = memchr(c->in, '\n', c->inlen);
 	if (!nl && c->inlen < sizeof(c->in) - 1)
 		return;
-	loop_mod(ctl_loop(c), fd, 0);
+	c->handled = true;
 	if (!nl) {
 		c->close_after = true;
 		ctl_line(c, "error", "request too long");
 	} else {
 		ctl_handle(c, c->in, (size_t)(nl - c->in));
 	}
+	explicit_bzero(c->in, c->inlen); /* a connect's token */
 	ctl_flush(c);
 }
 
@@ -319,5 +342,6 @@ void ctl_free(struct ctl *ctl)
 	loop_del(ctl->d->loop, ctl->fd);
 	close(ctl->fd);
 	unlink(ctl->path);
+	outbuf_fini(&ctl->said);
 	free(ctl);
 }

@@ -301,27 +301,48 @@ static const struct tunnel_ops daemon_tunnel_ops = {
 	.rtt = daemon_rtt,
 };
 
+/* A connect while a session exists: the same options join it, others are named. */
+static int daemon_connect_again(struct daemon *d, const struct ctl_req *req, char *msg, size_t len)
+{
+	char diff[768];
+
+	if (ctl_diff(&d->opts, req, diff, sizeof(diff)) > 0) {
+		snprintf(msg, len, "already %s to %s with other options: %s; run `subway quit` first to change them",
+			 d->state == D_CONNECTING ? "connecting" : "connected", tunnel_where(&d->tun), diff);
+		return -EEXIST;
+	}
+	if (d->state == D_RECONNECTING) {
+		snprintf(msg, len, "connected to %s, but the session is down and reconnecting: %s",
+			 tunnel_where(&d->tun), d->last_error);
+		return -EAGAIN;
+	}
+	if (d->state == D_CONNECTED) {
+		snprintf(msg, len, "already connected to %s", tunnel_where(&d->tun));
+		return 1;
+	}
+	return 0; /* connecting: one more waiter for the one outcome */
+}
+
 int daemon_connect(struct daemon *d, const struct ctl_req *req, uid_t uid, char *msg, size_t len)
 {
 	char text[320];
 	struct token_file tf;
 	int r;
 
-	if (d->state != D_IDLE) {
-		snprintf(msg, len, "already %s to %s", d->state == D_CONNECTED ? "connected" : "connecting",
-			 tunnel_where(&d->tun));
-		return d->state == D_CONNECTED ? 1 : -EALREADY;
-	}
+	if (d->state != D_IDLE)
+		return daemon_connect_again(d, req, msg, len);
 	snprintf(text, sizeof(text), "token=%s\n", req->token_hex);
 	r = auth_token_file_parse(text, strlen(text), &tf, msg, len);
 	explicit_bzero(text, sizeof(text));
 	if (r < 0)
 		return r;
-	r = tunnel_configure(&d->tun, req->mgr_addr, req->mgr_port, &tf.token,
+	r = tunnel_configure(&d->tun, req->manager.addr, req->manager.port, &tf.token,
 			     req->insecure ? NULL : req->fingerprint, msg, len);
 	auth_token_wipe(&tf.token);
 	if (r < 0)
 		return r;
+	d->opts = *req;
+	explicit_bzero(d->opts.token_hex, sizeof(d->opts.token_hex));
 	d->owner = req->has_owner ? (uid_t)req->owner : uid;
 	memcpy(d->dns_opts.ns, req->ns, sizeof(d->dns_opts.ns));
 	memcpy(d->dns_opts.also_proxy, req->also_proxy, sizeof(d->dns_opts.also_proxy));
