@@ -16,6 +16,7 @@
 #include "net/outbuf.h"
 #include "daemon/daemon.h"
 #include "daemon/status.h"
+#include "net/listener.h"
 #include "proto/ctlmsg.h"
 
 #define CTL_OUT_MAX (1u << 20)  /* bytes waiting for a client that does not read */
@@ -23,7 +24,7 @@
 
 struct ctl {
 	struct daemon *d;
-	int fd;
+	struct listener ls;
 	char path[108];
 	struct list clients; /* oldest first */
 	int n_clients;
@@ -258,52 +259,44 @@ static void ctl_client_timeout(struct loop *l, struct loop_timer *t)
 	ctl_client_free(t->arg);
 }
 
-static void ctl_accept_event(struct loop *l, int lfd, uint32_t events, void *arg)
+/* A new client: root or the connecting user, and room for it. */
+static void ctl_on_accept(void *arg, int fd)
 {
 	struct ctl *ctl = arg;
-	uid_t owner = ctl->d->owner;
+	struct loop *l = ctl->d->loop;
+	struct ucred cred;
+	socklen_t clen = sizeof(cred);
+	struct ctl_client *c;
+	const char *refuse = NULL;
 
-	(void)events;
-	for (int i = 0; i < 16; i++) {
-		struct ucred cred;
-		socklen_t clen = sizeof(cred);
-		struct ctl_client *c;
-		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-
-		if (fd < 0)
-			return;
-		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0 ||
-		    (cred.uid != 0 && cred.uid != owner)) {
-			static const char deny[] = "error permission denied: subway serves root and the user who connected\n";
-			send(fd, deny, sizeof(deny) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-			close(fd);
-			continue;
-		}
-		if (!ctl_make_room(ctl) || !(c = calloc(1, sizeof(*c)))) {
-			static const char busy[] = "error busy: too many control clients\n";
-			send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-			close(fd);
-			continue;
-		}
-		c->ctl = ctl;
-		c->fd = fd;
-		c->uid = cred.uid;
-		if (loop_add(l, fd, LOOP_IN, ctl_client_event, c) < 0) {
-			close(fd);
-			free(c);
-			continue;
-		}
-		ctl->n_clients++;
-		list_add_tail(&ctl->clients, &c->link);
-		loop_timer_arm(l, &c->timer, CTL_TIMEOUT_MS, ctl_client_timeout, c);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0 ||
+	    (cred.uid != 0 && cred.uid != ctl->d->owner))
+		refuse = "error permission denied: subway serves root and the user who connected\n";
+	else if (!ctl_make_room(ctl) || !(c = calloc(1, sizeof(*c))))
+		refuse = "error busy: too many control clients\n";
+	if (refuse) {
+		send(fd, refuse, strlen(refuse), MSG_NOSIGNAL | MSG_DONTWAIT);
+		close(fd);
+		return;
 	}
+	c->ctl = ctl;
+	c->fd = fd;
+	c->uid = cred.uid;
+	if (loop_add(l, fd, LOOP_IN, ctl_client_event, c) < 0) {
+		close(fd);
+		free(c);
+		return;
+	}
+	ctl->n_clients++;
+	list_add_tail(&ctl->clients, &c->link);
+	loop_timer_arm(l, &c->timer, CTL_TIMEOUT_MS, ctl_client_timeout, c);
 }
 
 struct ctl *ctl_new(struct daemon *d, const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct ctl *ctl = calloc(1, sizeof(*ctl));
-	int err;
+	int fd, err;
 
 	if (!ctl)
 		return NULL;
@@ -311,26 +304,23 @@ struct ctl *ctl_new(struct daemon *d, const char *path)
 	list_init(&ctl->clients);
 	snprintf(ctl->path, sizeof(ctl->path), "%s", path);
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	ctl->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (ctl->fd < 0)
-		goto fail;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	unlink(path);
 	/* Permission is checked per connection with SO_PEERCRED. */
-	if (bind(ctl->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(path, 0666) < 0 ||
-	    listen(ctl->fd, 64) < 0)
-		goto fail;
-	if ((err = loop_add(d->loop, ctl->fd, LOOP_IN, ctl_accept_event, ctl)) < 0) {
+	if (fd >= 0 && (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(path, 0666) < 0 ||
+			listen(fd, 64) < 0)) {
+		err = -errno;
+		close(fd);
+		fd = err;
+	} else if (fd < 0) {
+		fd = -errno;
+	}
+	if ((err = listener_init(&ctl->ls, d->loop, fd, CTL_ACCEPTS, "the control socket", ctl_on_accept, ctl)) < 0) {
+		free(ctl);
 		errno = -err;
-		goto fail;
+		return NULL;
 	}
 	return ctl;
-fail:
-	err = errno;
-	if (ctl->fd >= 0)
-		close(ctl->fd);
-	free(ctl);
-	errno = err;
-	return NULL;
 }
 
 void ctl_free(struct ctl *ctl)
@@ -339,8 +329,7 @@ void ctl_free(struct ctl *ctl)
 		return;
 	while (!list_empty(&ctl->clients))
 		ctl_client_free(list_first(&ctl->clients, struct ctl_client, link));
-	loop_del(ctl->d->loop, ctl->fd);
-	close(ctl->fd);
+	listener_fini(&ctl->ls);
 	unlink(ctl->path);
 	outbuf_fini(&ctl->said);
 	free(ctl);

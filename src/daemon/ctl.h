@@ -16,6 +16,7 @@
 #include <stdbool.h>
 
 #define CTL_CLIENTS_MAX 64
+#define CTL_ACCEPTS 16 /* accepts per wakeup */
 #define CTL_TIMEOUT_MS 5000
 
 struct daemon;

@@ -23,6 +23,7 @@
 #include "dns/dnsmsg.h"
 #include "dns/dnsroute.h"
 #include "dns/dnstcp.h"
+#include "net/outbuf.h"
 #include "net/listener.h"
 
 #define DNS_PORT 53
@@ -97,8 +98,7 @@ struct dnssrv_tcpc {
 	struct sockaddr_in peer;
 	size_t inlen;
 	uint8_t in[2 + DQ_QUERY_MAX];
-	uint8_t *out;
-	size_t outlen, outoff, outcap;
+	struct outbuf out;
 };
 
 struct dns_counters {

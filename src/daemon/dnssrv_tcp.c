@@ -27,9 +27,8 @@ static void tcpc_close(struct dnssrv_tcpc *c)
 	loop_timer_cancel(s->d->loop, &c->idle);
 	loop_close(s->d->loop, &c->fd);
 	c->gen++; /* answers still on their way for it are dropped */
-	free(c->out);
-	c->out = NULL;
-	c->outlen = c->outoff = c->outcap = c->inlen = 0;
+	outbuf_fini(&c->out);
+	c->inlen = 0;
 	c->pending = 0;
 	c->eof = false;
 	s->n_tcpc--;
@@ -45,30 +44,18 @@ static void tcpc_idle(struct loop *l, struct loop_timer *t)
 		tcpc_close(c);
 }
 
-static int tcpc_flush(struct dnssrv_tcpc *c)
-{
-	while (c->outoff < c->outlen) {
-		ssize_t n = send(c->fd, c->out + c->outoff, c->outlen - c->outoff, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n < 0)
-			return errno == EAGAIN ? 0 : -errno;
-		c->outoff += (size_t)n;
-	}
-	c->outoff = c->outlen = 0;
-	return 0;
-}
-
 /* What the client's socket waits for next; closes a client that is done. */
 static void tcpc_update(struct dnssrv_tcpc *c)
 {
 	uint32_t ev = 0;
 
-	if (c->eof && !c->pending && !c->outlen) {
+	if (c->eof && !c->pending && !outbuf_pending(&c->out)) {
 		tcpc_close(c);
 		return;
 	}
 	if (!c->eof && c->pending < DNS_TCP_PENDING)
 		ev |= LOOP_IN;
-	if (c->outlen)
+	if (outbuf_pending(&c->out))
 		ev |= LOOP_OUT;
 	loop_mod(c->s->d->loop, c->fd, ev);
 	if (!c->inlen) /* half a query waits on the deadline it has */
@@ -84,7 +71,7 @@ static struct dnssrv_tcpc *tcpc_slot(struct dnssrv *s)
 		struct dnssrv_tcpc *c = &s->tcpc[k];
 		if (c->fd < 0)
 			return c;
-		if (!c->pending && !c->outlen && (!old || c->since_ms < old->since_ms))
+		if (!c->pending && !outbuf_pending(&c->out) && (!old || c->since_ms < old->since_ms))
 			old = c;
 	}
 	if (old)
@@ -95,31 +82,14 @@ static struct dnssrv_tcpc *tcpc_slot(struct dnssrv *s)
 void dnssrv_tcp_answer(struct dnssrv *s, int tc, uint32_t gen, const uint8_t *m, size_t len)
 {
 	struct dnssrv_tcpc *c = &s->tcpc[tc];
-	size_t need;
+	uint8_t hdr[2] = { (uint8_t)(len >> 8), (uint8_t)len };
 
 	if (c->fd < 0 || c->gen != gen)
 		return;
 	c->pending--;
-	need = c->outlen + 2 + len;
-	if (need > DNS_TCP_OUT_MAX) {
-		tcpc_close(c); /* it does not read its answers */
-		return;
-	}
-	if (need > c->outcap) {
-		size_t cap = MAX(need, MIN(2 * c->outcap, (size_t)DNS_TCP_OUT_MAX));
-		uint8_t *p = realloc(c->out, cap);
-		if (!p) {
-			tcpc_close(c);
-			return;
-		}
-		c->out = p;
-		c->outcap = cap;
-	}
-	c->out[c->outlen] = (uint8_t)(len >> 8);
-	c->out[c->outlen + 1] = (uint8_t)len;
-	memcpy(c->out + c->outlen + 2, m, len);
-	c->outlen += 2 + len;
-	if (tcpc_flush(c) < 0) {
+	/* Past the cap, the client does not read its answers: it goes. */
+	if (outbuf_add(&c->out, hdr, 2, DNS_TCP_OUT_MAX - len) < 0 ||
+	    outbuf_add(&c->out, m, len, DNS_TCP_OUT_MAX) < 0 || outbuf_flush(&c->out, c->fd) < 0) {
 		tcpc_close(c);
 		return;
 	}
@@ -160,7 +130,7 @@ static void tcpc_event(struct loop *l, int fd, uint32_t events, void *arg)
 	struct dnssrv_tcpc *c = arg;
 
 	(void)l;
-	if ((events & LOOP_OUT) && tcpc_flush(c) < 0) {
+	if ((events & LOOP_OUT) && outbuf_flush(&c->out, c->fd) < 0) {
 		tcpc_close(c);
 		return;
 	}

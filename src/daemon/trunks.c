@@ -38,8 +38,7 @@ static int trunk_on_ready(struct pconn *pc)
 	pconn_release(pc, &w);
 	tr->mx[slot] = mux_new(tr->set.cfg->loop, &w, MUX_INITIATOR, &tr->ops, tr);
 	if (!tr->mx[slot]) {
-		close(w.fd);
-		wire_fini(&w);
+		wire_drop(&w);
 		trunks_fill(tr);
 		return 1;
 	}

@@ -200,19 +200,19 @@ static void session_input(struct session *s)
 static void session_on_event(struct loop *l, int fd, uint32_t events, void *arg)
 {
 	struct session *s = arg;
+	const char *why = NULL;
 	int r;
 
 	(void)l;
 	(void)fd;
-	if ((events & LOOP_OUT) && wire_flush(&s->w) < 0) {
-		log_info("session %s: control connection write failed", s->name);
-		session_free(s);
-		return;
-	}
-	r = wire_read(&s->w);
-	if (r == 0 || (r < 0 && r != -EAGAIN)) {
-		log_info("session %s: control connection %s", s->name,
-			 r == 0 ? "closed by the client" : strerror(-r));
+	if ((events & LOOP_OUT) && wire_flush(&s->w) < 0)
+		why = "write failed";
+	else if ((r = wire_read(&s->w)) == 0)
+		why = "closed by the client";
+	else if (r < 0 && r != -EAGAIN)
+		why = strerror(-r);
+	if (why) {
+		log_info("session %s: control connection %s", s->name, why);
 		session_free(s);
 		return;
 	}
@@ -234,8 +234,7 @@ int session_new(struct mgr *m, struct wire *w, const uint8_t id[PROTO_SESSION_LE
 	int ret;
 
 	if (!s) {
-		close(w->fd);
-		wire_fini(w);
+		wire_drop(w);
 		return -ENOMEM;
 	}
 	s->m = m;

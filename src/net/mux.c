@@ -233,9 +233,8 @@ static void stream_event(struct loop *l, int fd, uint32_t events, void *arg)
 	int err = 0;
 
 	(void)l;
-	(void)fd;
 	if (events & EPOLLERR) {
-		err = sock_connect_result(st->fd);
+		err = sock_connect_result(fd);
 		err = err ? err : -ECONNRESET;
 	} else if ((events & EPOLLHUP) && st->eof && !st->shut) {
 		err = -ECONNRESET; /* gone both ways while the peer's half is still open */
@@ -439,7 +438,6 @@ static void trunk_event(struct loop *l, int fd, uint32_t events, void *arg)
 	struct mux *mx = arg;
 	int r = 0;
 
-	(void)fd;
 	(void)events;
 	if (wire_pending(&mx->w))
 		r = wire_flush(&mx->w);
@@ -452,7 +450,7 @@ static void trunk_event(struct loop *l, int fd, uint32_t events, void *arg)
 		return;
 	}
 	unblock(mx);
-	loop_mod(l, mx->w.fd, (mx->pend_bytes < MUX_PEND_MAX ? LOOP_IN : 0) | (wire_pending(&mx->w) ? LOOP_OUT : 0));
+	loop_mod(l, fd, (mx->pend_bytes < MUX_PEND_MAX ? LOOP_IN : 0) | (wire_pending(&mx->w) ? LOOP_OUT : 0));
 }
 
 struct mux *mux_new(struct loop *l, struct wire *w, enum mux_role role, const struct mux_ops *ops, void *arg)
