@@ -282,14 +282,21 @@ static void load_deadline(struct loop *l, struct loop_timer *t)
 	loop_stop(ld->loop);
 }
 
+/* qsort of an empty set (v may be NULL: never allocated). */
+static void samples_sort(const struct samples *s)
+{
+	if (s->n)
+		qsort(s->v, s->n, sizeof(*s->v), cmp_u32);
+}
+
 static void load_report(struct load *ld)
 {
 	double secs = (double)(ld->t_end_us - ld->t_start_us) / 1e6;
 	const struct samples *c = &ld->connect_us, *x = &ld->total_us, *f = &ld->fail_us;
 
-	qsort(c->v, c->n, sizeof(*c->v), cmp_u32);
-	qsort(x->v, x->n, sizeof(*x->v), cmp_u32);
-	qsort(f->v, f->n, sizeof(*f->v), cmp_u32);
+	samples_sort(c);
+	samples_sort(x);
+	samples_sort(f);
 	printf("{\"concurrency\": %llu, \"size\": %llu, \"seconds\": %.3f, \"started\": %llu, "
 	       "\"connections\": %llu, \"held\": %llu, \"conn_per_s\": %.1f, "
 	       "\"errors\": {\"refused\": %llu, \"timeout\": %llu, \"unreachable\": %llu, "
