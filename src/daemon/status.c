@@ -181,6 +181,7 @@ void status_write_json(struct daemon *d, FILE *fp)
 	json_obj_end(&j);
 	status_counters(&j, d);
 	dnsplug_status_json(d, &j);
+	intercepts_status_json(&d->ic, &j);
 	status_loop_guard(&j, d);
 	json_str(&j, "last_error", d->last_error[0] && d->state != D_CONNECTED ? d->last_error : NULL);
 	json_obj_end(&j);
@@ -222,6 +223,7 @@ void status_write_text(struct daemon *d, FILE *fp)
 		(unsigned long long)d->c.dial_fail[DIAL_REFUSED], (unsigned long long)d->c.dial_fail[DIAL_UNREACHABLE],
 		(unsigned long long)d->c.dial_fail[DIAL_TIMEOUT]);
 	dnsplug_status_text(d, fp);
+	intercepts_status_text(&d->ic, fp);
 	fprintf(fp, "%-10s %s", "loop guard:", d->guard.enabled ? "on" : "OFF (--no-loop-guard)");
 	fprintf(fp, ", blocked %llu tcp, %llu udp, %llu dns, %llu icmp", (unsigned long long)d->c.loops_tcp,
 		(unsigned long long)d->c.loops_udp, (unsigned long long)d->c.loops_dns,

@@ -133,6 +133,15 @@ struct mgr {
 	int exit_code;
 	struct ssl_ctx_st *tls_ctx; /* NULL with --insecure */
 	uint8_t fingerprint[32];
+	/* intercepts (intercept.h, agent.h) */
+	struct list agents;     /* struct agent */
+	unsigned n_agents;
+	struct list intercepts; /* struct icept */
+	unsigned n_intercepts;
+	uint32_t next_icept_id;
+	struct list links;      /* connections being carried to laptops */
+	struct loop_timer icept_timer;
+	uint64_t icept_state_ms;
 };
 
 /* manager.c */
