@@ -11,3 +11,6 @@ int connect_main(int argc, char **argv);
 int status_main(int argc, char **argv);
 int quit_main(int argc, char **argv);
 int doctor_main(int argc, char **argv);
+int intercept_main(int argc, char **argv);
+int leave_main(int argc, char **argv);
+int list_main(int argc, char **argv);

@@ -254,29 +254,26 @@ static void dicept_on_state(struct intercepts *is, const struct msg_intercept_st
 	ic->dropped = st->dropped;
 }
 
-/* An ENV reply: "KEY=VALUE\0..." as one JSON object. */
-static void dicept_env_json(const uint8_t *p, size_t len, char *out, size_t size)
+/* An ENV reply: "KEY=VALUE\0..." as one line, each entry percent-encoded
+ * (any byte a value may hold survives: newlines, quotes, '='), entries
+ * separated by spaces.  out holds 3 * len + 1 bytes. */
+static void dicept_env_line(const uint8_t *p, size_t len, char *out, size_t size)
 {
-	FILE *fp = fmemopen(out, size, "w");
-	struct json j;
-	size_t i = 0;
+	size_t i = 0, o = 0;
 
-	if (!fp) {
-		snprintf(out, size, "{}");
-		return;
-	}
-	json_init(&j, fp, false);
-	json_obj_begin(&j, NULL);
+	out[0] = 0;
 	while (i < len) {
-		const char *kv = (const char *)p + i, *eq = strchr(kv, '=');
-		char key[256];
-		snprintf(key, sizeof(key), "%.*s", (int)(eq - kv), kv);
-		json_str(&j, key, eq + 1);
-		i += strlen(kv) + 1;
+		size_t n = strlen((const char *)p + i);
+		ssize_t w = str_pct_encode(p + i, n, out + o, size - o);
+		if (w < 0)
+			break;
+		o += (size_t)w;
+		i += n + 1;
+		if (i < len && o + 1 < size) {
+			out[o++] = ' ';
+			out[o] = 0;
+		}
 	}
-	json_obj_end(&j);
-	if (fclose(fp) != 0)
-		snprintf(out, size, "{}");
 }
 
 static void dicept_on_reply(struct intercepts *is, uint8_t type, const struct msg_query *r)
@@ -290,9 +287,9 @@ static void dicept_on_reply(struct intercepts *is, uint8_t type, const struct ms
 		if (type == FT_LIST_REPLY) {
 			text = strndup((const char *)r->data, r->len);
 		} else {
-			text = malloc(2 * (size_t)r->len + 64); /* JSON escapes at most double it, and a few */
+			text = malloc(3 * (size_t)r->len + 1);
 			if (text)
-				dicept_env_json(r->data, r->len, text, 2 * (size_t)r->len + 64);
+				dicept_env_line(r->data, r->len, text, 3 * (size_t)r->len + 1);
 		}
 		ctl_answer(is->d->ctl, is->q[i].token, text != NULL, text ? text : "out of memory");
 		free(text);

@@ -165,37 +165,12 @@ static bool ctl_graph(const char *v)
 /* Percent-decodes v into out (size bytes): printable ASCII only, not empty. */
 static bool ctl_pct_decode(const char *v, size_t vlen, char *out, size_t size)
 {
-	size_t o = 0;
+	ssize_t n = str_pct_decode(v, vlen, out, size);
 
-	for (size_t i = 0; i < vlen; i++) {
-		int c = (unsigned char)v[i];
-		if (c == '%') {
-			int hi = i + 2 < vlen ? hex_digit(v[i + 1]) : -1, lo = hi >= 0 ? hex_digit(v[i + 2]) : -1;
-			if (lo < 0)
-				return false;
-			c = hi << 4 | lo;
-			i += 2;
-		}
-		if (c < 0x20 || c > 0x7e || o + 1 >= size)
+	for (ssize_t i = 0; i < n; i++)
+		if (out[i] < 0x20 || out[i] > 0x7e)
 			return false;
-		out[o++] = (char)c;
-	}
-	out[o] = 0;
-	return o > 0;
-}
-
-/* ... and back: space and '%' (and nothing else printable) encoded. */
-static void ctl_pct_encode(const char *s, char *out, size_t size)
-{
-	size_t o = 0;
-
-	for (; *s && o + 4 < size; s++) {
-		if (*s == ' ' || *s == '%')
-			o += (size_t)snprintf(out + o, size - o, "%%%02X", (unsigned char)*s);
-		else
-			out[o++] = *s;
-	}
-	out[o] = 0;
+	return n > 0;
 }
 
 /* Sets k from v (NUL-terminated, vlen bytes); -EINVAL with the reason in err. */
@@ -319,7 +294,10 @@ static bool ctl_value_get(const struct ctl_key *k, const struct ctl_req *req, ch
 		snprintf(out, size, "%s", m >= 1 && m <= 3 ? ctl_modes[m] : "");
 		return m >= 1 && m <= 3;
 	}
-	case CTL_PCT: ctl_pct_encode(CFIELD(req, k, char), out, size); return out[0] != 0;
+	case CTL_PCT: {
+		const char *v = CFIELD(req, k, char);
+		return str_pct_encode(v, strnlen(v, k->size), out, size) > 0;
+	}
 	}
 	return false;
 }
