@@ -11,3 +11,5 @@ int connect_main(int argc, char **argv);
 int status_main(int argc, char **argv);
 int quit_main(int argc, char **argv);
 int doctor_main(int argc, char **argv);
+int install_main(int argc, char **argv);
+int uninstall_main(int argc, char **argv);

@@ -27,6 +27,8 @@ static void status_cidrs(struct json *j, const char *key, const struct cidr_list
 	json_arr_end(j);
 }
 
+static const char *const info_src_keys[INFO_SRC_MAX_] = { "pod_cidrs", "service_cidrs", "domain", "dns", "nodes" };
+
 static void status_cluster(struct json *j, const struct daemon *d)
 {
 	char ip[16];
@@ -40,6 +42,11 @@ static void status_cluster(struct json *j, const struct daemon *d)
 	for (int i = 0; i < d->info.n_nodes; i++)
 		json_str(j, NULL, ip4_str(d->info.nodes[i], ip));
 	json_arr_end(j);
+	/* where the manager got each value: flag, env, derived, default (none: not given) */
+	json_obj_begin(j, "sources");
+	for (int i = 0; i < INFO_SRC_MAX_; i++)
+		json_str(j, info_src_keys[i], info_source_name(d->info.src[i]));
+	json_obj_end(j);
 	json_obj_end(j);
 }
 
@@ -206,6 +213,11 @@ void status_write_text(struct daemon *d, FILE *fp)
 		fprintf(fp, " %s", cidr4_str(&d->info.pod.v[i], buf));
 	for (int i = 0; i < d->info.svc.n; i++)
 		fprintf(fp, " %s", cidr4_str(&d->info.svc.v[i], buf));
+	fprintf(fp, "\n%-10s domain %s, dns %s (from the manager:", "cluster:", d->info.domain,
+		d->info.dns ? ip4_str(d->info.dns, ip) : "none");
+	for (int i = 0; i < INFO_SRC_MAX_; i++)
+		fprintf(fp, "%s %s %s", i ? "," : "", info_src_keys[i], info_source_name(d->info.src[i]));
+	fprintf(fp, ")");
 	fprintf(fp, "\n%-10s %u tcp, %u udp active", "flows:", d->n_tcp, d->n_udp);
 	if (daemon_trunks(d))
 		fprintf(fp, ", tcp as streams on %d of %d trunk connections", d->n_trunks, TRUNKS);
