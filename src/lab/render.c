@@ -355,3 +355,13 @@ void render_nginx(struct text *t, const struct nginx_site *s)
 		text_printf(t, "\t\tlocation = /big {\n\t\t\troot %s;\n\t\t}\n", s->www);
 	text_printf(t, "\t}\n}\n");
 }
+
+/* ---- docker-registry ---- */
+
+void render_registry(struct text *t, const char *root, int port)
+{
+	text_printf(t, "# the lab's registry, like the seed's multi:5000 (plain HTTP)\nversion: 0.1\n"
+		       "log:\n  level: warn\n  accesslog:\n    disabled: true\n"
+		       "storage:\n  filesystem:\n    rootdirectory: %s\n  delete:\n    enabled: true\n"
+		       "http:\n  addr: 0.0.0.0:%d\n", root, port);
+}

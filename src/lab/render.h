@@ -37,5 +37,8 @@ struct nginx_site {
 };
 void render_nginx(struct text *t, const struct nginx_site *s);
 
+/* docker-registry's config: plain HTTP on port, storage in root. */
+void render_registry(struct text *t, const char *root, int port);
+
 /* "_<port>._<proto>.<svc>.<ns>.svc.cluster.local" and friends. */
 void render_svc_fqdn(char *buf, size_t size, const struct lab_service *s);

@@ -9,6 +9,7 @@
 
 #include "common/json.h"
 #include "common/util.h"
+#include "lab/kubelet.h"
 #include "lab/lab.h"
 #include "lab/render.h"
 #include "net/tls.h"
@@ -24,6 +25,8 @@ struct live {
 	struct lab_proc procs[LAB_PROCS_MAX];
 	pid_t pids[LAB_PROCS_MAX];
 	bool running[LAB_PROCS_MAX];
+	bool has_manager; /* the kubelet runs the manager's pod (not --no-manager) */
+	struct kubelet_state kst;
 };
 
 static bool pid_running(pid_t pid)
@@ -53,6 +56,12 @@ static void live_read_ready(const struct lab *lab, struct live *lv)
 		lv->up_seconds = strtod(p + 11, NULL);
 }
 
+/* The manager's pod runs nothing in a lab brought up with --no-manager. */
+static bool proc_optional(const struct live *lv, const struct lab_proc *p)
+{
+	return !lv->has_manager && p->kind == PROC_POD && lab_pods[p->index].server == LAB_SRV_MANAGER;
+}
+
 static void live_collect(const struct lab *lab, struct live *lv)
 {
 	char path[128], ns[LAB_NS_MAX];
@@ -69,12 +78,12 @@ static void live_collect(const struct lab *lab, struct live *lv)
 		all &= e;
 		any |= e;
 	}
+	lv->has_manager = kubelet_state_read(lab, &lv->kst) == 0;
 	lv->nprocs = procs_plan(lab, lv->procs, LAB_PROCS_MAX);
 	for (int i = 0; i < lv->nprocs; i++) {
 		lv->pids[i] = lab_pid_read(lab, lv->procs[i].name);
 		lv->running[i] = pid_running(lv->pids[i]);
-		bool optional = lv->procs[i].kind == PROC_POD && lab_pods[lv->procs[i].index].server == LAB_SRV_MANAGER;
-		all &= lv->running[i] || optional;
+		all &= lv->running[i] || proc_optional(lv, &lv->procs[i]);
 	}
 	lv->state = lv->ready ? (all ? "up" : "degraded") : any ? "partial" : "down";
 }
@@ -250,7 +259,7 @@ static void json_procs(struct json *j, const struct lab *lab, const struct live 
 		lab_path(lab, path, sizeof(path), rel);
 		json_obj_begin(j, NULL);
 		json_str(j, "name", lv->procs[i].name);
-		json_str(j, "netns", ns);
+		json_str(j, "netns", lv->procs[i].ns_suffix[0] ? ns : NULL);
 		json_str(j, "what", lv->procs[i].what);
 		if (lv->pids[i] > 0)
 			json_int(j, "pid", lv->pids[i]);
@@ -307,7 +316,14 @@ static void json_manager(struct json *j, const struct lab *lab, const struct liv
 	json_bool(j, "running", k >= 0 && lv->running[k]);
 	json_str(j, "fingerprint", lab_fingerprint(lab, fp));
 	json_str(j, "transport", lab_fingerprint(lab, fp) ? "tls" : "tcp-insecure");
-	json_str(j, "user", LAB_MANAGER_USER);
+	json_str(j, "user", lv->has_manager ? lv->kst.user : NULL);
+	json_str(j, "image", lv->has_manager ? lv->kst.image : NULL);
+	json_str(j, "container_id", lv->has_manager ? lv->kst.container : NULL);
+	json_int(j, "restarts", lv->has_manager ? lv->kst.restarts : 0);
+	if (lv->has_manager && lv->kst.last_exit >= 0)
+		json_int(j, "last_exit", lv->kst.last_exit);
+	else
+		json_null(j, "last_exit");
 	json_obj_end(j);
 }
 
@@ -325,6 +341,22 @@ static void json_namespaces(struct json *j, const struct lab *lab)
 		json_obj_end(j);
 	}
 	json_arr_end(j);
+}
+
+/* "NAME (WHAT) is not running[: ...]; see LOG", for a process that died. */
+static bool problem_text(const struct lab *lab, const struct live *lv, int i, char *out, size_t size)
+{
+	const struct lab_proc *p = &lv->procs[i];
+	char extra[96] = "";
+
+	if (lv->running[i] || proc_optional(lv, p))
+		return false;
+	if (p->kind == PROC_POD && lab_pods[p->index].server == LAB_SRV_MANAGER)
+		snprintf(extra, sizeof(extra), " (container %.12s, %u restarts, last exit %d)", lv->kst.container,
+			 lv->kst.restarts, lv->kst.last_exit);
+	snprintf(out, size, "%s (%s) is not running%s; see %s/logs/%s.log", p->name, p->what, extra, lab->dir,
+		 p->name);
+	return true;
 }
 
 static void status_json(const struct lab *lab, const struct live *lv)
@@ -373,6 +405,13 @@ static void status_json(const struct lab *lab, const struct live *lv)
 	json_str(&j, "sha256", lv->sha[0] ? lv->sha : NULL);
 	json_obj_end(&j);
 	json_procs(&j, lab, lv);
+	json_arr_begin(&j, "problems");
+	for (int i = 0; i < lv->nprocs; i++) {
+		char what[256];
+		if (problem_text(lab, lv, i, what, sizeof(what)))
+			json_str(&j, NULL, what);
+	}
+	json_arr_end(&j);
 	json_obj_end(&j);
 	json_finish(&j);
 }
@@ -483,11 +522,14 @@ static void human_rest(const struct lab *lab, const struct live *lv)
 	printf("          %s\n", lab_fingerprint(lab, fp) ? fp : "no TLS (up --insecure)");
 	printf("big       GET http://web.default/big: %llu MiB, sha256 %s\n",
 	       (unsigned long long)(LAB_BIG_SIZE >> 20), lv->sha[0] ? lv->sha : "(not generated)");
+	if (lv->has_manager)
+		printf("          pod %s: image %s, container %.12s, %u restarts, runs as %s\n",
+		       lab_pod_by_server(LAB_SRV_MANAGER)->name, lv->kst.image, lv->kst.container, lv->kst.restarts,
+		       lv->kst.user);
 	for (int i = 0; i < lv->nprocs; i++) {
-		bool optional = lv->procs[i].kind == PROC_POD && lab_pods[lv->procs[i].index].server == LAB_SRV_MANAGER;
-		if (!lv->running[i] && !optional)
-			printf("%s %s (%s) is not running; see %s/logs/%s.log\n", down++ ? "         " : "\nproblems ",
-			       lv->procs[i].name, lv->procs[i].what, lab->dir, lv->procs[i].name);
+		char what[256];
+		if (problem_text(lab, lv, i, what, sizeof(what)))
+			printf("%s %s\n", down++ ? "         " : "\nproblems ", what);
 	}
 	printf("\n'subway lab exec --name %s -- CMD' runs CMD on the laptop; 'ip netns exec %s-<pod> CMD' in a pod.\n",
 	       lab->name, lab->name);
