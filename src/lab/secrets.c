@@ -23,7 +23,8 @@
 
 #define LAB_TOKEN_TEXT 1024
 
-/* install/token without its fingerprint line (--insecure) or as it is. */
+/* install/token's token=, manager= and (unless --insecure) fingerprint=
+ * lines, without its comments. */
 static int laptop_token(const struct lab *lab)
 {
 	char src[128], dst[128], text[LAB_TOKEN_TEXT], out[LAB_TOKEN_TEXT] = "";
@@ -39,7 +40,7 @@ static int laptop_token(const struct lab *lab)
 	for (char *p = text, *nl; *p; p = nl ? nl + 1 : p + strlen(p)) {
 		nl = strchr(p, '\n');
 		size_t len = nl ? (size_t)(nl - p) + 1 : strlen(p);
-		if ((lab->insecure && !strncmp(p, "fingerprint=", 12)) || off + len >= sizeof(out))
+		if (p[0] == '#' || (lab->insecure && !strncmp(p, "fingerprint=", 12)) || off + len >= sizeof(out))
 			continue;
 		memcpy(out + off, p, len);
 		off += len;

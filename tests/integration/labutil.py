@@ -19,6 +19,7 @@ import itertools
 import json
 import os
 import random
+import signal
 import socket
 import subprocess
 import sys
@@ -428,6 +429,35 @@ def manager_pid(lab):
         if b"manager" in cmd:
             return int(pid), [c.decode() for c in cmd if c]
     return None, None
+
+
+def kubelet_pid(lab):
+    """The pid of the lab's kubelet, which restarts the manager's container."""
+    return next((p["pid"] for p in lab.status(refresh=True)["processes"] if p["name"] == "kubelet"), None)
+
+
+class ManagerAway:
+    """`with ManagerAway(lab):` the manager's container is killed and stays
+    down (its kubelet paused) until the block ends; then the kubelet
+    restarts it, as it would have at once."""
+
+    def __init__(self, lab):
+        self.lab = lab
+
+    def __enter__(self):
+        self.kubelet = kubelet_pid(self.lab)
+        assert self.kubelet, "the lab has no kubelet"
+        os.kill(self.kubelet, signal.SIGSTOP)
+        pid, _ = manager_pid(self.lab)
+        assert pid, "no manager runs in the lab"
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: manager_pid(self.lab)[0] is None, timeout=5, what="manager gone")
+        return self
+
+    def __exit__(self, *exc):
+        os.kill(self.kubelet, signal.SIGCONT)
+        wait_for(lambda: self.lab.listens("manager-0", 8443), timeout=15, what="manager back")
+        return False
 
 
 def short(lab, *args):
