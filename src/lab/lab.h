@@ -61,6 +61,8 @@ bool netns_exists(const char *name);
 int netns_socket(const char *name, int domain, int type); /* fd or -errno */
 bool netns_has_addr(const char *name, const char *ifname, uint32_t addr);
 bool netns_listens(const char *name, enum lab_proto proto, uint16_t port);
+/* A sysctl's value ("net.ipv4.ip_forward") as the namespace has it; 0 or -errno. */
+int netns_sysctl(const char *name, const char *key, char *out, size_t size);
 /* SIGTERM, then SIGKILL, every process in these namespaces; waits until
  * they are gone (bounded).  Returns how many were signalled. */
 int netns_kill_all(char names[][LAB_NS_MAX], int n);

@@ -122,6 +122,15 @@ static void json_addrs(struct json *j, const struct lab *lab, int ns)
 	json_arr_end(j);
 }
 
+/* What the laptop's namespace says (the plan, when it is gone). */
+static bool laptop_forwards(const struct lab *lab, const char *ns, const struct lab_topo_info *ti)
+{
+	char v[8];
+
+	(void)lab;
+	return netns_sysctl(ns, "net.ipv4.ip_forward", v, sizeof(v)) == 0 ? v[0] == '1' : ti->laptop_forwards;
+}
+
 static void json_laptop(struct json *j, const struct lab *lab)
 {
 	const struct lab_topo_info *ti = lab_topo_info(lab->topo);
@@ -135,7 +144,7 @@ static void json_laptop(struct json *j, const struct lab *lab)
 	json_str(j, "nameserver", ip4_str(LAB_INTERNET_DNS, a));
 	snprintf(path, sizeof(path), LAB_NETNS_ETC "/%s/resolv.conf", name);
 	json_str(j, "resolv_conf", path);
-	json_bool(j, "ip_forward", ti->laptop_forwards);
+	json_bool(j, "ip_forward", laptop_forwards(lab, name, ti));
 	snprintf(fwd, sizeof(fwd), "%s:53", ip4_str(ti->node_dns, a));
 	json_str(j, "dns_forwarder", ti->dns_forwarder ? fwd : NULL);
 	json_obj_end(j);
@@ -327,6 +336,27 @@ static void json_manager(struct json *j, const struct lab *lab, const struct liv
 	json_obj_end(j);
 }
 
+/* The namespace's forwarding and rp_filter as the lab set them (planned)
+ * and as they are (null when the namespace is gone). */
+static void json_sysctls(struct json *j, const struct lab *lab, int i, const char *ns)
+{
+	static const char *const keys[] = { "net.ipv4.ip_forward", "net.ipv4.conf.all.rp_filter",
+					    "net.ipv4.conf.default.rp_filter" };
+	static const char *const names[] = { "ip_forward", "rp_filter", "rp_filter_default" };
+	char v[32];
+	uint64_t n;
+
+	json_bool(j, "forwards", render_ns_forwards(&lab->net, i));
+	json_obj_begin(j, "sysctls");
+	for (size_t k = 0; k < ARRAY_SIZE(keys); k++) {
+		if (netns_sysctl(ns, keys[k], v, sizeof(v)) == 0 && u64_parse(v, 255, &n) == 0)
+			json_int(j, names[k], (long long)n);
+		else
+			json_null(j, names[k]);
+	}
+	json_obj_end(j);
+}
+
 static void json_namespaces(struct json *j, const struct lab *lab)
 {
 	char ns[LAB_NS_MAX];
@@ -338,6 +368,7 @@ static void json_namespaces(struct json *j, const struct lab *lab)
 		json_str(j, "name", ns);
 		json_str(j, "role", ns_role(lab->net.ns[i].kind));
 		json_bool(j, "exists", netns_exists(ns));
+		json_sysctls(j, lab, i, ns);
 		json_obj_end(j);
 	}
 	json_arr_end(j);
