@@ -1,6 +1,7 @@
 /* The lab's kubelet: the manager's pod from the manifests (kubelet.h). */
 #include "lab/kubelet.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -426,21 +427,34 @@ static int image_archive(char *path, size_t size)
 	return 0;
 }
 
+/* The registry an image reference names ("host:port/..." or "a.b/..."),
+ * or NULL for a bare one; *path the rest. */
+static const char *image_registry(const char *ref, char *host, size_t size, const char **path)
+{
+	const char *slash = strchr(ref, '/');
+	size_t n = slash ? (size_t)(slash - ref) : 0;
+
+	*path = ref;
+	if (!slash || n >= size || (!memchr(ref, ':', n) && !memchr(ref, '.', n) && strncmp(ref, "localhost/", 10)))
+		return NULL;
+	snprintf(host, size, "%.*s", (int)n, ref);
+	*path = slash + 1;
+	return host;
+}
+
 /* The image into the lab's registry, as a developer pushes to the seed's
  * multi:5000 (from the server node: every topology reaches it there). */
-static int push_image(const struct lab *lab)
+static int push_image(const struct lab *lab, const char *archive, const char *path)
 {
 	struct argvb a = { .n = 0 };
-	char archive[PATH_MAX], out[1024] = "";
+	char out[1024] = "";
 
-	if (image_archive(archive, sizeof(archive)) < 0)
-		return -ENOENT;
 	argvb_add(&a, "skopeo");
 	argvb_add(&a, "copy");
 	argvb_add(&a, "--quiet");
 	argvb_add(&a, "--dest-tls-verify=false");
 	argvb_add(&a, "oci-archive:%s", archive);
-	argvb_add(&a, "docker://127.0.0.1:%d/subway:%s", KUBELET_REGISTRY_PORT, SUBWAY_VERSION);
+	argvb_add(&a, "docker://127.0.0.1:%d/%s", KUBELET_REGISTRY_PORT, path);
 	if (ns_run(lab, "server", &a, out, sizeof(out), true) != 0) {
 		trim_nl(out);
 		log_err("cannot push the image to the lab's registry: %s", out);
@@ -449,13 +463,62 @@ static int push_image(const struct lab *lab)
 	return 0;
 }
 
+/* A bare reference (subway:0.1.0): the image loaded into the node's store
+ * and named so, as `k3s ctr images import` does; IfNotPresent finds it. */
+static int load_image(const struct lab *lab, const char *archive, const char *ref)
+{
+	struct argvb a = { .n = 0 };
+	char out[1024] = "", *name;
+
+	kubelet_podman_base(lab, &a);
+	argvb_add(&a, "load");
+	argvb_add(&a, "--quiet");
+	argvb_add(&a, "--input=%s", archive);
+	if (ns_run(lab, NULL, &a, out, sizeof(out), true) != 0 || !(name = strstr(out, "Loaded image: "))) {
+		trim_nl(out);
+		log_err("cannot load %s: %s", archive, out);
+		return -EIO;
+	}
+	name += 14;
+	trim_nl(name);
+	memset(&a, 0, sizeof(a));
+	kubelet_podman_base(lab, &a);
+	argvb_add(&a, "tag");
+	argvb_add(&a, "%s", name);
+	argvb_add(&a, "%s", ref);
+	return ns_run(lab, NULL, &a, out, sizeof(out), false) == 0 ? 0 : -EIO;
+}
+
+/* The image where the pod spec says it is: the lab's registry (pushed
+ * there, then pulled on the node) or the node itself. */
+static int place_image(const struct lab *lab, const struct lab_podspec *s, bool *pull)
+{
+	char archive[PATH_MAX], host[64], want[64], a[16];
+	const char *path;
+
+	if (image_archive(archive, sizeof(archive)) < 0)
+		return -ENOENT;
+	*pull = image_registry(s->image, host, sizeof(host), &path) != NULL;
+	if (!*pull)
+		return load_image(lab, archive, s->image);
+	snprintf(want, sizeof(want), "%s:%d", ip4_str(lab_topo_info(lab->topo)->node_ip[0], a), KUBELET_REGISTRY_PORT);
+	if (strcmp(host, want)) {
+		log_err("image %s: the lab has its own registry only (%s), or images loaded on the node "
+			"(subway:%s)", s->image, want, SUBWAY_VERSION);
+		return -EINVAL;
+	}
+	return push_image(lab, archive, path);
+}
+
 /* Pull as the node's kubelet would, then create and start the container. */
-static int run_pod(const struct lab *lab, const struct lab_podspec *s, struct kubelet_state *st)
+static int run_pod(const struct lab *lab, const struct lab_podspec *s, bool pull, struct kubelet_state *st)
 {
 	struct argvb a = { .n = 0 };
 	char out[1024] = "", err[256];
 	int r;
 
+	if (!pull)
+		goto run;
 	kubelet_podman_base(lab, &a);
 	argvb_add(&a, "pull");
 	argvb_add(&a, "--quiet");
@@ -466,6 +529,7 @@ static int run_pod(const struct lab *lab, const struct lab_podspec *s, struct ku
 		log_err("cannot pull %s: %s", s->image, out);
 		return -EIO;
 	}
+run:
 	memset(&a, 0, sizeof(a));
 	r = kubelet_run_args(lab, s, &a, err, sizeof(err));
 	if (r < 0) {
@@ -559,22 +623,44 @@ static int wait_ready(const struct lab *lab, const struct lab_podspec *s, const 
 	return -ETIMEDOUT;
 }
 
+/* podman needs the cgroup hierarchy: `ip netns exec` hides it (it mounts
+ * a sysfs of its own). */
+static int check_cgroups(void)
+{
+	DIR *d = opendir("/sys/fs/cgroup");
+	struct dirent *e;
+	int n = 0;
+
+	while (d && (e = readdir(d)))
+		n += e->d_name[0] != '.';
+	if (d)
+		closedir(d);
+	if (n > 0)
+		return 0;
+	log_err("no cgroups under /sys/fs/cgroup here, which podman needs: run 'subway lab up' in the machine's "
+		"mount namespace (not under 'ip netns exec'), or with --no-manager");
+	return -ENOENT;
+}
+
 int kubelet_deploy(struct lab *lab)
 {
 	struct lab_podspec *s = calloc(1, sizeof(*s));
 	struct kubelet_state st = { .last_exit = -1 };
 	char path[128], err[512];
+	bool pull = false;
 	int r = s ? 0 : -ENOMEM;
 
 	lab_path(lab, path, sizeof(path), "install/subway.yaml");
+	if (r == 0)
+		r = check_cgroups();
 	if (r == 0 && (r = podspec_load(path, s, err, sizeof(err))) < 0)
 		log_err("%s", err);
 	if (r == 0)
 		r = write_volumes(lab, s);
 	if (r == 0)
-		r = push_image(lab);
+		r = place_image(lab, s, &pull);
 	if (r == 0)
-		r = run_pod(lab, s, &st);
+		r = run_pod(lab, s, pull, &st);
 	if (r == 0)
 		r = wait_ready(lab, s, &st);
 	if (r == 0)

@@ -15,10 +15,10 @@
 #define LAB_DEFAULT_NAME "subway"
 
 enum { OPT_NAME = 1, OPT_TOPOLOGY = 2, OPT_JSON = 4, OPT_NO_MANAGER = 8, OPT_COMMAND = 16, OPT_INSECURE = 32,
-       OPT_POD = 64, OPT_HIDDEN = 128 };
+       OPT_POD = 64, OPT_HIDDEN = 128, OPT_INSTALL = 256 };
 
 struct lab_args {
-	const char *name, *topology, *pod;
+	const char *name, *topology, *pod, *install;
 	bool json, no_manager, insecure, help;
 	char **command; /* exec: NULL-terminated */
 };
@@ -39,8 +39,8 @@ static int cmd_restart(const struct lab_cmd *c, struct lab_args *a);
 static int cmd_kubelet(const struct lab_cmd *c, struct lab_args *a);
 
 static const struct lab_cmd lab_cmds[] = {
-	{ "up", OPT_NAME | OPT_TOPOLOGY | OPT_NO_MANAGER | OPT_INSECURE, cmd_up,
-	  "up [--name NAME] [--topology host-only|bridged|cloud|nat] [--no-manager] [--insecure]",
+	{ "up", OPT_NAME | OPT_TOPOLOGY | OPT_NO_MANAGER | OPT_INSECURE | OPT_INSTALL, cmd_up,
+	  "up [--name NAME] [--topology host-only|bridged|cloud|nat] [--no-manager] [--insecure] [--install DIR]",
 	  "Builds the lab: a laptop namespace, three k3s-like nodes (server, agent1, agent2), pods with\n"
 	  "real servers, kube-proxy rules, cluster DNS and an 'internet' resolver.  Prints short progress\n"
 	  "lines, then 'lab NAME is up (topology T) in N.N s'.  Exits 1 if the lab is already up.\n\n"
@@ -51,7 +51,9 @@ static const struct lab_cmd lab_cmds[] = {
 	  "                    cloud: nodes behind a router, the laptop reaches node ports only\n"
 	  "                    nat: as host-only, nodes reach out through slirp4netns on the laptop\n"
 	  "  --no-manager      no manager: no registry, no image, manager-0 runs nothing\n"
-	  "  --insecure        the manager without TLS (plain TCP); connect --lab NAME --insecure\n" },
+	  "  --insecure        the manager without TLS (plain TCP); connect --lab NAME --insecure\n"
+	  "  --install DIR     deploy DIR/subway.yaml of an earlier 'subway install --out DIR' (its\n"
+	  "                    Secret, image and options) instead of installing afresh\n" },
 	{ "down", OPT_NAME, cmd_down, "down [--name NAME]",
 	  "Removes everything the lab created: processes, namespaces (and their links and nftables\n"
 	  "state), /etc/netns/NAME-*, /run/subway-lab/NAME.  Works after an 'up' that died halfway;\n"
@@ -133,6 +135,8 @@ static int args_parse(const struct lab_cmd *c, int argc, char **argv, struct lab
 			a->no_manager = true;
 		else if ((c->opts & OPT_INSECURE) && !strcmp(arg, "--insecure"))
 			a->insecure = true;
+		else if ((c->opts & OPT_INSTALL) && opt_is(arg, "--install"))
+			r = opt_value(c, argc, argv, &i, "--install", &a->install);
 		else if (arg[0] == '-')
 			r = usage_error(c, "unknown option '%s'", arg);
 		else if ((c->opts & OPT_POD) && !a->pod)
@@ -193,6 +197,7 @@ static int cmd_up(const struct lab_cmd *c, struct lab_args *a)
 		return 1;
 	lab.no_manager = a->no_manager;
 	lab.insecure = a->insecure;
+	lab.install = a->install;
 	umask(022);
 	return lab_up(&lab);
 }

@@ -29,6 +29,7 @@ struct lab {
 	int lock_fd;  /* -1 when not held */
 	bool no_manager; /* up --no-manager */
 	bool insecure;   /* up --insecure: the manager without TLS */
+	const char *install; /* up --install DIR: that `subway install`'s manifests */
 };
 
 

@@ -56,6 +56,27 @@ static int laptop_token(const struct lab *lab)
 	return r;
 }
 
+/* up --install DIR: that install's files, as they are. */
+static int copy_install(const struct lab *lab, const char *dir)
+{
+	static const char *const files[] = { "subway.yaml", "token" };
+	static char buf[256 * 1024];
+	char from[4200], to[256];
+	int r = mkdir_p(dir, 0700);
+
+	for (size_t i = 0; i < ARRAY_SIZE(files) && r == 0; i++) {
+		ssize_t n;
+		snprintf(from, sizeof(from), "%s/%s", lab->install, files[i]);
+		snprintf(to, sizeof(to), "%s/%s", dir, files[i]);
+		n = file_read_small(from, buf, sizeof(buf));
+		r = n < 0 ? (int)n : file_write(to, buf, (size_t)n, 0600);
+		if (r < 0)
+			log_err("--install %s: cannot copy %s: %s", lab->install, files[i], strerror(-r));
+		explicit_bzero(buf, sizeof(buf));
+	}
+	return r;
+}
+
 int lab_secrets_write(const struct lab *lab)
 {
 	const struct lab_topo_info *ti = lab_topo_info(lab->topo);
@@ -72,6 +93,8 @@ int lab_secrets_write(const struct lab *lab)
 	v.n_addrs = LAB_NODES;
 	memcpy(v.addrs, ti->node_ip, sizeof(ti->node_ip));
 	lab_path(lab, dir, sizeof(dir), "install");
+	if (lab->install)
+		return copy_install(lab, dir) < 0 ? -EIO : laptop_token(lab);
 	r = install_write(dir, &v, err, sizeof(err));
 	if (r < 0) {
 		log_err("subway install: %s", err);

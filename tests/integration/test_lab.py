@@ -41,7 +41,7 @@ def test_status_json(lab):
         assert key in st, key
     assert (st["name"], st["state"], st["topology"]) == (lab.name, "up", lab.topology)
     assert (st["pod_cidr"], st["service_cidr"], st["cluster_dns"]) == ("10.42.0.0/16", "10.43.0.0/16", "10.43.0.10")
-    assert st["up_seconds"] < 10
+    assert st["up_seconds"] < 5
     existing = set(labutil.netns_list())
     assert all(n["exists"] and n["name"] in existing for n in st["namespaces"])
     assert [n["name"] for n in st["nodes"]] == list(labutil.NODES)
