@@ -280,7 +280,7 @@ static void state_path(const struct lab *lab, char *buf, size_t size)
 
 int kubelet_state_write(const struct lab *lab, const struct kubelet_state *st)
 {
-	char path[128], tmp[140], text[512];
+	char path[128], tmp[140], text[768];
 	int r;
 
 	lab_path(lab, path, sizeof(path), "kubelet");
@@ -288,8 +288,10 @@ int kubelet_state_write(const struct lab *lab, const struct kubelet_state *st)
 	state_path(lab, path, sizeof(path));
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	snprintf(text, sizeof(text), "container=%s\nimage=%s\npid=%d\nrestarts=%u\nlast_exit=%d\nstarted=%lld\n"
-		 "user=%s\n", st->container, st->image, (int)st->pid, st->restarts, st->last_exit, st->started,
-		 st->user);
+		 "user=%s\nliveness=%d,%u,%u,%u,%u,%u\n", st->container, st->image, (int)st->pid, st->restarts,
+		 st->last_exit, st->started, st->user, st->liveness.set, st->liveness.port,
+		 st->liveness.initial_delay_s, st->liveness.period_s, st->liveness.timeout_s,
+		 st->liveness.failure_threshold);
 	r = file_write(tmp, text, strlen(text), 0644);
 	if (r == 0 && rename(tmp, path) < 0)
 		r = -errno;
@@ -314,8 +316,9 @@ static void state_field(const char *text, const char *key, char *out, size_t siz
 
 int kubelet_state_read(const struct lab *lab, struct kubelet_state *st)
 {
-	char path[128], text[512], v[32];
+	char path[128], text[768], v[64];
 	ssize_t n;
+	int set = 0;
 
 	memset(st, 0, sizeof(*st));
 	st->last_exit = -1;
@@ -334,6 +337,10 @@ int kubelet_state_read(const struct lab *lab, struct kubelet_state *st)
 	state_field(text, "started", v, sizeof(v));
 	st->started = atoll(v);
 	state_field(text, "user", st->user, sizeof(st->user));
+	state_field(text, "liveness", v, sizeof(v));
+	if (sscanf(v, "%d,%hu,%u,%u,%u,%u", &set, &st->liveness.port, &st->liveness.initial_delay_s,
+		   &st->liveness.period_s, &st->liveness.timeout_s, &st->liveness.failure_threshold) == 6)
+		st->liveness.set = set && st->liveness.port && st->liveness.period_s && st->liveness.failure_threshold;
 	return 0;
 }
 
@@ -547,6 +554,7 @@ run:
 		 strrchr(out, '\n') ? strrchr(out, '\n') + 1 : out);
 	snprintf(st->image, sizeof(st->image), "%s", s->image);
 	snprintf(st->user, sizeof(st->user), "%u:%u", s->user, s->has_group ? s->group : s->user);
+	st->liveness = s->liveness;
 	st->pid = container_pid(lab, st->container);
 	st->started = (long long)time(NULL);
 	st->last_exit = -1;

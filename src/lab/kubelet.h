@@ -34,6 +34,7 @@ struct kubelet_state {
 	int last_exit;      /* -1: none yet */
 	long long started;  /* unix time of the last start */
 	char user[32];      /* "uid:gid" the container runs as */
+	struct pod_probe liveness; /* from the pod spec: the watcher needs nothing else */
 };
 
 /* argv being built: pointers into store. */

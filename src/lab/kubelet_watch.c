@@ -35,7 +35,6 @@
 
 struct watch {
 	struct lab *lab;
-	struct lab_podspec *spec;
 	struct kubelet_state st;
 	int sig_fd, pid_fd;
 	unsigned backoff_ms, probe_failures;
@@ -79,8 +78,8 @@ static void watch_pid(struct watch *w)
 	w->pid_fd = w->st.pid > 0 ? pidfd_open_(w->st.pid) : -1;
 	w->started_ms = now_ms();
 	w->probe_failures = 0;
-	w->next_probe_ms = w->started_ms + (uint64_t)w->spec->liveness.initial_delay_s * 1000 +
-			   (uint64_t)w->spec->liveness.period_s * 1000;
+	w->next_probe_ms = w->started_ms + (uint64_t)w->st.liveness.initial_delay_s * 1000 +
+			   (uint64_t)w->st.liveness.period_s * 1000;
 }
 
 /* podman start, retried while podman still cleans up after the exit. */
@@ -134,7 +133,7 @@ static void on_exit_(struct watch *w, int status)
 
 static void on_probe(struct watch *w)
 {
-	const struct pod_probe *pr = &w->spec->liveness;
+	const struct pod_probe *pr = &w->st.liveness;
 	uint32_t ip = lab_pod_ip(lab_pod_by_server(LAB_SRV_MANAGER));
 
 	w->next_probe_ms = now_ms() + (uint64_t)pr->period_s * 1000;
@@ -171,8 +170,8 @@ static void watch_once(struct watch *w)
 {
 	struct pollfd p[2] = { { .fd = w->sig_fd, .events = POLLIN }, { .fd = w->pid_fd, .events = POLLIN } };
 	uint64_t now = now_ms();
-	int timeout = w->spec->liveness.set ? (int)MIN(w->next_probe_ms > now ? w->next_probe_ms - now : 0, 60000u)
-					    : 60000;
+	int timeout = w->st.liveness.set ? (int)MIN(w->next_probe_ms > now ? w->next_probe_ms - now : 0, 60000u)
+					 : 60000;
 
 	if (w->pid_fd < 0) { /* no process to watch: start one */
 		on_exit_(w, -1);
@@ -185,7 +184,7 @@ static void watch_once(struct watch *w)
 	if (!w->stop && (p[1].revents & POLLIN)) {
 		/* Not our child: the exit status comes from podman's record. */
 		on_exit_(w, kubelet_exit_code(w->lab, w->st.container));
-	} else if (!w->stop && w->spec->liveness.set && now_ms() >= w->next_probe_ms) {
+	} else if (!w->stop && w->st.liveness.set && now_ms() >= w->next_probe_ms) {
 		on_probe(w);
 	}
 }
@@ -193,15 +192,11 @@ static void watch_once(struct watch *w)
 int kubelet_main(struct lab *lab)
 {
 	struct watch w = { .lab = lab, .sig_fd = -1, .pid_fd = -1 };
-	char path[128], err[512];
 	sigset_t set;
 
 	log_open(NULL, "subway-lab-kubelet");
-	w.spec = calloc(1, sizeof(*w.spec));
-	lab_path(lab, path, sizeof(path), "install/subway.yaml");
-	if (!w.spec || podspec_load(path, w.spec, err, sizeof(err)) < 0 || kubelet_state_read(lab, &w.st) < 0) {
-		log_err("cannot read the pod: %s", w.spec ? err : "no memory");
-		free(w.spec);
+	if (kubelet_state_read(lab, &w.st) < 0) {
+		log_err("no pod to watch in %s/kubelet", lab->dir);
 		return 1;
 	}
 	sigemptyset(&set);
@@ -210,14 +205,12 @@ int kubelet_main(struct lab *lab)
 	sigaddset(&set, SIGHUP);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	w.sig_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-	log_info("watching container %.12s (pid %d) of pod %s", w.st.container, (int)w.st.pid,
-		 lab_pod_by_server(LAB_SRV_MANAGER)->name);
+	log_info("watching container %.12s (pid %d) of pod %s; liveness: %s", w.st.container, (int)w.st.pid,
+		 lab_pod_by_server(LAB_SRV_MANAGER)->name, w.st.liveness.set ? "a TCP probe" : "none");
 	watch_pid(&w);
 	while (!w.stop && w.sig_fd >= 0)
 		watch_once(&w);
 	log_info("stopping (the container stays as it is)");
-	explicit_bzero(w.spec, sizeof(*w.spec));
-	free(w.spec);
 	return 0;
 }
 
