@@ -101,15 +101,15 @@ test: deps
 # The benchmark (bench/README.md): direct vs subway vs sshuttle on one lab.
 # bench-smoke runs every case once in under a minute and judges no number.
 bench: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all image
 	/usr/bin/python3 bench/bench.py $(BENCH_ARGS)
 
 bench-smoke: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all image
 	/usr/bin/python3 bench/bench.py --smoke --out $(BUILD)/bench-smoke $(BENCH_ARGS)
 
 demo: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all image
 	@sh scripts/demo.sh
 
 # libFuzzer targets: one per parser of untrusted bytes (tests/fuzz/fuzz_*.c),
