@@ -18,9 +18,10 @@
 
 #include "cli/cli.h"
 #include "commands.h"
+#include "common/paths.h"
 #include "common/util.h"
-#include "daemon/ctl.h"
-#include "daemon/resolv.h"
+#include "proto/ctlmsg.h"
+#include "dns/resolv.h"
 #include "dns/dnsroute.h"
 #include "proto/auth.h"
 
@@ -77,7 +78,7 @@ static int cli_start_daemon(const char *path)
 		int null = open("/dev/null", O_RDWR | O_CLOEXEC), log;
 		setsid();
 		/* stderr goes to the daemon's log too: sanitizer reports land there. */
-		ctl_paths(NULL, 0, logpath, sizeof(logpath));
+		paths_daemon(NULL, 0, logpath, sizeof(logpath));
 		log = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 		if (null >= 0) {
 			dup2(null, 0);
@@ -419,7 +420,7 @@ int connect_main(int argc, char **argv)
 		fprintf(stderr, "subway connect: no manager address: give --manager HOST:PORT\n");
 		return 2;
 	}
-	ctl_paths(path, sizeof(path), NULL, 0);
+	paths_daemon(path, sizeof(path), NULL, 0);
 	if (geteuid() == 0) {
 		int fd = cli_dial(path);
 		if (fd < 0)
@@ -434,7 +435,7 @@ int connect_main(int argc, char **argv)
 	for (size_t i = 0; i < tf.token.len; i++)
 		snprintf(hex + 2 * i, 3, "%02x", tf.token.key[i]);
 	auth_token_wipe(&tf.token);
-	ctl_paths(path, sizeof(path), NULL, 0);
+	paths_daemon(path, sizeof(path), NULL, 0);
 	ret = connect_request(req, sizeof(req), ep, hex, fp, sudo_uid, &dns);
 	explicit_bzero(hex, sizeof(hex));
 	if (ret < 0) {
@@ -489,7 +490,7 @@ static int cli_simple(const char *cmd, const char *req, bool json_fallback)
 	int fd;
 	ssize_t n;
 
-	ctl_paths(path, sizeof(path), NULL, 0);
+	paths_daemon(path, sizeof(path), NULL, 0);
 	fd = cli_request(path, req);
 	if (fd < 0) {
 		if (json_fallback)
@@ -546,7 +547,7 @@ int quit_main(int argc, char **argv)
 		fprintf(stderr, "subway quit: unknown argument '%s'\n", argv[i]);
 		return 2;
 	}
-	ctl_paths(path, sizeof(path), NULL, 0);
+	paths_daemon(path, sizeof(path), NULL, 0);
 	fd = cli_request(path, "quit");
 	if (fd < 0) {
 		/* A daemon that was killed may have left resolv.conf behind. */

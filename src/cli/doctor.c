@@ -23,8 +23,9 @@
 #include "commands.h"
 #include "common/json.h"
 #include "common/jsonget.h"
+#include "common/paths.h"
 #include "common/util.h"
-#include "daemon/ctl.h"
+#include "proto/ctlmsg.h"
 #include "proto/auth.h"
 #include "vif/vif.h"
 
@@ -137,7 +138,7 @@ static void doc_read_status(struct doctor *d)
 	ssize_t r;
 	int fd, n;
 
-	ctl_paths(path, sizeof(path), NULL, 0);
+	paths_daemon(path, sizeof(path), NULL, 0);
 	if ((fd = cli_request(path, "status")) < 0)
 		return;
 	while (d->status_len < sizeof(d->status) - 1 &&

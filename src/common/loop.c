@@ -113,6 +113,8 @@ int loop_signalfd(struct loop *l, const int *signals, int n, loop_fd_fn fn, void
 	sigset_t set;
 	int fd, ret;
 
+	/* Every write in the loop handles EPIPE itself. */
+	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&set);
 	for (int i = 0; i < n; i++)
 		sigaddset(&set, signals[i]);

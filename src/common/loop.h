@@ -40,8 +40,8 @@ uint32_t loop_events(const struct loop *l, int fd); /* current interest */
 void loop_kick(struct loop *l, int fd);
 
 /* Blocks the n signals and delivers them through a nonblocking signalfd
- * watched for LOOP_IN with fn(arg).  The fd (the caller closes it), or
- * -errno with errno set. */
+ * watched for LOOP_IN with fn(arg); SIGPIPE is ignored (writes in the loop
+ * handle EPIPE).  The fd (the caller closes it), or -errno with errno set. */
 int loop_signalfd(struct loop *l, const int *signals, int n, loop_fd_fn fn, void *arg);
 
 /* Arms (or re-arms) t to fire once after delay_ms. */

@@ -8,6 +8,8 @@
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
+/* The struct holding member at p. */
+#define container_of(p, type, member) ((type *)(void *)((char *)(p) - offsetof(type, member)))
 
 /* IPv4 addresses are kept in host byte order throughout. */
 struct cidr4 {

@@ -1,13 +1,6 @@
-/* The daemon's control socket: a unix stream socket that serves root and
- * the user who asked for the connection (SO_PEERCRED).  A client sends one
- * request line and reads lines back: "progress ...", then "ok ..." or
- * "error ..."; `status` answers with one JSON document.
- *
- * Hostile clients: anyone else is answered and closed at accept; a client
- * has CTL_TIMEOUT_MS for its whole request (a byte a second does not
- * extend it) and CTL_LINE_MAX bytes; at most CTL_CLIENTS_MAX are served at
- * once, and a new one evicts the oldest idle one, so idle connections
- * cannot lock root or the user out. */
+/* The daemon's control socket (ctl.h). */
+#include "daemon/ctl.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -18,17 +11,23 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "common/json.h"
+#include "common/list.h"
 #include "common/log.h"
-#include "daemon/ctl.h"
 #include "daemon/daemon.h"
-#include "net/tls.h"
+#include "daemon/status.h"
+#include "proto/ctlmsg.h"
 
-#define CTL_CLIENTS_MAX 64
-#define CTL_TIMEOUT_MS 5000
+struct ctl {
+	struct daemon *d;
+	int fd;
+	char path[108];
+	struct list clients; /* oldest first */
+	int n_clients;
+	struct ctl_client *waiter; /* a `connect` waiting for the outcome */
+};
 
 struct ctl_client {
-	struct daemon *d;
+	struct ctl *ctl;
 	int fd;
 	char in[CTL_LINE_MAX + 1];
 	size_t inlen;
@@ -38,48 +37,42 @@ struct ctl_client {
 	bool waiting;     /* a connect waiting for its outcome */
 	uid_t uid;
 	struct loop_timer timer;
-	struct ctl_client *prev, *next; /* clients, oldest first */
+	struct list link; /* ctl->clients */
 };
 
-static int n_clients;
-static struct ctl_client *clients_head, *clients_tail;
+static struct loop *ctl_loop(const struct ctl_client *c) { return c->ctl->d->loop; }
 
 static void ctl_client_free(struct ctl_client *c)
 {
-	struct daemon *d = c->d;
+	struct ctl *ctl = c->ctl;
 
-	if (d->waiter == c)
-		d->waiter = NULL;
-	loop_timer_cancel(d->loop, &c->timer);
-	loop_del(d->loop, c->fd);
+	if (ctl->waiter == c)
+		ctl->waiter = NULL;
+	loop_timer_cancel(ctl_loop(c), &c->timer);
+	loop_del(ctl_loop(c), c->fd);
 	close(c->fd);
 	free(c->out);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		clients_head = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	else
-		clients_tail = c->prev;
+	list_del(&c->link);
 	free(c);
-	n_clients--;
+	ctl->n_clients--;
 }
 
 /* Room for one more: the oldest client not waiting for a connect goes. */
-static bool ctl_make_room(void)
+static bool ctl_make_room(struct ctl *ctl)
 {
-	struct ctl_client *c = clients_head;
+	struct list *i;
 
-	if (n_clients < CTL_CLIENTS_MAX)
+	if (ctl->n_clients < CTL_CLIENTS_MAX)
 		return true;
-	while (c && c->waiting)
-		c = c->next;
-	if (!c)
-		return false;
-	log_debug("%d control clients: closing the oldest idle one", n_clients);
-	ctl_client_free(c);
-	return true;
+	for (i = ctl->clients.next; i != &ctl->clients; i = i->next) {
+		struct ctl_client *c = list_entry(i, struct ctl_client, link);
+		if (c->waiting)
+			continue;
+		log_debug("%d control clients: closing the oldest idle one", ctl->n_clients);
+		ctl_client_free(c);
+		return true;
+	}
+	return false;
 }
 
 static void ctl_flush(struct ctl_client *c)
@@ -88,7 +81,7 @@ static void ctl_flush(struct ctl_client *c)
 		ssize_t n = send(c->fd, c->out + c->outoff, c->outlen - c->outoff, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0) {
 			if (errno == EAGAIN) {
-				loop_mod(c->d->loop, c->fd, LOOP_OUT);
+				loop_mod(ctl_loop(c), c->fd, LOOP_OUT);
 				return;
 			}
 			ctl_client_free(c);
@@ -101,7 +94,7 @@ static void ctl_flush(struct ctl_client *c)
 		ctl_client_free(c);
 		return;
 	}
-	loop_mod(c->d->loop, c->fd, c->waiting ? 0 : LOOP_IN);
+	loop_mod(ctl_loop(c), c->fd, c->waiting ? 0 : LOOP_IN);
 }
 
 static void ctl_write(struct ctl_client *c, const char *s, size_t n)
@@ -123,22 +116,22 @@ static void ctl_line(struct ctl_client *c, const char *kind, const char *text)
 	ctl_write(c, "\n", 1);
 }
 
-void ctl_progress(struct daemon *d, const char *line)
+void ctl_progress(struct ctl *ctl, const char *line)
 {
 	log_info("%s", line);
-	if (!d->waiter)
+	if (!ctl || !ctl->waiter)
 		return;
-	ctl_line(d->waiter, "progress", line);
-	ctl_flush(d->waiter);
+	ctl_line(ctl->waiter, "progress", line);
+	ctl_flush(ctl->waiter);
 }
 
-void ctl_reply_connect(struct daemon *d, bool ok, const char *msg)
+void ctl_reply_connect(struct ctl *ctl, bool ok, const char *msg)
 {
-	struct ctl_client *c = d->waiter;
+	struct ctl_client *c = ctl ? ctl->waiter : NULL;
 
 	if (!c)
 		return;
-	d->waiter = NULL;
+	ctl->waiter = NULL;
 	c->waiting = false;
 	c->close_after = true;
 	ctl_line(c, ok ? "ok" : "error", msg);
@@ -154,9 +147,9 @@ static void ctl_do_status(struct ctl_client *c, bool text)
 	if (!fp)
 		return;
 	if (text)
-		status_write_text(c->d, fp);
+		status_write_text(c->ctl->d, fp);
 	else
-		status_write_json(c->d, fp);
+		status_write_json(c->ctl->d, fp);
 	fclose(fp);
 	ctl_write(c, buf, len);
 	free(buf);
@@ -164,47 +157,16 @@ static void ctl_do_status(struct ctl_client *c, bool text)
 
 static void ctl_do_connect(struct ctl_client *c, const struct ctl_req *req)
 {
-	struct daemon *d = c->d;
-	char text[320], err[160], ip[16];
-	struct token_file tf;
+	char msg[512];
+	int r = daemon_connect(c->ctl->d, req, c->uid, msg, sizeof(msg));
 
-	if (d->state != D_IDLE) {
-		snprintf(text, sizeof(text), "already %s to %s:%u", d->state == D_CONNECTED ? "connected" : "connecting",
-			 ip4_str(d->mgr_addr, ip), d->mgr_port);
-		ctl_line(c, d->state == D_CONNECTED ? "ok" : "error", text);
+	if (r != 0) {
+		ctl_line(c, r > 0 ? "ok" : "error", msg);
 		return;
 	}
-	snprintf(text, sizeof(text), "token=%s\n", req->token_hex);
-	if (auth_token_file_parse(text, strlen(text), &tf, err, sizeof(err)) < 0) {
-		ctl_line(c, "error", err);
-		return;
-	}
-	explicit_bzero(text, sizeof(text));
-	d->insecure = req->insecure;
-	memcpy(d->fingerprint, req->fingerprint, sizeof(d->fingerprint));
-	if (!d->insecure && !(d->tls_ctx = tls_client_ctx(req->fingerprint, err, sizeof(err)))) {
-		auth_token_wipe(&tf.token);
-		ctl_line(c, "error", err);
-		return;
-	}
-	d->token = tf.token;
-	auth_token_wipe(&tf.token);
-	d->mgr_addr = req->mgr_addr;
-	d->mgr_port = req->mgr_port;
-	d->owner = req->has_owner ? (uid_t)req->owner : c->uid;
-	memcpy(d->dns_opts.ns, req->ns, sizeof(d->dns_opts.ns));
-	memcpy(d->dns_opts.also_proxy, req->also_proxy, sizeof(d->dns_opts.also_proxy));
-	memcpy(d->dns_opts.never_proxy, req->never_proxy, sizeof(d->dns_opts.never_proxy));
-	d->dns_opts.off = req->no_dns;
-	d->loop_guard = !req->no_loop_guard;
-	d->tos_override = req->has_tos ? req->tos : -1;
-	guard_init(&d->guard, d->loop_guard, 0);
-	d->state = D_CONNECTING;
-	d->waiter = c;
+	c->ctl->waiter = c;
 	c->waiting = true;
-	loop_timer_cancel(d->loop, &c->timer);
-	if (tunnel_start(d) < 0)
-		daemon_failed(d, "manager unreachable: %s", d->last_error);
+	loop_timer_cancel(ctl_loop(c), &c->timer);
 }
 
 static void ctl_handle(struct ctl_client *c, const char *line, size_t len)
@@ -223,7 +185,7 @@ static void ctl_handle(struct ctl_client *c, const char *line, size_t len)
 		break;
 	case CTL_QUIT:
 		ctl_line(c, "ok", "disconnected, daemon stopping");
-		loop_stop(c->d->loop);
+		loop_stop(ctl_loop(c));
 		break;
 	case CTL_CONNECT:
 		c->close_after = false;
@@ -257,7 +219,7 @@ static void ctl_client_event(struct loop *l, int fd, uint32_t events, void *arg)
 	nl = memchr(c->in, '\n', c->inlen);
 	if (!nl && c->inlen < sizeof(c->in) - 1)
 		return;
-	loop_mod(c->d->loop, fd, 0);
+	loop_mod(ctl_loop(c), fd, 0);
 	if (!nl) {
 		c->close_after = true;
 		ctl_line(c, "error", "request too long");
@@ -275,7 +237,8 @@ static void ctl_client_timeout(struct loop *l, struct loop_timer *t)
 
 static void ctl_accept_event(struct loop *l, int lfd, uint32_t events, void *arg)
 {
-	struct daemon *d = arg;
+	struct ctl *ctl = arg;
+	uid_t owner = ctl->d->owner;
 
 	(void)events;
 	for (int i = 0; i < 16; i++) {
@@ -287,19 +250,19 @@ static void ctl_accept_event(struct loop *l, int lfd, uint32_t events, void *arg
 		if (fd < 0)
 			return;
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0 ||
-		    (cred.uid != 0 && cred.uid != d->owner)) {
+		    (cred.uid != 0 && cred.uid != owner)) {
 			static const char deny[] = "error permission denied: subway serves root and the user who connected\n";
 			send(fd, deny, sizeof(deny) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
 			close(fd);
 			continue;
 		}
-		if (!ctl_make_room() || !(c = calloc(1, sizeof(*c)))) {
+		if (!ctl_make_room(ctl) || !(c = calloc(1, sizeof(*c)))) {
 			static const char busy[] = "error busy: too many control clients\n";
 			send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
 			close(fd);
 			continue;
 		}
-		c->d = d;
+		c->ctl = ctl;
 		c->fd = fd;
 		c->uid = cred.uid;
 		if (loop_add(l, fd, LOOP_IN, ctl_client_event, c) < 0) {
@@ -307,34 +270,54 @@ static void ctl_accept_event(struct loop *l, int lfd, uint32_t events, void *arg
 			free(c);
 			continue;
 		}
-		n_clients++;
-		c->prev = clients_tail;
-		if (clients_tail)
-			clients_tail->next = c;
-		else
-			clients_head = c;
-		clients_tail = c;
+		ctl->n_clients++;
+		list_add_tail(&ctl->clients, &c->link);
 		loop_timer_arm(l, &c->timer, CTL_TIMEOUT_MS, ctl_client_timeout, c);
 	}
 }
 
-int ctl_listen(struct daemon *d)
+struct ctl *ctl_new(struct daemon *d, const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd, ret;
+	struct ctl *ctl = calloc(1, sizeof(*ctl));
+	int err;
 
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", d->sock_path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	unlink(d->sock_path);
+	if (!ctl)
+		return NULL;
+	ctl->d = d;
+	list_init(&ctl->clients);
+	snprintf(ctl->path, sizeof(ctl->path), "%s", path);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	ctl->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (ctl->fd < 0)
+		goto fail;
+	unlink(path);
 	/* Permission is checked per connection with SO_PEERCRED. */
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(d->sock_path, 0666) < 0 ||
-	    listen(fd, 64) < 0) {
-		ret = -errno;
-		close(fd);
-		return ret;
+	if (bind(ctl->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(path, 0666) < 0 ||
+	    listen(ctl->fd, 64) < 0)
+		goto fail;
+	if ((err = loop_add(d->loop, ctl->fd, LOOP_IN, ctl_accept_event, ctl)) < 0) {
+		errno = -err;
+		goto fail;
 	}
-	d->ctl_fd = fd;
-	return loop_add(d->loop, fd, LOOP_IN, ctl_accept_event, d);
+	return ctl;
+fail:
+	err = errno;
+	if (ctl->fd >= 0)
+		close(ctl->fd);
+	free(ctl);
+	errno = err;
+	return NULL;
+}
+
+void ctl_free(struct ctl *ctl)
+{
+	if (!ctl)
+		return;
+	while (!list_empty(&ctl->clients))
+		ctl_client_free(list_first(&ctl->clients, struct ctl_client, link));
+	loop_del(ctl->d->loop, ctl->fd);
+	close(ctl->fd);
+	unlink(ctl->path);
+	free(ctl);
 }

@@ -1,43 +1,29 @@
-/* Requests on the daemon's control socket: one line of text,
- * "VERB [key=value ...]", at most CTL_LINE_MAX bytes.  Pure parser.
+/* The daemon's control socket: a unix stream socket that serves root and
+ * the user who asked for the connection (SO_PEERCRED).  A client sends one
+ * request line (proto/ctlmsg.h) and reads lines back: "progress ...", then
+ * "ok ..." or "error ..."; `status` answers with one document.
  *
- *   connect manager=IP:PORT token=<hex> (fingerprint=sha256:<hex> | insecure=1) [owner=UID]
- *   status [format=text|json]
- *   quit */
+ * Hostile clients: anyone else is answered and closed at accept; a client
+ * has CTL_TIMEOUT_MS for its whole request (a byte a second does not
+ * extend it) and CTL_LINE_MAX bytes; at most CTL_CLIENTS_MAX are served at
+ * once, and a new one evicts the oldest idle one, so idle connections
+ * cannot lock root or the user out.
+ *
+ * Ownership: struct ctl owns the listening socket, its path and every
+ * client. */
 #pragma once
 #include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
 
-#define CTL_LINE_MAX 1536 /* the longest connect: DNS suffix lists and a fingerprint */
+#define CTL_CLIENTS_MAX 64
+#define CTL_TIMEOUT_MS 5000
 
-enum ctl_verb { CTL_CONNECT = 1, CTL_STATUS, CTL_QUIT };
+struct daemon;
+struct ctl;
 
-struct ctl_req {
-	enum ctl_verb verb;
-	/* connect */
-	uint32_t mgr_addr;
-	uint16_t mgr_port;
-	char token_hex[257];
-	bool has_owner;
-	uint32_t owner;
-	bool has_fingerprint; /* fingerprint=sha256:<hex>: TLS, pinned */
-	uint8_t fingerprint[32];
-	bool insecure;        /* insecure=1: plaintext TCP */
-	char ns[64];           /* namespace=: short names resolve there ("" = default) */
-	char also_proxy[256];  /* also_proxy=a,b: more suffixes the cluster resolves */
-	char never_proxy[256]; /* never_proxy=a,b: suffixes it never resolves */
-	bool no_dns;           /* dns=off */
-	bool no_loop_guard; /* loopguard=off */
-	bool has_tos;       /* tos=N: the mark to look for instead of the manager's */
-	uint8_t tos;
-	/* status */
-	bool text;
-};
-
-/* Parses one request line (without the newline).  0, or -EINVAL with a
- * one-line reason in err. */
-int ctl_parse(const char *line, size_t len, struct ctl_req *req, char *err, size_t errlen);
-/* Where the daemon of the current network namespace listens:
- * /run/subway/daemon-<netns inode>.sock (and .log next to it). */
-int ctl_paths(char *sock, size_t socklen, char *log, size_t loglen);
+/* Listens on path (replacing a stale socket).  NULL with errno set. */
+struct ctl *ctl_new(struct daemon *d, const char *path);
+/* Closes every client and the socket, and unlinks it.  NULL ok. */
+void ctl_free(struct ctl *c);
+/* A progress line, or the outcome, for the `connect` waiting for it. */
+void ctl_progress(struct ctl *c, const char *line);
+void ctl_reply_connect(struct ctl *c, bool ok, const char *msg);

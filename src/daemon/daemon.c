@@ -1,6 +1,8 @@
 /* `subway daemon`: one per network namespace, started by `subway connect`.
  * Everything it configures hangs off the VIF link, so the kernel removes
  * it when the daemon exits, however it exits. */
+#include "daemon/daemon.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <netinet/in.h>
@@ -16,16 +18,23 @@
 
 #include "commands.h"
 #include "common/log.h"
+#include "common/paths.h"
 #include "daemon/ctl.h"
-#include "daemon/daemon.h"
+#include "daemon/dnssrv.h"
+#include "daemon/loopguard.h"
+#include "daemon/priv.h"
 #include "daemon/resolved.h"
-#include "daemon/resolv.h"
+#include "dns/resolv.h"
+#include "net/packet.h"
 #include "net/sock.h"
 #include "net/tls.h"
+#include "proto/ctlmsg.h"
 
 #define VIF_READS_PER_WAKEUP 64
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 3000
+
+static void daemon_session_lost(struct daemon *d, const char *why);
 
 void daemon_progress(struct daemon *d, const char *fmt, ...)
 {
@@ -35,21 +44,16 @@ void daemon_progress(struct daemon *d, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	ctl_progress(d, line);
+	ctl_progress(d->ctl, line);
 }
 
-int daemon_vif_write_csum(struct daemon *d, const void *p, size_t len, bool partial)
+int daemon_vif_write(struct daemon *d, const void *p, size_t len, bool partial)
 {
 	if (vif_write(&d->vif, p, len, partial) < 0) {
 		d->c.pkts_dropped++;
 		return -EIO;
 	}
 	return 0;
-}
-
-int daemon_vif_write(struct daemon *d, const void *p, size_t len)
-{
-	return daemon_vif_write_csum(d, p, len, false);
 }
 
 static void vif_event(struct loop *l, int fd, uint32_t events, void *arg)
@@ -61,6 +65,8 @@ static void vif_event(struct loop *l, int fd, uint32_t events, void *arg)
 	(void)events;
 	for (int i = 0; i < VIF_READS_PER_WAKEUP; i++) {
 		ssize_t n = vif_read(&d->vif, d->pkt, sizeof(d->pkt), &d->pkt_partial);
+		struct pkt4 p;
+
 		if (n == -EMSGSIZE)
 			d->c.pkts_dropped++;
 		if (n < 0 && n != -EMSGSIZE)
@@ -68,12 +74,17 @@ static void vif_event(struct loop *l, int fd, uint32_t events, void *arg)
 		d->c.pkts_in++;
 		if (n < 20 || (d->pkt[0] >> 4) != 4)
 			continue; /* IPv6 and junk: not routed here */
-		if (loopguard_packet(d, d->pkt, (size_t)n))
+		/* Parsed once; every layer below reads the struct. */
+		if (pkt4_parse(d->pkt, (size_t)n, &p) < 0) {
+			d->c.pkts_dropped++;
+			continue;
+		}
+		if (loopguard_packet(d, &p))
 			continue; /* the cluster sent it back: answered, not forwarded */
-		switch (d->pkt[9]) {
-		case IPPROTO_TCP: hairpin_from_vif(d, d->pkt, (size_t)n); break;
-		case IPPROTO_UDP: dgram_udp_from_vif(d, d->pkt, (size_t)n); break;
-		case IPPROTO_ICMP: dgram_icmp_from_vif(d, d->pkt, (size_t)n); break;
+		switch (p.proto) {
+		case IPPROTO_TCP: hairpin_from_vif(&d->hp, &p); break;
+		case IPPROTO_UDP: dgram_udp_from_vif(&d->dg, &p); break;
+		case IPPROTO_ICMP: dgram_icmp_from_vif(&d->dg, &p); break;
 		default: d->c.pkts_dropped++;
 		}
 	}
@@ -84,7 +95,8 @@ static int check_overlaps(struct daemon *d)
 {
 	struct local_route routes[256];
 	int n = vif_routes_read(routes, (int)ARRAY_SIZE(routes));
-	const struct cidr_list *lists[] = { &d->info.pod, &d->info.svc };
+	const struct msg_cluster_info *ci = tunnel_info(&d->tun);
+	const struct cidr_list *lists[] = { &ci->pod, &ci->svc };
 	char a[20], b[20];
 
 	for (int i = 0; i < n; i++)
@@ -101,7 +113,8 @@ static int check_overlaps(struct daemon *d)
 
 static int vif_setup(struct daemon *d)
 {
-	const struct cidr_list *lists[] = { &d->info.pod, &d->info.svc };
+	const struct msg_cluster_info *ci = tunnel_info(&d->tun);
+	const struct cidr_list *lists[] = { &ci->pod, &ci->svc };
 	char buf[20], ip[16];
 	int ret;
 
@@ -125,7 +138,7 @@ static int vif_setup(struct daemon *d)
 			}
 			daemon_progress(d, "route %s via %s", cidr4_str(&lists[k]->v[c], buf), d->vif.name);
 		}
-	if ((ret = hairpin_init(d)) < 0 || (ret = dgram_udp_init(d)) < 0 ||
+	if ((ret = hairpin_init(&d->hp, d)) < 0 || (ret = dgram_init(&d->dg, d)) < 0 ||
 	    (ret = loop_add(d->loop, d->vif.fd, LOOP_IN, vif_event, d)) < 0) {
 		daemon_failed(d, "cannot start the data path: %s", strerror(-ret));
 		return ret;
@@ -133,11 +146,13 @@ static int vif_setup(struct daemon *d)
 	return 0;
 }
 
-void daemon_connected(struct daemon *d)
+/* The session is up (CLUSTER_INFO): the first time, the VIF and DNS
+ * follow; after a reconnect, the flows may go again. */
+static void daemon_up(void *arg)
 {
-	char ip[16], fp[TLS_FP_HEX_LEN + 1];
+	struct daemon *d = arg;
+	char fp[TLS_FP_HEX_LEN + 1];
 
-	d->last_ack_ms = loop_now_ms(d->loop);
 	loopguard_session(d);
 	if (d->state == D_RECONNECTING) {
 		d->state = D_CONNECTED;
@@ -145,23 +160,20 @@ void daemon_connected(struct daemon *d)
 		d->backoff_ms = 0;
 		d->connected_since_ms = loop_now_ms(d->loop);
 		log_info("reconnected to the manager");
-		pool_fill(d);
 		return;
 	}
-	daemon_progress(d, "manager %s:%u reached (%s)", ip4_str(d->mgr_addr, ip), d->mgr_port,
-			d->mgr_version);
-	if (d->insecure)
+	daemon_progress(d, "manager %s reached (%s)", tunnel_where(&d->tun), d->tun.server);
+	if (d->tun.insecure)
 		daemon_progress(d, "transport: plain TCP (--insecure): tunnel bytes are not encrypted");
 	else
 		daemon_progress(d, "transport: TLS 1.3, the manager's certificate matches the pinned %s",
-				tls_fp_str(d->fingerprint, fp));
+				tls_fp_str(d->tun.cfg.fingerprint, fp));
 	if (check_overlaps(d) < 0 || vif_setup(d) < 0)
 		return;
 	d->state = D_CONNECTED;
 	d->connected_since_ms = loop_now_ms(d->loop);
 	dnssrv_start(d);
-	pool_fill(d);
-	ctl_reply_connect(d, true, "connected: the cluster's pod and service networks are routed here");
+	ctl_reply_connect(d->ctl, true, "connected: the cluster's pod and service networks are routed here");
 }
 
 void daemon_failed(struct daemon *d, const char *fmt, ...)
@@ -180,36 +192,123 @@ void daemon_failed(struct daemon *d, const char *fmt, ...)
 		return;
 	}
 	/* The first connect failed: report it, then stop; nothing stays behind. */
-	ctl_reply_connect(d, false, d->last_error);
+	ctl_reply_connect(d->ctl, false, d->last_error);
 	d->state = D_IDLE;
 	loop_stop(d->loop);
 }
 
+/* Connecting, or reconnecting after the backoff. */
 static void reconnect_tick(struct loop *l, struct loop_timer *t)
 {
 	struct daemon *d = t->arg;
 
 	(void)l;
-	if (d->state != D_RECONNECTING)
+	if (d->state != D_RECONNECTING && d->state != D_CONNECTING)
 		return;
-	if (tunnel_start(d) < 0) {
-		d->backoff_ms = MIN(MAX(d->backoff_ms * 2, BACKOFF_MIN_MS), BACKOFF_MAX_MS);
-		loop_timer_arm(d->loop, &d->reconnect_timer, d->backoff_ms, reconnect_tick, d);
+	if (tunnel_start(&d->tun) == 0)
+		return;
+	if (d->state == D_CONNECTING) {
+		daemon_failed(d, "%s", d->tun.ended);
+		return;
 	}
+	d->backoff_ms = MIN(MAX(d->backoff_ms * 2, BACKOFF_MIN_MS), BACKOFF_MAX_MS);
+	loop_timer_arm(d->loop, &d->reconnect_timer, d->backoff_ms, reconnect_tick, d);
 }
 
-void daemon_session_lost(struct daemon *d, const char *why)
+static void daemon_session_lost(struct daemon *d, const char *why)
 {
 	if (d->state == D_IDLE)
 		return;
 	log_warn("session lost: %s; reconnecting", why);
 	snprintf(d->last_error, sizeof(d->last_error), "%s", why);
-	hairpin_reset_all(d);
-	tunnel_stop(d);
+	hairpin_reset_all(&d->hp);
+	tunnel_stop(&d->tun);
 	d->state = D_RECONNECTING;
 	dnssrv_session_lost(d);
 	d->backoff_ms = MIN(MAX(d->backoff_ms * 2, BACKOFF_MIN_MS), BACKOFF_MAX_MS);
 	loop_timer_arm(d->loop, &d->reconnect_timer, d->backoff_ms, reconnect_tick, d);
+}
+
+/* ---- the tunnel's callbacks ---- */
+
+static void daemon_lost(void *arg, const char *why)
+{
+	struct daemon *d = arg;
+
+	if (d->state == D_CONNECTING)
+		daemon_failed(d, "%s", why);
+	else
+		daemon_session_lost(d, why);
+}
+
+static void daemon_udp(void *arg, const struct msg_udp *m)
+{
+	struct daemon *d = arg;
+
+	dgram_udp_from_tunnel(&d->dg, m);
+}
+
+static void daemon_pong(void *arg, const struct msg_pong *m)
+{
+	struct daemon *d = arg;
+
+	dgram_icmp_from_tunnel(&d->dg, m);
+}
+
+static void daemon_dns(void *arg, const struct msg_dns *m)
+{
+	dnssrv_from_tunnel(arg, m);
+}
+
+static void daemon_rtt(void *arg, uint64_t us)
+{
+	struct daemon *d = arg;
+
+	guard_rtt_sample(&d->guard, us);
+}
+
+static const struct tunnel_ops daemon_tunnel_ops = {
+	.up = daemon_up,
+	.lost = daemon_lost,
+	.udp = daemon_udp,
+	.pong = daemon_pong,
+	.dns = daemon_dns,
+	.rtt = daemon_rtt,
+};
+
+int daemon_connect(struct daemon *d, const struct ctl_req *req, uid_t uid, char *msg, size_t len)
+{
+	char text[320];
+	struct token_file tf;
+	int r;
+
+	if (d->state != D_IDLE) {
+		snprintf(msg, len, "already %s to %s", d->state == D_CONNECTED ? "connected" : "connecting",
+			 tunnel_where(&d->tun));
+		return d->state == D_CONNECTED ? 1 : -EALREADY;
+	}
+	snprintf(text, sizeof(text), "token=%s\n", req->token_hex);
+	r = auth_token_file_parse(text, strlen(text), &tf, msg, len);
+	explicit_bzero(text, sizeof(text));
+	if (r < 0)
+		return r;
+	r = tunnel_configure(&d->tun, req->mgr_addr, req->mgr_port, &tf.token,
+			     req->insecure ? NULL : req->fingerprint, msg, len);
+	auth_token_wipe(&tf.token);
+	if (r < 0)
+		return r;
+	d->owner = req->has_owner ? (uid_t)req->owner : uid;
+	memcpy(d->dns_opts.ns, req->ns, sizeof(d->dns_opts.ns));
+	memcpy(d->dns_opts.also_proxy, req->also_proxy, sizeof(d->dns_opts.also_proxy));
+	memcpy(d->dns_opts.never_proxy, req->never_proxy, sizeof(d->dns_opts.never_proxy));
+	d->dns_opts.off = req->no_dns;
+	d->loop_guard = !req->no_loop_guard;
+	d->tos_override = req->has_tos ? req->tos : -1;
+	guard_init(&d->guard, d->loop_guard, 0);
+	d->state = D_CONNECTING;
+	/* At the next turn of the loop: the caller first records who waits. */
+	loop_timer_arm(d->loop, &d->reconnect_timer, 0, reconnect_tick, d);
+	return 0;
 }
 
 static void signal_event(struct loop *l, int fd, uint32_t events, void *arg)
@@ -223,14 +322,6 @@ static void signal_event(struct loop *l, int fd, uint32_t events, void *arg)
 	loop_stop(l);
 }
 
-static int daemon_signals(struct daemon *d)
-{
-	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP };
-
-	signal(SIGPIPE, SIG_IGN);
-	d->sig_fd = loop_signalfd(d->loop, sigs, ARRAY_SIZE(sigs), signal_event, d);
-	return d->sig_fd < 0 ? d->sig_fd : 0;
-}
 
 /* 1 if a daemon answers on path. */
 static int daemon_running(const char *path)
@@ -247,22 +338,23 @@ static int daemon_running(const char *path)
 	return ret;
 }
 
-static void daemon_cleanup(struct daemon *d)
+/* Frees everything daemon_main made, whatever it got to. */
+static void daemon_free(struct daemon *d)
 {
-	dnssrv_stop(d); /* first: the laptop's resolver comes back before anything else goes */
-	hairpin_fini(d);
-	dgram_udp_fini(d);
-	tunnel_stop(d);
-	loop_timer_cancel(d->loop, &d->reconnect_timer);
+	if (d->loop) {
+		dnssrv_stop(d); /* first: the laptop's resolver comes back before anything else goes */
+		hairpin_fini(&d->hp);
+		dgram_fini(&d->dg);
+		tunnel_fini(&d->tun);
+		loop_timer_cancel(d->loop, &d->reconnect_timer);
+	}
 	if (d->vif_up)
 		vif_close(&d->vif);
-	if (d->ctl_fd >= 0) {
-		close(d->ctl_fd);
-		unlink(d->sock_path);
-	}
-	auth_token_wipe(&d->token);
-	tls_ctx_free(d->tls_ctx);
+	ctl_free(d->ctl);
+	if (d->sig_fd >= 0)
+		close(d->sig_fd);
 	loop_free(d->loop);
+	free(d);
 }
 
 static void daemon_usage(FILE *fp)
@@ -279,9 +371,9 @@ int daemon_main(int argc, char **argv)
 		{ "log", required_argument, NULL, 'l' }, { "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' }, { 0 } };
 	struct daemon *d;
-	char logpath[108] = "";
+	char logpath[108] = "", sock[108];
 	bool default_log;
-	int c, ret;
+	int c, ret = 1;
 
 	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
 		switch (c) {
@@ -297,18 +389,17 @@ int daemon_main(int argc, char **argv)
 	}
 	if (!(d = calloc(1, sizeof(*d))))
 		return 1;
-	d->ctl_fd = d->sig_fd = d->lfd = -1;
+	d->sig_fd = -1;
 	d->vif.fd = -1;
 	d->loop_guard = true;
 	d->tos_override = -1;
 	guard_init(&d->guard, true, 0);
-	mkdir_p("/run/subway", 0755);
+	mkdir_p(PATHS_RUN_DIR, 0755);
 	default_log = !logpath[0];
-	ctl_paths(d->sock_path, sizeof(d->sock_path), logpath[0] ? NULL : logpath, sizeof(logpath));
-	if (daemon_running(d->sock_path)) {
+	paths_daemon(sock, sizeof(sock), default_log ? logpath : NULL, sizeof(logpath));
+	if (daemon_running(sock)) {
 		fprintf(stderr, "subway daemon: a daemon already runs in this network namespace\n");
-		free(d);
-		return 1;
+		goto out;
 	}
 	/* Namespace inodes are reused: start a fresh log, keep one old one. */
 	if (default_log) {
@@ -320,25 +411,27 @@ int daemon_main(int argc, char **argv)
 	if (log_fd() >= 0)
 		dup2(log_fd(), STDERR_FILENO); /* sanitizer reports land in the log too */
 	/* A daemon killed earlier may have left the resolver pointing at it. */
-	if ((ret = resolv_restore()) > 0)
+	if (resolv_restore() > 0)
 		log_info("%s restored from the copy a previous daemon saved", RESOLV_PATH);
 	sock_raise_nofile(1u << 20);
-	if (!(d->loop = loop_new()) || (ret = daemon_signals(d)) < 0 || (ret = ctl_listen(d)) < 0) {
+	if (!(d->loop = loop_new())) {
 		log_err("cannot start: %s", strerror(errno));
-		return 1;
+		goto out;
+	}
+	tunnel_init(&d->tun, d->loop, &daemon_tunnel_ops, d);
+	d->sig_fd = loop_signalfd(d->loop, (const int[]){ SIGTERM, SIGINT, SIGHUP }, 3, signal_event, d);
+	if (d->sig_fd < 0 || !(d->ctl = ctl_new(d, sock))) {
+		log_err("cannot start: %s", strerror(errno));
+		goto out;
 	}
 	/* From here on, nothing but the network privileges (priv.c). */
 	resolved_prime();
-	if (priv_drop() < 0) {
-		daemon_cleanup(d);
-		free(d);
-		return 1;
-	}
-	log_info("daemon %s started, pid %d, socket %s", SUBWAY_VERSION, (int)getpid(), d->sock_path);
-	ret = loop_run(d->loop);
-	/* Let a last reply (connect error, quit) reach its client. */
-	daemon_cleanup(d);
+	if (priv_drop() < 0)
+		goto out;
+	log_info("daemon %s started, pid %d, socket %s", SUBWAY_VERSION, (int)getpid(), sock);
+	ret = loop_run(d->loop) < 0 ? 1 : 0;
 	log_info("daemon stopped");
-	free(d);
-	return ret < 0 ? 1 : 0;
+out:
+	daemon_free(d);
+	return ret;
 }

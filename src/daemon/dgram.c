@@ -1,6 +1,6 @@
-/* UDP and ICMP echo: datagrams read from the VIF are relayed as frames on
- * the control connection; the manager's answers are built into packets
- * and written to the VIF.  Per-flow state expires after UDP_IDLE_MS. */
+/* UDP and ICMP echo (dgram.h). */
+#include "daemon/dgram.h"
+
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -8,18 +8,10 @@
 
 #include "common/log.h"
 #include "daemon/daemon.h"
+#include "daemon/loopguard.h"
 #include "net/packet.h"
 
 #define UDP_SWEEP_MS 5000
-#define PING_SLOTS 256
-
-static struct {
-	uint32_t id;
-	uint32_t src, dst;
-	uint64_t sent_us;
-	bool guarded; /* in flight for the loop guard until its PONG */
-} pings[PING_SLOTS];
-static uint32_t ping_next;
 
 static uint32_t dgram_udp_hash(uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport, uint32_t size)
 {
@@ -29,10 +21,10 @@ static uint32_t dgram_udp_hash(uint32_t src, uint16_t sport, uint32_t dst, uint1
 	return (uint32_t)(h % size);
 }
 
-static struct uflow **dgram_udp_slot(struct daemon *d, uint32_t src, uint16_t sport, uint32_t dst,
-			       uint16_t dport)
+static struct uflow **dgram_udp_slot(struct dgram *g, uint32_t src, uint16_t sport, uint32_t dst,
+				     uint16_t dport)
 {
-	struct uflow **pp = &d->utab[dgram_udp_hash(src, sport, dst, dport, d->utab_size)];
+	struct uflow **pp = &g->utab[dgram_udp_hash(src, sport, dst, dport, g->utab_size)];
 
 	while (*pp && !((*pp)->src == src && (*pp)->sport == sport && (*pp)->dst == dst &&
 			(*pp)->dport == dport))
@@ -40,141 +32,149 @@ static struct uflow **dgram_udp_slot(struct daemon *d, uint32_t src, uint16_t sp
 	return pp;
 }
 
-static struct uflow **dgram_uid_slot(struct daemon *d, uint32_t id)
+static struct uflow **dgram_uid_slot(struct dgram *g, uint32_t id)
 {
-	struct uflow **pp = &d->uidtab[id % d->utab_size];
+	struct uflow **pp = &g->uidtab[id % g->utab_size];
 
 	while (*pp && (*pp)->id != id)
 		pp = &(*pp)->inext;
 	return pp;
 }
 
-static void dgram_uflow_free(struct daemon *d, struct uflow *u, bool tell)
+static void dgram_uflow_free(struct dgram *g, struct uflow *u, bool tell)
 {
-	struct uflow **pp = dgram_udp_slot(d, u->src, u->sport, u->dst, u->dport);
+	struct daemon *d = g->d;
+	struct uflow **pp = dgram_udp_slot(g, u->src, u->sport, u->dst, u->dport);
 	uint8_t buf[32];
 
 	if (u->guarded)
 		guard_end(&d->guard, IPPROTO_UDP, u->dst, u->dport, GUARD_NO_ANSWER, now_us(), 0);
 	if (*pp == u)
 		*pp = u->hnext;
-	pp = dgram_uid_slot(d, u->id);
+	pp = dgram_uid_slot(g, u->id);
 	if (*pp == u)
 		*pp = u->inext;
-	if (u->lprev)
-		u->lprev->lnext = u->lnext;
-	else
-		d->ulist = u->lnext;
-	if (u->lnext)
-		u->lnext->lprev = u->lprev;
+	list_del(&u->link);
 	if (tell) {
 		struct msg_udp_close m = { .flow = u->id };
 		ssize_t n = msg_udp_close_encode(buf, sizeof(buf), &m);
 		if (n > 0)
-			tunnel_send(d, buf, (size_t)n);
+			tunnel_send(&d->tun, buf, (size_t)n);
 	}
-	d->n_udp--;
+	g->n_udp--;
 	free(u);
 }
 
 static void dgram_udp_sweep(struct loop *l, struct loop_timer *t)
 {
-	struct daemon *d = t->arg;
+	struct dgram *g = t->arg;
 	uint64_t now = loop_now_ms(l);
+	struct list *i, *next;
 
-	for (struct uflow *u = d->ulist, *next; u; u = next) {
-		next = u->lnext;
+	list_for_each_safe(i, next, &g->flows) {
+		struct uflow *u = list_entry(i, struct uflow, link);
 		if (now - u->last_ms > UDP_IDLE_MS)
-			dgram_uflow_free(d, u, true);
+			dgram_uflow_free(g, u, true);
 	}
-	loop_timer_arm(l, &d->udp_timer, UDP_SWEEP_MS, dgram_udp_sweep, d);
+	loop_timer_arm(l, &g->sweep, UDP_SWEEP_MS, dgram_udp_sweep, g);
 }
 
-/* The flow of p, made if need be.  NULL when p is dropped (*cut: the loop
- * guard refused it, and it was answered). */
-static struct uflow *dgram_uflow_get(struct daemon *d, const struct pkt4 *p, bool *cut)
+/* Answers a datagram the loop guard cut: ICMP port unreachable. */
+static void dgram_udp_cut(struct dgram *g, const struct pkt4 *p, enum guard_verdict v)
 {
-	struct uflow **pp = dgram_udp_slot(d, p->src, p->sport, p->dst, p->dport);
-	struct uflow *u = *pp;
-	struct guard_attempt a;
-	bool tracked;
-	enum guard_verdict v;
+	struct daemon *d = g->d;
+	size_t n = pkt4_build_icmp_unreach(d->out, sizeof(d->out), p, 3, p->dst);
 
-	*cut = false;
-	if (u)
-		return u;
-	if (d->n_udp >= UDP_FLOWS_MAX)
+	loopguard_count(d, IPPROTO_UDP, p->src, p->dst, p->dport, v);
+	if (n)
+		daemon_vif_write(d, d->out, n, false);
+}
+
+/* A new flow for p, in both tables.  NULL when it cannot be made. */
+static struct uflow *dgram_uflow_new(struct dgram *g, const struct pkt4 *p, struct uflow **slot)
+{
+	struct uflow **ids;
+	struct uflow *u;
+
+	if (g->n_udp >= UDP_FLOWS_MAX || !(u = calloc(1, sizeof(*u))))
 		return NULL;
-	a = (struct guard_attempt){ .proto = IPPROTO_UDP, .dst = p->dst, .port = p->dport, .now = now_us(),
-				    .load = d->n_dialing };
-	v = guard_begin(&d->guard, &a, &tracked);
-	if (v != GUARD_PASS) {
-		size_t n = pkt4_build_icmp_unreach(d->out, sizeof(d->out), p, 3, p->dst);
-		loopguard_count(d, IPPROTO_UDP, p->src, p->dst, p->dport, v);
-		if (n)
-			daemon_vif_write(d, d->out, n);
-		*cut = true;
-		return NULL;
-	}
-	if (!(u = calloc(1, sizeof(*u)))) {
-		if (tracked)
-			guard_end(&d->guard, IPPROTO_UDP, p->dst, p->dport, GUARD_NO_ANSWER, now_us(), 0);
+	u->id = ++g->next_uid;
+	ids = dgram_uid_slot(g, u->id);
+	if (*ids) { /* the id space wrapped onto a live flow: should not happen in practice */
+		free(u);
 		return NULL;
 	}
-	u->d = d;
-	u->id = ++d->next_uid;
 	u->src = p->src;
 	u->sport = p->sport;
 	u->dst = p->dst;
 	u->dport = p->dport;
-	u->guarded = tracked;
-	u->sent_us = a.now;
-	*pp = u;
-	pp = dgram_uid_slot(d, u->id);
-	if (*pp) { /* the id space wrapped onto a live flow: should not happen in practice */
-		*dgram_udp_slot(d, u->src, u->sport, u->dst, u->dport) = u->hnext;
-		if (tracked)
-			guard_end(&d->guard, IPPROTO_UDP, p->dst, p->dport, GUARD_NO_ANSWER, now_us(), 0);
-		free(u);
-		return NULL;
-	}
-	*pp = u;
-	u->lnext = d->ulist;
-	if (d->ulist)
-		d->ulist->lprev = u;
-	d->ulist = u;
-	d->n_udp++;
-	d->c.udp_flows_total++;
+	*slot = u;
+	*ids = u;
+	list_add(&g->flows, &u->link);
+	g->n_udp++;
+	g->d->c.udp_flows_total++;
 	return u;
 }
 
-void dgram_udp_from_vif(struct daemon *d, uint8_t *buf, size_t len)
+/* The flow of p, made if need be.  NULL when p is dropped (*cut: the loop
+ * guard refused it, and it was answered). */
+static struct uflow *dgram_uflow_get(struct dgram *g, const struct pkt4 *p, bool *cut)
 {
-	struct pkt4 p;
+	struct daemon *d = g->d;
+	struct uflow **slot = dgram_udp_slot(g, p->src, p->sport, p->dst, p->dport);
+	struct guard_attempt a = { .proto = IPPROTO_UDP, .dst = p->dst, .port = p->dport, .now = now_us(),
+				   .load = hairpin_dialing(&d->hp) };
+	struct uflow *u = *slot;
+	bool tracked;
+	enum guard_verdict v;
+
+	*cut = false;
+	if (u || g->n_udp >= UDP_FLOWS_MAX)
+		return u;
+	v = guard_begin(&d->guard, &a, &tracked);
+	if (v != GUARD_PASS) {
+		dgram_udp_cut(g, p, v);
+		*cut = true;
+		return NULL;
+	}
+	u = dgram_uflow_new(g, p, slot);
+	if (!u && tracked)
+		guard_end(&d->guard, IPPROTO_UDP, p->dst, p->dport, GUARD_NO_ANSWER, a.now, 0);
+	if (u) {
+		u->guarded = tracked;
+		u->sent_us = a.now;
+	}
+	return u;
+}
+
+void dgram_udp_from_vif(struct dgram *g, const struct pkt4 *p)
+{
+	struct daemon *d = g->d;
 	struct uflow *u;
 	struct msg_udp m;
 	ssize_t n;
 	bool cut = false;
 
-	if (pkt4_parse(buf, len, &p) < 0 || p.frag || !(u = dgram_uflow_get(d, &p, &cut))) {
+	if (p->frag || !(u = dgram_uflow_get(g, p, &cut))) {
 		if (!cut)
 			d->c.udp_dropped++;
 		return;
 	}
 	u->last_ms = loop_now_ms(d->loop);
-	m = (struct msg_udp){ .flow = u->id, .src = p.src, .sport = p.sport, .dst = p.dst,
-			      .dport = p.dport, .data = p.payload, .len = (uint16_t)p.payload_len };
+	m = (struct msg_udp){ .flow = u->id, .src = p->src, .sport = p->sport, .dst = p->dst,
+			      .dport = p->dport, .data = p->payload, .len = (uint16_t)p->payload_len };
 	n = msg_udp_encode(d->out, sizeof(d->out), &m);
-	if (n < 0 || tunnel_send(d, d->out, (size_t)n) < 0) {
+	if (n < 0 || tunnel_send(&d->tun, d->out, (size_t)n) < 0) {
 		d->c.udp_dropped++;
 		return;
 	}
 	d->c.udp_out++;
 }
 
-void dgram_udp_from_tunnel(struct daemon *d, const struct msg_udp *m)
+void dgram_udp_from_tunnel(struct dgram *g, const struct msg_udp *m)
 {
-	struct uflow *u = *dgram_uid_slot(d, m->flow); /* the manager echoes our flow id */
+	struct daemon *d = g->d;
+	struct uflow *u = *dgram_uid_slot(g, m->flow); /* the manager echoes our flow id */
 	size_t n;
 
 	if (!u) {
@@ -187,88 +187,87 @@ void dgram_udp_from_tunnel(struct daemon *d, const struct msg_udp *m)
 		guard_end(&d->guard, IPPROTO_UDP, u->dst, u->dport, GUARD_ANSWERED_OK, now_us(), u->sent_us);
 	}
 	n = pkt4_build_udp(d->out, sizeof(d->out), m->src, m->sport, u->src, u->sport, m->data, m->len);
-	if (n && daemon_vif_write(d, d->out, n) == 0)
+	if (n && daemon_vif_write(d, d->out, n, false) == 0)
 		d->c.udp_in++;
 }
 
-/* The loop guard's bookkeeping for the echo request in slot i. */
-static void dgram_ping_end(struct daemon *d, uint32_t i, enum guard_outcome o)
+/* The loop guard's bookkeeping for an echo request. */
+static void dgram_ping_end(struct dgram *g, struct dgram_ping *ping, enum guard_outcome o)
 {
-	if (!pings[i].guarded)
+	if (!ping->guarded)
 		return;
-	pings[i].guarded = false;
-	guard_end(&d->guard, IPPROTO_ICMP, pings[i].dst, 0, o, now_us(), pings[i].sent_us);
+	ping->guarded = false;
+	guard_end(&g->d->guard, IPPROTO_ICMP, ping->dst, 0, o, now_us(), ping->sent_us);
 }
 
-void dgram_icmp_from_vif(struct daemon *d, uint8_t *buf, size_t len)
+void dgram_icmp_from_vif(struct dgram *g, const struct pkt4 *p)
 {
-	struct pkt4 p;
+	struct daemon *d = g->d;
+	struct guard_attempt a = { .proto = IPPROTO_ICMP, .dst = p->dst, .now = now_us(), .load = hairpin_dialing(&d->hp) };
+	struct dgram_ping *ping;
 	struct msg_ping m;
-	ssize_t n;
-	uint32_t i;
-	struct guard_attempt a;
 	bool tracked;
 	enum guard_verdict v;
+	ssize_t n;
 
-	if (pkt4_parse(buf, len, &p) < 0 || p.frag || p.icmp_type != 8)
+	if (p->frag || p->icmp_type != 8)
 		return;
-	a = (struct guard_attempt){ .proto = IPPROTO_ICMP, .dst = p.dst, .now = now_us(), .load = d->n_dialing };
 	v = guard_begin(&d->guard, &a, &tracked);
 	if (v != GUARD_PASS) {
-		loopguard_count(d, IPPROTO_ICMP, p.src, p.dst, 0, v);
+		loopguard_count(d, IPPROTO_ICMP, p->src, p->dst, 0, v);
 		return;
 	}
-	m = (struct msg_ping){ .id = ++ping_next, .dst = p.dst, .ident = p.icmp_id, .seq = p.icmp_seq,
-			       .data = p.payload, .len = (uint16_t)p.payload_len };
-	i = m.id % PING_SLOTS;
-	dgram_ping_end(d, i, GUARD_NO_ANSWER); /* overwritten unanswered */
-	pings[i].id = m.id;
-	pings[i].src = p.src;
-	pings[i].dst = p.dst;
-	pings[i].guarded = tracked;
-	pings[i].sent_us = a.now;
+	m = (struct msg_ping){ .id = ++g->ping_next, .dst = p->dst, .ident = p->icmp_id, .seq = p->icmp_seq,
+			       .data = p->payload, .len = (uint16_t)p->payload_len };
+	ping = &g->pings[m.id % DGRAM_PINGS];
+	dgram_ping_end(g, ping, GUARD_NO_ANSWER); /* overwritten unanswered */
+	*ping = (struct dgram_ping){ .id = m.id, .src = p->src, .dst = p->dst, .guarded = tracked,
+				     .sent_us = a.now };
 	n = msg_ping_encode(d->out, sizeof(d->out), &m);
-	if (n > 0 && tunnel_send(d, d->out, (size_t)n) == 0)
+	if (n > 0 && tunnel_send(&d->tun, d->out, (size_t)n) == 0)
 		d->c.pings++;
 	else
-		dgram_ping_end(d, i, GUARD_NO_ANSWER);
+		dgram_ping_end(g, ping, GUARD_NO_ANSWER);
 }
 
-void dgram_icmp_from_tunnel(struct daemon *d, const struct msg_pong *m)
+void dgram_icmp_from_tunnel(struct dgram *g, const struct msg_pong *m)
 {
-	uint32_t i = m->id % PING_SLOTS;
+	struct daemon *d = g->d;
+	struct dgram_ping *ping = &g->pings[m->id % DGRAM_PINGS];
 	size_t n;
 
-	if (pings[i].id != m->id)
+	if (ping->id != m->id)
 		return;
-	dgram_ping_end(d, i, m->status == PONG_REPLY ? GUARD_ANSWERED_OK
-			     : m->status == PONG_UNREACHABLE ? GUARD_ANSWERED_OTHER : GUARD_NO_ANSWER);
+	dgram_ping_end(g, ping, m->status == PONG_REPLY ? GUARD_ANSWERED_OK
+				: m->status == PONG_UNREACHABLE ? GUARD_ANSWERED_OTHER : GUARD_NO_ANSWER);
 	if (m->status != PONG_REPLY)
 		return;
-	n = pkt4_build_icmp_echo_reply(d->out, sizeof(d->out), m->src, pings[i].src, m->ident, m->seq,
+	n = pkt4_build_icmp_echo_reply(d->out, sizeof(d->out), m->src, ping->src, m->ident, m->seq,
 				       m->data, m->len);
-	if (n && daemon_vif_write(d, d->out, n) == 0)
+	if (n && daemon_vif_write(d, d->out, n, false) == 0)
 		d->c.pongs++;
 }
 
-int dgram_udp_init(struct daemon *d)
+int dgram_init(struct dgram *g, struct daemon *d)
 {
-	d->utab_size = 4099;
-	d->utab = calloc(d->utab_size, sizeof(*d->utab));
-	d->uidtab = calloc(d->utab_size, sizeof(*d->uidtab));
-	if (!d->utab || !d->uidtab)
+	*g = (struct dgram){ .d = d, .utab_size = 4099 };
+	list_init(&g->flows);
+	g->utab = calloc(g->utab_size, sizeof(*g->utab));
+	g->uidtab = calloc(g->utab_size, sizeof(*g->uidtab));
+	if (!g->utab || !g->uidtab)
 		return -ENOMEM;
-	loop_timer_arm(d->loop, &d->udp_timer, UDP_SWEEP_MS, dgram_udp_sweep, d);
+	loop_timer_arm(d->loop, &g->sweep, UDP_SWEEP_MS, dgram_udp_sweep, g);
 	return 0;
 }
 
-void dgram_udp_fini(struct daemon *d)
+void dgram_fini(struct dgram *g)
 {
-	while (d->ulist)
-		dgram_uflow_free(d, d->ulist, false);
-	free(d->utab);
-	free(d->uidtab);
-	d->utab = NULL;
-	d->uidtab = NULL;
-	loop_timer_cancel(d->loop, &d->udp_timer);
+	if (!g->d)
+		return;
+	while (!list_empty(&g->flows))
+		dgram_uflow_free(g, list_first(&g->flows, struct uflow, link), false);
+	free(g->utab);
+	free(g->uidtab);
+	g->utab = g->uidtab = NULL;
+	loop_timer_cancel(g->d->loop, &g->sweep);
 }

@@ -187,13 +187,14 @@ static void dns_progress(struct dnssrv *s)
 static int dns_route_init(struct dnssrv *s)
 {
 	struct daemon *d = s->d;
+	const struct msg_cluster_info *ci = tunnel_info(&d->tun);
 	char bad[256];
 
-	if (dnsroute_cfg_init(&s->route, d->info.domain[0] ? d->info.domain : "cluster.local",
+	if (dnsroute_cfg_init(&s->route, ci->domain[0] ? ci->domain : "cluster.local",
 			      d->dns_opts.ns[0] ? d->dns_opts.ns : "default") < 0)
 		return -EINVAL;
-	s->route.pod = d->info.pod;
-	s->route.svc_cidrs = d->info.svc;
+	s->route.pod = ci->pod;
+	s->route.svc_cidrs = ci->svc;
 	if (dnsroute_suffixes_parse(d->dns_opts.also_proxy, s->route.also, &s->route.n_also, bad) < 0 ||
 	    dnsroute_suffixes_parse(d->dns_opts.never_proxy, s->route.never, &s->route.n_never, bad) < 0)
 		return -EINVAL;
@@ -217,7 +218,7 @@ void dnssrv_start(struct daemon *d)
 	for (int k = 0; k < DNS_UP_SOCKS; k++)
 		s->up_fd[k] = -1;
 	if (dns_route_init(s) < 0)
-		dns_off(s, "bad cluster domain '%s'", d->info.domain);
+		dns_off(s, "bad cluster domain '%s'", tunnel_info(&d->tun)->domain);
 	else if (d->dns_opts.off)
 		dns_off(s, "%s", "--no-dns");
 	else if ((ret = dnssrv_open(s)) < 0) {

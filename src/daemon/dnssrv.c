@@ -417,9 +417,9 @@ static void up_event(struct loop *l, int fd, uint32_t events, void *arg)
 
 /* The cluster can answer now: connected, and the manager knows a DNS
  * server (CLUSTER_INFO says 0 when it has none: it would drop queries). */
-static bool tunnel_up(const struct dnssrv *s)
+static bool dq_cluster_ready(const struct dnssrv *s)
 {
-	return s->d->state == D_CONNECTED && s->d->ctl && s->d->info.dns;
+	return tunnel_up(&s->d->tun) && tunnel_info(&s->d->tun)->dns;
 }
 
 /* The cluster could not answer: a short name falls back to upstream. */
@@ -466,7 +466,7 @@ static void dq_send_cluster(struct dq *q)
 	md.data = s->out;
 	md.len = (uint16_t)(n > 0 ? n : 0);
 	fn = n > 0 ? msg_dns_encode(s->frame, sizeof(s->frame), FT_DNS_QUERY, &md) : -EINVAL;
-	if (fn < 0 || !tunnel_up(s) || tunnel_send(s->d, s->frame, (size_t)fn) < 0) {
+	if (fn < 0 || !dq_cluster_ready(s) || tunnel_send(&s->d->tun, s->frame, (size_t)fn) < 0) {
 		dq_cluster_failed(q);
 		return;
 	}
@@ -517,7 +517,7 @@ static void dq_cluster(struct dq *q)
 		dq_cluster_answer(q, m, len, age);
 		return;
 	}
-	if (!tunnel_up(s)) {
+	if (!dq_cluster_ready(s)) {
 		dq_cluster_failed(q);
 		return;
 	}
@@ -605,19 +605,6 @@ static void dq_timeout(struct loop *l, struct loop_timer *t)
 
 /* ---- the loop guard ---- */
 
-static bool from_cluster(const struct daemon *d, uint32_t src)
-{
-	if (src == d->mgr_addr || cidr_list_contains(&d->info.pod, src))
-		return true;
-	for (int i = 0; i < d->info.n_nodes; i++)
-		if (d->info.nodes[i] == src)
-			return true;
-	for (int i = 0; i < d->info.n_managers; i++)
-		if (d->info.managers[i] == src)
-			return true;
-	return false;
-}
-
 static void loop_note(struct dnssrv *s, const struct dq *q, uint32_t src)
 {
 	uint64_t t = now(s);
@@ -689,12 +676,12 @@ bool dq_input(struct dnssrv *s, const uint8_t *m, size_t len, const struct socka
 	/* Only names asked of the cluster as they are can come back; a short
 	 * name from the cluster has been through its own search list already. */
 	if (s->d->guard.enabled && q->route.kind == DNSROUTE_CLUSTER &&
-	    (name_in_flight(s, &msg.qname) || from_cluster(s->d, src))) {
+	    (name_in_flight(s, &msg.qname) || guard_is_source(&s->d->guard, src))) {
 		loop_note(s, q, src);
 		dq_rcode(q, DNS_R_NXDOMAIN);
 		return true;
 	}
-	if (q->route.kind == DNSROUTE_SEARCH && from_cluster(s->d, src))
+	if (q->route.kind == DNSROUTE_SEARCH && guard_is_source(&s->d->guard, src))
 		q->route.kind = DNSROUTE_UPSTREAM;
 	if (q->route.kind == DNSROUTE_UPSTREAM)
 		dq_upstream(q);

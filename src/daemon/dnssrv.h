@@ -14,9 +14,10 @@
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "daemon/daemon.h"
-#include "daemon/resolv.h"
+#include "dns/resolv.h"
 #include "dns/dnscache.h"
 #include "dns/dnsmsg.h"
 #include "dns/dnsroute.h"
@@ -145,6 +146,15 @@ struct dnssrv {
 };
 
 /* dnssrv.c */
+/* dnsplug.c: the server's life, and its part of `subway status` */
+void dnssrv_start(struct daemon *d);  /* after the VIF is up; failures leave DNS off */
+void dnssrv_stop(struct daemon *d);   /* puts the laptop's resolver back */
+struct json;
+void dnssrv_status_json(struct daemon *d, struct json *j);
+void dnssrv_status_text(struct daemon *d, FILE *fp);
+/* dnssrv.c */
+void dnssrv_from_tunnel(struct daemon *d, const struct msg_dns *m);
+void dnssrv_session_lost(struct daemon *d);
 int dnssrv_open(struct dnssrv *s); /* sockets and slots; 0 or -errno */
 void dnssrv_close(struct dnssrv *s);
 /* A query from a UDP client (tc -1) or TCP client tc, at address peer.

@@ -43,14 +43,19 @@ void guard_add_source_cidr(struct guard *g, const struct cidr4 *c)
 		g->src_cidrs.v[g->src_cidrs.n++] = *c;
 }
 
+bool guard_is_source(const struct guard *g, uint32_t src)
+{
+	for (int i = 0; i < g->n_src; i++)
+		if (g->src[i] == src)
+			return true;
+	return cidr_list_contains(&g->src_cidrs, src);
+}
+
 enum guard_verdict guard_packet(const struct guard *g, uint32_t src, uint8_t tos)
 {
 	if (!g->enabled)
 		return GUARD_PASS;
-	for (int i = 0; i < g->n_src; i++)
-		if (g->src[i] == src)
-			return GUARD_SOURCE;
-	if (cidr_list_contains(&g->src_cidrs, src))
+	if (guard_is_source(g, src))
 		return GUARD_SOURCE;
 	if (g->dscp_mark && (tos & 0xFC) == g->dscp_mark)
 		return GUARD_MARK;

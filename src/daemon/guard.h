@@ -103,6 +103,8 @@ void guard_clear_sources(struct guard *g);
 /* Adds an egress address or CIDR; silently ignores 0 and overflow. */
 void guard_add_source(struct guard *g, uint32_t addr);
 void guard_add_source_cidr(struct guard *g, const struct cidr4 *c);
+/* src is one of the cluster's egress addresses (on or off). */
+bool guard_is_source(const struct guard *g, uint32_t src);
 /* Source and mark layers for one packet: O(GUARD_SOURCES_MAX). */
 enum guard_verdict guard_packet(const struct guard *g, uint32_t src, uint8_t tos);
 

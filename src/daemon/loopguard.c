@@ -1,7 +1,6 @@
-/* The loop guard in the daemon (docs/vm-networking.md): the guard's
- * decisions (guard.c) turned into answers on the VIF, counters and log
- * lines.  A looped TCP SYN gets a RST, a looped UDP datagram an ICMP port
- * unreachable, a looped echo request nothing; none is forwarded. */
+/* The loop guard in the daemon (loopguard.h). */
+#include "daemon/loopguard.h"
+
 #include <ifaddrs.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -10,6 +9,7 @@
 
 #include "common/log.h"
 #include "daemon/daemon.h"
+#include "daemon/hairpin.h"
 #include "net/packet.h"
 
 /* The manager reached through a local address (a port-forward on
@@ -29,16 +29,16 @@ static bool loopguard_local_addr(uint32_t addr)
 	return local;
 }
 
-/* A new session: the egress addresses and the mark from its CLUSTER_INFO. */
 void loopguard_session(struct daemon *d)
 {
 	struct guard *g = &d->guard;
-	const struct msg_cluster_info *ci = &d->info;
+	const struct msg_cluster_info *ci = tunnel_info(&d->tun);
+	uint32_t mgr = tunnel_addr(&d->tun);
 	char ip[16];
 
 	guard_clear_sources(g);
-	if (!loopguard_local_addr(d->mgr_addr))
-		guard_add_source(g, d->mgr_addr);
+	if (!loopguard_local_addr(mgr))
+		guard_add_source(g, mgr);
 	for (int i = 0; i < ci->n_nodes; i++)
 		guard_add_source(g, ci->nodes[i]);
 	for (int i = 0; i < ci->n_managers; i++)
@@ -51,7 +51,7 @@ void loopguard_session(struct daemon *d)
 			 "(%d dials in flight, %d dials/s)", DIALS_MAX, DIAL_RATE_PER_S);
 	else
 		log_info("loop guard on: %d egress address(es) from %s, %d pod CIDR(s), mark %s0x%02x", g->n_src,
-			 ip4_str(d->mgr_addr, ip), g->src_cidrs.n, g->dscp_mark ? "" : "off ", g->dscp_mark);
+			 ip4_str(mgr, ip), g->src_cidrs.n, g->dscp_mark ? "" : "off ", g->dscp_mark);
 }
 
 static const char *loopguard_why(enum guard_verdict v)
@@ -105,18 +105,16 @@ static void loopguard_answer(struct daemon *d, const struct pkt4 *p, enum guard_
 		break;
 	}
 	if (n)
-		daemon_vif_write(d, d->out, n);
+		daemon_vif_write(d, d->out, n, false);
 }
 
-bool loopguard_packet(struct daemon *d, uint8_t *buf, size_t len)
+bool loopguard_packet(struct daemon *d, const struct pkt4 *p)
 {
-	uint32_t src = (uint32_t)buf[12] << 24 | (uint32_t)buf[13] << 16 | (uint32_t)buf[14] << 8 | buf[15];
-	enum guard_verdict v = guard_packet(&d->guard, src, buf[1]);
-	struct pkt4 p;
+	enum guard_verdict v = guard_packet(&d->guard, p->src, p->ip[1] /* TOS */);
 
 	if (v == GUARD_PASS)
 		return false;
-	if (pkt4_parse(buf, len, &p) == 0 && !p.frag)
-		loopguard_answer(d, &p, v);
+	if (!p->frag)
+		loopguard_answer(d, p, v);
 	return true;
 }

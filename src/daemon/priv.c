@@ -33,7 +33,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
-#include "daemon/daemon.h"
+#include "daemon/priv.h"
 
 #define PRIV_KEEP ((1ull << CAP_NET_ADMIN) | (1ull << CAP_NET_BIND_SERVICE))
 

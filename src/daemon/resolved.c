@@ -9,7 +9,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
-#include "daemon/resolv.h"
+#include "dns/resolv.h"
 #include "daemon/resolved.h"
 
 #define RESOLVED_NAME "org.freedesktop.resolve1"

@@ -1,10 +1,11 @@
-/* `subway status --json`: the daemon's state as one JSON document.
- * Keys are documented in docs/cli.md; keep them stable. */
-#include <stdio.h>
+/* `subway status` (status.h). */
+#include "daemon/status.h"
+
 #include <unistd.h>
 
 #include "common/json.h"
 #include "daemon/daemon.h"
+#include "daemon/dnssrv.h"
 #include "net/tls.h"
 
 static const char *state_name(enum dstate s)
@@ -31,34 +32,31 @@ static const char *const info_src_keys[INFO_SRC_MAX_] = { "pod_cidrs", "service_
 
 static void status_cluster(struct json *j, const struct daemon *d)
 {
+	const struct msg_cluster_info *ci = tunnel_info(&d->tun);
 	char ip[16];
 
 	json_obj_begin(j, "cluster");
-	status_cidrs(j, "pod_cidrs", &d->info.pod);
-	status_cidrs(j, "service_cidrs", &d->info.svc);
-	json_str(j, "domain", d->info.domain);
-	json_str(j, "dns", d->info.dns ? ip4_str(d->info.dns, ip) : NULL);
+	status_cidrs(j, "pod_cidrs", &ci->pod);
+	status_cidrs(j, "service_cidrs", &ci->svc);
+	json_str(j, "domain", ci->domain);
+	json_str(j, "dns", ci->dns ? ip4_str(ci->dns, ip) : NULL);
 	json_arr_begin(j, "nodes");
-	for (int i = 0; i < d->info.n_nodes; i++)
-		json_str(j, NULL, ip4_str(d->info.nodes[i], ip));
+	for (int i = 0; i < ci->n_nodes; i++)
+		json_str(j, NULL, ip4_str(ci->nodes[i], ip));
 	json_arr_end(j);
 	/* where the manager got each value: flag, env, derived, default (none: not given) */
 	json_obj_begin(j, "sources");
 	for (int i = 0; i < INFO_SRC_MAX_; i++)
-		json_str(j, info_src_keys[i], info_source_name(d->info.src[i]));
+		json_str(j, info_src_keys[i], info_source_name(ci->src[i]));
 	json_obj_end(j);
 	json_obj_end(j);
 }
 
 static void status_counters(struct json *j, const struct daemon *d)
 {
-	uint64_t out = d->c.bytes_out, in = d->c.bytes_in;
+	uint64_t b[2];
 
-	for (const struct tflow *f = d->flows; f; f = f->lnext)
-		if (f->state == TF_RELAY) {
-			out += f->relay.bytes[0];
-			in += f->relay.bytes[1];
-		}
+	hairpin_bytes(&d->hp, b);
 	json_obj_begin(j, "counters");
 	json_uint(j, "dials", d->c.dials);
 	json_uint(j, "dials_ok", d->c.dials_ok);
@@ -66,8 +64,8 @@ static void status_counters(struct json *j, const struct daemon *d)
 	for (int s = 1; s < DIAL_STATUS_MAX_; s++)
 		json_uint(j, dial_status_name((uint8_t)s), d->c.dial_fail[s]);
 	json_obj_end(j);
-	json_uint(j, "bytes_to_cluster", out);
-	json_uint(j, "bytes_from_cluster", in);
+	json_uint(j, "bytes_to_cluster", b[0]);
+	json_uint(j, "bytes_from_cluster", b[1]);
 	json_uint(j, "tcp_flows_total", d->c.tcp_flows_total);
 	json_uint(j, "udp_flows_total", d->c.udp_flows_total);
 	json_uint(j, "udp_datagrams_out", d->c.udp_out);
@@ -83,7 +81,8 @@ static void status_counters(struct json *j, const struct daemon *d)
 /* manager.tls: null with --insecure. */
 static void status_tls(struct json *j, const struct daemon *d)
 {
-	const struct tls_client_info *ti = d->tls_ctx ? tls_client_info(d->tls_ctx) : NULL;
+	const struct pconn_cfg *cfg = &d->tun.cfg;
+	const struct tls_client_info *ti = cfg->tls_ctx ? tls_client_info(cfg->tls_ctx) : NULL;
 	char fp[TLS_FP_HEX_LEN + 1];
 
 	if (!ti) {
@@ -92,9 +91,8 @@ static void status_tls(struct json *j, const struct daemon *d)
 	}
 	json_obj_begin(j, "tls");
 	json_str(j, "version", "TLSv1.3");
-	json_str(j, "fingerprint", tls_fp_str(d->fingerprint, fp));
-	json_str(j, "cipher", d->ctl && d->ctl->w.tls && d->ctl->state >= PC_HELLO ? tls_cipher(d->ctl->w.tls)
-									  : NULL);
+	json_str(j, "fingerprint", tls_fp_str(cfg->fingerprint, fp));
+	json_str(j, "cipher", tunnel_cipher(&d->tun));
 	json_uint(j, "handshakes_full", ti->full);
 	json_uint(j, "handshakes_resumed", ti->resumed);
 	json_uint(j, "certificates_refused", ti->refused);
@@ -118,7 +116,7 @@ static void status_loop_guard(struct json *j, const struct daemon *d)
 			json_str(j, NULL, cidr4_str(&g->src_cidrs.v[i], buf));
 	}
 	json_arr_end(j);
-	json_uint(j, "chain_window_us", guard_window_us(g, d->n_dialing));
+	json_uint(j, "chain_window_us", guard_window_us(g, hairpin_dialing(&d->hp)));
 	json_uint(j, "chains_cut", g->chains);
 	json_obj_end(j);
 	json_obj_begin(j, "loops_blocked");
@@ -132,7 +130,7 @@ static void status_loop_guard(struct json *j, const struct daemon *d)
 	json_uint(j, "dials_in_flight", DIALS_MAX);
 	json_uint(j, "dials_per_s", DIAL_RATE_PER_S);
 	json_uint(j, "dial_burst", DIAL_BURST);
-	json_uint(j, "tcp_flows", d->tflows_max);
+	json_uint(j, "tcp_flows", d->hp.flows_max);
 	json_uint(j, "udp_flows", UDP_FLOWS_MAX);
 	json_uint(j, "refused", d->c.dials_limited);
 	json_obj_end(j);
@@ -140,6 +138,8 @@ static void status_loop_guard(struct json *j, const struct daemon *d)
 
 void status_write_json(struct daemon *d, FILE *fp)
 {
+	const struct msg_cluster_info *ci = tunnel_info(&d->tun);
+	const struct tunnel *t = &d->tun;
 	struct json j;
 	char ip[16], buf[40];
 
@@ -149,13 +149,12 @@ void status_write_json(struct daemon *d, FILE *fp)
 	json_str(&j, "state", state_name(d->state));
 	json_int(&j, "daemon_pid", getpid());
 	json_obj_begin(&j, "manager");
-	snprintf(buf, sizeof(buf), "%s:%u", ip4_str(d->mgr_addr, ip), d->mgr_port);
-	json_str(&j, "endpoint", d->state == D_IDLE ? NULL : buf);
-	json_str(&j, "version", d->mgr_version[0] ? d->mgr_version : NULL);
+	json_str(&j, "endpoint", d->state == D_IDLE ? NULL : tunnel_where(t));
+	json_str(&j, "version", t->server[0] ? t->server : NULL);
 	json_uint(&j, "connected_for_s",
 		  d->state == D_CONNECTED ? (loop_now_ms(d->loop) - d->connected_since_ms) / 1000 : 0);
 	json_uint(&j, "reconnects", d->c.reconnects);
-	json_str(&j, "transport", d->state == D_IDLE ? NULL : d->insecure ? "tcp-insecure" : "tls");
+	json_str(&j, "transport", d->state == D_IDLE ? NULL : t->insecure ? "tcp-insecure" : "tls");
 	status_tls(&j, d);
 	json_obj_end(&j);
 	json_obj_begin(&j, "vif");
@@ -166,24 +165,25 @@ void status_write_json(struct daemon *d, FILE *fp)
 	json_obj_end(&j);
 	json_arr_begin(&j, "routes");
 	if (d->vif_up) {
-		for (int i = 0; i < d->info.pod.n; i++)
-			json_str(&j, NULL, cidr4_str(&d->info.pod.v[i], buf));
-		for (int i = 0; i < d->info.svc.n; i++)
-			json_str(&j, NULL, cidr4_str(&d->info.svc.v[i], buf));
+		for (int i = 0; i < ci->pod.n; i++)
+			json_str(&j, NULL, cidr4_str(&ci->pod.v[i], buf));
+		for (int i = 0; i < ci->svc.n; i++)
+			json_str(&j, NULL, cidr4_str(&ci->svc.v[i], buf));
 	}
 	json_arr_end(&j);
 	status_cluster(&j, d);
 	json_obj_begin(&j, "flows");
-	json_uint(&j, "tcp", d->n_tcp);
-	json_uint(&j, "udp", d->n_udp);
-	json_uint(&j, "tcp_all", d->n_tflows);
-	json_uint(&j, "dialing", d->n_dialing);
-	json_uint(&j, "dialing_peak", d->dialing_peak);
+	json_uint(&j, "tcp", d->hp.n_tcp);
+	json_uint(&j, "udp", d->dg.n_udp);
+	json_uint(&j, "tcp_all", d->hp.n_flows);
+	json_uint(&j, "dialing", d->hp.n_dialing);
+	json_uint(&j, "dialing_peak", d->hp.dialing_peak);
+	json_uint(&j, "waiting", t->n_waiting);
 	json_obj_end(&j);
 	json_obj_begin(&j, "pool");
-	json_int(&j, "idle", d->n_idle);
-	json_int(&j, "connecting", d->n_connecting);
-	json_int(&j, "trunks", d->n_trunks);
+	json_int(&j, "idle", t->pool.n_idle);
+	json_int(&j, "connecting", t->pool.n_connecting + t->trunks.n_connecting);
+	json_int(&j, "trunks", t->trunks.n);
 	json_obj_end(&j);
 	status_counters(&j, d);
 	dnssrv_status_json(d, &j);
@@ -195,6 +195,8 @@ void status_write_json(struct daemon *d, FILE *fp)
 
 void status_write_text(struct daemon *d, FILE *fp)
 {
+	const struct msg_cluster_info *ci = tunnel_info(&d->tun);
+	const struct tunnel *t = &d->tun;
 	char ip[16], buf[20];
 	uint64_t fails = 0;
 
@@ -202,25 +204,27 @@ void status_write_text(struct daemon *d, FILE *fp)
 		fprintf(fp, "not connected%s%s\n", d->last_error[0] ? ": " : "", d->last_error);
 		return;
 	}
-	fprintf(fp, "%-10s %s to %s:%u (%s) over %s\n", "status:", state_name(d->state),
-		ip4_str(d->mgr_addr, ip), d->mgr_port, d->mgr_version[0] ? d->mgr_version : "?",
-		d->insecure ? "plain TCP (--insecure, not encrypted)" : "TLS 1.3 (pinned certificate)");
+	fprintf(fp, "%-10s %s to %s (%s) over %s\n", "status:", state_name(d->state), tunnel_where(t),
+		t->server[0] ? t->server : "?",
+		t->insecure ? "plain TCP (--insecure, not encrypted)" : "TLS 1.3 (pinned certificate)");
 	if (d->vif_up)
 		fprintf(fp, "%-10s %s, %s/%d, mtu %u\n", "vif:", d->vif.name, ip4_str(VIF_ADDR, ip), VIF_PREFIX,
 			d->vif.mtu);
 	fprintf(fp, "%-10s", "routes:");
-	for (int i = 0; i < d->info.pod.n; i++)
-		fprintf(fp, " %s", cidr4_str(&d->info.pod.v[i], buf));
-	for (int i = 0; i < d->info.svc.n; i++)
-		fprintf(fp, " %s", cidr4_str(&d->info.svc.v[i], buf));
-	fprintf(fp, "\n%-10s domain %s, dns %s (from the manager:", "cluster:", d->info.domain,
-		d->info.dns ? ip4_str(d->info.dns, ip) : "none");
+	for (int i = 0; i < ci->pod.n; i++)
+		fprintf(fp, " %s", cidr4_str(&ci->pod.v[i], buf));
+	for (int i = 0; i < ci->svc.n; i++)
+		fprintf(fp, " %s", cidr4_str(&ci->svc.v[i], buf));
+	fprintf(fp, "\n%-10s domain %s, dns %s (from the manager:", "cluster:", ci->domain,
+		ci->dns ? ip4_str(ci->dns, ip) : "none");
 	for (int i = 0; i < INFO_SRC_MAX_; i++)
-		fprintf(fp, "%s %s %s", i ? "," : "", info_src_keys[i], info_source_name(d->info.src[i]));
+		fprintf(fp, "%s %s %s", i ? "," : "", info_src_keys[i], info_source_name(ci->src[i]));
 	fprintf(fp, ")");
-	fprintf(fp, "\n%-10s %u tcp, %u udp active", "flows:", d->n_tcp, d->n_udp);
-	if (daemon_trunks(d))
-		fprintf(fp, ", tcp as streams on %d of %d trunk connections", d->n_trunks, TRUNKS);
+	fprintf(fp, "\n%-10s %u tcp, %u udp active", "flows:", d->hp.n_tcp, d->dg.n_udp);
+	if (t->insecure)
+		fprintf(fp, ", tcp on pooled connections (%d idle)", t->pool.n_idle);
+	else
+		fprintf(fp, ", tcp as streams on %d of %d trunk connections", t->trunks.n, TRUNKS);
 	fprintf(fp, "\n");
 	for (int s = 1; s < DIAL_STATUS_MAX_; s++)
 		fails += d->c.dial_fail[s];

@@ -517,27 +517,32 @@ static int place_image(const struct lab *lab, const struct lab_podspec *s, bool 
 	return push_image(lab, archive, path);
 }
 
-/* Pull as the node's kubelet would, then create and start the container. */
-static int run_pod(const struct lab *lab, const struct lab_podspec *s, bool pull, struct kubelet_state *st)
+/* Pull as the node's kubelet would (through the node's network). */
+static int pull_image(const struct lab *lab, const char *image)
+{
+	struct argvb a = { .n = 0 };
+	char out[1024] = "";
+
+	kubelet_podman_base(lab, &a);
+	argvb_add(&a, "pull");
+	argvb_add(&a, "--quiet");
+	argvb_add(&a, "--tls-verify=false");
+	argvb_add(&a, "%s", image);
+	if (ns_run(lab, "server", &a, out, sizeof(out), true) != 0) {
+		trim_nl(out);
+		log_err("cannot pull %s: %s", image, out);
+		return -EIO;
+	}
+	return 0;
+}
+
+/* Creates and starts the container. */
+static int run_pod(const struct lab *lab, const struct lab_podspec *s, struct kubelet_state *st)
 {
 	struct argvb a = { .n = 0 };
 	char out[1024] = "", err[256];
 	int r;
 
-	if (!pull)
-		goto run;
-	kubelet_podman_base(lab, &a);
-	argvb_add(&a, "pull");
-	argvb_add(&a, "--quiet");
-	argvb_add(&a, "--tls-verify=false");
-	argvb_add(&a, "%s", s->image);
-	if (ns_run(lab, "server", &a, out, sizeof(out), true) != 0) {
-		trim_nl(out);
-		log_err("cannot pull %s: %s", s->image, out);
-		return -EIO;
-	}
-run:
-	memset(&a, 0, sizeof(a));
 	r = kubelet_run_args(lab, s, &a, err, sizeof(err));
 	if (r < 0) {
 		log_err("the manager's pod spec: %s", err);
@@ -667,8 +672,10 @@ int kubelet_deploy(struct lab *lab)
 		r = write_volumes(lab, s);
 	if (r == 0)
 		r = place_image(lab, s, &pull);
+	if (r == 0 && pull)
+		r = pull_image(lab, s->image);
 	if (r == 0)
-		r = run_pod(lab, s, pull, &st);
+		r = run_pod(lab, s, &st);
 	if (r == 0)
 		r = wait_ready(lab, s, &st);
 	if (r == 0)

@@ -13,7 +13,12 @@
 
 #include "commands.h"
 #include "common/log.h"
+#include "manager/conn.h"
+
+#include "manager/flow.h"
 #include "manager/manager.h"
+#include "manager/session.h"
+#include "manager/trunk.h"
 #include "net/sock.h"
 #include "net/tls.h"
 
@@ -45,7 +50,7 @@ static void conn_free(struct conn *c)
 		loop_del(c->m->loop, c->w.fd);
 		close(c->w.fd);
 	}
-	wire_free(&c->w);
+	wire_fini(&c->w);
 	list_del(&c->link);
 	c->m->n_preauth--;
 	free(c);
@@ -57,7 +62,7 @@ void conn_free_all(struct mgr *m)
 		conn_free(list_entry(m->preauth.next, struct conn, link));
 }
 
-void mgr_send_text_close(struct loop *l, struct wire *w, uint8_t type, const char *text)
+void conn_text_close(struct loop *l, struct wire *w, uint8_t type, const char *text)
 {
 	uint8_t *p = wire_reserve(w, FRAME_HDR_LEN + PROTO_TEXT_MAX);
 	ssize_t n = p ? msg_text_encode(p, FRAME_HDR_LEN + PROTO_TEXT_MAX, type, text) : -ENOBUFS;
@@ -80,7 +85,7 @@ static void conn_reject(struct conn *c, uint8_t type, const char *text)
 {
 	/* During the TLS handshake there is no channel for a text yet. */
 	if (c->state == CONN_AUTH)
-		mgr_send_text_close(c->m->loop, &c->w, type, text);
+		conn_text_close(c->m->loop, &c->w, type, text);
 	conn_free(c);
 }
 

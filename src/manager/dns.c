@@ -16,6 +16,7 @@
 
 #include "common/log.h"
 #include "manager/manager.h"
+#include "manager/session.h"
 
 #define DNS_HDR 12
 #define DNS_READS 64

@@ -12,8 +12,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "manager/flow.h"
+
 #include "common/log.h"
+#include "manager/conn.h"
+#include "manager/dial.h"
 #include "manager/manager.h"
+#include "manager/session.h"
+#include "net/relay.h"
 #include "net/sock.h"
 #include "net/tls.h"
 
@@ -24,10 +30,9 @@ struct flow {
 	struct list link; /* s->flows */
 	enum flow_state state;
 	struct wire w; /* the tunnel side until the relay takes it */
-	int dfd;       /* the dialed socket */
-	struct msg_dial dial;
+	int dfd;       /* the dialed socket, once connected */
+	struct dial dial;
 	struct loop_timer timer;
-	uint64_t t0;
 	const uint8_t *rest; /* bytes after DIAL still to write to dfd */
 	size_t rest_len;
 	struct relay relay;
@@ -35,6 +40,7 @@ struct flow {
 
 static void flow_on_tunnel(struct loop *l, int fd, uint32_t events, void *arg);
 static void flow_on_dialed(struct loop *l, int fd, uint32_t events, void *arg);
+static void flow_free(struct flow *f, bool rst);
 
 static void flow_close_fd(struct loop *l, int fd, bool rst)
 {
@@ -46,7 +52,7 @@ static void flow_close_fd(struct loop *l, int fd, bool rst)
 	close(fd);
 }
 
-void flow_free(struct flow *f, bool rst)
+static void flow_free(struct flow *f, bool rst)
 {
 	struct session *s = f->s;
 	struct mgr *m = s->m;
@@ -61,9 +67,8 @@ void flow_free(struct flow *f, bool rst)
 		flow_close_fd(m->loop, f->w.fd, rst && f->state != FLOW_IDLE);
 		flow_close_fd(m->loop, f->dfd, false);
 	}
-	if (f->state == FLOW_DIALING)
-		s->n_dials--;
-	wire_free(&f->w);
+	dial_cancel(&f->dial);
+	wire_fini(&f->w);
 	list_del(&f->link);
 	s->n_flows--;
 	free(f);
@@ -73,22 +78,6 @@ void flow_free_all(struct session *s)
 {
 	while (!list_empty(&s->flows))
 		flow_free(list_entry(s->flows.next, struct flow, link), true);
-}
-
-uint8_t dial_status_from_errno(int err)
-{
-	switch (err) {
-	case ECONNREFUSED:
-		return DIAL_REFUSED;
-	case EHOSTUNREACH:
-	case ENETUNREACH:
-	case EHOSTDOWN:
-	case ENETDOWN:
-		return DIAL_UNREACHABLE;
-	case ETIMEDOUT:
-		return DIAL_TIMEOUT;
-	}
-	return DIAL_ERROR;
 }
 
 static int flow_update(struct flow *f, uint32_t tunnel_ev, uint32_t dialed_ev)
@@ -109,7 +98,7 @@ static void flow_relay_done(struct relay *r, int err, void *arg)
 	char dst[24];
 
 	log_debug("session %s: flow to %s ended (%s), %lu bytes up, %lu down", f->s->name,
-		  mgr_peer_str(f->dial.addr, f->dial.port, dst), err ? strerror(-err) : "closed",
+		  mgr_peer_str(f->dial.req.addr, f->dial.req.port, dst), err ? strerror(-err) : "closed",
 		  f->relay.bytes[0], f->relay.bytes[1]);
 	flow_free(f, err != 0); /* a reset on one side becomes a reset on the other */
 }
@@ -124,7 +113,7 @@ static void flow_start_relay(struct flow *f)
 
 	loop_del(m->loop, tfd);
 	loop_del(m->loop, dfd);
-	wire_free(&f->w); /* the rest has been written: the buffers are not needed */
+	wire_fini(&f->w); /* the rest has been written: the buffers are not needed */
 	f->w.fd = f->dfd = -1;
 	r = tls ? relay_start_tls(&f->relay, m->loop, tfd, dfd, 0, tls, flow_relay_done, f)
 		: relay_start(&f->relay, m->loop, tfd, dfd, flow_relay_done, f);
@@ -198,15 +187,6 @@ static void flow_dial_done(struct flow *f, uint8_t status)
 	uint8_t *p = wire_reserve(&f->w, 64);
 	ssize_t n = p ? msg_dial_result_encode(p, 64, &res) : -ENOBUFS;
 
-	m->st.dials[status]++;
-	char dst[24];
-
-	log_debug("session %s: dial %s %s in %lu ms", f->s->name,
-		  mgr_peer_str(f->dial.addr, f->dial.port, dst), dial_status_name(status),
-		  loop_now_ms(m->loop) - f->t0);
-	loop_timer_cancel(m->loop, &f->timer);
-	if (f->state == FLOW_DIALING)
-		f->s->n_dials--;
 	if (n < 0) {
 		f->state = FLOW_CLOSING;
 		flow_free(f, true);
@@ -216,11 +196,13 @@ static void flow_dial_done(struct flow *f, uint8_t status)
 	if (status == DIAL_OK) {
 		f->state = FLOW_HANDOFF;
 		f->rest_len = wire_take_rest(&f->w, &f->rest);
+		if (loop_add(m->loop, f->dfd, 0, flow_on_dialed, f) < 0) {
+			flow_free(f, true);
+			return;
+		}
 		flow_handoff(f);
 		return;
 	}
-	flow_close_fd(m->loop, f->dfd, false);
-	f->dfd = -1;
 	f->state = FLOW_CLOSING;
 	/* The connection was spent on this dial: close it once the result is out. */
 	if (wire_flush(&f->w) != 1) {
@@ -231,87 +213,24 @@ static void flow_dial_done(struct flow *f, uint8_t status)
 	loop_timer_arm(m->loop, &f->timer, MGR_CLOSE_LINGER_MS, flow_on_linger, f);
 }
 
-static void flow_on_timeout(struct loop *l, struct loop_timer *t)
+static void flow_dialed(struct dial *dl, uint8_t status, int fd)
 {
-	(void)l;
-	flow_dial_done(t->arg, DIAL_TIMEOUT);
-}
+	struct flow *f = container_of(dl, struct flow, dial);
 
-/* Token bucket: lim.dial_rate dials a second, lim.dial_burst at once. */
-static bool flow_rate_ok(struct session *s)
-{
-	const struct mgr_limits *lim = &s->m->cfg.lim;
-	uint64_t now = loop_now_ms(s->m->loop), cap = (uint64_t)lim->dial_burst * 1000;
-
-	s->dial_tokens = MIN(cap, s->dial_tokens + (now - s->dial_ms) * lim->dial_rate);
-	s->dial_ms = now;
-	if (s->dial_tokens < 1000)
-		return false;
-	s->dial_tokens -= 1000;
-	return true;
-}
-
-uint8_t flow_dial_check(struct session *s, const struct msg_dial *m)
-{
-	struct mgr_stats *st = &s->m->st;
-
-	if (!mgr_dial_allowed(s->m, m->addr, m->port)) {
-		mgr_forbidden(s->m, s, "tcp", m->addr, m->port);
-		return DIAL_FORBIDDEN;
-	}
-	if (s->n_dials >= s->m->cfg.lim.dials) {
-		st->limit_dials++;
-		return DIAL_LIMIT;
-	}
-	if (!flow_rate_ok(s)) {
-		st->limit_rate++;
-		return DIAL_LIMIT;
-	}
-	return DIAL_OK;
+	f->dfd = fd;
+	flow_dial_done(f, status);
 }
 
 /* May free f, as its last action. */
-static void flow_dial(struct flow *f)
+static void flow_dial(struct flow *f, const struct msg_dial *req)
 {
-	struct session *s = f->s;
-	struct mgr *m = s->m;
-	uint32_t timeout = f->dial.timeout_ms ? f->dial.timeout_ms : m->cfg.dial_timeout_ms;
-	uint8_t verdict;
-	int fd;
+	uint8_t status = dial_start(&f->dial, f->s, req, 0, flow_dialed);
 
-	f->t0 = loop_now_ms(m->loop);
-	if ((verdict = flow_dial_check(s, &f->dial)) != DIAL_OK) {
-		flow_dial_done(f, verdict);
-		return;
-	}
-	fd = sock_connect_tcp(f->dial.addr, f->dial.port, m->cfg.tos);
-	if (fd < 0) {
-		flow_dial_done(f, dial_status_from_errno(-fd));
-		return;
-	}
-	f->dfd = fd;
-	if (loop_add(m->loop, fd, LOOP_OUT, flow_on_dialed, f) < 0) {
-		flow_dial_done(f, DIAL_ERROR);
+	if (status != DIAL_OK) {
+		flow_dial_done(f, status);
 		return;
 	}
 	f->state = FLOW_DIALING;
-	s->n_dials++;
-	loop_timer_arm(m->loop, &f->timer, timeout, flow_on_timeout, f);
-}
-
-static int flow_heartbeat(struct flow *f, const uint8_t *p, size_t len)
-{
-	struct msg_heartbeat hb;
-	uint8_t *q;
-	ssize_t n;
-
-	if (msg_heartbeat_decode(p, len, &hb) < 0)
-		return -EBADMSG;
-	q = wire_reserve(&f->w, 64);
-	n = q ? msg_heartbeat_encode(q, 64, FT_HEARTBEAT_ACK, &hb) : -ENOBUFS;
-	if (n > 0)
-		wire_commit(&f->w, (size_t)n);
-	return 0;
 }
 
 /* IDLE: heartbeats, then exactly one DIAL.  May free f, as its last action. */
@@ -323,14 +242,15 @@ static void flow_input(struct flow *f)
 
 	while ((r = wire_next(&f->w, &h, &p)) == 1) {
 		if (h.type == FT_DIAL) {
-			r = msg_dial_decode(p, h.len, &f->dial) < 0 ? -EBADMSG : 0;
+			struct msg_dial req;
+			r = msg_dial_decode(p, h.len, &req) < 0 ? -EBADMSG : 0;
 			if (r == 0) {
 				wire_consume(&f->w);
-				flow_dial(f); /* what follows DIAL is raw bytes */
+				flow_dial(f, &req); /* what follows DIAL is raw bytes */
 				return;
 			}
 		} else if (h.type == FT_HEARTBEAT) {
-			r = flow_heartbeat(f, p, h.len);
+			r = wire_heartbeat_ack(&f->w, p, h.len);
 		} else {
 			r = -EPROTO;
 		}
@@ -342,7 +262,7 @@ static void flow_input(struct flow *f)
 		f->s->m->st.frames_bad++;
 		log_info("session %s: bad frame on a flow connection (%s)", f->s->name,
 			 frame_type_name(h.type));
-		mgr_send_text_close(f->s->m->loop, &f->w, FT_ERROR, "bad frame on a flow connection");
+		conn_text_close(f->s->m->loop, &f->w, FT_ERROR, "bad frame on a flow connection");
 		flow_free(f, false);
 		return;
 	}
@@ -354,22 +274,16 @@ static void flow_input(struct flow *f)
 		loop_kick(f->s->m->loop, f->w.fd);
 }
 
+/* The dialed socket, while the early bytes are written to it. */
 static void flow_on_dialed(struct loop *l, int fd, uint32_t events, void *arg)
 {
 	struct flow *f = arg;
-	int r;
 
 	(void)l;
-	if (f->state == FLOW_HANDOFF) {
+	(void)fd;
+	(void)events;
+	if (f->state == FLOW_HANDOFF)
 		flow_handoff(f);
-		return;
-	}
-	if (f->state != FLOW_DIALING)
-		return;
-	r = sock_connect_result(fd);
-	if (r == 0 && !(events & LOOP_OUT))
-		return;
-	flow_dial_done(f, r == 0 ? DIAL_OK : dial_status_from_errno(-r));
 }
 
 static void flow_on_tunnel(struct loop *l, int fd, uint32_t events, void *arg)
@@ -414,7 +328,7 @@ int flow_new(struct session *s, struct wire *w)
 
 	if (!f) {
 		close(w->fd);
-		wire_free(w);
+		wire_fini(w);
 		return -ENOMEM;
 	}
 	f->s = s;

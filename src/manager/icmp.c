@@ -18,6 +18,7 @@
 
 #include "common/log.h"
 #include "manager/manager.h"
+#include "manager/session.h"
 
 #define ICMP_HDR 8
 #define ICMP_SLOT_BITS 10 /* MGR_PING_MAX == 1 << ICMP_SLOT_BITS */

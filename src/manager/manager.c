@@ -18,6 +18,8 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "manager/conn.h"
+#include "manager/session.h"
 #include "common/log.h"
 #include "manager/discover.h"
 #include "net/sock.h"
@@ -524,7 +526,6 @@ static int mgr_signals(struct mgr *m)
 {
 	static const int sigs[] = { SIGTERM, SIGINT, SIGUSR1 };
 
-	signal(SIGPIPE, SIG_IGN);
 	m->sig_fd = loop_signalfd(m->loop, sigs, ARRAY_SIZE(sigs), mgr_on_signal, m);
 	return m->sig_fd < 0 ? m->sig_fd : 0;
 }

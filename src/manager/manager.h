@@ -1,10 +1,20 @@
-/* The manager: the cluster side of the tunnel (internal to src/manager).
+/* The manager: the cluster side of the tunnel.
+ *
+ *   manager.c  arguments, the listener, signals, the dial policy, counters
+ *   conn.c     accepted connections until they authenticate
+ *   session.c  a session: its control connection (CLUSTER_INFO, heartbeats,
+ *              UDP, pings, DNS)
+ *   flow.c     a pooled flow connection: one DIAL, then spliced bytes
+ *   trunk.c    a trunk: flows as streams (net/mux.h)
+ *   dial.c     every dial for a flow, whichever carries it
+ *   udp.c, icmp.c, dns.c  datagrams, echo requests and DNS for the sessions
  *
  * Ownership: struct mgr owns the listener, the pre-auth connections
  * (struct conn), the sessions, the ICMP and DNS forwarders.  A session owns
- * its control connection, its flow connections (struct flow) and its UDP
- * flows.  A conn that authenticates hands its fd and wire to a new session
- * or flow and frees itself.  Everything runs in one event loop thread. */
+ * its control connection, its flow connections (struct flow), its trunks
+ * and its UDP flows.  A conn that authenticates hands its fd and wire to a
+ * new session, flow or trunk and frees itself.  Everything runs in one
+ * event loop thread. */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
@@ -14,10 +24,8 @@
 #include "common/loop.h"
 #include "common/util.h"
 #include "dns/dnstcp.h"
-#include "net/relay.h"
 #include "proto/auth.h"
 #include "proto/frame.h"
-#include "proto/wire.h"
 
 /* Limits, with the reason for each. */
 #define MGR_PREAUTH_MAX 256          /* idle unauthenticated conns; the oldest is dropped */
@@ -152,24 +160,6 @@ struct mgr {
 	uint8_t fingerprint[32];
 };
 
-struct session {
-	struct mgr *m;
-	uint8_t id[PROTO_SESSION_LEN];
-	struct wire w;
-	struct list link;  /* m->sessions */
-	struct list flows; /* struct flow */
-	struct list trunks; /* struct trunk */
-	unsigned n_trunks;
-	struct udp_flow *udp[MGR_UDP_BUCKETS];
-	unsigned n_flows, n_dials, n_udp, n_pings, n_dns;
-	uint64_t dial_tokens; /* dial rate bucket, in thousandths of a dial */
-	uint64_t dial_ms;     /* when it was last filled */
-	uint32_t peer;
-	uint16_t peer_port;
-	char client[PROTO_NAME_MAX];
-	char name[24]; /* short id for logs */
-};
-
 /* manager.c */
 /* Counts and logs (rate-limited) a destination refused by policy. */
 void mgr_forbidden(struct mgr *m, const struct session *s, const char *proto, uint32_t addr,
@@ -178,46 +168,6 @@ bool mgr_addr_allowed(const struct mgr *m, uint32_t addr);
 bool mgr_dial_allowed(const struct mgr *m, uint32_t addr, uint16_t port);
 const char *mgr_peer_str(uint32_t addr, uint16_t port, char buf[24]);
 void mgr_log_stats(const struct mgr *m);
-
-/* conn.c: accepted connections until they authenticate. */
-void conn_accept(struct mgr *m, int fd);
-void conn_free_all(struct mgr *m);
-/* Queues a text frame (AUTH_FAIL or ERROR), flushes what it can, removes
- * the fd from the loop and closes it (w->fd becomes -1).  The caller
- * still frees the wire's buffers. */
-void mgr_send_text_close(struct loop *l, struct wire *w, uint8_t type, const char *text);
-
-/* session.c */
-/* Takes fd and the wire's buffers (w is zeroed); 0 or -errno. */
-int session_new(struct mgr *m, struct wire *w, const uint8_t id[PROTO_SESSION_LEN],
-		uint32_t peer, uint16_t peer_port, const char *client);
-struct session *session_find(struct mgr *m, const uint8_t id[PROTO_SESSION_LEN]);
-void session_free(struct session *s);
-/* Queueing on the control connection: p = session_reserve(s, n) (NULL
- * when the queue is full: drop the message), encode into p, then
- * session_commit(s, len); session_kick(s) once a batch is queued.  Safe
- * from any handler: a write error is dealt with in the session's own. */
-uint8_t *session_reserve(struct session *s, size_t n);
-void session_commit(struct session *s, size_t n);
-void session_kick(struct session *s);
-
-/* flow.c */
-int flow_new(struct session *s, struct wire *w);
-void flow_free(struct flow *f, bool rst);
-void flow_free_all(struct session *s);
-/* Policy, then the session's limits: DIAL_OK when a dial to m may go
- * (and takes a token of the dial rate). */
-uint8_t flow_dial_check(struct session *s, const struct msg_dial *m);
-uint8_t dial_status_from_errno(int err);
-
-/* trunk.c: TCP flows as streams on a trunk connection (net/mux.h) */
-int trunk_new(struct session *s, struct wire *w);
-void trunk_free_all(struct session *s);
-
-/* udp.c */
-/* FT_UDP or FT_UDP_CLOSE from the daemon; 0 or -EBADMSG. */
-int udp_frame(struct session *s, const uint8_t *p, size_t len, uint8_t type);
-void udp_free_all(struct session *s);
 
 /* icmp.c */
 int icmp_init(struct mgr *m);

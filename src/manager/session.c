@@ -10,7 +10,13 @@
 
 #include "commands.h"
 #include "common/log.h"
+#include "manager/session.h"
+
+#include "manager/conn.h"
+#include "manager/flow.h"
 #include "manager/manager.h"
+#include "manager/trunk.h"
+#include "manager/udp.h"
 #include "net/sock.h"
 
 static void session_on_event(struct loop *l, int fd, uint32_t events, void *arg);
@@ -59,7 +65,7 @@ void session_free(struct session *s)
 		loop_del(m->loop, s->w.fd);
 		close(s->w.fd);
 	}
-	wire_free(&s->w);
+	wire_fini(&s->w);
 	list_del(&s->link);
 	m->st.sessions_active--;
 	log_info("session %s ended (%u flow connection(s) closed)", s->name, flows);
@@ -71,7 +77,7 @@ static void session_fail(struct session *s, const char *text)
 {
 	s->m->st.frames_bad++;
 	log_warn("session %s: %s; closing", s->name, text);
-	mgr_send_text_close(s->m->loop, &s->w, FT_ERROR, text);
+	conn_text_close(s->m->loop, &s->w, FT_ERROR, text);
 	session_free(s);
 }
 
@@ -100,23 +106,6 @@ static int session_cluster_info(struct session *s)
 	return 0;
 }
 
-static int session_heartbeat(struct session *s, const uint8_t *p, size_t len)
-{
-	struct msg_heartbeat hb;
-	uint8_t *q;
-	ssize_t n;
-
-	if (msg_heartbeat_decode(p, len, &hb) < 0)
-		return -EBADMSG;
-	q = wire_reserve(&s->w, 64);
-	if (!q)
-		return 0; /* queue full: the peer will miss one ack */
-	n = msg_heartbeat_encode(q, 64, FT_HEARTBEAT_ACK, &hb);
-	if (n > 0)
-		wire_commit(&s->w, (size_t)n);
-	return 0;
-}
-
 static int session_peer_error(struct session *s, const uint8_t *p, size_t len)
 {
 	struct msg_text t;
@@ -135,7 +124,7 @@ static int session_frame(struct session *s, const struct frame_hdr *h, const uin
 
 	switch (h->type) {
 	case FT_HEARTBEAT:
-		return session_heartbeat(s, p, h->len);
+		return wire_heartbeat_ack(&s->w, p, h->len);
 	case FT_HEARTBEAT_ACK:
 		return 0;
 	case FT_UDP:
@@ -227,7 +216,7 @@ int session_new(struct mgr *m, struct wire *w, const uint8_t id[PROTO_SESSION_LE
 
 	if (!s) {
 		close(w->fd);
-		wire_free(w);
+		wire_fini(w);
 		return -ENOMEM;
 	}
 	s->m = m;

@@ -12,7 +12,10 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "manager/udp.h"
+
 #include "manager/manager.h"
+#include "manager/session.h"
 
 /* Fixed fields of an FT_UDP payload: flow, src, sport, dst, dport, len. */
 #define UDP_FIELDS 20

@@ -379,8 +379,11 @@ static int on_frame(struct mux *mx, const struct frame_hdr *h, const uint8_t *p)
 	if (msg_stream_decode(h->type, p, h->len, &m) < 0)
 		return -EBADMSG;
 	if (h->type == FT_STREAM_OPEN) {
-		if (!mx->ops->open || lookup(mx, m.id))
+		/* The peer opens with its own parity (mux_role), an id not in use. */
+		if ((m.id & 1) != (mx->role == MUX_ACCEPTOR) || lookup(mx, m.id))
 			return -EPROTO;
+		if (!mx->ops->open)
+			return mux_refuse(mx, m.id, DIAL_FORBIDDEN);
 		mx->ops->open(mx, m.id, &m.dial, mx->arg);
 		return 0;
 	}
@@ -459,7 +462,7 @@ static void trunk_event(struct loop *l, int fd, uint32_t events, void *arg)
 	loop_mod(l, mx->w.fd, (mx->pend_bytes < MUX_PEND_MAX ? LOOP_IN : 0) | (wire_pending(&mx->w) ? LOOP_OUT : 0));
 }
 
-struct mux *mux_new(struct loop *l, struct wire *w, const struct mux_ops *ops, void *arg)
+struct mux *mux_new(struct loop *l, struct wire *w, enum mux_role role, const struct mux_ops *ops, void *arg)
 {
 	struct mux *mx = calloc(1, sizeof(*mx));
 	int r;
@@ -470,7 +473,8 @@ struct mux *mux_new(struct loop *l, struct wire *w, const struct mux_ops *ops, v
 	mx->w = *w;
 	mx->ops = ops;
 	mx->arg = arg;
-	mx->next_id = 1;
+	mx->role = role;
+	mx->next_id = role == MUX_INITIATOR ? 1 : 2;
 	mx->w.wmax = MUX_QUEUE_MAX;
 	if (mx->w.tls)
 		tls_set_bulk(mx->w.tls); /* best effort: a busy one stays as it is */
@@ -499,7 +503,7 @@ void mux_free(struct mux *mx)
 	loop_del(mx->loop, mx->w.fd);
 	wire_close_notify(&mx->w);
 	close(mx->w.fd);
-	wire_free(&mx->w);
+	wire_fini(&mx->w);
 	free(mx);
 }
 
@@ -511,8 +515,8 @@ int mux_open(struct mux *mx, struct mux_stream *st, const struct msg_dial *m, vo
 	if (mx->dead)
 		return -ENOTCONN;
 	while (id == 0 || lookup(mx, id))
-		id++;
-	mx->next_id = id + 1;
+		id += 2; /* keeps the parity, and wraps onto it */
+	mx->next_id = id + 2;
 	r = queue(mx, FT_STREAM_OPEN, &(struct msg_stream){ .id = id, .dial = *m });
 	if (r < 0)
 		return r;

@@ -29,7 +29,7 @@
 
 #include "common/loop.h"
 #include "proto/frame.h"
-#include "proto/wire.h"
+#include "net/wire.h"
 
 #define MUX_WINDOW (2048u * 1024)      /* per stream and direction: ~ what a 10 Gbit/s stream has in flight here */
 #define MUX_CREDIT_STEP (MUX_WINDOW / 4)
@@ -45,11 +45,18 @@
 struct mux;
 struct mux_stream;
 
+/* Which end of the trunk connection a mux serves.  Each end numbers the
+ * streams it opens with its own parity (the initiator, which made the
+ * connection, odd ids; the acceptor even ones), so both may open streams
+ * at once without a clash: the daemon's flows one way, intercepts the other. */
+enum mux_role { MUX_INITIATOR = 1, MUX_ACCEPTOR = 2 };
+
 struct mux_ops {
-	/* Manager: the peer asks for stream id to dial m.  The owner calls
-	 * mux_attach (and later mux_result), or mux_refuse at once. */
+	/* The peer asks for stream id to reach m.  The owner calls mux_attach
+	 * (and later mux_result), or mux_refuse at once.  NULL: every open of
+	 * the peer is refused (DIAL_FORBIDDEN). */
 	void (*open)(struct mux *mx, uint32_t id, const struct msg_dial *m, void *arg);
-	/* Daemon: how the open of st went.  Not DIAL_OK: st is detached. */
+	/* How an open of ours (mux_open) went.  Not DIAL_OK: st is detached. */
 	void (*result)(struct mux_stream *st, uint8_t status);
 	/* st ended: 0 both halves done, or -errno (a reset from either side,
 	 * the trunk lost).  st is detached; its fd (if bound) is the owner's
@@ -75,7 +82,7 @@ struct mux_stream {
 	bool peer_fin;    /* the peer's FIN received */
 	bool shut;        /* shutdown(SHUT_WR) done on fd */
 	bool blocked;     /* on mx->blocked: the trunk queue was full */
-	bool opening;     /* daemon: waiting for STREAM_RESULT */
+	bool opening;     /* ours, waiting for STREAM_RESULT */
 	uint64_t bytes[2]; /* fd -> peer, peer -> fd */
 	struct mux_stream *hnext;
 	struct mux_stream *bnext, *bprev;
@@ -90,6 +97,7 @@ struct mux {
 	struct wire w;
 	const struct mux_ops *ops;
 	void *arg;
+	enum mux_role role;
 	uint32_t next_id, n_streams;
 	size_t pend_bytes; /* sum of the streams' pend_len */
 	struct mux_stream *blocked;
@@ -100,18 +108,19 @@ struct mux {
 
 /* Takes over w (an authenticated trunk: fd non-blocking, TLS or not) and
  * adds its fd to the loop.  NULL on ENOMEM (w is then still the caller's). */
-struct mux *mux_new(struct loop *l, struct wire *w, const struct mux_ops *ops, void *arg);
+struct mux *mux_new(struct loop *l, struct wire *w, enum mux_role role, const struct mux_ops *ops, void *arg);
 /* Ends every stream (done, -ECONNRESET), closes the trunk, frees.  NULL ok. */
 void mux_free(struct mux *mx);
 
-/* Daemon: a new stream (id chosen here) asking the peer to dial m.
- * 0 or -errno (-ENOBUFS: the trunk queue is full). */
+/* Either side: a new stream (id chosen here) asking the peer to reach m;
+ * the answer comes to ops->result.  0 or -errno (-ENOBUFS: the trunk
+ * queue is full). */
 int mux_open(struct mux *mx, struct mux_stream *st, const struct msg_dial *m, void *owner);
-/* Manager: st takes the id the peer asked for.  0, or -EEXIST. */
+/* The side asked (ops->open): st takes the id the peer asked for.  0, or -EEXIST. */
 int mux_attach(struct mux *mx, struct mux_stream *st, uint32_t id, void *owner);
-/* Manager: answers an attached stream's open; not DIAL_OK detaches st. */
+/* ... answers an attached stream's open; not DIAL_OK detaches st. */
 int mux_result(struct mux_stream *st, uint8_t status);
-/* Manager: answers an open that was never attached. */
+/* ... answers an open that was never attached. */
 int mux_refuse(struct mux *mx, uint32_t id, uint8_t status);
 /* Both: the stream now moves bytes through fd (non-blocking; the mux adds
  * it to the loop).  Bytes and a FIN that arrived before are written now.

@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/ctl.h"
-#include "daemon/resolv.h"
+#include "proto/ctlmsg.h"
+#include "dns/resolv.h"
 #include "vif/vif.h"
 
 #include "fuzz.h"

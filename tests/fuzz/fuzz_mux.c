@@ -155,7 +155,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK((L = loop_new()) != NULL);
 	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, t) == 0);
 	CHECK(wire_init(&w, t[0], FRAME_MAX, FRAME_MAX_PAYLOAD) == 0);
-	M = mux_new(L, &w, (data[0] & 1) ? &ops_daemon : &ops_mgr, NULL);
+	M = mux_new(L, &w, (data[0] & 1) ? MUX_INITIATOR : MUX_ACCEPTOR, (data[0] & 1) ? &ops_daemon : &ops_mgr, NULL);
 	CHECK(M != NULL);
 	if (data[0] & 1)
 		for (int i = 0; i < 3; i++) {

@@ -1,4 +1,4 @@
-/* libFuzzer target for the framed connection buffer (src/proto/wire.c), the
+/* libFuzzer target for the framed connection buffer (src/net/wire.c), the
  * first code to see a peer's bytes.  Input: one byte of mode, then the
  * bytes the peer sends, cut into reads of the sizes the mode picks, with
  * the limits raised after the first frame (as after authentication).
@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
-#include "proto/wire.h"
+#include "net/wire.h"
 #include "fuzz.h"
 
 
@@ -73,7 +73,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size_t n = wire_take_rest(&w, &rest);
 		CHECK(seen + n == size - 1 && (n == 0 || memcmp(rest, data + 1 + seen, n) == 0));
 	}
-	wire_free(&w);
+	wire_fini(&w);
 	close(pfd[0]);
 	close(pfd[1]);
 	return 0;

@@ -148,6 +148,8 @@ def leftovers(name, inodes=()):
     found += ["process %d in a lab namespace" % p for p in processes_in_netns(set(inodes))]
     found += ["process %d mentions the state dir" % p
               for p in processes_mentioning("%s/%s/" % (STATE_ROOT, name))]
+    found += ["process %d is the lab's kubelet" % p
+              for p in processes_mentioning("lab kubelet --name %s " % name)]
     links = run(["ip", "-o", "link", "show"]).stdout
     found += ["root link: " + line for line in links.splitlines() if name + "-" in line]
     return found

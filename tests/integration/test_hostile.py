@@ -188,7 +188,7 @@ def test_trunk_rule_breakers(mgr, servers):
     """Streams on a trunk against a peer that breaks the rules: frames for
     ids never opened are ignored, a dial outside the cluster is refused on
     its stream, a stream still works after all that, and a second OPEN of a
-    live id ends the trunk.  The manager serves on; its fds come back."""
+    live id ends the trunk, as does an OPEN with the manager's own (even) ids.  The manager serves on; its fds come back."""
     before = mgr.fds()
     c = tm.Conn(mgr.port)
     c.expect(tm.FT["CLUSTER_INFO"])
@@ -199,22 +199,25 @@ def test_trunk_rule_breakers(mgr, servers):
               stream(ST["CREDIT"], 79, struct.pack(">I", 5)))
     s.sendall(stream_open(1, "8.8.8.8", 80))
     assert tm.read_frame(s) == (ST["RESULT"], struct.pack(">IB", 1, tm.DIAL_FORBIDDEN))
-    s.sendall(stream_open(2, tm.ECHO_ADDR, servers["echo"].port))
-    assert tm.read_frame(s) == (ST["RESULT"], struct.pack(">IB", 2, tm.DIAL_OK))
+    s.sendall(stream_open(3, tm.ECHO_ADDR, servers["echo"].port))
+    assert tm.read_frame(s) == (ST["RESULT"], struct.pack(">IB", 3, tm.DIAL_OK))
     data = os.urandom(3000)
-    s.sendall(stream(ST["DATA"], 2, data) + stream(ST["FIN"], 2))
+    s.sendall(stream(ST["DATA"], 3, data) + stream(ST["FIN"], 3))
     got, fin = b"", False
     while not fin:
         ftype, p = tm.read_frame(s)
-        assert struct.unpack(">I", p[:4])[0] == 2, (ftype, p[:8])
+        assert struct.unpack(">I", p[:4])[0] == 3, (ftype, p[:8])
         if ftype == ST["DATA"]:
             got += p[4:]
         fin = ftype == ST["FIN"]
     assert got == data  # echoed, then the echo server's FIN
-    s.sendall(stream_open(3, tm.ECHO_ADDR, servers["echo"].port))
-    assert tm.read_frame(s) == (ST["RESULT"], struct.pack(">IB", 3, tm.DIAL_OK))
-    s.sendall(stream_open(3, tm.ECHO_ADDR, servers["echo"].port))  # a live id again
+    s.sendall(stream_open(5, tm.ECHO_ADDR, servers["echo"].port))
+    assert tm.read_frame(s) == (ST["RESULT"], struct.pack(">IB", 5, tm.DIAL_OK))
+    s.sendall(stream_open(5, tm.ECHO_ADDR, servers["echo"].port))  # a live id again
     assert closed(s)
+    t = tm.Conn(mgr.port, TRUNK, c.session)
+    t.sock.sendall(stream_open(2, tm.ECHO_ADDR, servers["echo"].port))  # the manager's parity
+    assert closed(t.sock)
     c.close()
     legit(mgr, servers)
     fds_back(mgr, before)

@@ -35,6 +35,7 @@ FT = dict(HELLO=1, AUTH=2, AUTH_OK=3, AUTH_FAIL=4, CLUSTER_INFO=5, DIAL=6, DIAL_
 DIAL_OK, DIAL_REFUSED, DIAL_UNREACHABLE, DIAL_TIMEOUT, DIAL_FORBIDDEN = 0, 1, 2, 3, 4
 CONTROL, FLOW = 1, 2
 TOKEN = bytes(range(32))
+VERSION = 3  # PROTO_VERSION (src/proto/frame.h)
 
 ECHO_ADDR = "127.0.0.2"
 UDP_ADDR = "127.0.0.3"
@@ -133,16 +134,16 @@ def text_of(payload):
 class Conn:
     """One authenticated (or refused) connection to the manager."""
 
-    def __init__(self, port, kind=CONTROL, session=bytes(16), token=TOKEN, version=2):
+    def __init__(self, port, kind=CONTROL, session=bytes(16), token=TOKEN, version=None):
         self.sock = dial_tcp(port)
         t, p = read_frame(self.sock)
         assert t == FT["HELLO"]
         ver, ns = struct.unpack(">H", p[:2])[0], p[2:34]
-        assert ver == 2
+        assert ver == VERSION
         self.server_name = get_str(p, 34)[0]
         nc = os.urandom(32)
         m = mac("client", ns, nc, kind, session, token)
-        auth = struct.pack(">HB", version, kind) + session + nc + m + pstr("pytest")
+        auth = struct.pack(">HB", VERSION if version is None else version, kind) + session + nc + m + pstr("pytest")
         self.sock.sendall(frame(FT["AUTH"], auth))
         self.reply_type, self.reply = read_frame(self.sock)
         self.session = None
@@ -479,7 +480,7 @@ def test_dial_pipelined_with_auth(mgr, ctl, servers):
     s = dial_tcp(mgr.port)
     t, p = read_frame(s)
     ns, nc = p[2:34], os.urandom(32)
-    auth = struct.pack(">HB", 2, FLOW) + ctl.session + nc + mac("client", ns, nc, FLOW, ctl.session)
+    auth = struct.pack(">HB", VERSION, FLOW) + ctl.session + nc + mac("client", ns, nc, FLOW, ctl.session)
     dialf = struct.pack(">IHI", ip2int(ECHO_ADDR), servers["echo"].port, 0)
     s.sendall(frame(FT["AUTH"], auth + pstr("pytest")) + frame(FT["DIAL"], dialf) + b"hello")
     assert read_frame(s)[0] == FT["AUTH_OK"]

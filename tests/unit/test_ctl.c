@@ -7,8 +7,8 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "daemon/ctl.h"
-#include "daemon/resolv.h"
+#include "proto/ctlmsg.h"
+#include "dns/resolv.h"
 #include "vif/vif.h"
 
 static int parse(const char *s, struct ctl_req *r)

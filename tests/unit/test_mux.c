@@ -23,8 +23,9 @@
 
 #define MAX_STREAMS 4
 
-/* One test world: side A opens (the daemon's role), side B dials (the
- * manager's): B's "dial" is a fresh loopback pair, its far end the server app. */
+/* One test world: side A is the trunk's initiator (the daemon's role), side
+ * B its acceptor (the manager's).  Either opens streams: the other "dials"
+ * by binding a fresh loopback pair, whose far end is the app there. */
 struct world {
 	struct loop *l;
 	struct mux *a, *b;
@@ -81,15 +82,26 @@ static void on_result(struct mux_stream *st, uint8_t status)
 		assert_int_equal(mux_bind(st, W.a_fd[i]), 0);
 }
 
+/* B opened (reverse): the answer from A. */
+static void on_result_b(struct mux_stream *st, uint8_t status)
+{
+	int i = idx_b(st);
+
+	W.result[i] = status;
+	if (status == DIAL_OK)
+		assert_int_equal(mux_bind(st, W.b_fd[i]), 0);
+}
+
 static void on_done_a(struct mux_stream *st, int err) { W.done_a[idx_a(st)] = err ? err : 1; }
 static void on_done_b(struct mux_stream *st, int err) { W.done_b[idx_b(st)] = err ? err : 1; }
 
 static void on_open(struct mux *mx, uint32_t id, const struct msg_dial *m, void *arg)
 {
-	int i = W.nb++;
+	int i = m->port - 80;
 
 	(void)arg;
-	assert_int_equal(m->port, 80 + i);
+	assert_true(i >= 0 && i < MAX_STREAMS);
+	W.nb++;
 	if (W.refuse) {
 		assert_int_equal(mux_refuse(mx, id, W.refuse), 0);
 		return;
@@ -97,6 +109,19 @@ static void on_open(struct mux *mx, uint32_t id, const struct msg_dial *m, void 
 	assert_int_equal(mux_attach(mx, &W.sb[i], id, NULL), 0);
 	assert_int_equal(mux_result(&W.sb[i], DIAL_OK), 0);
 	assert_int_equal(mux_bind(&W.sb[i], W.b_fd[i]), 0);
+}
+
+/* A asked by B (the laptop asked by the cluster): A "dials" its local app. */
+static void on_open_a(struct mux *mx, uint32_t id, const struct msg_dial *m, void *arg)
+{
+	int i = m->port - 8080;
+
+	(void)arg;
+	assert_true(i >= 0 && i < MAX_STREAMS);
+	W.na++;
+	assert_int_equal(mux_attach(mx, &W.sa[i], id, NULL), 0);
+	assert_int_equal(mux_result(&W.sa[i], DIAL_OK), 0);
+	assert_int_equal(mux_bind(&W.sa[i], W.a_fd[i]), 0);
 }
 
 static void on_down(struct mux *mx, int err, void *arg)
@@ -112,8 +137,10 @@ static void on_down(struct mux *mx, int err, void *arg)
 	mux_free(mx);
 }
 
-static const struct mux_ops ops_a = { .result = on_result, .done = on_done_a, .down = on_down };
-static const struct mux_ops ops_b = { .open = on_open, .done = on_done_b, .down = on_down };
+static const struct mux_ops ops_a = { .open = on_open_a, .result = on_result, .done = on_done_a, .down = on_down };
+static const struct mux_ops ops_b = { .open = on_open, .result = on_result_b, .done = on_done_b, .down = on_down };
+/* A that serves no opens of the peer (the daemon before any intercept). */
+static const struct mux_ops ops_a_closed = { .result = on_result, .done = on_done_a, .down = on_down };
 
 static int setup(void **state)
 {
@@ -127,8 +154,8 @@ static int setup(void **state)
 	tcp_pair(t, 0);
 	assert_int_equal(wire_init(&wa, t[0], FRAME_MAX, FRAME_MAX_PAYLOAD), 0);
 	assert_int_equal(wire_init(&wb, t[1], FRAME_MAX, FRAME_MAX_PAYLOAD), 0);
-	W.a = mux_new(W.l, &wa, &ops_a, &W.down_a);
-	W.b = mux_new(W.l, &wb, &ops_b, &W.down_b);
+	W.a = mux_new(W.l, &wa, MUX_INITIATOR, &ops_a, &W.down_a);
+	W.b = mux_new(W.l, &wb, MUX_ACCEPTOR, &ops_b, &W.down_b);
 	assert_non_null(W.a);
 	assert_non_null(W.b);
 	for (int i = 0; i < MAX_STREAMS; i++) {
@@ -362,6 +389,66 @@ static void test_reset_travels(void **state)
 static bool step_down(struct world *w) { return w->down_a && w->done_a[0] && w->done_a[1]; }
 
 /* The trunk closing ends every stream on it with a reset, then the mux. */
+/* The acceptor opens toward the initiator (an intercept: the cluster
+ * connects, the laptop dials a local port): the same frames, the other
+ * parity, bytes both ways, a clean end on both sides. */
+static void test_open_from_acceptor(void **state)
+{
+	struct msg_dial m = { .addr = 0x7f000001, .port = 8080 };
+
+	(void)state;
+	memset(X, 0, sizeof(X));
+	X[0].total = X[1].total = 1u << 20;
+	assert_int_equal(mux_open(W.b, &W.sb[0], &m, NULL), 0);
+	m.port = 8081;
+	assert_int_equal(mux_open(W.b, &W.sb[1], &m, NULL), 0);
+	assert_int_equal(W.sb[0].id % 2, 0);
+	assert_int_equal(W.sb[1].id % 2, 0);
+	run(step_bulk);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(X[i].got[0], X[i].total);
+		assert_int_equal(X[i].got[1], X[i].total);
+		assert_int_equal(W.done_a[i], 1);
+		assert_int_equal(W.done_b[i], 1);
+		assert_int_equal(W.sa[i].id, W.sb[i].id);
+	}
+	assert_int_equal(W.a->n_streams, 0);
+	assert_int_equal(W.b->n_streams, 0);
+}
+
+/* Streams opened both ways at once on one trunk never share an id. */
+static void test_open_both_ways(void **state)
+{
+	struct msg_dial m = { .addr = 0x0a2a0001, .port = 80 };
+
+	(void)state;
+	memset(X, 0, sizeof(X));
+	X[0].total = X[1].total = 256u << 10;
+	assert_int_equal(mux_open(W.a, &W.sa[0], &m, NULL), 0); /* A -> B: B binds sb[0] */
+	m.port = 8081;
+	assert_int_equal(mux_open(W.b, &W.sb[1], &m, NULL), 0); /* B -> A: A binds sa[1] */
+	assert_int_not_equal(W.sa[0].id, W.sb[1].id);
+	run(step_bulk);
+	assert_int_equal(X[0].got[1], X[0].total);
+	assert_int_equal(X[1].got[0], X[1].total);
+}
+
+/* A side that serves no opens refuses them (DIAL_FORBIDDEN); the trunk stays. */
+static void test_open_refused_when_closed(void **state)
+{
+	struct msg_dial m = { .addr = 0x7f000001, .port = 22 };
+
+	(void)state;
+	W.a->ops = &ops_a_closed;
+	assert_int_equal(mux_open(W.b, &W.sb[0], &m, NULL), 0);
+	W.na = 1; /* step_result waits for result[0] */
+	run(step_result);
+	assert_int_equal(W.result[0], DIAL_FORBIDDEN);
+	assert_false(mux_attached(&W.sb[0]));
+	assert_int_equal(W.down_a + W.down_b, 0);
+	assert_int_equal(W.a->n_streams + W.b->n_streams, 0);
+}
+
 static void test_trunk_loss(void **state)
 {
 	(void)state;
@@ -384,6 +471,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_slow_reader_stalls_only_itself, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reset_travels, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_trunk_loss, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_from_acceptor, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_both_ways, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_refused_when_closed, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,4 +1,4 @@
-/* Unit tests for the framed connection buffer (src/proto/wire.c), over a
+/* Unit tests for the framed connection buffer (src/net/wire.c), over a
  * socketpair. */
 #include <errno.h>
 #include <fcntl.h>
@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "proto/wire.h"
+#include "net/wire.h"
 
 struct pair {
 	int a, b; /* a is the wire's fd, b the test's end */
@@ -36,7 +36,7 @@ static int teardown(void **state)
 {
 	struct pair *p = *state;
 
-	wire_free(&p->w);
+	wire_fini(&p->w);
 	close(p->a);
 	close(p->b);
 	return 0;
@@ -257,10 +257,10 @@ static void test_init_limits(void **state)
 
 	(void)state;
 	assert_int_equal(wire_init(&w, -1, 10, 100), -EINVAL);
-	wire_free(&w);
+	wire_fini(&w);
 	assert_int_equal(wire_init(&w, -1, FRAME_HDR_LEN, 0), 0);
-	wire_free(&w);
-	wire_free(&w);
+	wire_fini(&w);
+	wire_fini(&w);
 }
 
 int main(void)

@@ -1,10 +1,9 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "common/util.h"
-#include "daemon/ctl.h"
+#include "proto/ctlmsg.h"
 #include "proto/auth.h"
 #include "dns/dnsroute.h"
 
@@ -146,18 +145,5 @@ int ctl_parse(const char *line, size_t len, struct ctl_req *req, char *err, size
 		snprintf(err, errlen, "connect needs exactly one of fingerprint= (TLS) and insecure=1");
 		return -EINVAL;
 	}
-	return 0;
-}
-
-int ctl_paths(char *sock, size_t socklen, char *log, size_t loglen)
-{
-	struct stat st;
-
-	if (stat("/proc/self/ns/net", &st) < 0)
-		return -errno;
-	if (sock)
-		snprintf(sock, socklen, "/run/subway/daemon-%lu.sock", (unsigned long)st.st_ino);
-	if (log)
-		snprintf(log, loglen, "/run/subway/daemon-%lu.log", (unsigned long)st.st_ino);
 	return 0;
 }

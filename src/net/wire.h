@@ -15,7 +15,7 @@
  *
  * TLS: with w->tls set (a handshaken SSL for fd, see net/tls.h), the same
  * calls read and write through it, and the wire owns the SSL (freed by
- * wire_free).  Decrypted bytes can wait inside the SSL where no readiness
+ * wire_fini).  Decrypted bytes can wait inside the SSL where no readiness
  * event announces them: after handling frames, an owner that stopped with
  * a full buffer checks wire_more() (and kicks its fd, loop_kick). */
 #pragma once
@@ -46,7 +46,7 @@ struct wire {
  * allocated on first use.  0, -EINVAL or -ENOMEM. */
 int wire_init(struct wire *w, int fd, size_t rcap, size_t max_payload);
 /* Frees the buffers (not the fd).  Accepts a zeroed or freed wire. */
-void wire_free(struct wire *w);
+void wire_fini(struct wire *w);
 /* Changes the read limits (e.g. larger after authentication); keeps the
  * buffered bytes, invalidates payload pointers.  0, -EINVAL, -ENOMEM. */
 int wire_set_limits(struct wire *w, size_t rcap, size_t max_payload);
@@ -66,7 +66,7 @@ void wire_consume(struct wire *w);
 size_t wire_unread(const struct wire *w);
 /* For a connection that switches to raw bytes after a frame: returns the
  * unconsumed bytes in *p and marks them consumed.  *p stays valid until
- * the next wire_read, wire_set_limits or wire_free. */
+ * the next wire_read, wire_set_limits or wire_fini. */
 size_t wire_take_rest(struct wire *w, const uint8_t **p);
 
 /* n bytes of space at the end of the write queue, or NULL when the queue
@@ -80,6 +80,10 @@ int wire_queue(struct wire *w, const void *p, size_t n);
  * (wait for LOOP_OUT), -errno on a write error (EPIPE, ECONNRESET...). */
 int wire_flush(struct wire *w);
 size_t wire_pending(const struct wire *w);
+
+/* Queues the HEARTBEAT_ACK answering a HEARTBEAT's payload (a full queue
+ * drops it: the peer misses one ack).  0, or -EBADMSG. */
+int wire_heartbeat_ack(struct wire *w, const uint8_t *p, size_t len);
 
 /* TLS bytes decrypted but not yet read into the buffer. */
 bool wire_more(const struct wire *w);

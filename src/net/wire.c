@@ -1,4 +1,4 @@
-#include "proto/wire.h"
+#include "net/wire.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -32,7 +32,7 @@ int wire_init(struct wire *w, int fd, size_t rcap, size_t max_payload)
 	return 0;
 }
 
-void wire_free(struct wire *w)
+void wire_fini(struct wire *w)
 {
 	tls_free(w->tls);
 	w->tls = NULL;
@@ -249,4 +249,19 @@ void wire_close_notify(struct wire *w)
 {
 	if (w->tls)
 		tls_shutdown(w->tls);
+}
+
+int wire_heartbeat_ack(struct wire *w, const uint8_t *p, size_t len)
+{
+	struct msg_heartbeat hb;
+	uint8_t *q;
+	ssize_t n;
+
+	if (msg_heartbeat_decode(p, len, &hb) < 0)
+		return -EBADMSG;
+	q = wire_reserve(w, 64);
+	n = q ? msg_heartbeat_encode(q, 64, FT_HEARTBEAT_ACK, &hb) : -ENOBUFS;
+	if (n > 0)
+		wire_commit(w, (size_t)n);
+	return 0;
 }

@@ -1,0 +1,87 @@
+/* TCP through the hairpin NAT (ARCHITECTURE.md, "The data path"): the
+ * kernel terminates every app's connection on a local listener, and each
+ * flow's bytes travel on a carrier (carrier.h).
+ *
+ *   app S:sp -> D:dp   SYN held; the carrier asks the manager to dial
+ *                      D:dp; on success the SYN is written back as
+ *                      F:np -> S:L
+ *   listener S:L       accepts; the flow's carrier is bound to the socket
+ *   S:L -> F:np        rewritten to D:dp -> S:sp
+ *
+ * Ownership: struct hairpin (in struct daemon) owns the listener, the NAT
+ * table and every struct tflow; a tflow owns its carrier and, until the
+ * carrier is bound and after it is done, the accepted socket. */
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/list.h"
+#include "common/loop.h"
+#include "daemon/carrier.h"
+#include "daemon/nat.h"
+
+#define HAIRPIN_FLOWS_MAX 100000   /* NAT table entries */
+#define LINGER_MS 60000            /* NAT mapping kept after the flow ends, while packets still pass */
+#define LINGER_DONE_MS 2000        /* ... once both FINs (or a RST) have crossed */
+#define DRAIN_CHECK_MS 250
+#define DRAIN_MAX_MS (15 * 60 * 1000)
+
+/* The daemon's own caps (docs/vm-networking.md): with or without the loop
+ * guard, a storm is bounded by these, never by running out of fds. */
+#define DIALS_MAX 512            /* dials in flight per session: the manager allows as many, and counts
+                                  * later (the daemon counts a dial before the manager sees it) */
+#define DIAL_RATE_PER_S 10000    /* new dials per second, sustained ... */
+#define DIAL_BURST 1000          /* ... and in a burst */
+#define TCP_FLOWS_CAP 32768      /* TCP flows per session, lowered to fit RLIMIT_NOFILE */
+#define FDS_RESERVED 256         /* fds kept for the pool, the control socket, logs */
+
+struct daemon;
+struct pkt4;
+
+enum tflow_state { TF_DIALING, TF_ACCEPTING, TF_RELAY, TF_LINGER };
+
+struct tflow {
+	struct hairpin *h;
+	struct nat_key key;
+	struct nat_tuple tup;
+	enum tflow_state state;
+	struct carrier car;
+	struct loop_timer timer;
+	struct list link;   /* h->flows */
+	uint16_t syn_len;
+	uint8_t syn[120];   /* the app's SYN, held until the dial's outcome */
+	bool guarded;       /* counted in flight by the loop guard's chain layer */
+	bool guard_queued;  /* ... and waiting for a connection to the manager */
+	uint64_t sent_us;   /* when its open went out */
+	bool fin_app, fin_lst, rst; /* seen crossing the VIF */
+	bool aborted;       /* the carrier ended before accept(): the app gets a RST then */
+	int drain_fd;       /* accepted socket kept open until its send queue is empty */
+	uint64_t drain_until;
+};
+
+struct hairpin {
+	struct daemon *d;   /* shared state: counters, guard, VIF, tunnel */
+	int lfd;            /* the listener on VIF_ADDR */
+	uint16_t lport;
+	struct loop_timer accept_timer; /* accepting again after running out of fds */
+	struct nat_table *nat;
+	struct list flows;  /* every struct tflow */
+	uint32_t n_tcp;     /* flows connected (accepting or relaying) */
+	uint32_t n_flows, flows_max; /* every TCP flow, whatever its state; its cap */
+	uint32_t n_dialing, dialing_peak;
+	uint64_t dial_tokens; /* token bucket of DIAL_RATE_PER_S, in millionths of a dial */
+	uint64_t dial_tokens_us;
+};
+
+/* Opens the listener.  0 or -errno. */
+int hairpin_init(struct hairpin *h, struct daemon *d);
+/* Every flow reset, the listener closed.  Safe on a zeroed hairpin. */
+void hairpin_fini(struct hairpin *h);
+/* A TCP segment read from the VIF (parsed once, by the caller). */
+void hairpin_from_vif(struct hairpin *h, struct pkt4 *p);
+/* Every flow ends now. */
+void hairpin_reset_all(struct hairpin *h);
+/* TCP dials in flight: the loop guard's measure of load. */
+static inline uint32_t hairpin_dialing(const struct hairpin *h) { return h->n_dialing; }
+/* Bytes of the flows still moving: [0] to the cluster, [1] from it. */
+void hairpin_bytes(const struct hairpin *h, uint64_t b[2]);

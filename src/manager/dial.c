@@ -1,0 +1,150 @@
+/* The manager's dials (dial.h). */
+#include "manager/dial.h"
+
+#include <errno.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "manager/manager.h"
+#include "manager/session.h"
+#include "net/sock.h"
+
+uint8_t dial_status_from_errno(int err)
+{
+	switch (err) {
+	case ECONNREFUSED:
+		return DIAL_REFUSED;
+	case EHOSTUNREACH:
+	case ENETUNREACH:
+	case EHOSTDOWN:
+	case ENETDOWN:
+		return DIAL_UNREACHABLE;
+	case ETIMEDOUT:
+		return DIAL_TIMEOUT;
+	}
+	return DIAL_ERROR;
+}
+
+/* Token bucket: lim.dial_rate dials a second, lim.dial_burst at once. */
+static bool dial_rate_ok(struct session *s)
+{
+	const struct mgr_limits *lim = &s->m->cfg.lim;
+	uint64_t now = loop_now_ms(s->m->loop), cap = (uint64_t)lim->dial_burst * 1000;
+
+	s->dial_tokens = MIN(cap, s->dial_tokens + (now - s->dial_ms) * lim->dial_rate);
+	s->dial_ms = now;
+	if (s->dial_tokens < 1000)
+		return false;
+	s->dial_tokens -= 1000;
+	return true;
+}
+
+/* Policy, then the session's limits: DIAL_OK when a dial to req may go
+ * (and takes a token of the dial rate). */
+static uint8_t dial_check(struct session *s, const struct msg_dial *req)
+{
+	struct mgr_stats *st = &s->m->st;
+
+	if (!mgr_dial_allowed(s->m, req->addr, req->port)) {
+		mgr_forbidden(s->m, s, "tcp", req->addr, req->port);
+		return DIAL_FORBIDDEN;
+	}
+	if (s->n_dials >= s->m->cfg.lim.dials) {
+		st->limit_dials++;
+		return DIAL_LIMIT;
+	}
+	if (!dial_rate_ok(s)) {
+		st->limit_rate++;
+		return DIAL_LIMIT;
+	}
+	return DIAL_OK;
+}
+
+/* Counts and logs a dial's outcome. */
+static void dial_note(struct dial *dl, uint8_t status)
+{
+	struct mgr *m = dl->s->m;
+	char dst[24];
+
+	m->st.dials[status]++;
+	log_debug("session %s: dial %s %s in %lu ms (stream %u)", dl->s->name,
+		  mgr_peer_str(dl->req.addr, dl->req.port, dst), dial_status_name(status),
+		  (unsigned long)(loop_now_ms(m->loop) - dl->t0), dl->tag);
+}
+
+/* The dial is over: the socket goes to the owner (or is closed). */
+static void dial_end(struct dial *dl, uint8_t status)
+{
+	struct mgr *m = dl->s->m;
+	int fd = dl->fd;
+
+	loop_timer_cancel(m->loop, &dl->timer);
+	loop_del(m->loop, fd);
+	dl->fd = -1;
+	dl->s->n_dials--;
+	dial_note(dl, status);
+	if (status != DIAL_OK) {
+		close(fd);
+		fd = -1;
+	}
+	dl->done(dl, status, fd);
+}
+
+static void dial_on_event(struct loop *l, int fd, uint32_t events, void *arg)
+{
+	int r = sock_connect_result(fd);
+
+	(void)l;
+	if (r == 0 && !(events & LOOP_OUT))
+		return;
+	dial_end(arg, r == 0 ? DIAL_OK : dial_status_from_errno(-r));
+}
+
+static void dial_on_timeout(struct loop *l, struct loop_timer *t)
+{
+	(void)l;
+	dial_end(t->arg, DIAL_TIMEOUT);
+}
+
+uint8_t dial_start(struct dial *dl, struct session *s, const struct msg_dial *req, uint32_t tag,
+		   dial_done_fn done)
+{
+	struct mgr *m = s->m;
+	uint8_t status;
+	int fd;
+
+	*dl = (struct dial){ .s = s, .req = *req, .done = done, .fd = -1, .tag = tag,
+			     .t0 = loop_now_ms(m->loop) };
+	if ((status = dial_check(s, req)) != DIAL_OK)
+		goto fail;
+	fd = sock_connect_tcp(req->addr, req->port, m->cfg.tos);
+	if (fd < 0) {
+		status = dial_status_from_errno(-fd);
+		goto fail;
+	}
+	if (loop_add(m->loop, fd, LOOP_OUT, dial_on_event, dl) < 0) {
+		close(fd);
+		status = DIAL_ERROR;
+		goto fail;
+	}
+	dl->fd = fd;
+	s->n_dials++;
+	loop_timer_arm(m->loop, &dl->timer, req->timeout_ms ? req->timeout_ms : m->cfg.dial_timeout_ms,
+		       dial_on_timeout, dl);
+	return DIAL_OK;
+fail:
+	dial_note(dl, status);
+	return status;
+}
+
+void dial_cancel(struct dial *dl)
+{
+	if (!dl->s || dl->fd < 0) /* never started, or over */
+		return;
+	loop_timer_cancel(dl->s->m->loop, &dl->timer);
+	loop_del(dl->s->m->loop, dl->fd);
+	sock_linger_rst(dl->fd);
+	close(dl->fd);
+	dl->fd = -1;
+	dl->s->n_dials--;
+}

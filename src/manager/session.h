@@ -1,0 +1,47 @@
+/* Sessions: one per authenticated control connection.  The control
+ * connection carries CLUSTER_INFO, heartbeats, UDP, ICMP echo and DNS;
+ * when it goes away, everything of the session goes with it and its TCP
+ * flows are reset.
+ *
+ * Ownership: struct mgr owns the sessions (m->sessions); a session owns its
+ * control connection's fd and wire, its flows, trunks and UDP flows. */
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/list.h"
+#include "manager/manager.h"
+#include "net/wire.h"
+
+struct udp_flow;
+
+struct session {
+	struct mgr *m;
+	uint8_t id[PROTO_SESSION_LEN];
+	struct wire w;
+	struct list link;  /* m->sessions */
+	struct list flows; /* struct flow */
+	struct list trunks; /* struct trunk */
+	unsigned n_trunks;
+	struct udp_flow *udp[MGR_UDP_BUCKETS];
+	unsigned n_flows, n_dials, n_udp, n_pings, n_dns;
+	uint64_t dial_tokens; /* dial rate bucket, in thousandths of a dial */
+	uint64_t dial_ms;     /* when it was last filled */
+	uint32_t peer;
+	uint16_t peer_port;
+	char client[PROTO_NAME_MAX];
+	char name[24]; /* short id for logs */
+};
+
+/* Takes fd and the wire's buffers (w is zeroed); 0 or -errno. */
+int session_new(struct mgr *m, struct wire *w, const uint8_t id[PROTO_SESSION_LEN],
+		uint32_t peer, uint16_t peer_port, const char *client);
+struct session *session_find(struct mgr *m, const uint8_t id[PROTO_SESSION_LEN]);
+void session_free(struct session *s);
+/* Queueing on the control connection: p = session_reserve(s, n) (NULL
+ * when the queue is full: drop the message), encode into p, then
+ * session_commit(s, len); session_kick(s) once a batch is queued.  Safe
+ * from any handler: a write error is dealt with in the session's own. */
+uint8_t *session_reserve(struct session *s, size_t n);
+void session_commit(struct session *s, size_t n);
+void session_kick(struct session *s);
