@@ -36,7 +36,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 PYTEST   ?= /usr/bin/python3 -m pytest
 PYTEST_ARGS ?=
 
-.PHONY: all deps test unit integration demo clean fuzz fuzz-smoke format bench bench-smoke bench-relay \
+.PHONY: all deps test unit integration demo clean fuzz fuzz-smoke format bench bench-smoke bench-relay bench-parse \
         image image-push
 all: $(BUILD)/subway $(BUILD)/subway-load
 
@@ -145,6 +145,18 @@ $(BUILD)/perf/relay_bench: tests/perf/relay_bench.c $(LIB) $(BUILD)/flags.$(SANI
 	@$(CC) $(CFLAGS) -Wno-missing-prototypes $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 bench-relay: $(BUILD)/perf/relay_bench
 	@$(BUILD)/perf/relay_bench $(BENCH_RELAY_MIB)
+
+# What one pkt4_parse costs, in instructions (callgrind) and nanoseconds.
+$(BUILD)/perf/parse_bench: tests/perf/parse_bench.c $(LIB) $(BUILD)/flags.$(SANITIZE)
+	@mkdir -p $(dir $@)
+	@$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+bench-parse: $(BUILD)/perf/parse_bench
+	@$(BUILD)/perf/parse_bench
+	@for k in 0 1 2 3 4 5 all; do \
+	  valgrind --tool=callgrind --toggle-collect=pkt4_parse --callgrind-out-file=/dev/null \
+	    $(BUILD)/perf/parse_bench $${k#all} 2>&1 | \
+	  awk -v k=$$k '/^kind/ && k != "all" { w = $$0 } /parses/ { n = $$1 } /Collected/ { c = $$4 } \
+	    END { printf "%-40s %6.1f instructions per parse\n", k == "all" ? "all kinds" : w, c / n }'; done
 
 # The container image (docs/install.md): a static subway with only the
 # cluster's roles (-DSUBWAY_IMAGE), FROM scratch, built with podman into an

@@ -139,7 +139,7 @@ static void doc_read_status(struct doctor *d)
 	int fd, n;
 
 	paths_daemon(path, sizeof(path), NULL, 0);
-	if ((fd = cli_request(path, "status")) < 0)
+	if ((fd = cli_request_verb(path, CTL_STATUS, false)) < 0)
 		return;
 	while (d->status_len < sizeof(d->status) - 1 &&
 	       (r = read(fd, d->status + d->status_len, sizeof(d->status) - 1 - d->status_len)) > 0)
@@ -167,12 +167,16 @@ static void doc_read_status(struct doctor *d)
 /* --lab NAME: the lab's token file names the manager. */
 static int doc_lab_manager(struct doctor *d, const char *lab)
 {
-	char path[300], err[200], ip[16];
+	char path[300], err[300], ip[16];
 	struct token_file tf;
+	int r;
 
-	snprintf(path, sizeof(path), "%s/%s/token", LAB_RUN_DIR, lab);
+	if ((r = cli_lab_token(lab, path, sizeof(path), err, sizeof(err))) < 0) {
+		fprintf(stderr, "subway doctor: %s\n", err);
+		return r;
+	}
 	if (auth_token_file_load(path, &tf, err, sizeof(err)) < 0) {
-		fprintf(stderr, "subway doctor: no lab named '%s' is up (%s)\n", lab, err);
+		fprintf(stderr, "subway doctor: the token file of lab '%s': %s\n", lab, err);
 		return -ENOENT;
 	}
 	auth_token_wipe(&tf.token);
@@ -194,6 +198,21 @@ static void doc_check_daemon(struct doctor *d)
 	else
 		doc_add(d, "daemon", DOC_INFO, "not connected: the checks that need the cluster's CIDRs are "
 					       "skipped%s", d->endpoint[0] ? "" : " (give --lab or --manager to name the manager)");
+}
+
+/* A killed daemon's resolv.conf still sends every lookup to its DNS server. */
+static void doc_check_resolver(struct doctor *d)
+{
+	char what[512], fix[128];
+
+	if (d->have_status)
+		return; /* the daemon here owns the resolver; its DNS mode is below */
+	if (cli_resolver_stale(what, sizeof(what), fix, sizeof(fix))) {
+		doc_add(d, "resolver", DOC_PROBLEM, "%s", what);
+		doc_fix(d, "%s", fix);
+	} else {
+		doc_add(d, "resolver", DOC_OK, "the resolver does not point at a gone subway daemon");
+	}
 }
 
 static void doc_check_tun(struct doctor *d)
@@ -319,28 +338,36 @@ struct doc_nat {
 	char serves[20]; /* the node address its guest holds, "" if unknown */
 };
 
-/* The IPv4 addresses of another network namespace (entered, read, left). */
-static int doc_netns_addrs(const char *nspath, uint32_t *out, int max)
+/* The IPv4 addresses of this network namespace, at most max. */
+static int doc_local_addrs(uint32_t *out, int max)
 {
-	int self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC), fd = open(nspath, O_RDONLY | O_CLOEXEC);
 	struct ifaddrs *ifa;
 	int n = 0;
 
-	if (self < 0 || fd < 0 || setns(fd, CLONE_NEWNET) < 0)
-		goto out;
-	if (getifaddrs(&ifa) == 0) {
-		for (struct ifaddrs *i = ifa; i && n < max; i = i->ifa_next)
-			if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET)
-				out[n++] = ntohl(((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr);
-		freeifaddrs(ifa);
+	if (getifaddrs(&ifa) < 0)
+		return 0;
+	for (struct ifaddrs *i = ifa; i && n < max; i = i->ifa_next)
+		if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET)
+			out[n++] = ntohl(((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr);
+	freeifaddrs(ifa);
+	return n;
+}
+
+/* The same of another network namespace: entered, read, left. */
+static int doc_netns_addrs(const char *nspath, uint32_t *out, int max)
+{
+	int self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC), fd, n = 0;
+
+	if (self < 0)
+		return 0;
+	if ((fd = open(nspath, O_RDONLY | O_CLOEXEC)) >= 0 && setns(fd, CLONE_NEWNET) == 0) {
+		n = doc_local_addrs(out, max);
+		if (setns(self, CLONE_NEWNET) < 0)
+			n = -1; /* cannot happen short of a kernel bug; say nothing rather than lie */
 	}
-	if (setns(self, CLONE_NEWNET) < 0)
-		n = -1; /* cannot happen short of a kernel bug; say nothing rather than lie */
-out:
-	if (self >= 0)
-		close(self);
 	if (fd >= 0)
 		close(fd);
+	close(self);
 	return n;
 }
 
@@ -551,6 +578,7 @@ static int doctor_args(int argc, char **argv, struct doctor *d)
 					      { "manager", required_argument, NULL, 'm' },
 					      { "help", no_argument, NULL, 'h' }, { 0 } };
 	const char *lab = NULL, *mgr = NULL;
+	char cut[STR_CUT_SIZE];
 	uint32_t a;
 	uint16_t port;
 	int c;
@@ -561,10 +589,9 @@ static int doctor_args(int argc, char **argv, struct doctor *d)
 		case 'j': d->json = true; break;
 		case 'L': lab = optind < argc && argv[optind][0] != '-' ? argv[optind++] : "subway"; break;
 		case 'm': mgr = optarg; break;
-		case 'h': doctor_usage(stdout); exit(0);
+		case 'h': doctor_usage(stdout); return 1;
 		default:
-			fprintf(stderr, "subway doctor: %s '%s' (try --help)\n",
-				c == ':' ? "missing value for" : "unknown option", argv[optind - 1]);
+			cli_opt_error("doctor", c, argv[optind - 1]);
 			return -EINVAL;
 		}
 	}
@@ -574,7 +601,8 @@ static int doctor_args(int argc, char **argv, struct doctor *d)
 		return -EINVAL;
 	}
 	if (mgr && endpoint_parse(mgr, &a, &port) < 0) {
-		fprintf(stderr, "subway doctor: --manager: not IPv4:PORT: '%s'\n", mgr);
+		fprintf(stderr, "subway doctor: --manager: not IPv4:PORT: '%s'\n",
+			str_cut(mgr, strlen(mgr), cut, sizeof(cut)));
 		return -EINVAL;
 	}
 	doc_read_status(d);
@@ -593,11 +621,12 @@ int doctor_main(int argc, char **argv)
 	if (!d)
 		return 1;
 	d->guard_on = true; /* what `subway connect` does unless told otherwise */
-	if ((ret = doctor_args(argc, argv, d)) < 0) {
+	if ((ret = doctor_args(argc, argv, d)) != 0) {
 		free(d);
-		return ret == -EINVAL ? 2 : 1;
+		return ret > 0 ? 0 : ret == -EINVAL ? 2 : 1; /* > 0: --help */
 	}
 	doc_check_daemon(d);
+	doc_check_resolver(d);
 	doc_check_tun(d);
 	doc_check_overlap(d);
 	doc_check_vm(d);

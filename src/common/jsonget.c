@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include "common/util.h"
+
 struct jg {
 	const char *p;
 	size_t len, off;
@@ -24,17 +26,6 @@ static bool jg_lit(struct jg *j, const char *lit)
 		return false;
 	j->off += n;
 	return true;
-}
-
-static int jg_hex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 /* Scans a string at j->off ('"' expected); with out, unescapes into it
@@ -57,7 +48,7 @@ static bool jg_string(struct jg *j, char *out, size_t cap, size_t *n, bool *trun
 			if (c == 'u') {
 				int v = 0;
 				for (int i = 0; i < 4; i++) {
-					int h = j->off < j->len ? jg_hex(j->p[j->off]) : -1;
+					int h = j->off < j->len ? hex_digit(j->p[j->off]) : -1;
 					if (h < 0)
 						return false;
 					v = v * 16 + h;

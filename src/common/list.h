@@ -17,6 +17,11 @@ struct list {
 /* The first (or last) entry of a non-empty list. */
 #define list_first(h, type, member) list_entry((h)->next, type, member)
 #define list_last(h, type, member) list_entry((h)->prev, type, member)
+/* Iterates over the owners: pos is a pointer to the owner's type.  The
+ * body must not list_del() pos; see list_for_each_safe. */
+#define list_for_each_entry(pos, h, member) \
+	for ((pos) = list_entry((h)->next, __typeof__(*(pos)), member); &(pos)->member != (h); \
+	     (pos) = list_entry((pos)->member.next, __typeof__(*(pos)), member))
 /* Iterates where the body may list_del() (and free) the current node. */
 #define list_for_each_safe(pos, tmp, h) \
 	for ((pos) = (h)->next, (tmp) = (pos)->next; (pos) != (h); (pos) = (tmp), (tmp) = (pos)->next)

@@ -160,6 +160,15 @@ void loop_del(struct loop *l, int fd)
 	l->fds[fd].gen++;
 }
 
+void loop_close(struct loop *l, int *fd)
+{
+	if (*fd < 0)
+		return;
+	loop_del(l, *fd);
+	close(*fd);
+	*fd = -1;
+}
+
 void loop_kick(struct loop *l, int fd)
 {
 	struct loop_fd *e;

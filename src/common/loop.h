@@ -33,6 +33,8 @@ void loop_free(struct loop *l); /* accepts NULL; does not close fds */
 int loop_add(struct loop *l, int fd, uint32_t events, loop_fd_fn fn, void *arg);
 int loop_mod(struct loop *l, int fd, uint32_t events);
 void loop_del(struct loop *l, int fd);
+/* loop_del, then close; *fd becomes -1.  Nothing for -1. */
+void loop_close(struct loop *l, int *fd);
 uint32_t loop_events(const struct loop *l, int fd); /* current interest */
 /* Calls fd's handler once more at the next wakeup, with LOOP_IN, whatever
  * epoll says: for bytes buffered in userspace (decrypted TLS records) that

@@ -129,6 +129,17 @@ int u64_parse(const char *s, uint64_t max, uint64_t *out)
 	return 0;
 }
 
+int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 int port_parse(const char *s, uint16_t *out)
 {
 	uint64_t v;
@@ -231,4 +242,18 @@ int mkdir_p(const char *path, int mode)
 	if (mkdir(buf, (mode_t)mode) < 0 && errno != EEXIST)
 		return -errno;
 	return 0;
+}
+
+const char *str_cut(const char *s, size_t len, char *buf, size_t size)
+{
+	size_t n = 0, max = size > 4 ? size - 4 : 0;
+
+	for (; n < len && n < max && s[n]; n++)
+		buf[n] = (unsigned char)s[n] < 0x20 || s[n] == 0x7f ? '?' : s[n];
+	if (n < len && s[n] && size > 4)
+		for (int i = 0; i < 3; i++)
+			buf[n++] = '.';
+	if (size)
+		buf[n] = 0;
+	return buf;
 }

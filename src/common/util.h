@@ -37,6 +37,7 @@ bool cidr_list_contains(const struct cidr_list *l, uint32_t addr);
 int endpoint_parse(const char *s, uint32_t *addr, uint16_t *port);
 int port_parse(const char *s, uint16_t *out);        /* 1..65535 */
 int u64_parse(const char *s, uint64_t max, uint64_t *out);
+int hex_digit(char c); /* 0..15, or -1 for anything but [0-9a-fA-F] */
 
 uint64_t now_ms(void);  /* CLOCK_MONOTONIC */
 uint64_t now_us(void);
@@ -47,3 +48,10 @@ ssize_t file_read_small(const char *path, char *buf, size_t size);
 int file_write(const char *path, const void *data, size_t len, int mode);
 /* mkdir -p with mode for every level created. 0 or -errno. */
 int mkdir_p(const char *path, int mode);
+
+/* The first len bytes of s (NUL or not) for a message, in buf: at most
+ * size - 4 of them, "..." when cut, control bytes as '?' (a value echoed
+ * to a terminal or a log line stays one line).  Returns buf.  The usual
+ * size, STR_CUT_SIZE, keeps 48 bytes. */
+#define STR_CUT_SIZE 52
+const char *str_cut(const char *s, size_t len, char *buf, size_t size);

@@ -51,7 +51,6 @@ struct carrier_ops {
 };
 
 struct carrier_impl {
-	const char *name;
 	/* Sends c->dial: 0, or -EAGAIN when no connection is ready (c waits). */
 	int (*open)(struct carrier *c);
 	/* Inbound only: answers the far side's open. */

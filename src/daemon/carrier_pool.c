@@ -115,7 +115,6 @@ static const uint64_t *pool_bytes(const struct carrier *c)
 }
 
 const struct carrier_impl carrier_pool_impl = {
-	.name = "pooled connection",
 	.open = pool_open,
 	.bind = pool_bind,
 	.reset = pool_reset,

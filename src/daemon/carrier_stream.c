@@ -35,7 +35,6 @@ static const uint64_t *stream_bytes(const struct carrier *c)
 }
 
 const struct carrier_impl carrier_stream_impl = {
-	.name = "stream",
 	.open = stream_open,
 	.answer = stream_answer,
 	.bind = stream_bind,
@@ -65,7 +64,7 @@ static void on_done(struct mux_stream *st, int err)
 static void on_open(struct mux *mx, uint32_t id, const struct msg_dial *m, void *arg)
 {
 	struct trunks *tr = arg;
-	struct tunnel *t = tr->arg;
+	struct tunnel *t = tr->set.arg;
 	struct carrier_offer o = { .tun = t, .mx = mx, .id = id, .dial = *m };
 	uint8_t status = t->inbound ? t->inbound(t->inbound_arg, &o) : DIAL_FORBIDDEN;
 

@@ -13,17 +13,23 @@
 
 #include "common/list.h"
 #include "common/log.h"
+#include "net/outbuf.h"
 #include "daemon/daemon.h"
 #include "daemon/status.h"
+#include "net/listener.h"
 #include "proto/ctlmsg.h"
+
+#define CTL_OUT_MAX (1u << 20)  /* bytes waiting for a client that does not read */
+#define CTL_SAID_MAX (16u << 10) /* progress lines kept for a connect that joins late */
 
 struct ctl {
 	struct daemon *d;
-	int fd;
+	struct listener ls;
 	char path[108];
 	struct list clients; /* oldest first */
 	int n_clients;
-	struct ctl_client *waiter; /* a `connect` waiting for the outcome */
+	int n_waiting;       /* clients waiting for the connect's outcome */
+	struct outbuf said;  /* "progress ..." lines of the connect under way */
 };
 
 struct ctl_client {
@@ -31,10 +37,11 @@ struct ctl_client {
 	int fd;
 	char in[CTL_LINE_MAX + 1];
 	size_t inlen;
-	char *out;
-	size_t outlen, outoff;
+	struct outbuf out;
+	bool handled;     /* its request line is read: nothing more comes */
 	bool close_after; /* close once the output is written */
-	bool waiting;     /* a connect waiting for its outcome */
+	bool waiting;     /* a connect waiting for the outcome */
+	bool broken;      /* its output could not be queued */
 	uid_t uid;
 	struct loop_timer timer;
 	struct list link; /* ctl->clients */
@@ -46,12 +53,12 @@ static void ctl_client_free(struct ctl_client *c)
 {
 	struct ctl *ctl = c->ctl;
 
-	if (ctl->waiter == c)
-		ctl->waiter = NULL;
+	if (c->waiting)
+		ctl->n_waiting--;
 	loop_timer_cancel(ctl_loop(c), &c->timer);
 	loop_del(ctl_loop(c), c->fd);
 	close(c->fd);
-	free(c->out);
+	outbuf_fini(&c->out);
 	list_del(&c->link);
 	free(c);
 	ctl->n_clients--;
@@ -75,37 +82,22 @@ static bool ctl_make_room(struct ctl *ctl)
 	return false;
 }
 
+/* Sends what waits; the client may be freed (done, or gone). */
 static void ctl_flush(struct ctl_client *c)
 {
-	while (c->outoff < c->outlen) {
-		ssize_t n = send(c->fd, c->out + c->outoff, c->outlen - c->outoff, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n < 0) {
-			if (errno == EAGAIN) {
-				loop_mod(ctl_loop(c), c->fd, LOOP_OUT);
-				return;
-			}
-			ctl_client_free(c);
-			return;
-		}
-		c->outoff += (size_t)n;
-	}
-	c->outoff = c->outlen = 0;
-	if (c->close_after) {
+	int r = c->broken ? -ENOMEM : outbuf_flush(&c->out, c->fd);
+
+	if (r < 0 || (r == 0 && c->close_after)) {
 		ctl_client_free(c);
 		return;
 	}
-	loop_mod(ctl_loop(c), c->fd, c->waiting ? 0 : LOOP_IN);
+	loop_mod(ctl_loop(c), c->fd, r > 0 ? LOOP_OUT : c->handled ? 0 : LOOP_IN);
 }
 
-static void ctl_write(struct ctl_client *c, const char *s, size_t n)
+static void ctl_write(struct ctl_client *c, const void *p, size_t n)
 {
-	char *p = realloc(c->out, c->outlen + n);
-
-	if (!p)
-		return;
-	memcpy(p + c->outlen, s, n);
-	c->out = p;
-	c->outlen += n;
+	if (!c->broken && outbuf_add(&c->out, p, n, CTL_OUT_MAX) < 0)
+		c->broken = true;
 }
 
 static void ctl_line(struct ctl_client *c, const char *kind, const char *text)
@@ -116,26 +108,46 @@ static void ctl_line(struct ctl_client *c, const char *kind, const char *text)
 	ctl_write(c, "\n", 1);
 }
 
+/* A line to every connect waiting; the outcome (last) ends their wait. */
+static void ctl_tell_waiters(struct ctl *ctl, const char *kind, const char *line, bool last)
+{
+	struct list *i, *tmp;
+
+	list_for_each_safe(i, tmp, &ctl->clients) {
+		struct ctl_client *c = list_entry(i, struct ctl_client, link);
+		if (!c->waiting)
+			continue;
+		if (last) {
+			c->waiting = false;
+			ctl->n_waiting--;
+			c->close_after = true;
+		}
+		ctl_line(c, kind, line);
+		ctl_flush(c);
+	}
+}
+
 void ctl_progress(struct ctl *ctl, const char *line)
 {
+	static const char kind[] = "progress ";
+
 	log_info("%s", line);
-	if (!ctl || !ctl->waiter)
+	if (!ctl || !ctl->n_waiting)
 		return;
-	ctl_line(ctl->waiter, "progress", line);
-	ctl_flush(ctl->waiter);
+	/* Kept for a connect that joins later; past the cap it misses some. */
+	if (outbuf_pending(&ctl->said) + sizeof(kind) + strlen(line) <= CTL_SAID_MAX &&
+	    outbuf_add(&ctl->said, kind, sizeof(kind) - 1, CTL_SAID_MAX) == 0 &&
+	    outbuf_add(&ctl->said, line, strlen(line), CTL_SAID_MAX) == 0)
+		outbuf_add(&ctl->said, "\n", 1, CTL_SAID_MAX);
+	ctl_tell_waiters(ctl, "progress", line, false);
 }
 
 void ctl_reply_connect(struct ctl *ctl, bool ok, const char *msg)
 {
-	struct ctl_client *c = ctl ? ctl->waiter : NULL;
-
-	if (!c)
+	if (!ctl)
 		return;
-	ctl->waiter = NULL;
-	c->waiting = false;
-	c->close_after = true;
-	ctl_line(c, ok ? "ok" : "error", msg);
-	ctl_flush(c);
+	outbuf_fini(&ctl->said);
+	ctl_tell_waiters(ctl, ok ? "ok" : "error", msg, true);
 }
 
 static void ctl_do_status(struct ctl_client *c, bool text)
@@ -144,8 +156,10 @@ static void ctl_do_status(struct ctl_client *c, bool text)
 	size_t len = 0;
 	FILE *fp = open_memstream(&buf, &len);
 
-	if (!fp)
+	if (!fp) {
+		ctl_line(c, "error", "out of memory");
 		return;
+	}
 	if (text)
 		status_write_text(c->ctl->d, fp);
 	else
@@ -155,24 +169,30 @@ static void ctl_do_status(struct ctl_client *c, bool text)
 	free(buf);
 }
 
+/* Every connect while one is under way waits for the same outcome, and
+ * first hears what the others heard. */
 static void ctl_do_connect(struct ctl_client *c, const struct ctl_req *req)
 {
-	char msg[512];
-	int r = daemon_connect(c->ctl->d, req, c->uid, msg, sizeof(msg));
+	struct ctl *ctl = c->ctl;
+	char msg[1024];
+	int r = daemon_connect(ctl->d, req, c->uid, msg, sizeof(msg));
 
 	if (r != 0) {
 		ctl_line(c, r > 0 ? "ok" : "error", msg);
 		return;
 	}
-	c->ctl->waiter = c;
 	c->waiting = true;
+	c->close_after = false;
+	ctl->n_waiting++;
 	loop_timer_cancel(ctl_loop(c), &c->timer);
+	if (outbuf_pending(&ctl->said))
+		ctl_write(c, ctl->said.buf + ctl->said.off, outbuf_pending(&ctl->said));
 }
 
 static void ctl_handle(struct ctl_client *c, const char *line, size_t len)
 {
 	struct ctl_req req;
-	char err[160];
+	char err[200];
 
 	c->close_after = true;
 	if (ctl_parse(line, len, &req, err, sizeof(err)) < 0) {
@@ -188,12 +208,10 @@ static void ctl_handle(struct ctl_client *c, const char *line, size_t len)
 		loop_stop(ctl_loop(c));
 		break;
 	case CTL_CONNECT:
-		c->close_after = false;
 		ctl_do_connect(c, &req);
-		if (!c->waiting)
-			c->close_after = true;
 		break;
 	}
+	explicit_bzero(&req, sizeof(req));
 }
 
 static void ctl_client_event(struct loop *l, int fd, uint32_t events, void *arg)
@@ -205,6 +223,11 @@ static void ctl_client_event(struct loop *l, int fd, uint32_t events, void *arg)
 	(void)l;
 	if (events & LOOP_OUT) {
 		ctl_flush(c);
+		return;
+	}
+	if (c->handled) {
+		/* one request a connection: readable now means gone (or rude) */
+		ctl_client_free(c);
 		return;
 	}
 	n = recv(fd, c->in + c->inlen, sizeof(c->in) - 1 - c->inlen, MSG_DONTWAIT);
@@ -219,13 +242,14 @@ static void ctl_client_event(struct loop *l, int fd, uint32_t events, void *arg)
 	nl = memchr(c->in, '\n', c->inlen);
 	if (!nl && c->inlen < sizeof(c->in) - 1)
 		return;
-	loop_mod(ctl_loop(c), fd, 0);
+	c->handled = true;
 	if (!nl) {
 		c->close_after = true;
 		ctl_line(c, "error", "request too long");
 	} else {
 		ctl_handle(c, c->in, (size_t)(nl - c->in));
 	}
+	explicit_bzero(c->in, c->inlen); /* a connect's token */
 	ctl_flush(c);
 }
 
@@ -235,52 +259,44 @@ static void ctl_client_timeout(struct loop *l, struct loop_timer *t)
 	ctl_client_free(t->arg);
 }
 
-static void ctl_accept_event(struct loop *l, int lfd, uint32_t events, void *arg)
+/* A new client: root or the connecting user, and room for it. */
+static void ctl_on_accept(void *arg, int fd)
 {
 	struct ctl *ctl = arg;
-	uid_t owner = ctl->d->owner;
+	struct loop *l = ctl->d->loop;
+	struct ucred cred;
+	socklen_t clen = sizeof(cred);
+	struct ctl_client *c;
+	const char *refuse = NULL;
 
-	(void)events;
-	for (int i = 0; i < 16; i++) {
-		struct ucred cred;
-		socklen_t clen = sizeof(cred);
-		struct ctl_client *c;
-		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-
-		if (fd < 0)
-			return;
-		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0 ||
-		    (cred.uid != 0 && cred.uid != owner)) {
-			static const char deny[] = "error permission denied: subway serves root and the user who connected\n";
-			send(fd, deny, sizeof(deny) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-			close(fd);
-			continue;
-		}
-		if (!ctl_make_room(ctl) || !(c = calloc(1, sizeof(*c)))) {
-			static const char busy[] = "error busy: too many control clients\n";
-			send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-			close(fd);
-			continue;
-		}
-		c->ctl = ctl;
-		c->fd = fd;
-		c->uid = cred.uid;
-		if (loop_add(l, fd, LOOP_IN, ctl_client_event, c) < 0) {
-			close(fd);
-			free(c);
-			continue;
-		}
-		ctl->n_clients++;
-		list_add_tail(&ctl->clients, &c->link);
-		loop_timer_arm(l, &c->timer, CTL_TIMEOUT_MS, ctl_client_timeout, c);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0 ||
+	    (cred.uid != 0 && cred.uid != ctl->d->owner))
+		refuse = "error permission denied: subway serves root and the user who connected\n";
+	else if (!ctl_make_room(ctl) || !(c = calloc(1, sizeof(*c))))
+		refuse = "error busy: too many control clients\n";
+	if (refuse) {
+		send(fd, refuse, strlen(refuse), MSG_NOSIGNAL | MSG_DONTWAIT);
+		close(fd);
+		return;
 	}
+	c->ctl = ctl;
+	c->fd = fd;
+	c->uid = cred.uid;
+	if (loop_add(l, fd, LOOP_IN, ctl_client_event, c) < 0) {
+		close(fd);
+		free(c);
+		return;
+	}
+	ctl->n_clients++;
+	list_add_tail(&ctl->clients, &c->link);
+	loop_timer_arm(l, &c->timer, CTL_TIMEOUT_MS, ctl_client_timeout, c);
 }
 
 struct ctl *ctl_new(struct daemon *d, const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct ctl *ctl = calloc(1, sizeof(*ctl));
-	int err;
+	int fd, err;
 
 	if (!ctl)
 		return NULL;
@@ -288,26 +304,23 @@ struct ctl *ctl_new(struct daemon *d, const char *path)
 	list_init(&ctl->clients);
 	snprintf(ctl->path, sizeof(ctl->path), "%s", path);
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	ctl->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (ctl->fd < 0)
-		goto fail;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	unlink(path);
 	/* Permission is checked per connection with SO_PEERCRED. */
-	if (bind(ctl->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(path, 0666) < 0 ||
-	    listen(ctl->fd, 64) < 0)
-		goto fail;
-	if ((err = loop_add(d->loop, ctl->fd, LOOP_IN, ctl_accept_event, ctl)) < 0) {
+	if (fd >= 0 && (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(path, 0666) < 0 ||
+			listen(fd, 64) < 0)) {
+		err = -errno;
+		close(fd);
+		fd = err;
+	} else if (fd < 0) {
+		fd = -errno;
+	}
+	if ((err = listener_init(&ctl->ls, d->loop, fd, CTL_ACCEPTS, "the control socket", ctl_on_accept, ctl)) < 0) {
+		free(ctl);
 		errno = -err;
-		goto fail;
+		return NULL;
 	}
 	return ctl;
-fail:
-	err = errno;
-	if (ctl->fd >= 0)
-		close(ctl->fd);
-	free(ctl);
-	errno = err;
-	return NULL;
 }
 
 void ctl_free(struct ctl *ctl)
@@ -316,8 +329,8 @@ void ctl_free(struct ctl *ctl)
 		return;
 	while (!list_empty(&ctl->clients))
 		ctl_client_free(list_first(&ctl->clients, struct ctl_client, link));
-	loop_del(ctl->d->loop, ctl->fd);
-	close(ctl->fd);
+	listener_fini(&ctl->ls);
 	unlink(ctl->path);
+	outbuf_fini(&ctl->said);
 	free(ctl);
 }

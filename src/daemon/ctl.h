@@ -1,7 +1,8 @@
 /* The daemon's control socket: a unix stream socket that serves root and
  * the user who asked for the connection (SO_PEERCRED).  A client sends one
  * request line (proto/ctlmsg.h) and reads lines back: "progress ...", then
- * "ok ..." or "error ..."; `status` answers with one document.
+ * "ok ..." or "error ..."; `status` answers with one document.  One request
+ * a connection: anything after it closes the client.
  *
  * Hostile clients: anyone else is answered and closed at accept; a client
  * has CTL_TIMEOUT_MS for its whole request (a byte a second does not
@@ -15,6 +16,7 @@
 #include <stdbool.h>
 
 #define CTL_CLIENTS_MAX 64
+#define CTL_ACCEPTS 16 /* accepts per wakeup */
 #define CTL_TIMEOUT_MS 5000
 
 struct daemon;
@@ -24,6 +26,7 @@ struct ctl;
 struct ctl *ctl_new(struct daemon *d, const char *path);
 /* Closes every client and the socket, and unlinks it.  NULL ok. */
 void ctl_free(struct ctl *c);
-/* A progress line, or the outcome, for the `connect` waiting for it. */
+/* A progress line, or the outcome, for every `connect` waiting for it (a
+ * connect that joins later first gets the progress lines said so far). */
 void ctl_progress(struct ctl *c, const char *line);
 void ctl_reply_connect(struct ctl *c, bool ok, const char *msg);

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -33,8 +34,10 @@
 #define VIF_READS_PER_WAKEUP 64
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 3000
+#define BACKOFF_GRACE_MS 250
 
 static void daemon_session_lost(struct daemon *d, const char *why);
+static void reconnect_tick(struct loop *l, struct loop_timer *t);
 
 void daemon_progress(struct daemon *d, const char *fmt, ...)
 {
@@ -172,7 +175,7 @@ static void daemon_up(void *arg)
 		return;
 	d->state = D_CONNECTED;
 	d->connected_since_ms = loop_now_ms(d->loop);
-	dnssrv_start(d);
+	dnsplug_start(d);
 	ctl_reply_connect(d->ctl, true, "connected: the cluster's pod and service networks are routed here");
 }
 
@@ -197,6 +200,17 @@ void daemon_failed(struct daemon *d, const char *fmt, ...)
 	loop_stop(d->loop);
 }
 
+/* The next attempt, after a backoff that doubles up to BACKOFF_MAX_MS;
+ * while connects wait their grace (hairpin.h) it stays short, so that a
+ * manager back within the grace is found within it. */
+static void daemon_reconnect_later(struct daemon *d)
+{
+	uint64_t max = loop_now_ms(d->loop) - d->lost_ms < d->hp.grace_ms ? BACKOFF_GRACE_MS : BACKOFF_MAX_MS;
+
+	d->backoff_ms = MIN(MAX(d->backoff_ms * 2, BACKOFF_MIN_MS), max);
+	loop_timer_arm(d->loop, &d->reconnect_timer, d->backoff_ms, reconnect_tick, d);
+}
+
 /* Connecting, or reconnecting after the backoff. */
 static void reconnect_tick(struct loop *l, struct loop_timer *t)
 {
@@ -211,8 +225,7 @@ static void reconnect_tick(struct loop *l, struct loop_timer *t)
 		daemon_failed(d, "%s", d->tun.ended);
 		return;
 	}
-	d->backoff_ms = MIN(MAX(d->backoff_ms * 2, BACKOFF_MIN_MS), BACKOFF_MAX_MS);
-	loop_timer_arm(d->loop, &d->reconnect_timer, d->backoff_ms, reconnect_tick, d);
+	daemon_reconnect_later(d);
 }
 
 static void daemon_session_lost(struct daemon *d, const char *why)
@@ -221,12 +234,16 @@ static void daemon_session_lost(struct daemon *d, const char *why)
 		return;
 	log_warn("session lost: %s; reconnecting", why);
 	snprintf(d->last_error, sizeof(d->last_error), "%s", why);
-	hairpin_reset_all(&d->hp);
 	tunnel_stop(&d->tun);
+	/* Apps hear it now: their connections reset, their UDP flows gone
+	 * (the next datagram is refused), new connects wait the grace. */
+	hairpin_abort_all(&d->hp, false);
+	dgram_reset(&d->dg);
 	d->state = D_RECONNECTING;
+	d->lost_ms = loop_now_ms(d->loop);
+	d->backoff_ms = 0;
 	dnssrv_session_lost(d);
-	d->backoff_ms = MIN(MAX(d->backoff_ms * 2, BACKOFF_MIN_MS), BACKOFF_MAX_MS);
-	loop_timer_arm(d->loop, &d->reconnect_timer, d->backoff_ms, reconnect_tick, d);
+	daemon_reconnect_later(d);
 }
 
 /* ---- the tunnel's callbacks ---- */
@@ -235,10 +252,18 @@ static void daemon_lost(void *arg, const char *why)
 {
 	struct daemon *d = arg;
 
-	if (d->state == D_CONNECTING)
+	switch (d->state) {
+	case D_CONNECTING:
 		daemon_failed(d, "%s", why);
-	else
+		break;
+	case D_RECONNECTING: /* an attempt failed: the next one, later */
+		log_debug("reconnecting: %s", why);
+		snprintf(d->last_error, sizeof(d->last_error), "%s", why);
+		daemon_reconnect_later(d);
+		break;
+	default:
 		daemon_session_lost(d, why);
+	}
 }
 
 static void daemon_udp(void *arg, const struct msg_udp *m)
@@ -276,27 +301,48 @@ static const struct tunnel_ops daemon_tunnel_ops = {
 	.rtt = daemon_rtt,
 };
 
+/* A connect while a session exists: the same options join it, others are named. */
+static int daemon_connect_again(struct daemon *d, const struct ctl_req *req, char *msg, size_t len)
+{
+	char diff[768];
+
+	if (ctl_diff(&d->opts, req, diff, sizeof(diff)) > 0) {
+		snprintf(msg, len, "already %s to %s with other options: %s; run `subway quit` first to change them",
+			 d->state == D_CONNECTING ? "connecting" : "connected", tunnel_where(&d->tun), diff);
+		return -EEXIST;
+	}
+	if (d->state == D_RECONNECTING) {
+		snprintf(msg, len, "connected to %s, but the session is down and reconnecting: %s",
+			 tunnel_where(&d->tun), d->last_error);
+		return -EAGAIN;
+	}
+	if (d->state == D_CONNECTED) {
+		snprintf(msg, len, "already connected to %s", tunnel_where(&d->tun));
+		return 1;
+	}
+	return 0; /* connecting: one more waiter for the one outcome */
+}
+
 int daemon_connect(struct daemon *d, const struct ctl_req *req, uid_t uid, char *msg, size_t len)
 {
 	char text[320];
 	struct token_file tf;
 	int r;
 
-	if (d->state != D_IDLE) {
-		snprintf(msg, len, "already %s to %s", d->state == D_CONNECTED ? "connected" : "connecting",
-			 tunnel_where(&d->tun));
-		return d->state == D_CONNECTED ? 1 : -EALREADY;
-	}
+	if (d->state != D_IDLE)
+		return daemon_connect_again(d, req, msg, len);
 	snprintf(text, sizeof(text), "token=%s\n", req->token_hex);
 	r = auth_token_file_parse(text, strlen(text), &tf, msg, len);
 	explicit_bzero(text, sizeof(text));
 	if (r < 0)
 		return r;
-	r = tunnel_configure(&d->tun, req->mgr_addr, req->mgr_port, &tf.token,
+	r = tunnel_configure(&d->tun, req->manager.addr, req->manager.port, &tf.token,
 			     req->insecure ? NULL : req->fingerprint, msg, len);
 	auth_token_wipe(&tf.token);
 	if (r < 0)
 		return r;
+	d->opts = *req;
+	explicit_bzero(d->opts.token_hex, sizeof(d->opts.token_hex));
 	d->owner = req->has_owner ? (uid_t)req->owner : uid;
 	memcpy(d->dns_opts.ns, req->ns, sizeof(d->dns_opts.ns));
 	memcpy(d->dns_opts.also_proxy, req->also_proxy, sizeof(d->dns_opts.also_proxy));
@@ -338,11 +384,24 @@ static int daemon_running(const char *path)
 	return ret;
 }
 
+/* The RSTs for the apps' connections were written to the VIF by the
+ * kernel (the accepted sockets closed): pass them on before the VIF goes.
+ * Bounded: a few reads, each waiting at most 10 ms. */
+static void daemon_drain_vif(struct daemon *d)
+{
+	struct pollfd pfd = { .fd = d->vif.fd, .events = POLLIN };
+
+	for (int i = 0; d->vif_up && i < 8 && poll(&pfd, 1, 10) > 0; i++)
+		vif_event(d->loop, d->vif.fd, LOOP_IN, d);
+}
+
 /* Frees everything daemon_main made, whatever it got to. */
 static void daemon_free(struct daemon *d)
 {
 	if (d->loop) {
-		dnssrv_stop(d); /* first: the laptop's resolver comes back before anything else goes */
+		dnsplug_stop(d); /* first: the laptop's resolver comes back before anything else goes */
+		hairpin_abort_all(&d->hp, true); /* every app hears it */
+		daemon_drain_vif(d);
 		hairpin_fini(&d->hp);
 		dgram_fini(&d->dg);
 		tunnel_fini(&d->tun);

@@ -22,6 +22,7 @@
 #include "daemon/guard.h"
 #include "daemon/hairpin.h"
 #include "daemon/tunnel.h"
+#include "proto/ctlmsg.h"
 #include "proto/frame.h"
 #include "vif/vif.h"
 
@@ -48,6 +49,7 @@ struct counters {
 	uint64_t loops_tcp, loops_udp, loops_dns, loops_icmp;
 	uint32_t loop_last_src; /* source address of the last loop seen */
 	uint64_t dials_limited; /* refused by the daemon's own caps */
+	uint64_t failed_down;   /* connects, datagrams and pings refused while the tunnel was down */
 };
 
 enum dstate { D_IDLE, D_CONNECTING, D_CONNECTED, D_RECONNECTING };
@@ -70,9 +72,11 @@ struct daemon {
 	bool loop_guard;    /* `connect --no-loop-guard` turns it off */
 	int tos_override;   /* `connect --tos N`: the mark to look for; -1: the manager's */
 	struct dns_opts dns_opts;
+	struct ctl_req opts; /* the session's connect request, token wiped: a second connect compares */
 	char last_error[512];
 	uint64_t connected_since_ms;
 	uint64_t backoff_ms;
+	uint64_t lost_ms;   /* when the session was lost */
 	struct loop_timer reconnect_timer;
 	int sig_fd;
 
@@ -99,6 +103,9 @@ void daemon_failed(struct daemon *d, const char *fmt, ...) __attribute__((format
 /* Writes a packet to the VIF; partial: a TCP/UDP checksum for the kernel
  * to complete.  0, or -EIO (counted as dropped). */
 int daemon_vif_write(struct daemon *d, const void *p, size_t len, bool partial);
-/* Applies a connect request's options and starts connecting. */
-struct ctl_req;
-int daemon_connect(struct daemon *d, const struct ctl_req *req, uid_t uid, char *err, size_t errlen);
+/* A connect request: applies its options and starts connecting.  0: the
+ * caller waits for the outcome (ctl_reply_connect), also when a connect
+ * with the same options is under way; 1: already connected with them (msg
+ * says so); -errno: refused, msg says why (other options than the running
+ * session's are named). */
+int daemon_connect(struct daemon *d, const struct ctl_req *req, uid_t uid, char *msg, size_t len);

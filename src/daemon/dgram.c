@@ -32,13 +32,11 @@ static struct uflow **dgram_udp_slot(struct dgram *g, uint32_t src, uint16_t spo
 	return pp;
 }
 
-static struct uflow **dgram_uid_slot(struct dgram *g, uint32_t id)
+static struct uflow *dgram_uflow_by_id(struct dgram *g, uint32_t id)
 {
-	struct uflow **pp = &g->uidtab[id % g->utab_size];
+	struct idtab_node *n = idtab_find(&g->ids, id);
 
-	while (*pp && (*pp)->id != id)
-		pp = &(*pp)->inext;
-	return pp;
+	return n ? container_of(n, struct uflow, hn) : NULL;
 }
 
 static void dgram_uflow_free(struct dgram *g, struct uflow *u, bool tell)
@@ -51,12 +49,10 @@ static void dgram_uflow_free(struct dgram *g, struct uflow *u, bool tell)
 		guard_end(&d->guard, IPPROTO_UDP, u->dst, u->dport, GUARD_NO_ANSWER, now_us(), 0);
 	if (*pp == u)
 		*pp = u->hnext;
-	pp = dgram_uid_slot(g, u->id);
-	if (*pp == u)
-		*pp = u->inext;
+	idtab_del(&g->ids, &u->hn);
 	list_del(&u->link);
 	if (tell) {
-		struct msg_udp_close m = { .flow = u->id };
+		struct msg_udp_close m = { .flow = u->hn.id };
 		ssize_t n = msg_udp_close_encode(buf, sizeof(buf), &m);
 		if (n > 0)
 			tunnel_send(&d->tun, buf, (size_t)n);
@@ -93,23 +89,17 @@ static void dgram_udp_cut(struct dgram *g, const struct pkt4 *p, enum guard_verd
 /* A new flow for p, in both tables.  NULL when it cannot be made. */
 static struct uflow *dgram_uflow_new(struct dgram *g, const struct pkt4 *p, struct uflow **slot)
 {
-	struct uflow **ids;
 	struct uflow *u;
 
-	if (g->n_udp >= UDP_FLOWS_MAX || !(u = calloc(1, sizeof(*u))))
-		return NULL;
-	u->id = ++g->next_uid;
-	ids = dgram_uid_slot(g, u->id);
-	if (*ids) { /* the id space wrapped onto a live flow: should not happen in practice */
-		free(u);
-		return NULL;
-	}
+	if (g->n_udp >= UDP_FLOWS_MAX || dgram_uflow_by_id(g, g->next_uid + 1) ||
+	    !(u = calloc(1, sizeof(*u))))
+		return NULL; /* (the id space wrapped onto a live flow: should not happen in practice) */
+	idtab_add(&g->ids, &u->hn, ++g->next_uid);
 	u->src = p->src;
 	u->sport = p->sport;
 	u->dst = p->dst;
 	u->dport = p->dport;
 	*slot = u;
-	*ids = u;
 	list_add(&g->flows, &u->link);
 	g->n_udp++;
 	g->d->c.udp_flows_total++;
@@ -147,6 +137,24 @@ static struct uflow *dgram_uflow_get(struct dgram *g, const struct pkt4 *p, bool
 	return u;
 }
 
+/* Refuses a datagram: ICMP unreachable with code (3 port: the app's
+ * socket gets ECONNREFUSED; 4 fragmentation needed: EMSGSIZE). */
+static void dgram_udp_refuse(struct dgram *g, const struct pkt4 *p, uint8_t code)
+{
+	struct daemon *d = g->d;
+	size_t n = pkt4_build_icmp_unreach(d->out, sizeof(d->out), p, code, p->dst);
+
+	if (n)
+		daemon_vif_write(d, d->out, n, false);
+}
+
+/* A first fragment: the datagram was larger than the VIF's MTU, which the
+ * tunnel carries whole or not at all. */
+static bool pkt4_first_fragment(const struct pkt4 *p)
+{
+	return p->frag && ((p->ip[6] & 0x1f) | p->ip[7]) == 0;
+}
+
 void dgram_udp_from_vif(struct dgram *g, const struct pkt4 *p)
 {
 	struct daemon *d = g->d;
@@ -155,13 +163,23 @@ void dgram_udp_from_vif(struct dgram *g, const struct pkt4 *p)
 	ssize_t n;
 	bool cut = false;
 
+	if (pkt4_first_fragment(p)) {
+		d->c.udp_dropped++;
+		dgram_udp_refuse(g, p, 4);
+		return;
+	}
+	if (!p->frag && !tunnel_up(&d->tun)) {
+		d->c.failed_down++;
+		dgram_udp_refuse(g, p, 3);
+		return;
+	}
 	if (p->frag || !(u = dgram_uflow_get(g, p, &cut))) {
 		if (!cut)
 			d->c.udp_dropped++;
 		return;
 	}
 	u->last_ms = loop_now_ms(d->loop);
-	m = (struct msg_udp){ .flow = u->id, .src = p->src, .sport = p->sport, .dst = p->dst,
+	m = (struct msg_udp){ .flow = u->hn.id, .src = p->src, .sport = p->sport, .dst = p->dst,
 			      .dport = p->dport, .data = p->payload, .len = (uint16_t)p->payload_len };
 	n = msg_udp_encode(d->out, sizeof(d->out), &m);
 	if (n < 0 || tunnel_send(&d->tun, d->out, (size_t)n) < 0) {
@@ -174,7 +192,7 @@ void dgram_udp_from_vif(struct dgram *g, const struct pkt4 *p)
 void dgram_udp_from_tunnel(struct dgram *g, const struct msg_udp *m)
 {
 	struct daemon *d = g->d;
-	struct uflow *u = *dgram_uid_slot(g, m->flow); /* the manager echoes our flow id */
+	struct uflow *u = dgram_uflow_by_id(g, m->flow); /* the manager echoes our flow id */
 	size_t n;
 
 	if (!u) {
@@ -212,6 +230,13 @@ void dgram_icmp_from_vif(struct dgram *g, const struct pkt4 *p)
 
 	if (p->frag || p->icmp_type != 8)
 		return;
+	if (!tunnel_up(&d->tun)) { /* "Destination Host Unreachable" */
+		size_t k = pkt4_build_icmp_unreach(d->out, sizeof(d->out), p, 1, p->dst);
+		d->c.failed_down++;
+		if (k)
+			daemon_vif_write(d, d->out, k, false);
+		return;
+	}
 	v = guard_begin(&d->guard, &a, &tracked);
 	if (v != GUARD_PASS) {
 		loopguard_count(d, IPPROTO_ICMP, p->src, p->dst, 0, v);
@@ -253,21 +278,27 @@ int dgram_init(struct dgram *g, struct daemon *d)
 	*g = (struct dgram){ .d = d, .utab_size = 4099 };
 	list_init(&g->flows);
 	g->utab = calloc(g->utab_size, sizeof(*g->utab));
-	g->uidtab = calloc(g->utab_size, sizeof(*g->uidtab));
-	if (!g->utab || !g->uidtab)
+	idtab_init(&g->ids, g->id_buckets, DGRAM_ID_BITS);
+	if (!g->utab)
 		return -ENOMEM;
 	loop_timer_arm(d->loop, &g->sweep, UDP_SWEEP_MS, dgram_udp_sweep, g);
 	return 0;
+}
+
+void dgram_reset(struct dgram *g)
+{
+	if (!g->d)
+		return;
+	while (!list_empty(&g->flows))
+		dgram_uflow_free(g, list_first(&g->flows, struct uflow, link), false);
 }
 
 void dgram_fini(struct dgram *g)
 {
 	if (!g->d)
 		return;
-	while (!list_empty(&g->flows))
-		dgram_uflow_free(g, list_first(&g->flows, struct uflow, link), false);
+	dgram_reset(g);
 	free(g->utab);
-	free(g->uidtab);
-	g->utab = g->uidtab = NULL;
+	g->utab = NULL;
 	loop_timer_cancel(g->d->loop, &g->sweep);
 }

@@ -71,7 +71,7 @@ static int routed_domains(const struct dnssrv *s, char out[][DNS_NAME_STR_MAX], 
 	return n;
 }
 
-static void dns_off(struct dnssrv *s, const char *fmt, const char *arg)
+static void plug_off(struct dnssrv *s, const char *fmt, const char *arg)
 {
 	s->mode = DNS_MODE_OFF;
 	snprintf(s->why_off, sizeof(s->why_off), fmt, arg);
@@ -90,7 +90,7 @@ static int plug_resolv_conf(struct dnssrv *s)
 	int ret = -EINVAL;
 
 	if (!orig || !text) {
-		dns_off(s, "%s", "out of memory");
+		plug_off(s, "%s", "out of memory");
 		goto out;
 	}
 	/* resolved's own file, while resolved is not usable here: writing it
@@ -98,25 +98,25 @@ static int plug_resolv_conf(struct dnssrv *s)
 	if ((n = readlink(RESOLV_PATH, text, 255)) > 0) {
 		text[n] = 0;
 		if (strstr(text, "systemd/resolve")) {
-			dns_off(s, "%s", RESOLV_PATH " is systemd-resolved's, but resolved cannot be used from here");
+			plug_off(s, "%s", RESOLV_PATH " is systemd-resolved's, but resolved cannot be used from here");
 			goto out;
 		}
 	}
 	n = file_read_small(RESOLV_PATH, orig, RESOLV_FILE_MAX + 1);
 	if (n < 0 || n >= RESOLV_FILE_MAX) {
-		dns_off(s, RESOLV_PATH " cannot be read or is too large: %s", n < 0 ? strerror((int)-n) : "over 64 KiB");
+		plug_off(s, RESOLV_PATH " cannot be read or is too large: %s", n < 0 ? strerror((int)-n) : "over 64 KiB");
 		goto out;
 	}
 	resolv_conf_parse(orig, (size_t)n, &s->orig);
 	if (s->orig.ours) {
-		dns_off(s, "%s", RESOLV_PATH " is subway's already (another namespace's daemon, or a copy it cannot restore)");
+		plug_off(s, "%s", RESOLV_PATH " is subway's already (another namespace's daemon, or a copy it cannot restore)");
 		goto out;
 	}
 	for (int i = 0; i < s->orig.n_ns; i++)
 		if ((s->orig.ns[i] >> VIF_PREFIX) != (VIF_NET >> VIF_PREFIX))
 			s->up[s->n_up++] = s->orig.ns[i];
 	if (!s->n_up) {
-		dns_off(s, "%s", "no IPv4 nameserver in " RESOLV_PATH " to send other names to");
+		plug_off(s, "%s", "no IPv4 nameserver in " RESOLV_PATH " to send other names to");
 		goto out;
 	}
 	search_list(s, search);
@@ -126,7 +126,7 @@ static int plug_resolv_conf(struct dnssrv *s)
 	r.netns = stat("/proc/self/ns/net", &st) == 0 ? (unsigned long)st.st_ino : 0;
 	tlen = resolv_conf_render(&r, text, RESOLV_OURS_MAX + 1);
 	if (tlen < 0 || (ret = resolv_install(orig, (size_t)n, text, (size_t)tlen)) < 0) {
-		dns_off(s, "cannot rewrite " RESOLV_PATH ": %s", strerror(tlen < 0 ? ENOSPC : -ret));
+		plug_off(s, "cannot rewrite " RESOLV_PATH ": %s", strerror(tlen < 0 ? ENOSPC : -ret));
 		goto out;
 	}
 	s->mode = DNS_MODE_RESOLV_CONF;
@@ -167,7 +167,7 @@ static int plug_resolved(struct dnssrv *s)
 	return 0;
 }
 
-static void dns_progress(struct dnssrv *s)
+static void plug_progress(struct dnssrv *s)
 {
 	struct daemon *d = s->d;
 	char ip[16], search[3][DNS_NAME_STR_MAX], also[DNS_NAME_STR_MAX], names[600] = "";
@@ -184,7 +184,7 @@ static void dns_progress(struct dnssrv *s)
 			ip4_str(s->addr, ip), DNS_PORT, mode_name(s->mode), search[2], names, search[0]);
 }
 
-static int dns_route_init(struct dnssrv *s)
+static int plug_route_init(struct dnssrv *s)
 {
 	struct daemon *d = s->d;
 	const struct msg_cluster_info *ci = tunnel_info(&d->tun);
@@ -201,7 +201,7 @@ static int dns_route_init(struct dnssrv *s)
 	return 0;
 }
 
-void dnssrv_start(struct daemon *d)
+void dnsplug_start(struct daemon *d)
 {
 	struct dnssrv *s = calloc(1, sizeof(*s));
 	char ip[16];
@@ -214,13 +214,13 @@ void dnssrv_start(struct daemon *d)
 	d->dns = s;
 	s->d = d;
 	s->addr = VIF_ADDR;
-	s->udp_fd = s->tcp_fd = -1;
+	s->udp_fd = -1;
 	for (int k = 0; k < DNS_UP_SOCKS; k++)
 		s->up_fd[k] = -1;
-	if (dns_route_init(s) < 0)
-		dns_off(s, "bad cluster domain '%s'", tunnel_info(&d->tun)->domain);
+	if (plug_route_init(s) < 0)
+		plug_off(s, "bad cluster domain '%s'", tunnel_info(&d->tun)->domain);
 	else if (d->dns_opts.off)
-		dns_off(s, "%s", "--no-dns");
+		plug_off(s, "%s", "--no-dns");
 	else if ((ret = dnssrv_open(s)) < 0) {
 		snprintf(s->why_off, sizeof(s->why_off), "cannot serve DNS on %s:%d: %s", ip4_str(s->addr, ip),
 			 DNS_PORT, strerror(-ret));
@@ -231,11 +231,11 @@ void dnssrv_start(struct daemon *d)
 		plug_resolv_conf(s);
 	}
 	if (s->mode == DNS_MODE_OFF && s->why_off[0] == 0)
-		dns_off(s, "%s", "not plugged in");
-	dns_progress(s);
+		plug_off(s, "%s", "not plugged in");
+	plug_progress(s);
 }
 
-void dnssrv_stop(struct daemon *d)
+void dnsplug_stop(struct daemon *d)
 {
 	struct dnssrv *s = d->dns;
 	int ret;
@@ -284,7 +284,7 @@ static void status_lists(struct dnssrv *s, struct json *j)
 	json_arr_end(j);
 }
 
-void dnssrv_status_json(struct daemon *d, struct json *j)
+void dnsplug_status_json(struct daemon *d, struct json *j)
 {
 	struct dnssrv *s = d->dns;
 	char buf[32], ip[16];
@@ -322,7 +322,7 @@ void dnssrv_status_json(struct daemon *d, struct json *j)
 	json_obj_end(j);
 }
 
-void dnssrv_status_text(struct daemon *d, FILE *fp)
+void dnsplug_status_text(struct daemon *d, FILE *fp)
 {
 	struct dnssrv *s = d->dns;
 	char ip[16], search[3][DNS_NAME_STR_MAX];

@@ -22,33 +22,40 @@
 #include "daemon/dnssrv.h"
 
 static void dq_pump(struct dnssrv *s);
-static void dq_up_pump(struct dnssrv *s);
 
 static uint64_t now(const struct dnssrv *s)
 {
 	return loop_now_ms(s->d->loop);
 }
 
+/* n (<= sizeof(s->rnd)) random bytes, or NULL when the kernel has none to
+ * give: then the query is refused (SERVFAIL), never asked with an ID or a
+ * letter case that can be guessed. */
 static const uint8_t *rnd_bytes(struct dnssrv *s, size_t n)
 {
-	if (s->rnd_off + n > sizeof(s->rnd) || !s->rnd_off) {
-		if (auth_random(s->rnd, sizeof(s->rnd)) < 0) {
-			uint64_t x = now_us();
-			for (size_t i = 0; i < sizeof(s->rnd); i++) {
-				x = x * 6364136223846793005ull + 1442695040888963407ull;
-				s->rnd[i] = (uint8_t)(x >> 56);
-			}
+	static bool said;
+
+	if (s->rnd_left < n) {
+		int ret = auth_random(s->rnd, sizeof(s->rnd));
+		if (ret < 0) {
+			if (!said)
+				log_err("no random bytes for DNS IDs: %s; queries are refused", strerror(-ret));
+			said = true;
+			return NULL;
 		}
-		s->rnd_off = 1;
+		s->rnd_left = sizeof(s->rnd);
 	}
-	s->rnd_off += n;
-	return s->rnd + s->rnd_off - n;
+	s->rnd_left -= n;
+	return s->rnd + s->rnd_left;
 }
 
-static uint16_t rnd16(struct dnssrv *s)
+static bool rnd16(struct dnssrv *s, uint16_t *v)
 {
 	const uint8_t *p = rnd_bytes(s, 2);
-	return (uint16_t)(p[0] << 8 | p[1]);
+
+	if (p)
+		*v = (uint16_t)(p[0] << 8 | p[1]);
+	return p != NULL;
 }
 
 static uint32_t dq_index(const struct dq *q)
@@ -63,42 +70,26 @@ static uint32_t dq_tunnel_id(const struct dq *q)
 	return q->gen << DQ_BITS | dq_index(q);
 }
 
-bool dq_slot_free(const struct dnssrv *s)
+/* A slot can be had for a query. */
+static bool dq_room(const struct dnssrv *s)
 {
-	return s->free_head != NULL || s->n_fresh < DQ_MAX;
+	return !list_empty(&s->free) || s->n_fresh < DQ_MAX;
 }
 
 /* ---- in-flight cluster names, by exact spelling ---- */
 
 static void name_hash_add(struct dq *q)
 {
-	struct dnssrv *s = q->s;
-
-	q->hashed = true;
 	q->hash = dnsmsg_name_hash(&q->sent, false);
-	q->hnext = s->names[q->hash & (DQ_MAX - 1)];
-	s->names[q->hash & (DQ_MAX - 1)] = q;
-}
-
-static void name_hash_del(struct dq *q)
-{
-	struct dq **pp = &q->s->names[q->hash & (DQ_MAX - 1)];
-
-	if (!q->hashed)
-		return;
-	q->hashed = false;
-	while (*pp && *pp != q)
-		pp = &(*pp)->hnext;
-	if (*pp)
-		*pp = q->hnext;
-	q->hnext = NULL;
+	list_add(&q->s->names[q->hash & (DQ_MAX - 1)], &q->hlink);
 }
 
 static bool name_in_flight(struct dnssrv *s, const struct dns_name *n)
 {
 	uint32_t h = dnsmsg_name_hash(n, false);
+	struct dq *q;
 
-	for (struct dq *q = s->names[h & (DQ_MAX - 1)]; q; q = q->hnext)
+	list_for_each_entry(q, &s->names[h & (DQ_MAX - 1)], hlink)
 		if (q->hash == h && dnsmsg_name_same(&q->sent, n))
 			return true;
 	return false;
@@ -106,45 +97,21 @@ static bool name_in_flight(struct dnssrv *s, const struct dns_name *n)
 
 /* ---- slots ---- */
 
-static void queue_unlink(struct dq_queue *qu, struct dq *q)
-{
-	if (q->prev)
-		q->prev->next = q->next;
-	else
-		qu->head = q->next;
-	if (q->next)
-		q->next->prev = q->prev;
-	else
-		qu->tail = q->prev;
-	q->next = q->prev = NULL;
-}
-
-static void queue_push(struct dq_queue *qu, struct dq *q)
-{
-	q->prev = qu->tail;
-	q->next = NULL;
-	if (qu->tail)
-		qu->tail->next = q;
-	else
-		qu->head = q;
-	qu->tail = q;
-}
-
 /* Freed slots first, then one never used: the 5 MB array stays mostly
  * untouched (and out of the daemon's RSS) unless DNS traffic needs it. */
 static struct dq *dq_alloc(struct dnssrv *s)
 {
-	struct dq *q = s->free_head;
+	struct dq *q;
 
-	if (q) {
-		s->free_head = q->next;
+	if (!list_empty(&s->free)) {
+		q = list_first(&s->free, struct dq, link);
+		list_del(&q->link);
 	} else if (s->n_fresh < DQ_MAX) {
 		q = &s->slots[s->n_fresh++];
 		q->s = s;
 	} else {
 		return NULL;
 	}
-	q->next = q->prev = NULL;
 	q->gen = (q->gen + 1) & ((1u << (32 - DQ_BITS)) - 1);
 	q->state = DQ_FREE;
 	q->tc = -1;
@@ -158,22 +125,20 @@ static struct dq *dq_alloc(struct dnssrv *s)
 static void dq_release(struct dq *q)
 {
 	struct dnssrv *s = q->s;
-	enum dq_state was = q->state;
 
 	loop_timer_cancel(s->d->loop, &q->timer);
 	switch (q->state) {
 	case DQ_QUEUED:
-		queue_unlink(&s->cq, q);
-		break;
 	case DQ_UP_QUEUED:
-		queue_unlink(&s->uq, q);
+		list_del(&q->link);
 		break;
 	case DQ_CLUSTER:
-		name_hash_del(q);
+		list_del(&q->hlink);
 		s->n_cluster--;
 		break;
 	case DQ_UPSTREAM:
-		s->upmap[q->up_id] = 0;
+		if (s->upmap[q->up_id] == dq_index(q) + 1) /* it maps to q only once sent */
+			s->upmap[q->up_id] = 0;
 		s->n_upstream--;
 		break;
 	case DQ_UPSTREAM_TCP:
@@ -185,10 +150,7 @@ static void dq_release(struct dq *q)
 		break;
 	}
 	q->state = DQ_FREE;
-	if (was == DQ_CLUSTER)
-		dq_pump(s);
-	else if (was == DQ_UPSTREAM || was == DQ_UPSTREAM_TCP)
-		dq_up_pump(s);
+	dq_pump(s); /* room for a query that waits, if q was in flight */
 }
 
 static void dq_free(struct dq *q)
@@ -196,8 +158,7 @@ static void dq_free(struct dq *q)
 	struct dnssrv *s = q->s;
 
 	dq_release(q);
-	q->next = s->free_head;
-	s->free_head = q;
+	list_add(&s->free, &q->link);
 	s->n_used--;
 	if (s->udp_paused && s->udp_fd >= 0) {
 		s->udp_paused = false;
@@ -214,13 +175,13 @@ static void dq_send(struct dq *q, uint8_t *m, size_t len)
 	uint8_t err[512];
 
 	if (q->tc >= 0) {
-		dns_tcp_answer(s, q->tc, q->tc_gen, m, len);
+		dnssrv_tcp_answer(s, q->tc, q->tc_gen, m, len);
 	} else {
 		if (len > q->max_udp) {
 			size_t n = dnsmsg_truncate(m, len, q->max_udp);
 			ssize_t e;
 			s->c.truncated++;
-			if (!n && (e = dnsmsg_error(q->q, &q->msg, DNS_R_SERVFAIL, err, sizeof(err))) > 0) {
+			if (!n && (e = dnsmsg_error(&q->msg, DNS_R_SERVFAIL, err, sizeof(err))) > 0) {
 				m = err;
 				n = (size_t)e;
 			}
@@ -236,7 +197,7 @@ static void dq_send(struct dq *q, uint8_t *m, size_t len)
 static void dq_rcode(struct dq *q, uint16_t rcode)
 {
 	uint8_t b[512];
-	ssize_t n = dnsmsg_error(q->q, &q->msg, rcode, b, sizeof(b));
+	ssize_t n = dnsmsg_error(&q->msg, rcode, b, sizeof(b));
 
 	if (rcode == DNS_R_SERVFAIL)
 		q->s->c.failures++;
@@ -256,49 +217,44 @@ static bool can_upstream(const struct dnssrv *s)
 	return s->n_up > 0 && s->mode != DNS_MODE_RESOLVED;
 }
 
-/* Does answer m (len) answer q's question?  Header and question only: the
- * rest of an upstream answer is the client's business, passed on as is. */
-static bool answers(const uint8_t *m, size_t len, const struct dq *q)
+/* Does the answer a (its header and question) answer q's query upstream?
+ * The rest of an upstream answer is the client's business, passed on as is. */
+static bool answers(const struct dns_msg *a, const struct dq *q)
 {
-	struct dns_hdr h;
-	struct dns_name n;
-	size_t off = DNS_HDR_LEN;
-
-	return dnsmsg_hdr_read(m, len, &h) == 0 && (h.flags & DNS_F_QR) && h.qd == 1 &&
-	       dnsmsg_name_read(m, len, &off, &n) == 0 && len - off >= 4 && dnsmsg_name_eq(&n, &q->msg.qname) &&
-	       (uint16_t)(m[off] << 8 | m[off + 1]) == q->msg.qtype &&
-	       (uint16_t)(m[off + 2] << 8 | m[off + 3]) == q->msg.qclass;
+	return a->h.id == q->up_id && (a->h.flags & DNS_F_QR) && dnsmsg_question_eq(a, &q->msg);
 }
 
 static void dq_timeout(struct loop *l, struct loop_timer *t);
 
-static uint16_t upstream_id(struct dnssrv *s)
+/* A random upstream ID not in use; false without random bytes. */
+static bool upstream_id(struct dnssrv *s, uint16_t *id)
 {
 	for (int i = 0; i < 16; i++) {
-		uint16_t id = rnd16(s);
-		if (!s->upmap[id])
-			return id;
+		if (!rnd16(s, id))
+			return false;
+		if (!s->upmap[*id])
+			return true;
 	}
-	for (uint32_t id = rnd16(s), k = 0; k < 65536; k++, id = (id + 1) & 0xffff)
-		if (!s->upmap[id])
-			return (uint16_t)id;
-	return 0; /* unreachable: at most DQ_MAX IDs are in use */
+	/* At most DQ_MAX of the 65536 are in use: the next free one. */
+	for (uint32_t k = 0; k < 65536 && s->upmap[*id]; k++)
+		*id = (uint16_t)(*id + 1);
+	return true;
 }
 
 static void dq_up_tcp_done(void *arg, int err, const uint8_t *m, size_t len)
 {
 	struct dq *q = arg;
 	struct dnssrv *s = q->s;
+	struct dns_msg a;
 
 	q->tcp = NULL; /* it frees itself */
-	if (err || (uint16_t)(m[0] << 8 | m[1]) != q->up_id || !answers(m, len, q)) {
+	if (err || dnsmsg_question_read(m, len, &a) < 0 || !answers(&a, q)) {
 		log_debug("upstream over TCP: %s", err ? strerror(-err) : "not the answer");
 		dq_rcode(q, DNS_R_SERVFAIL);
 		return;
 	}
 	memcpy(s->out, m, len);
-	s->out[0] = (uint8_t)(q->msg.h.id >> 8);
-	s->out[1] = (uint8_t)q->msg.h.id;
+	dnsmsg_set_id(s->out, q->msg.h.id);
 	dq_release(q);
 	dq_send(q, s->out, len);
 }
@@ -312,14 +268,17 @@ static void dq_up_transmit(struct dq *q)
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(DNS_PORT),
 				  .sin_addr.s_addr = htonl(s->up[q->up_server]) };
 	uint8_t b[DQ_QUERY_MAX];
-	uint16_t id = upstream_id(s);
+	uint16_t id, sock = 0;
 
+	q->state = q->tc >= 0 ? DQ_UPSTREAM_TCP : DQ_UPSTREAM; /* so that a failure below is released as one */
+	if (!upstream_id(s, &id) || (q->tc < 0 && !rnd16(s, &sock))) {
+		dq_rcode(q, DNS_R_SERVFAIL);
+		return;
+	}
 	memcpy(b, q->q, q->qlen);
-	b[0] = (uint8_t)(id >> 8);
-	b[1] = (uint8_t)id;
+	dnsmsg_set_id(b, id);
 	q->up_id = id;
 	if (q->tc >= 0) {
-		q->state = DQ_UPSTREAM_TCP;
 		q->tcp = dnstcp_start(s->d->loop, s->up[q->up_server], DNS_PORT, 0, b, q->qlen,
 				      DQ_UPSTREAM_TIMEOUT_MS, dq_up_tcp_done, q);
 		if (!q->tcp) {
@@ -329,8 +288,7 @@ static void dq_up_transmit(struct dq *q)
 		loop_timer_arm(s->d->loop, &q->timer, DQ_UPSTREAM_TIMEOUT_MS + 500, dq_timeout, q);
 		return;
 	}
-	q->state = DQ_UPSTREAM;
-	q->up_sock = rnd16(s) % DNS_UP_SOCKS;
+	q->up_sock = sock % DNS_UP_SOCKS;
 	s->upmap[id] = (uint16_t)(dq_index(q) + 1);
 	if (sendto(s->up_fd[q->up_sock], b, q->qlen, MSG_DONTWAIT, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		log_debug("upstream %s: %s", inet_ntoa(sa.sin_addr), strerror(errno)); /* the timer tries again */
@@ -345,21 +303,6 @@ static void dq_up_start(struct dq *q)
 	dq_up_transmit(q);
 }
 
-static void dq_up_pump(struct dnssrv *s)
-{
-	if (s->up_pumping || s->closing)
-		return;
-	s->up_pumping = true;
-	while (s->uq.head && s->n_upstream < DQ_UPSTREAM_MAX) {
-		struct dq *q = s->uq.head;
-		queue_unlink(&s->uq, q);
-		loop_timer_cancel(s->d->loop, &q->timer);
-		q->state = DQ_FREE;
-		dq_up_start(q);
-	}
-	s->up_pumping = false;
-}
-
 static void dq_upstream(struct dq *q)
 {
 	struct dnssrv *s = q->s;
@@ -371,7 +314,7 @@ static void dq_upstream(struct dq *q)
 	s->c.forwarded++;
 	if (s->n_upstream >= DQ_UPSTREAM_MAX) {
 		q->state = DQ_UP_QUEUED;
-		queue_push(&s->uq, q);
+		list_add_tail(&s->uq, &q->link);
 		loop_timer_arm(s->d->loop, &q->timer, DQ_UPSTREAM_TIMEOUT_MS, dq_timeout, q);
 		return;
 	}
@@ -391,23 +334,19 @@ static void up_event(struct loop *l, int fd, uint32_t events, void *arg)
 		struct sockaddr_in from;
 		socklen_t flen = sizeof(from);
 		ssize_t n = recvfrom(fd, s->buf, sizeof(s->buf), MSG_DONTWAIT, (struct sockaddr *)&from, &flen);
+		struct dns_msg a;
 		struct dq *q;
-		uint16_t id, v;
+		uint16_t v;
 
 		if (n < 0)
 			return;
-		if (n < DNS_HDR_LEN)
-			continue;
-		id = (uint16_t)(s->buf[0] << 8 | s->buf[1]);
-		if (!(v = s->upmap[id]))
+		if (dnsmsg_question_read(s->buf, (size_t)n, &a) < 0 || !(v = s->upmap[a.h.id]))
 			continue;
 		q = &s->slots[v - 1];
-		if (q->state != DQ_UPSTREAM || q->up_id != id || q->up_sock != k ||
-		    ntohl(from.sin_addr.s_addr) != s->up[q->up_server] || ntohs(from.sin_port) != DNS_PORT ||
-		    !answers(s->buf, (size_t)n, q))
+		if (q->state != DQ_UPSTREAM || q->up_sock != k || ntohl(from.sin_addr.s_addr) != s->up[q->up_server] ||
+		    ntohs(from.sin_port) != DNS_PORT || !answers(&a, q))
 			continue; /* spoofed, late or stray: keep waiting */
-		s->buf[0] = (uint8_t)(q->msg.h.id >> 8);
-		s->buf[1] = (uint8_t)q->msg.h.id;
+		dnsmsg_set_id(s->buf, q->msg.h.id);
 		dq_release(q);
 		dq_send(q, s->buf, (size_t)n);
 	}
@@ -457,12 +396,18 @@ static void dq_send_cluster(struct dq *q)
 {
 	struct dnssrv *s = q->s;
 	struct msg_dns md = { .id = dq_tunnel_id(q) };
+	const uint8_t *mix = rnd_bytes(s, 16);
 	ssize_t n, fn;
+	uint16_t id;
 	int letters;
 
+	if (!mix || !rnd16(s, &id)) {
+		dq_rcode(q, DNS_R_SERVFAIL);
+		return;
+	}
 	q->sent = q->route.name;
-	letters = dnsmsg_name_mix(&q->sent, rnd_bytes(s, 16), 16, &q->msg.qname);
-	n = dnsmsg_requery(q->q, &q->msg, rnd16(s), &q->sent, s->out, sizeof(s->out));
+	letters = dnsmsg_name_mix(&q->sent, mix, 16, &q->msg.qname);
+	n = dnsmsg_requery(q->q, &q->msg, id, &q->sent, s->out, sizeof(s->out));
 	md.data = s->out;
 	md.len = (uint16_t)(n > 0 ? n : 0);
 	fn = n > 0 ? msg_dns_encode(s->frame, sizeof(s->frame), FT_DNS_QUERY, &md) : -EINVAL;
@@ -480,17 +425,26 @@ static void dq_send_cluster(struct dq *q)
 		       q->route.kind == DNSROUTE_SEARCH ? DQ_SEARCH_TIMEOUT_MS : DQ_CLUSTER_TIMEOUT_MS, dq_timeout, q);
 }
 
+/* Starts the queries waiting for the tunnel and for upstream while each
+ * has room, until neither can move.  Not from inside itself: a start that
+ * fails frees a slot, which pumps. */
 static void dq_pump(struct dnssrv *s)
 {
-	if (s->pumping || s->closing) /* no recursion through a failed send */
+	struct dq *q;
+
+	if (s->pumping || s->closing)
 		return;
 	s->pumping = true;
-	while (s->cq.head && s->n_cluster < DQ_CLUSTER_MAX) {
-		struct dq *q = s->cq.head;
-		queue_unlink(&s->cq, q);
-		loop_timer_cancel(s->d->loop, &q->timer);
-		q->state = DQ_FREE;
-		dq_send_cluster(q);
+	for (;;) {
+		if (!list_empty(&s->cq) && s->n_cluster < DQ_CLUSTER_MAX) {
+			dq_release(q = list_first(&s->cq, struct dq, link));
+			dq_send_cluster(q);
+		} else if (!list_empty(&s->uq) && s->n_upstream < DQ_UPSTREAM_MAX) {
+			dq_release(q = list_first(&s->uq, struct dq, link));
+			dq_up_start(q);
+		} else {
+			break;
+		}
 	}
 	s->pumping = false;
 }
@@ -523,7 +477,7 @@ static void dq_cluster(struct dq *q)
 	}
 	if (s->n_cluster >= DQ_CLUSTER_MAX) {
 		q->state = DQ_QUEUED;
-		queue_push(&s->cq, q);
+		list_add_tail(&s->cq, &q->link);
 		loop_timer_arm(s->d->loop, &q->timer, q->route.kind == DNSROUTE_SEARCH ? DQ_SEARCH_TIMEOUT_MS
 									      : DQ_CLUSTER_TIMEOUT_MS,
 			       dq_timeout, q);
@@ -633,7 +587,7 @@ static void loop_note(struct dnssrv *s, const struct dq *q, uint32_t src)
 
 /* ---- queries ---- */
 
-bool dq_input(struct dnssrv *s, const uint8_t *m, size_t len, const struct sockaddr_in *peer, int tc)
+bool dnssrv_query(struct dnssrv *s, const uint8_t *m, size_t len, const struct sockaddr_in *peer, int tc)
 {
 	struct dns_msg msg;
 	struct dq *q;
@@ -649,10 +603,10 @@ bool dq_input(struct dnssrv *s, const uint8_t *m, size_t len, const struct socka
 	if (!(q = dq_alloc(s))) {
 		/* Only a TCP client gets here (UDP stops reading first). */
 		uint8_t b[512];
-		ssize_t n = dnsmsg_error(m, &msg, DNS_R_SERVFAIL, b, sizeof(b));
+		ssize_t n = dnsmsg_error(&msg, DNS_R_SERVFAIL, b, sizeof(b));
 		s->c.failures++;
 		if (n > 0 && tc >= 0)
-			dns_tcp_answer(s, tc, s->tcpc[tc].gen, b, (size_t)n);
+			dnssrv_tcp_answer(s, tc, s->tcpc[tc].gen, b, (size_t)n);
 		return n > 0;
 	}
 	q->tc = tc;
@@ -700,7 +654,7 @@ static void udp_event(struct loop *l, int fd, uint32_t events, void *arg)
 		socklen_t plen = sizeof(peer);
 		ssize_t n;
 
-		if (!dq_slot_free(s)) {
+		if (!dq_room(s)) {
 			/* Every slot busy: leave the rest in the socket's buffer. */
 			s->udp_paused = true;
 			loop_mod(l, fd, 0);
@@ -709,7 +663,7 @@ static void udp_event(struct loop *l, int fd, uint32_t events, void *arg)
 		n = recvfrom(fd, s->buf, sizeof(s->buf), MSG_DONTWAIT, (struct sockaddr *)&peer, &plen);
 		if (n < 0)
 			return;
-		dq_input(s, s->buf, (size_t)n, &peer, -1);
+		dnssrv_query(s, s->buf, (size_t)n, &peer, -1);
 	}
 }
 
@@ -739,13 +693,17 @@ int dnssrv_open(struct dnssrv *s)
 	struct loop *l = s->d->loop;
 	int ret;
 
-	s->udp_fd = s->tcp_fd = -1;
+	s->udp_fd = -1;
 	for (int k = 0; k < DNS_UP_SOCKS; k++)
 		s->up_fd[k] = -1;
+	list_init(&s->free);
+	list_init(&s->cq);
+	list_init(&s->uq);
+	for (uint32_t i = 0; i < DQ_MAX; i++)
+		list_init(&s->names[i]);
 	if (!(s->slots = calloc(DQ_MAX, sizeof(*s->slots))) || !(s->tcpc = calloc(DNS_TCP_CLIENTS, sizeof(*s->tcpc))) ||
 	    !(s->cache = dnscache_new(DNS_CACHE_ENTRIES, DNS_CACHE_BYTES)))
 		return -ENOMEM;
-	s->free_head = NULL;
 	s->n_fresh = 0;
 	if ((s->udp_fd = udp_socket(s->addr, DNS_PORT, DNS_RCVBUF)) < 0)
 		return s->udp_fd;
@@ -757,7 +715,7 @@ int dnssrv_open(struct dnssrv *s)
 		if ((ret = loop_add(l, s->up_fd[k], LOOP_IN, up_event, s)) < 0)
 			return ret;
 	}
-	return dns_tcp_open(s);
+	return dnssrv_tcp_open(s);
 }
 
 void dnssrv_close(struct dnssrv *s)
@@ -770,17 +728,10 @@ void dnssrv_close(struct dnssrv *s)
 			if (s->slots[i].state != DQ_FREE)
 				dq_release(&s->slots[i]);
 	if (s->tcpc)
-		dns_tcp_close_all(s);
-	if (s->udp_fd >= 0) {
-		loop_del(l, s->udp_fd);
-		close(s->udp_fd);
-	}
+		dnssrv_tcp_close(s);
+	loop_close(l, &s->udp_fd);
 	for (int k = 0; k < DNS_UP_SOCKS; k++)
-		if (s->up_fd[k] >= 0) {
-			loop_del(l, s->up_fd[k]);
-			close(s->up_fd[k]);
-		}
-	s->udp_fd = -1;
+		loop_close(l, &s->up_fd[k]);
 	free(s->slots);
 	free(s->tcpc);
 	dnscache_free(s->cache);

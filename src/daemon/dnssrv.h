@@ -16,12 +16,15 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "common/list.h"
 #include "daemon/daemon.h"
 #include "dns/resolv.h"
 #include "dns/dnscache.h"
 #include "dns/dnsmsg.h"
 #include "dns/dnsroute.h"
 #include "dns/dnstcp.h"
+#include "net/outbuf.h"
+#include "net/listener.h"
 
 #define DNS_PORT 53
 #define DQ_BITS 11
@@ -63,10 +66,9 @@ struct dq {
 	struct dnssrv *s;
 	enum dq_state state;
 	uint32_t gen;            /* bumped at each use; the tunnel id carries it */
-	struct dq *next, *prev;  /* free list, or a queue (tunnel, upstream) */
-	struct dq *hnext;        /* in-flight cluster names, by exact spelling */
+	struct list link;        /* s->free, or a queue (s->cq, s->uq) */
+	struct list hlink;       /* s->names: in-flight cluster names, by exact spelling */
 	uint32_t hash;
-	bool hashed;             /* in names[] */
 	struct loop_timer timer;
 	int tc;                  /* TCP client index, -1 for UDP */
 	uint32_t tc_gen;
@@ -84,7 +86,7 @@ struct dq {
 	uint8_t q[DQ_QUERY_MAX];
 };
 
-struct dns_tcpc {
+struct dnssrv_tcpc {
 	struct dnssrv *s;
 	int idx;
 	int fd;                  /* -1 when the slot is free */
@@ -96,8 +98,7 @@ struct dns_tcpc {
 	struct sockaddr_in peer;
 	size_t inlen;
 	uint8_t in[2 + DQ_QUERY_MAX];
-	uint8_t *out;
-	size_t outlen, outoff, outcap;
+	struct outbuf out;
 };
 
 struct dns_counters {
@@ -109,9 +110,10 @@ struct dnssrv {
 	enum dns_mode mode;
 	char why_off[200];       /* why the mode is off, for status */
 	uint32_t addr;           /* where the server listens (VIF_ADDR) */
-	int udp_fd, tcp_fd;
+	int udp_fd;
+	struct listener tcp;
 	bool udp_paused;         /* no free slot: datagrams wait in the socket */
-	bool pumping, up_pumping, closing;
+	bool pumping, closing;
 	struct dnsroute_cfg route;
 	struct dnscache *cache;
 	struct resolv_conf orig; /* the laptop's resolver before connect */
@@ -120,20 +122,19 @@ struct dnssrv {
 	int up_fd[DNS_UP_SOCKS];
 	int resolved_ifindex;    /* DNS_MODE_RESOLVED: the link configured */
 
-	struct dq *slots, *free_head;
+	struct dq *slots;
+	struct list free;        /* slots freed, the last first */
 	uint32_t n_fresh;        /* slots[n_fresh..] never used: untouched, so not resident */
 	unsigned n_used, n_cluster, n_upstream;
-	struct dq_queue {
-		struct dq *head, *tail;
-	} cq, uq;                 /* waiting for the tunnel, for upstream */
-	struct dq *names[DQ_MAX]; /* hash buckets of in-flight cluster names */
+	struct list cq, uq;      /* waiting for the tunnel, for upstream */
+	struct list names[DQ_MAX]; /* hash buckets of in-flight cluster names */
 	uint16_t upmap[65536];    /* upstream ID -> slot index + 1 */
 
-	struct dns_tcpc *tcpc;
+	struct dnssrv_tcpc *tcpc;
 	unsigned n_tcpc;
 
 	uint8_t rnd[256];         /* random bytes for IDs and 0x20, refilled */
-	size_t rnd_off;
+	size_t rnd_left;          /* not used yet: the last rnd_left of rnd */
 	struct {
 		uint32_t src;
 		uint64_t last_ms;
@@ -145,13 +146,12 @@ struct dnssrv {
 	uint8_t frame[DNS_MSG_MAX + 64];
 };
 
-/* dnssrv.c */
 /* dnsplug.c: the server's life, and its part of `subway status` */
-void dnssrv_start(struct daemon *d);  /* after the VIF is up; failures leave DNS off */
-void dnssrv_stop(struct daemon *d);   /* puts the laptop's resolver back */
+void dnsplug_start(struct daemon *d); /* after the VIF is up; failures leave DNS off */
+void dnsplug_stop(struct daemon *d);  /* puts the laptop's resolver back */
 struct json;
-void dnssrv_status_json(struct daemon *d, struct json *j);
-void dnssrv_status_text(struct daemon *d, FILE *fp);
+void dnsplug_status_json(struct daemon *d, struct json *j);
+void dnsplug_status_text(struct daemon *d, FILE *fp);
 /* dnssrv.c */
 void dnssrv_from_tunnel(struct daemon *d, const struct msg_dns *m);
 void dnssrv_session_lost(struct daemon *d);
@@ -160,11 +160,10 @@ void dnssrv_close(struct dnssrv *s);
 /* A query from a UDP client (tc -1) or TCP client tc, at address peer.
  * True when an answer was or will be given; false for bytes that are not
  * a query (nothing to answer to). */
-bool dq_input(struct dnssrv *s, const uint8_t *m, size_t len, const struct sockaddr_in *peer, int tc);
-bool dq_slot_free(const struct dnssrv *s);
+bool dnssrv_query(struct dnssrv *s, const uint8_t *m, size_t len, const struct sockaddr_in *peer, int tc);
 
 /* dnssrv_tcp.c */
-int dns_tcp_open(struct dnssrv *s);
-void dns_tcp_close_all(struct dnssrv *s);
+int dnssrv_tcp_open(struct dnssrv *s);
+void dnssrv_tcp_close(struct dnssrv *s);
 /* Queues an answer for TCP client tc if it is still the one (gen). */
-void dns_tcp_answer(struct dnssrv *s, int tc, uint32_t gen, const uint8_t *m, size_t len);
+void dnssrv_tcp_answer(struct dnssrv *s, int tc, uint32_t gen, const uint8_t *m, size_t len);

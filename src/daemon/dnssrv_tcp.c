@@ -15,22 +15,20 @@
 
 #include "common/log.h"
 #include "daemon/dnssrv.h"
+#include "net/listener.h"
 #include "net/sock.h"
 
-static void tcpc_close(struct dns_tcpc *c)
+static void tcpc_close(struct dnssrv_tcpc *c)
 {
 	struct dnssrv *s = c->s;
 
 	if (c->fd < 0)
 		return;
 	loop_timer_cancel(s->d->loop, &c->idle);
-	loop_del(s->d->loop, c->fd);
-	close(c->fd);
-	c->fd = -1;
+	loop_close(s->d->loop, &c->fd);
 	c->gen++; /* answers still on their way for it are dropped */
-	free(c->out);
-	c->out = NULL;
-	c->outlen = c->outoff = c->outcap = c->inlen = 0;
+	outbuf_fini(&c->out);
+	c->inlen = 0;
 	c->pending = 0;
 	c->eof = false;
 	s->n_tcpc--;
@@ -38,7 +36,7 @@ static void tcpc_close(struct dns_tcpc *c)
 
 static void tcpc_idle(struct loop *l, struct loop_timer *t)
 {
-	struct dns_tcpc *c = t->arg;
+	struct dnssrv_tcpc *c = t->arg;
 
 	if (c->pending) /* still answering: not idle */
 		loop_timer_arm(l, &c->idle, DNS_TCP_IDLE_MS, tcpc_idle, c);
@@ -46,30 +44,18 @@ static void tcpc_idle(struct loop *l, struct loop_timer *t)
 		tcpc_close(c);
 }
 
-static int tcpc_flush(struct dns_tcpc *c)
-{
-	while (c->outoff < c->outlen) {
-		ssize_t n = send(c->fd, c->out + c->outoff, c->outlen - c->outoff, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n < 0)
-			return errno == EAGAIN ? 0 : -errno;
-		c->outoff += (size_t)n;
-	}
-	c->outoff = c->outlen = 0;
-	return 0;
-}
-
 /* What the client's socket waits for next; closes a client that is done. */
-static void tcpc_update(struct dns_tcpc *c)
+static void tcpc_update(struct dnssrv_tcpc *c)
 {
 	uint32_t ev = 0;
 
-	if (c->eof && !c->pending && !c->outlen) {
+	if (c->eof && !c->pending && !outbuf_pending(&c->out)) {
 		tcpc_close(c);
 		return;
 	}
 	if (!c->eof && c->pending < DNS_TCP_PENDING)
 		ev |= LOOP_IN;
-	if (c->outlen)
+	if (outbuf_pending(&c->out))
 		ev |= LOOP_OUT;
 	loop_mod(c->s->d->loop, c->fd, ev);
 	if (!c->inlen) /* half a query waits on the deadline it has */
@@ -77,15 +63,15 @@ static void tcpc_update(struct dns_tcpc *c)
 }
 
 /* A free slot, or the one idle the longest, closed for a new client. */
-static struct dns_tcpc *tcpc_slot(struct dnssrv *s)
+static struct dnssrv_tcpc *tcpc_slot(struct dnssrv *s)
 {
-	struct dns_tcpc *old = NULL;
+	struct dnssrv_tcpc *old = NULL;
 
 	for (int k = 0; k < DNS_TCP_CLIENTS; k++) {
-		struct dns_tcpc *c = &s->tcpc[k];
+		struct dnssrv_tcpc *c = &s->tcpc[k];
 		if (c->fd < 0)
 			return c;
-		if (!c->pending && !c->outlen && (!old || c->since_ms < old->since_ms))
+		if (!c->pending && !outbuf_pending(&c->out) && (!old || c->since_ms < old->since_ms))
 			old = c;
 	}
 	if (old)
@@ -93,34 +79,17 @@ static struct dns_tcpc *tcpc_slot(struct dnssrv *s)
 	return old;
 }
 
-void dns_tcp_answer(struct dnssrv *s, int tc, uint32_t gen, const uint8_t *m, size_t len)
+void dnssrv_tcp_answer(struct dnssrv *s, int tc, uint32_t gen, const uint8_t *m, size_t len)
 {
-	struct dns_tcpc *c = &s->tcpc[tc];
-	size_t need;
+	struct dnssrv_tcpc *c = &s->tcpc[tc];
+	uint8_t hdr[2] = { (uint8_t)(len >> 8), (uint8_t)len };
 
 	if (c->fd < 0 || c->gen != gen)
 		return;
 	c->pending--;
-	need = c->outlen + 2 + len;
-	if (need > DNS_TCP_OUT_MAX) {
-		tcpc_close(c); /* it does not read its answers */
-		return;
-	}
-	if (need > c->outcap) {
-		size_t cap = MAX(need, MIN(2 * c->outcap, (size_t)DNS_TCP_OUT_MAX));
-		uint8_t *p = realloc(c->out, cap);
-		if (!p) {
-			tcpc_close(c);
-			return;
-		}
-		c->out = p;
-		c->outcap = cap;
-	}
-	c->out[c->outlen] = (uint8_t)(len >> 8);
-	c->out[c->outlen + 1] = (uint8_t)len;
-	memcpy(c->out + c->outlen + 2, m, len);
-	c->outlen += 2 + len;
-	if (tcpc_flush(c) < 0) {
+	/* Past the cap, the client does not read its answers: it goes. */
+	if (outbuf_add(&c->out, hdr, 2, DNS_TCP_OUT_MAX - len) < 0 ||
+	    outbuf_add(&c->out, m, len, DNS_TCP_OUT_MAX) < 0 || outbuf_flush(&c->out, c->fd) < 0) {
 		tcpc_close(c);
 		return;
 	}
@@ -128,7 +97,7 @@ void dns_tcp_answer(struct dnssrv *s, int tc, uint32_t gen, const uint8_t *m, si
 }
 
 /* Hands every complete query in c->in to the server.  False if c closed. */
-static bool tcpc_queries(struct dns_tcpc *c)
+static bool tcpc_queries(struct dnssrv_tcpc *c)
 {
 	uint32_t gen = c->gen;
 
@@ -143,7 +112,7 @@ static bool tcpc_queries(struct dns_tcpc *c)
 			break;
 		c->pending++;
 		c->since_ms = loop_now_ms(c->s->d->loop);
-		took = dq_input(c->s, c->in + 2, l, &c->peer, c->idx);
+		took = dnssrv_query(c->s, c->in + 2, l, &c->peer, c->idx);
 		if (c->fd < 0 || c->gen != gen)
 			return false;
 		if (!took) {
@@ -158,10 +127,10 @@ static bool tcpc_queries(struct dns_tcpc *c)
 
 static void tcpc_event(struct loop *l, int fd, uint32_t events, void *arg)
 {
-	struct dns_tcpc *c = arg;
+	struct dnssrv_tcpc *c = arg;
 
 	(void)l;
-	if ((events & LOOP_OUT) && tcpc_flush(c) < 0) {
+	if ((events & LOOP_OUT) && outbuf_flush(&c->out, c->fd) < 0) {
 		tcpc_close(c);
 		return;
 	}
@@ -181,52 +150,39 @@ static void tcpc_event(struct loop *l, int fd, uint32_t events, void *arg)
 	tcpc_update(c);
 }
 
-static void tcp_accept(struct loop *l, int lfd, uint32_t events, void *arg)
+static void tcpc_accept(void *arg, int fd)
 {
 	struct dnssrv *s = arg;
+	struct loop *l = s->d->loop;
+	struct dnssrv_tcpc *c;
+	uint32_t addr;
+	uint16_t port;
 
-	(void)events;
-	for (int i = 0; i < 16; i++) {
-		struct sockaddr_in peer;
-		socklen_t plen = sizeof(peer);
-		struct dns_tcpc *c = NULL;
-		int fd = accept4(lfd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
-
-		if (fd < 0)
-			return;
-		c = tcpc_slot(s);
-		if (!c || loop_add(l, fd, LOOP_IN, tcpc_event, c) < 0) {
-			close(fd); /* full: the client falls back or retries */
-			continue;
-		}
-		c->fd = fd;
-		c->peer = peer;
-		c->since_ms = loop_now_ms(l);
-		s->n_tcpc++;
-		loop_timer_arm(l, &c->idle, DNS_TCP_IDLE_MS, tcpc_idle, c);
+	if (sock_peer(fd, &addr, &port) < 0 || !(c = tcpc_slot(s)) || loop_add(l, fd, LOOP_IN, tcpc_event, c) < 0) {
+		close(fd); /* gone already, or full: the client falls back or retries */
+		return;
 	}
+	c->fd = fd;
+	c->peer = (struct sockaddr_in){ .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(addr) };
+	c->since_ms = loop_now_ms(l);
+	s->n_tcpc++;
+	loop_timer_arm(l, &c->idle, DNS_TCP_IDLE_MS, tcpc_idle, c);
 }
 
-int dns_tcp_open(struct dnssrv *s)
+int dnssrv_tcp_open(struct dnssrv *s)
 {
 	for (int k = 0; k < DNS_TCP_CLIENTS; k++) {
 		s->tcpc[k].s = s;
 		s->tcpc[k].idx = k;
 		s->tcpc[k].fd = -1;
 	}
-	s->tcp_fd = sock_listen_tcp(s->addr, DNS_PORT, 128);
-	if (s->tcp_fd < 0)
-		return s->tcp_fd;
-	return loop_add(s->d->loop, s->tcp_fd, LOOP_IN, tcp_accept, s);
+	return listener_init(&s->tcp, s->d->loop, sock_listen_tcp(s->addr, DNS_PORT, 128), 16, "DNS over TCP",
+			     tcpc_accept, s);
 }
 
-void dns_tcp_close_all(struct dnssrv *s)
+void dnssrv_tcp_close(struct dnssrv *s)
 {
 	for (int k = 0; k < DNS_TCP_CLIENTS; k++)
 		tcpc_close(&s->tcpc[k]);
-	if (s->tcp_fd >= 0) {
-		loop_del(s->d->loop, s->tcp_fd);
-		close(s->tcp_fd);
-		s->tcp_fd = -1;
-	}
+	listener_fini(&s->tcp);
 }

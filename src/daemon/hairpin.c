@@ -22,19 +22,14 @@
 
 #define ACCEPT_TIMEOUT_MS 5000
 #define ACCEPTS_PER_WAKEUP 64
-#define ACCEPT_PAUSE_MS 100 /* after EMFILE: the listener stays readable */
 
 static void tflow_free(struct tflow *f);
 static const struct carrier_ops tflow_carrier_ops;
 
 static void tflow_timeout(struct loop *l, struct loop_timer *t)
 {
-	struct tflow *f = t->arg;
-
 	(void)l;
-	if (f->state == TF_DIALING)
-		f->h->d->c.dial_fail[DIAL_TIMEOUT]++;
-	tflow_free(f);
+	tflow_free(t->arg);
 }
 
 static enum guard_outcome tflow_outcome(uint8_t status)
@@ -77,8 +72,10 @@ static void tflow_free(struct tflow *f)
 	bool bound = f->car.state == CARRIER_BOUND;
 
 	tflow_guard_end(f, GUARD_NO_ANSWER);
-	if (f->state == TF_DIALING)
+	if (f->state == TF_DIALING) {
 		h->n_dialing--;
+		list_del(&f->dlink);
+	}
 	if (f->state == TF_RELAY || f->state == TF_ACCEPTING)
 		h->n_tcp--;
 	h->n_flows--;
@@ -167,21 +164,88 @@ static void tflow_refuse(struct hairpin *h, struct pkt4 *p, const struct guard_a
 	hairpin_reply_rst(h, p);
 }
 
-/* The manager is asked to dial; the SYN waits for the answer. */
+/* The held SYN, parsed again (it was copied whole, so it parses). */
+static int tflow_syn(struct tflow *f, struct pkt4 *p)
+{
+	return pkt4_parse(f->syn, f->syn_len, p);
+}
+
+/* The app's connect() fails with EHOSTUNREACH: the tunnel is not there. */
+static void tflow_unreachable(struct tflow *f)
+{
+	struct daemon *d = f->h->d;
+	struct pkt4 p;
+	size_t n;
+
+	if (tflow_syn(f, &p) < 0)
+		return;
+	n = pkt4_build_icmp_unreach(d->out, sizeof(d->out), &p, 1, p.dst);
+	if (n)
+		daemon_vif_write(d, d->out, n, false);
+}
+
+static void tflow_dial_timeout(struct loop *l, struct loop_timer *t);
+
+/* The manager is asked to dial; the SYN waits for the answer.  With no
+ * connection to the manager it waits the grace, in case the session
+ * comes back. */
 static void tflow_dial(struct tflow *f)
 {
 	struct hairpin *h = f->h;
 	struct msg_dial m = { .addr = f->key.dst, .port = f->key.dport, .timeout_ms = TUNNEL_DIAL_TIMEOUT_MS };
 	int r;
 
-	h->d->c.dials++;
 	f->sent_us = now_us();
 	r = carrier_open(&h->d->tun, &f->car, &m, &tflow_carrier_ops, f);
-	if (r == 1 && f->guarded && !f->guard_queued) {
+	if (r != 1)
+		return;
+	if (f->guarded && !f->guard_queued) {
 		/* It waits for a connection to the manager: the loop guard hears of it. */
 		f->guard_queued = true;
 		guard_queued(&h->d->guard, IPPROTO_TCP, f->key.dst, f->key.dport);
 	}
+	if (!tunnel_up(&h->d->tun)) {
+		uint64_t now = loop_now_ms(h->d->loop);
+		if (!f->wait_until)
+			f->wait_until = now + h->grace_ms;
+		loop_timer_arm(h->d->loop, &f->timer, f->wait_until > now ? f->wait_until - now : 0,
+			       tflow_dial_timeout, f);
+	}
+}
+
+/* Still waiting for the tunnel after the grace, or no answer from the
+ * manager in time. */
+static void tflow_dial_timeout(struct loop *l, struct loop_timer *t)
+{
+	struct tflow *f = t->arg;
+	struct daemon *d = f->h->d;
+
+	(void)l;
+	if (f->car.state == CARRIER_WAITING && !tunnel_up(&d->tun)) {
+		d->c.failed_down++;
+		tflow_unreachable(f);
+	} else {
+		d->c.dial_fail[DIAL_TIMEOUT]++;
+	}
+	tflow_free(f);
+}
+
+/* A dial the tunnel's loss cut short goes again on the next session, if
+ * that comes within the grace.  True if it waits again. */
+static bool tflow_redial(struct tflow *f)
+{
+	struct daemon *d = f->h->d;
+	uint64_t now = loop_now_ms(d->loop);
+
+	if (tunnel_up(&d->tun))
+		return false;
+	if (!f->wait_until)
+		f->wait_until = now + f->h->grace_ms;
+	if (now >= f->wait_until)
+		return false;
+	carrier_reset(&f->car);
+	tflow_dial(f); /* it waits: the timer ends the wait at wait_until */
+	return true;
 }
 
 static void tflow_new(struct hairpin *h, struct pkt4 *p, const struct nat_key *k)
@@ -223,8 +287,10 @@ static void tflow_new(struct hairpin *h, struct pkt4 *p, const struct nat_key *k
 	if (++h->n_dialing > h->dialing_peak)
 		h->dialing_peak = h->n_dialing;
 	list_add(&h->flows, &f->link);
+	list_add(&h->dialing, &f->dlink);
 	d->c.tcp_flows_total++;
-	loop_timer_arm(d->loop, &f->timer, TUNNEL_DIAL_TIMEOUT_MS + 2000, tflow_timeout, f);
+	d->c.dials++;
+	loop_timer_arm(d->loop, &f->timer, TUNNEL_DIAL_TIMEOUT_MS + 2000, tflow_dial_timeout, f);
 	tflow_dial(f);
 }
 
@@ -235,6 +301,7 @@ static void tflow_sent(struct carrier *c)
 	struct tflow *f = c->owner;
 
 	f->sent_us = now_us();
+	loop_timer_arm(f->h->d->loop, &f->timer, TUNNEL_DIAL_TIMEOUT_MS + 2000, tflow_dial_timeout, f);
 	if (f->guard_queued) {
 		f->guard_queued = false;
 		guard_sent(&f->h->d->guard, IPPROTO_TCP, f->key.dst, f->key.dport, f->sent_us);
@@ -250,14 +317,17 @@ static void tflow_result(struct carrier *c, uint8_t status)
 	struct daemon *d = h->d;
 	struct pkt4 p;
 
+	if (status == DIAL_ERROR && tflow_redial(f))
+		return;
 	tflow_guard_end(f, tflow_outcome(status));
-	if (pkt4_parse(f->syn, f->syn_len, &p) < 0) {
+	if (tflow_syn(f, &p) < 0) {
 		tflow_free(f);
 		return;
 	}
 	if (status == DIAL_OK) {
 		d->c.dials_ok++;
 		h->n_dialing--;
+		list_del(&f->dlink);
 		f->state = TF_ACCEPTING;
 		h->n_tcp++;
 		loop_timer_arm(d->loop, &f->timer, ACCEPT_TIMEOUT_MS, tflow_timeout, f);
@@ -348,40 +418,22 @@ static void tflow_accepted(struct tflow *f, int fd)
 	loop_timer_cancel(f->h->d->loop, &f->timer);
 }
 
-static void hairpin_accept_resume(struct loop *l, struct loop_timer *t)
-{
-	struct hairpin *h = t->arg;
-
-	loop_mod(l, h->lfd, LOOP_IN);
-}
-
-static void hairpin_accept_event(struct loop *l, int lfd, uint32_t events, void *arg)
+/* A connection the listener accepted: the SYN it answered came from a flow
+ * whose dial succeeded, at its NAT tuple. */
+static void hairpin_on_accept(void *arg, int fd)
 {
 	struct hairpin *h = arg;
+	uint32_t addr;
+	uint16_t port;
+	struct tflow *f = sock_peer(fd, &addr, &port) == 0 ? nat_lookup_tuple(h->nat, addr, port) : NULL;
 
-	(void)events;
-	for (int i = 0; i < ACCEPTS_PER_WAKEUP; i++) {
-		uint32_t addr;
-		uint16_t port;
-		struct tflow *f;
-		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-
-		if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
-			/* Out of fds: a level-triggered listener would spin. */
-			loop_mod(l, lfd, 0);
-			loop_timer_arm(l, &h->accept_timer, ACCEPT_PAUSE_MS, hairpin_accept_resume, h);
-		}
-		if (fd < 0)
-			return;
-		f = sock_peer(fd, &addr, &port) == 0 ? nat_lookup_tuple(h->nat, addr, port) : NULL;
-		if (!f || f->state != TF_ACCEPTING) {
-			tflow_close_fd(fd, true);
-			continue;
-		}
-		sock_nodelay(fd);
-		sock_delack(fd);
-		tflow_accepted(f, fd);
+	if (!f || f->state != TF_ACCEPTING) {
+		tflow_close_fd(fd, true);
+		return;
 	}
+	sock_nodelay(fd);
+	sock_delack(fd);
+	tflow_accepted(f, fd);
 }
 
 /* ---- packets ---- */
@@ -434,10 +486,71 @@ void hairpin_from_vif(struct hairpin *h, struct pkt4 *p)
 		hairpin_from_app(h, p);
 }
 
-void hairpin_reset_all(struct hairpin *h)
+/* The flow's carrier is gone: the app's connection is reset, through
+ * the NAT mapping, which stays a little while for the RST to pass. */
+static void tflow_abort(struct tflow *f, bool final)
 {
-	while (!list_empty(&h->flows))
-		tflow_free(list_first(&h->flows, struct tflow, link));
+	struct hairpin *h = f->h;
+	struct daemon *d = h->d;
+	uint64_t b[2];
+
+	switch (f->state) {
+	case TF_RELAY:
+		carrier_bytes(&f->car, b);
+		d->c.bytes_out += b[0];
+		d->c.bytes_in += b[1];
+		carrier_reset(&f->car);
+		tflow_close_fd(f->car.fd, true);
+		f->state = TF_LINGER;
+		h->n_tcp--;
+		f->rst = true;
+		tflow_linger(f);
+		break;
+	case TF_ACCEPTING:
+		carrier_reset(&f->car);
+		f->aborted = true;
+		break;
+	case TF_LINGER:
+		if (f->drain_fd >= 0) {
+			tflow_close_fd(f->drain_fd, true);
+			f->drain_fd = -1;
+			f->rst = true;
+			tflow_linger(f);
+		}
+		break;
+	case TF_DIALING:
+		if (!final && tflow_redial(f))
+			break;
+		d->c.failed_down++;
+		tflow_unreachable(f);
+		tflow_free(f);
+		break;
+	}
+}
+
+void hairpin_abort_all(struct hairpin *h, bool final)
+{
+	struct list *i, *next;
+
+	if (!h->d)
+		return;
+	list_for_each_safe(i, next, &h->flows)
+		tflow_abort(list_entry(i, struct tflow, link), final);
+}
+
+void hairpin_refuse_dst(struct hairpin *h, uint32_t dst, uint16_t dport)
+{
+	struct list *i, *next;
+
+	if (!h->d)
+		return;
+	list_for_each_safe(i, next, &h->dialing) {
+		struct tflow *f = list_entry(i, struct tflow, dlink);
+		if (f->key.dst == dst && f->key.dport == dport && f->car.state == CARRIER_OPENING) {
+			carrier_reset(&f->car); /* the manager forgets its dial */
+			tflow_result(&f->car, DIAL_REFUSED);
+		}
+	}
 }
 
 void hairpin_bytes(const struct hairpin *h, uint64_t b[2])
@@ -477,33 +590,27 @@ int hairpin_init(struct hairpin *h, struct daemon *d)
 	uint64_t seed;
 	int ret;
 
-	*h = (struct hairpin){ .d = d, .lfd = -1, .flows_max = hairpin_flows_max(),
+	*h = (struct hairpin){ .d = d, .ls.fd = -1, .flows_max = hairpin_flows_max(), .grace_ms = HAIRPIN_GRACE_MS,
 			       .dial_tokens = (uint64_t)DIAL_BURST * 1000000, .dial_tokens_us = now_us() };
 	list_init(&h->flows);
+	list_init(&h->dialing);
 	if ((ret = auth_random(&seed, sizeof(seed))) < 0)
 		return ret; /* NAT ports a peer could guess: not without randomness */
 	h->nat = nat_new(HAIRPIN_FLOWS_MAX, VIF_NAT_BASE, VIF_NAT_ADDRS, seed);
 	if (!h->nat)
 		return -ENOMEM;
-	h->lfd = sock_listen_tcp(VIF_ADDR, 0, 4096);
-	if (h->lfd < 0)
-		return h->lfd;
-	if ((ret = sock_local(h->lfd, NULL, &h->lport)) < 0)
-		return ret;
-	return loop_add(d->loop, h->lfd, LOOP_IN, hairpin_accept_event, h);
+	ret = listener_init(&h->ls, d->loop, sock_listen_tcp(VIF_ADDR, 0, 4096), ACCEPTS_PER_WAKEUP, "the hairpin",
+			    hairpin_on_accept, h);
+	return ret < 0 ? ret : sock_local(h->ls.fd, NULL, &h->lport);
 }
 
 void hairpin_fini(struct hairpin *h)
 {
 	if (!h->d)
 		return;
-	hairpin_reset_all(h);
-	loop_timer_cancel(h->d->loop, &h->accept_timer);
-	if (h->lfd >= 0) {
-		loop_del(h->d->loop, h->lfd);
-		close(h->lfd);
-		h->lfd = -1;
-	}
+	while (!list_empty(&h->flows))
+		tflow_free(list_first(&h->flows, struct tflow, link));
+	listener_fini(&h->ls);
 	nat_free(h->nat);
 	h->nat = NULL;
 }

@@ -19,12 +19,14 @@
 #include "common/loop.h"
 #include "daemon/carrier.h"
 #include "daemon/nat.h"
+#include "net/listener.h"
 
 #define HAIRPIN_FLOWS_MAX 100000   /* NAT table entries */
 #define LINGER_MS 60000            /* NAT mapping kept after the flow ends, while packets still pass */
 #define LINGER_DONE_MS 2000        /* ... once both FINs (or a RST) have crossed */
 #define DRAIN_CHECK_MS 250
 #define DRAIN_MAX_MS (15 * 60 * 1000)
+#define HAIRPIN_GRACE_MS 2000      /* a new connection waits this long for a lost session to return */
 
 /* The daemon's own caps (docs/vm-networking.md): with or without the loop
  * guard, a storm is bounded by these, never by running out of fds. */
@@ -48,6 +50,8 @@ struct tflow {
 	struct carrier car;
 	struct loop_timer timer;
 	struct list link;   /* h->flows */
+	struct list dlink;  /* h->dialing, while TF_DIALING */
+	uint64_t wait_until; /* waiting for the tunnel: fail it then (EHOSTUNREACH) */
 	uint16_t syn_len;
 	uint8_t syn[120];   /* the app's SYN, held until the dial's outcome */
 	bool guarded;       /* counted in flight by the loop guard's chain layer */
@@ -61,11 +65,12 @@ struct tflow {
 
 struct hairpin {
 	struct daemon *d;   /* shared state: counters, guard, VIF, tunnel */
-	int lfd;            /* the listener on VIF_ADDR */
+	struct listener ls; /* on VIF_ADDR */
 	uint16_t lport;
-	struct loop_timer accept_timer; /* accepting again after running out of fds */
 	struct nat_table *nat;
 	struct list flows;  /* every struct tflow */
+	struct list dialing; /* the flows in TF_DIALING (at most DIALS_MAX) */
+	uint32_t grace_ms;  /* a connect waits this long for the tunnel (HAIRPIN_GRACE_MS) */
 	uint32_t n_tcp;     /* flows connected (accepting or relaying) */
 	uint32_t n_flows, flows_max; /* every TCP flow, whatever its state; its cap */
 	uint32_t n_dialing, dialing_peak;
@@ -79,8 +84,14 @@ int hairpin_init(struct hairpin *h, struct daemon *d);
 void hairpin_fini(struct hairpin *h);
 /* A TCP segment read from the VIF (parsed once, by the caller). */
 void hairpin_from_vif(struct hairpin *h, struct pkt4 *p);
-/* Every flow ends now. */
-void hairpin_reset_all(struct hairpin *h);
+/* The tunnel is gone: every connection the apps hold is reset now (the
+ * RSTs cross the VIF once the loop reads it); connects not answered yet
+ * wait for the next session up to grace_ms, or, if final (the daemon
+ * stops), fail at once with EHOSTUNREACH. */
+void hairpin_abort_all(struct hairpin *h, bool final);
+/* The loop guard saw a dial to dst:dport come back: the dials in flight
+ * there fail as refused, as the cut loop's own RST would make them. */
+void hairpin_refuse_dst(struct hairpin *h, uint32_t dst, uint16_t dport);
 /* TCP dials in flight: the loop guard's measure of load. */
 static inline uint32_t hairpin_dialing(const struct hairpin *h) { return h->n_dialing; }
 /* Bytes of the flows still moving: [0] to the cluster, [1] from it. */

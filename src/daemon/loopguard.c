@@ -84,14 +84,28 @@ void loopguard_count(struct daemon *d, uint8_t proto, uint32_t src, uint32_t dst
 		 ip4_str(src, s), ip4_str(dst, t), dport, loopguard_why(v));
 }
 
+/* addr is routed through the VIF (a pod or service CIDR). */
+static bool loopguard_routed(const struct daemon *d, uint32_t addr)
+{
+	const struct msg_cluster_info *ci = tunnel_info(&d->tun);
+
+	return cidr_list_contains(&ci->pod, addr) || cidr_list_contains(&ci->svc, addr);
+}
+
 static void loopguard_answer(struct daemon *d, const struct pkt4 *p, enum guard_verdict v)
 {
 	size_t n = 0;
 
 	switch (p->proto) {
 	case IPPROTO_TCP:
-		if ((p->tcp_flags & (PKT_TCP_SYN | PKT_TCP_ACK)) == PKT_TCP_SYN)
+		if ((p->tcp_flags & (PKT_TCP_SYN | PKT_TCP_ACK)) == PKT_TCP_SYN) {
 			loopguard_count(d, p->proto, p->src, p->dst, p->dport, v);
+			/* The RST below cannot find its way back to a source inside
+			 * the routed CIDRs (it would enter the VIF again): the dials
+			 * it would have failed fail here, refused, at once. */
+			if (loopguard_routed(d, p->src))
+				hairpin_refuse_dst(&d->hp, p->dst, p->dport);
+		}
 		if (!(p->tcp_flags & PKT_TCP_RST))
 			n = pkt4_build_rst(d->out, sizeof(d->out), p);
 		break;

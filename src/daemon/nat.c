@@ -42,7 +42,7 @@ struct nat_table {
 	uint32_t free_head; /* free list through next_app */
 	uint32_t count;
 	uint32_t max;       /* min(max_entries, space, NIL - 1) */
-	uint32_t *app_b, *tup_b;
+	uint32_t *app_b, *tup_b; /* one allocation: tup_b = app_b + nb */
 	uint32_t nb;        /* buckets per table, a power of two */
 	uint32_t base, n_addrs;
 	uint64_t space, cursor;
@@ -181,31 +181,27 @@ static void link_entry(struct nat_table *t, uint32_t i)
 	t->tup_b[ht] = i;
 }
 
-static uint32_t *buckets_new(uint32_t nb)
+/* Both bucket arrays, nb each, in one allocation; 0 or -ENOMEM. */
+static int buckets_new(struct nat_table *t, uint32_t nb)
 {
-	uint32_t *b = malloc((size_t)nb * sizeof(*b));
+	uint32_t *b = malloc(2 * (size_t)nb * sizeof(*b));
 
-	if (b)
-		memset(b, 0xff, (size_t)nb * sizeof(*b)); /* all NIL */
-	return b;
+	if (!b)
+		return -ENOMEM;
+	memset(b, 0xff, 2 * (size_t)nb * sizeof(*b)); /* all NIL */
+	t->app_b = b;
+	t->tup_b = b + nb;
+	t->nb = nb;
+	return 0;
 }
 
 /* Walks the old app chains (exactly the live entries) into new buckets. */
 static int buckets_grow(struct nat_table *t)
 {
-	uint32_t nb = t->nb * 2;
-	uint32_t *app = buckets_new(nb), *tup = buckets_new(nb);
 	uint32_t *old = t->app_b, onb = t->nb;
 
-	if (!app || !tup) {
-		free(app);
-		free(tup);
+	if (buckets_new(t, onb * 2) < 0)
 		return -ENOMEM;
-	}
-	free(t->tup_b);
-	t->app_b = app;
-	t->tup_b = tup;
-	t->nb = nb;
 	for (uint32_t b = 0; b < onb; b++) {
 		for (uint32_t i = old[b], next; i != NIL; i = next) {
 			next = t->e[i].next_app;
@@ -265,11 +261,8 @@ struct nat_table *nat_new(uint32_t max_entries, uint32_t base, uint32_t n_addrs,
 	t->cursor = splitmix64(&s) % t->space;
 	t->free_head = NIL;
 	t->cap = t->max < NAT_INIT_CAP ? t->max : NAT_INIT_CAP;
-	t->nb = NAT_INIT_CAP;
 	t->e = calloc(t->cap, sizeof(*t->e));
-	t->app_b = buckets_new(t->nb);
-	t->tup_b = buckets_new(t->nb);
-	if (!t->e || !t->app_b || !t->tup_b) {
+	if (!t->e || buckets_new(t, NAT_INIT_CAP) < 0) {
 		nat_free(t);
 		return NULL;
 	}
@@ -281,8 +274,7 @@ void nat_free(struct nat_table *t)
 	if (!t)
 		return;
 	free(t->e);
-	free(t->app_b);
-	free(t->tup_b);
+	free(t->app_b); /* and tup_b */
 	explicit_bzero(t, sizeof(*t)); /* the hash secret */
 	free(t);
 }

@@ -90,15 +90,41 @@ struct pconn *pconn_open(const struct pconn_cfg *cfg, enum conn_kind kind, const
 	return pc;
 }
 
-int pconn_open_onto(struct list *l, const struct pconn_cfg *cfg, enum conn_kind kind,
-		    const struct pconn_ops *ops, void *owner)
+void pconn_set_init(struct pconn_set *s, const struct pconn_cfg *cfg, enum conn_kind kind,
+		    const struct pconn_ops *ops, void (*up)(void *arg), void *arg)
 {
-	struct pconn *pc = pconn_open(cfg, kind, ops, owner);
+	*s = (struct pconn_set){ .cfg = cfg, .kind = kind, .ops = ops, .up = up, .arg = arg };
+	list_init(&s->connecting);
+}
 
-	if (!pc)
-		return -errno;
-	list_add(l, &pc->link);
-	return 0;
+void pconn_set_open(struct pconn_set *s, int n)
+{
+	for (; s->on && n > 0; n--) {
+		struct pconn *pc = pconn_open(s->cfg, s->kind, s->ops, s);
+		if (!pc)
+			return; /* the next need, or failure, tries again */
+		list_add(&s->connecting, &pc->link);
+		s->n_connecting++;
+	}
+}
+
+void pconn_set_stop(struct pconn_set *s)
+{
+	s->on = false;
+	s->n_connecting -= pconn_close_all(&s->connecting, false);
+}
+
+void pconn_set_done(struct pconn_set *s, struct pconn *pc)
+{
+	list_del(&pc->link);
+	s->n_connecting--;
+}
+
+void pconn_set_fail(struct pconn *pc, int err, const char *why)
+{
+	log_debug("%s connection: %s", pc->kind == CONN_TRUNK ? "trunk" : "flow", why[0] ? why : strerror(-err));
+	pconn_set_done(pc->owner, pc);
+	pconn_close(pc, true);
 }
 
 int pconn_close_all(struct list *l, bool rst)
@@ -233,8 +259,9 @@ static int pconn_on_frame(struct pconn *pc, const struct frame_hdr *h, const uin
 			    t.text[0] && strcmp(t.text, "authentication refused") ? ")" : "");
 		return 1;
 	}
-	if (pc->state == PC_READY)
+	if (pc->state == PC_READY && pc->ops->frame)
 		return pc->ops->frame(pc, h, p);
+	log_debug("connection to the manager: unexpected %s", frame_type_name(h->type));
 	return -EBADMSG;
 }
 

@@ -43,7 +43,7 @@ struct pconn_ops {
 	 * 1: the owner took it over (pconn_release), or -errno: failed. */
 	int (*ready)(struct pconn *pc);
 	/* A frame after authentication: 0, 1 (the owner took the connection
-	 * over and stops reading it), or -errno. */
+	 * over and stops reading it), or -errno.  NULL: none may come. */
 	int (*frame)(struct pconn *pc, const struct frame_hdr *h, const uint8_t *p);
 	/* The connection failed (err) before or after authentication; why is
 	 * a sentence for the user ("" when there is nothing better than err).
@@ -67,12 +67,37 @@ struct pconn {
 	struct list link; /* the owner's list (connecting, idle) */
 };
 
+/* Connections of one kind that an owner keeps opening toward a number
+ * (the pool's flow connections, the trunks) while it is on.  Each pconn's
+ * owner is the set (container_of gets the owner's struct); the owner's
+ * ops->ready takes it off `connecting` (pconn_set_done) and, once it is
+ * usable, tells up(arg). */
+struct pconn_set {
+	const struct pconn_cfg *cfg;
+	enum conn_kind kind;
+	const struct pconn_ops *ops;
+	struct list connecting; /* struct pconn, by link */
+	int n_connecting;
+	bool on;
+	void (*up)(void *arg);  /* one more is usable: waiting carriers may go */
+	void *arg;
+};
+
+void pconn_set_init(struct pconn_set *s, const struct pconn_cfg *cfg, enum conn_kind kind,
+		    const struct pconn_ops *ops, void (*up)(void *arg), void *arg);
+/* While on: opens up to n more (a failed connect stops it). */
+void pconn_set_open(struct pconn_set *s, int n);
+/* Off: closes the connections still connecting. */
+void pconn_set_stop(struct pconn_set *s);
+/* Takes a connection that became ready (or failed) off `connecting`. */
+void pconn_set_done(struct pconn_set *s, struct pconn *pc);
+/* An ops->fail for a set's connection still connecting: logged, taken
+ * off, closed (the next need opens another). */
+void pconn_set_fail(struct pconn *pc, int err, const char *why);
+
 /* Starts connecting.  The pconn, or NULL with errno set. */
 struct pconn *pconn_open(const struct pconn_cfg *cfg, enum conn_kind kind, const struct pconn_ops *ops,
 			 void *owner);
-/* Opens one more onto the owner's list l (by link).  0 or -errno. */
-int pconn_open_onto(struct list *l, const struct pconn_cfg *cfg, enum conn_kind kind,
-		    const struct pconn_ops *ops, void *owner);
 /* Closes the socket (a RST if rst, else a TLS close_notify when it is up)
  * and frees pc.  Off its owner's list first.  NULL ok. */
 void pconn_close(struct pconn *pc, bool rst);

@@ -11,71 +11,57 @@ static void pool_fill(struct pool *p);
 
 static int pool_on_ready(struct pconn *pc)
 {
-	struct pool *p = pc->owner;
+	struct pool *p = container_of(pc->owner, struct pool, set);
 
-	list_del(&pc->link);
-	p->n_connecting--;
+	pconn_set_done(&p->set, pc);
 	list_add(&p->idle, &pc->link);
 	p->n_idle++;
-	if (p->ready)
-		p->ready(p->arg);
+	p->set.up(p->set.arg);
 	return 0;
-}
-
-/* An idle flow connection hears nothing until its DIAL. */
-static int pool_on_frame(struct pconn *pc, const struct frame_hdr *h, const uint8_t *p)
-{
-	(void)pc;
-	(void)p;
-	log_debug("idle flow connection: unexpected %s", frame_type_name(h->type));
-	return -EPROTO;
 }
 
 static void pool_on_fail(struct pconn *pc, int err, const char *why)
 {
-	struct pool *p = pc->owner;
+	struct pool *p = container_of(pc->owner, struct pool, set);
 
-	log_debug("flow connection: %s", why[0] ? why : strerror(-err));
-	if (pc->state == PC_READY)
+	if (pc->state == PC_READY) { /* idle */
 		p->n_idle--;
-	else
-		p->n_connecting--;
-	pconn_close(pc, true);
+		pconn_close(pc, true);
+	} else {
+		pconn_set_fail(pc, err, why);
+	}
 	pool_fill(p);
 }
 
 static const struct pconn_ops pool_ops = {
 	.ready = pool_on_ready,
-	.frame = pool_on_frame,
-	.fail = pool_on_fail,
+	.fail = pool_on_fail, /* an idle flow connection hears nothing until its DIAL */
 };
 
 void pool_init(struct pool *p, const struct pconn_cfg *cfg, void (*ready)(void *arg), void *arg)
 {
-	*p = (struct pool){ .cfg = cfg, .target = POOL_TARGET, .ready = ready, .arg = arg };
+	*p = (struct pool){ .target = POOL_TARGET };
+	pconn_set_init(&p->set, cfg, CONN_FLOW, &pool_ops, ready, arg);
 	list_init(&p->idle);
-	list_init(&p->connecting);
 }
 
 /* A failed connect is not retried here: the next take or failure does. */
 static void pool_fill(struct pool *p)
 {
-	while (p->on && p->n_idle + p->n_connecting < p->target && p->n_connecting < POOL_MAX_CONNECTING &&
-	       pconn_open_onto(&p->connecting, p->cfg, CONN_FLOW, &pool_ops, p) == 0)
-		p->n_connecting++;
+	pconn_set_open(&p->set, MIN(p->target - p->n_idle - p->set.n_connecting,
+				    POOL_MAX_CONNECTING - p->set.n_connecting));
 }
 
 void pool_start(struct pool *p)
 {
-	p->on = true;
+	p->set.on = true;
 	pool_fill(p);
 }
 
 void pool_stop(struct pool *p)
 {
-	p->on = false;
+	pconn_set_stop(&p->set);
 	p->n_idle -= pconn_close_all(&p->idle, false);
-	p->n_connecting -= pconn_close_all(&p->connecting, false);
 }
 
 struct pconn *pool_take(struct pool *p)
@@ -87,7 +73,7 @@ struct pconn *pool_take(struct pool *p)
 		list_del(&pc->link);
 		p->n_idle--;
 	} else {
-		p->waited_ms = loop_now_ms(p->cfg->loop);
+		p->waited_ms = loop_now_ms(p->set.cfg->loop);
 		p->target = MIN(MAX(p->target, POOL_TARGET) * 2, POOL_TARGET_MAX);
 	}
 	pool_fill(p);
@@ -96,7 +82,7 @@ struct pconn *pool_take(struct pool *p)
 
 void pool_shrink(struct pool *p)
 {
-	uint64_t now = loop_now_ms(p->cfg->loop);
+	uint64_t now = loop_now_ms(p->set.cfg->loop);
 
 	if (p->target <= POOL_TARGET || now - p->waited_ms < POOL_SHRINK_MS)
 		return;

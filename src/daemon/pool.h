@@ -22,16 +22,14 @@
 #define POOL_MAX_CONNECTING 64
 
 struct pool {
-	const struct pconn_cfg *cfg;
-	struct list idle, connecting; /* struct pconn, by link */
-	int n_idle, n_connecting;
+	struct pconn_set set; /* on while a session is up: kept filled */
+	struct list idle;     /* struct pconn, by link */
+	int n_idle;
 	int target;          /* POOL_TARGET .. POOL_TARGET_MAX */
 	uint64_t waited_ms;  /* when a flow last found the pool empty */
-	bool on;             /* a session is up: keep it filled */
-	void (*ready)(void *arg); /* a connection became idle */
-	void *arg;
 };
 
+/* ready(arg): a connection became idle. */
 void pool_init(struct pool *p, const struct pconn_cfg *cfg, void (*ready)(void *arg), void *arg);
 /* Keeps the pool filled from now on (a session is up). */
 void pool_start(struct pool *p);

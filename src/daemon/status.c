@@ -75,6 +75,7 @@ static void status_counters(struct json *j, const struct daemon *d)
 	json_uint(j, "pongs", d->c.pongs);
 	json_uint(j, "packets_dropped", d->c.pkts_dropped);
 	json_uint(j, "reconnects", d->c.reconnects);
+	json_uint(j, "failed_while_down", d->c.failed_down);
 	json_obj_end(j);
 }
 
@@ -182,11 +183,11 @@ void status_write_json(struct daemon *d, FILE *fp)
 	json_obj_end(&j);
 	json_obj_begin(&j, "pool");
 	json_int(&j, "idle", t->pool.n_idle);
-	json_int(&j, "connecting", t->pool.n_connecting + t->trunks.n_connecting);
+	json_int(&j, "connecting", t->pool.set.n_connecting + t->trunks.set.n_connecting);
 	json_int(&j, "trunks", t->trunks.n);
 	json_obj_end(&j);
 	status_counters(&j, d);
-	dnssrv_status_json(d, &j);
+	dnsplug_status_json(d, &j);
 	status_loop_guard(&j, d);
 	json_str(&j, "last_error", d->last_error[0] && d->state != D_CONNECTED ? d->last_error : NULL);
 	json_obj_end(&j);
@@ -232,7 +233,7 @@ void status_write_text(struct daemon *d, FILE *fp)
 		(unsigned long long)d->c.dials, (unsigned long long)fails,
 		(unsigned long long)d->c.dial_fail[DIAL_REFUSED], (unsigned long long)d->c.dial_fail[DIAL_UNREACHABLE],
 		(unsigned long long)d->c.dial_fail[DIAL_TIMEOUT]);
-	dnssrv_status_text(d, fp);
+	dnsplug_status_text(d, fp);
 	fprintf(fp, "%-10s %s", "loop guard:", d->guard.enabled ? "on" : "OFF (--no-loop-guard)");
 	fprintf(fp, ", blocked %llu tcp, %llu udp, %llu dns, %llu icmp", (unsigned long long)d->c.loops_tcp,
 		(unsigned long long)d->c.loops_udp, (unsigned long long)d->c.loops_dns,
@@ -244,4 +245,7 @@ void status_write_text(struct daemon *d, FILE *fp)
 		fprintf(fp, "%-10s %llu%s%s\n", "reconnects:", (unsigned long long)d->c.reconnects,
 			d->state == D_RECONNECTING ? ", now reconnecting: " : "",
 			d->state == D_RECONNECTING ? d->last_error : "");
+	if (d->c.failed_down)
+		fprintf(fp, "%-10s %llu connects, datagrams and pings refused while the tunnel was down\n",
+			"refused:", (unsigned long long)d->c.failed_down);
 }

@@ -26,7 +26,7 @@ static void trunk_down(struct mux *mx, int err, void *arg)
 /* Authenticated: the wire goes to a mux in a free slot.  1 (taken over) or -errno. */
 static int trunk_on_ready(struct pconn *pc)
 {
-	struct trunks *tr = pc->owner;
+	struct trunks *tr = container_of(pc->owner, struct trunks, set);
 	struct wire w;
 	int slot = 0;
 
@@ -34,69 +34,46 @@ static int trunk_on_ready(struct pconn *pc)
 		slot++;
 	if (slot == TRUNKS)
 		return -EEXIST;
-	tr->n_connecting--;
+	pconn_set_done(&tr->set, pc);
 	pconn_release(pc, &w);
-	tr->mx[slot] = mux_new(tr->cfg->loop, &w, MUX_INITIATOR, &tr->ops, tr);
+	tr->mx[slot] = mux_new(tr->set.cfg->loop, &w, MUX_INITIATOR, &tr->ops, tr);
 	if (!tr->mx[slot]) {
-		close(w.fd);
-		wire_fini(&w);
+		wire_drop(&w);
 		trunks_fill(tr);
 		return 1;
 	}
 	tr->n++;
-	if (tr->ready)
-		tr->ready(tr->arg);
+	tr->set.up(tr->set.arg);
 	return 1;
-}
-
-static int trunk_on_frame(struct pconn *pc, const struct frame_hdr *h, const uint8_t *p)
-{
-	(void)pc;
-	(void)h;
-	(void)p;
-	return -EPROTO; /* nothing comes between AUTH_OK and the mux */
-}
-
-static void trunk_on_fail(struct pconn *pc, int err, const char *why)
-{
-	struct trunks *tr = pc->owner;
-
-	log_debug("trunk connection: %s", why[0] ? why : strerror(-err));
-	tr->n_connecting--;
-	pconn_close(pc, true);
 }
 
 static const struct pconn_ops trunk_pconn_ops = {
 	.ready = trunk_on_ready,
-	.frame = trunk_on_frame,
-	.fail = trunk_on_fail,
+	.fail = pconn_set_fail, /* nothing comes between AUTH_OK and the mux */
 };
 
 void trunks_init(struct trunks *tr, const struct pconn_cfg *cfg, const struct mux_ops *streams,
 		 void (*ready)(void *arg), void *arg)
 {
-	*tr = (struct trunks){ .cfg = cfg, .ops = *streams, .ready = ready, .arg = arg };
+	*tr = (struct trunks){ .ops = *streams };
 	tr->ops.down = trunk_down;
-	list_init(&tr->connecting);
+	pconn_set_init(&tr->set, cfg, CONN_TRUNK, &trunk_pconn_ops, ready, arg);
 }
 
 static void trunks_fill(struct trunks *tr)
 {
-	while (tr->on && tr->n + tr->n_connecting < TRUNKS &&
-	       pconn_open_onto(&tr->connecting, tr->cfg, CONN_TRUNK, &trunk_pconn_ops, tr) == 0)
-		tr->n_connecting++;
+	pconn_set_open(&tr->set, TRUNKS - tr->n - tr->set.n_connecting);
 }
 
 void trunks_start(struct trunks *tr)
 {
-	tr->on = true;
+	tr->set.on = true;
 	trunks_fill(tr);
 }
 
 void trunks_stop(struct trunks *tr)
 {
-	tr->on = false;
-	tr->n_connecting -= pconn_close_all(&tr->connecting, false);
+	pconn_set_stop(&tr->set);
 	for (int i = 0; i < TRUNKS; i++) {
 		struct mux *mx = tr->mx[i];
 		tr->mx[i] = NULL;

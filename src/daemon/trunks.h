@@ -15,15 +15,10 @@
 #define TRUNKS 2
 
 struct trunks {
-	const struct pconn_cfg *cfg;
+	struct pconn_set set;   /* on while a session is up: keep TRUNKS of them */
 	struct mux *mx[TRUNKS]; /* the trunks up (NULL: none in that slot) */
 	int n;
-	struct list connecting; /* struct pconn, by link */
-	int n_connecting;
-	bool on;                /* a session is up: keep TRUNKS of them */
 	struct mux_ops ops;     /* the streams' callbacks, and ours for the trunk */
-	void (*ready)(void *arg); /* a trunk came up */
-	void *arg;
 };
 
 /* streams: result, done and open of every stream (their owners'); arg is

@@ -3,14 +3,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/list.h"
 #include "common/util.h"
 #include "dns/dnscache.h"
 
 #define BUCKETS 1024 /* power of two */
 
 struct centry {
-	struct centry *hnext;
-	struct centry *prev, *next; /* LRU: head is the most recent */
+	struct list hlink; /* its bucket */
+	struct list lru;   /* c->lru, the most recent first */
 	struct dnscache_key key;
 	uint32_t hash;
 	uint64_t stored_ms, expires_ms;
@@ -19,8 +20,8 @@ struct centry {
 };
 
 struct dnscache {
-	struct centry *b[BUCKETS];
-	struct centry *head, *tail;
+	struct list b[BUCKETS];
+	struct list lru;
 	unsigned n, max_n;
 	size_t bytes, max_bytes;
 };
@@ -42,44 +43,18 @@ struct dnscache *dnscache_new(unsigned max_entries, size_t max_bytes)
 
 	if (!c)
 		return NULL;
+	for (int i = 0; i < BUCKETS; i++)
+		list_init(&c->b[i]);
+	list_init(&c->lru);
 	c->max_n = max_entries ? max_entries : 1;
 	c->max_bytes = max_bytes;
 	return c;
 }
 
-static void lru_unlink(struct dnscache *c, struct centry *e)
-{
-	if (e->prev)
-		e->prev->next = e->next;
-	else
-		c->head = e->next;
-	if (e->next)
-		e->next->prev = e->prev;
-	else
-		c->tail = e->prev;
-	e->prev = e->next = NULL;
-}
-
-static void lru_push(struct dnscache *c, struct centry *e)
-{
-	e->prev = NULL;
-	e->next = c->head;
-	if (c->head)
-		c->head->prev = e;
-	c->head = e;
-	if (!c->tail)
-		c->tail = e;
-}
-
 static void entry_drop(struct dnscache *c, struct centry *e)
 {
-	struct centry **pp = &c->b[e->hash & (BUCKETS - 1)];
-
-	while (*pp && *pp != e)
-		pp = &(*pp)->hnext;
-	if (*pp)
-		*pp = e->hnext;
-	lru_unlink(c, e);
+	list_del(&e->hlink);
+	list_del(&e->lru);
 	c->n--;
 	c->bytes -= sizeof(*e) + e->len;
 	free(e);
@@ -89,14 +64,16 @@ void dnscache_free(struct dnscache *c)
 {
 	if (!c)
 		return;
-	while (c->head)
-		entry_drop(c, c->head);
+	while (!list_empty(&c->lru))
+		entry_drop(c, list_first(&c->lru, struct centry, lru));
 	free(c);
 }
 
 static struct centry *lookup(struct dnscache *c, const struct dnscache_key *k, uint32_t h)
 {
-	for (struct centry *e = c->b[h & (BUCKETS - 1)]; e; e = e->hnext)
+	struct centry *e;
+
+	list_for_each_entry(e, &c->b[h & (BUCKETS - 1)], hlink)
 		if (e->hash == h && key_eq(&e->key, k))
 			return e;
 	return NULL;
@@ -107,15 +84,14 @@ int dnscache_put(struct dnscache *c, const struct dnscache_key *k, const uint8_t
 {
 	uint32_t h = key_hash(k);
 	struct centry *e = lookup(c, k, h);
-
 	size_t need = sizeof(*e) + len; /* what an entry costs, bookkeeping included */
 
 	if (need > c->max_bytes)
 		return -E2BIG;
 	if (e)
 		entry_drop(c, e);
-	while (c->tail && (c->n >= c->max_n || c->bytes + need > c->max_bytes))
-		entry_drop(c, c->tail);
+	while (!list_empty(&c->lru) && (c->n >= c->max_n || c->bytes + need > c->max_bytes))
+		entry_drop(c, list_last(&c->lru, struct centry, lru));
 	if (!(e = malloc(sizeof(*e) + len)))
 		return -ENOMEM;
 	memset(e, 0, sizeof(*e));
@@ -125,9 +101,8 @@ int dnscache_put(struct dnscache *c, const struct dnscache_key *k, const uint8_t
 	e->expires_ms = now_ms + (uint64_t)MIN(ttl, DNSCACHE_TTL_MAX) * 1000;
 	e->len = len;
 	memcpy(e->msg, msg, len);
-	e->hnext = c->b[h & (BUCKETS - 1)];
-	c->b[h & (BUCKETS - 1)] = e;
-	lru_push(c, e);
+	list_add(&c->b[h & (BUCKETS - 1)], &e->hlink);
+	list_add(&c->lru, &e->lru);
 	c->n++;
 	c->bytes += need;
 	return 0;
@@ -144,8 +119,8 @@ const uint8_t *dnscache_get(struct dnscache *c, const struct dnscache_key *k, ui
 		entry_drop(c, e);
 		return NULL;
 	}
-	lru_unlink(c, e);
-	lru_push(c, e);
+	list_del(&e->lru);
+	list_add(&c->lru, &e->lru);
 	*len = e->len;
 	*age = (uint32_t)((now_ms - e->stored_ms) / 1000);
 	return e->msg;

@@ -2,26 +2,11 @@
 #include <errno.h>
 #include <string.h>
 
+#include "common/cursor.h"
 #include "common/util.h"
 #include "dns/dnsmsg.h"
 
 #define OPT_FIXED 11 /* root name, type, class, TTL, RDLENGTH */
-
-static uint16_t rd16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t rd32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void wr16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
 
 static uint8_t lower(uint8_t c)
 {
@@ -34,92 +19,88 @@ static uint32_t ttl_sane(uint32_t t)
 	return t > 0x7fffffffu ? 0 : t;
 }
 
-int dnsmsg_hdr_read(const uint8_t *m, size_t len, struct dns_hdr *h)
+/* A cursor on the whole message at off: names there may point anywhere
+ * before. */
+static struct cursor msg_at(const uint8_t *m, size_t len, size_t off)
 {
-	if (len < DNS_HDR_LEN)
-		return -EBADMSG;
-	h->id = rd16(m);
-	h->flags = rd16(m + 2);
-	h->qd = rd16(m + 4);
-	h->an = rd16(m + 6);
-	h->ns = rd16(m + 8);
-	h->ar = rd16(m + 10);
-	return 0;
+	struct cursor c;
+
+	cursor_init(&c, m, len);
+	cursor_skip(&c, off);
+	return c;
 }
 
-/* Each pointer must point before the segment it was found in: segment
- * starts strictly decrease, so a name can never loop. */
-int dnsmsg_name_read(const uint8_t *m, size_t len, size_t *off, struct dns_name *out)
+/* Each pointer must point before the run of labels it was found in: runs
+ * start ever earlier, so a name can never loop. */
+int dnsmsg_name_read(struct cursor *c, struct dns_name *out)
 {
-	size_t pos = *off, seg = *off, end = 0;
+	struct cursor at = *c, end = *c; /* at walks the labels; end: past the name where it stands */
+	size_t run = c->off;
 	bool jumped = false;
 
 	out->len = 0;
 	for (;;) {
-		uint8_t l;
-		if (pos >= len)
-			return -EBADMSG;
-		l = m[pos];
+		uint8_t l = cursor_u8(&at);
 		if ((l & 0xc0) == 0xc0) {
-			size_t target;
-			if (len - pos < 2)
-				return -EBADMSG;
-			target = (size_t)(l & 0x3f) << 8 | m[pos + 1];
+			size_t target = (size_t)(l & 0x3f) << 8 | cursor_u8(&at);
 			if (!jumped)
-				end = pos + 2;
+				end = at;
 			jumped = true;
-			if (target >= seg || target < DNS_HDR_LEN)
-				return -EBADMSG;
-			seg = pos = target;
+			if (at.err || target >= run || target < DNS_HDR_LEN)
+				goto bad;
+			at = msg_at(c->p, c->len, target);
+			run = target;
 			continue;
 		}
-		if (l & 0xc0) /* 0x40 and 0x80: obsolete or unknown label types */
-			return -EBADMSG;
-		if ((size_t)l + 1 > len - pos || (size_t)out->len + l + 1 > DNS_NAME_MAX)
-			return -EBADMSG;
-		memcpy(out->w + out->len, m + pos, (size_t)l + 1);
+		/* 0x40 and 0x80: obsolete or unknown label types */
+		if ((l & 0xc0) || (size_t)out->len + l + 1 > DNS_NAME_MAX)
+			goto bad;
+		out->w[out->len] = l;
+		cursor_bytes(&at, out->w + out->len + 1, l);
+		if (at.err)
+			goto bad;
 		out->len = (uint8_t)(out->len + l + 1);
-		pos += (size_t)l + 1;
 		if (l == 0)
 			break;
 	}
-	*off = jumped ? end : pos;
+	*c = jumped ? end : at;
 	return 0;
+bad:
+	cursor_fail(c);
+	return -EBADMSG;
 }
 
-int dnsmsg_rr_read(const uint8_t *m, size_t len, size_t *off, struct dns_rr *rr)
+int dnsmsg_rr_read(struct cursor *c, struct dns_rr *rr)
 {
-	size_t p = *off;
-
-	rr->off = p;
-	if (dnsmsg_name_read(m, len, &p, &rr->name) < 0 || len - p < 10)
-		return -EBADMSG;
-	rr->type = rd16(m + p);
-	rr->klass = rd16(m + p + 2);
-	rr->ttl_off = p + 4;
-	rr->ttl = rd32(m + p + 4);
-	rr->rd_len = rd16(m + p + 8);
-	p += 10;
-	if (rr->rd_len > len - p)
-		return -EBADMSG;
-	rr->rd_off = p;
-	rr->end = p + rr->rd_len;
-	*off = rr->end;
-	return 0;
+	rr->off = c->off;
+	dnsmsg_name_read(c, &rr->name);
+	rr->type = cursor_u16(c);
+	rr->klass = cursor_u16(c);
+	rr->ttl_off = c->off;
+	rr->ttl = cursor_u32(c);
+	rr->rd_len = cursor_u16(c);
+	rr->rd_off = c->off;
+	cursor_skip(c, rr->rd_len);
+	rr->end = c->off;
+	return c->err ? -EBADMSG : 0;
 }
 
 /* SOA RDATA: MNAME, RNAME, then five 32-bit fields, MINIMUM last. */
 static int soa_note(const uint8_t *m, size_t len, const struct dns_rr *rr, struct dns_msg *msg)
 {
+	struct cursor c = msg_at(m, len, rr->rd_off);
 	struct dns_name n;
-	size_t p = rr->rd_off;
+	uint32_t minimum;
 
-	if (dnsmsg_name_read(m, len, &p, &n) < 0 || dnsmsg_name_read(m, len, &p, &n) < 0 || p > rr->end ||
-	    rr->end - p != 20)
+	dnsmsg_name_read(&c, &n);
+	dnsmsg_name_read(&c, &n);
+	cursor_skip(&c, 16); /* serial, refresh, retry, expire */
+	minimum = cursor_u32(&c);
+	if (c.err || c.off != rr->end)
 		return -EBADMSG;
 	if (!msg->has_soa) {
 		msg->has_soa = true;
-		msg->soa_ttl = MIN(ttl_sane(rr->ttl), ttl_sane(rd32(m + rr->end - 4)));
+		msg->soa_ttl = MIN(ttl_sane(rr->ttl), ttl_sane(minimum));
 	}
 	return 0;
 }
@@ -146,27 +127,53 @@ static int rr_note(const uint8_t *m, size_t len, const struct dns_rr *rr, uint32
 	return 0;
 }
 
-int dnsmsg_parse(const uint8_t *m, size_t len, struct dns_msg *msg)
+static void hdr_read(struct cursor *c, struct dns_hdr *h)
 {
-	size_t off = DNS_HDR_LEN;
-	uint32_t total;
+	h->id = cursor_u16(c);
+	h->flags = cursor_u16(c);
+	h->qd = cursor_u16(c);
+	h->an = cursor_u16(c);
+	h->ns = cursor_u16(c);
+	h->ar = cursor_u16(c);
+}
+
+int dnsmsg_question_read(const uint8_t *m, size_t len, struct dns_msg *msg)
+{
+	struct cursor c;
 
 	memset(msg, 0, sizeof(*msg));
 	msg->min_ttl = UINT32_MAX;
-	if (dnsmsg_hdr_read(m, len, &msg->h) < 0 || msg->h.qd != 1 ||
-	    dnsmsg_name_read(m, len, &off, &msg->qname) < 0 || len - off < 4)
+	cursor_init(&c, m, len);
+	hdr_read(&c, &msg->h);
+	if (msg->h.qd != 1)
+		cursor_fail(&c);
+	dnsmsg_name_read(&c, &msg->qname);
+	msg->qtype = cursor_u16(&c);
+	msg->qclass = cursor_u16(&c);
+	msg->qend = c.off;
+	return c.err ? -EBADMSG : 0;
+}
+
+bool dnsmsg_question_eq(const struct dns_msg *a, const struct dns_msg *b)
+{
+	return dnsmsg_name_eq(&a->qname, &b->qname) && a->qtype == b->qtype && a->qclass == b->qclass;
+}
+
+int dnsmsg_parse(const uint8_t *m, size_t len, struct dns_msg *msg)
+{
+	struct cursor c;
+	uint32_t total;
+
+	if (dnsmsg_question_read(m, len, msg) < 0)
 		return -EBADMSG;
-	msg->qtype = rd16(m + off);
-	msg->qclass = rd16(m + off + 2);
-	off += 4;
-	msg->qend = off;
+	c = msg_at(m, len, msg->qend);
 	total = (uint32_t)msg->h.an + msg->h.ns + msg->h.ar;
 	for (uint32_t i = 0; i < total; i++) {
 		struct dns_rr rr;
-		if (dnsmsg_rr_read(m, len, &off, &rr) < 0 || rr_note(m, len, &rr, i, msg) < 0)
+		if (dnsmsg_rr_read(&c, &rr) < 0 || rr_note(m, len, &rr, i, msg) < 0)
 			return -EBADMSG;
 	}
-	return off == len ? 0 : -EBADMSG;
+	return cursor_end(&c);
 }
 
 /* ---- names ---- */
@@ -358,99 +365,77 @@ uint32_t dnsmsg_name_hash(const struct dns_name *n, bool ci)
 
 /* ---- writing ---- */
 
-struct wbuf {
-	uint8_t *p;
-	size_t cap, off;
-	bool err;
-};
-
-static void put(struct wbuf *b, const void *d, size_t n)
+void dnsmsg_set_id(uint8_t *m, uint16_t id)
 {
-	if (b->err || n > b->cap - b->off) {
-		b->err = true;
-		return;
-	}
-	if (n)
-		memcpy(b->p + b->off, d, n);
-	b->off += n;
+	struct wcursor w;
+
+	wcursor_init(&w, m, 2);
+	wcursor_u16(&w, id);
 }
 
-static void put8(struct wbuf *b, uint8_t v)
+static void put_hdr(struct wcursor *w, uint16_t id, uint16_t flags, uint16_t an, uint16_t ns, uint16_t ar)
 {
-	put(b, &v, 1);
+	wcursor_u16(w, id);
+	wcursor_u16(w, flags);
+	wcursor_u16(w, 1);
+	wcursor_u16(w, an);
+	wcursor_u16(w, ns);
+	wcursor_u16(w, ar);
 }
 
-static void put16(struct wbuf *b, uint16_t v)
+/* msg's question, asked for name. */
+static void put_question(struct wcursor *w, const struct dns_name *name, const struct dns_msg *msg)
 {
-	uint8_t x[2] = { (uint8_t)(v >> 8), (uint8_t)v };
-	put(b, x, 2);
+	wcursor_bytes(w, name->w, name->len);
+	wcursor_u16(w, msg->qtype);
+	wcursor_u16(w, msg->qclass);
 }
 
-static void put32(struct wbuf *b, uint32_t v)
+/* An OPT record, owned by the root, up to its rdlen bytes of options. */
+static void put_opt(struct wcursor *w, uint16_t klass, uint32_t ttl, size_t rdlen)
 {
-	put16(b, (uint16_t)(v >> 16));
-	put16(b, (uint16_t)v);
+	wcursor_u8(w, 0);
+	wcursor_u16(w, DNS_T_OPT);
+	wcursor_u16(w, klass);
+	wcursor_u32(w, ttl);
+	wcursor_u16(w, (uint16_t)rdlen);
 }
 
-static void put_hdr(struct wbuf *b, uint16_t id, uint16_t flags, uint16_t an, uint16_t ns, uint16_t ar)
+ssize_t dnsmsg_error(const struct dns_msg *msg, uint16_t rcode, uint8_t *out, size_t cap)
 {
-	put16(b, id);
-	put16(b, flags);
-	put16(b, 1);
-	put16(b, an);
-	put16(b, ns);
-	put16(b, ar);
-}
-
-/* The OPT record of msg (from m), owned by the root. */
-static void put_opt(struct wbuf *b, const uint8_t *m, const struct dns_msg *msg)
-{
-	put8(b, 0);
-	put16(b, DNS_T_OPT);
-	put16(b, msg->opt_class);
-	put32(b, msg->opt_ttl);
-	put16(b, (uint16_t)msg->opt_rd_len);
-	put(b, m + msg->opt_rd_off, msg->opt_rd_len);
-}
-
-ssize_t dnsmsg_error(const uint8_t *q, const struct dns_msg *msg, uint16_t rcode, uint8_t *out, size_t cap)
-{
-	struct wbuf b = { out, cap, 0, false };
+	struct wcursor w;
 	uint16_t flags = DNS_F_QR | DNS_F_RA | (msg->h.flags & (0x7800 | DNS_F_RD | DNS_F_CD)) | (rcode & 15);
 
-	put_hdr(&b, msg->h.id, flags, 0, 0, msg->edns ? 1 : 0);
-	/* The first name of a message cannot be compressed: copy it as is. */
-	put(&b, q + DNS_HDR_LEN, msg->qend - DNS_HDR_LEN);
-	if (msg->edns) {
-		put8(&b, 0);
-		put16(&b, DNS_T_OPT);
-		put16(&b, DNS_UDP_EDNS);
-		put32(&b, 0);
-		put16(&b, 0);
-	}
-	return b.err ? -ENOSPC : (ssize_t)b.off;
+	wcursor_init(&w, out, cap);
+	put_hdr(&w, msg->h.id, flags, 0, 0, msg->edns ? 1 : 0);
+	put_question(&w, &msg->qname, msg);
+	if (msg->edns)
+		put_opt(&w, DNS_UDP_EDNS, 0, 0);
+	return wcursor_result(&w);
 }
 
 ssize_t dnsmsg_requery(const uint8_t *q, const struct dns_msg *msg, uint16_t id, const struct dns_name *name,
 		       uint8_t *out, size_t cap)
 {
-	struct wbuf b = { out, cap, 0, false };
+	struct wcursor w;
 
-	put_hdr(&b, id, msg->h.flags & (0x7800 | DNS_F_RD | DNS_F_CD | DNS_F_AD), 0, 0, msg->edns ? 1 : 0);
-	put(&b, name->w, name->len);
-	put16(&b, msg->qtype);
-	put16(&b, msg->qclass);
-	if (msg->edns)
-		put_opt(&b, q, msg);
-	return b.err ? -ENOSPC : (ssize_t)b.off;
+	wcursor_init(&w, out, cap);
+	put_hdr(&w, id, msg->h.flags & (0x7800 | DNS_F_RD | DNS_F_CD | DNS_F_AD), 0, 0, msg->edns ? 1 : 0);
+	put_question(&w, name, msg);
+	if (msg->edns) {
+		put_opt(&w, msg->opt_class, msg->opt_ttl, msg->opt_rd_len);
+		wcursor_bytes(&w, q + msg->opt_rd_off, msg->opt_rd_len);
+	}
+	return wcursor_result(&w);
 }
 
 /* RDATA of rr with the names inside well-known types decompressed
  * (RFC 3597 4: only those may be compressed). */
-static int put_rdata(struct wbuf *b, const uint8_t *m, size_t len, const struct dns_rr *rr)
+static int put_rdata(struct wcursor *w, const uint8_t *m, size_t len, const struct dns_rr *rr)
 {
-	size_t p = rr->rd_off, end = rr->rd_off + rr->rd_len, before = 0, after = 0;
+	size_t before = 0, after = 0;
 	int names = 1;
+	struct cursor c;
 
 	switch (rr->type) {
 	case DNS_T_NS: case DNS_T_CNAME: case DNS_T_PTR: case DNS_T_DNAME: break;
@@ -458,80 +443,83 @@ static int put_rdata(struct wbuf *b, const uint8_t *m, size_t len, const struct 
 	case DNS_T_SRV: before = 6; break;
 	case DNS_T_SOA: names = 2; after = 20; break;
 	default:
-		put(b, m + p, rr->rd_len);
+		wcursor_bytes(w, m + rr->rd_off, rr->rd_len);
 		return 0;
 	}
 	if (rr->rd_len < before)
 		return -EBADMSG;
-	put(b, m + p, before);
-	p += before;
+	wcursor_bytes(w, m + rr->rd_off, before);
+	c = msg_at(m, len, rr->rd_off + before);
 	for (int k = 0; k < names; k++) {
 		struct dns_name n;
-		if (dnsmsg_name_read(m, len, &p, &n) < 0 || p > end)
+		if (dnsmsg_name_read(&c, &n) < 0 || c.off > rr->end)
 			return -EBADMSG;
-		put(b, n.w, n.len);
+		wcursor_bytes(w, n.w, n.len);
 	}
-	if (end - p != after)
+	if (rr->end - c.off != after)
 		return -EBADMSG;
-	put(b, m + p, after);
+	wcursor_bytes(w, m + c.off, after);
 	return 0;
 }
 
-static int put_rr(struct wbuf *b, const uint8_t *in, size_t inlen, const struct dns_rr *rr,
+static int put_rr(struct wcursor *w, const uint8_t *in, size_t inlen, const struct dns_rr *rr,
 		  const struct dnsmsg_rewrite *rw)
 {
+	uint32_t ttl = ttl_sane(rr->ttl) > rw->age ? ttl_sane(rr->ttl) - rw->age : 0;
+	struct wcursor rdlen;
 	size_t at, start;
 
 	if (rr->type == DNS_T_OPT)
-		put8(b, 0);
+		wcursor_u8(w, 0);
 	else if (dnsmsg_name_eq(&rr->name, rw->from))
-		put16(b, 0xc000 | DNS_HDR_LEN); /* the question, which is rw->to */
+		wcursor_u16(w, 0xc000 | DNS_HDR_LEN); /* the question, which is rw->to */
 	else
-		put(b, rr->name.w, rr->name.len);
-	put16(b, rr->type);
-	put16(b, rr->klass);
-	put32(b, rr->type == DNS_T_OPT ? rr->ttl : ttl_sane(rr->ttl) > rw->age ? ttl_sane(rr->ttl) - rw->age : 0);
-	at = b->off;
-	put16(b, 0);
-	start = b->off;
-	if (put_rdata(b, in, inlen, rr) < 0)
+		wcursor_bytes(w, rr->name.w, rr->name.len);
+	wcursor_u16(w, rr->type);
+	wcursor_u16(w, rr->klass);
+	wcursor_u32(w, rr->type == DNS_T_OPT ? rr->ttl : ttl);
+	at = w->off;
+	wcursor_u16(w, 0); /* RDLENGTH, known once the RDATA is written */
+	start = w->off;
+	if (put_rdata(w, in, inlen, rr) < 0)
 		return -EBADMSG;
-	if (b->err || b->off - start > 65535)
+	if (w->err || w->off - start > 65535)
 		return -ENOSPC;
-	wr16(b->p + at, (uint16_t)(b->off - start));
+	wcursor_init(&rdlen, w->p + at, 2);
+	wcursor_u16(&rdlen, (uint16_t)(w->off - start));
 	return 0;
 }
 
 ssize_t dnsmsg_rewrite(const uint8_t *in, size_t inlen, const struct dnsmsg_rewrite *rw, uint8_t *out,
 		       size_t cap)
 {
-	struct wbuf b = { out, cap, 0, false };
 	struct dns_msg msg;
-	size_t off;
+	struct wcursor w;
+	struct cursor c;
 	uint32_t total;
 
 	if (dnsmsg_parse(in, inlen, &msg) < 0 || !dnsmsg_name_eq(&msg.qname, rw->from))
 		return -EBADMSG;
-	put_hdr(&b, rw->id, msg.h.flags, msg.h.an, msg.h.ns, msg.h.ar);
-	put(&b, rw->to->w, rw->to->len);
-	put16(&b, msg.qtype);
-	put16(&b, msg.qclass);
-	off = msg.qend;
+	wcursor_init(&w, out, cap);
+	put_hdr(&w, rw->id, msg.h.flags, msg.h.an, msg.h.ns, msg.h.ar);
+	put_question(&w, rw->to, &msg);
+	c = msg_at(in, inlen, msg.qend);
 	total = (uint32_t)msg.h.an + msg.h.ns + msg.h.ar;
 	for (uint32_t i = 0; i < total; i++) {
 		struct dns_rr rr;
 		int ret;
-		if (dnsmsg_rr_read(in, inlen, &off, &rr) < 0)
+		if (dnsmsg_rr_read(&c, &rr) < 0)
 			return -EBADMSG;
-		if ((ret = put_rr(&b, in, inlen, &rr, rw)) < 0)
+		if ((ret = put_rr(&w, in, inlen, &rr, rw)) < 0)
 			return ret;
 	}
-	return b.err ? -ENOSPC : (ssize_t)b.off;
+	return wcursor_result(&w);
 }
 
 size_t dnsmsg_truncate(uint8_t *m, size_t len, size_t max)
 {
 	struct dns_msg msg;
+	struct wcursor w;
 	size_t n, optlen;
 
 	if (len <= max)
@@ -545,17 +533,15 @@ size_t dnsmsg_truncate(uint8_t *m, size_t len, size_t max)
 	if (optlen) {
 		/* The OPT record lies after the question: moving it down is safe. */
 		memmove(m + n + OPT_FIXED, m + msg.opt_rd_off, msg.opt_rd_len);
-		m[n] = 0;
-		wr16(m + n + 1, DNS_T_OPT);
-		wr16(m + n + 3, msg.opt_class);
-		wr16(m + n + 5, (uint16_t)(msg.opt_ttl >> 16));
-		wr16(m + n + 7, (uint16_t)msg.opt_ttl);
-		wr16(m + n + 9, (uint16_t)msg.opt_rd_len);
+		wcursor_init(&w, m + n, OPT_FIXED);
+		put_opt(&w, msg.opt_class, msg.opt_ttl, msg.opt_rd_len);
 	}
-	wr16(m + 2, msg.h.flags | DNS_F_TC);
-	wr16(m + 6, 0);
-	wr16(m + 8, 0);
-	wr16(m + 10, optlen ? 1 : 0);
+	wcursor_init(&w, m + 2, DNS_HDR_LEN - 2); /* the header after the ID */
+	wcursor_u16(&w, msg.h.flags | DNS_F_TC);
+	wcursor_u16(&w, 1);
+	wcursor_u16(&w, 0);
+	wcursor_u16(&w, 0);
+	wcursor_u16(&w, optlen ? 1 : 0);
 	return n + optlen;
 }
 

@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "common/cursor.h"
+
 #define DNS_HDR_LEN 12
 #define DNS_NAME_MAX 255 /* wire form, the root label included */
 #define DNS_LABEL_MAX 63
@@ -81,16 +83,22 @@ struct dns_msg {
 
 /* ---- reading ---- */
 
-/* The 12-byte header; 0 or -EBADMSG. */
-int dnsmsg_hdr_read(const uint8_t *m, size_t len, struct dns_hdr *h);
-/* The name at *off (following compression pointers); *off moves past it
- * as it appears at that place.  0 or -EBADMSG. */
-int dnsmsg_name_read(const uint8_t *m, size_t len, size_t *off, struct dns_name *out);
-/* The record at *off; *off moves past it.  0 or -EBADMSG. */
-int dnsmsg_rr_read(const uint8_t *m, size_t len, size_t *off, struct dns_rr *rr);
+/* The name at c, a cursor on the whole message (compression pointers
+ * point back into it): c moves past the name as it stands there.  0, or
+ * -EBADMSG with c failed. */
+int dnsmsg_name_read(struct cursor *c, struct dns_name *out);
+/* The record at c (as for names); c moves past it.  0, or -EBADMSG with c
+ * failed. */
+int dnsmsg_rr_read(struct cursor *c, struct dns_rr *rr);
+/* The header and the question of a message with QDCOUNT 1, not looking at
+ * what follows: msg gets h, qname, qtype, qclass and qend (nothing else:
+ * edns false).  0 or -EBADMSG. */
+int dnsmsg_question_read(const uint8_t *m, size_t len, struct dns_msg *msg);
+/* The same question: the name but for letter case (0x20), type and class. */
+bool dnsmsg_question_eq(const struct dns_msg *a, const struct dns_msg *b);
 /* Parses a whole message with QDCOUNT 1: the question, then every record
- * (validated, EDNS and SOA noted).  At most one OPT, owned by the root, in
- * the additional section.  0 or -EBADMSG. */
+ * (validated, EDNS and SOA noted), then nothing.  At most one OPT, owned by
+ * the root, in the additional section.  0 or -EBADMSG. */
 int dnsmsg_parse(const uint8_t *m, size_t len, struct dns_msg *msg);
 
 /* ---- names ---- */
@@ -123,10 +131,13 @@ uint32_t dnsmsg_name_hash(const struct dns_name *n, bool ci);
 
 /* ---- writing ---- */
 
-/* An answer carrying only the question and an rcode, for the query q
- * (parsed as msg): its ID, opcode and RD, with RA set; an OPT record if
- * the query had one.  Length or -ENOSPC. */
-ssize_t dnsmsg_error(const uint8_t *q, const struct dns_msg *msg, uint16_t rcode, uint8_t *out, size_t cap);
+/* Puts id in the header of the message m (at least DNS_HDR_LEN bytes). */
+void dnsmsg_set_id(uint8_t *m, uint16_t id);
+
+/* An answer carrying only the question and an rcode, for the query msg:
+ * its ID, opcode, RD and CD, with RA set; an OPT record if the query had
+ * one.  Length or -ENOSPC. */
+ssize_t dnsmsg_error(const struct dns_msg *msg, uint16_t rcode, uint8_t *out, size_t cap);
 /* The query q asked again for name with a new ID: same flags, type and
  * class, the OPT record copied, nothing else.  Length or -errno. */
 ssize_t dnsmsg_requery(const uint8_t *q, const struct dns_msg *msg, uint16_t id, const struct dns_name *name,

@@ -29,10 +29,7 @@ struct dnstcp {
 static void dnstcp_free(struct dnstcp *t)
 {
 	loop_timer_cancel(t->l, &t->timer);
-	if (t->fd >= 0) {
-		loop_del(t->l, t->fd);
-		close(t->fd);
-	}
+	loop_close(t->l, &t->fd);
 	free(t->out);
 	free(t->in);
 	free(t);

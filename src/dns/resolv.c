@@ -313,16 +313,26 @@ int resolv_install(const char *orig, size_t orig_len, const char *text, size_t t
 }
 
 /* Does the daemon that wrote rc still run?  Its pid, alive, in the
- * network namespace it named (a pid reused after a reboot is not it). */
+ * network namespace it named (a pid reused after a reboot is not it).  A
+ * caller that may not look into root's processes (EACCES) takes a live
+ * pid, not a zombie (a killed daemon nobody reaped), for it. */
 static bool owner_alive(const struct resolv_conf *rc)
 {
-	char path[64];
+	char path[64], stat_line[512], *paren;
 	struct stat st;
 
-	if (!rc->owner_pid)
+	if (!rc->owner_pid || rc->owner_pid > INT32_MAX)
 		return false;
 	snprintf(path, sizeof(path), "/proc/%ld/ns/net", rc->owner_pid);
-	return stat(path, &st) == 0 && (unsigned long)st.st_ino == rc->owner_netns;
+	if (stat(path, &st) == 0)
+		return (unsigned long)st.st_ino == rc->owner_netns;
+	if (errno != EACCES)
+		return false;
+	/* "pid (comm) S ...": the state follows the last ')' */
+	snprintf(path, sizeof(path), "/proc/%ld/stat", rc->owner_pid);
+	if (file_read_small(path, stat_line, sizeof(stat_line)) <= 0 || !(paren = strrchr(stat_line, ')')))
+		return false;
+	return paren[1] == ' ' && paren[2] != 'Z' && paren[2] != 'X';
 }
 
 /* The original for the file cur (subway's): the saved copy if there is
@@ -378,6 +388,35 @@ int resolv_restore(void)
 		unlink(saved);
 out:
 	free(orig);
+	free(cur);
+	return ret;
+}
+
+int resolv_stale(bool daemon_here, struct resolv_conf *rc)
+{
+	char *cur = malloc(RESOLV_OURS_MAX + 1);
+	struct stat self;
+	ssize_t n;
+	int ret;
+
+	memset(rc, 0, sizeof(*rc));
+	if (!cur)
+		return -ENOMEM;
+	if ((n = file_read_small(RESOLV_PATH, cur, RESOLV_OURS_MAX + 1)) < 0) {
+		ret = (int)n;
+		goto out;
+	}
+	resolv_conf_parse(cur, (size_t)n, rc);
+	if (!rc->ours) {
+		ret = 0;
+	} else if (stat("/proc/self/ns/net", &self) < 0) {
+		ret = -errno;
+	} else if (daemon_here && (!rc->owner_netns || rc->owner_netns == (unsigned long)self.st_ino)) {
+		ret = 0; /* this namespace's daemon answers: the file is its */
+	} else {
+		ret = !owner_alive(rc);
+	}
+out:
 	free(cur);
 	return ret;
 }

@@ -75,3 +75,9 @@ int resolv_install(const char *orig, size_t orig_len, const char *text, size_t t
  * restored, 0 when there was nothing to do (or the file was no longer
  * ours: the saved copy is then dropped), -errno on failure. */
 int resolv_restore(void);
+/* After a SIGKILL: RESOLV_PATH is still subway's, and the daemon that
+ * wrote it no longer runs (daemon_here: a daemon answers in this network
+ * namespace, and owns a file that names this namespace).  1 (rc holds the
+ * file: its nameserver, the gone daemon's pid), 0, or -errno when the file
+ * cannot be read.  Reads only: resolv_restore() repairs. */
+int resolv_stale(bool daemon_here, struct resolv_conf *rc);

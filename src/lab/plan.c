@@ -176,16 +176,19 @@ int lab_topo_parse(const char *s, enum lab_topo *out)
 int lab_name_check(const char *name, char *err, size_t errlen)
 {
 	size_t n = name ? strlen(name) : 0;
+	char cut[STR_CUT_SIZE];
 
 	if (n == 0 || n > LAB_NAME_MAX) {
-		snprintf(err, errlen, "bad lab name '%s': 1 to %d characters", name ? name : "", LAB_NAME_MAX);
+		snprintf(err, errlen, "bad lab name '%s': 1 to %d characters",
+			 name ? str_cut(name, n, cut, sizeof(cut)) : "", LAB_NAME_MAX);
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < n; i++) {
 		char c = name[i];
 		bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (c == '-' && i > 0);
 		if (!ok) {
-			snprintf(err, errlen, "bad lab name '%s': use a-z, 0-9 and '-' (not first)", name);
+			snprintf(err, errlen, "bad lab name '%s': use a-z, 0-9 and '-' (not first)",
+				 str_cut(name, n, cut, sizeof(cut)));
 			return -EINVAL;
 		}
 	}

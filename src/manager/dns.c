@@ -1,7 +1,8 @@
 /* DNS for the daemon: each query is sent by UDP to the cluster DNS with a
  * fresh random ID; a reply is accepted only if its ID names a query in
- * flight and its question is that query's question; the client's ID is
- * put back and the reply goes to the daemon with the same message id.
+ * flight and its question is that query's question (dnsmsg: header and
+ * question are read here, the rest is the daemon's to parse); the daemon's
+ * ID is put back and the reply goes to it with the same message id.
  * A query without an answer within MGR_DNS_TIMEOUT_MS gets a SERVFAIL,
  * so the application fails fast instead of waiting for its own timeout.
  * A truncated (TC) reply is asked again over TCP (RFC 7766) and the whole
@@ -15,67 +16,43 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "dns/dnsmsg.h"
+#include "dns/dnstcp.h"
+#include "manager/dns.h"
 #include "manager/manager.h"
 #include "manager/session.h"
+#include "net/sock.h"
 
-#define DNS_HDR 12
 #define DNS_READS 64
 #define DNS_SLOT_BITS 10
 _Static_assert(MGR_DNS_MAX == 1 << DNS_SLOT_BITS, "slot bits");
 
-/* Length of the single question that follows the header, or -EBADMSG.
- * The name must be uncompressed (it is the first name of the message). */
-int mgr_dns_question_len(const uint8_t *msg, size_t len)
-{
-	size_t off = DNS_HDR, name = 0;
-
-	if (len < DNS_HDR || msg[4] != 0 || msg[5] != 1)
-		return -EBADMSG;
-	for (;;) {
-		uint8_t l;
-		if (off >= len)
-			return -EBADMSG;
-		l = msg[off];
-		if (l & 0xc0)
-			return -EBADMSG;
-		name += (size_t)l + 1;
-		if (name > 255 || (size_t)l + 1 > len - off)
-			return -EBADMSG;
-		off += (size_t)l + 1;
-		if (l == 0)
-			break;
-	}
-	if (len - off < 4)
-		return -EBADMSG;
-	return (int)(off + 4 - DNS_HDR);
-}
-
-/* ASCII case-insensitive: resolvers may play with letter case (0x20). */
-bool mgr_dns_question_eq(const uint8_t *a, const uint8_t *b, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		uint8_t x = a[i], y = b[i];
-		if (x >= 'A' && x <= 'Z')
-			x = (uint8_t)(x + 32);
-		if (y >= 'A' && y <= 'Z')
-			y = (uint8_t)(y + 32);
-		if (x != y)
-			return false;
-	}
-	return true;
-}
+/* A query in flight; the low bits of its wire ID name its slot. */
+struct dns_slot {
+	struct sreq r;     /* the session's, while in flight */
+	uint32_t msg_id;   /* the daemon's message id */
+	uint16_t wire_id;  /* the ID the cluster DNS sees */
+	struct dns_msg q;  /* the daemon's query, header and question: its ID, and a SERVFAIL's question */
+	struct dnstcp *tcp; /* the retry over TCP of a truncated answer */
+	uint16_t msg_len;   /* the query as sent (0: too long to keep) */
+	uint8_t msg[MGR_DNS_QUERY_MAX];
+};
 
 static void dns_slot_free(struct dns_slot *d)
 {
 	if (d->tcp) {
 		dnstcp_cancel(d->tcp);
 		d->tcp = NULL;
-		d->m->n_dns_tcp--;
+		d->r.m->n_dns_tcp--;
 	}
-	loop_timer_cancel(d->m->loop, &d->timer);
-	d->s->n_dns--;
-	d->s = NULL;
-	d->m->n_dns--;
+	sreq_end(&d->r, SREQ_DNS);
+}
+
+/* The session ended: its requests go, unanswered. */
+void dns_forget(struct session *s)
+{
+	while (!list_empty(&s->reqs[SREQ_DNS]))
+		dns_slot_free(container_of(list_first(&s->reqs[SREQ_DNS], struct sreq, link), struct dns_slot, r));
 }
 
 /* Sends msg (len bytes, the client's ID already in place) to the daemon. */
@@ -83,31 +60,26 @@ static void dns_reply(struct dns_slot *d, const uint8_t *msg, size_t len)
 {
 	struct msg_dns r = { .id = d->msg_id, .data = msg, .len = (uint16_t)len };
 	size_t cap = FRAME_HDR_LEN + 8 + len;
-	uint8_t *p = session_reserve(d->s, cap);
+	uint8_t *p = session_reserve(d->r.s, cap);
 	ssize_t n = p ? msg_dns_encode(p, cap, FT_DNS_REPLY, &r) : -ENOBUFS;
 
 	if (n < 0) {
-		d->m->st.dns_dropped++;
+		d->r.m->st.dns_dropped++;
 		return;
 	}
-	session_commit(d->s, (size_t)n);
-	session_kick(d->s);
+	session_commit(d->r.s, (size_t)n);
+	session_kick(d->r.s);
 }
 
 /* Answers SERVFAIL for the query in d and frees d. */
 static void dns_servfail(struct dns_slot *d)
 {
-	uint8_t msg[DNS_HDR + sizeof(d->question)];
+	uint8_t msg[DNS_HDR_LEN + DNS_NAME_MAX + 4];
+	ssize_t n = dnsmsg_error(&d->q, DNS_R_SERVFAIL, msg, sizeof(msg));
 
-	d->m->st.dns_dropped++;
-	memset(msg, 0, DNS_HDR);
-	msg[0] = (uint8_t)(d->client_id >> 8);
-	msg[1] = (uint8_t)d->client_id;
-	msg[2] = (uint8_t)(0x80 | (d->qflags & 0x79)); /* QR, opcode, RD */
-	msg[3] = 0x80 | 2;                               /* RA, SERVFAIL */
-	msg[5] = 1;
-	memcpy(msg + DNS_HDR, d->question, d->qlen);
-	dns_reply(d, msg, DNS_HDR + d->qlen);
+	d->r.m->st.dns_dropped++;
+	if (n > 0)
+		dns_reply(d, msg, (size_t)n);
 	dns_slot_free(d);
 }
 
@@ -117,20 +89,17 @@ static void dns_on_timeout(struct loop *l, struct loop_timer *t)
 	dns_servfail(t->arg);
 }
 
-/* The answer msg (ID already checked) answers d's question. */
-static bool dns_answers(const struct dns_slot *d, const uint8_t *msg, size_t len)
+/* The answer a (its header and question) answers d's query. */
+static bool dns_answers(const struct dns_slot *d, const struct dns_msg *a)
 {
-	int qlen = mgr_dns_question_len(msg, len);
-
-	return qlen == d->qlen && mgr_dns_question_eq(msg + DNS_HDR, d->question, d->qlen);
+	return a->h.id == d->wire_id && (a->h.flags & DNS_F_QR) && dnsmsg_question_eq(a, &d->q);
 }
 
-/* Sends the client's ID back in msg, and msg to the daemon; frees d. */
+/* Sends the daemon's ID back in msg, and msg to the daemon; frees d. */
 static void dns_answer(struct dns_slot *d, uint8_t *msg, size_t len)
 {
-	msg[0] = (uint8_t)(d->client_id >> 8);
-	msg[1] = (uint8_t)d->client_id;
-	d->m->st.dns_replies++;
+	dnsmsg_set_id(msg, d->q.h.id);
+	d->r.m->st.dns_replies++;
 	dns_reply(d, msg, len);
 	dns_slot_free(d);
 }
@@ -138,24 +107,24 @@ static void dns_answer(struct dns_slot *d, uint8_t *msg, size_t len)
 static void dns_tcp_done(void *arg, int err, const uint8_t *msg, size_t len)
 {
 	struct dns_slot *d = arg;
+	struct dns_msg a;
 
 	d->tcp = NULL; /* it frees itself after this call */
-	d->m->n_dns_tcp--;
-	if (err || (uint16_t)(msg[0] << 8 | msg[1]) != d->wire_id || !(msg[2] & 0x80) ||
-	    !dns_answers(d, msg, len)) {
+	d->r.m->n_dns_tcp--;
+	if (err || dnsmsg_question_read(msg, len, &a) < 0 || !dns_answers(d, &a)) {
 		log_debug("dns over TCP: %s", err ? strerror(-err) : "not the answer");
 		dns_servfail(d);
 		return;
 	}
-	memcpy(d->m->scratch, msg, len); /* len <= 65535 < FRAME_MAX */
-	dns_answer(d, d->m->scratch, len);
+	memcpy(d->r.m->scratch, msg, len); /* len <= 65535 < FRAME_MAX */
+	dns_answer(d, d->r.m->scratch, len);
 }
 
 /* A truncated answer: ask again over TCP, from the same marked socket
  * options.  False when that cannot be done (then the TC answer goes on). */
 static bool dns_retry_tcp(struct dns_slot *d)
 {
-	struct mgr *m = d->m;
+	struct mgr *m = d->r.m;
 
 	if (!d->msg_len || d->tcp || m->n_dns_tcp >= MGR_DNS_TCP_MAX)
 		return false;
@@ -171,15 +140,14 @@ static bool dns_retry_tcp(struct dns_slot *d)
 static void dns_input(struct mgr *m, uint8_t *msg, size_t len)
 {
 	struct dns_slot *d;
-	uint16_t id;
+	struct dns_msg a;
 
-	if (len < DNS_HDR || !(msg[2] & 0x80))
+	if (dnsmsg_question_read(msg, len, &a) < 0)
 		return;
-	id = (uint16_t)(msg[0] << 8 | msg[1]);
-	d = &m->dns[id & (MGR_DNS_MAX - 1)];
-	if (!d->s || d->wire_id != id || d->tcp || !dns_answers(d, msg, len))
+	d = &m->dns[a.h.id & (MGR_DNS_MAX - 1)];
+	if (!d->r.s || d->tcp || !dns_answers(d, &a))
 		return; /* not the answer to our question: keep waiting */
-	if ((msg[2] & 0x02) && dns_retry_tcp(d))
+	if ((a.h.flags & DNS_F_TC) && dns_retry_tcp(d))
 		return;
 	dns_answer(d, msg, len);
 }
@@ -191,13 +159,11 @@ static void dns_on_event(struct loop *l, int fd, uint32_t events, void *arg)
 	(void)l;
 	(void)events;
 	for (int i = 0; i < DNS_READS; i++) {
-		ssize_t n = recv(fd, m->scratch, 65535, 0);
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				break;
-			continue; /* ECONNREFUSED: the server is down; queries time out */
-		}
-		dns_input(m, m->scratch, (size_t)n);
+		ssize_t n = sock_recv(fd, m->scratch, 65535, NULL);
+		if (n == -EAGAIN)
+			break;
+		if (n >= 0) /* else ECONNREFUSED: the server is down; queries time out */
+			dns_input(m, m->scratch, (size_t)n);
 	}
 }
 
@@ -238,8 +204,6 @@ int dns_init(struct mgr *m)
 	m->dns = calloc(MGR_DNS_MAX, sizeof(*m->dns));
 	if (!m->dns)
 		return -ENOMEM;
-	for (int i = 0; i < MGR_DNS_MAX; i++)
-		m->dns[i].m = m;
 	if (!m->cfg.dns)
 		log_warn("no cluster DNS server (--dns, /etc/resolv.conf): DNS queries are dropped");
 	dns_open(m);
@@ -248,32 +212,21 @@ int dns_init(struct mgr *m)
 
 void dns_fini(struct mgr *m)
 {
-	if (m->dns_fd >= 0) {
-		loop_del(m->loop, m->dns_fd);
-		close(m->dns_fd);
-		m->dns_fd = -1;
-	}
+	loop_close(m->loop, &m->dns_fd);
 	free(m->dns);
 	m->dns = NULL;
-}
-
-void dns_forget(struct mgr *m, struct session *s)
-{
-	for (int i = 0; s->n_dns && i < MGR_DNS_MAX; i++)
-		if (m->dns[i].s == s)
-			dns_slot_free(&m->dns[i]);
 }
 
 /* A free slot with a fresh random wire ID whose low bits name it. */
 static struct dns_slot *dns_slot_new(struct mgr *m)
 {
-	for (int tries = 0; tries < 8 && m->n_dns < MGR_DNS_MAX; tries++) {
+	for (int tries = 0; tries < 8 && m->n_reqs[SREQ_DNS] < MGR_DNS_MAX; tries++) {
 		uint16_t id = 0;
 		struct dns_slot *d;
 		if (auth_random(&id, sizeof(id)) < 0)
 			return NULL;
 		d = &m->dns[id & (MGR_DNS_MAX - 1)];
-		if (!d->s) {
+		if (!d->r.s) {
 			d->wire_id = id;
 			return d;
 		}
@@ -285,31 +238,25 @@ void dns_query(struct session *s, const struct msg_dns *q)
 {
 	struct mgr *m = s->m;
 	struct dns_slot *d;
-	int qlen = mgr_dns_question_len(q->data, q->len);
+	struct dns_msg qm;
 
 	m->st.dns_queries++;
-	if (dns_open(m) < 0 || qlen < 0 || (size_t)qlen > sizeof(d->question) ||
-	    s->n_dns >= MGR_SESSION_DNS_MAX || !(d = dns_slot_new(m))) {
+	if (dns_open(m) < 0 || dnsmsg_question_read(q->data, q->len, &qm) < 0 ||
+	    s->n_reqs[SREQ_DNS] >= MGR_SESSION_DNS_MAX || !(d = dns_slot_new(m))) {
 		m->st.dns_dropped++;
 		return;
 	}
 	memcpy(m->scratch, q->data, q->len);
-	m->scratch[0] = (uint8_t)(d->wire_id >> 8);
-	m->scratch[1] = (uint8_t)d->wire_id;
+	dnsmsg_set_id(m->scratch, d->wire_id);
 	if (send(m->dns_fd, m->scratch, q->len, 0) < 0) {
 		log_debug("session %s: dns send: %s", s->name, strerror(errno));
 		m->st.dns_dropped++;
 		return;
 	}
-	d->s = s;
 	d->msg_id = q->id;
-	d->client_id = (uint16_t)(q->data[0] << 8 | q->data[1]);
-	d->qflags = q->data[2];
-	d->qlen = (uint16_t)qlen;
-	memcpy(d->question, q->data + DNS_HDR, (size_t)qlen);
+	d->q = qm;
 	d->msg_len = q->len <= sizeof(d->msg) ? q->len : 0;
 	memcpy(d->msg, m->scratch, d->msg_len);
-	s->n_dns++;
-	m->n_dns++;
-	loop_timer_arm(m->loop, &d->timer, MGR_DNS_TIMEOUT_MS, dns_on_timeout, d);
+	sreq_begin(&d->r, s, SREQ_DNS);
+	loop_timer_arm(m->loop, &d->r.timer, MGR_DNS_TIMEOUT_MS, dns_on_timeout, d);
 }

@@ -277,13 +277,11 @@ static void flow_input(struct flow *f)
 /* The dialed socket, while the early bytes are written to it. */
 static void flow_on_dialed(struct loop *l, int fd, uint32_t events, void *arg)
 {
-	struct flow *f = arg;
-
 	(void)l;
 	(void)fd;
 	(void)events;
-	if (f->state == FLOW_HANDOFF)
-		flow_handoff(f);
+	if (((struct flow *)arg)->state == FLOW_HANDOFF)
+		flow_handoff(arg);
 }
 
 static void flow_on_tunnel(struct loop *l, int fd, uint32_t events, void *arg)
@@ -327,8 +325,7 @@ int flow_new(struct session *s, struct wire *w)
 	struct mgr *m = s->m;
 
 	if (!f) {
-		close(w->fd);
-		wire_fini(w);
+		wire_drop(w);
 		return -ENOMEM;
 	}
 	f->s = s;

@@ -10,41 +10,39 @@
 #include <errno.h>
 #include <linux/errqueue.h>
 #include <netinet/in.h>
-#include <netinet/ip_icmp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "common/log.h"
+#include "manager/icmp.h"
 #include "manager/manager.h"
 #include "manager/session.h"
+#include "net/packet.h"
+#include "net/sock.h"
 
 #define ICMP_HDR 8
+#define ICMP_ECHO 8 /* the type of a request (RFC 792) */
 #define ICMP_SLOT_BITS 10 /* MGR_PING_MAX == 1 << ICMP_SLOT_BITS */
 #define ICMP_READS 64
 
 _Static_assert(MGR_PING_MAX == 1 << ICMP_SLOT_BITS, "slot bits");
 
-static uint16_t icmp_csum(const uint8_t *p, size_t len)
-{
-	uint32_t sum = 0;
+/* An echo request in flight. */
+struct ping_slot {
+	struct sreq r;     /* the session's, while in flight */
+	uint32_t id;       /* the daemon's request id */
+	uint32_t dst;
+	uint16_t ident, seq; /* the daemon's, echoed in the PONG */
+	uint16_t wire_seq;   /* the sequence number on the wire */
+};
 
-	for (size_t i = 0; i + 1 < len; i += 2)
-		sum += (uint32_t)(p[i] << 8 | p[i + 1]);
-	if (len & 1)
-		sum += (uint32_t)p[len - 1] << 8;
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
-}
-
-static void icmp_slot_free(struct ping_slot *ps)
+/* The session ended: its requests go, unanswered. */
+void icmp_forget(struct session *s)
 {
-	loop_timer_cancel(ps->m->loop, &ps->timer);
-	ps->s->n_pings--;
-	ps->s = NULL;
-	ps->m->n_pings--;
+	while (!list_empty(&s->reqs[SREQ_PING]))
+		sreq_end(list_first(&s->reqs[SREQ_PING], struct sreq, link), SREQ_PING);
 }
 
 /* Answers the daemon and frees the slot. */
@@ -54,7 +52,7 @@ static void icmp_pong(struct ping_slot *ps, uint8_t status, uint32_t src, const 
 	struct msg_pong pong = { .id = ps->id, .status = status, .src = src,
 				 .ident = ps->ident, .seq = ps->seq, .data = data,
 				 .len = (uint16_t)len };
-	struct session *s = ps->s;
+	struct session *s = ps->r.s;
 	size_t cap = FRAME_HDR_LEN + 32 + len;
 	uint8_t *p = session_reserve(s, cap);
 	ssize_t n = p ? msg_pong_encode(p, cap, &pong) : -ENOBUFS;
@@ -64,8 +62,8 @@ static void icmp_pong(struct ping_slot *ps, uint8_t status, uint32_t src, const 
 		session_kick(s);
 	}
 	if (status == PONG_REPLY)
-		ps->m->st.pongs++;
-	icmp_slot_free(ps);
+		ps->r.m->st.pongs++;
+	sreq_end(&ps->r, SREQ_PING);
 }
 
 static void icmp_on_timeout(struct loop *l, struct loop_timer *t)
@@ -73,7 +71,7 @@ static void icmp_on_timeout(struct loop *l, struct loop_timer *t)
 	struct ping_slot *ps = t->arg;
 
 	(void)l;
-	ps->m->st.ping_timeouts++;
+	ps->r.m->st.ping_timeouts++;
 	icmp_pong(ps, PONG_TIMEOUT, ps->dst, NULL, 0);
 }
 
@@ -81,38 +79,24 @@ static struct ping_slot *icmp_slot_of(struct mgr *m, uint16_t wire_seq)
 {
 	struct ping_slot *ps = &m->pings[wire_seq & (MGR_PING_MAX - 1)];
 
-	return ps->s && ps->wire_seq == wire_seq ? ps : NULL;
+	return ps->r.s && ps->wire_seq == wire_seq ? ps : NULL;
 }
 
-/* An ICMP message (header first) from src. */
+/* An ICMP message from src, as the socket read it (a raw one with the IP
+ * header).  A ping socket's identifier is the kernel's, which hands it
+ * only replies to it; its errors come on the error queue. */
 static void icmp_input(struct mgr *m, uint32_t src, const uint8_t *p, size_t len)
 {
+	struct pkt4_icmp_answer a;
 	struct ping_slot *ps;
 
-	if (len < ICMP_HDR)
+	if (pkt4_icmp_answer_parse(p, len, m->ping_raw, &a) < 0 || (m->ping_raw && a.ident != m->ping_ident) ||
+	    (a.error && !m->ping_raw) || !(ps = icmp_slot_of(m, a.seq)))
 		return;
-	if (p[0] == ICMP_ECHOREPLY) {
-		if (m->ping_raw && (p[4] << 8 | p[5]) != m->ping_ident)
-			return;
-		ps = icmp_slot_of(m, (uint16_t)(p[6] << 8 | p[7]));
-		if (ps && ps->dst == src)
-			icmp_pong(ps, PONG_REPLY, src, p + ICMP_HDR, len - ICMP_HDR);
-		return;
-	}
-	/* Raw socket: an error quoting our request (IP header + 8 bytes). */
-	if (m->ping_raw && (p[0] == ICMP_DEST_UNREACH || p[0] == ICMP_TIME_EXCEEDED) &&
-	    len >= ICMP_HDR + 20 + ICMP_HDR) {
-		const uint8_t *ip = p + ICMP_HDR;
-		size_t ihl = (size_t)(ip[0] & 0xf) * 4;
-		if (ihl < 20 || len < ICMP_HDR + ihl + ICMP_HDR || ip[9] != IPPROTO_ICMP)
-			return;
-		const uint8_t *q = ip + ihl;
-		if (q[0] != ICMP_ECHO || (q[4] << 8 | q[5]) != m->ping_ident)
-			return;
-		ps = icmp_slot_of(m, (uint16_t)(q[6] << 8 | q[7]));
-		if (ps)
-			icmp_pong(ps, PONG_UNREACHABLE, src, NULL, 0);
-	}
+	if (a.error)
+		icmp_pong(ps, PONG_UNREACHABLE, src, NULL, 0);
+	else if (ps->dst == src)
+		icmp_pong(ps, PONG_REPLY, src, a.data, a.len);
 }
 
 /* Ping socket: ICMP errors arrive on the error queue, quoting our request. */
@@ -151,23 +135,12 @@ static void icmp_on_event(struct loop *l, int fd, uint32_t events, void *arg)
 		for (int i = 0; i < ICMP_READS; i++)
 			icmp_errqueue(m);
 	for (int i = 0; i < ICMP_READS; i++) {
-		struct sockaddr_in sa;
-		socklen_t sl = sizeof(sa);
-		ssize_t n = recvfrom(fd, m->scratch, 65535, 0, (struct sockaddr *)&sa, &sl);
-		const uint8_t *p = m->scratch;
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				break;
-			continue;
-		}
-		if (m->ping_raw) { /* raw sockets hand over the IP header too */
-			size_t ihl = n >= 20 ? (size_t)(p[0] & 0xf) * 4 : 0;
-			if (ihl < 20 || (size_t)n < ihl)
-				continue;
-			p += ihl;
-			n -= (ssize_t)ihl;
-		}
-		icmp_input(m, ntohl(sa.sin_addr.s_addr), p, (size_t)n);
+		uint32_t src;
+		ssize_t n = sock_recv(fd, m->scratch, 65535, &src);
+		if (n == -EAGAIN)
+			break;
+		if (n >= 0)
+			icmp_input(m, src, m->scratch, (size_t)n);
 	}
 }
 
@@ -192,14 +165,15 @@ static int icmp_socket(struct mgr *m)
 
 int icmp_init(struct mgr *m)
 {
-	int fd;
+	int fd, ret;
 
 	m->pings = calloc(MGR_PING_MAX, sizeof(*m->pings));
 	if (!m->pings)
 		return -ENOMEM;
-	for (int i = 0; i < MGR_PING_MAX; i++)
-		m->pings[i].m = m;
-	auth_random(&m->ping_ident, sizeof(m->ping_ident));
+	if ((ret = auth_random(&m->ping_ident, sizeof(m->ping_ident))) < 0) {
+		log_err("no random bytes for the ICMP identifier: %s", strerror(-ret));
+		return ret;
+	}
 	fd = icmp_socket(m);
 	if (fd < 0) {
 		log_warn("no ICMP socket (%s): pings will be answered 'unreachable'; allow the "
@@ -216,34 +190,17 @@ int icmp_init(struct mgr *m)
 	return 0;
 }
 
-void icmp_fini(struct mgr *m)
-{
-	if (m->ping_fd >= 0) {
-		loop_del(m->loop, m->ping_fd);
-		close(m->ping_fd);
-		m->ping_fd = -1;
-	}
-	free(m->pings);
-	m->pings = NULL;
-}
-
-void icmp_forget(struct mgr *m, struct session *s)
-{
-	for (int i = 0; s->n_pings && i < MGR_PING_MAX; i++)
-		if (m->pings[i].s == s)
-			icmp_slot_free(&m->pings[i]);
-}
-
 static struct ping_slot *icmp_slot_new(struct mgr *m)
 {
 	uint32_t r = 0;
 
-	if (m->n_pings >= MGR_PING_MAX)
+	/* r picks the slot, the low bits of the sequence number on the wire:
+	 * without random bytes, no request rather than a predictable one. */
+	if (m->n_reqs[SREQ_PING] >= MGR_PING_MAX || auth_random(&r, sizeof(r)) < 0)
 		return NULL;
-	auth_random(&r, sizeof(r));
 	for (unsigned i = 0; i < MGR_PING_MAX; i++) {
 		struct ping_slot *ps = &m->pings[(r + i) & (MGR_PING_MAX - 1)];
-		if (!ps->s) {
+		if (!ps->r.s) {
 			/* A new generation: a late reply to the slot's last use matches nothing. */
 			ps->wire_seq = (uint16_t)((ps->wire_seq + MGR_PING_MAX) |
 						  ((r + i) & (MGR_PING_MAX - 1)));
@@ -269,7 +226,7 @@ static int icmp_send(struct mgr *m, const struct ping_slot *ps, const struct msg
 	p[6] = (uint8_t)(ps->wire_seq >> 8);
 	p[7] = (uint8_t)ps->wire_seq;
 	memcpy(p + ICMP_HDR, req->data, req->len);
-	ck = icmp_csum(p, ICMP_HDR + req->len); /* the ping socket recomputes it */
+	ck = csum_fold(csum_partial(p, ICMP_HDR + req->len, 0)); /* the ping socket recomputes it */
 	p[2] = (uint8_t)(ck >> 8);
 	p[3] = (uint8_t)ck;
 	if (sendto(m->ping_fd, p, ICMP_HDR + req->len, 0, (struct sockaddr *)&sa, sizeof(sa)) < 0)
@@ -280,11 +237,10 @@ static int icmp_send(struct mgr *m, const struct ping_slot *ps, const struct msg
 /* Answers a request that could not be sent, without a slot. */
 static void icmp_refuse(struct session *s, const struct msg_ping *req)
 {
-	struct ping_slot tmp = { .m = s->m, .s = s, .id = req->id, .dst = req->dst,
+	struct ping_slot tmp = { .id = req->id, .dst = req->dst,
 				 .ident = req->ident, .seq = req->seq };
 
-	s->n_pings++;
-	s->m->n_pings++;
+	sreq_begin(&tmp.r, s, SREQ_PING);
 	icmp_pong(&tmp, PONG_UNREACHABLE, req->dst, NULL, 0);
 }
 
@@ -301,7 +257,7 @@ void icmp_ping(struct session *s, const struct msg_ping *req)
 		icmp_refuse(s, req);
 		return;
 	}
-	if (s->n_pings >= MGR_SESSION_PINGS_MAX || !(ps = icmp_slot_new(m)))
+	if (s->n_reqs[SREQ_PING] >= MGR_SESSION_PINGS_MAX || !(ps = icmp_slot_new(m)))
 		return; /* too many in flight: lost, as on a busy network */
 	r = icmp_send(m, ps, req);
 	if (r < 0) {
@@ -309,12 +265,17 @@ void icmp_ping(struct session *s, const struct msg_ping *req)
 		icmp_refuse(s, req);
 		return;
 	}
-	ps->s = s;
 	ps->id = req->id;
 	ps->dst = req->dst;
 	ps->ident = req->ident;
 	ps->seq = req->seq;
-	s->n_pings++;
-	m->n_pings++;
-	loop_timer_arm(m->loop, &ps->timer, MGR_PING_TIMEOUT_MS, icmp_on_timeout, ps);
+	sreq_begin(&ps->r, s, SREQ_PING);
+	loop_timer_arm(m->loop, &ps->r.timer, MGR_PING_TIMEOUT_MS, icmp_on_timeout, ps);
+}
+
+void icmp_fini(struct mgr *m)
+{
+	loop_close(m->loop, &m->ping_fd);
+	free(m->pings);
+	m->pings = NULL;
 }

@@ -19,9 +19,12 @@
 
 #include "commands.h"
 #include "manager/conn.h"
+#include "manager/dns.h"
+#include "manager/icmp.h"
 #include "manager/session.h"
 #include "common/log.h"
 #include "manager/discover.h"
+#include "net/listener.h"
 #include "net/sock.h"
 #include "net/tls.h"
 
@@ -448,7 +451,7 @@ void mgr_log_stats(const struct mgr *m)
 	log_info("sessions %lu active %lu total; conns %lu accepted, %lu auth ok, %lu auth failed, "
 		 "%lu auth timeouts, %lu pre-auth dropped, accept paused %lu times",
 		 s->sessions_active, s->sessions_total, s->conns_accepted, s->auth_ok,
-		 s->auth_failed, s->auth_timeouts, s->preauth_dropped, s->accept_paused);
+		 s->auth_failed, s->auth_timeouts, s->preauth_dropped, m->listener.paused);
 	log_info("flows %lu active %lu total; dials ok %lu refused %lu unreachable %lu timeout %lu "
 		 "forbidden %lu error %lu limit %lu; bytes up %lu down %lu",
 		 s->flows_active, s->flows_total, s->dials[DIAL_OK], s->dials[DIAL_REFUSED],
@@ -467,43 +470,9 @@ void mgr_log_stats(const struct mgr *m)
 		 s->limit_udp);
 }
 
-static void mgr_on_accept_resume(struct loop *l, struct loop_timer *t)
+static void mgr_on_accept(void *arg, int fd)
 {
-	struct mgr *m = t->arg;
-
-	loop_mod(l, m->listen_fd, LOOP_IN);
-}
-
-/* Out of fds (or memory): the listener stays readable, so stop watching it
- * for a moment instead of spinning on a level-triggered event. */
-static void mgr_accept_pause(struct mgr *m, int err)
-{
-	m->st.accept_paused++;
-	if (m->st.accept_paused <= 10 || m->st.accept_paused % 1000 == 0)
-		log_warn("accept: %s; pausing new connections for %d ms (%lu times)",
-			 strerror(err), MGR_ACCEPT_PAUSE_MS, m->st.accept_paused);
-	loop_mod(m->loop, m->listen_fd, 0);
-	loop_timer_arm(m->loop, &m->accept_timer, MGR_ACCEPT_PAUSE_MS, mgr_on_accept_resume, m);
-}
-
-static void mgr_on_accept(struct loop *l, int fd, uint32_t events, void *arg)
-{
-	struct mgr *m = arg;
-
-	(void)l;
-	(void)events;
-	for (int i = 0; i < MGR_ACCEPT_BATCH; i++) {
-		int c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (c >= 0) {
-			conn_accept(m, c);
-			continue;
-		}
-		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
-			mgr_accept_pause(m, errno);
-		else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-			log_warn("accept: %s", strerror(errno));
-		return;
-	}
+	conn_accept(arg, fd);
 }
 
 static void mgr_on_signal(struct loop *l, int fd, uint32_t events, void *arg)
@@ -606,15 +575,13 @@ static int mgr_print_fingerprint(const struct mgr_config *c)
 static int mgr_listen(struct mgr *m)
 {
 	char ep[24];
+	int r = listener_init(&m->listener, m->loop, sock_listen_tcp(m->cfg.listen_addr, m->cfg.listen_port, 1024),
+			      MGR_ACCEPT_BATCH, "tunnel connections", mgr_on_accept, m);
 
-	m->listen_fd = sock_listen_tcp(m->cfg.listen_addr, m->cfg.listen_port, 1024);
-	if (m->listen_fd < 0) {
-		log_err("cannot listen on %s: %s",
-			mgr_peer_str(m->cfg.listen_addr, m->cfg.listen_port, ep),
-			strerror(-m->listen_fd));
-		return m->listen_fd;
-	}
-	return loop_add(m->loop, m->listen_fd, LOOP_IN, mgr_on_accept, m);
+	if (r < 0)
+		log_err("cannot listen on %s: %s", mgr_peer_str(m->cfg.listen_addr, m->cfg.listen_port, ep),
+			strerror(-r));
+	return r;
 }
 
 static int mgr_init(struct mgr *m)
@@ -628,7 +595,7 @@ static int mgr_init(struct mgr *m)
 		log_warn("running as root: the manager needs no privilege; run it as another user");
 	list_init(&m->preauth);
 	list_init(&m->sessions);
-	m->listen_fd = m->sig_fd = m->ping_fd = m->dns_fd = -1;
+	m->listener.fd = m->sig_fd = m->ping_fd = m->dns_fd = -1;
 	sock_raise_nofile(MGR_NOFILE_WANT);
 	mgr_addresses(m);
 	m->loop = loop_new();
@@ -646,12 +613,9 @@ static void mgr_fini(struct mgr *m)
 	while (!list_empty(&m->sessions))
 		session_free(list_entry(m->sessions.next, struct session, link));
 	conn_free_all(m);
-	if (m->loop)
-		loop_timer_cancel(m->loop, &m->accept_timer);
+	listener_fini(&m->listener);
 	icmp_fini(m);
 	dns_fini(m);
-	if (m->listen_fd >= 0)
-		close(m->listen_fd);
 	if (m->sig_fd >= 0)
 		close(m->sig_fd);
 	loop_free(m->loop);

@@ -22,8 +22,8 @@
 
 #include "common/list.h"
 #include "common/loop.h"
+#include "net/listener.h"
 #include "common/util.h"
-#include "dns/dnstcp.h"
 #include "proto/auth.h"
 #include "proto/frame.h"
 
@@ -31,7 +31,6 @@
 #define MGR_PREAUTH_MAX 256          /* idle unauthenticated conns; the oldest is dropped */
 #define MGR_AUTH_TIMEOUT_MS 5000     /* a handshake not done by then is dropped */
 #define MGR_ACCEPT_BATCH 64          /* accepts per wakeup: bounded work */
-#define MGR_ACCEPT_PAUSE_MS 100      /* listener rest when out of fds */
 /* Defaults of --limit KEY=N (struct mgr_limits; docs/security.md). */
 #define MGR_SESSIONS_MAX 256         /* sessions at once: each has the limits below */
 #define MGR_SESSION_FLOWS_MAX 16384  /* TCP flows of a session (flow connections or streams) */
@@ -44,7 +43,7 @@
 #define MGR_SESSION_DNS_MAX 256      /* DNS queries in flight per session */
 #define MGR_UDP_IDLE_MS 60000
 #define MGR_UDP_READS 32             /* datagrams read per UDP flow per wakeup */
-#define MGR_UDP_BUCKETS 256
+#define MGR_UDP_BUCKET_BITS 8        /* 256 chains of UDP flows by id, per session */
 #define MGR_PING_MAX 1024            /* echo requests in flight, all sessions */
 #define MGR_PING_TIMEOUT_MS 2000
 #define MGR_DNS_MAX 1024             /* DNS queries in flight, all sessions */
@@ -87,7 +86,6 @@ struct mgr_config {
 /* Counters; kept together so that a status report can show them. */
 struct mgr_stats {
 	uint64_t conns_accepted, preauth_dropped, auth_ok, auth_failed, auth_timeouts;
-	uint64_t accept_paused;
 	uint64_t sessions_total, sessions_active;
 	uint64_t flows_active, flows_total; /* relayed TCP flows */
 	uint64_t dials[DIAL_STATUS_MAX_];
@@ -108,36 +106,15 @@ struct session;
 struct flow;
 struct udp_flow;
 
-struct ping_slot {
-	struct mgr *m;
-	struct session *s; /* NULL when the slot is free */
-	uint32_t id;       /* the daemon's request id */
-	uint32_t dst;
-	uint16_t ident, seq; /* the daemon's, echoed in the PONG */
-	uint16_t wire_seq;   /* the sequence number on the wire */
-	struct loop_timer timer;
-};
-
-struct dns_slot {
-	struct mgr *m;
-	struct session *s; /* NULL when the slot is free */
-	uint32_t msg_id;   /* the daemon's message id */
-	uint16_t client_id, wire_id;
-	uint8_t qflags; /* the query's opcode and RD bit, for a SERVFAIL */
-	uint16_t qlen;
-	uint8_t question[260]; /* QNAME (<= 255) + QTYPE + QCLASS */
-	struct loop_timer timer;
-	struct dnstcp *tcp;    /* the retry over TCP of a truncated answer */
-	uint16_t msg_len;      /* the query as sent (0: too long to keep) */
-	uint8_t msg[MGR_DNS_QUERY_MAX];
-};
+struct ping_slot; /* icmp.c */
+struct dns_slot;  /* dns.c */
 
 struct mgr {
 	struct loop *loop;
 	struct mgr_config cfg;
 	struct mgr_stats st;
-	int listen_fd, sig_fd;
-	struct loop_timer accept_timer;
+	struct listener listener; /* tunnel connections */
+	int sig_fd;
 	int n_own; /* own addresses for CLUSTER_INFO (no loopback) */
 	uint32_t own[PROTO_MANAGERS_MAX];
 	int n_local; /* every local address, for the "not my listener" rule */
@@ -149,11 +126,11 @@ struct mgr {
 	bool ping_raw;
 	uint16_t ping_ident;
 	struct ping_slot *pings;
-	unsigned n_pings;
+	unsigned n_reqs[2];  /* in flight, all sessions: pings, DNS queries (enum sreq_kind) */
 	int dns_fd;
 	uint64_t dns_tried_ms; /* last attempt to open dns_fd */
 	struct dns_slot *dns;
-	unsigned n_dns, n_dns_tcp;
+	unsigned n_dns_tcp;
 	uint8_t scratch[FRAME_MAX]; /* one datagram or frame at a time */
 	int exit_code;
 	struct ssl_ctx_st *tls_ctx; /* NULL with --insecure */
@@ -168,20 +145,3 @@ bool mgr_addr_allowed(const struct mgr *m, uint32_t addr);
 bool mgr_dial_allowed(const struct mgr *m, uint32_t addr, uint16_t port);
 const char *mgr_peer_str(uint32_t addr, uint16_t port, char buf[24]);
 void mgr_log_stats(const struct mgr *m);
-
-/* icmp.c */
-int icmp_init(struct mgr *m);
-void icmp_fini(struct mgr *m);
-void icmp_ping(struct session *s, const struct msg_ping *p);
-void icmp_forget(struct mgr *m, struct session *s);
-
-/* dns.c */
-/* Pure (fuzz_mgr_dns): the length of the one uncompressed question after
- * the 12-byte header (QNAME, QTYPE, QCLASS), or -EBADMSG; and comparing two
- * questions of n bytes, letter case aside. */
-int mgr_dns_question_len(const uint8_t *msg, size_t len);
-bool mgr_dns_question_eq(const uint8_t *a, const uint8_t *b, size_t n);
-int dns_init(struct mgr *m);
-void dns_fini(struct mgr *m);
-void dns_query(struct session *s, const struct msg_dns *q);
-void dns_forget(struct mgr *m, struct session *s);

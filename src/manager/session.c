@@ -13,13 +13,33 @@
 #include "manager/session.h"
 
 #include "manager/conn.h"
+#include "manager/dns.h"
 #include "manager/flow.h"
+#include "manager/icmp.h"
 #include "manager/manager.h"
 #include "manager/trunk.h"
 #include "manager/udp.h"
 #include "net/sock.h"
 
 static void session_on_event(struct loop *l, int fd, uint32_t events, void *arg);
+
+void sreq_begin(struct sreq *r, struct session *s, enum sreq_kind k)
+{
+	r->m = s->m;
+	r->s = s;
+	list_add_tail(&s->reqs[k], &r->link);
+	s->n_reqs[k]++;
+	s->m->n_reqs[k]++;
+}
+
+void sreq_end(struct sreq *r, enum sreq_kind k)
+{
+	loop_timer_cancel(r->s->m->loop, &r->timer);
+	list_del(&r->link);
+	r->s->n_reqs[k]--;
+	r->s->m->n_reqs[k]--;
+	r->s = NULL;
+}
 
 struct session *session_find(struct mgr *m, const uint8_t id[PROTO_SESSION_LEN])
 {
@@ -59,8 +79,8 @@ void session_free(struct session *s)
 	trunk_free_all(s);
 	flow_free_all(s);
 	udp_free_all(s);
-	icmp_forget(m, s);
-	dns_forget(m, s);
+	icmp_forget(s);
+	dns_forget(s);
 	if (s->w.fd >= 0) {
 		loop_del(m->loop, s->w.fd);
 		close(s->w.fd);
@@ -181,19 +201,19 @@ static void session_input(struct session *s)
 static void session_on_event(struct loop *l, int fd, uint32_t events, void *arg)
 {
 	struct session *s = arg;
+	const char *why = NULL;
 	int r;
 
 	(void)l;
 	(void)fd;
-	if ((events & LOOP_OUT) && wire_flush(&s->w) < 0) {
-		log_info("session %s: control connection write failed", s->name);
-		session_free(s);
-		return;
-	}
-	r = wire_read(&s->w);
-	if (r == 0 || (r < 0 && r != -EAGAIN)) {
-		log_info("session %s: control connection %s", s->name,
-			 r == 0 ? "closed by the client" : strerror(-r));
+	if ((events & LOOP_OUT) && wire_flush(&s->w) < 0)
+		why = "write failed";
+	else if ((r = wire_read(&s->w)) == 0)
+		why = "closed by the client";
+	else if (r < 0 && r != -EAGAIN)
+		why = strerror(-r);
+	if (why) {
+		log_info("session %s: control connection %s", s->name, why);
 		session_free(s);
 		return;
 	}
@@ -215,8 +235,7 @@ int session_new(struct mgr *m, struct wire *w, const uint8_t id[PROTO_SESSION_LE
 	int ret;
 
 	if (!s) {
-		close(w->fd);
-		wire_fini(w);
+		wire_drop(w);
 		return -ENOMEM;
 	}
 	s->m = m;
@@ -229,6 +248,9 @@ int session_new(struct mgr *m, struct wire *w, const uint8_t id[PROTO_SESSION_LE
 	s->dial_tokens = (uint64_t)m->cfg.lim.dial_burst * 1000;
 	s->dial_ms = loop_now_ms(m->loop);
 	list_init(&s->flows);
+	for (int k = 0; k < SREQ_KINDS; k++)
+		list_init(&s->reqs[k]);
+	idtab_init(&s->udp, s->udp_buckets, MGR_UDP_BUCKET_BITS);
 	list_init(&s->trunks);
 	list_add_tail(&m->sessions, &s->link);
 	m->st.sessions_active++;

@@ -9,11 +9,25 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/idtab.h"
 #include "common/list.h"
 #include "manager/manager.h"
 #include "net/wire.h"
 
 struct udp_flow;
+
+/* Requests the manager forwards for a session, each in a slot of a table
+ * the manager preallocates (icmp.c, dns.c): counted per session and in
+ * all, and on the session's list while in flight, so that the session's
+ * end finds its own. */
+enum sreq_kind { SREQ_PING, SREQ_DNS, SREQ_KINDS };
+
+struct sreq {
+	struct mgr *m;
+	struct session *s;       /* NULL: the slot is free */
+	struct list link;        /* s->reqs[kind] */
+	struct loop_timer timer;
+};
 
 struct session {
 	struct mgr *m;
@@ -22,9 +36,12 @@ struct session {
 	struct list link;  /* m->sessions */
 	struct list flows; /* struct flow */
 	struct list trunks; /* struct trunk */
+	struct list reqs[SREQ_KINDS]; /* struct sreq in flight (in ping_slot, dns_slot) */
+	unsigned n_reqs[SREQ_KINDS];
 	unsigned n_trunks;
-	struct udp_flow *udp[MGR_UDP_BUCKETS];
-	unsigned n_flows, n_dials, n_udp, n_pings, n_dns;
+	struct idtab udp; /* struct udp_flow, by id */
+	struct idtab_node *udp_buckets[1u << MGR_UDP_BUCKET_BITS];
+	unsigned n_flows, n_dials, n_udp;
 	uint64_t dial_tokens; /* dial rate bucket, in thousandths of a dial */
 	uint64_t dial_ms;     /* when it was last filled */
 	uint32_t peer;
@@ -32,6 +49,12 @@ struct session {
 	char client[PROTO_NAME_MAX];
 	char name[24]; /* short id for logs */
 };
+
+/* A free slot's request now belongs to s (counted); its timer is armed
+ * by the caller. */
+void sreq_begin(struct sreq *r, struct session *s, enum sreq_kind k);
+/* ... and is over: timer cancelled, uncounted, the slot free again. */
+void sreq_end(struct sreq *r, enum sreq_kind k);
 
 /* Takes fd and the wire's buffers (w is zeroed); 0 or -errno. */
 int session_new(struct mgr *m, struct wire *w, const uint8_t id[PROTO_SESSION_LEN],

@@ -154,8 +154,7 @@ int trunk_new(struct session *s, struct wire *w)
 	}
 	if (!t || !t->mx) {
 		free(t);
-		close(w->fd);
-		wire_fini(w);
+		wire_drop(w);
 		return -ENOMEM;
 	}
 	list_add_tail(&s->trunks, &t->link);

@@ -16,14 +16,14 @@
 
 #include "manager/manager.h"
 #include "manager/session.h"
+#include "net/sock.h"
 
 /* Fixed fields of an FT_UDP payload: flow, src, sport, dst, dport, len. */
 #define UDP_FIELDS 20
 
 struct udp_flow {
 	struct session *s;
-	struct udp_flow *next; /* hash chain */
-	uint32_t id;
+	struct idtab_node hn; /* by the daemon's flow id (hn.id), in s->udp */
 	int fd;
 	uint32_t src, dst; /* laptop side, cluster side */
 	uint16_t sport, dport;
@@ -31,32 +31,21 @@ struct udp_flow {
 	struct loop_timer timer;
 };
 
-static struct udp_flow **udp_bucket(struct session *s, uint32_t id)
-{
-	return &s->udp[(id * 2654435761u) >> 24 & (MGR_UDP_BUCKETS - 1)];
-}
-
 static struct udp_flow *udp_find(struct session *s, uint32_t id)
 {
-	struct udp_flow *u = *udp_bucket(s, id);
+	struct idtab_node *n = idtab_find(&s->udp, id);
 
-	while (u && u->id != id)
-		u = u->next;
-	return u;
+	return n ? container_of(n, struct udp_flow, hn) : NULL;
 }
 
 static void udp_free(struct udp_flow *u)
 {
 	struct session *s = u->s;
 	struct mgr *m = s->m;
-	struct udp_flow **pp = udp_bucket(s, u->id);
 
-	while (*pp != u)
-		pp = &(*pp)->next;
-	*pp = u->next;
+	idtab_del(&s->udp, &u->hn);
 	loop_timer_cancel(m->loop, &u->timer);
-	loop_del(m->loop, u->fd);
-	close(u->fd);
+	loop_close(m->loop, &u->fd);
 	s->n_udp--;
 	m->st.udp_flows_active--;
 	free(u);
@@ -64,9 +53,9 @@ static void udp_free(struct udp_flow *u)
 
 void udp_free_all(struct session *s)
 {
-	for (int i = 0; i < MGR_UDP_BUCKETS; i++)
-		while (s->udp[i])
-			udp_free(s->udp[i]);
+	for (size_t i = 0; i < ARRAY_SIZE(s->udp_buckets); i++)
+		while (s->udp_buckets[i])
+			udp_free(container_of(s->udp_buckets[i], struct udp_flow, hn));
 }
 
 static void udp_send_close(struct session *s, uint32_t id)
@@ -91,14 +80,14 @@ static void udp_on_timer(struct loop *l, struct loop_timer *t)
 		loop_timer_arm(l, &u->timer, MGR_UDP_IDLE_MS - idle, udp_on_timer, u);
 		return;
 	}
-	udp_send_close(u->s, u->id);
+	udp_send_close(u->s, u->hn.id);
 	udp_free(u);
 }
 
 /* One reply datagram to the daemon; false when it had to be dropped. */
 static bool udp_forward_reply(struct udp_flow *u, const uint8_t *data, size_t len)
 {
-	struct msg_udp msg = { .flow = u->id, .src = u->dst, .sport = u->dport,
+	struct msg_udp msg = { .flow = u->hn.id, .src = u->dst, .sport = u->dport,
 			       .dst = u->src, .dport = u->sport, .data = data,
 			       .len = (uint16_t)len };
 	size_t cap = FRAME_HDR_LEN + UDP_FIELDS + len;
@@ -118,13 +107,11 @@ static void udp_on_event(struct loop *l, int fd, uint32_t events, void *arg)
 
 	(void)events;
 	for (int i = 0; i < MGR_UDP_READS; i++) {
-		ssize_t n = recv(fd, m->scratch, 65535, 0);
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				break;
-			/* ECONNREFUSED: an ICMP port unreachable; the flow stays. */
-			continue;
-		}
+		ssize_t n = sock_recv(fd, m->scratch, 65535, NULL);
+		if (n == -EAGAIN)
+			break;
+		if (n < 0)
+			continue; /* ECONNREFUSED: an ICMP port unreachable; the flow stays */
 		u->last_ms = loop_now_ms(l);
 		if (!udp_forward_reply(u, m->scratch, (size_t)n)) {
 			m->st.udp_dropped++;
@@ -160,14 +147,12 @@ static struct udp_flow *udp_open(struct session *s, const struct msg_udp *msg)
 		return NULL;
 	}
 	u->s = s;
-	u->id = msg->flow;
 	u->src = msg->src;
 	u->sport = msg->sport;
 	u->dst = msg->dst;
 	u->dport = msg->dport;
 	u->last_ms = loop_now_ms(m->loop);
-	u->next = *udp_bucket(s, u->id);
-	*udp_bucket(s, u->id) = u;
+	idtab_add(&s->udp, &u->hn, msg->flow);
 	s->n_udp++;
 	m->st.udp_flows_active++;
 	m->st.udp_flows_total++;

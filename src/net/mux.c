@@ -18,18 +18,11 @@
 static void stream_event(struct loop *l, int fd, uint32_t events, void *arg);
 static void trunk_event(struct loop *l, int fd, uint32_t events, void *arg);
 
-static struct mux_stream **bucket(struct mux *mx, uint32_t id)
-{
-	return &mx->tab[(id * 2654435761u) >> 20 & (MUX_BUCKETS - 1)];
-}
-
 static struct mux_stream *lookup(struct mux *mx, uint32_t id)
 {
-	struct mux_stream *st = *bucket(mx, id);
+	struct idtab_node *n = idtab_find(&mx->streams, id);
 
-	while (st && st->id != id)
-		st = st->hnext;
-	return st;
+	return n ? container_of(n, struct mux_stream, hn) : NULL;
 }
 
 static void blocked_del(struct mux *mx, struct mux_stream *st)
@@ -60,11 +53,8 @@ static void blocked_add(struct mux *mx, struct mux_stream *st)
 
 static void attach(struct mux *mx, struct mux_stream *st, uint32_t id, void *owner)
 {
-	struct mux_stream **b = bucket(mx, id);
-
-	*st = (struct mux_stream){ .mx = mx, .owner = owner, .id = id, .fd = -1, .credit = MUX_WINDOW };
-	st->hnext = *b;
-	*b = st;
+	*st = (struct mux_stream){ .mx = mx, .owner = owner, .fd = -1, .credit = MUX_WINDOW };
+	idtab_add(&mx->streams, &st->hn, id);
 	mx->n_streams++;
 }
 
@@ -72,11 +62,7 @@ static void attach(struct mux *mx, struct mux_stream *st, uint32_t id, void *own
 static void detach(struct mux_stream *st)
 {
 	struct mux *mx = st->mx;
-	struct mux_stream **p = bucket(mx, st->id);
-
-	while (*p != st)
-		p = &(*p)->hnext;
-	*p = st->hnext;
+	idtab_del(&mx->streams, &st->hn);
 	blocked_del(mx, st);
 	if (st->fd >= 0)
 		loop_del(mx->loop, st->fd);
@@ -140,7 +126,7 @@ static void stream_abort(struct mux_stream *st, int err)
 {
 	struct mux *mx = st->mx;
 
-	queue(mx, FT_STREAM_RST, &(struct msg_stream){ .id = st->id });
+	queue(mx, FT_STREAM_RST, &(struct msg_stream){ .id = st->hn.id });
 	want_flush(mx);
 	stream_end(st, err);
 }
@@ -150,6 +136,7 @@ static bool stream_check_done(struct mux_stream *st)
 {
 	if (!st->eof || !st->peer_fin || !st->shut)
 		return false;
+	sock_linger_default(st->fd); /* a FIN after the last bytes (mux_bind) */
 	stream_end(st, 0);
 	return true;
 }
@@ -159,7 +146,7 @@ static void stream_wrote(struct mux_stream *st, size_t n)
 	st->bytes[1] += n;
 	st->owed += (uint32_t)n;
 	if (st->owed >= MUX_CREDIT_STEP &&
-	    queue(st->mx, FT_STREAM_CREDIT, &(struct msg_stream){ .id = st->id, .credit = st->owed }) == 0) {
+	    queue(st->mx, FT_STREAM_CREDIT, &(struct msg_stream){ .id = st->hn.id, .credit = st->owed }) == 0) {
 		st->owed = 0;
 		want_flush(st->mx);
 	}
@@ -224,11 +211,11 @@ static int stream_read(struct mux_stream *st)
 		moved = true;
 		if (n == 0) {
 			st->eof = true;
-			if (queue(mx, FT_STREAM_FIN, &(struct msg_stream){ .id = st->id }) < 0)
+			if (queue(mx, FT_STREAM_FIN, &(struct msg_stream){ .id = st->hn.id }) < 0)
 				return -ENOBUFS;
 			break;
 		}
-		stream_data_hdr(p, st->id, (uint32_t)n);
+		stream_data_hdr(p, st->hn.id, (uint32_t)n);
 		wire_commit(&mx->w, STREAM_DATA_HDR_LEN + (size_t)n);
 		st->credit -= (uint32_t)n;
 		st->bytes[0] += (uint64_t)n;
@@ -246,9 +233,8 @@ static void stream_event(struct loop *l, int fd, uint32_t events, void *arg)
 	int err = 0;
 
 	(void)l;
-	(void)fd;
 	if (events & EPOLLERR) {
-		err = sock_connect_result(st->fd);
+		err = sock_connect_result(fd);
 		err = err ? err : -ECONNRESET;
 	} else if ((events & EPOLLHUP) && st->eof && !st->shut) {
 		err = -ECONNRESET; /* gone both ways while the peer's half is still open */
@@ -405,12 +391,18 @@ static void unblock(struct mux *mx)
 	}
 }
 
+/* Every stream ends, reset (the trunk is going). */
+static void mux_end_all(struct mux *mx)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(mx->buckets); i++)
+		while (mx->buckets[i])
+			stream_end(container_of(mx->buckets[i], struct mux_stream, hn), -ECONNRESET);
+}
+
 static void mux_down(struct mux *mx, int err)
 {
 	mx->dead = true;
-	for (int i = 0; i < MUX_BUCKETS; i++)
-		while (mx->tab[i])
-			stream_end(mx->tab[i], -ECONNRESET);
+	mux_end_all(mx);
 	mx->ops->down(mx, err, mx->arg);
 }
 
@@ -446,7 +438,6 @@ static void trunk_event(struct loop *l, int fd, uint32_t events, void *arg)
 	struct mux *mx = arg;
 	int r = 0;
 
-	(void)fd;
 	(void)events;
 	if (wire_pending(&mx->w))
 		r = wire_flush(&mx->w);
@@ -459,7 +450,7 @@ static void trunk_event(struct loop *l, int fd, uint32_t events, void *arg)
 		return;
 	}
 	unblock(mx);
-	loop_mod(l, mx->w.fd, (mx->pend_bytes < MUX_PEND_MAX ? LOOP_IN : 0) | (wire_pending(&mx->w) ? LOOP_OUT : 0));
+	loop_mod(l, fd, (mx->pend_bytes < MUX_PEND_MAX ? LOOP_IN : 0) | (wire_pending(&mx->w) ? LOOP_OUT : 0));
 }
 
 struct mux *mux_new(struct loop *l, struct wire *w, enum mux_role role, const struct mux_ops *ops, void *arg)
@@ -474,6 +465,7 @@ struct mux *mux_new(struct loop *l, struct wire *w, enum mux_role role, const st
 	mx->ops = ops;
 	mx->arg = arg;
 	mx->role = role;
+	idtab_init(&mx->streams, mx->buckets, MUX_BUCKET_BITS);
 	mx->next_id = role == MUX_INITIATOR ? 1 : 2;
 	mx->w.wmax = MUX_QUEUE_MAX;
 	if (mx->w.tls)
@@ -496,9 +488,7 @@ void mux_free(struct mux *mx)
 		return;
 	if (!mx->dead) {
 		mx->dead = true;
-		for (int i = 0; i < MUX_BUCKETS; i++)
-			while (mx->tab[i])
-				stream_end(mx->tab[i], -ECONNRESET);
+		mux_end_all(mx);
 	}
 	loop_del(mx->loop, mx->w.fd);
 	wire_close_notify(&mx->w);
@@ -548,7 +538,7 @@ int mux_result(struct mux_stream *st, uint8_t status)
 
 	if (status != DIAL_OK)
 		detach(st);
-	return mux_refuse(mx, st->id, status);
+	return mux_refuse(mx, st->hn.id, status);
 }
 
 int mux_bind(struct mux_stream *st, int fd)
@@ -559,6 +549,9 @@ int mux_bind(struct mux_stream *st, int fd)
 	if (r < 0)
 		return r;
 	st->fd = fd;
+	/* Until the stream ends cleanly a close is a reset: if this process
+	 * dies, the socket's peer hears it, not a clean-looking EOF. */
+	sock_linger_rst(fd);
 	/* What came before the socket did: bytes, a FIN.  Written at the
 	 * socket's first writable event (a fresh socket is writable). */
 	if (st->pend_len || st->peer_fin)
@@ -573,7 +566,7 @@ void mux_reset(struct mux_stream *st)
 	if (!mx)
 		return;
 	if (!mx->dead) {
-		queue(mx, FT_STREAM_RST, &(struct msg_stream){ .id = st->id });
+		queue(mx, FT_STREAM_RST, &(struct msg_stream){ .id = st->hn.id });
 		want_flush(mx);
 	}
 	detach(st);

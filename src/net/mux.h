@@ -27,6 +27,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "common/idtab.h"
 #include "common/loop.h"
 #include "proto/frame.h"
 #include "net/wire.h"
@@ -38,7 +39,7 @@
 #define MUX_QUEUE_DATA (512u * 1024)   /* trunk write queue DATA may fill ... */
 #define MUX_QUEUE_MAX (640u * 1024)    /* ... and control frames beyond it */
 #define MUX_FLUSH_NOW (256u * 1024)    /* queued bytes written at once (one send of 16 records), not at the batch's end */
-#define MUX_BUCKETS 4096
+#define MUX_BUCKET_BITS 12                 /* 4096 chains of streams by id */
 #define MUX_TRUNK_READS 16             /* record reads per trunk wakeup */
 #define MUX_STREAM_READS 4             /* socket reads per stream wakeup */
 
@@ -72,7 +73,7 @@ struct mux_ops {
 struct mux_stream {
 	struct mux *mx;   /* NULL while detached */
 	void *owner;
-	uint32_t id;
+	struct idtab_node hn; /* by id (hn.id, mux_stream_id) in mx->streams */
 	int fd;           /* -1 until bound */
 	uint32_t credit;  /* bytes we may still send */
 	uint32_t owed;    /* bytes written to fd since our last CREDIT */
@@ -84,7 +85,6 @@ struct mux_stream {
 	bool blocked;     /* on mx->blocked: the trunk queue was full */
 	bool opening;     /* ours, waiting for STREAM_RESULT */
 	uint64_t bytes[2]; /* fd -> peer, peer -> fd */
-	struct mux_stream *hnext;
 	struct mux_stream *bnext, *bprev;
 };
 
@@ -103,7 +103,8 @@ struct mux {
 	struct mux_stream *blocked;
 	struct mux_stats st;
 	bool dead;
-	struct mux_stream *tab[MUX_BUCKETS];
+	struct idtab streams;
+	struct idtab_node *buckets[1u << MUX_BUCKET_BITS];
 };
 
 /* Takes over w (an authenticated trunk: fd non-blocking, TLS or not) and
@@ -130,3 +131,4 @@ int mux_bind(struct mux_stream *st, int fd);
  * if bound, is out of the loop and still the owner's).  No done call. */
 void mux_reset(struct mux_stream *st);
 static inline bool mux_attached(const struct mux_stream *st) { return st->mx != NULL; }
+static inline uint32_t mux_stream_id(const struct mux_stream *st) { return st->hn.id; }

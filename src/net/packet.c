@@ -5,6 +5,8 @@
 #include <netinet/in.h>
 #include <string.h>
 
+#include "common/cursor.h"
+
 #define IP4_HLEN 20
 #define TCP_HLEN 20
 #define UDP_HLEN 8
@@ -22,16 +24,13 @@
 #define ICMP_ECHOREPLY 0
 #define ICMP_UNREACH 3
 #define ICMP_ECHO 8
+#define ICMP_TIMXCEED 11
 #define ICMP_UNREACH_MAXCODE 15
 
+/* A field of a packet pkt4_parse has checked already (checksums). */
 static uint16_t get16(const uint8_t *p)
 {
 	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
 static void put16(uint8_t *p, uint16_t v)
@@ -55,84 +54,155 @@ static uint32_t pseudo_sum(uint32_t src, uint32_t dst, uint8_t proto, size_t len
 
 /* ---- parse ---- */
 
-static int parse_tcp(struct pkt4 *p)
+/* What follows the transport header at c (a cursor on p->l4). */
+static int parse_payload(struct pkt4 *p, struct cursor *c)
 {
-	const uint8_t *t = p->l4;
-
-	if (p->l4len < TCP_HLEN)
+	if (c->err)
 		return -EBADMSG;
-	p->tcp_hlen = (size_t)(t[12] >> 4) * 4;
-	if (p->tcp_hlen < TCP_HLEN || p->tcp_hlen > p->l4len)
-		return -EBADMSG;
-	p->sport = get16(t);
-	p->dport = get16(t + 2);
-	p->seq = get32(t + 4);
-	p->ack = get32(t + 8);
-	p->tcp_flags = t[13];
-	p->payload = p->l4 + p->tcp_hlen;
-	p->payload_len = p->l4len - p->tcp_hlen;
+	p->payload = p->l4 + c->off;
+	p->payload_len = cursor_remaining(c);
 	return 0;
+}
+
+static int parse_tcp(struct pkt4 *p, struct cursor *c)
+{
+	struct cursor h = cursor_sub(c, TCP_HLEN);
+	uint8_t data_off;
+
+	p->sport = cursor_u16(&h);
+	p->dport = cursor_u16(&h);
+	p->seq = cursor_u32(&h);
+	p->ack = cursor_u32(&h);
+	data_off = cursor_u8(&h);
+	p->tcp_flags = cursor_u8(&h);
+	/* window, checksum, urgent pointer */
+	p->tcp_hlen = (size_t)(data_off >> 4) * 4;
+	if (p->tcp_hlen < TCP_HLEN)
+		cursor_fail(c);
+	else
+		cursor_skip(c, p->tcp_hlen - TCP_HLEN); /* options */
+	return parse_payload(p, c);
 }
 
 /* Strict: the UDP length must be the IP payload length exactly (the kernel
  * never sends trailing bytes; a mismatch means a broken or crafted packet). */
-static int parse_udp(struct pkt4 *p)
+static int parse_udp(struct pkt4 *p, struct cursor *c)
 {
-	if (p->l4len < UDP_HLEN || get16(p->l4 + 4) != p->l4len)
-		return -EBADMSG;
-	p->sport = get16(p->l4);
-	p->dport = get16(p->l4 + 2);
-	p->payload = p->l4 + UDP_HLEN;
-	p->payload_len = p->l4len - UDP_HLEN;
-	return 0;
+	struct cursor h = cursor_sub(c, UDP_HLEN);
+
+	p->sport = cursor_u16(&h);
+	p->dport = cursor_u16(&h);
+	if (cursor_u16(&h) != p->l4len) /* then the checksum */
+		cursor_fail(c);
+	return parse_payload(p, c);
 }
 
 /* Every ICMP message has an 8-byte header; id and seq mean something only
  * for echo, the payload (after those 8 bytes) is set for every type. */
-static int parse_icmp(struct pkt4 *p)
+static int parse_icmp(struct pkt4 *p, struct cursor *c)
 {
-	if (p->l4len < ICMP_HLEN)
-		return -EBADMSG;
-	p->icmp_type = p->l4[0];
-	p->icmp_code = p->l4[1];
+	struct cursor h = cursor_sub(c, ICMP_HLEN);
+	uint16_t id, seq;
+
+	p->icmp_type = cursor_u8(&h);
+	p->icmp_code = cursor_u8(&h);
+	cursor_skip(&h, 2); /* checksum */
+	id = cursor_u16(&h);
+	seq = cursor_u16(&h);
 	if (p->icmp_type == ICMP_ECHO || p->icmp_type == ICMP_ECHOREPLY) {
-		p->icmp_id = get16(p->l4 + 4);
-		p->icmp_seq = get16(p->l4 + 6);
+		p->icmp_id = id;
+		p->icmp_seq = seq;
 	}
-	p->payload = p->l4 + ICMP_HLEN;
-	p->payload_len = p->l4len - ICMP_HLEN;
-	return 0;
+	return parse_payload(p, c);
 }
 
 int pkt4_parse(uint8_t *buf, size_t len, struct pkt4 *p)
 {
-	size_t ihl, tot;
+	struct cursor c, h;
+	uint8_t vihl;
+	uint16_t tot, frag;
 
 	memset(p, 0, sizeof(*p));
-	if (len < IP4_HLEN || buf[0] >> 4 != 4)
-		return -EBADMSG;
-	ihl = (size_t)(buf[0] & 0x0f) * 4;
-	tot = get16(buf + 2);
-	if (ihl < IP4_HLEN || tot < ihl || tot > len)
+	cursor_init(&c, buf, len);
+	h = cursor_sub(&c, IP4_HLEN);
+	vihl = cursor_u8(&h);
+	cursor_skip(&h, 1); /* TOS */
+	tot = cursor_u16(&h);
+	cursor_skip(&h, 2); /* ID */
+	frag = cursor_u16(&h);
+	p->ttl = cursor_u8(&h);
+	p->proto = cursor_u8(&h);
+	cursor_skip(&h, 2); /* checksum */
+	p->src = cursor_u32(&h);
+	p->dst = cursor_u32(&h);
+	p->ihl = (size_t)(vihl & 0x0f) * 4;
+	if (h.err || vihl >> 4 != 4 || p->ihl < IP4_HLEN || tot < p->ihl || tot > len)
 		return -EBADMSG;
 	p->ip = buf;
 	p->len = tot;
-	p->ihl = ihl;
-	p->ttl = buf[8];
-	p->proto = buf[9];
-	p->frag = (get16(buf + 6) & (IP4_MF | IP4_OFFMASK)) != 0;
-	p->src = get32(buf + 12);
-	p->dst = get32(buf + 16);
-	p->l4 = buf + ihl;
-	p->l4len = tot - ihl;
+	p->frag = (frag & (IP4_MF | IP4_OFFMASK)) != 0;
+	p->l4 = buf + p->ihl;
+	p->l4len = tot - p->ihl;
 	if (p->frag)
 		return 0;
+	/* The transport header lies within the total length, not the buffer. */
+	cursor_init(&c, p->l4, p->l4len);
 	switch (p->proto) {
-	case IPPROTO_TCP: return parse_tcp(p);
-	case IPPROTO_UDP: return parse_udp(p);
-	case IPPROTO_ICMP: return parse_icmp(p);
+	case IPPROTO_TCP: return parse_tcp(p, &c);
+	case IPPROTO_UDP: return parse_udp(p, &c);
+	case IPPROTO_ICMP: return parse_icmp(p, &c);
 	default: return 0;
 	}
+}
+
+/* The IPv4 header at c, options included: its protocol; c moves past it. */
+static uint8_t ip4_header_skip(struct cursor *c)
+{
+	struct cursor h = cursor_sub(c, IP4_HLEN);
+	size_t ihl = (size_t)(cursor_u8(&h) & 0x0f) * 4;
+	uint8_t proto;
+
+	cursor_skip(&h, 8); /* TOS, length, ID, fragment, TTL */
+	proto = cursor_u8(&h);
+	if (ihl < IP4_HLEN)
+		cursor_fail(c);
+	else
+		cursor_skip(c, ihl - IP4_HLEN);
+	return proto;
+}
+
+/* The ICMP header at c: type, then the identifier and sequence of echo. */
+static uint8_t icmp_echo_header(struct cursor *c, uint16_t *ident, uint16_t *seq)
+{
+	struct cursor h = cursor_sub(c, ICMP_HLEN);
+	uint8_t type = cursor_u8(&h);
+
+	cursor_skip(&h, 3); /* code, checksum */
+	*ident = cursor_u16(&h);
+	*seq = cursor_u16(&h);
+	return type;
+}
+
+int pkt4_icmp_answer_parse(const uint8_t *buf, size_t len, bool with_ip, struct pkt4_icmp_answer *a)
+{
+	struct cursor c;
+	uint8_t type;
+
+	memset(a, 0, sizeof(*a));
+	cursor_init(&c, buf, len);
+	if (with_ip)
+		ip4_header_skip(&c);
+	type = icmp_echo_header(&c, &a->ident, &a->seq);
+	if (type == ICMP_ECHOREPLY) {
+		a->len = cursor_remaining(&c);
+		a->data = cursor_ref(&c, a->len);
+		return c.err ? -EBADMSG : 0;
+	}
+	a->error = true;
+	if ((type != ICMP_UNREACH && type != ICMP_TIMXCEED) || ip4_header_skip(&c) != IPPROTO_ICMP ||
+	    icmp_echo_header(&c, &a->ident, &a->seq) != ICMP_ECHO)
+		cursor_fail(&c);
+	return c.err ? -EBADMSG : 0;
 }
 
 /* ---- rewrite ---- */
@@ -338,50 +408,55 @@ size_t pkt4_build_icmp_unreach(uint8_t *out, size_t cap, const struct pkt4 *in, 
 	return tot;
 }
 
-/* data may overlap out (e.g. received at out + 28 and built in place). */
+/* The transport header of a datagram built at out: l4hlen bytes, then the
+ * len bytes of data moved into place after it (data may overlap out, e.g.
+ * received at out + 28 and built in place).  NULL when it does not fit. */
+static uint8_t *l4_place(uint8_t *out, size_t cap, size_t l4hlen, const uint8_t *data, size_t len)
+{
+	uint8_t *l4 = out + IP4_HLEN;
+
+	if (len > IP4_MAXLEN - IP4_HLEN - l4hlen || cap < IP4_HLEN + l4hlen + len || (len && !data))
+		return NULL;
+	if (len)
+		memmove(l4 + l4hlen, data, len);
+	return l4;
+}
+
 size_t pkt4_build_udp(uint8_t *out, size_t cap, uint32_t src, uint16_t sport, uint32_t dst,
 		      uint16_t dport, const uint8_t *data, size_t len)
 {
-	const size_t hl = IP4_HLEN + UDP_HLEN;
-	uint8_t *u;
+	uint8_t *u = l4_place(out, cap, UDP_HLEN, data, len);
+	size_t l4len = UDP_HLEN + len;
 	uint16_t c;
 
-	if (len > IP4_MAXLEN - hl || cap < hl + len || (len && !data))
+	if (!u)
 		return 0;
-	u = out + IP4_HLEN;
-	if (len)
-		memmove(u + UDP_HLEN, data, len);
 	put16(u, sport);
 	put16(u + 2, dport);
-	put16(u + 4, (uint16_t)(UDP_HLEN + len));
+	put16(u + 4, (uint16_t)l4len);
 	put16(u + UDP_CSUM_OFF, 0);
-	c = csum_fold(csum_partial(u, UDP_HLEN + len,
-				   pseudo_sum(src, dst, IPPROTO_UDP, UDP_HLEN + len)));
+	c = csum_fold(csum_partial(u, l4len, pseudo_sum(src, dst, IPPROTO_UDP, l4len)));
 	put16(u + UDP_CSUM_OFF, c ? c : 0xffff);
-	ip4_build(out, hl + len, IPPROTO_UDP, src, dst, false, c);
-	return hl + len;
+	ip4_build(out, IP4_HLEN + l4len, IPPROTO_UDP, src, dst, false, c);
+	return IP4_HLEN + l4len;
 }
 
-/* data may overlap out, as for pkt4_build_udp. */
 size_t pkt4_build_icmp_echo_reply(uint8_t *out, size_t cap, uint32_t src, uint32_t dst,
 				  uint16_t ident, uint16_t seq, const uint8_t *data, size_t len)
 {
-	const size_t hl = IP4_HLEN + ICMP_HLEN;
-	uint8_t *ic;
+	uint8_t *ic = l4_place(out, cap, ICMP_HLEN, data, len);
+	size_t l4len = ICMP_HLEN + len;
 	uint16_t c;
 
-	if (len > IP4_MAXLEN - hl || cap < hl + len || (len && !data))
+	if (!ic)
 		return 0;
-	ic = out + IP4_HLEN;
-	if (len)
-		memmove(ic + ICMP_HLEN, data, len);
 	ic[0] = ICMP_ECHOREPLY;
 	ic[1] = 0;
 	put16(ic + ICMP_CSUM_OFF, 0);
 	put16(ic + 4, ident);
 	put16(ic + 6, seq);
-	c = csum_fold(csum_partial(ic, ICMP_HLEN + len, 0));
+	c = csum_fold(csum_partial(ic, l4len, 0));
 	put16(ic + ICMP_CSUM_OFF, c);
-	ip4_build(out, hl + len, IPPROTO_ICMP, src, dst, false, c);
-	return hl + len;
+	ip4_build(out, IP4_HLEN + l4len, IPPROTO_ICMP, src, dst, false, c);
+	return IP4_HLEN + l4len;
 }

@@ -43,6 +43,20 @@ struct pkt4 {
  * the end), truncated UDP (length field inconsistent), truncated ICMP. */
 int pkt4_parse(uint8_t *buf, size_t len, struct pkt4 *p);
 
+/* An answer to an echo request as an ICMP socket reads it: an echo reply,
+ * or an error (destination unreachable, time exceeded) quoting the request
+ * (its IPv4 header and first 8 bytes, RFC 792). */
+struct pkt4_icmp_answer {
+	bool error;
+	uint16_t ident, seq; /* of the reply, or of the request quoted */
+	const uint8_t *data; /* a reply's data */
+	size_t len;
+};
+
+/* Parses buf[0..len), an ICMP message, after an IPv4 header when with_ip
+ * (as a raw socket reads it).  0, or -EBADMSG for anything but the two. */
+int pkt4_icmp_answer_parse(const uint8_t *buf, size_t len, bool with_ip, struct pkt4_icmp_answer *a);
+
 /* Rewrites source and destination address and port (TCP/UDP) in place,
  * updating the IP header checksum and the TCP/UDP checksum incrementally.
  * A UDP checksum of zero (none) stays zero.  When csum_partial is true the

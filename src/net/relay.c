@@ -68,6 +68,11 @@ int relay_add_fds(struct relay *r)
 {
 	int ret = loop_add(r->loop, r->fd[0], LOOP_IN, relay_event, r);
 
+	/* Until both directions end cleanly, a close is a reset: if this
+	 * process dies, both peers hear it instead of a clean-looking EOF. */
+	sock_linger_rst(r->fd[0]);
+	sock_linger_rst(r->fd[1]);
+
 	if (ret < 0)
 		return ret;
 	if ((ret = loop_add(r->loop, r->fd[1], LOOP_IN, relay_event, r)) < 0)
@@ -233,6 +238,8 @@ static void relay_event(struct loop *l, int fd, uint32_t events, void *arg)
 	if (!err)
 		err = pump(r, 1);
 	if (!err && relay_dir_done(&r->dir[0]) && relay_dir_done(&r->dir[1])) {
+		sock_linger_default(r->fd[0]);
+		sock_linger_default(r->fd[1]);
 		r->done(r, 0, r->arg);
 		return;
 	}

@@ -73,6 +73,19 @@ int sock_connect_result(int fd)
 	return -err;
 }
 
+ssize_t sock_recv(int fd, void *buf, size_t cap, uint32_t *from)
+{
+	struct sockaddr_in sa;
+	socklen_t len = sizeof(sa);
+	ssize_t n = recvfrom(fd, buf, cap, 0, from ? (struct sockaddr *)&sa : NULL, from ? &len : NULL);
+
+	if (n < 0)
+		return errno == EINTR ? -EAGAIN : -errno;
+	if (from)
+		*from = ntohl(sa.sin_addr.s_addr);
+	return n;
+}
+
 static int sock_name(int fd, uint32_t *addr, uint16_t *port, bool peer)
 {
 	struct sockaddr_in sa;
@@ -117,6 +130,12 @@ int sock_nodelay(int fd)
 int sock_linger_rst(int fd)
 {
 	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+	return setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) < 0 ? -errno : 0;
+}
+
+int sock_linger_default(int fd)
+{
+	struct linger lg = { .l_onoff = 0, .l_linger = 0 };
 	return setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) < 0 ? -errno : 0;
 }
 

@@ -53,6 +53,14 @@ static void wire_compact(struct wire *w)
 	w->roff = 0;
 }
 
+void wire_drop(struct wire *w)
+{
+	if (w->fd >= 0)
+		close(w->fd);
+	w->fd = -1;
+	wire_fini(w);
+}
+
 int wire_set_limits(struct wire *w, size_t rcap, size_t max_payload)
 {
 	uint8_t *p;

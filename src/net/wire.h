@@ -47,6 +47,8 @@ struct wire {
 int wire_init(struct wire *w, int fd, size_t rcap, size_t max_payload);
 /* Frees the buffers (not the fd).  Accepts a zeroed or freed wire. */
 void wire_fini(struct wire *w);
+/* Closes the fd too: for a connection its new owner could not take. */
+void wire_drop(struct wire *w);
 /* Changes the read limits (e.g. larger after authentication); keeps the
  * buffered bytes, invalidates payload pointers.  0, -EINVAL, -ENOMEM. */
 int wire_set_limits(struct wire *w, size_t rcap, size_t max_payload);

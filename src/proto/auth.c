@@ -15,6 +15,7 @@
 #include <openssl/hmac.h>
 
 #include "common/log.h"
+#include "common/util.h"
 
 /* Both labels have the same length and every field after them a fixed
  * length, so the MAC input is unambiguous; the labels differ so that the
@@ -81,17 +82,6 @@ void auth_token_wipe(struct auth_token *tok)
 }
 
 /* ---- token files ---- */
-
-static int hex_digit(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
 
 /* Decodes exactly 2 * n hex digits from s into out.  Returns -1 on success,
  * or the index of the first bad digit. */

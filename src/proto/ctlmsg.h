@@ -1,23 +1,36 @@
 /* Requests on the daemon's control socket: one line of text,
- * "VERB [key=value ...]", at most CTL_LINE_MAX bytes.  Pure parser.
+ * "VERB [key=value ...]", at most CTL_LINE_MAX bytes.  Pure.
  *
  *   connect manager=IP:PORT token=<hex> (fingerprint=sha256:<hex> | insecure=1) [owner=UID]
+ *           [namespace=NS] [also_proxy=A,B] [never_proxy=A,B] [dns=on|off] [loopguard=on|off] [tos=N]
  *   status [format=text|json]
- *   quit */
+ *   quit
+ *
+ * One table of keys (ctl_keys[] in ctlmsg.c) serves both ends: for each
+ * key, the verb that takes it, how its value is checked, and where it
+ * lands in struct ctl_req.  The CLI fills a struct ctl_req and encodes it
+ * (ctl_encode); the daemon parses the line back into one (ctl_parse).  A
+ * key may appear once; an error names the key and its bad value (cut, and
+ * never the token's). */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define CTL_LINE_MAX 1536 /* the longest connect: DNS suffix lists and a fingerprint */
 
 enum ctl_verb { CTL_CONNECT = 1, CTL_STATUS, CTL_QUIT };
 
+struct ctl_endpoint {
+	uint32_t addr; /* host order */
+	uint16_t port; /* 0: not given */
+};
+
 struct ctl_req {
 	enum ctl_verb verb;
 	/* connect */
-	uint32_t mgr_addr;
-	uint16_t mgr_port;
+	struct ctl_endpoint manager;
 	char token_hex[257];
 	bool has_owner;
 	uint32_t owner;
@@ -32,9 +45,26 @@ struct ctl_req {
 	bool has_tos;       /* tos=N: the mark to look for instead of the manager's */
 	uint8_t tos;
 	/* status */
-	bool text;
+	bool text; /* format=text */
 };
 
-/* Parses one request line (without the newline).  0, or -EINVAL with a
- * one-line reason in err. */
+/* Parses one request line (without the newline) into req (zeroed first).
+ * 0, or -EINVAL with a one-line reason in err ("tos: '5' is not ..."). */
 int ctl_parse(const char *line, size_t len, struct ctl_req *req, char *err, size_t errlen);
+
+/* Sets one key of req->verb from its text, as ctl_parse would: 0,
+ * -ENOENT (no such key for the verb), or -EINVAL with a reason naming the
+ * value (not the key: the caller says where it came from) in err. */
+int ctl_set(struct ctl_req *req, const char *key, const char *value, char *err, size_t errlen);
+
+/* The request line for req, NUL-terminated, without a newline: its
+ * length; -EINVAL when the daemon would refuse it (err says why, as
+ * ctl_parse would), -ENOSPC when it exceeds size or CTL_LINE_MAX.  Keys
+ * left at their default are not sent. */
+ssize_t ctl_encode(const struct ctl_req *req, char *buf, size_t size, char *err, size_t errlen);
+
+/* The session options (the keys a user sets with a flag) in which two
+ * connect requests differ: their number, and in out a list naming each
+ * flag with both values ("--namespace (asked: a, running: default)").
+ * The token and the owner are not options. */
+int ctl_diff(const struct ctl_req *running, const struct ctl_req *asked, char *out, size_t size);

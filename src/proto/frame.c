@@ -4,7 +4,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "proto/cursor.h"
+#include "common/cursor.h"
 
 static const char *const frame_type_names[FT_MAX_] = {
 	[FT_HELLO] = "hello",

@@ -1,6 +1,8 @@
 /* Control-socket requests, /proc/net/route text and resolv.conf files:
- * never crash; a parsed resolv.conf renders, and the rendering parses back
- * as subway's own file with one nameserver. */
+ * never crash; a request that parses encodes, and the encoding parses back
+ * to the same request, and differs from it in no option; a parsed
+ * resolv.conf renders, and the rendering parses back as subway's own file
+ * with one nameserver. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -36,18 +38,36 @@ static void check_resolv(const char *text, size_t size)
 		abort();
 }
 
+static void check_ctl(const char *text, size_t size)
+{
+	static char line[CTL_LINE_MAX + 1], again[CTL_LINE_MAX + 1];
+	struct ctl_req req, back;
+	char err[200], diff[1024];
+	ssize_t n;
+
+	if (ctl_parse(text, size, &req, err, sizeof(err)) < 0) {
+		CHECK(err[0] != 0 && memchr(err, '\n', strlen(err)) == NULL);
+		return;
+	}
+	n = ctl_encode(&req, line, sizeof(line), err, sizeof(err));
+	CHECK(n > 0 && (size_t)n == strlen(line) && (size_t)n <= CTL_LINE_MAX);
+	CHECK(ctl_parse(line, (size_t)n, &back, err, sizeof(err)) == 0);
+	CHECK(memcmp(&req, &back, sizeof(req)) == 0);
+	CHECK(ctl_encode(&back, again, sizeof(again), err, sizeof(err)) == n && !memcmp(line, again, (size_t)n));
+	if (req.verb == CTL_CONNECT)
+		CHECK(ctl_diff(&req, &back, diff, sizeof(diff)) == 0 && diff[0] == 0);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct ctl_req req;
 	struct local_route routes[16];
-	char err[160];
 	char *text = malloc(size + 1);
 
 	if (!text)
 		return 0;
 	memcpy(text, data, size);
 	text[size] = 0;
-	ctl_parse(text, size, &req, err, sizeof(err));
+	check_ctl(text, size);
 	vif_routes_parse(text, routes, 16);
 	check_resolv(text, size);
 	free(text);

@@ -2,6 +2,9 @@
  * Input: 13 bytes of parameters (new src[4] sport[2] dst[4] dport[2], mode[1])
  * then the packet.  Mode bit 0: csum_partial; bit 1: make the checksums
  * valid first (random bytes rarely are); bit 7: small output buffers.
+ * The same bytes as an ICMP answer to one of the manager's echo requests
+ * (with and without the IP header): a reply's data is the rest of the
+ * input, an error quotes a whole header and echo request.
  * If it parses: its fields stay inside it; a rewrite keeps valid checksums
  * valid, equal bit for bit to a from-scratch computation when they were
  * before (and, in csum_partial mode, completing the checksum as the kernel
@@ -209,6 +212,20 @@ static void run_builders(const struct pkt4 *p, const uint8_t *prm)
 	free(out);
 }
 
+static void check_icmp_answer(const uint8_t *buf, size_t len)
+{
+	struct pkt4_icmp_answer a;
+
+	for (int ip = 0; ip < 2; ip++) {
+		if (pkt4_icmp_answer_parse(buf, len, ip, &a) < 0)
+			continue;
+		if (a.error)
+			CHECK(!a.data && !a.len && len >= (ip ? 20u : 0u) + 8 + 20 + 8);
+		else
+			CHECK(a.data && a.data + a.len == buf + len && len >= (ip ? 20u : 0u) + 8);
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct pkt4 p;
@@ -221,6 +238,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	buf = malloc(len ? len : 1);
 	if (len)
 		memcpy(buf, data + PARAMS, len);
+	check_icmp_answer(buf, len);
 	if (pkt4_parse(buf, len, &p) == 0) {
 		check_fields(&p, buf, len);
 		pkt4_csum_ok(&p);

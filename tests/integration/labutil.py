@@ -207,6 +207,11 @@ class Lab:
     def down(self, timeout=60.0):
         """Stops what tests spawned, then `lab down`."""
         self.kill_spawned()
+        if getattr(self, "_held_kubelet", None):  # manager_hold without a release
+            try:
+                os.kill(self._held_kubelet, signal.SIGCONT)
+            except OSError:
+                pass
         self._status = None
         return subway("lab", "down", "--name", self.name, timeout=timeout)
 
@@ -341,6 +346,15 @@ class Lab:
         self._procs.append(p)
         return p
 
+    def popen(self, what, argv):
+        """Like spawn, with stdout and stderr as text pipes for the caller
+        to read (communicate() with a timeout)."""
+        p = subprocess.Popen(["ip", "netns", "exec", self._nsname(what), *argv],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, start_new_session=True)
+        self._procs.append(p)
+        return p
+
     def kill_spawned(self):
         for p in self._procs:
             if p.poll() is None:
@@ -438,6 +452,30 @@ def kubelet_pid(lab):
     return next((p["pid"] for p in lab.status(refresh=True)["processes"] if p["name"] == "kubelet"), None)
 
 
+def manager_hold(lab):
+    """Kills the manager's container and keeps it down: its kubelet is
+    paused (SIGSTOP) until manager_release (or lab.down())."""
+    kubelet = kubelet_pid(lab)
+    assert kubelet, "the lab has no kubelet"
+    os.kill(kubelet, signal.SIGSTOP)
+    lab._held_kubelet = kubelet
+    pid, cmd = manager_pid(lab)
+    assert pid, "no manager runs in the lab"
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: manager_pid(lab)[0] is None, timeout=5, what="manager gone")
+    return cmd
+
+
+def manager_release(lab, wait=True):
+    """The kubelet goes on, and starts the manager's container again at once."""
+    kubelet = getattr(lab, "_held_kubelet", None)
+    lab._held_kubelet = None
+    if kubelet:
+        os.kill(kubelet, signal.SIGCONT)
+    if wait:
+        wait_for(lambda: lab.listens("manager-0", 8443), timeout=15, what="manager back")
+
+
 class ManagerAway:
     """`with ManagerAway(lab):` the manager's container is killed and stays
     down (its kubelet paused) until the block ends; then the kubelet
@@ -447,18 +485,11 @@ class ManagerAway:
         self.lab = lab
 
     def __enter__(self):
-        self.kubelet = kubelet_pid(self.lab)
-        assert self.kubelet, "the lab has no kubelet"
-        os.kill(self.kubelet, signal.SIGSTOP)
-        pid, _ = manager_pid(self.lab)
-        assert pid, "no manager runs in the lab"
-        os.kill(pid, signal.SIGKILL)
-        wait_for(lambda: manager_pid(self.lab)[0] is None, timeout=5, what="manager gone")
+        manager_hold(self.lab)
         return self
 
     def __exit__(self, *exc):
-        os.kill(self.kubelet, signal.SIGCONT)
-        wait_for(lambda: self.lab.listens("manager-0", 8443), timeout=15, what="manager back")
+        manager_release(self.lab)
         return False
 
 

@@ -146,6 +146,47 @@ def test_after_kill9_quit_restores(lab, orig):
     assert read(lab) == orig
 
 
+NOBODY = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+
+
+def test_after_kill9_status_and_doctor_name_the_stale_resolver(lab, orig):
+    """Issue 15: a killed daemon's resolv.conf breaks every lookup; status
+    and doctor say so in one line with the fix, and quit is the fix."""
+    kill9(lab)
+    p = lab.exec([SUBWAY, "status"], timeout=10)
+    assert p.returncode == 1 and p.stdout == "", p
+    assert p.stderr.count("\n") == 1, p.stderr
+    assert p.stderr.startswith("subway status: no subway daemon runs here, and /etc/resolv.conf still sends "
+                               "every lookup to 198.18.0.1, the DNS server on the VIF of a subway daemon (pid ")
+    assert "that no longer exists" in p.stderr and "fix: run `subway quit` as root" in p.stderr, p.stderr
+    p = lab.exec([SUBWAY, "status", "--json"], timeout=10)
+    j = json.loads(p.stdout)
+    assert p.returncode == 1 and j["state"] == "not running" and "198.18.0.1" in j["resolver_stale"], p.stdout
+    p = lab.exec([SUBWAY, "doctor", "--json"], timeout=20)
+    assert p.returncode == 1, p.stdout
+    found = [f for f in json.loads(p.stdout)["findings"] if f["check"] == "resolver"]
+    assert [f["severity"] for f in found] == ["problem"], found
+    assert "198.18.0.1" in found[0]["message"] and "subway quit" in found[0]["fix"], found
+    p = lab.exec([SUBWAY, "doctor"], timeout=20)
+    assert re.search(r"^problem +resolver +/etc/resolv.conf still sends", p.stdout, re.M), p.stdout
+    assert re.search(r"^ +fix: run `subway quit` as root", p.stdout, re.M), p.stdout
+    # the connecting user is told too; quit needs root for the file
+    p = lab.run("laptop", NOBODY + [SUBWAY, "status"], timeout=10)
+    assert p.returncode == 1 and "198.18.0.1" in p.stderr, p
+    p = lab.run("laptop", NOBODY + [SUBWAY, "quit"], timeout=10)
+    assert p.returncode == 1 and "run `sudo subway quit`" in p.stderr and p.stderr.count("\n") == 1, p
+    assert "203.0.113.80" not in short(lab, "example.com")  # every lookup goes to the dead VIF
+    p = quit(lab)
+    assert "restored /etc/resolv.conf" in p.stdout
+    assert read(lab) == orig
+    assert short(lab, "example.com") == ["203.0.113.80"]
+    p = lab.exec([SUBWAY, "status"], timeout=10)
+    assert p.returncode == 0 and p.stdout.startswith("not connected"), p
+    p = lab.exec([SUBWAY, "doctor", "--json"], timeout=20)
+    found = [f for f in json.loads(p.stdout)["findings"] if f["check"] == "resolver"]
+    assert [f["severity"] for f in found] == ["ok"], found
+
+
 def test_after_kill9_and_a_lost_saved_copy_the_file_restores_itself(lab, orig):
     """A reboot empties /run: the original is kept in the file too."""
     kill9(lab)

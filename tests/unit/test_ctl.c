@@ -4,6 +4,7 @@
 #include <setjmp.h>
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -31,8 +32,8 @@ static void test_verbs(void **state)
 	assert_int_equal(parse("connect manager=10.0.0.1:30443 token=00112233445566778899aabbccddeeff owner=1000 "
 			       "insecure=1", &r), 0);
 	assert_int_equal(r.verb, CTL_CONNECT);
-	assert_int_equal(r.mgr_addr, 0x0a000001);
-	assert_int_equal(r.mgr_port, 30443);
+	assert_int_equal(r.manager.addr, 0x0a000001);
+	assert_int_equal(r.manager.port, 30443);
 	assert_true(r.has_owner);
 	assert_int_equal(r.owner, 1000);
 	assert_string_equal(r.token_hex, "00112233445566778899aabbccddeeff");
@@ -102,6 +103,11 @@ static void test_rejects(void **state)
 		"connect manager=10.0.0.1:1 token=00112233445566778899aabbccddeeff tos=0x04",
 		"connect manager=10.0.0.1:1 token=00112233445566778899aabbccddeeff tos=-4",
 		"status loopguard=off", "status tos=4",
+		/* a key once */
+		"connect manager=10.0.0.1:1 manager=10.0.0.2:1 token=00112233445566778899aabbccddeeff insecure=1",
+		"status format=text format=text",
+		"connect manager=10.0.0.1:1 token=00112233445566778899aabbccddeeff insecure=1 manager",
+		"connect manager=10.0.0.1:1 token=00112233445566778899aabbccddeeff insecure=1 =1",
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -263,6 +269,144 @@ static void test_routes(void **state)
 	assert_int_equal(vif_routes_parse("only a header", r, 8), 0);
 }
 
+static void assert_err(const char *line, const char *want)
+{
+	struct ctl_req r;
+	char err[200];
+
+	err[0] = 0;
+	assert_int_equal(ctl_parse(line, strlen(line), &r, err, sizeof(err)), -EINVAL);
+	if (!strstr(err, want))
+		fail_msg("'%s': error '%s' does not say '%s'", line, err, want);
+}
+
+#define CONN "connect manager=10.0.0.1:1 token=00112233445566778899aabbccddeeff insecure=1 "
+
+#define SECRET "connect manager=10.0.0.1:1 token=zzsecret99 insecure=1"
+
+/* Every error names the key and the bad value, cut when long; never the token. */
+static void test_errors_name_key_and_value(void **state)
+{
+	char line[1200], err[200];
+	struct ctl_req r;
+	(void)state;
+	assert_err(CONN "tos=5", "tos: '5' is not a TOS byte");
+	assert_err(CONN "namespace=Default", "namespace: 'Default' is not a namespace name");
+	assert_err(CONN "also_proxy=a,,b", "also_proxy: bad DNS suffix");
+	assert_err(CONN "dns=maybe", "dns: 'maybe' is not on or off");
+	assert_err("status format=xml", "format: 'xml' is not text or json");
+	assert_err("connect manager=10.0.0.1:99999 token=00112233445566778899aabbccddeeff insecure=1",
+		   "manager: '10.0.0.1:99999' is not IPv4:PORT");
+	assert_err(CONN "color=blue", "unknown key 'color'");
+	assert_err(CONN "tos=4 tos=8", "tos: given twice");
+	assert_err("bogus x=y", "unknown request 'bogus'");
+	/* the token's value is not echoed */
+	assert_err("connect manager=10.0.0.1:1 token=zz112233445566778899aabbccddeeff insecure=1",
+		   "token: its value (not shown, 32 bytes)");
+	assert_int_equal(ctl_parse(SECRET, strlen(SECRET), &r, err, sizeof(err)),
+			 -EINVAL);
+	assert_null(strstr(err, "zzsecret"));
+	/* a long value is cut, control bytes do not reach the log as such */
+	snprintf(line, sizeof(line), CONN "namespace=%0200d", 7);
+	assert_int_equal(ctl_parse(line, strlen(line), &r, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "...'"));
+	assert_true(strlen(err) < 160);
+	assert_err(CONN "namespace=a\x1b[2Jb", "'a?[2Jb'");
+}
+
+static void fill_connect(struct ctl_req *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->verb = CTL_CONNECT;
+	r->manager.addr = 0xc0a8380a;
+	r->manager.port = 30443;
+	memcpy(r->token_hex, "00112233445566778899aabbccddeeff", 33);
+	r->has_fingerprint = true;
+	for (int i = 0; i < 32; i++)
+		r->fingerprint[i] = (uint8_t)(0xa0 + i);
+}
+
+static void test_encode(void **state)
+{
+	struct ctl_req r, back;
+	char line[CTL_LINE_MAX + 1], err[200];
+	ssize_t n;
+	(void)state;
+	fill_connect(&r);
+	n = ctl_encode(&r, line, sizeof(line), err, sizeof(err));
+	assert_int_equal(n, strlen(line));
+	assert_string_equal(line, "connect manager=192.168.56.10:30443 token=00112233445566778899aabbccddeeff "
+				  "fingerprint=sha256:a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf");
+	r.has_owner = true;
+	r.owner = 1000;
+	memcpy(r.ns, "kube-system", 12);
+	memcpy(r.also_proxy, "corp.example,internal", 22);
+	r.no_dns = r.no_loop_guard = true;
+	r.has_tos = true;
+	r.tos = 184;
+	assert_true(ctl_encode(&r, line, sizeof(line), err, sizeof(err)) > 0);
+	assert_int_equal(ctl_parse(line, strlen(line), &back, err, sizeof(err)), 0);
+	assert_memory_equal(&r, &back, sizeof(r));
+	/* what the daemon would refuse is refused here, named */
+	r.tos = 5;
+	assert_int_equal(ctl_encode(&r, line, sizeof(line), err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "tos: '5'"));
+	r.tos = 4;
+	r.insecure = true; /* both TLS and not */
+	assert_int_equal(ctl_encode(&r, line, sizeof(line), err, sizeof(err)), -EINVAL);
+	r.insecure = false;
+	assert_int_equal(ctl_encode(&r, line, 100, err, sizeof(err)), -ENOSPC);
+	/* status and quit */
+	r = (struct ctl_req){ .verb = CTL_STATUS, .text = true };
+	assert_int_equal(ctl_encode(&r, line, sizeof(line), err, sizeof(err)), 18);
+	assert_string_equal(line, "status format=text");
+	r = (struct ctl_req){ .verb = CTL_QUIT };
+	assert_int_equal(ctl_encode(&r, line, sizeof(line), err, sizeof(err)), 4);
+	r = (struct ctl_req){ .verb = 0 };
+	assert_int_equal(ctl_encode(&r, line, sizeof(line), err, sizeof(err)), -EINVAL);
+}
+
+static void test_set(void **state)
+{
+	struct ctl_req r = { .verb = CTL_CONNECT };
+	char err[200];
+	(void)state;
+	assert_int_equal(ctl_set(&r, "namespace", "kube-system", err, sizeof(err)), 0);
+	assert_string_equal(r.ns, "kube-system");
+	assert_int_equal(ctl_set(&r, "namespace", "Kube", err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "'Kube' is not a namespace name (lower-case letters, digits, '-', at most 63)");
+	assert_int_equal(ctl_set(&r, "owner", "1000", err, sizeof(err)), 0);
+	assert_true(r.has_owner && r.owner == 1000);
+	assert_int_equal(ctl_set(&r, "format", "text", err, sizeof(err)), -ENOENT);
+}
+
+static void test_diff(void **state)
+{
+	struct ctl_req a, b;
+	char out[1024];
+	(void)state;
+	fill_connect(&a);
+	fill_connect(&b);
+	b.has_owner = true; /* not a session option: another user, same session */
+	b.owner = 1000;
+	b.token_hex[0] = 'f';
+	assert_int_equal(ctl_diff(&a, &b, out, sizeof(out)), 0);
+	assert_string_equal(out, "");
+	memcpy(b.ns, "kube-system", 12);
+	b.no_dns = true;
+	assert_int_equal(ctl_diff(&a, &b, out, sizeof(out)), 2);
+	assert_string_equal(out, "--namespace (asked: kube-system, running: default), --no-dns (asked: yes, running: no)");
+	fill_connect(&b);
+	b.manager.port = 30444;
+	b.has_fingerprint = false;
+	b.insecure = true;
+	assert_int_equal(ctl_diff(&a, &b, out, sizeof(out)), 3);
+	assert_non_null(strstr(out, "--manager (asked: 192.168.56.10:30444, running: 192.168.56.10:30443)"));
+	assert_non_null(strstr(out, "--insecure (asked: yes, running: no)"));
+	assert_int_equal(ctl_diff(&a, &b, out, 20), 3); /* cut, still terminated */
+	assert_true(strlen(out) < 20);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -275,6 +419,10 @@ int main(void)
 		cmocka_unit_test(test_resolv_parse),
 		cmocka_unit_test(test_resolv_render),
 		cmocka_unit_test(test_resolv_embedded),
+		cmocka_unit_test(test_errors_name_key_and_value),
+		cmocka_unit_test(test_encode),
+		cmocka_unit_test(test_set),
+		cmocka_unit_test(test_diff),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

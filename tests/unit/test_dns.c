@@ -88,6 +88,32 @@ static const char *S(const struct dns_name *n)
 	return dnsmsg_name_str(n, buf);
 }
 
+/* The readers, from a cursor on the message at *off; *off moves as the
+ * cursor does. */
+static int name_at(const uint8_t *m, size_t len, size_t *off, struct dns_name *n)
+{
+	struct cursor c;
+	int ret;
+
+	cursor_init(&c, m, len);
+	cursor_skip(&c, *off);
+	ret = dnsmsg_name_read(&c, n);
+	*off = c.off;
+	return ret;
+}
+
+static int rr_at(const uint8_t *m, size_t len, size_t *off, struct dns_rr *rr)
+{
+	struct cursor c;
+	int ret;
+
+	cursor_init(&c, m, len);
+	cursor_skip(&c, *off);
+	ret = dnsmsg_rr_read(&c, rr);
+	*off = c.off;
+	return ret;
+}
+
 /* ---- names ---- */
 
 static void test_name_from_str(void **state)
@@ -182,46 +208,46 @@ static void test_name_read_compression(void **state)
 	(void)state;
 	answer(&m, "web.default.svc.cluster.local");
 	off = DNS_HDR_LEN;
-	assert_int_equal(dnsmsg_name_read(m.b, m.n, &off, &n), 0);
+	assert_int_equal(name_at(m.b, m.n, &off, &n), 0);
 	assert_string_equal(S(&n), "web.default.svc.cluster.local");
 	off += 4;
-	assert_int_equal(dnsmsg_name_read(m.b, m.n, &off, &n), 0); /* the pointer */
+	assert_int_equal(name_at(m.b, m.n, &off, &n), 0); /* the pointer */
 	assert_string_equal(S(&n), "web.default.svc.cluster.local");
 	/* a pointer to itself, forwards, into the header, or chained in a circle */
 	mbhdr(&m, 1, 0, 1, 0, 0, 0);
 	mb16(&m, 0xc00c);
 	off = DNS_HDR_LEN;
-	assert_int_equal(dnsmsg_name_read(m.b, m.n, &off, &n), -EBADMSG);
+	assert_int_equal(name_at(m.b, m.n, &off, &n), -EBADMSG);
 	mbhdr(&m, 1, 0, 1, 0, 0, 0);
 	mb8(&m, 1); mb8(&m, 'a'); mb16(&m, 0xc00c);
 	off = DNS_HDR_LEN;
-	assert_int_equal(dnsmsg_name_read(m.b, m.n, &off, &n), -EBADMSG);
+	assert_int_equal(name_at(m.b, m.n, &off, &n), -EBADMSG);
 	mbhdr(&m, 1, 0, 1, 0, 0, 0);
 	mb16(&m, 0xc002);
 	off = DNS_HDR_LEN;
-	assert_int_equal(dnsmsg_name_read(m.b, m.n, &off, &n), -EBADMSG);
+	assert_int_equal(name_at(m.b, m.n, &off, &n), -EBADMSG);
 	mbhdr(&m, 1, 0, 1, 0, 0, 0);
 	mb8(&m, 1); mb8(&m, 'a'); mb8(&m, 0); mb16(&m, 0xc00c); /* valid: "a" */
 	off = 15;
-	assert_int_equal(dnsmsg_name_read(m.b, m.n, &off, &n), 0);
+	assert_int_equal(name_at(m.b, m.n, &off, &n), 0);
 	assert_int_equal(off, 17);
 	mb16(&m, 0xc00f); /* points at the pointer above: still backwards, still "a" */
 	off = 17;
-	assert_int_equal(dnsmsg_name_read(m.b, m.n, &off, &n), 0);
+	assert_int_equal(name_at(m.b, m.n, &off, &n), 0);
 	assert_string_equal(S(&n), "a");
 	/* label types 0x40 and 0x80, a truncated label, a missing root */
 	mbhdr(&m, 1, 0, 1, 0, 0, 0);
 	mb8(&m, 0x41);
 	off = DNS_HDR_LEN;
-	assert_int_equal(dnsmsg_name_read(m.b, m.n, &off, &n), -EBADMSG);
+	assert_int_equal(name_at(m.b, m.n, &off, &n), -EBADMSG);
 	mbhdr(&m, 1, 0, 1, 0, 0, 0);
 	mb8(&m, 5); mb8(&m, 'a');
 	off = DNS_HDR_LEN;
-	assert_int_equal(dnsmsg_name_read(m.b, m.n, &off, &n), -EBADMSG);
+	assert_int_equal(name_at(m.b, m.n, &off, &n), -EBADMSG);
 	mbhdr(&m, 1, 0, 1, 0, 0, 0);
 	mb8(&m, 1); mb8(&m, 'a');
 	off = DNS_HDR_LEN;
-	assert_int_equal(dnsmsg_name_read(m.b, m.n, &off, &n), -EBADMSG);
+	assert_int_equal(name_at(m.b, m.n, &off, &n), -EBADMSG);
 	/* longer than 255 through pointers */
 	mbhdr(&m, 1, 0, 1, 0, 0, 0);
 	for (int i = 0; i < 5; i++) {
@@ -235,7 +261,7 @@ static void test_name_read_compression(void **state)
 		mb8(&m, 'y');
 	mb16(&m, 0xc00c);
 	off = DNS_HDR_LEN;
-	assert_int_equal(dnsmsg_name_read(m.b, m.n, &off, &n), -EBADMSG);
+	assert_int_equal(name_at(m.b, m.n, &off, &n), -EBADMSG);
 }
 
 /* ---- messages ---- */
@@ -310,6 +336,66 @@ static void test_parse_rejects(void **state)
 	assert_int_equal(dnsmsg_parse(m.b, m.n, &msg), -EBADMSG);
 }
 
+/* The header and question alone, as the manager reads queries and
+ * replies: what follows is not looked at; one question, whole. */
+static void test_question(void **state)
+{
+	struct mb m;
+	struct dns_msg a, b;
+	(void)state;
+	query(&m, "Web.Default", 65, true);
+	assert_int_equal(dnsmsg_question_read(m.b, m.n, &a), 0);
+	assert_int_equal(a.h.id, 0x1234);
+	assert_int_equal(a.h.ar, 1);
+	assert_string_equal(S(&a.qname), "Web.Default");
+	assert_int_equal(a.qtype, 65);
+	assert_int_equal(a.qend, DNS_HDR_LEN + 13 + 4);
+	assert_false(a.edns); /* the OPT record is not read */
+	m.b[m.n] = 0xc0; /* nor a trailing byte */
+	assert_int_equal(dnsmsg_question_read(m.b, m.n + 1, &b), 0);
+	assert_int_equal(dnsmsg_question_read(m.b, a.qend, &b), 0);
+	for (size_t n = 0; n < a.qend; n++)
+		assert_int_equal(dnsmsg_question_read(m.b, n, &b), -EBADMSG);
+	/* the same question in other letter case; not another type or class */
+	query(&m, "wEB.dEFAULT", 65, false);
+	assert_int_equal(dnsmsg_question_read(m.b, m.n, &b), 0);
+	assert_true(dnsmsg_question_eq(&a, &b));
+	b.qtype = 97; /* 0x61: 'a' where 65 is 'A' */
+	assert_false(dnsmsg_question_eq(&a, &b));
+	b.qtype = 65;
+	b.qclass = 3;
+	assert_false(dnsmsg_question_eq(&a, &b));
+	query(&m, "web.defaults", 65, false);
+	assert_int_equal(dnsmsg_question_read(m.b, m.n, &b), 0);
+	assert_false(dnsmsg_question_eq(&a, &b));
+	/* no question, two questions */
+	mbhdr(&m, 1, 0, 0, 0, 0, 0);
+	assert_int_equal(dnsmsg_question_read(m.b, m.n, &b), -EBADMSG);
+	mbhdr(&m, 1, 0, 2, 0, 0, 0);
+	mbname(&m, "a"); mb16(&m, 1); mb16(&m, 1);
+	mbname(&m, "b"); mb16(&m, 1); mb16(&m, 1);
+	assert_int_equal(dnsmsg_question_read(m.b, m.n, &b), -EBADMSG);
+	/* a SERVFAIL from the question alone (the manager's): RD and CD kept,
+	 * no OPT record */
+	query(&m, "web.default", DNS_T_A, true);
+	m.b[3] |= DNS_F_CD;
+	assert_int_equal(dnsmsg_question_read(m.b, m.n, &a), 0);
+	{
+		uint8_t buf[DNS_HDR_LEN + DNS_NAME_MAX + 4];
+		ssize_t n = dnsmsg_error(&a, DNS_R_SERVFAIL, buf, sizeof(buf));
+		assert_int_equal(n, DNS_HDR_LEN + 13 + 4);
+		assert_int_equal(dnsmsg_parse(buf, (size_t)n, &b), 0);
+		assert_int_equal(b.h.flags, DNS_F_QR | DNS_F_RD | DNS_F_RA | DNS_F_CD | DNS_R_SERVFAIL);
+		assert_int_equal(b.h.ar, 0);
+		assert_true(dnsmsg_question_eq(&a, &b));
+	}
+	/* the ID, put in place */
+	dnsmsg_set_id(m.b, 0xabcd);
+	assert_int_equal(m.b[0], 0xab);
+	assert_int_equal(m.b[1], 0xcd);
+	assert_int_equal(m.b[2], DNS_F_RD >> 8); /* the flags untouched */
+}
+
 static void test_error_and_requery(void **state)
 {
 	struct mb m;
@@ -320,7 +406,7 @@ static void test_error_and_requery(void **state)
 	(void)state;
 	query(&m, "web.default", DNS_T_AAAA, true);
 	assert_int_equal(dnsmsg_parse(m.b, m.n, &msg), 0);
-	n = dnsmsg_error(m.b, &msg, DNS_R_NXDOMAIN, buf, sizeof(buf));
+	n = dnsmsg_error(&msg, DNS_R_NXDOMAIN, buf, sizeof(buf));
 	assert_true(n > 0);
 	assert_int_equal(dnsmsg_parse(buf, (size_t)n, &out), 0);
 	assert_int_equal(out.h.id, 0x1234);
@@ -328,7 +414,7 @@ static void test_error_and_requery(void **state)
 	assert_true(dnsmsg_name_same(&out.qname, &msg.qname));
 	assert_int_equal(out.qtype, DNS_T_AAAA);
 	assert_true(out.edns);
-	assert_int_equal(dnsmsg_error(m.b, &msg, 2, buf, 20), -ENOSPC);
+	assert_int_equal(dnsmsg_error(&msg, 2, buf, 20), -ENOSPC);
 	n = dnsmsg_requery(m.b, &msg, 0x4242, &x, buf, sizeof(buf));
 	assert_true(n > 0);
 	assert_int_equal(dnsmsg_parse(buf, (size_t)n, &out), 0);
@@ -358,22 +444,22 @@ static void test_rewrite(void **state)
 	assert_int_equal(msg.h.id, 0x7777);
 	assert_true(dnsmsg_name_same(&msg.qname, &to));
 	off = msg.qend;
-	assert_int_equal(dnsmsg_rr_read(buf, (size_t)n, &off, &rr), 0);
+	assert_int_equal(rr_at(buf, (size_t)n, &off, &rr), 0);
 	assert_true(dnsmsg_name_same(&rr.name, &to));
 	assert_int_equal(rr.type, DNS_T_CNAME);
 	assert_int_equal(rr.ttl, 28);
 	{
 		struct dns_name t;
 		size_t p = rr.rd_off;
-		assert_int_equal(dnsmsg_name_read(buf, (size_t)n, &p, &t), 0);
+		assert_int_equal(name_at(buf, (size_t)n, &p, &t), 0);
 		/* the CNAME target stays the cluster's name, decompressed */
 		assert_string_equal(S(&t), "www.wEb.dEfault.svc.cluster.LOCAL");
 	}
-	assert_int_equal(dnsmsg_rr_read(buf, (size_t)n, &off, &rr), 0);
+	assert_int_equal(rr_at(buf, (size_t)n, &off, &rr), 0);
 	assert_int_equal(rr.type, DNS_T_A);
 	assert_int_equal(rr.ttl, 3);
 	assert_true(dnsmsg_name_same(&rr.name, &to));
-	assert_int_equal(dnsmsg_rr_read(buf, (size_t)n, &off, &rr), 0);
+	assert_int_equal(rr_at(buf, (size_t)n, &off, &rr), 0);
 	assert_int_equal(rr.type, DNS_T_SOA);
 	assert_int_equal(rr.ttl, 5);
 	assert_int_equal(off, (size_t)n);
@@ -601,6 +687,7 @@ int main(void)
 		cmocka_unit_test(test_name_read_compression),
 		cmocka_unit_test(test_parse_query_and_answer),
 		cmocka_unit_test(test_parse_rejects),
+		cmocka_unit_test(test_question),
 		cmocka_unit_test(test_error_and_requery),
 		cmocka_unit_test(test_rewrite),
 		cmocka_unit_test(test_truncate),

@@ -402,15 +402,15 @@ static void test_open_from_acceptor(void **state)
 	assert_int_equal(mux_open(W.b, &W.sb[0], &m, NULL), 0);
 	m.port = 8081;
 	assert_int_equal(mux_open(W.b, &W.sb[1], &m, NULL), 0);
-	assert_int_equal(W.sb[0].id % 2, 0);
-	assert_int_equal(W.sb[1].id % 2, 0);
+	assert_int_equal(mux_stream_id(&W.sb[0]) % 2, 0);
+	assert_int_equal(mux_stream_id(&W.sb[1]) % 2, 0);
 	run(step_bulk);
 	for (int i = 0; i < 2; i++) {
 		assert_int_equal(X[i].got[0], X[i].total);
 		assert_int_equal(X[i].got[1], X[i].total);
 		assert_int_equal(W.done_a[i], 1);
 		assert_int_equal(W.done_b[i], 1);
-		assert_int_equal(W.sa[i].id, W.sb[i].id);
+		assert_int_equal(mux_stream_id(&W.sa[i]), mux_stream_id(&W.sb[i]));
 	}
 	assert_int_equal(W.a->n_streams, 0);
 	assert_int_equal(W.b->n_streams, 0);
@@ -427,7 +427,7 @@ static void test_open_both_ways(void **state)
 	assert_int_equal(mux_open(W.a, &W.sa[0], &m, NULL), 0); /* A -> B: B binds sb[0] */
 	m.port = 8081;
 	assert_int_equal(mux_open(W.b, &W.sb[1], &m, NULL), 0); /* B -> A: A binds sa[1] */
-	assert_int_not_equal(W.sa[0].id, W.sb[1].id);
+	assert_int_not_equal(mux_stream_id(&W.sa[0]), mux_stream_id(&W.sb[1]));
 	run(step_bulk);
 	assert_int_equal(X[0].got[1], X[0].total);
 	assert_int_equal(X[1].got[0], X[1].total);

@@ -813,6 +813,82 @@ static void test_build_echo_reply(void **state)
 
 /* ---- checksum helpers ---- */
 
+/* ---- answers to echo requests, as the manager's ICMP sockets read them ---- */
+
+/* An ICMP header at p: type, and the echo identifier and sequence. */
+static size_t icmp_hdr(uint8_t *p, uint8_t type, uint16_t ident, uint16_t seq)
+{
+	memset(p, 0, 8);
+	p[0] = type;
+	p16(p + 4, ident);
+	p16(p + 6, seq);
+	return 8;
+}
+
+/* An IPv4 header of ihl bytes at p for proto. */
+static size_t ip_hdr(uint8_t *p, size_t ihl, uint8_t proto)
+{
+	memset(p, 0, ihl);
+	p[0] = (uint8_t)(0x40 | ihl / 4);
+	p[9] = proto;
+	return ihl;
+}
+
+static void test_icmp_answer(void **state)
+{
+	struct pkt4_icmp_answer a;
+	size_t n;
+
+	(void)state;
+	/* an echo reply, as a ping socket reads it, then a raw one (IP options too) */
+	n = icmp_hdr(buf, 0, 0x1234, 7);
+	memcpy(buf + n, "abc", 3);
+	assert_int_equal(pkt4_icmp_answer_parse(buf, n + 3, false, &a), 0);
+	assert_false(a.error);
+	assert_int_equal(a.ident, 0x1234);
+	assert_int_equal(a.seq, 7);
+	assert_ptr_equal(a.data, buf + 8);
+	assert_int_equal(a.len, 3);
+	n = ip_hdr(buf, 24, IPPROTO_ICMP);
+	n += icmp_hdr(buf + n, 0, 0x1234, 8);
+	assert_int_equal(pkt4_icmp_answer_parse(buf, n, true, &a), 0);
+	assert_int_equal(a.seq, 8);
+	assert_int_equal(a.len, 0);
+	buf[0] = 0x44; /* IHL 4: shorter than a header */
+	assert_int_equal(pkt4_icmp_answer_parse(buf, n, true, &a), -EBADMSG);
+	/* errors quoting our echo request: unreachable, time exceeded */
+	for (uint8_t type = 3; type <= 11; type += 8) {
+		n = ip_hdr(buf, 20, IPPROTO_ICMP);
+		n += icmp_hdr(buf + n, type, 0, 0);
+		n += ip_hdr(buf + n, 20, IPPROTO_ICMP);
+		n += icmp_hdr(buf + n, 8, 0x4321, 9);
+		assert_int_equal(pkt4_icmp_answer_parse(buf, n, true, &a), 0);
+		assert_true(a.error);
+		assert_int_equal(a.ident, 0x4321);
+		assert_int_equal(a.seq, 9);
+		for (size_t k = 0; k < n; k++)
+			assert_int_equal(pkt4_icmp_answer_parse(buf, k, true, &a), -EBADMSG);
+		assert_int_equal(pkt4_icmp_answer_parse(buf + 20, n - 20, false, &a), 0);
+	}
+	/* ... not quoting an echo request, or another type of message */
+	n = icmp_hdr(buf, 3, 0, 0);
+	n += ip_hdr(buf + n, 20, IPPROTO_UDP);
+	n += icmp_hdr(buf + n, 8, 1, 1);
+	assert_int_equal(pkt4_icmp_answer_parse(buf, n, false, &a), -EBADMSG);
+	buf[8 + 9] = IPPROTO_ICMP;
+	buf[28] = 0; /* it quotes a reply */
+	assert_int_equal(pkt4_icmp_answer_parse(buf, n, false, &a), -EBADMSG);
+	buf[28] = 8;
+	assert_int_equal(pkt4_icmp_answer_parse(buf, n, false, &a), 0);
+	for (unsigned type = 1; type < 256; type++)
+		if (type != 3 && type != 11) {
+			buf[0] = (uint8_t)type;
+			assert_int_equal(pkt4_icmp_answer_parse(buf, n, false, &a), -EBADMSG);
+		}
+	for (size_t k = 0; k < 8; k++)
+		assert_int_equal(pkt4_icmp_answer_parse(buf, k, false, &a), -EBADMSG);
+}
+
 static void test_csum_partial_vs_reference(void **state)
 {
 	static uint8_t data[4096 + 8];
@@ -903,6 +979,7 @@ int main(void)
 		cmocka_unit_test(test_build_icmp_unreach),
 		cmocka_unit_test(test_build_udp),
 		cmocka_unit_test(test_build_echo_reply),
+		cmocka_unit_test(test_icmp_answer),
 		cmocka_unit_test(test_csum_partial_vs_reference),
 		cmocka_unit_test(test_csum_update_vs_recompute),
 		cmocka_unit_test(test_csum_update_rfc1624_corner),

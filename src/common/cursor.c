@@ -1,69 +1,14 @@
-#include "proto/cursor.h"
+/* The bounds-checked reader and writer (cursor.h). */
+#include "common/cursor.h"
 
 #include <errno.h>
 #include <string.h>
 
-/* Where a zero-length read or write of an empty (NULL) buffer points. */
-static uint8_t cursor_empty[1];
-
-void cursor_init(struct cursor *c, const void *p, size_t len)
-{
-	c->p = p;
-	c->len = p ? len : 0;
-	c->off = 0;
-	c->err = false;
-}
-
-size_t cursor_remaining(const struct cursor *c)
-{
-	return c->err ? 0 : c->len - c->off;
-}
-
-void cursor_fail(struct cursor *c)
-{
-	c->err = true;
-}
+uint8_t cursor_empty_[1];
 
 int cursor_end(const struct cursor *c)
 {
 	return !c->err && c->off == c->len ? 0 : -EBADMSG;
-}
-
-/* The one place that checks bounds: returns the next n bytes or NULL.
- * Written as n > len - off so that it cannot overflow (off <= len). */
-static const uint8_t *cursor_take(struct cursor *c, size_t n)
-{
-	const uint8_t *p;
-
-	if (c->err || n > c->len - c->off) {
-		c->err = true;
-		return NULL;
-	}
-	if (!c->p)
-		return cursor_empty;
-	p = c->p + c->off;
-	c->off += n;
-	return p;
-}
-
-uint8_t cursor_u8(struct cursor *c)
-{
-	const uint8_t *p = cursor_take(c, 1);
-	return p ? p[0] : 0;
-}
-
-uint16_t cursor_u16(struct cursor *c)
-{
-	const uint8_t *p = cursor_take(c, 2);
-	return p ? (uint16_t)(p[0] << 8 | p[1]) : 0;
-}
-
-uint32_t cursor_u32(struct cursor *c)
-{
-	const uint8_t *p = cursor_take(c, 4);
-	if (!p)
-		return 0;
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
 uint64_t cursor_u64(struct cursor *c)
@@ -75,7 +20,7 @@ uint64_t cursor_u64(struct cursor *c)
 
 void cursor_bytes(struct cursor *c, void *out, size_t n)
 {
-	const uint8_t *p = cursor_take(c, n);
+	const uint8_t *p = cursor_ref(c, n);
 
 	if (n == 0)
 		return;
@@ -85,14 +30,9 @@ void cursor_bytes(struct cursor *c, void *out, size_t n)
 		memset(out, 0, n);
 }
 
-const uint8_t *cursor_ref(struct cursor *c, size_t n)
-{
-	return cursor_take(c, n);
-}
-
 void cursor_str_fixed(struct cursor *c, char *out, size_t n)
 {
-	const uint8_t *p = cursor_take(c, n);
+	const uint8_t *p = cursor_ref(c, n);
 	const uint8_t *nul = p && n ? memchr(p, 0, n) : NULL;
 
 	if (n)
@@ -121,7 +61,7 @@ void cursor_str8(struct cursor *c, char *out, size_t size)
 		c->err = true;
 		return;
 	}
-	p = cursor_take(c, n);
+	p = cursor_ref(c, n);
 	if (!p || memchr(p, 0, n)) {
 		c->err = true;
 		return;
@@ -132,7 +72,7 @@ void cursor_str8(struct cursor *c, char *out, size_t size)
 
 void wcursor_init(struct wcursor *w, void *p, size_t cap)
 {
-	w->p = p;
+	w->p = p ? p : cursor_empty_;
 	w->cap = p ? cap : 0;
 	w->off = 0;
 	w->err = false;
@@ -148,6 +88,7 @@ ssize_t wcursor_result(const struct wcursor *w)
 	return (ssize_t)w->off;
 }
 
+/* Room for the next n bytes, or NULL (and nothing written, ever after). */
 static uint8_t *wcursor_take(struct wcursor *w, size_t n)
 {
 	uint8_t *p;
@@ -156,8 +97,6 @@ static uint8_t *wcursor_take(struct wcursor *w, size_t n)
 		w->err = true;
 		return NULL;
 	}
-	if (!w->p)
-		return cursor_empty;
 	p = w->p + w->off;
 	w->off += n;
 	return p;
@@ -192,12 +131,10 @@ void wcursor_u32(struct wcursor *w, uint32_t v)
 
 void wcursor_u64(struct wcursor *w, uint64_t v)
 {
-	if (w->err || w->inval || w->cap - w->off < 8) {
-		w->err = true;
-		return;
-	}
-	wcursor_u32(w, (uint32_t)(v >> 32));
-	wcursor_u32(w, (uint32_t)v);
+	uint8_t *p = wcursor_take(w, 8);
+	if (p)
+		for (int i = 0; i < 8; i++)
+			p[i] = (uint8_t)(v >> (56 - 8 * i));
 }
 
 void wcursor_bytes(struct wcursor *w, const void *p, size_t n)
@@ -226,15 +163,15 @@ void wcursor_str_fixed(struct wcursor *w, const char *s, size_t n)
 void wcursor_str8(struct wcursor *w, const char *s)
 {
 	size_t l = strnlen(s, 256);
+	uint8_t *q;
 
 	if (l > 255) {
 		w->inval = true;
 		return;
 	}
-	if (w->err || w->inval || l + 1 > w->cap - w->off) {
-		w->err = true;
-		return;
+	q = wcursor_take(w, 1 + l);
+	if (q) {
+		q[0] = (uint8_t)l;
+		memcpy(q + 1, s, l);
 	}
-	wcursor_u8(w, (uint8_t)l);
-	wcursor_bytes(w, s, l);
 }

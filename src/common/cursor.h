@@ -30,22 +30,91 @@ struct wcursor {
 	bool inval; /* a value cannot be encoded */
 };
 
-void cursor_init(struct cursor *c, const void *p, size_t len);
-size_t cursor_remaining(const struct cursor *c); /* 0 once err is set */
+/* Where an empty (NULL) buffer points, so that a cursor's p is never NULL. */
+extern uint8_t cursor_empty_[1];
+
+static inline void cursor_init(struct cursor *c, const void *p, size_t len)
+{
+	c->p = p ? p : cursor_empty_;
+	c->len = p ? len : 0;
+	c->off = 0;
+	c->err = false;
+}
+
 /* Marks the cursor failed (for range checks done by the caller). */
-void cursor_fail(struct cursor *c);
+static inline void cursor_fail(struct cursor *c)
+{
+	c->err = true;
+}
+
+static inline size_t cursor_remaining(const struct cursor *c) /* 0 once err is set */
+{
+	return c->err ? 0 : c->len - c->off;
+}
+
 /* 0 when no read failed and every byte was consumed, else -EBADMSG. */
 int cursor_end(const struct cursor *c);
 
-uint8_t cursor_u8(struct cursor *c);
-uint16_t cursor_u16(struct cursor *c);
-uint32_t cursor_u32(struct cursor *c);
+/* Returns a pointer to the next n bytes of the input and skips them, or
+ * NULL on failure.  n == 0 returns a valid, non-dereferenceable pointer.
+ * The one place that checks bounds, written so that it cannot overflow
+ * (off <= len); inline, so that reads of constant sizes from a cursor of
+ * known length (cursor_sub) cost nothing (pkt4_parse runs for every
+ * packet). */
+static inline const uint8_t *cursor_ref(struct cursor *c, size_t n)
+{
+	const uint8_t *p;
+
+	if (c->err || n > c->len - c->off) {
+		c->err = true;
+		return NULL;
+	}
+	p = c->p + c->off;
+	c->off += n;
+	return p;
+}
+
+static inline void cursor_skip(struct cursor *c, size_t n)
+{
+	cursor_ref(c, n);
+}
+
+/* A cursor on the next n bytes of c, which skips them (a failed one if
+ * they are not there).  For a header of fixed size: its reads from the
+ * sub-cursor need no bounds check of their own, and the compiler drops
+ * them, so the header costs one. */
+static inline struct cursor cursor_sub(struct cursor *c, size_t n)
+{
+	const uint8_t *p = cursor_ref(c, n);
+	struct cursor s;
+
+	cursor_init(&s, p, n);
+	if (!p)
+		cursor_fail(&s);
+	return s;
+}
+
+static inline uint8_t cursor_u8(struct cursor *c)
+{
+	const uint8_t *p = cursor_ref(c, 1);
+	return p ? p[0] : 0;
+}
+
+static inline uint16_t cursor_u16(struct cursor *c)
+{
+	const uint8_t *p = cursor_ref(c, 2);
+	return p ? (uint16_t)(p[0] << 8 | p[1]) : 0;
+}
+
+static inline uint32_t cursor_u32(struct cursor *c)
+{
+	const uint8_t *p = cursor_ref(c, 4);
+	return p ? (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3] : 0;
+}
+
 uint64_t cursor_u64(struct cursor *c);
 /* Copies n bytes into out (zeroed on failure). */
 void cursor_bytes(struct cursor *c, void *out, size_t n);
-/* Returns a pointer to the next n bytes of the input and skips them, or
- * NULL on failure.  n == 0 returns a valid, non-dereferenceable pointer. */
-const uint8_t *cursor_ref(struct cursor *c, size_t n);
 /* A field of exactly n bytes holding a string padded with NULs: it must
  * contain a NUL and nothing but NULs after the first one.  out (size >= n)
  * gets the NUL-terminated string. */
