@@ -287,9 +287,13 @@ static void load_report(struct load *ld)
 	double secs = (double)(ld->t_end_us - ld->t_start_us) / 1e6;
 	const struct samples *c = &ld->connect_us, *x = &ld->total_us, *f = &ld->fail_us;
 
-	qsort(c->v, c->n, sizeof(*c->v), cmp_u32);
-	qsort(x->v, x->n, sizeof(*x->v), cmp_u32);
-	qsort(f->v, f->n, sizeof(*f->v), cmp_u32);
+	/* qsort's array must not be NULL, even empty (every connect failed) */
+	if (c->n)
+		qsort(c->v, c->n, sizeof(*c->v), cmp_u32);
+	if (x->n)
+		qsort(x->v, x->n, sizeof(*x->v), cmp_u32);
+	if (f->n)
+		qsort(f->v, f->n, sizeof(*f->v), cmp_u32);
 	printf("{\"concurrency\": %llu, \"size\": %llu, \"seconds\": %.3f, \"started\": %llu, "
 	       "\"connections\": %llu, \"held\": %llu, \"conn_per_s\": %.1f, "
 	       "\"errors\": {\"refused\": %llu, \"timeout\": %llu, \"unreachable\": %llu, "
