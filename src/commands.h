@@ -14,3 +14,5 @@ int doctor_main(int argc, char **argv);
 int intercept_main(int argc, char **argv);
 int leave_main(int argc, char **argv);
 int list_main(int argc, char **argv);
+int install_main(int argc, char **argv);
+int uninstall_main(int argc, char **argv);

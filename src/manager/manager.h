@@ -79,6 +79,8 @@ struct mgr_config {
 	const char *key_path;
 	bool print_fingerprint;
 	struct mgr_limits lim;
+	const char *flags[INFO_SRC_MAX_]; /* --pod-cidr ... as given, for discovery */
+	uint8_t src[INFO_SRC_MAX_];       /* where each value came from (discover.h) */
 };
 
 /* Counters; kept together so that a status report can show them. */

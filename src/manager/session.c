@@ -116,6 +116,7 @@ static int session_cluster_info(struct session *s)
 	ci.n_managers = m->n_own;
 	memcpy(ci.managers, m->own, sizeof(ci.managers));
 	ci.tos = m->cfg.tos;
+	memcpy(ci.src, m->cfg.src, sizeof(ci.src));
 	n = p ? msg_cluster_info_encode(p, 1024, &ci) : -ENOBUFS;
 	if (n < 0) {
 		log_err("cannot encode cluster info: %s", strerror((int)-n));

@@ -189,6 +189,9 @@ def decode_cluster_info(p):
         off += 4 * n
     out["tos"] = p[off]
     out["version"], off = get_str(p, off + 1)
+    names = ("none", "flag", "env", "derived", "default")
+    out["sources"] = dict(zip(("pod", "svc", "domain", "dns", "nodes"), (names[b] for b in p[off:off + 5])))
+    off += 5
     assert off == len(p)
     return out
 
@@ -426,6 +429,9 @@ def test_handshake_and_cluster_info(mgr):
     assert info["domain"] == "cluster.local" and info["dns"] == DNS_ADDR
     assert info["nodes"] == ["127.0.0.9", "127.0.0.10"] and info["tos"] == 4
     assert not any(a.startswith("127.") for a in info["managers"])
+    src = info["sources"]
+    assert (src["pod"], src["svc"], src["dns"], src["nodes"]) == ("flag",) * 4
+    assert src["domain"] in ("default", "derived")  # this machine's resolv.conf may name a cluster domain
     c.close()
 
 
