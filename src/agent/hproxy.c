@@ -238,13 +238,18 @@ static void hp_reply(struct hproxy *p, int status, int err, const char *why)
 	p->state = HP_CLOSING;
 }
 
-/* An upstream failed (refused, reset, malformed, closed too early). */
-static void up_failed(struct hproxy *p, enum hproxy_target t, int err, const char *why)
+/* An upstream failed: what it did (refused, reset, sent a malformed
+ * answer, closed too early) and err, a socket's error or -EBADMSG/-EPIPE
+ * (then what says it all). */
+static void up_failed(struct hproxy *p, enum hproxy_target t, int err, const char *what)
 {
-	char msg[160];
+	char msg[200];
 	bool active = (p->state == HP_EXCHANGE || p->state == HP_RAW) && t == p->t && !p->up[t].sink;
+	bool sock_err = err != -EBADMSG && err != -EPIPE;
 
-	log_debug("%s: %s (%s)", target_names[t], why, strerror(-err));
+	snprintf(msg, sizeof(msg), "the %s %s%s%s%s", target_names[t], what, sock_err ? " (" : "",
+		 sock_err ? strerror(-err) : "", sock_err ? ")" : "");
+	log_debug("%s", msg);
 	if (!active) {
 		up_close(p, t, true);
 		return;
@@ -257,7 +262,6 @@ static void up_failed(struct hproxy *p, enum hproxy_target t, int err, const cha
 	}
 	p->st.err = err;
 	if (p->state == HP_EXCHANGE && p->sent_this == 0) {
-		snprintf(msg, sizeof(msg), "the %s %s (%s)", target_names[t], why, strerror(-err));
 		hp_reply(p, 502, err, msg);
 		return;
 	}
@@ -302,7 +306,7 @@ static void sink_flush(struct hproxy *p)
 	r = outbuf_flush(&p->copy, u->fd);
 	p->st.up_out[HPROXY_LAPTOP] += before - outbuf_pending(&p->copy);
 	if (r < 0)
-		up_failed(p, HPROXY_LAPTOP, r, "failed taking a copy");
+		up_failed(p, HPROXY_LAPTOP, r, "failed taking copies");
 }
 
 /* Starts copying the request whose head is s[0..n), if it can fit whole. */
@@ -364,15 +368,15 @@ static bool exchange_begin(struct hproxy *p, size_t hlen)
 	p->req_upgrade = h->upgrade;
 	p->method = h->method;
 	http_body_init(&p->reqb, h);
+	if ((r = up_get(p, t, false)) < 0) {
+		char msg[120];
+		snprintf(msg, sizeof(msg), "the %s could not be reached (%s)", target_names[t], strerror(-r));
+		hp_reply(p, 502, r, msg);
+		return true;
+	}
 	if (copy) {
 		copy_begin(p, p->cin.p + p->cin.off, p->cin.cls - p->cin.off);
 		copy_more(p, NULL, 0);
-	}
-	if ((r = up_get(p, t, false)) < 0) {
-		char msg[120];
-		snprintf(msg, sizeof(msg), "cannot reach the %s (%s)", target_names[t], strerror(-r));
-		hp_reply(p, 502, r, msg);
-		return true;
 	}
 	p->t = t;
 	p->state = HP_EXCHANGE;
@@ -465,6 +469,15 @@ static bool req_send(struct hproxy *p)
 
 /* Responses. */
 
+static bool malformed(struct hproxy *p, const char *why)
+{
+	char what[120];
+
+	snprintf(what, sizeof(what), "sent a malformed answer (%s)", why);
+	up_failed(p, p->t, -EBADMSG, what);
+	return true;
+}
+
 static bool resp_head(struct hproxy *p)
 {
 	struct http_head *h = &p->head;
@@ -477,16 +490,13 @@ static bool resp_head(struct hproxy *p)
 		up_failed(p, p->t, -EPIPE, "closed the connection before answering");
 		return true;
 	}
-	if (r < 0) {
-		log_debug("bad response: %s", h->why);
-		up_failed(p, p->t, (int)r, h->why);
-		return true;
-	}
+	if (r < 0)
+		return malformed(p, h->why);
 	b->cls += (size_t)r;
 	if (h->status == 101 && p->req_upgrade) {
 		raw_start(p, p->t);
 	} else if (h->status == 101) {
-		up_failed(p, p->t, -EBADMSG, "switched protocols unasked");
+		malformed(p, "101 to a request without Upgrade");
 	} else if (h->status < 200) {
 		http_head_init(h, HTTP_RESPONSE, p->method); /* interim: the final one follows */
 	} else {
@@ -507,10 +517,8 @@ static bool resp_classify(struct hproxy *p)
 	if (p->resp != RESP_BODY)
 		return false;
 	n = http_body_feed(&p->respb, b->p + b->cls, b->len - b->cls);
-	if (n < 0) {
-		up_failed(p, p->t, (int)n, p->respb.why);
-		return true;
-	}
+	if (n < 0)
+		return malformed(p, p->respb.why);
 	b->cls += (size_t)n;
 	if (!p->respb.done && p->up[p->t].eof && b->cls == b->len && http_body_eof(&p->respb) < 0) {
 		up_failed(p, p->t, -EPIPE, "closed the connection within its answer");
@@ -717,7 +725,7 @@ static void sink_read(struct hproxy *p)
 	if (n > 0)
 		p->st.up_in[HPROXY_LAPTOP] += (uint64_t)n; /* answers to copies: thrown away */
 	else if (n == 0 || !want_more(errno))
-		up_failed(p, HPROXY_LAPTOP, n ? -errno : -EPIPE, "closed the copies' connection");
+		up_failed(p, HPROXY_LAPTOP, n ? -errno : -EPIPE, "closed the connection for copies");
 }
 
 /* An upstream with no exchange: bytes or an EOF from it end it. */
@@ -740,7 +748,7 @@ static void up_event(struct hproxy *p, enum hproxy_target t, uint32_t events)
 
 	if (u->connecting) {
 		if ((r = sock_connect_result(u->fd)) < 0) {
-			up_failed(p, t, r, "refused the connection");
+			up_failed(p, t, r, "could not be reached");
 			return;
 		}
 		u->connecting = false;

@@ -25,7 +25,7 @@
 #define SRV_IN (512 * 1024)
 #define SRV_MAX 8
 
-enum srv_kind { SRV_ANSWER, SRV_NEVER_READ, SRV_CLOSE_BEFORE, SRV_CUT, SRV_JUNK, SRV_RAW, SRV_IDLE_CLOSE };
+enum srv_kind { SRV_ANSWER, SRV_NEVER_READ, SRV_CLOSE_BEFORE, SRV_CUT, SRV_JUNK, SRV_RAW, SRV_IDLE_CLOSE, SRV_BAD };
 
 struct harness;
 
@@ -163,6 +163,8 @@ static void srv_respond(struct srv *s)
 			 ++s->hn->served[t], kind, size, s->h.method == HTTP_M_HEAD, http_head_get(&s->h, "x-100", &klen));
 	if (s->hn->kind[t] == SRV_CUT)
 		n = 50;
+	if (s->hn->kind[t] == SRV_BAD)
+		n = (size_t)snprintf(scratch, sizeof(scratch), "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab");
 	if (s->h.upgrade)
 		n = (size_t)snprintf(scratch, sizeof(scratch), "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n"
 							       "Connection: upgrade\r\n\r\n");
@@ -636,7 +638,7 @@ static void test_refused_502(void **state)
 	H.got_len = strlen(H.got);
 	assert_true(got_has("#1\nHTTP/1.1 502 Bad Gateway\r\n"));
 	assert_true(got_has("Connection: close\r\n"));
-	assert_true(got_has("cannot reach the laptop (Connection refused)"));
+	assert_true(got_has("subway agent: the laptop could not be reached (Connection refused)\n"));
 	assert_int_equal(H.st.replied, 502);
 	assert_int_equal(H.st.err, -ECONNREFUSED);
 	assert_false(H.client_reset);
@@ -674,6 +676,19 @@ static void test_upstream_cut(void **state)
 	assert_int_equal(H.got_len, 50); /* what came, then the reset */
 	assert_true(H.client_reset);
 	assert_int_equal(H.st.err, -EPIPE);
+}
+
+/* A malformed answer (a smuggling attempt from upstream): 502. */
+static void test_upstream_malformed(void **state)
+{
+	(void)state;
+	H.kind[HPROXY_LAPTOP] = SRV_BAD;
+	SEND("GET /a HTTP/1.1\r\nHost: web\r\nX-Dev: alice\r\n\r\n");
+	assert_true(run_until(until_done));
+	assert_true(got_has("HTTP/1.1 502 Bad Gateway\r\n"));
+	assert_true(got_has("subway agent: the laptop sent a malformed answer (conflicting Content-Lengths)\n"));
+	assert_false(got_has("ab"));
+	assert_int_equal(H.st.err, -EBADMSG);
 }
 
 /* Bytes after an answer: that upstream is not used again. */
@@ -909,6 +924,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_refused_async_502, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_upstream_closes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_upstream_cut, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_upstream_malformed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_upstream_junk, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_client_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_requests, setup, teardown),
