@@ -31,6 +31,7 @@
 #define HP_LINGER_MAX (1024 * 1024) /* ... and at most this much of it */
 #define HP_ROUNDS 8                 /* steps of progress per wakeup */
 #define HP_SCRATCH 16384            /* bytes read per wakeup from idle upstreams */
+#define HP_IDLE_MS 75000            /* hproxy_cfg.idle_ms when 0 */
 
 struct hp_buf {
 	size_t off, cls, len;
@@ -79,7 +80,7 @@ struct hproxy {
 	struct outbuf copy; /* mirror copies for the laptop */
 	char reply[320];    /* our own answer (400, 502...) */
 	size_t reply_off, reply_len;
-	struct loop_timer timer; /* the linger, then the call to done */
+	struct loop_timer timer; /* waiting for a head, the linger, then the call to done */
 	struct hproxy_stats st;
 	struct hp_buf cin, uin;
 };
@@ -87,6 +88,7 @@ struct hproxy {
 static const char *const target_names[] = { "app", "laptop" };
 
 static void hp_event(struct loop *l, int fd, uint32_t events, void *arg);
+static void settle(struct hproxy *p);
 
 static bool want_more(int err)
 {
@@ -354,6 +356,32 @@ static void raw_start(struct hproxy *p, enum hproxy_target t)
 	p->uin.cls = p->uin.len;
 }
 
+/* The next request's head must come within idle_ms (keep-alive's end, and
+ * a bound for clients that send a head slowly). */
+static void hp_idle_timer(struct loop *l, struct loop_timer *t)
+{
+	struct hproxy *p = t->arg;
+
+	(void)l;
+	if (p->state != HP_HEAD)
+		return;
+	if (p->cin.len > p->cin.off) {
+		hp_reply(p, 408, -ETIMEDOUT, "no whole request in time");
+	} else {
+		up_close(p, HPROXY_APP, false);
+		up_close(p, HPROXY_LAPTOP, false);
+		p->state = HP_CLOSING;
+	}
+	settle(p);
+}
+
+static void wait_head(struct hproxy *p)
+{
+	p->state = HP_HEAD;
+	http_head_init(&p->head, HTTP_REQUEST, HTTP_M_OTHER);
+	loop_timer_arm(p->loop, &p->timer, p->cfg->idle_ms ? p->cfg->idle_ms : HP_IDLE_MS, hp_idle_timer, p);
+}
+
 /* A request head of hlen bytes is at cin.off: the exchange begins. */
 static bool exchange_begin(struct hproxy *p, size_t hlen)
 {
@@ -378,6 +406,7 @@ static bool exchange_begin(struct hproxy *p, size_t hlen)
 		copy_begin(p, p->cin.p + p->cin.off, p->cin.cls - p->cin.off);
 		copy_more(p, NULL, 0);
 	}
+	loop_timer_cancel(p->loop, &p->timer);
 	p->t = t;
 	p->state = HP_EXCHANGE;
 	p->resp = RESP_HEAD;
@@ -405,6 +434,7 @@ static bool next_request(struct hproxy *p)
 		return exchange_begin(p, (size_t)r);
 	if (p->st.requests[0] + p->st.requests[1] == 0 && http_is_h2_preface(b->p + b->off, b->len - b->off) &&
 	    up_get(p, HPROXY_APP, false) == 0) {
+		loop_timer_cancel(p->loop, &p->timer);
 		raw_start(p, HPROXY_APP); /* HTTP/2 is not routed: all to the app */
 		return true;
 	}
@@ -567,8 +597,7 @@ static bool exchange_end(struct hproxy *p)
 	if (p->uin.len > p->uin.cls || u->eof || u->detached)
 		up_close(p, p->t, true);
 	buf_clear(&p->uin);
-	p->state = HP_HEAD;
-	http_head_init(&p->head, HTTP_REQUEST, HTTP_M_OTHER);
+	wait_head(p);
 	return true;
 }
 
@@ -807,6 +836,12 @@ static void hp_event(struct loop *l, int fd, uint32_t events, void *arg)
 		client_event(p, events);
 	else
 		up_event(p, fd == p->up[HPROXY_APP].fd ? HPROXY_APP : HPROXY_LAPTOP, events);
+	settle(p);
+}
+
+/* After an event: the progress it allows, then what to wait for. */
+static void settle(struct hproxy *p)
+{
 	advance(p);
 	if (p->state != HP_DONE)
 		sink_flush(p);
@@ -827,12 +862,12 @@ struct hproxy *hproxy_new(struct loop *l, int client_fd, const struct hproxy_cfg
 	p->arg = arg;
 	p->cfd = client_fd;
 	p->up[0].fd = p->up[1].fd = -1;
-	http_head_init(&p->head, HTTP_REQUEST, HTTP_M_OTHER);
 	if ((r = loop_add(l, client_fd, LOOP_IN, hp_event, p)) < 0) {
 		free(p);
 		errno = -r;
 		return NULL;
 	}
+	wait_head(p);
 	return p;
 }
 

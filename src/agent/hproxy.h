@@ -14,7 +14,8 @@
  * rest of its life.  A client whose first bytes are HTTP/2's preface is
  * relayed raw to the app (HTTP/2 is intercepted globally only).
  *
- * Ends: Connection: close on either side, HTTP/1.0 without keep-alive, or
+ * Ends: a client silent for cfg->idle_ms between requests (a FIN),
+ * Connection: close on either side, HTTP/1.0 without keep-alive, or
  * a response that ends at EOF end the client connection after the
  * response (a FIN, then its unread bytes are drained for up to 2 s so that
  * the answer is not lost to a RST).  A malformed request gets 400 (431,
@@ -47,6 +48,11 @@ enum hproxy_mode {
 struct hproxy_cfg {
 	enum hproxy_mode mode;
 	struct http_filter filter;
+	/* How long a client has to send a whole request head, from the
+	 * connection's start or the end of the last answer (keep-alive's
+	 * end; a bound on slow heads: 408 for a partial one); 0: 75 s.
+	 * Read when each wait begins. */
+	uint32_t idle_ms;
 };
 
 struct hproxy_stats {

@@ -454,6 +454,7 @@ const char *http_status_reason(int status)
 		const char *reason;
 	} reasons[] = {
 		{ 400, "Bad Request" },
+		{ 408, "Request Timeout" },
 		{ 431, "Request Header Fields Too Large" },
 		{ 501, "Not Implemented" },
 		{ 502, "Bad Gateway" },

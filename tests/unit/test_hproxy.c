@@ -911,6 +911,34 @@ static void test_idle_upstream_closes(void **state)
 	assert_int_equal(H.st.err, 0);
 }
 
+/* Keep-alive ends when the client stays silent; a slow head gets 408. */
+static void test_idle_client(void **state)
+{
+	(void)state;
+	H.cfg.idle_ms = 50;
+	SEND("GET /a HTTP/1.1\r\nHost: web\r\n\r\n");
+	expect(HPROXY_APP, "/a", 0, "fixed", 0, false, false);
+	assert_true(run_until(until_done)); /* 50 ms after the answer */
+	assert_got_want();
+	assert_int_equal(H.st.err, 0);
+	assert_int_equal(H.srv[0].fd, -1);
+}
+
+static void test_slow_head(void **state)
+{
+	(void)state;
+	H.cfg.idle_ms = 50; /* read when the wait for a head begins: from the next one */
+	SEND("GET /a HTTP/1.1\r\nHost: web\r\n\r\n");
+	expect(HPROXY_APP, "/a", 0, "fixed", 0, false, false);
+	assert_true(run_until(until_want));
+	SEND("GET /b HTTP/1.1\r\nHost: w");
+	assert_true(run_until(until_done));
+	assert_memory_equal(H.got, H.want, H.want_len);
+	assert_true(got_has("#1\nHTTP/1.1 408 Request Timeout\r\n"));
+	assert_int_equal(H.st.err, -ETIMEDOUT);
+	assert_int_equal(H.st.requests[HPROXY_APP], 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -938,6 +966,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reply_survives_junk, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mirror_cut_midway, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_idle_upstream_closes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_idle_client, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_slow_head, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
