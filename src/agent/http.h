@@ -87,7 +87,8 @@ void http_head_init(struct http_head *h, enum http_kind kind, enum http_method r
  *   -EMSGSIZE         the head passes HTTP_HEAD_MAX or HTTP_FIELDS_MAX (431)
  *   -EPROTONOSUPPORT  a version other than HTTP/1.x (505)
  *   -ENOSYS           CONNECT: a service port is not a proxy (501)
- *   -EBADMSG          anything else malformed (400) */
+ *   -EBADMSG          anything else malformed (400)
+ * After a result other than 0, http_head_init before the next message. */
 ssize_t http_head_parse(struct http_head *h, const char *buf, size_t len);
 /* The status a request refused with err (from http_head_parse) earns. */
 int http_error_status(int err);
