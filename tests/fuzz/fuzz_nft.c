@@ -4,8 +4,8 @@
  *   mode even: one datagram of answers to a batch of one redirect (seq
  *     1000..1008), fed to nft_acks_feed: never a crash, never more answers
  *     than messages, a failure always points into the batch and its text
- *     is one line (no control bytes); every NLMSG_ERROR also through nlr_error_parse
- *     and every attribute of every message walked;
+ *     is one line (no control bytes); every NLMSG_ERROR also through
+ *     nlr_error_parse, and every attribute of every message walked;
  *   mode odd: up to 4 redirects made of the bytes (5 each: proto bit,
  *     port, to port), whose batch must encode and read back as messages
  *     numbered from its seq, each with one nfgenmsg and well-formed
