@@ -2,6 +2,7 @@
 two namespaces of its own (no lab):
 
       ns <name>-cli  10.231.0.1/24 ---- veth ---- ns <name>-pod  10.231.0.2/24
+                     fd31::1/64                                  fd31::2/64
       server "cli" on P                            servers "P" on P, "Q" on Q, ...
                                                    (TCP and UDP, IPv4 and IPv6)
                                                    the agent: build/tests/test_nft agent
@@ -36,6 +37,7 @@ from labutil import PYTHON, ROOT, run
 HERE = os.path.abspath(__file__)
 HELPER = os.path.join(ROOT, "build", "tests", "test_nft")
 POD_IP, CLI_IP = "10.231.0.2", "10.231.0.1"
+POD_IP6, CLI_IP6 = "fd31::2", "fd31::1"
 P, Q, P2, Q2 = 8000, 15001, 9000, 15002
 EXEMPT, OTHER = 4242, 4343  # the agent's uid, and some other process's
 SANITIZER = re.compile(r"ERROR: (Address|Leak)Sanitizer|runtime error:")
@@ -180,8 +182,9 @@ class Pod:
             run(["ip", "-n", ns, "link", "set", "lo", "up"], check=True)
         run(["ip", "-n", self.cli, "link", "add", "c0", "type", "veth", "peer", "name", "p0",
              "netns", self.ns], check=True)
-        for ns, dev, ip in ((self.cli, "c0", CLI_IP), (self.ns, "p0", POD_IP)):
+        for ns, dev, ip, ip6 in ((self.cli, "c0", CLI_IP, CLI_IP6), (self.ns, "p0", POD_IP, POD_IP6)):
             run(["ip", "-n", ns, "addr", "add", ip + "/24", "dev", dev], check=True)
+            run(["ip", "-n", ns, "addr", "add", ip6 + "/64", "dev", dev, "nodad"], check=True)
             run(["ip", "-n", ns, "link", "set", dev, "up"], check=True)
         self.serve(self.ns, "%d:%d" % (P, P), "%d:%d" % (Q, Q), "%d:%d" % (P2, P2), "%d:%d" % (Q2, Q2))
         self.serve(self.cli, "cli:%d" % P)  # answers "cli"
@@ -222,8 +225,8 @@ class Pod:
                 timeout=15)
         return p.stdout.strip() or p.stderr.strip()
 
-    def outside(self, proto, port):
-        return self.probe(proto, POD_IP, port, ns=self.cli)
+    def outside(self, proto, port, host=POD_IP):
+        return self.probe(proto, host, port, ns=self.cli)
 
 
 @pytest.fixture
@@ -255,14 +258,16 @@ def test_tcp_redirect(pod):
     assert pod.ruleset() == expected([("tcp", P, Q)])
     # From the cluster: the agent's port.
     assert pod.outside("tcp", P) == str(Q)
+    assert pod.outside("tcp", P, host=POD_IP6) == str(Q)
     # The pod calling itself, on any of its addresses: the agent's port,
     # except from the agent's own uid, which reaches the app.
-    for host in ("127.0.0.1", POD_IP, "::1"):
+    for host in ("127.0.0.1", POD_IP, "::1", POD_IP6):
         assert pod.probe("tcp", host, P, uid=OTHER) == str(Q), host
         assert pod.probe("tcp", host, P, uid=EXEMPT) == str(P), host
     assert pod.probe("tcp", POD_IP, P, uid=0) == str(Q)
     # The app's calls to port P of another host are not the pod's own.
     assert pod.probe("tcp", CLI_IP, P, uid=OTHER) == "cli"
+    assert pod.probe("tcp", CLI_IP6, P, uid=OTHER) == "cli"
     # Other ports and UDP untouched.
     assert pod.outside("tcp", P2) == str(P2)
     assert pod.outside("udp", P) == str(P)
@@ -279,8 +284,9 @@ def test_udp_redirect(pod):
     assert a.cmd("redirect udp %d %d %d" % (P, Q, EXEMPT)) == "ok"
     assert pod.ruleset() == expected([("udp", P, Q)])
     assert pod.outside("udp", P) == str(Q)
+    assert pod.outside("udp", P, host=POD_IP6) == str(Q)
     assert pod.outside("tcp", P) == str(P)
-    for host in ("127.0.0.1", POD_IP, "::1"):
+    for host in ("127.0.0.1", POD_IP, "::1", POD_IP6):
         assert pod.probe("udp", host, P, uid=OTHER) == str(Q), host
         assert pod.probe("udp", host, P, uid=EXEMPT) == str(P), host
     assert pod.probe("udp", CLI_IP, P, uid=OTHER) == "cli"
