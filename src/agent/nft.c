@@ -335,6 +335,12 @@ bool nft_acks_done(const struct nft_acks *a)
 	return a->b->n >= 2 && a->acked == a->b->n - 2;
 }
 
+bool nft_owner_refused(const struct nft_batch *b, const struct nft_acks *a)
+{
+	/* nf_tables_newtable: flags outside NFT_TABLE_F_MASK are -EOPNOTSUPP. */
+	return a->error == -EOPNOTSUPP && a->error_at < b->n && b->what[a->error_at].owner;
+}
+
 /* ---- The socket */
 
 /* Sends a batch and reads its answers into a: 0 when every message has
@@ -392,7 +398,7 @@ static void nft_fail(struct agent_nft *n, const char *op, const struct nft_batch
 	const char *what = "", *sep = "", *hint = "", *text = "";
 	char name[64];
 
-	if (a && a->error) {
+	if (a && a->error && a->error == err) {
 		const struct nft_msg_what *m = &b->what[a->error_at];
 
 		what = nft_msg_name(m, name, sizeof(name));
@@ -414,13 +420,14 @@ static void nft_fail(struct agent_nft *n, const char *op, const struct nft_batch
 static int nft_apply_once(struct agent_nft *n, uint8_t *buf, size_t cap, struct nft_batch *b,
 			  struct nft_acks *a)
 {
-	ssize_t len = nft_batch_encode(buf, cap, n->seq, n->r, n->n, !n->no_owner, b);
+	ssize_t len;
 	int ret;
 
+	nft_acks_init(a, b);
+	len = nft_batch_encode(buf, cap, n->seq, n->r, n->n, !n->no_owner, b);
 	if (len < 0)
 		return (int)len;
 	n->seq += (uint32_t)b->n;
-	nft_acks_init(a, b);
 	ret = nft_exchange(n, buf, (size_t)len, a);
 	return ret < 0 ? ret : a->error;
 }
@@ -442,7 +449,7 @@ static int nft_apply(struct agent_nft *n, const char *op)
 		goto out;
 	}
 	ret = nft_apply_once(n, buf, cap, &b, &a);
-	if (ret == -EOPNOTSUPP && a.error && b.what[a.error_at].owner) {
+	if (ret < 0 && ret == a.error && nft_owner_refused(&b, &a)) {
 		n->no_owner = true;
 		log_info("nft: no table owner flag in this kernel (< 5.12): a killed agent's rules stay "
 			 "until the next agent's cleanup");

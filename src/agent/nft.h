@@ -42,8 +42,9 @@
  * can change it meanwhile.  On older kernels it is made without the flag,
  * and a restarted agent's agent_nft_cleanup removes what is left.
  *
- * Each call blocks for at most AGENT_NFT_TIMEOUT_MS (the kernel has
- * answered a batch by the time sendmsg returns, in practice).  A failure
+ * Each batch waits for its answers AGENT_NFT_TIMEOUT_MS at most (the
+ * kernel has answered by the time sendmsg returns, in practice; a call
+ * sends two when the kernel refuses the owner flag).  A failure
  * is logged and kept in words, naming the message that failed, e.g.
  *   "redirect of tcp port 80 to 15001: NEWRULE output tcp dport 80: Operation not permitted"
  * Not thread-safe: one struct agent_nft per thread. */
@@ -70,7 +71,7 @@ struct agent_nft_rdr {
 struct agent_nft {
 	int fd;        /* NETLINK_NETFILTER, or -1 */
 	uint32_t seq;  /* the next batch's first sequence number */
-	bool no_owner; /* the kernel refused NFT_TABLE_F_OWNER (< 5.12) */
+	bool no_owner; /* the kernel refused NFT_TABLE_F_OWNER (< 5.12); tests set it */
 	size_t n;
 	struct agent_nft_rdr r[AGENT_NFT_MAX];
 	char err[AGENT_NFT_ERR_SIZE]; /* the last failure, "" after a success */
@@ -167,3 +168,6 @@ void nft_acks_init(struct nft_acks *a, const struct nft_batch *b);
 int nft_acks_feed(struct nft_acks *a, const uint8_t *buf, size_t len);
 /* Every message that asked for an answer has one. */
 bool nft_acks_done(const struct nft_acks *a);
+/* The failure is the kernel's refusal of the owner flag (Linux < 5.12):
+ * agent_nft then sets no_owner and sends the batch again without it. */
+bool nft_owner_refused(const struct nft_batch *b, const struct nft_acks *a);

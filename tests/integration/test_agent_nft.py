@@ -112,15 +112,15 @@ def _ruleset(ns=None):
     return re.sub(r" # progname \S+", "", p.stdout).strip()
 
 
-def expected(redirects, uid=EXEMPT):
+def expected(redirects, uid=EXEMPT, owner=True):
     """`nft list ruleset` for [(proto, port, to_port)], as the agent makes it."""
     if not redirects:
         return ""
     pre = "".join("\t\t%s dport %d redirect to :%d\n" % r for r in redirects)
     out = "".join("\t\tmeta skuid != %d fib daddr type local %s dport %d redirect to :%d\n"
                   % ((uid,) + r) for r in redirects)
-    return ("table inet subway-agent {\n\tflags owner\n\n"
-            "\tchain prerouting {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n"
+    return ("table inet subway-agent {\n" + ("\tflags owner\n\n" if owner else "")
+            + "\tchain prerouting {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n"
             + pre + "\t}\n\n"
             "\tchain output {\n\t\ttype nat hook output priority -100; policy accept;\n"
             + out + "\t}\n}")
@@ -332,6 +332,23 @@ def test_killed_agent_leaves_nothing(pod):
     # The kernel deleted the table with the socket: the app has its port back.
     assert pod.ruleset() == ""
     assert pod.outside("tcp", P) == str(P)
+
+
+def test_killed_agent_without_owner_flag(pod):
+    """As on Linux < 5.12: a killed agent's table stays, and the next
+    agent's cleanup removes it."""
+    a = pod.agent()
+    assert a.cmd("no-owner") == "ok"
+    assert a.cmd("redirect tcp %d %d %d" % (P, Q, EXEMPT)) == "ok"
+    assert pod.ruleset() == expected([("tcp", P, Q)], owner=False)
+    a.kill()
+    assert pod.ruleset() == expected([("tcp", P, Q)], owner=False)
+    assert pod.outside("tcp", P) == str(Q)
+    b = pod.agent()
+    assert b.cmd("cleanup") == "ok"
+    assert pod.ruleset() == ""
+    assert pod.outside("tcp", P) == str(P)
+    b.quit()
 
 
 STALE = """table inet subway-agent {

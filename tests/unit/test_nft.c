@@ -9,6 +9,7 @@
  *     redirect tcp|udp PORT TO_PORT EXEMPT_UID
  *     unredirect tcp|udp PORT
  *     cleanup
+ *     no-owner              (as on a kernel without the table owner flag)
  *     quit                  (or end of input: agent_nft_close)
  * answering "ready" once, then "ok" or "err -ERRNO TEXT" for each. */
 #include <errno.h>
@@ -594,6 +595,19 @@ static void test_acks(void **state)
 	assert_string_equal(a.text, "no fib");
 	assert_int_equal(a.acked, 2);
 
+	assert_false(nft_owner_refused(&b, &a));
+
+	/* an old kernel refuses the owner flag: told apart from other refusals */
+	nft_acks_init(&a, &b);
+	len = error_msg(rx, sizeof(rx), 13, -EOPNOTSUPP, 0, NULL);
+	assert_int_equal(nft_acks_feed(&a, rx, len), 0);
+	assert_true(b.what[3].owner);
+	assert_true(nft_owner_refused(&b, &a));
+	nft_acks_init(&a, &b);
+	len = error_msg(rx, sizeof(rx), 11, -EOPNOTSUPP, 0, NULL);
+	assert_int_equal(nft_acks_feed(&a, rx, len), 0);
+	assert_false(nft_owner_refused(&b, &a));
+
 	/* refused whole (no CAP_NET_ADMIN): the BEGIN's answer, not done */
 	nft_acks_init(&a, &b);
 	len = error_msg(rx, sizeof(rx), 10, -EPERM, 0, NULL);
@@ -663,6 +677,10 @@ static int helper_line(struct agent_nft *n, const char *line)
 	}
 	if (!strcmp(line, "cleanup\n"))
 		return agent_nft_cleanup(n);
+	if (!strcmp(line, "no-owner\n")) {
+		n->no_owner = true;
+		return 0;
+	}
 	return -EBADRQC;
 }
 
