@@ -81,14 +81,21 @@ void nlw_nest_end(struct wcursor *w, size_t start)
 	memcpy(w->p + start, &len, sizeof(len));
 }
 
-/* Skips the padding after an item of len bytes; the last item of a buffer
- * may come without it. */
-static void skip_pad(struct cursor *c, size_t len, size_t align)
+/* The body of an item whose header (hdr bytes, read from c already) says
+ * it is len bytes long, header included; the padding after it skipped
+ * (the last item of a buffer may come without).  -EBADMSG, and c failed,
+ * when the header was cut or len cannot be. */
+static int item_body(struct cursor *c, size_t len, size_t hdr, size_t align, struct cursor *body)
 {
 	size_t pad = (align - len % align) % align;
-	size_t left = cursor_remaining(c);
 
-	cursor_skip(c, pad < left ? pad : left);
+	if (c->err || len < hdr || len - hdr > cursor_remaining(c)) {
+		cursor_fail(c);
+		return -EBADMSG;
+	}
+	*body = cursor_sub(c, len - hdr);
+	cursor_skip(c, MIN(pad, cursor_remaining(c)));
+	return 1;
 }
 
 int nlr_msg_next(struct cursor *c, struct nlmsg *m)
@@ -100,16 +107,12 @@ int nlr_msg_next(struct cursor *c, struct nlmsg *m)
 	if (cursor_remaining(c) == 0)
 		return 0;
 	cursor_bytes(c, &h, sizeof(h));
-	if (c->err || h.nlmsg_len < sizeof(h) || h.nlmsg_len - sizeof(h) > cursor_remaining(c)) {
-		cursor_fail(c);
+	if (item_body(c, h.nlmsg_len, sizeof(h), NLMSG_ALIGNTO, &m->body) < 0)
 		return -EBADMSG;
-	}
 	m->type = h.nlmsg_type;
 	m->flags = h.nlmsg_flags;
 	m->seq = h.nlmsg_seq;
 	m->pid = h.nlmsg_pid;
-	m->body = cursor_sub(c, h.nlmsg_len - sizeof(h));
-	skip_pad(c, h.nlmsg_len, NLMSG_ALIGNTO);
 	return 1;
 }
 
@@ -122,14 +125,10 @@ int nlr_attr_next(struct cursor *c, struct nlr_attr *a)
 	if (cursor_remaining(c) == 0)
 		return 0;
 	cursor_bytes(c, &h, sizeof(h));
-	if (c->err || h.nla_len < sizeof(h) || h.nla_len - sizeof(h) > cursor_remaining(c)) {
-		cursor_fail(c);
+	if (item_body(c, h.nla_len, sizeof(h), NLA_ALIGNTO, &a->val) < 0)
 		return -EBADMSG;
-	}
 	a->type = h.nla_type & NLA_TYPE_MASK;
 	a->nested = h.nla_type & NLA_F_NESTED;
-	a->val = cursor_sub(c, h.nla_len - sizeof(h));
-	skip_pad(c, h.nla_len, NLA_ALIGNTO);
 	return 1;
 }
 
