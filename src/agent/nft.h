@@ -32,9 +32,14 @@
  * of one), then NEWTABLE, the two chains and every redirect's rules.  So
  * no rule handles are kept (no echoed replies to parse), a stale table
  * never stands in the way, and after a failure the kernel holds what it
- * held before, as the in-memory list does again.  Connections already
- * redirected keep their NAT binding (conntrack) across rebuilds and after
- * the redirect ends.
+ * held before, as the in-memory list does again.
+ *
+ * Connections already redirected keep their NAT binding (conntrack)
+ * across rebuilds and after the redirect ends: a TCP connection stays the
+ * agent's until it closes, a UDP flow (same addresses and ports) until its
+ * conntrack entry expires (30 s idle, 120 s for a two-way stream).  The
+ * agent reads a redirected connection's original port with
+ * getsockopt(SO_ORIGINAL_DST) (IP6T_SO_ORIGINAL_DST for IPv6).
  *
  * The table is made with NFT_TABLE_F_OWNER (Linux >= 5.12): the kernel
  * deletes it when the socket closes, so a killed agent (SIGKILL, OOM)
@@ -44,9 +49,11 @@
  *
  * Each batch waits for its answers AGENT_NFT_TIMEOUT_MS at most (the
  * kernel has answered by the time sendmsg returns, in practice; a call
- * sends two when the kernel refuses the owner flag).  A failure
- * is logged and kept in words, naming the message that failed, e.g.
- *   "redirect of tcp port 80 to 15001: NEWRULE output tcp dport 80: Operation not permitted"
+ * sends two when the kernel refuses the owner flag).  A failure is logged
+ * and kept in words, naming the message that failed, e.g.
+ *   "redirect of tcp port 80 to 15001: batch: Operation not permitted (CAP_NET_ADMIN is needed)"
+ *   "cleanup: NEWTABLE inet subway-agent: Operation not permitted (another process owns ...)"
+ *   "redirect of udp port 53 to 15053: NEWRULE output udp dport 53: Operation not supported (...)"
  * Not thread-safe: one struct agent_nft per thread. */
 #pragma once
 #include <stdbool.h>
