@@ -19,6 +19,7 @@
 
 #include "commands.h"
 #include "manager/conn.h"
+#include "manager/intercept.h"
 #include "manager/dns.h"
 #include "manager/icmp.h"
 #include "manager/session.h"
@@ -43,6 +44,7 @@ static void manager_usage(FILE *fp)
 		"\n"
 		"  --listen ADDR:PORT        address to accept tunnel connections on\n"
 		"  --token-file FILE         shared token (a line token=<hex>)\n"
+		"  --agent-token-file FILE   the agents' token: intercepts (without it, no agents)\n"
 		"  --tls-dir DIR             TLS 1.3 with DIR/key.pem and DIR/cert.pem, made at\n"
 		"                            first start (an Ed25519 key, a self-signed certificate)\n"
 		"  --cert FILE --key FILE    TLS 1.3 with this certificate and key\n"
@@ -202,6 +204,9 @@ static int parse_opt(int opt, const char *arg, struct mgr_config *c)
 	case 't':
 		c->token_path = arg;
 		return 0;
+	case 'a':
+		c->agent_token_path = arg;
+		return 0;
 	case 'p':
 		c->flags[INFO_SRC_POD] = arg;
 		return cidr_list_parse(arg, &c->pod) < 0 ? arg_error("--pod-cidr", arg, "bad CIDR list")
@@ -240,6 +245,7 @@ static int parse_opt(int opt, const char *arg, struct mgr_config *c)
 static const struct option manager_opts[] = {
 	{ "listen", required_argument, NULL, 'l' },
 	{ "token-file", required_argument, NULL, 't' },
+	{ "agent-token-file", required_argument, NULL, 'a' },
 	{ "pod-cidr", required_argument, NULL, 'p' },
 	{ "service-cidr", required_argument, NULL, 's' },
 	{ "cluster-domain", required_argument, NULL, 'd' },
@@ -499,19 +505,31 @@ static int mgr_signals(struct mgr *m)
 	return m->sig_fd < 0 ? m->sig_fd : 0;
 }
 
-static int mgr_load_token(struct mgr *m)
+static int mgr_load_token(const char *path, struct auth_token *out)
 {
 	struct token_file tf;
 	char err[256] = "";
-	int ret = auth_token_file_load(m->cfg.token_path, &tf, err, sizeof(err));
+	int ret = auth_token_file_load(path, &tf, err, sizeof(err));
 
 	if (ret < 0) {
-		log_err("token file %s: %s", m->cfg.token_path, err[0] ? err : strerror(-ret));
+		log_err("token file %s: %s", path, err[0] ? err : strerror(-ret));
 		return ret;
 	}
-	m->cfg.token = tf.token;
+	*out = tf.token;
 	auth_token_wipe(&tf.token);
 	return 0;
+}
+
+/* The laptops' token, and the agents' when they are taken. */
+static int mgr_load_tokens(struct mgr *m)
+{
+	int ret = mgr_load_token(m->cfg.token_path, &m->cfg.token);
+
+	if (ret == 0 && m->cfg.agent_token_path) {
+		ret = mgr_load_token(m->cfg.agent_token_path, &m->cfg.agent_token);
+		m->cfg.agents = ret == 0;
+	}
+	return ret;
 }
 
 /* The certificate and key: from files, or from --tls-dir (made there at
@@ -601,8 +619,9 @@ static int mgr_init(struct mgr *m)
 	m->loop = loop_new();
 	if (!m->loop)
 		return -ENOMEM;
-	if ((ret = mgr_load_token(m)) < 0 || (ret = mgr_tls_init(m)) < 0 || (ret = mgr_signals(m)) < 0)
+	if ((ret = mgr_load_tokens(m)) < 0 || (ret = mgr_tls_init(m)) < 0 || (ret = mgr_signals(m)) < 0)
 		return ret;
+	intercept_init(m);
 	if ((ret = icmp_init(m)) < 0 || (ret = dns_init(m)) < 0)
 		return ret;
 	return mgr_listen(m);
@@ -613,6 +632,7 @@ static void mgr_fini(struct mgr *m)
 	while (!list_empty(&m->sessions))
 		session_free(list_entry(m->sessions.next, struct session, link));
 	conn_free_all(m);
+	intercept_fini(m);
 	listener_fini(&m->listener);
 	icmp_fini(m);
 	dns_fini(m);
@@ -621,6 +641,7 @@ static void mgr_fini(struct mgr *m)
 	loop_free(m->loop);
 	tls_ctx_free(m->tls_ctx);
 	auth_token_wipe(&m->cfg.token);
+	auth_token_wipe(&m->cfg.agent_token);
 }
 
 /* What the manager announces, and where each value came from. */

@@ -63,6 +63,9 @@ struct mgr_config {
 	uint16_t listen_port;
 	const char *token_path;
 	struct auth_token token;
+	const char *agent_token_path; /* --agent-token-file: agents prove this one */
+	struct auth_token agent_token;
+	bool agents;                  /* ... and so they are taken */
 	struct cidr_list pod, svc;
 	char domain[64];
 	uint32_t dns; /* 0: none known */
