@@ -497,6 +497,11 @@ static void icept_sweep(struct loop *l, struct loop_timer *t)
 	bool state_due = now - m->icept_state_ms >= MGR_STATE_EVERY_MS;
 
 	agent_sweep(m);
+	list_for_each_safe(i, next, &m->sessions) {
+		struct session *s = list_entry(i, struct session, link);
+		if (s->n_intercepts)
+			session_check_alive(s, now);
+	}
 	list_for_each_safe(i, next, &m->intercepts) {
 		struct icept *ic = list_entry(i, struct icept, link);
 		if (!ic->s && now - ic->inactive_ms > MGR_INTERCEPT_TTL_MS) {

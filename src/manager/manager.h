@@ -50,6 +50,7 @@
 #define MGR_DNS_TIMEOUT_MS 5000
 #define MGR_DNS_QUERY_MAX 1024       /* queries kept for a retry over TCP; longer ones are not retried */
 #define MGR_DNS_TCP_MAX 64           /* TCP retries in flight, all sessions */
+#define MGR_LAPTOP_QUIET_MS 3500     /* a session holding intercepts silent this long is gone */
 #define MGR_CLOSE_LINGER_MS 2000     /* time to flush a last frame before closing */
 #define MGR_TOS_DEFAULT 0x04         /* DSCP 1 (LE, RFC 8622): rare in clusters, ECN bits clear */
 #define MGR_DIAL_TIMEOUT_DEFAULT 5000

@@ -219,12 +219,34 @@ static void session_on_event(struct loop *l, int fd, uint32_t events, void *arg)
 		why = "closed by the client";
 	else if (r < 0 && r != -EAGAIN)
 		why = strerror(-r);
+	else if (r > 0)
+		s->rx_ms = loop_now_ms(l);
 	if (why) {
 		log_info("session %s: control connection %s", s->name, why);
 		session_free(s);
 		return;
 	}
 	session_input(s);
+}
+
+void session_check_alive(struct session *s, uint64_t now)
+{
+	struct msg_heartbeat hb = { .t = now };
+	uint8_t *p;
+	ssize_t n;
+
+	if (now - s->rx_ms > MGR_LAPTOP_QUIET_MS) {
+		log_info("session %s: the laptop stopped answering (%d ms without a word)", s->name,
+			 MGR_LAPTOP_QUIET_MS);
+		session_free(s);
+		return;
+	}
+	if (!(p = session_reserve(s, 64)))
+		return;
+	if ((n = msg_heartbeat_encode(p, 64, FT_HEARTBEAT, &hb)) > 0) {
+		session_commit(s, (size_t)n);
+		session_kick(s);
+	}
 }
 
 static void session_log_new(const struct session *s)
@@ -253,7 +275,7 @@ int session_new(struct mgr *m, struct wire *w, const uint8_t id[PROTO_SESSION_LE
 	s->peer = peer;
 	s->peer_port = peer_port;
 	s->dial_tokens = (uint64_t)m->cfg.lim.dial_burst * 1000;
-	s->dial_ms = loop_now_ms(m->loop);
+	s->dial_ms = s->rx_ms = loop_now_ms(m->loop);
 	list_init(&s->flows);
 	for (int k = 0; k < SREQ_KINDS; k++)
 		list_init(&s->reqs[k]);

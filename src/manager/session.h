@@ -44,6 +44,7 @@ struct session {
 	unsigned n_flows, n_dials, n_udp, n_intercepts;
 	uint64_t dial_tokens; /* dial rate bucket, in thousandths of a dial */
 	uint64_t dial_ms;     /* when it was last filled */
+	uint64_t rx_ms;       /* when the control connection last brought bytes */
 	uint32_t peer;
 	uint16_t peer_port;
 	char client[PROTO_NAME_MAX];
@@ -68,3 +69,7 @@ void session_free(struct session *s);
 uint8_t *session_reserve(struct session *s, size_t n);
 void session_commit(struct session *s, size_t n);
 void session_kick(struct session *s);
+/* Called every second for a session holding intercepts: it must answer
+ * a heartbeat within MGR_LAPTOP_QUIET_MS, or it is gone (its intercepts
+ * turn INACTIVE and the agents serve the app).  May free s. */
+void session_check_alive(struct session *s, uint64_t now);
