@@ -13,6 +13,7 @@
 #include "cli/manifest.h"
 #include "commands.h"
 #include "common/run.h"
+#include "common/util.h"
 #include "net/tls.h"
 #include "proto/auth.h"
 
@@ -213,12 +214,6 @@ static int make_tls(const char *dir, char *cert, char *key, char fp[TLS_FP_HEX_L
 	return r;
 }
 
-static void hex32(const uint8_t *p, char *out)
-{
-	for (int i = 0; i < 32; i++)
-		snprintf(out + 2 * i, 3, "%02x", p[i]);
-}
-
 int install_write(const char *dir, const struct install_values *opts, char *err, size_t errlen)
 {
 	char image[128], path[4200], tok[80], fp[TLS_FP_HEX_LEN + 1];
@@ -241,7 +236,7 @@ int install_write(const char *dir, const struct install_values *opts, char *err,
 		r = make_tls(dir, cert, key, fp, err, errlen);
 	if (r == 0) {
 		memcpy(tok, "token=", 6);
-		hex32(raw, tok + 6);
+		hex_encode(raw, 32, tok + 6);
 		v.token_line = tok;
 		v.cert_pem = cert;
 		v.key_pem = key;

@@ -83,32 +83,6 @@ void auth_token_wipe(struct auth_token *tok)
 
 /* ---- token files ---- */
 
-/* Decodes exactly 2 * n hex digits from s into out.  Returns -1 on success,
- * or the index of the first bad digit. */
-static long hex_decode(const char *s, uint8_t *out, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		int hi = hex_digit(s[2 * i]), lo = hex_digit(s[2 * i + 1]);
-		if (hi < 0)
-			return (long)(2 * i);
-		if (lo < 0)
-			return (long)(2 * i + 1);
-		out[i] = (uint8_t)(hi << 4 | lo);
-	}
-	return -1;
-}
-
-static void hex_encode(const uint8_t *p, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[p[i] >> 4];
-		out[2 * i + 1] = digits[p[i] & 15];
-	}
-	out[2 * n] = 0;
-}
-
 /* One "KEY=VALUE" line being parsed: both parts trimmed, NUL-terminated
  * in a private copy of the line. */
 struct tf_line {
