@@ -256,9 +256,13 @@ static void conn_flow(struct conn *c, const struct msg_auth *a)
 
 static void conn_agent(struct conn *c, const struct msg_auth *a)
 {
+	uint8_t id[PROTO_SESSION_LEN];
+	char peer[24];
 	struct wire w;
 
-	if (conn_auth_ok(c, a, a->session) < 0) { /* all zero */
+	/* An id for the proof only: an agent has no session. */
+	if (auth_random(id, sizeof(id)) < 0 || conn_auth_ok(c, a, id) < 0) {
+		log_err("agent from %s: cannot answer its authentication", mgr_peer_str(c->peer, c->peer_port, peer));
 		conn_reject(c, FT_ERROR, "internal error");
 		return;
 	}
