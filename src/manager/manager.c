@@ -43,7 +43,8 @@ static void manager_usage(FILE *fp)
 		"addresses for them, relays UDP, ICMP echo and DNS.\n"
 		"\n"
 		"  --listen ADDR:PORT        address to accept tunnel connections on\n"
-		"  --token-file FILE         shared token (a line token=<hex>)\n"
+		"  --token-file FILE         shared token (a line token=<hex>; namespaces=A,B\n"
+		"                            limits its intercepts); several for several teams\n"
 		"  --agent-token-file FILE   the agents' token: intercepts (without it, no agents)\n"
 		"  --tls-dir DIR             TLS 1.3 with DIR/key.pem and DIR/cert.pem, made at\n"
 		"                            first start (an Ed25519 key, a self-signed certificate)\n"
@@ -202,7 +203,9 @@ static int parse_opt(int opt, const char *arg, struct mgr_config *c)
 			       ? arg_error("--listen", arg, "not an IPv4 ADDR:PORT:")
 			       : 0;
 	case 't':
-		c->token_path = arg;
+		if (c->n_tokens >= MGR_TOKENS_MAX)
+			return arg_error("--token-file", arg, "too many (at most 16):");
+		c->tokens[c->n_tokens++].path = arg;
 		return 0;
 	case 'a':
 		c->agent_token_path = arg;
@@ -359,7 +362,7 @@ static int manager_args(int argc, char **argv, struct mgr_config *c)
 		return -EINVAL;
 	if (c->print_fingerprint)
 		return 0;
-	if (!c->listen_port || !c->token_path) {
+	if (!c->listen_port || !c->n_tokens) {
 		fprintf(stderr, "subway manager: --listen and --token-file are required (try --help)\n");
 		return -EINVAL;
 	}
@@ -505,7 +508,7 @@ static int mgr_signals(struct mgr *m)
 	return m->sig_fd < 0 ? m->sig_fd : 0;
 }
 
-static int mgr_load_token(const char *path, struct auth_token *out)
+static int mgr_load_token(const char *path, struct auth_token *out, char *namespaces, size_t nslen)
 {
 	struct token_file tf;
 	char err[256] = "";
@@ -517,16 +520,24 @@ static int mgr_load_token(const char *path, struct auth_token *out)
 	}
 	*out = tf.token;
 	auth_token_wipe(&tf.token);
+	if (namespaces)
+		snprintf(namespaces, nslen, "%s", tf.namespaces);
 	return 0;
 }
 
-/* The laptops' token, and the agents' when they are taken. */
+/* The laptops' tokens, and the agents' when they are taken. */
 static int mgr_load_tokens(struct mgr *m)
 {
-	int ret = mgr_load_token(m->cfg.token_path, &m->cfg.token);
+	int ret = 0;
 
+	for (int i = 0; i < m->cfg.n_tokens && ret == 0; i++) {
+		struct mgr_token *t = &m->cfg.tokens[i];
+		ret = mgr_load_token(t->path, &t->tok, t->namespaces, sizeof(t->namespaces));
+		if (ret == 0 && t->namespaces[0])
+			log_info("token file %s: intercepts in %s only", t->path, t->namespaces);
+	}
 	if (ret == 0 && m->cfg.agent_token_path) {
-		ret = mgr_load_token(m->cfg.agent_token_path, &m->cfg.agent_token);
+		ret = mgr_load_token(m->cfg.agent_token_path, &m->cfg.agent_token, NULL, 0);
 		m->cfg.agents = ret == 0;
 	}
 	return ret;
@@ -640,7 +651,8 @@ static void mgr_fini(struct mgr *m)
 		close(m->sig_fd);
 	loop_free(m->loop);
 	tls_ctx_free(m->tls_ctx);
-	auth_token_wipe(&m->cfg.token);
+	for (int i = 0; i < m->cfg.n_tokens; i++)
+		auth_token_wipe(&m->cfg.tokens[i].tok);
 	auth_token_wipe(&m->cfg.agent_token);
 }
 

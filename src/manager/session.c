@@ -229,6 +229,11 @@ static void session_on_event(struct loop *l, int fd, uint32_t events, void *arg)
 	session_input(s);
 }
 
+bool session_covers(const struct session *s, const char *ns)
+{
+	return auth_namespace_covered(s->m->cfg.tokens[s->token].namespaces, ns);
+}
+
 void session_check_alive(struct session *s, uint64_t now)
 {
 	struct msg_heartbeat hb = { .t = now };
@@ -258,7 +263,7 @@ static void session_log_new(const struct session *s)
 }
 
 int session_new(struct mgr *m, struct wire *w, const uint8_t id[PROTO_SESSION_LEN],
-		uint32_t peer, uint16_t peer_port, const char *client)
+		uint32_t peer, uint16_t peer_port, const char *client, int token)
 {
 	struct session *s = calloc(1, sizeof(*s));
 	int ret;
@@ -274,6 +279,7 @@ int session_new(struct mgr *m, struct wire *w, const uint8_t id[PROTO_SESSION_LE
 	snprintf(s->client, sizeof(s->client), "%s", client);
 	s->peer = peer;
 	s->peer_port = peer_port;
+	s->token = token;
 	s->dial_tokens = (uint64_t)m->cfg.lim.dial_burst * 1000;
 	s->dial_ms = s->rx_ms = loop_now_ms(m->loop);
 	list_init(&s->flows);

@@ -6,6 +6,7 @@
  * Ownership: struct mgr owns the sessions (m->sessions); a session owns its
  * control connection's fd and wire, its flows, trunks and UDP flows. */
 #pragma once
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -47,6 +48,7 @@ struct session {
 	uint64_t rx_ms;       /* when the control connection last brought bytes */
 	uint32_t peer;
 	uint16_t peer_port;
+	int token;         /* the index of the token it proved (m->cfg.tokens) */
 	char client[PROTO_NAME_MAX];
 	char name[24]; /* short id for logs */
 };
@@ -59,7 +61,9 @@ void sreq_end(struct sreq *r, enum sreq_kind k);
 
 /* Takes fd and the wire's buffers (w is zeroed); 0 or -errno. */
 int session_new(struct mgr *m, struct wire *w, const uint8_t id[PROTO_SESSION_LEN],
-		uint32_t peer, uint16_t peer_port, const char *client);
+		uint32_t peer, uint16_t peer_port, const char *client, int token);
+/* The session's token covers namespace ns (intercepts, LIST, ENV). */
+bool session_covers(const struct session *s, const char *ns);
 struct session *session_find(struct mgr *m, const uint8_t id[PROTO_SESSION_LEN]);
 void session_free(struct session *s);
 /* Queueing on the control connection: p = session_reserve(s, n) (NULL
