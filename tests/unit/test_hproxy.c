@@ -986,6 +986,232 @@ static void test_slow_head(void **state)
 	assert_int_equal(H.st.requests[HPROXY_APP], 1);
 }
 
+/* Routes. */
+
+static void add_route(uint32_t id, bool mirror, const char *spec, const char *path)
+{
+	struct hproxy_route *r = &H.cfg.routes[H.cfg.n_routes++];
+	char err[100];
+
+	memset(r, 0, sizeof(*r));
+	r->id = id;
+	r->mirror = mirror;
+	if (spec)
+		assert_int_equal(http_filter_add(&r->filter, spec, err, sizeof(err)), 0);
+	if (path)
+		assert_int_equal(http_filter_set_path(&r->filter, path, err, sizeof(err)), 0);
+}
+
+/* Two developers' personal routes and everyone else on one keep-alive
+ * connection: A, B and the app in turn, bodies fixed and chunked. */
+static void send_two_routes(void)
+{
+	H.cfg.n_routes = 0;
+	add_route(A, false, "x-dev=alice", NULL);
+	add_route(B, false, "x-dev=bob", NULL);
+	SEND("GET /1 HTTP/1.1\r\nHost: web\r\nX-Dev: alice\r\n\r\n");
+	expect(A, "/1", 0, "fixed", 0, false, false);
+	SEND("POST /2 HTTP/1.1\r\nHost: web\r\nX-Dev: bob\r\nTransfer-Encoding: chunked\r\nX-Resp: chunked\r\n\r\n"
+	     "3\r\nabc\r\n0\r\n\r\n");
+	expect(B, "/2", 13, "chunked", 0, false, false);
+	SEND("GET /3 HTTP/1.1\r\nHost: web\r\n\r\n");
+	expect(APP, "/3", 0, "fixed", 0, false, false);
+	SEND("POST /4 HTTP/1.1\r\nHost: web\r\nX-Dev: alice\r\nContent-Length: 5\r\n\r\nhello");
+	expect(A, "/4", 5, "fixed", 0, false, false);
+	SEND("POST /5 HTTP/1.1\r\nHost: web\r\nX-Dev: alice\r\nTransfer-Encoding: chunked\r\nX-Size: 70000\r\n\r\n"
+	     "2\r\nhi\r\n0\r\n\r\n");
+	expect(A, "/5", 12, "fixed", 70000, false, false);
+	SEND("GET /6 HTTP/1.1\r\nHost: web\r\nX-Dev: bob\r\nX-Resp: chunked\r\n\r\n");
+	expect(B, "/6", 0, "chunked", 0, false, false);
+	SEND("POST /7 HTTP/1.1\r\nHost: web\r\nX-Dev: carol\r\nContent-Length: 3\r\n\r\nabc");
+	expect(APP, "/7", 3, "fixed", 0, false, false);
+	SEND("GET /8 HTTP/1.1\r\nHost: web\r\nX-Dev: bob\r\nConnection: close\r\n\r\n");
+	expect(B, "/8", 0, "fixed", 0, false, false);
+}
+
+static void check_two_routes(void)
+{
+	assert_true(run_until(until_done));
+	assert_got_want();
+	assert_int_equal(H.st.err, 0);
+	assert_false(H.client_reset);
+	/* each upstream saw exactly its requests, in the order of creation */
+	assert_int_equal(H.nsrv, 5);
+	assert_int_equal(H.srv[0].who, A);
+	assert_string_equal(H.srv[0].log, " /1");
+	assert_int_equal(H.srv[1].who, B);
+	assert_string_equal(H.srv[1].log, " /2");
+	assert_int_equal(H.srv[2].who, APP);
+	assert_string_equal(H.srv[2].log, " /3 /7");
+	assert_int_equal(H.srv[3].who, A);
+	assert_string_equal(H.srv[3].log, " /4 /5");
+	assert_int_equal(H.srv[4].who, B);
+	assert_string_equal(H.srv[4].log, " /6 /8");
+	/* a switch closes the idle laptop connection before opening the next */
+	assert_int_equal(H.laptops_open_max, 1);
+	assert_true(H.srv[0].eof && H.srv[1].eof && H.srv[3].eof);
+	assert_int_equal(H.conns[APP], 1);
+	assert_int_equal(H.st.requests[HPROXY_APP], 2);
+	assert_int_equal(H.st.requests[HPROXY_LAPTOP], 6);
+	assert_int_equal(H.counted[A][HPROXY_SENT], 3);
+	assert_int_equal(H.counted[B][HPROXY_SENT], 3);
+	assert_int_equal(H.st.client_in, H.sent);
+	assert_int_equal(H.st.up_out[0] + H.st.up_out[1], H.sent);
+	assert_int_equal(H.st.client_out, H.want_len);
+}
+
+static void test_routes_alternating(void **state)
+{
+	(void)state;
+	send_two_routes();
+	check_two_routes();
+}
+
+static void test_routes_drip(void **state)
+{
+	(void)state;
+	H.drip = 5;
+	send_two_routes();
+	check_two_routes();
+}
+
+/* A route removed between requests (its laptop gone): its requests go to
+ * the app, its idle connection is closed; the other route still works,
+ * until the table is empty.  The counts come as requests go. */
+static void test_route_removed(void **state)
+{
+	(void)state;
+	H.cfg.n_routes = 0;
+	add_route(A, false, "x-dev=alice", NULL);
+	add_route(B, false, "x-dev=bob", NULL);
+	SEND("GET /1 HTTP/1.1\r\nHost: web\r\nX-Dev: alice\r\n\r\n");
+	expect(A, "/1", 0, "fixed", 0, false, false);
+	assert_true(run_until(until_want));
+	assert_got_want();
+	assert_int_equal(H.counted[A][HPROXY_SENT], 1);
+	H.cfg.routes[0] = H.cfg.routes[1];
+	H.cfg.n_routes = 1;
+	SEND("GET /2 HTTP/1.1\r\nHost: web\r\nX-Dev: alice\r\n\r\n");
+	expect(APP, "/2", 0, "fixed", 0, false, false);
+	SEND("GET /3 HTTP/1.1\r\nHost: web\r\nX-Dev: bob\r\n\r\n");
+	expect(B, "/3", 0, "fixed", 0, false, false);
+	assert_true(run_until(until_want));
+	assert_got_want();
+	assert_true(H.srv[0].eof); /* closed at the head of /2 */
+	assert_int_equal(H.counted[B][HPROXY_SENT], 1);
+	H.cfg.n_routes = 0;
+	SEND("GET /4 HTTP/1.1\r\nHost: web\r\nX-Dev: bob\r\nConnection: close\r\n\r\n");
+	expect(APP, "/4", 0, "fixed", 0, false, false);
+	assert_true(run_until(until_done));
+	assert_got_want();
+	assert_int_equal(H.nsrv, 3);
+	assert_string_equal(H.srv[1].log, " /2 /4");
+	assert_string_equal(H.srv[2].log, " /3");
+	assert_int_equal(H.counted[A][HPROXY_SENT], 1);
+	assert_int_equal(H.counted[B][HPROXY_SENT], 1);
+	assert_int_equal(H.st.requests[HPROXY_APP], 2);
+	assert_int_equal(H.st.requests[HPROXY_LAPTOP], 2);
+}
+
+static bool until_three_copies(struct harness *hn)
+{
+	return hn->done && hn->client_eof && hn->served[M] == 3;
+}
+
+/* A mirror route and a personal one on one connection: the copies'
+ * connection stays open across the personal route's turns. */
+static void test_mirror_and_personal(void **state)
+{
+	(void)state;
+	H.cfg.n_routes = 0;
+	add_route(M, true, NULL, "/m/");
+	add_route(B, false, "x-dev=bob", NULL);
+	SEND("GET /m/1 HTTP/1.1\r\nHost: web\r\n\r\n");
+	expect(APP, "/m/1", 0, "fixed", 0, false, false);
+	SEND("GET /x HTTP/1.1\r\nHost: web\r\nX-Dev: bob\r\n\r\n");
+	expect(B, "/x", 0, "fixed", 0, false, false);
+	SEND("POST /m/2 HTTP/1.1\r\nHost: web\r\nTransfer-Encoding: chunked\r\nX-Resp: chunked\r\n\r\n4\r\nabcd\r\n0\r\n\r\n");
+	expect(APP, "/m/2", 14, "chunked", 0, false, false);
+	SEND("GET /y HTTP/1.1\r\nHost: web\r\n\r\n");
+	expect(APP, "/y", 0, "fixed", 0, false, false);
+	SEND("POST /m/3 HTTP/1.1\r\nHost: web\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+	expect(APP, "/m/3", 2, "fixed", 0, false, false);
+	assert_true(run_until(until_three_copies));
+	assert_got_want();
+	assert_int_equal(H.conns[M], 1);
+	assert_int_equal(H.conns[B], 1);
+	assert_int_equal(H.conns[APP], 1);
+	for (int i = 0; i < H.nsrv; i++) {
+		const struct srv *s = &H.srv[i];
+		assert_string_equal(s->log, s->who == M ? " /m/1 /m/2 /m/3" : s->who == B ? " /x" : " /m/1 /m/2 /y /m/3");
+	}
+	assert_int_equal(H.counted[M][HPROXY_MIRRORED], 3);
+	assert_int_equal(H.counted[M][HPROXY_DROPPED] + H.counted[M][HPROXY_SENT], 0);
+	assert_int_equal(H.counted[B][HPROXY_SENT], 1);
+	assert_int_equal(H.counted[B][HPROXY_MIRRORED] + H.counted[B][HPROXY_DROPPED], 0);
+	assert_int_equal(H.st.mirrored, 3);
+	assert_int_equal(H.st.requests[HPROXY_APP], 4);
+	assert_int_equal(H.st.requests[HPROXY_LAPTOP], 1);
+}
+
+static bool until_b_copy(struct harness *hn)
+{
+	return hn->done && hn->client_eof && hn->served[B] == 1;
+}
+
+/* Two mirror routes: a copy for B closes A's connection for copies; the
+ * copies still waiting for A (its laptop never reads) are dropped and
+ * counted as A's. */
+static void test_mirror_switch(void **state)
+{
+	static char req[65536 + 200];
+	(void)state;
+	H.cfg.n_routes = 0;
+	add_route(A, true, "x-dev=alice", NULL);
+	add_route(B, true, "x-dev=bob", NULL);
+	H.kind[A] = SRV_NEVER_READ;
+	for (int i = 0; i < 10; i++) {
+		char path[32];
+		snprintf(path, sizeof(path), "/a%d", i);
+		size_t n = (size_t)snprintf(req, sizeof(req),
+					    "POST %s HTTP/1.1\r\nHost: web\r\nX-Dev: alice\r\nContent-Length: 65536\r\n\r\n", path);
+		memset(req + n, 'a', 65536);
+		client_send(req, n + 65536);
+		expect(APP, path, 65536, "fixed", 0, false, false);
+	}
+	SEND("GET /b HTTP/1.1\r\nHost: web\r\nX-Dev: bob\r\nConnection: close\r\n\r\n");
+	expect(APP, "/b", 0, "fixed", 0, false, false);
+	assert_true(run_until(until_b_copy));
+	assert_got_want();
+	assert_int_equal(H.conns[A], 1);
+	assert_int_equal(H.conns[B], 1);
+	assert_string_equal(H.srv[H.nsrv - 1].log, " /b");
+	assert_true(H.counted[A][HPROXY_DROPPED] > 0);
+	assert_int_equal(H.counted[A][HPROXY_MIRRORED] + H.counted[A][HPROXY_DROPPED], 10);
+	assert_int_equal(H.counted[B][HPROXY_MIRRORED], 1);
+	assert_int_equal(H.counted[B][HPROXY_DROPPED], 0);
+	assert_int_equal(H.st.mirrored, H.counted[A][HPROXY_MIRRORED] + 1);
+	assert_int_equal(H.st.mirror_dropped, H.counted[A][HPROXY_DROPPED]);
+	assert_int_equal(H.st.requests[HPROXY_LAPTOP], 0);
+}
+
+/* The first route that matches decides, whatever the later ones say. */
+static void test_route_order(void **state)
+{
+	(void)state;
+	H.cfg.n_routes = 0;
+	add_route(B, false, NULL, "/api");
+	add_route(A, false, "x-dev=alice", NULL);
+	SEND("GET /api/1 HTTP/1.1\r\nHost: web\r\nX-Dev: alice\r\n\r\n");
+	expect(B, "/api/1", 0, "fixed", 0, false, false);
+	SEND("GET /web HTTP/1.1\r\nHost: web\r\nX-Dev: alice\r\nConnection: close\r\n\r\n");
+	expect(A, "/web", 0, "fixed", 0, false, false);
+	assert_true(run_until(until_done));
+	assert_got_want();
+	assert_int_equal(H.counted[A][HPROXY_SENT], 1);
+	assert_int_equal(H.counted[B][HPROXY_SENT], 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1015,6 +1241,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_idle_upstream_closes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_idle_client, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_slow_head, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_routes_alternating, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_routes_drip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_route_removed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mirror_and_personal, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mirror_switch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_route_order, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
