@@ -33,6 +33,18 @@ struct astream_ops {
 
 enum aconn_kind { AC_APP, AC_STREAM, AC_HTTP };
 
+/* The routes of a port's HTTP proxies: every active personal or mirror
+ * intercept on it, one table shared by the port's connections (their
+ * proxies borrow it), rebuilt when the rules change. */
+struct aroutes {
+	struct list link;        /* a->routes */
+	uint16_t port;
+	unsigned users;          /* connections whose proxy reads it */
+	struct hproxy_cfg cfg;
+};
+
+_Static_assert(HPROXY_ROUTES_MAX >= ICEPT_RULES_MAX, "every intercept on one port must fit a proxy's routes");
+
 /* One client connection the redirect brought to the agent. */
 struct aconn {
 	const struct astream_ops *ops; /* first: the stream's owner */
@@ -42,13 +54,11 @@ struct aconn {
 	int fd;                  /* the client's; -1 once a relay, stream or proxy has it */
 	int app;                 /* AC_APP: the app's, while connecting */
 	uint16_t port;
-	uint32_t id;             /* the intercept */
-	int rule;                /* its index in a->rules */
 	struct mux_stream st;    /* AC_STREAM */
 	bool streamed;           /* st was opened (its fd is valid) */
 	struct relay relay;      /* AC_APP, once connected */
 	struct hproxy *hp;       /* AC_HTTP */
-	struct hproxy_cfg hcfg;
+	struct aroutes *routes;  /* AC_HTTP: its port's, which hp reads */
 };
 
 /* A laptop leg of the HTTP proxy: a socketpair whose far end a stream moves. */
@@ -103,21 +113,75 @@ static void agent_reconcile(struct agent *a)
 	}
 }
 
-/* The HTTP proxies whose intercept is no longer active send every later
- * request to the app (their cfg is read at each request). */
-static void agent_update_proxies(struct agent *a)
+/* The filter of a rule, in the proxy's terms. */
+static void agent_filter(const struct icept_filter *in, struct http_filter *out)
 {
+	char spec[ICEPT_HNAME_MAX + ICEPT_HVALUE_MAX + 2], err[128];
+
+	memset(out, 0, sizeof(*out));
+	for (int i = 0; i < in->n_headers; i++) {
+		snprintf(spec, sizeof(spec), "%s=%s", in->hname[i], in->hvalue[i]);
+		http_filter_add(out, spec, err, sizeof(err));
+	}
+	if (in->path_prefix[0])
+		http_filter_set_path(out, in->path_prefix, err, sizeof(err));
+}
+
+/* cfg's routes: the active personal and mirror rules on port, each named
+ * by its intercept's id. */
+static void agent_routes_build(const struct agent *a, uint16_t port, struct hproxy_cfg *cfg)
+{
+	cfg->n_routes = 0;
+	for (int i = 0; i < a->rules.n && cfg->n_routes < HPROXY_ROUTES_MAX; i++) {
+		const struct icept_rule *r = &a->rules.r[i];
+		struct hproxy_route *rt = &cfg->routes[cfg->n_routes];
+		if (!r->active || r->port != port || r->proto != IPPROTO_TCP ||
+		    (r->mode != ICEPT_PERSONAL && r->mode != ICEPT_MIRROR))
+			continue;
+		rt->id = r->id;
+		rt->mirror = r->mode == ICEPT_MIRROR;
+		agent_filter(&r->filter, &rt->filter);
+		cfg->n_routes++;
+	}
+}
+
+/* Port's routes, made if no connection has them yet; NULL without memory. */
+static struct aroutes *agent_routes_get(struct agent *a, uint16_t port)
+{
+	struct aroutes *rt;
 	struct list *i;
 
-	for (i = a->conns.next; i != &a->conns; i = i->next) {
-		struct aconn *c = list_entry(i, struct aconn, link);
-		bool active = false;
-		if (c->kind != AC_HTTP)
-			continue;
-		for (int k = 0; k < a->rules.n; k++)
-			active |= a->rules.r[k].id == c->id && a->rules.r[k].active;
-		if (!active)
-			c->hcfg.mode = HPROXY_TO_APP;
+	for (i = a->routes.next; i != &a->routes; i = i->next) {
+		rt = list_entry(i, struct aroutes, link);
+		if (rt->port == port) {
+			rt->users++;
+			return rt;
+		}
+	}
+	if (!(rt = calloc(1, sizeof(*rt))))
+		return NULL;
+	rt->port = port;
+	rt->users = 1;
+	agent_routes_build(a, port, &rt->cfg);
+	list_add(&a->routes, &rt->link);
+	return rt;
+}
+
+static void agent_routes_put(struct aroutes *rt)
+{
+	if (rt && --rt->users == 0) {
+		list_del(&rt->link);
+		free(rt);
+	}
+}
+
+/* The live proxies' routes follow the rules (each proxy reads them at each
+ * request): a rule gone or inactive sends its requests to the app. */
+static void agent_update_proxies(struct agent *a)
+{
+	for (struct list *i = a->routes.next; i != &a->routes; i = i->next) {
+		struct aroutes *rt = list_entry(i, struct aroutes, link);
+		agent_routes_build(a, rt->port, &rt->cfg);
 	}
 }
 
@@ -169,6 +233,7 @@ static void aconn_free(struct aconn *c)
 	if (c->kind == AC_APP && c->relay.active)
 		relay_close(&c->relay, true);
 	hproxy_free(c->hp);
+	agent_routes_put(c->routes); /* after the proxy that read it */
 	if (c->app >= 0) {
 		loop_del(c->a->loop, c->app);
 		close(c->app);
@@ -277,17 +342,19 @@ static void aleg_done(struct mux_stream *st, int err)
 
 static const struct astream_ops aleg_ops = { .result = aleg_result, .done = aleg_done };
 
-/* The proxy wants a target: the app's port, or a laptop through the manager. */
-static int aconn_upstream(void *arg, enum hproxy_target t)
+/* The proxy wants an upstream: the app's port, or the laptop of route rt
+ * through the manager (the dial names the intercept). */
+static int aconn_upstream(void *arg, const struct hproxy_route *rt)
 {
 	struct aconn *c = arg;
 	struct agent *a = c->a;
-	struct msg_dial d = { .addr = c->id, .port = c->port, .timeout_ms = 5000 };
+	struct msg_dial d = { .port = c->port, .timeout_ms = 5000 };
 	struct aleg *g;
 	int sp[2];
 
-	if (t == HPROXY_APP)
+	if (!rt)
 		return sock_connect_tcp(a->cfg.hello.pod_ip, c->port, 0);
+	d.addr = rt->id;
 	if (!a->mx || !(g = calloc(1, sizeof(*g))))
 		return -ENOTCONN;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sp) < 0) {
@@ -305,35 +372,40 @@ static int aconn_upstream(void *arg, enum hproxy_target t)
 	return sp[0];
 }
 
-static void aconn_http_done(void *arg, struct hproxy *p, const struct hproxy_stats *st)
+/* A request sent to a laptop, a copy mirrored or dropped: counted for the
+ * intercept with that id while it is one of the rules (found by id each
+ * time: the rules are replaced whole). */
+static void aconn_counted(void *arg, uint32_t id, enum hproxy_count what, uint64_t n)
 {
 	struct aconn *c = arg;
 	struct agent *a = c->a;
 
-	if (c->rule >= 0 && c->rule < a->rules.n && a->rules.r[c->rule].id == c->id) {
-		a->requests[c->rule] += c->hcfg.mode == HPROXY_MIRROR ? st->mirrored : st->requests[HPROXY_LAPTOP];
-		a->dropped[c->rule] += st->mirror_dropped;
+	for (int i = 0; i < a->rules.n; i++) {
+		if (a->rules.r[i].id != id)
+			continue;
+		if (what == HPROXY_DROPPED)
+			a->dropped[i] += n;
+		else
+			a->requests[i] += n; /* sent, or mirrored */
+		return;
 	}
+}
+
+static void aconn_http_done(void *arg, struct hproxy *p, const struct hproxy_stats *st)
+{
+	struct aconn *c = arg;
+
+	(void)st;
 	hproxy_free(p);
 	c->hp = NULL;
 	aconn_free(c);
 }
 
-static const struct hproxy_ops aconn_hproxy_ops = { .upstream = aconn_upstream, .done = aconn_http_done };
-
-/* The filter of a rule, in the proxy's terms. */
-static void aconn_filter(const struct icept_filter *in, struct http_filter *out)
-{
-	char spec[ICEPT_HNAME_MAX + ICEPT_HVALUE_MAX + 2], err[128];
-
-	memset(out, 0, sizeof(*out));
-	for (int i = 0; i < in->n_headers; i++) {
-		snprintf(spec, sizeof(spec), "%s=%s", in->hname[i], in->hvalue[i]);
-		http_filter_add(out, spec, err, sizeof(err));
-	}
-	if (in->path_prefix[0])
-		http_filter_set_path(out, in->path_prefix, err, sizeof(err));
-}
+static const struct hproxy_ops aconn_hproxy_ops = {
+	.upstream = aconn_upstream,
+	.counted = aconn_counted,
+	.done = aconn_http_done,
+};
 
 /* A redirected connection: to the laptop, through the proxy, or to the app. */
 static void agent_on_accept(void *arg, int fd)
@@ -351,8 +423,7 @@ static void agent_on_accept(void *arg, int fd)
 		close(fd);
 		return;
 	}
-	*c = (struct aconn){ .ops = &aconn_ops, .a = a, .fd = fd, .app = -1, .port = ntohs(orig.sin_port),
-			     .rule = -1 };
+	*c = (struct aconn){ .ops = &aconn_ops, .a = a, .fd = fd, .app = -1, .port = ntohs(orig.sin_port) };
 	list_add(&a->conns, &c->link);
 	a->n_conns++;
 	sock_nodelay(fd);
@@ -362,8 +433,6 @@ static void agent_on_accept(void *arg, int fd)
 		return;
 	}
 	r = &a->rules.r[i];
-	c->id = r->id;
-	c->rule = i;
 	if (r->mode == ICEPT_GLOBAL) {
 		struct msg_dial d = { .addr = r->id, .port = c->port, .timeout_ms = 5000 };
 		c->kind = AC_STREAM;
@@ -374,9 +443,10 @@ static void agent_on_accept(void *arg, int fd)
 		return;
 	}
 	c->kind = AC_HTTP;
-	c->hcfg.mode = r->mode == ICEPT_MIRROR ? HPROXY_MIRROR : HPROXY_PERSONAL;
-	aconn_filter(&r->filter, &c->hcfg.filter);
-	if (!(c->hp = hproxy_new(a->loop, fd, &c->hcfg, &aconn_hproxy_ops, c))) {
+	if (!(c->routes = agent_routes_get(a, c->port)) ||
+	    !(c->hp = hproxy_new(a->loop, fd, &c->routes->cfg, &aconn_hproxy_ops, c))) {
+		agent_routes_put(c->routes);
+		c->routes = NULL;
 		aconn_to_app(c);
 		return;
 	}
@@ -743,6 +813,7 @@ int agent_main(int argc, char **argv)
 	a->ls.fd = -1;
 	a->cfg.listen_port = AGENT_PORT;
 	list_init(&a->conns);
+	list_init(&a->routes);
 	log_open(logpath, "subway-agent");
 	if (agent_cfg_env(&a->cfg) < 0) {
 		ret = 2;

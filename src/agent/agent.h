@@ -9,7 +9,9 @@
  *                      connection to the manager (naming the intercept),
  *                      which carries it to the laptop;
  *   personal, mirror   through the HTTP routing proxy (agent/hproxy.h),
- *                      request by request to the app or a laptop;
+ *                      request by request to the app or the laptop of
+ *                      the intercept whose filter it matches (every
+ *                      intercept on the port at once);
  *   inactive, or the laptop unreachable   to the app, as if nobody were
  *                      there.
  * Without the manager nothing is redirected: the app serves alone.
@@ -62,6 +64,7 @@ struct agent {
 	struct agent_nft nft;
 	struct listener ls;
 	struct list conns;         /* struct aconn */
+	struct list routes;        /* struct aroutes: per port, of its HTTP proxies */
 	unsigned n_conns;
 	int sig_fd;
 	/* counters since the last AGENT_STATS, per rule (same order as rules) */

@@ -26,7 +26,8 @@
 #include "net/sock.h"
 
 #define HP_BUF (32 * 1024)          /* each way */
-#define HP_MIRROR_MAX (1024 * 1024) /* copies waiting for the laptop */
+#define HP_MIRROR_MAX (1024 * 1024) /* bytes of copies waiting for the laptop */
+#define HP_COPIES_MAX 128           /* ... and whole copies */
 #define HP_LINGER_MS 2000           /* draining a client after our FIN */
 #define HP_LINGER_MAX (1024 * 1024) /* ... and at most this much of it */
 #define HP_ROUNDS 8                 /* steps of progress per wakeup */
@@ -38,10 +39,13 @@ struct hp_buf {
 	char p[HP_BUF];
 };
 
+/* The upstreams: the app's, a laptop's for requests, a laptop's for copies. */
+enum hp_slot { UP_APP = HPROXY_APP, UP_LAPTOP = HPROXY_LAPTOP, UP_MIRROR, UP_N };
+
 struct hp_up {
 	int fd;
+	uint32_t route;  /* the route it was opened for (0 for the app) */
 	bool connecting; /* not yet writable once */
-	bool sink;       /* the laptop's connection for mirror copies */
 	bool eof;        /* EOF read: nothing more comes, nothing more is sent */
 	bool detached;   /* out of the loop (see above) */
 	bool shut;       /* SHUT_WR sent */
@@ -67,17 +71,23 @@ struct hproxy {
 	bool cin_eof;  /* the client's EOF was read */
 	bool cshut;    /* SHUT_WR sent to the client (raw relay) */
 	enum hp_state state;
-	enum hproxy_target t; /* of the exchange or the raw relay */
-	struct hp_up up[2];
+	enum hp_slot t; /* of the exchange or the raw relay: UP_APP or UP_LAPTOP */
+	struct hp_up up[UP_N];
 	struct http_head head; /* the request's, then its response's */
 	struct http_body reqb, respb;
 	enum hp_resp resp;
 	enum http_method method;
 	bool req_keep, req_upgrade, resp_keep;
+	bool freeing;       /* hproxy_free: nothing more is counted */
 	bool copying;       /* the request in flight is being copied to the laptop */
 	uint64_t sent_this; /* bytes of this exchange's answer sent to the client */
 	uint64_t lingered;
-	struct outbuf copy; /* mirror copies for the laptop */
+	struct outbuf copy; /* mirror copies for the laptop of up[UP_MIRROR] */
+	/* Where each whole copy waiting in copy ends, in copy_in's terms (a
+	 * ring): once copy_out passes its end, it was sent whole. */
+	uint64_t copy_in, copy_out; /* bytes queued, sent, on this connection */
+	uint64_t copy_end[HP_COPIES_MAX];
+	unsigned copy_first, copy_n;
 	char reply[320];    /* our own answer (400, 502...) */
 	size_t reply_off, reply_len;
 	struct loop_timer timer; /* waiting for a head, the linger, then the call to done */
@@ -85,7 +95,7 @@ struct hproxy {
 	struct hp_buf cin, uin;
 };
 
-static const char *const target_names[] = { "app", "laptop" };
+static const char *const target_names[] = { "app", "laptop", "laptop" };
 
 static void hp_event(struct loop *l, int fd, uint32_t events, void *arg);
 static void settle(struct hproxy *p);
@@ -127,27 +137,47 @@ static void buf_clear(struct hp_buf *b)
 	b->off = b->cls = b->len = 0;
 }
 
+/* Counting: the totals, and the owner told. */
+static void count(struct hproxy *p, uint32_t route, enum hproxy_count what, uint64_t n)
+{
+	uint64_t *total[] = { &p->st.requests[HPROXY_LAPTOP], &p->st.mirrored, &p->st.mirror_dropped };
+
+	*total[what] += n;
+	if (n && p->ops->counted && !p->freeing)
+		p->ops->counted(p->arg, route, what, n);
+}
+
 /* Upstreams. */
 
-static void up_detach(struct hproxy *p, enum hproxy_target t)
+static void up_detach(struct hproxy *p, enum hp_slot t)
 {
 	if (!p->up[t].detached)
 		loop_del(p->loop, p->up[t].fd);
 	p->up[t].detached = true;
 }
 
-static void up_close(struct hproxy *p, enum hproxy_target t, bool rst)
+/* Closing the connection for copies drops those not sent whole; a RST if
+ * it would end in the middle of one. */
+static void sink_reset(struct hproxy *p, bool *rst)
+{
+	uint64_t lost = p->copy_n + (p->copying ? 1 : 0);
+
+	*rst |= outbuf_pending(&p->copy) > 0 || p->copying;
+	count(p, p->up[UP_MIRROR].route, HPROXY_DROPPED, lost);
+	p->copying = false;
+	p->copy_in = p->copy_out = 0;
+	p->copy_first = p->copy_n = 0;
+	outbuf_fini(&p->copy);
+}
+
+static void up_close(struct hproxy *p, enum hp_slot t, bool rst)
 {
 	struct hp_up *u = &p->up[t];
 
 	if (u->fd < 0)
 		return;
-	if (u->sink) {
-		if (p->copying)
-			p->st.mirror_dropped++;
-		p->copying = false;
-		outbuf_fini(&p->copy);
-	}
+	if (t == UP_MIRROR)
+		sink_reset(p, &rst);
 	if (rst)
 		sock_linger_rst(u->fd);
 	up_detach(p, t);
@@ -155,23 +185,25 @@ static void up_close(struct hproxy *p, enum hproxy_target t, bool rst)
 	*u = (struct hp_up){ .fd = -1 };
 }
 
-/* The upstream to t in the role asked (a sink takes copies), opened if need be. */
-static int up_get(struct hproxy *p, enum hproxy_target t, bool sink)
+/* The upstream in slot t for route r (NULL: the app), opened if need be;
+ * one open for another route is closed first. */
+static int up_get(struct hproxy *p, enum hp_slot t, const struct hproxy_route *r)
 {
 	struct hp_up *u = &p->up[t];
-	int fd, r;
+	uint32_t id = r ? r->id : 0;
+	int fd, rc;
 
-	if (u->fd >= 0 && u->sink == sink)
+	if (u->fd >= 0 && u->route == id)
 		return 0;
-	up_close(p, t, true);
-	fd = p->ops->upstream(p->arg, t);
+	up_close(p, t, false);
+	fd = p->ops->upstream(p->arg, r);
 	if (fd < 0)
 		return fd;
-	if ((r = loop_add(p->loop, fd, LOOP_OUT, hp_event, p)) < 0) {
+	if ((rc = loop_add(p->loop, fd, LOOP_OUT, hp_event, p)) < 0) {
 		close(fd);
-		return r;
+		return rc;
 	}
-	*u = (struct hp_up){ .fd = fd, .connecting = true, .sink = sink };
+	*u = (struct hp_up){ .fd = fd, .route = id, .connecting = true };
 	return 0;
 }
 
@@ -179,8 +211,8 @@ static int up_get(struct hproxy *p, enum hproxy_target t, bool sink)
 
 static void close_all(struct hproxy *p, bool rst)
 {
-	up_close(p, HPROXY_APP, rst);
-	up_close(p, HPROXY_LAPTOP, rst);
+	for (int t = 0; t < UP_N; t++)
+		up_close(p, (enum hp_slot)t, rst);
 	if (p->cfd >= 0 && rst)
 		sock_linger_rst(p->cfd);
 	loop_close(p->loop, &p->cfd);
@@ -233,9 +265,12 @@ static void hp_reply(struct hproxy *p, int status, int err, const char *why)
 	p->reply_off = 0;
 	p->st.replied = (uint16_t)status;
 	p->st.err = err;
-	/* a request in flight is cut: its upstream must not take it as whole */
-	up_close(p, HPROXY_APP, p->state == HP_EXCHANGE);
-	up_close(p, HPROXY_LAPTOP, p->state == HP_EXCHANGE);
+	/* a request in flight is cut: its upstream must not take it as whole
+	 * (nor the laptop its copy); whole copies may still go */
+	up_close(p, UP_APP, p->state == HP_EXCHANGE);
+	up_close(p, UP_LAPTOP, p->state == HP_EXCHANGE);
+	if (p->copying)
+		up_close(p, UP_MIRROR, true);
 	buf_clear(&p->uin);
 	p->state = HP_CLOSING;
 }
@@ -243,10 +278,10 @@ static void hp_reply(struct hproxy *p, int status, int err, const char *why)
 /* An upstream failed: what it did (refused, reset, sent a malformed
  * answer, closed too early) and err, a socket's error or -EBADMSG/-EPIPE
  * (then what says it all). */
-static void up_failed(struct hproxy *p, enum hproxy_target t, int err, const char *what)
+static void up_failed(struct hproxy *p, enum hp_slot t, int err, const char *what)
 {
 	char msg[200];
-	bool active = (p->state == HP_EXCHANGE || p->state == HP_RAW) && t == p->t && !p->up[t].sink;
+	bool active = (p->state == HP_EXCHANGE || p->state == HP_RAW) && t == p->t;
 	bool sock_err = err != -EBADMSG && err != -EPIPE;
 
 	snprintf(msg, sizeof(msg), "the %s %s%s%s%s", target_names[t], what, sock_err ? " (" : "",
@@ -299,27 +334,44 @@ static bool up_read(struct hproxy *p)
 
 static void sink_flush(struct hproxy *p)
 {
-	struct hp_up *u = &p->up[HPROXY_LAPTOP];
-	size_t before = outbuf_pending(&p->copy);
-	int r;
+	struct hp_up *u = &p->up[UP_MIRROR];
+	size_t before = outbuf_pending(&p->copy), sent;
+	uint64_t whole = 0;
+	int r = 0;
 
-	if (u->fd < 0 || !u->sink || u->connecting || !before)
+	if (u->fd < 0 || u->connecting)
 		return;
-	r = outbuf_flush(&p->copy, u->fd);
-	p->st.up_out[HPROXY_LAPTOP] += before - outbuf_pending(&p->copy);
+	if (before)
+		r = outbuf_flush(&p->copy, u->fd);
+	sent = before - outbuf_pending(&p->copy);
+	p->copy_out += sent;
+	p->st.up_out[HPROXY_LAPTOP] += sent;
+	for (; p->copy_n && p->copy_end[p->copy_first] <= p->copy_out; p->copy_n--, whole++)
+		p->copy_first = (p->copy_first + 1) % HP_COPIES_MAX;
+	count(p, u->route, HPROXY_MIRRORED, whole);
 	if (r < 0)
-		up_failed(p, HPROXY_LAPTOP, r, "failed taking copies");
+		up_failed(p, UP_MIRROR, r, "failed taking copies");
 }
 
-/* Starts copying the request whose head is s[0..n), if it can fit whole. */
-static void copy_begin(struct hproxy *p, const char *s, size_t n)
+/* Queues n more bytes of the copy in progress; false if they do not fit. */
+static bool copy_add(struct hproxy *p, const char *s, size_t n)
+{
+	if (n && outbuf_add(&p->copy, s, n, HP_MIRROR_MAX) < 0)
+		return false;
+	p->copy_in += n;
+	return true;
+}
+
+/* Starts copying the request whose head is s[0..n) to r's laptop, if it
+ * can fit whole. */
+static void copy_begin(struct hproxy *p, const struct hproxy_route *r, const char *s, size_t n)
 {
 	uint64_t body = p->reqb.framing == HTTP_BODY_LENGTH ? p->reqb.left : 0;
 
 	p->copying = false;
-	if (body > HP_MIRROR_MAX || n + body > HP_MIRROR_MAX - outbuf_pending(&p->copy) ||
-	    up_get(p, HPROXY_LAPTOP, true) < 0 || outbuf_add(&p->copy, s, n, HP_MIRROR_MAX) < 0) {
-		p->st.mirror_dropped++;
+	if (body > HP_MIRROR_MAX || up_get(p, UP_MIRROR, r) < 0 || p->copy_n == HP_COPIES_MAX ||
+	    n + body > HP_MIRROR_MAX - outbuf_pending(&p->copy) || !copy_add(p, s, n)) {
+		count(p, r->id, HPROXY_DROPPED, 1);
 		return;
 	}
 	p->copying = true;
@@ -327,29 +379,47 @@ static void copy_begin(struct hproxy *p, const char *s, size_t n)
 
 static void copy_more(struct hproxy *p, const char *s, size_t n)
 {
-	if (p->copying && n && outbuf_add(&p->copy, s, n, HP_MIRROR_MAX) < 0)
-		up_close(p, HPROXY_LAPTOP, true); /* cut mid-way: the laptop's stream is lost */
+	if (p->copying && !copy_add(p, s, n))
+		up_close(p, UP_MIRROR, true); /* cut mid-way: the laptop's stream is lost */
 	if (p->copying && p->reqb.done) {
 		p->copying = false;
-		p->st.mirrored++;
+		p->copy_end[(p->copy_first + p->copy_n++) % HP_COPIES_MAX] = p->copy_in;
 	}
 }
 
 /* Requests. */
 
-static enum hproxy_target route(const struct hproxy *p, const struct http_head *h, bool *copy)
+/* The first route of cfg whose filter matches h, or NULL. */
+static const struct hproxy_route *route_find(const struct hproxy_cfg *c, const struct http_head *h)
 {
-	const struct hproxy_cfg *c = p->cfg;
-
-	*copy = c->mode == HPROXY_MIRROR && http_filter_match(&c->filter, h);
-	return c->mode == HPROXY_PERSONAL && http_filter_match(&c->filter, h) ? HPROXY_LAPTOP : HPROXY_APP;
+	for (int i = 0; i < c->n_routes && i < HPROXY_ROUTES_MAX; i++)
+		if (http_filter_match(&c->routes[i].filter, h))
+			return &c->routes[i];
+	return NULL;
 }
 
-static void raw_start(struct hproxy *p, enum hproxy_target t)
+static bool route_present(const struct hproxy_cfg *c, uint32_t id, bool mirror)
 {
-	up_close(p, (enum hproxy_target)(1 - t), false);
-	if (p->up[t].sink)
-		up_close(p, t, true);
+	for (int i = 0; i < c->n_routes && i < HPROXY_ROUTES_MAX; i++)
+		if (c->routes[i].id == id && c->routes[i].mirror == mirror)
+			return true;
+	return false;
+}
+
+/* At a head: the idle upstreams of routes that left the table are closed. */
+static void drop_stale(struct hproxy *p)
+{
+	if (p->up[UP_LAPTOP].fd >= 0 && !route_present(p->cfg, p->up[UP_LAPTOP].route, false))
+		up_close(p, UP_LAPTOP, false);
+	if (p->up[UP_MIRROR].fd >= 0 && !outbuf_pending(&p->copy) &&
+	    !route_present(p->cfg, p->up[UP_MIRROR].route, true))
+		up_close(p, UP_MIRROR, false);
+}
+
+static void raw_start(struct hproxy *p, enum hp_slot t)
+{
+	up_close(p, t == UP_APP ? UP_LAPTOP : UP_APP, false);
+	up_close(p, UP_MIRROR, false);
 	p->t = t;
 	p->state = HP_RAW;
 	p->cin.cls = p->cin.len;
@@ -368,8 +438,8 @@ static void hp_idle_timer(struct loop *l, struct loop_timer *t)
 	if (p->cin.len > p->cin.off) {
 		hp_reply(p, 408, -ETIMEDOUT, "no whole request in time");
 	} else {
-		up_close(p, HPROXY_APP, false);
-		up_close(p, HPROXY_LAPTOP, false);
+		up_close(p, UP_APP, false);
+		up_close(p, UP_LAPTOP, false);
 		p->state = HP_CLOSING;
 	}
 	settle(p);
@@ -386,8 +456,8 @@ static void wait_head(struct hproxy *p)
 static bool exchange_begin(struct hproxy *p, size_t hlen)
 {
 	struct http_head *h = &p->head;
-	bool copy;
-	enum hproxy_target t = route(p, h, &copy);
+	const struct hproxy_route *route = route_find(p->cfg, h);
+	enum hp_slot t = route && !route->mirror ? UP_LAPTOP : UP_APP;
 	int r;
 
 	p->cin.off += h->skipped; /* empty lines before a request are not sent on */
@@ -396,14 +466,15 @@ static bool exchange_begin(struct hproxy *p, size_t hlen)
 	p->req_upgrade = h->upgrade;
 	p->method = h->method;
 	http_body_init(&p->reqb, h);
-	if ((r = up_get(p, t, false)) < 0) {
+	drop_stale(p);
+	if ((r = up_get(p, t, t == UP_LAPTOP ? route : NULL)) < 0) {
 		char msg[120];
 		snprintf(msg, sizeof(msg), "the %s could not be reached (%s)", target_names[t], strerror(-r));
 		hp_reply(p, 502, r, msg);
 		return true;
 	}
-	if (copy) {
-		copy_begin(p, p->cin.p + p->cin.off, p->cin.cls - p->cin.off);
+	if (route && route->mirror) {
+		copy_begin(p, route, p->cin.p + p->cin.off, p->cin.cls - p->cin.off);
 		copy_more(p, NULL, 0);
 	}
 	loop_timer_cancel(p->loop, &p->timer);
@@ -411,7 +482,10 @@ static bool exchange_begin(struct hproxy *p, size_t hlen)
 	p->state = HP_EXCHANGE;
 	p->resp = RESP_HEAD;
 	p->sent_this = 0;
-	p->st.requests[t]++;
+	if (t == UP_LAPTOP)
+		count(p, route->id, HPROXY_SENT, 1);
+	else
+		p->st.requests[HPROXY_APP]++;
 	http_head_init(&p->head, HTTP_RESPONSE, p->method);
 	return true;
 }
@@ -433,9 +507,9 @@ static bool next_request(struct hproxy *p)
 	if (r > 0)
 		return exchange_begin(p, (size_t)r);
 	if (p->st.requests[0] + p->st.requests[1] == 0 && http_is_h2_preface(b->p + b->off, b->len - b->off) &&
-	    up_get(p, HPROXY_APP, false) == 0) {
+	    up_get(p, UP_APP, NULL) == 0) {
 		loop_timer_cancel(p->loop, &p->timer);
-		raw_start(p, HPROXY_APP); /* HTTP/2 is not routed: all to the app */
+		raw_start(p, UP_APP); /* HTTP/2 is not routed: all to the app */
 		return true;
 	}
 	log_debug("request refused: %s", p->head.why);
@@ -586,8 +660,8 @@ static bool exchange_end(struct hproxy *p)
 	if (p->resp != RESP_DONE || p->uin.off != p->uin.cls)
 		return false;
 	if (!p->resp_keep || !p->req_keep || (p->cin_eof && !req_done)) {
-		up_close(p, HPROXY_APP, false);
-		up_close(p, HPROXY_LAPTOP, false);
+		up_close(p, UP_APP, false);
+		up_close(p, UP_LAPTOP, false);
 		p->state = HP_CLOSING;
 		return true;
 	}
@@ -749,16 +823,16 @@ static void client_event(struct hproxy *p, uint32_t events)
 static void sink_read(struct hproxy *p)
 {
 	char scratch[HP_SCRATCH];
-	ssize_t n = recv(p->up[HPROXY_LAPTOP].fd, scratch, sizeof(scratch), MSG_DONTWAIT);
+	ssize_t n = recv(p->up[UP_MIRROR].fd, scratch, sizeof(scratch), MSG_DONTWAIT);
 
 	if (n > 0)
 		p->st.up_in[HPROXY_LAPTOP] += (uint64_t)n; /* answers to copies: thrown away */
 	else if (n == 0 || !want_more(errno))
-		up_failed(p, HPROXY_LAPTOP, n ? -errno : -EPIPE, "closed the connection for copies");
+		up_failed(p, UP_MIRROR, n ? -errno : -EPIPE, "closed the connection for copies");
 }
 
 /* An upstream with no exchange: bytes or an EOF from it end it. */
-static void idle_read(struct hproxy *p, enum hproxy_target t)
+static void idle_read(struct hproxy *p, enum hp_slot t)
 {
 	char scratch[512];
 	ssize_t n = recv(p->up[t].fd, scratch, sizeof(scratch), MSG_DONTWAIT);
@@ -769,10 +843,10 @@ static void idle_read(struct hproxy *p, enum hproxy_target t)
 		up_close(p, t, n != 0);
 }
 
-static void up_event(struct hproxy *p, enum hproxy_target t, uint32_t events)
+static void up_event(struct hproxy *p, enum hp_slot t, uint32_t events)
 {
 	struct hp_up *u = &p->up[t];
-	bool active = (p->state == HP_EXCHANGE || p->state == HP_RAW) && t == p->t && !u->sink;
+	bool active = (p->state == HP_EXCHANGE || p->state == HP_RAW) && t == p->t;
 	int r;
 
 	if (u->connecting) {
@@ -782,7 +856,7 @@ static void up_event(struct hproxy *p, enum hproxy_target t, uint32_t events)
 		}
 		u->connecting = false;
 	}
-	if (u->sink) {
+	if (t == UP_MIRROR) {
 		if (events & LOOP_IN)
 			sink_read(p);
 		sink_flush(p);
@@ -808,7 +882,7 @@ static void watch(struct hproxy *p)
 	if (p->uin.off < p->uin.cls || p->reply_off < p->reply_len)
 		ce |= LOOP_OUT;
 	loop_mod(p->loop, p->cfd, ce);
-	for (int t = 0; t < 2; t++) {
+	for (int t = 0; t < UP_N; t++) {
 		struct hp_up *u = &p->up[t];
 		bool active = (p->state == HP_EXCHANGE || p->state == HP_RAW) && t == (int)p->t;
 		uint32_t e = LOOP_IN;
@@ -816,7 +890,7 @@ static void watch(struct hproxy *p)
 			continue;
 		if (u->connecting)
 			e = LOOP_OUT;
-		else if (u->sink)
+		else if (t == UP_MIRROR)
 			e |= outbuf_pending(&p->copy) ? LOOP_OUT : 0;
 		else if (active)
 			e = (buf_has_room(&p->uin) ? LOOP_IN : 0) |
@@ -832,10 +906,15 @@ static void hp_event(struct loop *l, int fd, uint32_t events, void *arg)
 	(void)l;
 	if (p->state == HP_DONE)
 		return;
-	if (fd == p->cfd)
+	if (fd == p->cfd) {
 		client_event(p, events);
-	else
-		up_event(p, fd == p->up[HPROXY_APP].fd ? HPROXY_APP : HPROXY_LAPTOP, events);
+	} else {
+		for (int t = 0; t < UP_N; t++)
+			if (fd == p->up[t].fd) {
+				up_event(p, (enum hp_slot)t, events);
+				break;
+			}
+	}
 	settle(p);
 }
 
@@ -861,7 +940,8 @@ struct hproxy *hproxy_new(struct loop *l, int client_fd, const struct hproxy_cfg
 	p->ops = ops;
 	p->arg = arg;
 	p->cfd = client_fd;
-	p->up[0].fd = p->up[1].fd = -1;
+	for (int t = 0; t < UP_N; t++)
+		p->up[t].fd = -1;
 	if ((r = loop_add(l, client_fd, LOOP_IN, hp_event, p)) < 0) {
 		free(p);
 		errno = -r;
@@ -875,6 +955,7 @@ void hproxy_free(struct hproxy *p)
 {
 	if (!p)
 		return;
+	p->freeing = true;
 	if (p->state != HP_DONE)
 		close_all(p, true);
 	loop_timer_cancel(p->loop, &p->timer);

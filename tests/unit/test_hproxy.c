@@ -1,8 +1,10 @@
 /* The agent's HTTP routing proxy (src/agent/hproxy.c) in one loop: a TCP
- * client on loopback, and fake upstreams (the app, the laptop) on socket
- * pairs that answer each request with a text naming who answered what, so
- * that the client's bytes can be compared with what each request should
- * have earned, in order. */
+ * client on loopback, and fake upstreams (the app, the laptops of routes
+ * 1 to 3) on socket pairs that answer each request with a text naming who
+ * answered what, so that the client's bytes can be compared with what each
+ * request should have earned, in order.  "who" is a route's id, 0 for the
+ * app; the setup's one route (1, personal, X-Dev: alice) is who 1, the
+ * same index as HPROXY_LAPTOP. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -23,7 +25,11 @@
 
 #define GOT_MAX (8 << 20)
 #define SRV_IN (512 * 1024)
-#define SRV_MAX 8
+#define SRV_MAX 12
+#define WHO_MAX 4
+#define LOG_MAX 256
+
+enum { APP = 0, A = 1, B = 2, M = 3 }; /* who */
 
 enum srv_kind { SRV_ANSWER, SRV_NEVER_READ, SRV_CLOSE_BEFORE, SRV_CUT, SRV_JUNK, SRV_RAW, SRV_IDLE_CLOSE, SRV_BAD };
 
@@ -31,7 +37,8 @@ struct harness;
 
 struct srv {
 	struct harness *hn;
-	enum hproxy_target t;
+	int who;     /* the route's id, 0 for the app */
+	bool mirror; /* opened for copies */
 	int fd;
 	char *in;
 	size_t len;
@@ -41,6 +48,7 @@ struct srv {
 	size_t body; /* bytes of its body so far */
 	bool in_body, raw, eof, close_after;
 	struct outbuf out;
+	char log[LOG_MAX]; /* the paths of the requests it got, each after a space */
 };
 
 struct harness {
@@ -55,12 +63,14 @@ struct harness {
 	char *got;
 	size_t got_len;
 	bool client_eof, client_reset;
-	int refuse[2];        /* upstream() fails with this */
-	bool tcp_refuse[2];   /* upstream() gives a connect to a closed port */
-	enum srv_kind kind[2];
+	int refuse[WHO_MAX];      /* upstream() fails with this */
+	bool tcp_refuse[WHO_MAX]; /* upstream() gives a connect to a closed port */
+	enum srv_kind kind[WHO_MAX];
 	struct srv srv[SRV_MAX];
-	int nsrv, conns[2];
-	int served[2], expected[2]; /* responses made and foreseen per target */
+	int nsrv, conns[WHO_MAX];
+	int served[WHO_MAX], expected[WHO_MAX]; /* responses made and foreseen */
+	int laptops_open_max; /* laptop connections for requests open at once, at most */
+	uint64_t counted[WHO_MAX][3]; /* ops->counted, by route and what */
 	char *want;
 	size_t want_len;
 	bool done;
@@ -74,11 +84,12 @@ static struct harness H;
 
 /* What a fake upstream answers: its name, the path, the request body's
  * framed length and its count, in the framing the request asks for. */
-static size_t gen_response(char *out, size_t cap, enum hproxy_target t, const char *path, size_t plen,
-			   size_t bodylen, int n, const char *kind, size_t size, bool head, bool cont)
+static size_t gen_response(char *out, size_t cap, int who, const char *path, size_t plen, size_t bodylen, int n,
+			   const char *kind, size_t size, bool head, bool cont)
 {
 	static char text[512 * 1024];
-	size_t tl = (size_t)snprintf(text, 200, "%s %.*s %zu #%d\n", t ? "laptop" : "app", (int)plen, path, bodylen, n);
+	size_t tl = who ? (size_t)snprintf(text, 200, "laptop%d %.*s %zu #%d\n", who, (int)plen, path, bodylen, n)
+			: (size_t)snprintf(text, 200, "app %.*s %zu #%d\n", (int)plen, path, bodylen, n);
 	size_t o = 0;
 
 	if (size > tl && size < sizeof(text)) {
@@ -110,11 +121,11 @@ static size_t gen_response(char *out, size_t cap, enum hproxy_target t, const ch
 static char scratch[1 << 20];
 
 /* The client should get this for its next request. */
-static void expect(enum hproxy_target t, const char *path, size_t bodylen, const char *kind, size_t size, bool head,
+static void expect(int who, const char *path, size_t bodylen, const char *kind, size_t size, bool head,
 		   bool cont)
 {
-	size_t n = gen_response(scratch, sizeof(scratch), t, path, strlen(path), bodylen, ++H.expected[t], kind, size,
-				head, cont);
+	size_t n = gen_response(scratch, sizeof(scratch), who, path, strlen(path), bodylen, ++H.expected[who], kind,
+				size, head, cont);
 	H.want = realloc(H.want, H.want_len + n);
 	memcpy(H.want + H.want_len, scratch, n);
 	H.want_len += n;
@@ -133,7 +144,7 @@ static void srv_event(struct loop *l, int fd, uint32_t events, void *arg);
 
 static void srv_watch(struct srv *s)
 {
-	uint32_t e = s->hn->kind[s->t] == SRV_NEVER_READ ? 0 : LOOP_IN;
+	uint32_t e = s->hn->kind[s->who] == SRV_NEVER_READ ? 0 : LOOP_IN;
 
 	if (outbuf_pending(&s->out))
 		e |= LOOP_OUT;
@@ -147,7 +158,7 @@ static void srv_close(struct srv *s)
 
 static void srv_respond(struct srv *s)
 {
-	enum hproxy_target t = s->t;
+	int t = s->who;
 	size_t klen = 0, slen = 0, n;
 	const char *k = http_head_get(&s->h, "x-resp", &klen), *sz = http_head_get(&s->h, "x-size", &slen);
 	char kind[16] = "fixed";
@@ -155,6 +166,7 @@ static void srv_respond(struct srv *s)
 
 	if (k)
 		snprintf(kind, sizeof(kind), "%.*s", (int)klen, k);
+	snprintf(s->log + strlen(s->log), LOG_MAX - strlen(s->log), " %.*s", (int)s->h.path.len, http_at(&s->h, s->h.path));
 	if (s->hn->kind[t] == SRV_CLOSE_BEFORE) {
 		srv_close(s);
 		return;
@@ -222,7 +234,7 @@ static void srv_event(struct loop *l, int fd, uint32_t events, void *arg)
 
 	(void)l;
 	(void)fd;
-	if (s->hn->kind[s->t] == SRV_NEVER_READ) { /* until the proxy goes */
+	if (s->hn->kind[s->who] == SRV_NEVER_READ) { /* until the proxy goes */
 		if (events & (EPOLLHUP | EPOLLERR))
 			srv_close(s);
 		return;
@@ -259,12 +271,22 @@ static int closed_port(void)
 	return port;
 }
 
-static int h_upstream(void *arg, enum hproxy_target t)
+/* Whether the proxy's end of s is still open (s has read all it was sent). */
+static bool srv_peer_open(struct srv *s)
+{
+	char c;
+
+	return s->fd >= 0 && !(recv(s->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0);
+}
+
+static int h_upstream(void *arg, const struct hproxy_route *r)
 {
 	struct harness *hn = arg;
+	int t = r ? (int)r->id : APP, open = 0;
 	struct srv *s;
 	int sv[2];
 
+	assert_true(t < WHO_MAX);
 	if (hn->refuse[t])
 		return hn->refuse[t];
 	if (hn->tcp_refuse[t])
@@ -273,7 +295,8 @@ static int h_upstream(void *arg, enum hproxy_target t)
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
 	s = &hn->srv[hn->nsrv++];
 	s->hn = hn;
-	s->t = t;
+	s->who = t;
+	s->mirror = r && r->mirror;
 	s->fd = sv[1];
 	s->in = malloc(SRV_IN);
 	s->raw = hn->kind[t] == SRV_RAW;
@@ -281,7 +304,19 @@ static int h_upstream(void *arg, enum hproxy_target t)
 	assert_int_equal(loop_add(hn->loop, s->fd, 0, srv_event, s), 0);
 	srv_watch(s);
 	hn->conns[t]++;
+	for (int i = 0; i < hn->nsrv; i++)
+		open += hn->srv[i].who && !hn->srv[i].mirror && srv_peer_open(&hn->srv[i]);
+	hn->laptops_open_max = open > hn->laptops_open_max ? open : hn->laptops_open_max;
 	return sv[0];
+}
+
+static void h_counted(void *arg, uint32_t route, enum hproxy_count what, uint64_t n)
+{
+	struct harness *hn = arg;
+
+	assert_true(route > 0 && route < WHO_MAX);
+	assert_true(n > 0);
+	hn->counted[route][what] += n;
 }
 
 static void h_done(void *arg, struct hproxy *p, const struct hproxy_stats *st)
@@ -413,9 +448,11 @@ static int setup(void **state)
 	H.loop = loop_new();
 	H.got = malloc(GOT_MAX);
 	H.ops.upstream = h_upstream;
+	H.ops.counted = h_counted;
 	H.ops.done = h_done;
-	H.cfg.mode = HPROXY_PERSONAL;
-	assert_int_equal(http_filter_add(&H.cfg.filter, "x-dev=alice", (char[100]){ 0 }, 100), 0);
+	H.cfg.n_routes = 1;
+	H.cfg.routes[0].id = A;
+	assert_int_equal(http_filter_add(&H.cfg.routes[0].filter, "x-dev=alice", (char[100]){ 0 }, 100), 0);
 	tcp_pair(&H.c, &pfd);
 	assert_int_equal(loop_add(H.loop, H.c, LOOP_IN, client_event, NULL), 0);
 	H.p = hproxy_new(H.loop, pfd, &H.cfg, &H.ops, &H);
@@ -495,6 +532,8 @@ static void check_mixed(void)
 	assert_int_equal(H.st.up_out[0] + H.st.up_out[1], H.sent - 2); /* the empty line before /f is not sent on */
 	assert_int_equal(H.st.up_in[0] + H.st.up_in[1], H.want_len);
 	assert_false(H.client_reset);
+	assert_int_equal(H.counted[A][HPROXY_SENT], 4);
+	assert_int_equal(H.counted[A][HPROXY_MIRRORED] + H.counted[A][HPROXY_DROPPED], 0);
 }
 
 static void test_keepalive_alternating(void **state)
@@ -552,8 +591,8 @@ static void test_mirror_laptop_never_reads(void **state)
 {
 	static char req[65536 + 200];
 	(void)state;
-	H.cfg.mode = HPROXY_MIRROR;
-	memset(&H.cfg.filter, 0, sizeof(H.cfg.filter));
+	H.cfg.routes[0].mirror = true;
+	memset(&H.cfg.routes[0].filter, 0, sizeof(H.cfg.routes[0].filter));
 	H.kind[HPROXY_LAPTOP] = SRV_NEVER_READ;
 	for (int i = 0; i < 40; i++) {
 		char path[32];
@@ -572,6 +611,8 @@ static void test_mirror_laptop_never_reads(void **state)
 	assert_true(H.st.mirrored > 0);
 	assert_int_equal(H.st.mirrored + H.st.mirror_dropped, 40);
 	assert_int_equal(H.served[HPROXY_LAPTOP], 0);
+	assert_int_equal(H.counted[A][HPROXY_MIRRORED], H.st.mirrored);
+	assert_int_equal(H.counted[A][HPROXY_DROPPED], H.st.mirror_dropped);
 }
 
 static bool until_mirror_served(struct harness *hn)
@@ -584,7 +625,7 @@ static bool until_mirror_served(struct harness *hn)
 static void test_mirror_copies(void **state)
 {
 	(void)state;
-	H.cfg.mode = HPROXY_MIRROR;
+	H.cfg.routes[0].mirror = true;
 	SEND("GET /1 HTTP/1.1\r\nHost: web\r\nX-Dev: alice\r\n\r\n");
 	expect(HPROXY_APP, "/1", 0, "fixed", 0, false, false);
 	SEND("GET /2 HTTP/1.1\r\nHost: web\r\n\r\n");
@@ -596,6 +637,9 @@ static void test_mirror_copies(void **state)
 	assert_got_want();
 	assert_int_equal(H.st.mirrored, 2);
 	assert_int_equal(H.st.mirror_dropped, 0);
+	assert_int_equal(H.counted[A][HPROXY_MIRRORED], 2);
+	assert_int_equal(H.counted[A][HPROXY_SENT], 0);
+	assert_string_equal(H.srv[1].log, " /1 /3");
 	assert_int_equal(H.st.requests[HPROXY_APP], 3);
 	assert_true(H.st.up_in[HPROXY_LAPTOP] > 0);
 }
@@ -604,7 +648,7 @@ static void test_mirror_copies(void **state)
 static void test_mirror_no_laptop(void **state)
 {
 	(void)state;
-	H.cfg.mode = HPROXY_MIRROR;
+	H.cfg.routes[0].mirror = true;
 	H.refuse[HPROXY_LAPTOP] = -ECONNREFUSED;
 	SEND("GET /1 HTTP/1.1\r\nHost: web\r\nX-Dev: alice\r\n\r\n");
 	expect(HPROXY_APP, "/1", 0, "fixed", 0, false, false);
@@ -613,6 +657,7 @@ static void test_mirror_no_laptop(void **state)
 	assert_true(run_until(until_done));
 	assert_got_want();
 	assert_int_equal(H.st.mirror_dropped, 2);
+	assert_int_equal(H.counted[A][HPROXY_DROPPED], 2);
 	assert_int_equal(H.st.err, 0);
 }
 
@@ -784,7 +829,7 @@ static void test_h2_to_app(void **state)
 	shutdown(H.c, SHUT_WR);
 	assert_true(run_until(until_done));
 	assert_int_equal(H.nsrv, 1);
-	assert_int_equal(H.srv[0].t, HPROXY_APP);
+	assert_int_equal(H.srv[0].who, APP);
 	assert_int_equal(H.st.requests[0] + H.st.requests[1], 0);
 }
 
@@ -796,7 +841,7 @@ static void test_cfg_change(void **state)
 	SEND("GET /a HTTP/1.1\r\nHost: web\r\nX-Dev: alice\r\n\r\n");
 	expect(HPROXY_LAPTOP, "/a", 0, "fixed", 0, false, false);
 	assert_true(run_until(until_want));
-	H.cfg.mode = HPROXY_TO_APP;
+	H.cfg.n_routes = 0;
 	SEND("GET /b HTTP/1.1\r\nHost: web\r\nX-Dev: alice\r\nConnection: close\r\n\r\n");
 	expect(HPROXY_APP, "/b", 0, "fixed", 0, false, false);
 	assert_true(run_until(until_done));
@@ -874,7 +919,7 @@ static void test_mirror_cut_midway(void **state)
 	static char chunk[70000];
 	size_t n;
 	(void)state;
-	H.cfg.mode = HPROXY_MIRROR;
+	H.cfg.routes[0].mirror = true;
 	H.kind[HPROXY_LAPTOP] = SRV_NEVER_READ;
 	SEND("POST /big HTTP/1.1\r\nHost: web\r\nX-Dev: alice\r\nTransfer-Encoding: chunked\r\n\r\n");
 	for (int i = 0; i < 30; i++) {
@@ -891,6 +936,8 @@ static void test_mirror_cut_midway(void **state)
 	assert_got_want();
 	assert_int_equal(H.st.mirror_dropped, 1);
 	assert_int_equal(H.st.mirrored, 1);
+	assert_int_equal(H.counted[A][HPROXY_DROPPED], 1);
+	assert_int_equal(H.counted[A][HPROXY_MIRRORED], 1);
 }
 
 /* The app closes its idle keep-alive connection: the next request opens
@@ -939,6 +986,232 @@ static void test_slow_head(void **state)
 	assert_int_equal(H.st.requests[HPROXY_APP], 1);
 }
 
+/* Routes. */
+
+static void add_route(uint32_t id, bool mirror, const char *spec, const char *path)
+{
+	struct hproxy_route *r = &H.cfg.routes[H.cfg.n_routes++];
+	char err[100];
+
+	memset(r, 0, sizeof(*r));
+	r->id = id;
+	r->mirror = mirror;
+	if (spec)
+		assert_int_equal(http_filter_add(&r->filter, spec, err, sizeof(err)), 0);
+	if (path)
+		assert_int_equal(http_filter_set_path(&r->filter, path, err, sizeof(err)), 0);
+}
+
+/* Two developers' personal routes and everyone else on one keep-alive
+ * connection: A, B and the app in turn, bodies fixed and chunked. */
+static void send_two_routes(void)
+{
+	H.cfg.n_routes = 0;
+	add_route(A, false, "x-dev=alice", NULL);
+	add_route(B, false, "x-dev=bob", NULL);
+	SEND("GET /1 HTTP/1.1\r\nHost: web\r\nX-Dev: alice\r\n\r\n");
+	expect(A, "/1", 0, "fixed", 0, false, false);
+	SEND("POST /2 HTTP/1.1\r\nHost: web\r\nX-Dev: bob\r\nTransfer-Encoding: chunked\r\nX-Resp: chunked\r\n\r\n"
+	     "3\r\nabc\r\n0\r\n\r\n");
+	expect(B, "/2", 13, "chunked", 0, false, false);
+	SEND("GET /3 HTTP/1.1\r\nHost: web\r\n\r\n");
+	expect(APP, "/3", 0, "fixed", 0, false, false);
+	SEND("POST /4 HTTP/1.1\r\nHost: web\r\nX-Dev: alice\r\nContent-Length: 5\r\n\r\nhello");
+	expect(A, "/4", 5, "fixed", 0, false, false);
+	SEND("POST /5 HTTP/1.1\r\nHost: web\r\nX-Dev: alice\r\nTransfer-Encoding: chunked\r\nX-Size: 70000\r\n\r\n"
+	     "2\r\nhi\r\n0\r\n\r\n");
+	expect(A, "/5", 12, "fixed", 70000, false, false);
+	SEND("GET /6 HTTP/1.1\r\nHost: web\r\nX-Dev: bob\r\nX-Resp: chunked\r\n\r\n");
+	expect(B, "/6", 0, "chunked", 0, false, false);
+	SEND("POST /7 HTTP/1.1\r\nHost: web\r\nX-Dev: carol\r\nContent-Length: 3\r\n\r\nabc");
+	expect(APP, "/7", 3, "fixed", 0, false, false);
+	SEND("GET /8 HTTP/1.1\r\nHost: web\r\nX-Dev: bob\r\nConnection: close\r\n\r\n");
+	expect(B, "/8", 0, "fixed", 0, false, false);
+}
+
+static void check_two_routes(void)
+{
+	assert_true(run_until(until_done));
+	assert_got_want();
+	assert_int_equal(H.st.err, 0);
+	assert_false(H.client_reset);
+	/* each upstream saw exactly its requests, in the order of creation */
+	assert_int_equal(H.nsrv, 5);
+	assert_int_equal(H.srv[0].who, A);
+	assert_string_equal(H.srv[0].log, " /1");
+	assert_int_equal(H.srv[1].who, B);
+	assert_string_equal(H.srv[1].log, " /2");
+	assert_int_equal(H.srv[2].who, APP);
+	assert_string_equal(H.srv[2].log, " /3 /7");
+	assert_int_equal(H.srv[3].who, A);
+	assert_string_equal(H.srv[3].log, " /4 /5");
+	assert_int_equal(H.srv[4].who, B);
+	assert_string_equal(H.srv[4].log, " /6 /8");
+	/* a switch closes the idle laptop connection before opening the next */
+	assert_int_equal(H.laptops_open_max, 1);
+	assert_true(H.srv[0].eof && H.srv[1].eof && H.srv[3].eof);
+	assert_int_equal(H.conns[APP], 1);
+	assert_int_equal(H.st.requests[HPROXY_APP], 2);
+	assert_int_equal(H.st.requests[HPROXY_LAPTOP], 6);
+	assert_int_equal(H.counted[A][HPROXY_SENT], 3);
+	assert_int_equal(H.counted[B][HPROXY_SENT], 3);
+	assert_int_equal(H.st.client_in, H.sent);
+	assert_int_equal(H.st.up_out[0] + H.st.up_out[1], H.sent);
+	assert_int_equal(H.st.client_out, H.want_len);
+}
+
+static void test_routes_alternating(void **state)
+{
+	(void)state;
+	send_two_routes();
+	check_two_routes();
+}
+
+static void test_routes_drip(void **state)
+{
+	(void)state;
+	H.drip = 5;
+	send_two_routes();
+	check_two_routes();
+}
+
+/* A route removed between requests (its laptop gone): its requests go to
+ * the app, its idle connection is closed; the other route still works,
+ * until the table is empty.  The counts come as requests go. */
+static void test_route_removed(void **state)
+{
+	(void)state;
+	H.cfg.n_routes = 0;
+	add_route(A, false, "x-dev=alice", NULL);
+	add_route(B, false, "x-dev=bob", NULL);
+	SEND("GET /1 HTTP/1.1\r\nHost: web\r\nX-Dev: alice\r\n\r\n");
+	expect(A, "/1", 0, "fixed", 0, false, false);
+	assert_true(run_until(until_want));
+	assert_got_want();
+	assert_int_equal(H.counted[A][HPROXY_SENT], 1);
+	H.cfg.routes[0] = H.cfg.routes[1];
+	H.cfg.n_routes = 1;
+	SEND("GET /2 HTTP/1.1\r\nHost: web\r\nX-Dev: alice\r\n\r\n");
+	expect(APP, "/2", 0, "fixed", 0, false, false);
+	SEND("GET /3 HTTP/1.1\r\nHost: web\r\nX-Dev: bob\r\n\r\n");
+	expect(B, "/3", 0, "fixed", 0, false, false);
+	assert_true(run_until(until_want));
+	assert_got_want();
+	assert_true(H.srv[0].eof); /* closed at the head of /2 */
+	assert_int_equal(H.counted[B][HPROXY_SENT], 1);
+	H.cfg.n_routes = 0;
+	SEND("GET /4 HTTP/1.1\r\nHost: web\r\nX-Dev: bob\r\nConnection: close\r\n\r\n");
+	expect(APP, "/4", 0, "fixed", 0, false, false);
+	assert_true(run_until(until_done));
+	assert_got_want();
+	assert_int_equal(H.nsrv, 3);
+	assert_string_equal(H.srv[1].log, " /2 /4");
+	assert_string_equal(H.srv[2].log, " /3");
+	assert_int_equal(H.counted[A][HPROXY_SENT], 1);
+	assert_int_equal(H.counted[B][HPROXY_SENT], 1);
+	assert_int_equal(H.st.requests[HPROXY_APP], 2);
+	assert_int_equal(H.st.requests[HPROXY_LAPTOP], 2);
+}
+
+static bool until_three_copies(struct harness *hn)
+{
+	return hn->done && hn->client_eof && hn->served[M] == 3;
+}
+
+/* A mirror route and a personal one on one connection: the copies'
+ * connection stays open across the personal route's turns. */
+static void test_mirror_and_personal(void **state)
+{
+	(void)state;
+	H.cfg.n_routes = 0;
+	add_route(M, true, NULL, "/m/");
+	add_route(B, false, "x-dev=bob", NULL);
+	SEND("GET /m/1 HTTP/1.1\r\nHost: web\r\n\r\n");
+	expect(APP, "/m/1", 0, "fixed", 0, false, false);
+	SEND("GET /x HTTP/1.1\r\nHost: web\r\nX-Dev: bob\r\n\r\n");
+	expect(B, "/x", 0, "fixed", 0, false, false);
+	SEND("POST /m/2 HTTP/1.1\r\nHost: web\r\nTransfer-Encoding: chunked\r\nX-Resp: chunked\r\n\r\n4\r\nabcd\r\n0\r\n\r\n");
+	expect(APP, "/m/2", 14, "chunked", 0, false, false);
+	SEND("GET /y HTTP/1.1\r\nHost: web\r\n\r\n");
+	expect(APP, "/y", 0, "fixed", 0, false, false);
+	SEND("POST /m/3 HTTP/1.1\r\nHost: web\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+	expect(APP, "/m/3", 2, "fixed", 0, false, false);
+	assert_true(run_until(until_three_copies));
+	assert_got_want();
+	assert_int_equal(H.conns[M], 1);
+	assert_int_equal(H.conns[B], 1);
+	assert_int_equal(H.conns[APP], 1);
+	for (int i = 0; i < H.nsrv; i++) {
+		const struct srv *s = &H.srv[i];
+		assert_string_equal(s->log, s->who == M ? " /m/1 /m/2 /m/3" : s->who == B ? " /x" : " /m/1 /m/2 /y /m/3");
+	}
+	assert_int_equal(H.counted[M][HPROXY_MIRRORED], 3);
+	assert_int_equal(H.counted[M][HPROXY_DROPPED] + H.counted[M][HPROXY_SENT], 0);
+	assert_int_equal(H.counted[B][HPROXY_SENT], 1);
+	assert_int_equal(H.counted[B][HPROXY_MIRRORED] + H.counted[B][HPROXY_DROPPED], 0);
+	assert_int_equal(H.st.mirrored, 3);
+	assert_int_equal(H.st.requests[HPROXY_APP], 4);
+	assert_int_equal(H.st.requests[HPROXY_LAPTOP], 1);
+}
+
+static bool until_b_copy(struct harness *hn)
+{
+	return hn->done && hn->client_eof && hn->served[B] == 1;
+}
+
+/* Two mirror routes: a copy for B closes A's connection for copies; the
+ * copies still waiting for A (its laptop never reads) are dropped and
+ * counted as A's. */
+static void test_mirror_switch(void **state)
+{
+	static char req[65536 + 200];
+	(void)state;
+	H.cfg.n_routes = 0;
+	add_route(A, true, "x-dev=alice", NULL);
+	add_route(B, true, "x-dev=bob", NULL);
+	H.kind[A] = SRV_NEVER_READ;
+	for (int i = 0; i < 10; i++) {
+		char path[32];
+		snprintf(path, sizeof(path), "/a%d", i);
+		size_t n = (size_t)snprintf(req, sizeof(req),
+					    "POST %s HTTP/1.1\r\nHost: web\r\nX-Dev: alice\r\nContent-Length: 65536\r\n\r\n", path);
+		memset(req + n, 'a', 65536);
+		client_send(req, n + 65536);
+		expect(APP, path, 65536, "fixed", 0, false, false);
+	}
+	SEND("GET /b HTTP/1.1\r\nHost: web\r\nX-Dev: bob\r\nConnection: close\r\n\r\n");
+	expect(APP, "/b", 0, "fixed", 0, false, false);
+	assert_true(run_until(until_b_copy));
+	assert_got_want();
+	assert_int_equal(H.conns[A], 1);
+	assert_int_equal(H.conns[B], 1);
+	assert_string_equal(H.srv[H.nsrv - 1].log, " /b");
+	assert_true(H.counted[A][HPROXY_DROPPED] > 0);
+	assert_int_equal(H.counted[A][HPROXY_MIRRORED] + H.counted[A][HPROXY_DROPPED], 10);
+	assert_int_equal(H.counted[B][HPROXY_MIRRORED], 1);
+	assert_int_equal(H.counted[B][HPROXY_DROPPED], 0);
+	assert_int_equal(H.st.mirrored, H.counted[A][HPROXY_MIRRORED] + 1);
+	assert_int_equal(H.st.mirror_dropped, H.counted[A][HPROXY_DROPPED]);
+	assert_int_equal(H.st.requests[HPROXY_LAPTOP], 0);
+}
+
+/* The first route that matches decides, whatever the later ones say. */
+static void test_route_order(void **state)
+{
+	(void)state;
+	H.cfg.n_routes = 0;
+	add_route(B, false, NULL, "/api");
+	add_route(A, false, "x-dev=alice", NULL);
+	SEND("GET /api/1 HTTP/1.1\r\nHost: web\r\nX-Dev: alice\r\n\r\n");
+	expect(B, "/api/1", 0, "fixed", 0, false, false);
+	SEND("GET /web HTTP/1.1\r\nHost: web\r\nX-Dev: alice\r\nConnection: close\r\n\r\n");
+	expect(A, "/web", 0, "fixed", 0, false, false);
+	assert_true(run_until(until_done));
+	assert_got_want();
+	assert_int_equal(H.counted[A][HPROXY_SENT], 1);
+	assert_int_equal(H.counted[B][HPROXY_SENT], 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -968,6 +1241,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_idle_upstream_closes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_idle_client, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_slow_head, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_routes_alternating, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_routes_drip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_route_removed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mirror_and_personal, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mirror_switch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_route_order, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
