@@ -196,27 +196,56 @@ static void agent_unredirect_all(struct agent *a)
 		log_warn("%s", agent_nft_error(&a->nft));
 }
 
+/* The counters since the last report, and the rules applied (gen). */
+static int agent_send_stats(struct agent *a)
+{
+	struct msg_agent_stats st = { .gen = a->rules.gen, .n = a->rules.n };
+	uint8_t buf[64 + ICEPT_RULES_MAX * 32];
+	ssize_t n;
+
+	for (int i = 0; i < st.n; i++) {
+		st.s[i].id = a->rules.r[i].id;
+		st.s[i].requests = a->requests[i];
+		st.s[i].dropped = a->dropped[i];
+	}
+	n = msg_agent_stats_encode(buf, sizeof(buf), &st);
+	if (n < 0 || mux_send_frame(a->mx, buf, (size_t)n) < 0)
+		return n < 0 ? (int)n : -ENOBUFS;
+	memset(a->requests, 0, sizeof(a->requests));
+	memset(a->dropped, 0, sizeof(a->dropped));
+	return 0;
+}
+
+static void agent_stats_due(struct loop *l, struct loop_timer *t)
+{
+	struct agent *a = t->arg;
+
+	(void)l;
+	if (a->mx)
+		agent_send_stats(a);
+}
+
 static int agent_on_rules(struct agent *a, const uint8_t *p, size_t len)
 {
 	struct msg_agent_rules r;
 
+	uint64_t q[ICEPT_RULES_MAX] = { 0 }, d[ICEPT_RULES_MAX] = { 0 };
+
 	if (msg_agent_rules_decode(p, len, &r) < 0)
 		return -EBADMSG;
 	/* counters follow the rules' ids */
-	for (int i = 0; i < r.n; i++) {
-		uint64_t q = 0, d = 0;
+	for (int i = 0; i < r.n; i++)
 		for (int k = 0; k < a->rules.n; k++)
 			if (a->rules.r[k].id == r.r[i].id) {
-				q = a->requests[k];
-				d = a->dropped[k];
+				q[i] = a->requests[k];
+				d[i] = a->dropped[k];
 			}
-		a->requests[i] = q;
-		a->dropped[i] = d;
-	}
+	memcpy(a->requests, q, sizeof(q));
+	memcpy(a->dropped, d, sizeof(d));
 	a->rules = r;
 	agent_reconcile(a);
 	agent_update_proxies(a);
-	return 0;
+	return agent_send_stats(a); /* names r.gen: the manager knows the redirects are in place */
 }
 
 /* ---- connections ---- */
@@ -387,6 +416,8 @@ static void aconn_counted(void *arg, uint32_t id, enum hproxy_count what, uint64
 			a->dropped[i] += n;
 		else
 			a->requests[i] += n; /* sent, or mirrored */
+		if (a->mx && !loop_timer_armed(&a->stats))
+			loop_timer_arm(a->loop, &a->stats, AGENT_STATS_MS, agent_stats_due, a);
 		return;
 	}
 }
@@ -522,7 +553,7 @@ static int agent_on_ready(struct pconn *pc)
 	}
 	log_info("connected to the manager at %s", a->pcfg.where);
 	a->backoff_ms = 0;
-	a->last_ms = a->stats_ms = loop_now_ms(a->loop);
+	a->last_ms = loop_now_ms(a->loop);
 	loop_timer_arm(a->loop, &a->timer, AGENT_HEARTBEAT_MS, agent_tick, a);
 	return 1;
 }
@@ -574,9 +605,8 @@ static void agent_down(struct agent *a, const char *why)
 static void agent_tick(struct loop *l, struct loop_timer *t)
 {
 	struct agent *a = t->arg;
-	uint8_t buf[1024];
+	uint8_t buf[64];
 	struct msg_heartbeat hb = { .t = loop_now_ms(l) };
-	struct msg_agent_stats st = { .n = a->rules.n };
 	ssize_t n;
 
 	if (loop_now_ms(l) - a->last_ms > AGENT_DEAD_MS) {
@@ -586,16 +616,8 @@ static void agent_tick(struct loop *l, struct loop_timer *t)
 	n = msg_heartbeat_encode(buf, sizeof(buf), FT_HEARTBEAT, &hb);
 	if (n > 0)
 		mux_send_frame(a->mx, buf, (size_t)n);
-	for (int i = 0; i < st.n; i++) {
-		st.s[i].id = a->rules.r[i].id;
-		st.s[i].requests = a->requests[i];
-		st.s[i].dropped = a->dropped[i];
-	}
-	n = msg_agent_stats_encode(buf, sizeof(buf), &st);
-	if (st.n && n > 0 && mux_send_frame(a->mx, buf, (size_t)n) == 0) {
-		memset(a->requests, 0, sizeof(a->requests));
-		memset(a->dropped, 0, sizeof(a->dropped));
-	}
+	if (a->rules.n)
+		agent_send_stats(a);
 	loop_timer_arm(l, &a->timer, AGENT_HEARTBEAT_MS, agent_tick, a);
 }
 
@@ -735,8 +757,10 @@ static void agent_free(struct agent *a)
 	if (a->nft.fd >= 0)
 		agent_nft_close(&a->nft); /* the redirects go with us */
 	listener_fini(&a->ls);
-	if (a->loop)
+	if (a->loop) {
 		loop_timer_cancel(a->loop, &a->timer);
+		loop_timer_cancel(a->loop, &a->stats);
+	}
 	if (a->sig_fd >= 0)
 		close(a->sig_fd);
 	tls_ctx_free(a->pcfg.tls_ctx);

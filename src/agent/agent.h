@@ -33,6 +33,7 @@
 
 #define AGENT_PORT 15001           /* where redirected connections arrive */
 #define AGENT_HEARTBEAT_MS 5000
+#define AGENT_STATS_MS 1000
 #define AGENT_DEAD_MS 15000        /* the manager silent this long is gone */
 #define AGENT_BACKOFF_MIN_MS 200
 #define AGENT_BACKOFF_MAX_MS 5000
@@ -59,7 +60,7 @@ struct agent {
 	uint64_t last_ms;          /* the manager's last frame */
 	uint64_t backoff_ms;
 	struct loop_timer timer;   /* heartbeats and stats while up; the next attempt while down */
-	uint64_t stats_ms;
+	struct loop_timer stats;   /* new counts go within AGENT_STATS_MS */
 	struct msg_agent_rules rules;
 	struct agent_nft nft;
 	struct listener ls;

@@ -304,6 +304,10 @@ static int icept_on_add(struct session *s, const uint8_t *p, size_t len)
 		res.status = ICEPT_GONE;
 		snprintf(res.text, sizeof(res.text), "gone: its laptop stayed away longer than %d s, or this "
 			 "manager restarted", MGR_INTERCEPT_TTL_MS / 1000);
+	} else if (res.port && proto == IPPROTO_UDP) {
+		res.status = ICEPT_REFUSED;
+		snprintf(res.text, sizeof(res.text), "port %u of %s/%s is UDP: only TCP ports are intercepted", res.port,
+			 req.ns, req.workload);
 	} else if (!res.port) {
 		res.status = ICEPT_UNKNOWN;
 		snprintf(res.text, sizeof(res.text), req.port[0] ? "no agent of %s/%s lists port '%s' (subway list)"
