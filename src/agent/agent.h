@@ -33,11 +33,10 @@
 
 #define AGENT_PORT 15001           /* where redirected connections arrive */
 #define AGENT_HEARTBEAT_MS 5000
-#define AGENT_STATS_MS 1000
+#define AGENT_STATS_MS 1000         /* new counts reach the manager within this */
 #define AGENT_DEAD_MS 15000        /* the manager silent this long is gone */
 #define AGENT_BACKOFF_MIN_MS 200
 #define AGENT_BACKOFF_MAX_MS 5000
-#define AGENT_STATS_MS 2000
 #define AGENT_CONNS_MAX 8192
 #define AGENT_ACCEPTS 64
 #define AGENT_DIR_DEFAULT "/var/run/secrets/subway-agent"
