@@ -2,6 +2,7 @@
 #include "daemon/intercept.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,7 +107,7 @@ static void intercepts_save(struct intercepts *is)
 	uint8_t buf[2048];
 	struct list *i;
 	FILE *fp;
-	int n = 0;
+	int n = 0, fd;
 
 	if (paths_daemon_file("intercepts", path, sizeof(path)) < 0)
 		return;
@@ -117,7 +118,10 @@ static void intercepts_save(struct intercepts *is)
 		return;
 	}
 	snprintf(tmp, sizeof(tmp), "%s.new", path);
-	if (!(fp = fopen(tmp, "we"))) {
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600); /* the client id is a secret */
+	if (fd < 0 || !(fp = fdopen(fd, "w"))) {
+		if (fd >= 0)
+			close(fd);
 		log_warn("%s: %s (intercepts will not survive the daemon)", tmp, strerror(errno));
 		return;
 	}

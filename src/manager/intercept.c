@@ -291,6 +291,8 @@ static int icept_on_add(struct session *s, const uint8_t *p, size_t len)
 
 	if (msg_intercept_decode(p, len, &req) < 0)
 		return -EBADMSG;
+	memcpy(s->icept_client, req.client, sizeof(s->icept_client));
+	s->has_icept_client = true;
 	memcpy(res.name, req.name, sizeof(res.name));
 	res.port = icept_resolve(m, &req, &proto);
 	if (!session_covers(s, req.ns)) {
@@ -359,7 +361,9 @@ static void icept_on_leave(struct session *s, const struct msg_query *q)
 
 	for (i = s->m->intercepts.next; i != &s->m->intercepts; i = i->next) {
 		struct icept *ic = list_entry(i, struct icept, link);
-		if (ic->s == s && !strcmp(ic->req.name, q->text)) {
+		bool mine = ic->s == s || (!ic->s && s->has_icept_client &&
+					    !memcmp(ic->req.client, s->icept_client, ICEPT_CLIENT_LEN));
+		if (mine && !strcmp(ic->req.name, q->text)) {
 			log_info("session %s: intercept '%s' left", s->name, ic->req.name);
 			icept_free(ic);
 			return;

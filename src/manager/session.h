@@ -14,6 +14,7 @@
 #include "common/list.h"
 #include "manager/manager.h"
 #include "net/wire.h"
+#include "proto/intercept.h"
 
 struct udp_flow;
 
@@ -49,6 +50,8 @@ struct session {
 	uint32_t peer;
 	uint16_t peer_port;
 	int token;         /* the index of the token it proved (m->cfg.tokens) */
+	bool has_icept_client;            /* its daemon's id for intercepts, once it asked for one */
+	uint8_t icept_client[ICEPT_CLIENT_LEN];
 	char client[PROTO_NAME_MAX];
 	char name[24]; /* short id for logs */
 };
