@@ -113,24 +113,12 @@ static void agent_reconcile(struct agent *a)
 	}
 }
 
-/* The filter of a rule, in the proxy's terms. */
-static void agent_filter(const struct icept_filter *in, struct http_filter *out)
-{
-	char spec[ICEPT_HNAME_MAX + ICEPT_HVALUE_MAX + 2], err[128];
-
-	memset(out, 0, sizeof(*out));
-	for (int i = 0; i < in->n_headers; i++) {
-		snprintf(spec, sizeof(spec), "%s=%s", in->hname[i], in->hvalue[i]);
-		http_filter_add(out, spec, err, sizeof(err));
-	}
-	if (in->path_prefix[0])
-		http_filter_set_path(out, in->path_prefix, err, sizeof(err));
-}
-
 /* cfg's routes: the active personal and mirror rules on port, each named
  * by its intercept's id. */
 static void agent_routes_build(const struct agent *a, uint16_t port, struct hproxy_cfg *cfg)
 {
+	char err[160];
+
 	cfg->n_routes = 0;
 	for (int i = 0; i < a->rules.n && cfg->n_routes < HPROXY_ROUTES_MAX; i++) {
 		const struct icept_rule *r = &a->rules.r[i];
@@ -140,7 +128,10 @@ static void agent_routes_build(const struct agent *a, uint16_t port, struct hpro
 			continue;
 		rt->id = r->id;
 		rt->mirror = r->mode == ICEPT_MIRROR;
-		agent_filter(&r->filter, &rt->filter);
+		if (icept_filter_http(&r->filter, &rt->filter, err, sizeof(err)) < 0) {
+			log_warn("intercept %u: %s (its requests go to the app)", r->id, err);
+			continue; /* the manager checks filters: not seen */
+		}
 		cfg->n_routes++;
 	}
 }

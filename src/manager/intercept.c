@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "agent/http.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "manager/agent.h"
@@ -90,17 +91,15 @@ static uint8_t icept_state(const struct icept *ic)
 
 /* ---- conflicts ---- */
 
-/* Some request could match both filters: no header named in both with
- * different values, and path prefixes of which one contains the other. */
+/* Some request could match both filters (as the agents match them;
+ * filters were checked when asked for). */
 static bool filters_overlap(const struct icept_filter *a, const struct icept_filter *b)
 {
-	size_t la = strlen(a->path_prefix), lb = strlen(b->path_prefix);
+	struct http_filter ha, hb;
 
-	for (int i = 0; i < a->n_headers; i++)
-		for (int k = 0; k < b->n_headers; k++)
-			if (!strcasecmp(a->hname[i], b->hname[k]) && strcmp(a->hvalue[i], b->hvalue[k]))
-				return false;
-	return !la || !lb || !strncmp(a->path_prefix, b->path_prefix, la < lb ? la : lb);
+	if (icept_filter_http(a, &ha, NULL, 0) < 0 || icept_filter_http(b, &hb, NULL, 0) < 0)
+		return true;
+	return http_filters_overlap(&ha, &hb);
 }
 
 /* A global intercept takes a port alone; personal and mirrored ones share
@@ -288,6 +287,7 @@ static int icept_on_add(struct session *s, const uint8_t *p, size_t len)
 	struct msg_intercept_result res = { .status = ICEPT_OK };
 	struct icept *ic;
 	uint8_t proto = IPPROTO_TCP, buf[512];
+	struct http_filter hf;
 
 	if (msg_intercept_decode(p, len, &req) < 0)
 		return -EBADMSG;
@@ -295,7 +295,9 @@ static int icept_on_add(struct session *s, const uint8_t *p, size_t len)
 	s->has_icept_client = true;
 	memcpy(res.name, req.name, sizeof(res.name));
 	res.port = icept_resolve(m, &req, &proto);
-	if (!session_covers(s, req.ns)) {
+	if (icept_filter_http(&req.filter, &hf, res.text, sizeof(res.text)) < 0) {
+		res.status = ICEPT_REFUSED;
+	} else if (!session_covers(s, req.ns)) {
 		m->st.intercepts_forbidden++;
 		log_warn("session %s: intercept of %s/%s refused: its token does not cover namespace %s", s->name,
 			 req.ns, req.workload, req.ns);

@@ -3,8 +3,10 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "agent/http.h"
 #include "common/cursor.h"
 
 /* A name of the cluster's (namespace, workload, pod, intercept): printable,
@@ -383,4 +385,19 @@ int msg_query_decode(uint8_t type, const uint8_t *p, size_t len, struct msg_quer
 	if (!c.err && type == FT_ENV_REPLY && !env_ok(m->data, m->len))
 		cursor_fail(&c);
 	return cursor_end(&c);
+}
+
+int icept_filter_http(const struct icept_filter *in, struct http_filter *out, char *err, size_t errlen)
+{
+	char spec[ICEPT_HNAME_MAX + ICEPT_HVALUE_MAX + 2];
+
+	memset(out, 0, sizeof(*out));
+	for (int i = 0; i < in->n_headers && i < ICEPT_HEADERS_MAX; i++) {
+		snprintf(spec, sizeof(spec), "%s=%s", in->hname[i], in->hvalue[i]);
+		if (http_filter_add(out, spec, err, errlen) < 0)
+			return -EINVAL;
+	}
+	if (in->path_prefix[0] && http_filter_set_path(out, in->path_prefix, err, errlen) < 0)
+		return -EINVAL;
+	return 0;
 }

@@ -142,3 +142,8 @@ int msg_agent_hello_decode(const uint8_t *p, size_t len, struct msg_agent_hello 
 int msg_agent_rules_decode(const uint8_t *p, size_t len, struct msg_agent_rules *m);
 int msg_agent_stats_decode(const uint8_t *p, size_t len, struct msg_agent_stats *m);
 int msg_query_decode(uint8_t type, const uint8_t *p, size_t len, struct msg_query *m);
+
+struct http_filter;
+/* The filter in the HTTP engine's terms (agent/http.h), checked as it
+ * checks them: 0, or -EINVAL with err naming the bad header or path. */
+int icept_filter_http(const struct icept_filter *in, struct http_filter *out, char *err, size_t errlen);
