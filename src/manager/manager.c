@@ -477,6 +477,8 @@ void mgr_log_stats(const struct mgr *m)
 		 s->tls_ok, s->tls_resumed, s->tls_failed, s->forbidden_tcp, s->forbidden_udp,
 		 s->forbidden_icmp, s->limit_sessions, s->limit_flows, s->limit_dials, s->limit_rate,
 		 s->limit_udp);
+	log_info("intercepts %u, agents %u; agents refused %lu, intercepts outside the token's namespaces %lu",
+		 m->n_intercepts, m->n_agents, s->agents_refused, s->intercepts_forbidden);
 }
 
 static void mgr_on_accept(void *arg, int fd)
