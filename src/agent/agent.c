@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "agent/hproxy.h"
@@ -59,13 +60,19 @@ struct aconn {
 	struct relay relay;      /* AC_APP, once connected */
 	struct hproxy *hp;       /* AC_HTTP */
 	struct aroutes *routes;  /* AC_HTTP: its port's, which hp reads */
+	struct list legs;        /* AC_HTTP: struct aleg whose dial is not answered */
 };
 
-/* A laptop leg of the HTTP proxy: a socketpair whose far end a stream moves. */
+/* A laptop leg of the HTTP proxy: a socketpair whose far end a stream
+ * moves.  The proxy holds its end until the laptop accepts the stream. */
 struct aleg {
 	const struct astream_ops *ops;
 	struct mux_stream st;
 	int fd;                  /* the stream's end, until bound */
+	struct aconn *c;         /* the proxy's connection, while it waits (c->legs) */
+	struct list link;
+	int pfd;                 /* the proxy's end ... */
+	ino_t pino;              /* ... and its inode: fd numbers are reused */
 };
 
 static void agent_down(struct agent *a, const char *why);
@@ -252,6 +259,11 @@ static void aconn_free(struct aconn *c)
 	}
 	if (c->kind == AC_APP && c->relay.active)
 		relay_close(&c->relay, true);
+	while (c->kind == AC_HTTP && !list_empty(&c->legs)) { /* their answers find nobody */
+		struct aleg *g = list_first(&c->legs, struct aleg, link);
+		list_del(&g->link);
+		g->c = NULL;
+	}
 	hproxy_free(c->hp);
 	agent_routes_put(c->routes); /* after the proxy that read it */
 	if (c->app >= 0) {
@@ -338,22 +350,40 @@ static void aconn_done(struct mux_stream *st, int err)
 
 static const struct astream_ops aconn_ops = { .result = aconn_result, .done = aconn_done };
 
+/* The laptop answered the leg's dial: the proxy may use its end, or
+ * hears it failed (a 502, or a copy dropped). */
 static void aleg_result(struct mux_stream *st, uint8_t status)
 {
 	struct aleg *g = container_of(st, struct aleg, st);
+	struct aconn *c = g->c;
+	bool ok = status == DIAL_OK && mux_bind(&g->st, g->fd) == 0;
+	struct stat sb;
 
-	if (status == DIAL_OK && mux_bind(&g->st, g->fd) == 0)
+	if (c) {
+		list_del(&g->link);
+		g->c = NULL;
+		if (fstat(g->pfd, &sb) == 0 && sb.st_ino == g->pino)
+			hproxy_upstream_ready(c->hp, g->pfd, ok ? 0 : status == DIAL_REFUSED ? -ECONNREFUSED
+												: -EHOSTUNREACH);
+	}
+	if (ok)
 		return;
 	if (status == DIAL_OK)
 		mux_reset(&g->st);
-	close(g->fd); /* the proxy sees its end close: a 502 */
+	close(g->fd);
 	free(g);
 }
 
 static void aleg_done(struct mux_stream *st, int err)
 {
 	struct aleg *g = container_of(st, struct aleg, st);
+	struct stat sb;
 
+	if (g->c) { /* ended before an answer */
+		list_del(&g->link);
+		if (fstat(g->pfd, &sb) == 0 && sb.st_ino == g->pino)
+			hproxy_upstream_ready(g->c->hp, g->pfd, -ECONNRESET);
+	}
 	if (err)
 		sock_linger_rst(g->fd);
 	close(g->fd);
@@ -364,12 +394,13 @@ static const struct astream_ops aleg_ops = { .result = aleg_result, .done = aleg
 
 /* The proxy wants an upstream: the app's port, or the laptop of route rt
  * through the manager (the dial names the intercept). */
-static int aconn_upstream(void *arg, const struct hproxy_route *rt)
+static int aconn_upstream(void *arg, const struct hproxy_route *rt, bool *held)
 {
 	struct aconn *c = arg;
 	struct agent *a = c->a;
 	struct msg_dial d = { .port = c->port, .timeout_ms = 5000 };
 	struct aleg *g;
+	struct stat sb;
 	int sp[2];
 
 	if (!rt)
@@ -383,12 +414,17 @@ static int aconn_upstream(void *arg, const struct hproxy_route *rt)
 	}
 	g->ops = &aleg_ops;
 	g->fd = sp[1];
-	if (mux_open(a->mx, &g->st, &d, g) < 0) {
+	g->pfd = sp[0];
+	if (fstat(sp[0], &sb) < 0 || mux_open(a->mx, &g->st, &d, g) < 0) {
 		close(sp[0]);
 		close(sp[1]);
 		free(g);
 		return -ENOBUFS;
 	}
+	g->pino = sb.st_ino;
+	g->c = c;
+	list_add(&c->legs, &g->link);
+	*held = true;
 	return sp[0];
 }
 
@@ -465,6 +501,7 @@ static void agent_on_accept(void *arg, int fd)
 		return;
 	}
 	c->kind = AC_HTTP;
+	list_init(&c->legs);
 	if (!(c->routes = agent_routes_get(a, c->port)) ||
 	    !(c->hp = hproxy_new(a->loop, fd, &c->routes->cfg, &aconn_hproxy_ops, c))) {
 		agent_routes_put(c->routes);

@@ -46,6 +46,7 @@ struct hp_up {
 	int fd;
 	uint32_t route;  /* the route it was opened for (0 for the app) */
 	bool connecting; /* not yet writable once */
+	bool held;       /* ... nor accepted by the far end (hproxy_upstream_ready) */
 	bool eof;        /* EOF read: nothing more comes, nothing more is sent */
 	bool detached;   /* out of the loop (see above) */
 	bool shut;       /* SHUT_WR sent */
@@ -191,19 +192,20 @@ static int up_get(struct hproxy *p, enum hp_slot t, const struct hproxy_route *r
 {
 	struct hp_up *u = &p->up[t];
 	uint32_t id = r ? r->id : 0;
+	bool held = false;
 	int fd, rc;
 
 	if (u->fd >= 0 && u->route == id)
 		return 0;
 	up_close(p, t, false);
-	fd = p->ops->upstream(p->arg, r);
+	fd = p->ops->upstream(p->arg, r, &held);
 	if (fd < 0)
 		return fd;
-	if ((rc = loop_add(p->loop, fd, LOOP_OUT, hp_event, p)) < 0) {
+	if ((rc = loop_add(p->loop, fd, held ? 0 : LOOP_OUT, hp_event, p)) < 0) {
 		close(fd);
 		return rc;
 	}
-	*u = (struct hp_up){ .fd = fd, .route = id, .connecting = true };
+	*u = (struct hp_up){ .fd = fd, .route = id, .connecting = true, .held = held };
 	return 0;
 }
 
@@ -849,6 +851,11 @@ static void up_event(struct hproxy *p, enum hp_slot t, uint32_t events)
 	bool active = (p->state == HP_EXCHANGE || p->state == HP_RAW) && t == p->t;
 	int r;
 
+	if (u->held) { /* only a hang-up comes before the owner's word */
+		if (events & (EPOLLHUP | EPOLLERR))
+			up_failed(p, t, -ECONNRESET, "could not be reached");
+		return;
+	}
 	if (u->connecting) {
 		if ((r = sock_connect_result(u->fd)) < 0) {
 			up_failed(p, t, r, "could not be reached");
@@ -888,7 +895,9 @@ static void watch(struct hproxy *p)
 		uint32_t e = LOOP_IN;
 		if (u->fd < 0 || u->detached)
 			continue;
-		if (u->connecting)
+		if (u->held)
+			e = 0;
+		else if (u->connecting)
 			e = LOOP_OUT;
 		else if (t == UP_MIRROR)
 			e |= outbuf_pending(&p->copy) ? LOOP_OUT : 0;
@@ -960,6 +969,25 @@ void hproxy_free(struct hproxy *p)
 		close_all(p, true);
 	loop_timer_cancel(p->loop, &p->timer);
 	free(p);
+}
+
+void hproxy_upstream_ready(struct hproxy *p, int fd, int err)
+{
+	for (int t = 0; p && p->state != HP_DONE && t < UP_N; t++) {
+		struct hp_up *u = &p->up[t];
+		if (u->fd != fd || !u->held)
+			continue;
+		u->held = false;
+		if (err) {
+			up_failed(p, (enum hp_slot)t, err, "could not be reached");
+		} else {
+			u->connecting = false;
+			if (t == UP_MIRROR)
+				sink_flush(p);
+		}
+		settle(p);
+		return;
+	}
 }
 
 const struct hproxy_stats *hproxy_stats(const struct hproxy *p)

@@ -96,8 +96,11 @@ struct hproxy;
 struct hproxy_ops {
 	/* A non-blocking, close-on-exec stream socket to the laptop of r (a
 	 * route of cfg, read during the call only), or to the app when r is
-	 * NULL: connected or connecting (the proxy takes it), or -errno. */
-	int (*upstream)(void *arg, const struct hproxy_route *r);
+	 * NULL: connected or connecting (the proxy takes it), or -errno.
+	 * Setting *held says the far end has yet to accept it (a stream whose
+	 * dial is not answered): nothing is sent on it until the owner calls
+	 * hproxy_upstream_ready. */
+	int (*upstream)(void *arg, const struct hproxy_route *r, bool *held);
 	/* n more of what, for the route with this id.  May be NULL. */
 	void (*counted)(void *arg, uint32_t route_id, enum hproxy_count what, uint64_t n);
 	/* Once, when the connection has ended and every fd is closed; the
@@ -116,3 +119,7 @@ struct hproxy *hproxy_new(struct loop *l, int client_fd, const struct hproxy_cfg
 void hproxy_free(struct hproxy *p);
 /* The counters so far. */
 const struct hproxy_stats *hproxy_stats(const struct hproxy *p);
+/* A held upstream (fd, as upstream returned it) is accepted (err 0) or
+ * failed (-errno: as a connect that failed).  Not from the proxy's
+ * handlers; an fd the proxy no longer has is ignored. */
+void hproxy_upstream_ready(struct hproxy *p, int fd, int err);

@@ -65,6 +65,9 @@ struct harness {
 	bool client_eof, client_reset;
 	int refuse[WHO_MAX];      /* upstream() fails with this */
 	bool tcp_refuse[WHO_MAX]; /* upstream() gives a connect to a closed port */
+	int hold[WHO_MAX];        /* upstream() holds its fd, then readies it: 1 ok, or -errno */
+	struct { int fd, err; uint64_t at; } held[SRV_MAX];
+	int nheld;
 	enum srv_kind kind[WHO_MAX];
 	struct srv srv[SRV_MAX];
 	int nsrv, conns[WHO_MAX];
@@ -279,7 +282,7 @@ static bool srv_peer_open(struct srv *s)
 	return s->fd >= 0 && !(recv(s->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0);
 }
 
-static int h_upstream(void *arg, const struct hproxy_route *r)
+static int h_upstream(void *arg, const struct hproxy_route *r, bool *held)
 {
 	struct harness *hn = arg;
 	int t = r ? (int)r->id : APP, open = 0;
@@ -287,6 +290,7 @@ static int h_upstream(void *arg, const struct hproxy_route *r)
 	int sv[2];
 
 	assert_true(t < WHO_MAX);
+	*held = false;
 	if (hn->refuse[t])
 		return hn->refuse[t];
 	if (hn->tcp_refuse[t])
@@ -298,6 +302,12 @@ static int h_upstream(void *arg, const struct hproxy_route *r)
 	s->who = t;
 	s->mirror = r && r->mirror;
 	s->fd = sv[1];
+	if (hn->hold[t]) { /* the far end answers 20 ms later */
+		*held = true;
+		hn->held[hn->nheld].fd = sv[0];
+		hn->held[hn->nheld].err = hn->hold[t] < 0 ? hn->hold[t] : 0;
+		hn->held[hn->nheld++].at = loop_now_ms(hn->loop) + 20;
+	}
 	s->in = malloc(SRV_IN);
 	s->raw = hn->kind[t] == SRV_RAW;
 	http_head_init(&s->h, HTTP_REQUEST, HTTP_M_OTHER);
@@ -380,6 +390,12 @@ static void client_send(const char *s, size_t n)
 static void tick(struct loop *l, struct loop_timer *t)
 {
 	(void)t;
+	for (int i = 0; i < H.nheld; i++)
+		if (H.held[i].fd >= 0 && loop_now_ms(l) >= H.held[i].at) {
+			int fd = H.held[i].fd;
+			H.held[i].fd = -1;
+			hproxy_upstream_ready(H.p, fd, H.held[i].err);
+		}
 	if ((H.until && H.until(&H)) || loop_now_ms(l) > H.deadline)
 		loop_stop(l);
 	else
@@ -645,6 +661,44 @@ static void test_mirror_copies(void **state)
 }
 
 /* Mirror with no laptop at all: every copy dropped, the client served. */
+/* A laptop whose stream is not accepted yet: nothing is sent on it until
+ * it is; then requests flow (personal), or, refused, copies are dropped
+ * and counted, never mirrored (mirror). */
+static void test_held_laptop(void **state)
+{
+	(void)state;
+	H.hold[A] = 1;
+	SEND("GET /1 HTTP/1.1\r\nHost: web\r\nX-Dev: alice\r\n\r\n");
+	expect(A, "/1", 0, "fixed", 0, false, false);
+	run_for(8); /* opened, not yet accepted: nothing on it */
+	assert_int_equal(H.nsrv, 1);
+	assert_int_equal(H.srv[0].len, 0);
+	SEND("GET /2 HTTP/1.1\r\nHost: web\r\nX-Dev: alice\r\nConnection: close\r\n\r\n");
+	expect(A, "/2", 0, "fixed", 0, false, false);
+	assert_true(run_until(until_done));
+	assert_got_want();
+	assert_int_equal(H.conns[A], 1);
+	assert_int_equal(H.counted[A][HPROXY_SENT], 2);
+}
+
+static void test_held_laptop_refused(void **state)
+{
+	(void)state;
+	H.cfg.routes[0].mirror = true;
+	H.hold[A] = -ECONNREFUSED;
+	SEND("GET /1 HTTP/1.1\r\nHost: web\r\nX-Dev: alice\r\n\r\n");
+	expect(HPROXY_APP, "/1", 0, "fixed", 0, false, false);
+	run_for(60); /* refused meanwhile */
+	SEND("GET /2 HTTP/1.1\r\nHost: web\r\nX-Dev: alice\r\nConnection: close\r\n\r\n");
+	expect(HPROXY_APP, "/2", 0, "fixed", 0, false, false);
+	assert_true(run_until(until_done));
+	run_for(60);
+	assert_got_want();
+	assert_int_equal(H.counted[A][HPROXY_MIRRORED], 0);
+	assert_int_equal(H.counted[A][HPROXY_DROPPED], 2);
+	assert_int_equal(H.st.err, 0);
+}
+
 static void test_mirror_no_laptop(void **state)
 {
 	(void)state;
@@ -1224,6 +1278,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_refused_502, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused_async_502, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_upstream_closes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_held_laptop, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_held_laptop_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_upstream_cut, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_upstream_malformed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_upstream_junk, setup, teardown),
