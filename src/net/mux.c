@@ -64,7 +64,7 @@ static void detach(struct mux_stream *st)
 	struct mux *mx = st->mx;
 	idtab_del(&mx->streams, &st->hn);
 	blocked_del(mx, st);
-	if (st->fd >= 0)
+	if (st->fd >= 0 && !st->hup)
 		loop_del(mx->loop, st->fd);
 	mx->pend_bytes -= st->pend_len;
 	free(st->pend);
@@ -104,7 +104,7 @@ static void stream_update(struct mux_stream *st)
 {
 	uint32_t ev = 0;
 
-	if (st->fd < 0)
+	if (st->fd < 0 || st->hup)
 		return;
 	if (!st->eof && st->credit && !st->blocked)
 		ev |= LOOP_IN;
@@ -237,7 +237,16 @@ static void stream_event(struct loop *l, int fd, uint32_t events, void *arg)
 		err = sock_connect_result(fd);
 		err = err ? err : -ECONNRESET;
 	} else if ((events & EPOLLHUP) && st->eof && !st->shut) {
-		err = -ECONNRESET; /* gone both ways while the peer's half is still open */
+		/* Closed both ways after its EOF (a socketpair's owner done with
+		 * it) while the peer's half is open: as TCP would, the peer's FIN
+		 * ends the stream cleanly, its bytes would meet a reset. */
+		if (st->pend_len) {
+			err = -ECONNRESET;
+		} else {
+			loop_del(l, fd);
+			st->hup = true;
+			return;
+		}
 	}
 	if (!err && (events & LOOP_OUT))
 		err = stream_write(st);
@@ -291,6 +300,8 @@ static int on_data(struct mux_stream *st, const struct msg_stream *m)
 
 	if (st->peer_fin || st->opening)
 		return -EPROTO;
+	if (st->hup)
+		return -ECONNRESET; /* nobody reads them */
 	if (st->fd >= 0 && !st->pend_len) {
 		ssize_t w = send(st->fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL);
 		if (w < 0 && errno != EAGAIN)
@@ -309,6 +320,10 @@ static int on_fin(struct mux_stream *st)
 	if (st->peer_fin || st->opening)
 		return -EPROTO;
 	st->peer_fin = true;
+	if (st->hup) {
+		st->shut = true; /* nothing to write a FIN to: done */
+		return 0;
+	}
 	return st->fd >= 0 ? stream_write(st) : 0;
 }
 

@@ -84,6 +84,7 @@ struct mux_stream {
 	bool shut;        /* shutdown(SHUT_WR) done on fd */
 	bool blocked;     /* on mx->blocked: the trunk queue was full */
 	bool opening;     /* ours, waiting for STREAM_RESULT */
+	bool hup;         /* fd closed both ways by its far end after its EOF: out of the loop */
 	uint64_t bytes[2]; /* fd -> peer, peer -> fd */
 	struct mux_stream *bnext, *bprev;
 };

@@ -386,6 +386,60 @@ static void test_reset_travels(void **state)
 	assert_int_equal(errno, ECONNRESET);
 }
 
+static bool step_both_done(struct world *w) { return w->done_a[0] && w->done_b[0]; }
+
+static bool step_server_eof(struct world *w)
+{
+	uint8_t b;
+
+	return recv(w->server[0], &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
+/* A's side is a socketpair whose owner closes it whole once done (the
+ * agent's HTTP proxy with an idle laptop connection): the server app sees
+ * a clean EOF, its FIN ends both sides cleanly, no reset anywhere.  With
+ * bytes instead of a FIN, the server gets the reset TCP would give. */
+static void hup_setup(int i)
+{
+	int sp[2];
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sp), 0);
+	close(W.client[i]);
+	close(W.a_fd[i]);
+	W.client[i] = sp[0];
+	W.a_fd[i] = sp[1];
+	open_stream(i);
+	run(step_result);
+	close(W.client[i]); /* the owner is done: closed both ways */
+	W.client[i] = -1;
+}
+
+static void test_closed_socketpair_ends_cleanly(void **state)
+{
+	uint8_t b;
+
+	(void)state;
+	hup_setup(0);
+	run(step_server_eof); /* the FIN reaches the server app */
+	assert_int_equal(recv(W.server[0], &b, 1, MSG_DONTWAIT), 0);
+	assert_int_equal(W.done_a[0], 0); /* the stream waits for the server's half */
+	shutdown(W.server[0], SHUT_WR);
+	run(step_both_done);
+	assert_int_equal(W.done_a[0], 1);
+	assert_int_equal(W.done_b[0], 1);
+}
+
+static void test_closed_socketpair_then_bytes(void **state)
+{
+	(void)state;
+	hup_setup(0);
+	run(step_server_eof);
+	assert_int_equal(send(W.server[0], "late", 4, 0), 4);
+	run(step_both_done);
+	assert_int_equal(W.done_a[0], -ECONNRESET);
+	assert_true(W.done_b[0] < 0);
+}
+
 static bool step_down(struct world *w) { return w->down_a && w->done_a[0] && w->done_a[1]; }
 
 /* The trunk closing ends every stream on it with a reset, then the mux. */
@@ -474,6 +528,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_open_from_acceptor, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_both_ways, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_refused_when_closed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_closed_socketpair_ends_cleanly, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_closed_socketpair_then_bytes, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
