@@ -764,17 +764,6 @@ static int agent_secrets(struct agent *a)
 
 /* ---- main ---- */
 
-static void agent_on_signal(struct loop *l, int fd, uint32_t events, void *arg)
-{
-	struct signalfd_siginfo si;
-
-	(void)events;
-	(void)arg;
-	if (read(fd, &si, sizeof(si)) == sizeof(si))
-		log_info("signal %u: stopping", si.ssi_signo);
-	loop_stop(l);
-}
-
 static void agent_free(struct agent *a)
 {
 	while (!list_empty(&a->conns))
@@ -832,7 +821,7 @@ static int agent_start(struct agent *a)
 		log_err("cannot listen on port %u: %s", a->cfg.listen_port, strerror(-r));
 		return r;
 	}
-	a->sig_fd = loop_signalfd(a->loop, (const int[]){ SIGTERM, SIGINT }, 2, agent_on_signal, a);
+	a->sig_fd = loop_signalfd(a->loop, (const int[]){ SIGTERM, SIGINT }, 2, loop_signal_stop, a);
 	if (a->sig_fd < 0)
 		return a->sig_fd;
 	log_info("agent %s of %s/%s (%s, %u port(s)) started", a->cfg.hello.pod, a->cfg.hello.ns,

@@ -133,6 +133,17 @@ int loop_signalfd(struct loop *l, const int *signals, int n, loop_fd_fn fn, void
 	return fd;
 }
 
+void loop_signal_stop(struct loop *l, int fd, uint32_t events, void *arg)
+{
+	struct signalfd_siginfo si;
+
+	(void)events;
+	(void)arg;
+	if (read(fd, &si, sizeof(si)) == sizeof(si))
+		log_info("signal %u: stopping", si.ssi_signo);
+	loop_stop(l);
+}
+
 int loop_mod(struct loop *l, int fd, uint32_t events)
 {
 	struct epoll_event ev = { .events = events };

@@ -45,6 +45,8 @@ void loop_kick(struct loop *l, int fd);
  * watched for LOOP_IN with fn(arg); SIGPIPE is ignored (writes in the loop
  * handle EPIPE).  The fd (the caller closes it), or -errno with errno set. */
 int loop_signalfd(struct loop *l, const int *signals, int n, loop_fd_fn fn, void *arg);
+/* A handler for loop_signalfd: logs the signal and stops the loop. */
+void loop_signal_stop(struct loop *l, int fd, uint32_t events, void *arg);
 
 /* Arms (or re-arms) t to fire once after delay_ms. */
 void loop_timer_arm(struct loop *l, struct loop_timer *t, uint64_t delay_ms, loop_timer_fn fn,

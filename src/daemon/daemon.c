@@ -377,17 +377,6 @@ int daemon_connect(struct daemon *d, const struct ctl_req *req, uid_t uid, char 
 	return 0;
 }
 
-static void signal_event(struct loop *l, int fd, uint32_t events, void *arg)
-{
-	struct signalfd_siginfo si;
-
-	(void)events;
-	(void)arg;
-	if (read(fd, &si, sizeof(si)) == sizeof(si))
-		log_info("signal %u: stopping", si.ssi_signo);
-	loop_stop(l);
-}
-
 
 /* 1 if a daemon answers on path. */
 static int daemon_running(const char *path)
@@ -503,7 +492,7 @@ int daemon_main(int argc, char **argv)
 		log_err("cannot start: no random bytes for the daemon's id");
 		goto out;
 	}
-	d->sig_fd = loop_signalfd(d->loop, (const int[]){ SIGTERM, SIGINT, SIGHUP }, 3, signal_event, d);
+	d->sig_fd = loop_signalfd(d->loop, (const int[]){ SIGTERM, SIGINT, SIGHUP }, 3, loop_signal_stop, d);
 	if (d->sig_fd < 0 || !(d->ctl = ctl_new(d, sock))) {
 		log_err("cannot start: %s", strerror(errno));
 		goto out;
