@@ -61,10 +61,12 @@ def raise_nofile(n):
 
 def stats(m):
     """The counters the manager logs on SIGUSR1, as one string."""
-    n = m.logtext().count("mgr_log_stats")
+    n = m.logtext().count("mgr_log_stats: sessions ")
     m.proc.send_signal(signal.SIGUSR1)
-    wait_for(lambda: m.logtext().count("mgr_log_stats") >= n + 4, 3, what="counters in the log")
-    return "\n".join([l for l in m.logtext().splitlines() if "mgr_log_stats" in l][-4:])
+    wait_for(lambda: m.logtext().count("mgr_log_stats: intercepts ") > n, 3, what="counters in the log")
+    lines = [l for l in m.logtext().splitlines() if "mgr_log_stats" in l]
+    first = max(k for k, l in enumerate(lines) if "mgr_log_stats: sessions " in l)
+    return "\n".join(lines[first:])
 
 
 def counters(text, pattern):
