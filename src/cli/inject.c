@@ -236,7 +236,9 @@ static int port_pick(const char *want, const struct port *d, int nd, struct port
 		out->udp = udp == 1;
 		return 0;
 	}
-	if (port_number(want, &number, &udp) == 0) {
+	if (want[0] >= '0' && want[0] <= '9') { /* a number: names have a letter */
+		if (port_number(want, &number, &udp) < 0)
+			goto bad;
 		for (int i = 0; i < nd; i++)
 			if (d[i].number == number && (udp < 0 || d[i].udp == (udp == 1))) {
 				*out = d[i];

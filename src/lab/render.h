@@ -34,6 +34,7 @@ struct nginx_site {
 	const char *prefix;  /* temp dirs and pid live here */
 	const char *error_log;
 	uint32_t listen;     /* 0: every address */
+	uint16_t port;       /* 0: 80 */
 	const char *pod;     /* for the X-Pod header */
 	const char *body;
 	const char *www;     /* NULL: no /big */

@@ -170,7 +170,7 @@ static void test_podspec(void **state)
 	char err[256];
 
 	(void)state;
-	assert_int_equal(podspec_parse(manifests_json, strlen(manifests_json), s, err, sizeof(err)), 0);
+	assert_int_equal(podspec_parse(manifests_json, strlen(manifests_json), NULL, s, err, sizeof(err)), 0);
 	assert_string_equal(s->image, "r:5000/subway:1");
 	assert_int_equal(s->ncommand, 1);
 	assert_int_equal(s->nargs, 5);
@@ -185,7 +185,7 @@ static void test_podspec(void **state)
 	assert_string_equal(s->volumes[0].mount, "/etc/subway");
 	assert_string_equal(podspec_secret(s, "cert.pem")->value, "C");
 
-	assert_int_equal(kubelet_run_args(&lab, s, a, err, sizeof(err)), 0);
+	assert_int_equal(kubelet_run_args(&lab, lab_pod_find("manager-0"), "manager-0", s, a, err, sizeof(err)), 0);
 	assert_true(has_arg(a, "--user=65532:65532") && has_arg(a, "--read-only") && has_arg(a, "--cap-drop=all"));
 	assert_true(has_arg(a, "--security-opt=no-new-privileges") && has_arg(a, "--entrypoint=[\"/subway\"]"));
 	assert_true(has_arg(a, "--network=ns:/run/netns/t1-manager-0"));
@@ -196,15 +196,15 @@ static void test_podspec(void **state)
 	/* up --insecure: the TLS options give way to --insecure */
 	lab.insecure = true;
 	memset(a, 0, sizeof(*a));
-	assert_int_equal(kubelet_run_args(&lab, s, a, err, sizeof(err)), 0);
+	assert_int_equal(kubelet_run_args(&lab, lab_pod_find("manager-0"), "manager-0", s, a, err, sizeof(err)), 0);
 	assert_true(!has_arg(a, "--cert") && !has_arg(a, "/etc/subway/tls/cert.pem") && has_arg(a, "--insecure"));
 	/* runAsNonRoot as uid 0 is refused, as the kubelet does */
 	s->user = 0;
 	memset(a, 0, sizeof(*a));
-	assert_int_equal(kubelet_run_args(&lab, s, a, err, sizeof(err)), -EINVAL);
+	assert_int_equal(kubelet_run_args(&lab, lab_pod_find("manager-0"), "manager-0", s, a, err, sizeof(err)), -EINVAL);
 	/* no Deployment, bad JSON */
-	assert_int_equal(podspec_parse("[{\"kind\": \"Secret\"}]", 20, s, err, sizeof(err)), -EINVAL);
-	assert_int_equal(podspec_parse("[{", 2, s, err, sizeof(err)), -EINVAL);
+	assert_int_equal(podspec_parse("[{\"kind\": \"Secret\"}]", 20, NULL, s, err, sizeof(err)), -EINVAL);
+	assert_int_equal(podspec_parse("[{", 2, NULL, s, err, sizeof(err)), -EINVAL);
 	free(s);
 	free(a);
 }
