@@ -7,6 +7,7 @@
 int lab_main(int argc, char **argv);
 int daemon_main(int argc, char **argv);
 int manager_main(int argc, char **argv);
+int agent_main(int argc, char **argv);
 int connect_main(int argc, char **argv);
 int status_main(int argc, char **argv);
 int quit_main(int argc, char **argv);

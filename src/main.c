@@ -24,6 +24,7 @@ static const struct command commands[] = {
 	{ "daemon", daemon_main, "the root daemon behind connect (started by connect)" },
 #endif
 	{ "manager", manager_main, "the cluster side: dials, relays UDP, DNS and pings" },
+	{ "agent", agent_main, "the sidecar of an intercepted workload's pods" },
 #ifndef SUBWAY_IMAGE
 	{ "install", install_main, "write the manifests and token file for a real cluster" },
 	{ "uninstall", uninstall_main, "delete what install applied (kubectl delete)" },

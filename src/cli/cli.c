@@ -413,8 +413,8 @@ static int connect_token(struct connect_args *a, char *ep, size_t eplen)
 		memcpy(a->req.fingerprint, tf.fingerprint, sizeof(a->req.fingerprint));
 		a->req.has_fingerprint = true;
 	}
-	for (size_t i = 0; i < tf.token.len && 2 * i + 2 < sizeof(a->req.token_hex); i++)
-		snprintf(a->req.token_hex + 2 * i, 3, "%02x", tf.token.key[i]);
+	if (2 * tf.token.len < sizeof(a->req.token_hex))
+		hex_encode(tf.token.key, tf.token.len, a->req.token_hex);
 	if (a->manager)
 		snprintf(ep, eplen, "%s", a->manager);
 	else if (tf.has_manager)

@@ -13,6 +13,7 @@
 #include "cli/manifest.h"
 #include "commands.h"
 #include "common/run.h"
+#include "common/util.h"
 #include "net/tls.h"
 #include "proto/auth.h"
 
@@ -229,12 +230,6 @@ static int make_tls(const char *dir, char *cert, char *key, char fp[TLS_FP_HEX_L
 	return r;
 }
 
-static void hex32(const uint8_t *p, char *out)
-{
-	for (int i = 0; i < 32; i++)
-		snprintf(out + 2 * i, 3, "%02x", p[i]);
-}
-
 /* "token=<64 hex>" of 32 new random bytes. */
 static int new_token(char out[80], char *err, size_t errlen)
 {
@@ -246,7 +241,7 @@ static int new_token(char out[80], char *err, size_t errlen)
 		return r;
 	}
 	memcpy(out, "token=", 6);
-	hex32(raw, out + 6);
+	hex_encode(raw, sizeof(raw), out + 6);
 	explicit_bzero(raw, sizeof(raw));
 	return 0;
 }

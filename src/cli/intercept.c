@@ -1,6 +1,7 @@
 /* `subway intercept`, `leave` and `list` (docs/intercepts.md): requests
  * the daemon passes on to the manager; the answer is one line. */
 #include <errno.h>
+#include <stdarg.h>
 #include <getopt.h>
 #include <poll.h>
 #include <pwd.h>
@@ -100,6 +101,7 @@ struct icept_args {
 	char **cmd;       /* after --, or NULL */
 	int n_headers;
 	bool mirror;
+	bool json;
 };
 
 static void intercept_usage(FILE *fp)
@@ -122,8 +124,14 @@ static void intercept_usage(FILE *fp)
 		"  --env-file F              the pod's environment as shell assignments\n"
 		"                            (KEY='value'; read back with: set -a; . F; set +a)\n"
 		"  --env-json F              ... as one JSON object\n"
+		"  --json                    say what was taken as one JSON object (name, namespace,\n"
+		"                            workload, port, local, mode, state, pods)\n"
 		"  -- CMD ARGS...            run CMD with the pod's environment; the intercept ends\n"
-		"                            when CMD does, with its exit code\n");
+		"                            when CMD does, with its exit code\n\n"
+		"The intercept is ACTIVE once every pod's agent took the port; WAITING while no\n"
+		"pod has a ready agent (it starts by itself when one has).  It lasts until\n"
+		"subway leave or subway quit; if this machine goes away, the pods serve again\n"
+		"and it resumes when the machine comes back within two minutes.\n");
 }
 
 /* LOCAL[:REMOTE], LOCAL being PORT or HOST:PORT (a host has dots). */
@@ -197,7 +205,7 @@ static int intercept_args(int argc, char **argv, struct icept_args *a)
 		{ "name", required_argument, NULL, 'N' }, { "http-header", required_argument, NULL, 'H' },
 		{ "http-path-prefix", required_argument, NULL, 'P' }, { "mirror", no_argument, NULL, 'M' },
 		{ "env-file", required_argument, NULL, 'e' }, { "env-json", required_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' }, { 0 } };
+		{ "json", no_argument, NULL, 'J' }, { "help", no_argument, NULL, 'h' }, { 0 } };
 	char err[200], who[CTL_NAME_MAX];
 	int c, end = argc;
 
@@ -215,6 +223,8 @@ static int intercept_args(int argc, char **argv, struct icept_args *a)
 			return 1;
 		} else if (c == 'M') {
 			a->mirror = true;
+		} else if (c == 'J') {
+			a->json = true;
 		} else if (c == 'e' || c == 'j') {
 			*(c == 'e' ? &a->env_file : &a->env_json) = optarg;
 		} else if (c == ':' || c == '?') {
@@ -364,6 +374,30 @@ static int intercept_run(const struct icept_args *a, char **vars, int n)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+/* The daemon's answer (one JSON object), for people. */
+static void intercept_say(const char *doc)
+{
+	size_t len = strlen(doc);
+	char name[64] = "", ns[64] = "", wl[64] = "", local[32] = "", mode[16] = "", state[16] = "";
+	uint64_t port = 0, pods = 0;
+
+	jsonget_str(doc, len, "name", name, sizeof(name));
+	jsonget_str(doc, len, "namespace", ns, sizeof(ns));
+	jsonget_str(doc, len, "workload", wl, sizeof(wl));
+	jsonget_str(doc, len, "local", local, sizeof(local));
+	jsonget_str(doc, len, "mode", mode, sizeof(mode));
+	jsonget_str(doc, len, "state", state, sizeof(state));
+	jsonget_u64(doc, len, "port", &port);
+	jsonget_u64(doc, len, "pods", &pods);
+	printf("intercept %s: %s/%s port %llu -> %s (%s): %s", name, ns, wl, (unsigned long long)port, local, mode,
+	       state);
+	if (!strcmp(state, "ACTIVE"))
+		printf(" on %llu pod(s)\n", (unsigned long long)pods);
+	else
+		printf("; no pod of %s/%s has taken it yet (subway list shows its agents): it starts by "
+		       "itself when one does\n", ns, wl);
+}
+
 int intercept_main(int argc, char **argv)
 {
 	struct icept_args a = { 0 };
@@ -382,7 +416,10 @@ int intercept_main(int argc, char **argv)
 		free(text);
 		return 1;
 	}
-	printf("%s\n", text);
+	if (a.json)
+		printf("%s\n", text);
+	else
+		intercept_say(text);
 	fflush(stdout);
 	free(text);
 	if ((a.env_file || a.env_json || a.cmd) && !(vars = intercept_env(a.req.name, &n)))
@@ -427,35 +464,51 @@ int leave_main(int argc, char **argv)
 
 /* ---- list ---- */
 
+/* Appends to a column being built; cut at its end. */
+static void col_add(char *col, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void col_add(char *col, size_t size, const char *fmt, ...)
+{
+	size_t n = strlen(col);
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (n + 1 < size)
+		vsnprintf(col + n, size - n, fmt, ap);
+	va_end(ap);
+}
+
 static void list_text(const char *doc)
 {
 	size_t len = strlen(doc);
-	char path[96], s[3][128];
-	uint64_t port;
+	char path[96], wl[64], ns[64], ports[64], agents[512], icepts[1024];
+	uint64_t v;
 
-	printf("%-12s %-20s %-6s %-28s %s\n", "NAMESPACE", "WORKLOAD", "PORTS", "AGENTS", "INTERCEPTS");
+	printf("%-12s %-20s %-10s %-30s %s\n", "NAMESPACE", "WORKLOAD", "PORTS", "AGENTS", "INTERCEPTS");
 	for (int w = 0; w < 256; w++) {
 		snprintf(path, sizeof(path), "workloads.%d.name", w);
-		if (jsonget_str(doc, len, path, s[0], sizeof(s[0])) < 0)
+		if (jsonget_str(doc, len, path, wl, sizeof(wl)) < 0)
 			break;
 		snprintf(path, sizeof(path), "workloads.%d.namespace", w);
-		jsonget_str(doc, len, path, s[1], sizeof(s[1]));
-		printf("%-12s %-20s ", s[1], s[0]);
+		jsonget_str(doc, len, path, ns, sizeof(ns));
+		ports[0] = agents[0] = icepts[0] = 0;
 		for (int p = 0; p < 16; p++) {
 			snprintf(path, sizeof(path), "workloads.%d.ports.%d.port", w, p);
-			if (jsonget_u64(doc, len, path, &port) < 0)
+			if (jsonget_u64(doc, len, path, &v) < 0)
 				break;
-			printf("%s%llu", p ? "," : "", (unsigned long long)port);
+			col_add(ports, sizeof(ports), "%s%llu", p ? "," : "", (unsigned long long)v);
 		}
-		printf("  ");
 		for (int k = 0; k < 64; k++) {
+			char pod[64];
+			bool ready = false;
 			snprintf(path, sizeof(path), "workloads.%d.agents.%d.pod", w, k);
-			if (jsonget_str(doc, len, path, s[2], sizeof(s[2])) < 0)
+			if (jsonget_str(doc, len, path, pod, sizeof(pod)) < 0)
 				break;
-			printf("%s%s (ready)", k ? ", " : "", s[2]);
+			snprintf(path, sizeof(path), "workloads.%d.agents.%d.ready", w, k);
+			jsonget_bool(doc, len, path, &ready);
+			col_add(agents, sizeof(agents), "%s%s (%s)", k ? ", " : "", pod, ready ? "ready" : "not ready");
 		}
 		for (int k = 0; k < 32; k++) {
-			char name[64], state[16], who[64], mode[16];
+			char name[64], state[16] = "", who[64] = "", mode[16] = "";
 			snprintf(path, sizeof(path), "workloads.%d.intercepts.%d.name", w, k);
 			if (jsonget_str(doc, len, path, name, sizeof(name)) < 0)
 				break;
@@ -465,9 +518,9 @@ static void list_text(const char *doc)
 			jsonget_str(doc, len, path, who, sizeof(who));
 			snprintf(path, sizeof(path), "workloads.%d.intercepts.%d.mode", w, k);
 			jsonget_str(doc, len, path, mode, sizeof(mode));
-			printf("%s%s %s %s by %s", k ? "; " : "   ", name, mode, state, who);
+			col_add(icepts, sizeof(icepts), "%s%s %s %s by %s", k ? "; " : "", name, mode, state, who);
 		}
-		printf("\n");
+		printf("%-12s %-20s %-10s %-30s %s\n", ns, wl, ports, agents[0] ? agents : "-", icepts[0] ? icepts : "-");
 	}
 }
 

@@ -129,6 +129,31 @@ int u64_parse(const char *s, uint64_t max, uint64_t *out)
 	return 0;
 }
 
+char *hex_encode(const uint8_t *p, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[p[i] >> 4];
+		out[2 * i + 1] = digits[p[i] & 15];
+	}
+	out[2 * n] = 0;
+	return out;
+}
+
+long hex_decode(const char *s, uint8_t *out, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		int hi = hex_digit(s[2 * i]), lo = hi < 0 ? -1 : hex_digit(s[2 * i + 1]);
+		if (hi < 0)
+			return (long)(2 * i);
+		if (lo < 0)
+			return (long)(2 * i + 1);
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return -1;
+}
+
 int hex_digit(char c)
 {
 	if (c >= '0' && c <= '9')

@@ -38,6 +38,11 @@ int endpoint_parse(const char *s, uint32_t *addr, uint16_t *port);
 int port_parse(const char *s, uint16_t *out);        /* 1..65535 */
 int u64_parse(const char *s, uint64_t max, uint64_t *out);
 int hex_digit(char c); /* 0..15, or -1 for anything but [0-9a-fA-F] */
+/* n bytes as 2 * n lower-case hex digits and a NUL in out; returns out. */
+char *hex_encode(const uint8_t *p, size_t n, char *out);
+/* Exactly 2 * n hex digits from s into out: -1 on success, or the index of
+ * the first bad digit (a NUL included). */
+long hex_decode(const char *s, uint8_t *out, size_t n);
 
 uint64_t now_ms(void);  /* CLOCK_MONOTONIC */
 uint64_t now_us(void);

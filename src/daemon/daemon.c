@@ -177,6 +177,7 @@ static void daemon_up(void *arg)
 	d->state = D_CONNECTED;
 	d->connected_since_ms = loop_now_ms(d->loop);
 	dnsplug_start(d);
+	intercepts_session_up(&d->ic); /* those a daemon before this one held */
 	ctl_reply_connect(d->ctl, true, "connected: the cluster's pod and service networks are routed here");
 }
 

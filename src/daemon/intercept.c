@@ -2,6 +2,7 @@
 #include "daemon/intercept.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 
 #include "common/json.h"
 #include "common/log.h"
+#include "common/paths.h"
 #include "daemon/ctl.h"
 #include "daemon/daemon.h"
 #include "net/sock.h"
@@ -92,6 +94,96 @@ static void dicept_free(struct intercepts *is, struct dicept *ic)
 	free(ic);
 }
 
+/* ---- the intercepts file ---- */
+
+/* /run/subway/daemon-<netns>.intercepts: the client id and the intercepts
+ * the manager accepted, each as its INTERCEPT frame in hex, so that a
+ * daemon started after one that died takes them back (resume: only while
+ * the manager still holds them).  Rewritten whole on each change (a few
+ * lines, on tmpfs); gone when there is nothing to take back. */
+static void intercepts_save(struct intercepts *is)
+{
+	char path[128], tmp[140], hex[2 * 2048 + 1];
+	uint8_t buf[2048];
+	struct list *i;
+	FILE *fp;
+	int n = 0, fd;
+
+	if (paths_daemon_file("intercepts", path, sizeof(path)) < 0)
+		return;
+	for (i = is->list.next; i != &is->list; i = i->next)
+		n += list_entry(i, struct dicept, link)->id || list_entry(i, struct dicept, link)->req.resume;
+	if (!n) {
+		unlink(path);
+		return;
+	}
+	snprintf(tmp, sizeof(tmp), "%s.new", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600); /* the client id is a secret */
+	if (fd < 0 || !(fp = fdopen(fd, "w"))) {
+		if (fd >= 0)
+			close(fd);
+		log_warn("%s: %s (intercepts will not survive the daemon)", tmp, strerror(errno));
+		return;
+	}
+	fprintf(fp, "client %s\n", hex_encode(is->client, sizeof(is->client), hex));
+	for (i = is->list.next; i != &is->list; i = i->next) {
+		const struct dicept *ic = list_entry(i, struct dicept, link);
+		struct msg_intercept req = ic->req;
+		ssize_t len;
+		req.resume = 0;
+		if ((ic->id || ic->req.resume) && (len = msg_intercept_encode(buf, sizeof(buf), &req)) > 0)
+			fprintf(fp, "intercept %s\n", hex_encode(buf, (size_t)len, hex));
+	}
+	if (fclose(fp) != 0 || rename(tmp, path) < 0) {
+		log_warn("%s: %s (intercepts will not survive the daemon)", path, strerror(errno));
+		unlink(tmp);
+	}
+}
+
+/* One "intercept HEX" line: asked again at the next session, to resume. */
+static void intercepts_load_one(struct intercepts *is, const char *hex)
+{
+	uint8_t buf[2048];
+	struct frame_hdr h;
+	size_t n = strlen(hex) / 2;
+	struct dicept *ic;
+
+	if (n > sizeof(buf) || hex_decode(hex, buf, n) != -1 || frame_hdr_decode(buf, n, sizeof(buf), &h) != FRAME_HDR_LEN ||
+	    h.type != FT_INTERCEPT || FRAME_HDR_LEN + h.len != n || is->n >= DICEPT_MAX ||
+	    !(ic = calloc(1, sizeof(*ic))))
+		return;
+	if (msg_intercept_decode(buf + FRAME_HDR_LEN, h.len, &ic->req) < 0 || dicept_by_name(is, ic->req.name)) {
+		free(ic);
+		return;
+	}
+	memcpy(ic->req.client, is->client, sizeof(is->client));
+	ic->req.resume = 1;
+	list_add_tail(&is->list, &ic->link);
+	is->n++;
+	log_info("intercept '%s' of %s/%s from before: taking it back", ic->req.name, ic->req.ns, ic->req.workload);
+}
+
+/* The file of a daemon that died: its client id and intercepts.  0 when
+ * there is none (or it is unreadable: a fresh id then). */
+static int intercepts_load(struct intercepts *is)
+{
+	char path[128], line[2 * 2048 + 32];
+	bool have_client = false;
+	FILE *fp;
+
+	if (paths_daemon_file("intercepts", path, sizeof(path)) < 0 || !(fp = fopen(path, "re")))
+		return 0;
+	while (fgets(line, sizeof(line), fp)) {
+		line[strcspn(line, "\n")] = 0;
+		if (!strncmp(line, "client ", 7) && strlen(line + 7) == 2 * sizeof(is->client))
+			have_client = hex_decode(line + 7, is->client, sizeof(is->client)) == -1;
+		else if (have_client && !strncmp(line, "intercept ", 10))
+			intercepts_load_one(is, line + 10);
+	}
+	fclose(fp);
+	return have_client;
+}
+
 /* ---- requests from the control socket ---- */
 
 /* The request's filter: "name:value" headers, a path prefix. */
@@ -139,6 +231,8 @@ static int dicept_add(struct intercepts *is, const struct ctl_req *req, uint32_t
 	dicept_filter(req, &ic->req.filter);
 	memcpy(ic->req.client, is->client, sizeof(ic->req.client));
 	ic->token = token;
+	ic->id = 0; /* asked anew: held again once the manager says so */
+	ic->state = 0;
 	if (dicept_ask(is, ic) < 0) {
 		snprintf(msg, len, "cannot ask the manager (%s): connected?",
 			 tunnel_up(&is->d->tun) ? "the tunnel's queue is full" : "no session");
@@ -162,6 +256,7 @@ static int dicept_leave(struct intercepts *is, const struct ctl_req *req, char *
 	dicept_send(is, buf, msg_query_encode(buf, sizeof(buf), FT_LEAVE, &q)); /* gone anyway */
 	snprintf(msg, len, "left %s (%s/%s port %u)", ic->req.name, ic->req.ns, ic->req.workload, ic->port);
 	dicept_free(is, ic);
+	intercepts_save(is);
 	return 1;
 }
 
@@ -218,7 +313,6 @@ int intercepts_request(struct intercepts *is, const struct ctl_req *req, uint32_
 static void dicept_on_result(struct intercepts *is, const struct msg_intercept_result *r)
 {
 	struct dicept *ic = dicept_by_name(is, r->name);
-	char text[1024];
 	uint32_t token;
 
 	if (!ic)
@@ -226,17 +320,32 @@ static void dicept_on_result(struct intercepts *is, const struct msg_intercept_r
 	token = ic->token;
 	ic->token = 0;
 	if (r->status != ICEPT_OK) {
-		log_info("intercept '%s' refused: %s", ic->req.name, r->text);
+		log_info("intercept '%s' %s: %s", ic->req.name, ic->req.resume ? "not taken back" : "refused",
+			 r->text);
 		ctl_answer(is->d->ctl, token, false, r->text[0] ? r->text : "refused by the manager");
 		dicept_free(is, ic);
+		intercepts_save(is);
 		return;
 	}
+	if (ic->req.resume)
+		log_info("intercept '%s' taken back", ic->req.name);
+	ic->req.resume = 0; /* held now: asked again after a reconnect, it is made anew if need be */
 	ic->id = r->id;
 	ic->port = r->port;
+	intercepts_save(is);
+	ic->token = token; /* answered with its first state: ACTIVE once the agents took it */
 	if (!ic->state)
-		ic->state = ICEPT_WAITING; /* until INTERCEPT_STATE says more */
+		ic->state = ICEPT_WAITING;
+}
+
+/* The answer to `subway intercept` once it is held. */
+static void dicept_answer(struct intercepts *is, struct dicept *ic)
+{
+	char text[1024];
+
 	dicept_describe(ic, text, sizeof(text));
-	ctl_answer(is->d->ctl, token, true, text);
+	ctl_answer(is->d->ctl, ic->token, true, text);
+	ic->token = 0;
 }
 
 static void dicept_on_state(struct intercepts *is, const struct msg_intercept_state *st)
@@ -252,6 +361,8 @@ static void dicept_on_state(struct intercepts *is, const struct msg_intercept_st
 	ic->connections = st->connections;
 	ic->requests = st->requests;
 	ic->dropped = st->dropped;
+	if (ic->token && ic->id && st->state != ICEPT_WAITING)
+		dicept_answer(is, ic);
 }
 
 /* An ENV reply: "KEY=VALUE\0..." as one line, each entry percent-encoded
@@ -341,7 +452,9 @@ static void dicept_tick(struct loop *l, struct loop_timer *t)
 
 	list_for_each_safe(i, next, &is->list) {
 		struct dicept *ic = list_entry(i, struct dicept, link);
-		if (ic->token && now - ic->asked_ms > DICEPT_ANSWER_MS) {
+		if (ic->token && ic->id && now - ic->asked_ms > DICEPT_SETTLE_MS) {
+			dicept_answer(is, ic); /* WAITING: no agent took it yet */
+		} else if (ic->token && !ic->id && now - ic->asked_ms > DICEPT_ANSWER_MS) {
 			ctl_answer(is->d->ctl, ic->token, false, "the manager did not answer in time");
 			dicept_free(is, ic);
 		}
@@ -462,7 +575,7 @@ int intercepts_init(struct intercepts *is, struct daemon *d)
 	*is = (struct intercepts){ .d = d };
 	list_init(&is->list);
 	list_init(&is->flows);
-	if ((r = auth_random(is->client, sizeof(is->client))) < 0)
+	if (!intercepts_load(is) && (r = auth_random(is->client, sizeof(is->client))) < 0)
 		return r; /* an id another laptop could take: not without randomness */
 	tunnel_set_inbound(&d->tun, intercepts_inbound, is);
 	loop_timer_arm(d->loop, &is->timer, DICEPT_TICK_MS, dicept_tick, is);
@@ -481,6 +594,7 @@ void intercepts_fini(struct intercepts *is)
 		dicept_send(is, buf, msg_query_encode(buf, sizeof(buf), FT_LEAVE, &q));
 		dicept_free(is, ic);
 	}
+	intercepts_save(is); /* none left: the file goes */
 	while (!list_empty(&is->flows))
 		iflow_free(list_first(&is->flows, struct iflow, link), true);
 	loop_timer_cancel(is->d->loop, &is->timer);

@@ -23,6 +23,7 @@
 
 #define DICEPT_MAX 32            /* intercepts one laptop holds */
 #define DICEPT_ANSWER_MS 5000    /* the manager answers a request within this */
+#define DICEPT_SETTLE_MS 2500    /* and the agents take an intercept within this, or it is WAITING */
 #define DICEPT_QUERIES 16        /* LIST and ENV requests waiting at once */
 
 struct daemon;

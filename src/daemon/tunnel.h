@@ -19,7 +19,7 @@
 #include "common/list.h"
 #include "common/loop.h"
 #include "daemon/carrier.h"
-#include "daemon/pconn.h"
+#include "net/pconn.h"
 #include "daemon/pool.h"
 #include "daemon/trunks.h"
 #include "proto/frame.h"

@@ -60,12 +60,6 @@ static int big_generate(int fd, EVP_MD_CTX *md)
 	return r;
 }
 
-static void hex(const unsigned char *d, unsigned n, char *out)
-{
-	for (unsigned i = 0; i < n; i++)
-		snprintf(out + 2 * i, 3, "%02x", d[i]);
-}
-
 int big_ensure(const char *path, char sha_hex[65])
 {
 	char tmp[160], shapath[160];
@@ -98,7 +92,7 @@ int big_ensure(const char *path, char sha_hex[65])
 	if (r == 0 && rename(tmp, path) < 0)
 		r = -errno;
 	if (r == 0) {
-		hex(digest, dlen, sha_hex);
+		hex_encode(digest, dlen, sha_hex);
 		r = file_write(shapath, sha_hex, 64, 0644);
 	}
 out:

@@ -18,13 +18,41 @@ static void agent_log_hello(const struct agent *a)
 		 ip4_str(a->h.pod_ip, ip), a->h.n_ports);
 }
 
+/* An agent speaks for the pod it runs in: the address it connects from.
+ * One that names another pod's address is refused; one that names the
+ * address of an agent still connected replaces it (the same pod's agent,
+ * restarted, or the pod's new incarnation). */
+static bool agent_refuse(struct agent *a, const struct msg_agent_hello *h)
+{
+	struct list *i, *next;
+
+	if (h->pod_ip != a->peer)
+		return true;
+	list_for_each_safe(i, next, &a->m->agents) {
+		struct agent *b = list_entry(i, struct agent, link);
+		if (b != a && b->hello && b->h.pod_ip == h->pod_ip) {
+			log_info("agent %s: replaced by a new connection from its pod", b->name);
+			agent_free(b);
+		}
+	}
+	return false;
+}
+
 /* AGENT_HELLO, once: the agent is ready; its workload's intercepts follow. */
 static int agent_on_hello(struct agent *a, const uint8_t *p, size_t len)
 {
 	struct msg_agent_hello h;
 
+	char ip[2][16];
+
 	if (a->hello || msg_agent_hello_decode(p, len, &h) < 0)
 		return -EBADMSG;
+	if (agent_refuse(a, &h)) {
+		a->m->st.agents_refused++;
+		log_warn("agent from %s claims pod %s/%s at %s: refused", ip4_str(a->peer, ip[0]), h.ns, h.pod,
+			 ip4_str(h.pod_ip, ip[1]));
+		return -EACCES;
+	}
 	a->env = malloc(h.env_len ? h.env_len : 1);
 	if (!a->env)
 		return -ENOMEM;
@@ -101,6 +129,7 @@ int agent_new(struct mgr *m, struct wire *w, uint32_t peer, uint16_t peer_port)
 		return -ENOMEM;
 	}
 	a->m = m;
+	a->peer = peer;
 	a->last_ms = loop_now_ms(m->loop);
 	snprintf(a->name, sizeof(a->name), "%s", mgr_peer_str(peer, peer_port, ep));
 	a->mx = mux_new(m->loop, w, MUX_ACCEPTOR, &agent_ops, a);
@@ -161,7 +190,14 @@ void agent_send_rules(struct agent *a)
 	ssize_t n;
 
 	intercept_rules_for(a->m, a->h.ns, a->h.workload, &r);
+	r.gen = ++a->gen_sent;
+	a->rules_ms = loop_now_ms(a->m->loop);
 	n = msg_agent_rules_encode(buf, sizeof(buf), &r);
 	if (n < 0 || mux_send_frame(a->mx, buf, (size_t)n) < 0)
 		log_warn("agent %s: cannot send its rules", a->name);
+}
+
+bool agent_current(const struct agent *a)
+{
+	return a->gen_acked == a->gen_sent;
 }

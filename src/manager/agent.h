@@ -17,6 +17,7 @@
 
 #define MGR_AGENTS_MAX 512
 #define MGR_AGENT_DEAD_MS 15000 /* an agent silent this long is gone */
+#define MGR_AGENT_APPLY_MS 2000 /* an agent applies new rules within this, or is left behind */
 
 struct mgr;
 
@@ -28,6 +29,10 @@ struct agent {
 	struct msg_agent_hello h; /* h.env points into env */
 	uint8_t *env;
 	uint64_t last_ms;         /* its last frame */
+	uint32_t peer;            /* the address it connects from: its pod's */
+	uint32_t gen_sent;        /* AGENT_RULES sent ... */
+	uint32_t gen_acked;       /* ... and the last it applied (AGENT_STATS) */
+	uint64_t rules_ms;        /* when the last were sent */
 	char name[2 * ICEPT_NAME_MAX]; /* "ns/pod" for logs */
 };
 
@@ -42,3 +47,5 @@ void agent_sweep(struct mgr *m);
 bool agent_serves(const struct agent *a, const char *ns, const char *workload);
 /* Sends it the rules of its workload now. */
 void agent_send_rules(struct agent *a);
+/* It applied the last rules it was sent. */
+bool agent_current(const struct agent *a);

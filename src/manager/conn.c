@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "manager/conn.h"
 
+#include "manager/agent.h"
 #include "manager/flow.h"
 #include "manager/manager.h"
 #include "manager/session.h"
@@ -41,6 +42,8 @@ struct conn {
 	uint8_t nonce[PROTO_NONCE_LEN];
 	uint32_t peer;
 	uint16_t peer_port;
+	const struct auth_token *tok; /* the token it proved */
+	int token;                    /* its index in m->cfg.tokens (-1: the agents') */
 };
 
 static void conn_free(struct conn *c)
@@ -163,6 +166,34 @@ void conn_accept(struct mgr *m, int fd)
 	loop_timer_arm(m->loop, &c->timer, MGR_AUTH_TIMEOUT_MS, conn_on_timeout, c);
 }
 
+/* The token the client's proof is made with: the agents have their own;
+ * laptops one of the --token-file ones.  Sets c->tok and c->token; false
+ * when none matches. */
+static bool conn_token(struct conn *c, const struct msg_auth *a)
+{
+	const struct mgr_config *cfg = &c->m->cfg;
+	uint8_t mac[PROTO_MAC_LEN];
+
+	c->tok = NULL;
+	c->token = -1;
+	if (a->kind == CONN_AGENT) {
+		if (!cfg->agents)
+			return false;
+		auth_mac(&cfg->agent_token, AUTH_ROLE_CLIENT, c->nonce, a->nonce, a->kind, a->session, mac);
+		c->tok = auth_mac_equal(mac, a->mac) ? &cfg->agent_token : NULL;
+		return c->tok != NULL;
+	}
+	for (int i = 0; i < cfg->n_tokens; i++) {
+		auth_mac(&cfg->tokens[i].tok, AUTH_ROLE_CLIENT, c->nonce, a->nonce, a->kind, a->session, mac);
+		if (auth_mac_equal(mac, a->mac)) {
+			c->tok = &cfg->tokens[i].tok;
+			c->token = i;
+			return true;
+		}
+	}
+	return false;
+}
+
 static int conn_auth_ok(struct conn *c, const struct msg_auth *a, const uint8_t *session)
 {
 	struct msg_auth_ok ok;
@@ -171,7 +202,7 @@ static int conn_auth_ok(struct conn *c, const struct msg_auth *a, const uint8_t 
 
 	memcpy(ok.session, session, PROTO_SESSION_LEN);
 	/* The proof covers the session id the client is given. */
-	auth_mac(&c->m->cfg.token, AUTH_ROLE_SERVER, c->nonce, a->nonce, a->kind, session, ok.mac);
+	auth_mac(c->tok, AUTH_ROLE_SERVER, c->nonce, a->nonce, a->kind, session, ok.mac);
 	n = p ? msg_auth_ok_encode(p, 128, &ok) : -ENOBUFS;
 	if (n < 0)
 		return (int)n;
@@ -209,7 +240,7 @@ static void conn_control(struct conn *c, const struct msg_auth *a)
 	if (c->w.tls) /* sent ahead of AUTH_OK: they are there before CLUSTER_INFO */
 		tls_send_tickets(c->w.tls, CONN_TICKETS_CONTROL);
 	w = conn_detach(c);
-	session_new(c->m, &w, id, c->peer, c->peer_port, a->client);
+	session_new(c->m, &w, id, c->peer, c->peer_port, a->client, c->token);
 	conn_free(c);
 }
 
@@ -218,7 +249,7 @@ static void conn_flow(struct conn *c, const struct msg_auth *a)
 	struct session *s = session_find(c->m, a->session);
 	struct wire w;
 
-	if (!s) {
+	if (!s || s->token != c->token) { /* a session's connections prove its token */
 		conn_reject(c, FT_AUTH_FAIL, "unknown session");
 		return;
 	}
@@ -244,10 +275,26 @@ static void conn_flow(struct conn *c, const struct msg_auth *a)
 	conn_free(c);
 }
 
+static void conn_agent(struct conn *c, const struct msg_auth *a)
+{
+	uint8_t id[PROTO_SESSION_LEN];
+	char peer[24];
+	struct wire w;
+
+	/* An id for the proof only: an agent has no session. */
+	if (auth_random(id, sizeof(id)) < 0 || conn_auth_ok(c, a, id) < 0) {
+		log_err("agent from %s: cannot answer its authentication", mgr_peer_str(c->peer, c->peer_port, peer));
+		conn_reject(c, FT_ERROR, "internal error");
+		return;
+	}
+	w = conn_detach(c);
+	agent_new(c->m, &w, c->peer, c->peer_port);
+	conn_free(c);
+}
+
 static void conn_auth(struct conn *c, const uint8_t *p, size_t len)
 {
 	struct msg_auth a;
-	uint8_t mac[PROTO_MAC_LEN];
 	uint16_t version = 0;
 	char peer[24], text[64];
 
@@ -265,8 +312,13 @@ static void conn_auth(struct conn *c, const uint8_t *p, size_t len)
 		conn_reject(c, FT_ERROR, "malformed auth frame");
 		return;
 	}
-	auth_mac(&c->m->cfg.token, AUTH_ROLE_CLIENT, c->nonce, a.nonce, a.kind, a.session, mac);
-	if (!auth_mac_equal(mac, a.mac)) {
+	if (a.kind == CONN_AGENT && !c->m->cfg.agents) {
+		log_info("%s: an agent, and no --agent-token-file", peer);
+		c->m->st.auth_failed++;
+		conn_reject(c, FT_AUTH_FAIL, "this manager takes no agents");
+		return;
+	}
+	if (!conn_token(c, &a)) {
 		log_warn("%s: authentication refused (client '%s')", peer, a.client);
 		c->m->st.auth_failed++;
 		conn_reject(c, FT_AUTH_FAIL, "authentication refused");
@@ -276,6 +328,8 @@ static void conn_auth(struct conn *c, const uint8_t *p, size_t len)
 	wire_consume(&c->w);
 	if (a.kind == CONN_CONTROL)
 		conn_control(c, &a);
+	else if (a.kind == CONN_AGENT)
+		conn_agent(c, &a);
 	else
 		conn_flow(c, &a);
 }

@@ -54,22 +54,38 @@ static struct icept *icept_by_name(struct mgr *m, const uint8_t client[ICEPT_CLI
 	return NULL;
 }
 
-/* Pods of the intercept's workload whose agent is ready. */
-static unsigned icept_pods(const struct icept *ic)
+/* Pods of the intercept's workload whose agent applied the rules it was
+ * last sent (the intercept's redirect is in place there); *behind: agents
+ * still applying them (for less than MGR_AGENT_APPLY_MS). */
+static unsigned icept_pods(const struct icept *ic, unsigned *behind)
 {
+	uint64_t now = loop_now_ms(ic->m->loop);
 	const struct list *i;
-	unsigned n = 0;
+	unsigned n = 0, late = 0;
 
-	for (i = ic->m->agents.next; i != &ic->m->agents; i = i->next)
-		n += agent_serves(list_entry(i, struct agent, link), ic->req.ns, ic->req.workload);
+	for (i = ic->m->agents.next; i != &ic->m->agents; i = i->next) {
+		const struct agent *a = list_entry(i, struct agent, link);
+		if (!agent_serves(a, ic->req.ns, ic->req.workload))
+			continue;
+		if (agent_current(a))
+			n++;
+		else if (now - a->rules_ms < MGR_AGENT_APPLY_MS)
+			late++;
+	}
+	if (behind)
+		*behind = late;
 	return n;
 }
 
+/* ACTIVE once every agent of the workload took it (or the slow ones had
+ * their time); WAITING before, or with no agent. */
 static uint8_t icept_state(const struct icept *ic)
 {
+	unsigned behind, pods = icept_pods(ic, &behind);
+
 	if (!ic->s)
 		return ICEPT_INACTIVE;
-	return icept_pods(ic) ? ICEPT_ACTIVE : ICEPT_WAITING;
+	return pods && !behind ? ICEPT_ACTIVE : ICEPT_WAITING;
 }
 
 /* ---- conflicts ---- */
@@ -124,7 +140,7 @@ static void icept_send(struct session *s, const uint8_t *frame, ssize_t n)
 
 static void icept_send_state(struct icept *ic)
 {
-	struct msg_intercept_state st = { .state = icept_state(ic), .pods = (uint16_t)icept_pods(ic),
+	struct msg_intercept_state st = { .state = icept_state(ic), .pods = (uint16_t)icept_pods(ic, NULL),
 					  .connections = ic->connections, .requests = ic->requests,
 					  .dropped = ic->dropped };
 	uint8_t buf[256];
@@ -150,6 +166,20 @@ void intercept_rules_for(struct mgr *m, const char *ns, const char *workload, st
 	}
 }
 
+/* The laptops hear the states of ns/workload's intercepts that changed
+ * (all of them with NULL). */
+static void icept_states_changed(struct mgr *m, const char *ns, const char *workload)
+{
+	struct list *i;
+
+	for (i = m->intercepts.next; i != &m->intercepts; i = i->next) {
+		struct icept *ic = list_entry(i, struct icept, link);
+		if ((!ns || (!strcmp(ic->req.ns, ns) && !strcmp(ic->req.workload, workload))) &&
+		    ic->state_sent != icept_state(ic))
+			icept_send_state(ic);
+	}
+}
+
 void intercept_agents_changed(struct mgr *m, const char *ns, const char *workload)
 {
 	struct list *i;
@@ -159,11 +189,7 @@ void intercept_agents_changed(struct mgr *m, const char *ns, const char *workloa
 		if (agent_serves(a, ns, workload))
 			agent_send_rules(a);
 	}
-	for (i = m->intercepts.next; i != &m->intercepts; i = i->next) {
-		struct icept *ic = list_entry(i, struct icept, link);
-		if (!strcmp(ic->req.ns, ns) && !strcmp(ic->req.workload, workload) && ic->state_sent != icept_state(ic))
-			icept_send_state(ic);
-	}
+	icept_states_changed(m, ns, workload);
 }
 
 /* ---- INTERCEPT ---- */
@@ -265,9 +291,26 @@ static int icept_on_add(struct session *s, const uint8_t *p, size_t len)
 
 	if (msg_intercept_decode(p, len, &req) < 0)
 		return -EBADMSG;
+	memcpy(s->icept_client, req.client, sizeof(s->icept_client));
+	s->has_icept_client = true;
 	memcpy(res.name, req.name, sizeof(res.name));
 	res.port = icept_resolve(m, &req, &proto);
-	if (!res.port) {
+	if (!session_covers(s, req.ns)) {
+		m->st.intercepts_forbidden++;
+		log_warn("session %s: intercept of %s/%s refused: its token does not cover namespace %s", s->name,
+			 req.ns, req.workload, req.ns);
+		res.status = ICEPT_REFUSED;
+		snprintf(res.text, sizeof(res.text), "this laptop's token does not cover namespace %s "
+			 "(its namespaces= line; ask for a token that does)", req.ns);
+	} else if (req.resume && !icept_by_name(m, req.client, req.name)) {
+		res.status = ICEPT_GONE;
+		snprintf(res.text, sizeof(res.text), "gone: its laptop stayed away longer than %d s, or this "
+			 "manager restarted", MGR_INTERCEPT_TTL_MS / 1000);
+	} else if (res.port && proto == IPPROTO_UDP) {
+		res.status = ICEPT_REFUSED;
+		snprintf(res.text, sizeof(res.text), "port %u of %s/%s is UDP: only TCP ports are intercepted", res.port,
+			 req.ns, req.workload);
+	} else if (!res.port) {
 		res.status = ICEPT_UNKNOWN;
 		snprintf(res.text, sizeof(res.text), req.port[0] ? "no agent of %s/%s lists port '%s' (subway list)"
 				     : "no pod of %s/%s runs the agent (subway inject %s), or it has several ports: "
@@ -285,8 +328,10 @@ static int icept_on_add(struct session *s, const uint8_t *p, size_t len)
 	if (res.status != ICEPT_OK)
 		res.port = 0;
 	icept_send(s, buf, msg_intercept_result_encode(buf, sizeof(buf), &res));
-	if (res.status == ICEPT_OK)
+	if (res.status == ICEPT_OK) {
 		intercept_agents_changed(m, req.ns, req.workload);
+		icept_send_state(icept_by_name(m, req.client, req.name)); /* WAITING while the agents apply it */
+	}
 	return 0;
 }
 
@@ -316,7 +361,9 @@ static void icept_on_leave(struct session *s, const struct msg_query *q)
 
 	for (i = s->m->intercepts.next; i != &s->m->intercepts; i = i->next) {
 		struct icept *ic = list_entry(i, struct icept, link);
-		if (ic->s == s && !strcmp(ic->req.name, q->text)) {
+		bool mine = ic->s == s || (!ic->s && s->has_icept_client &&
+					    !memcmp(ic->req.client, s->icept_client, ICEPT_CLIENT_LEN));
+		if (mine && !strcmp(ic->req.name, q->text)) {
 			log_info("session %s: intercept '%s' left", s->name, ic->req.name);
 			icept_free(ic);
 			return;
@@ -372,7 +419,7 @@ static void list_json_workload(struct json *j, struct mgr *m, const struct agent
 		json_obj_begin(j, NULL);
 		json_str(j, "pod", b->h.pod);
 		json_str(j, "ip", ip4_str(b->h.pod_ip, ip));
-		json_bool(j, "ready", true);
+		json_bool(j, "ready", agent_current(b)); /* it applied its rules */
 		json_obj_end(j);
 	}
 	json_arr_end(j);
@@ -412,9 +459,14 @@ static void icept_on_list(struct session *s, const struct msg_query *q)
 	json_init(&j, fp, false);
 	json_obj_begin(&j, NULL);
 	json_arr_begin(&j, "workloads");
+	if (q->text[0] && !session_covers(s, q->text)) {
+		m->st.intercepts_forbidden++;
+		log_warn("session %s: list of namespace %s refused: its token does not cover it", s->name, q->text);
+	}
 	for (i = m->agents.next; i != &m->agents; i = i->next) {
 		struct agent *a = list_entry(i, struct agent, link);
-		if (a->hello && (!q->text[0] || !strcmp(a->h.ns, q->text)) && first_of_workload(m, a))
+		if (a->hello && (!q->text[0] || !strcmp(a->h.ns, q->text)) && session_covers(s, a->h.ns) &&
+		    first_of_workload(m, a))
 			list_json_workload(&j, m, a);
 	}
 	json_arr_end(&j);
@@ -497,14 +549,19 @@ static void icept_sweep(struct loop *l, struct loop_timer *t)
 	bool state_due = now - m->icept_state_ms >= MGR_STATE_EVERY_MS;
 
 	agent_sweep(m);
+	list_for_each_safe(i, next, &m->sessions) {
+		struct session *s = list_entry(i, struct session, link);
+		if (s->n_intercepts)
+			session_check_alive(s, now);
+	}
 	list_for_each_safe(i, next, &m->intercepts) {
 		struct icept *ic = list_entry(i, struct icept, link);
 		if (!ic->s && now - ic->inactive_ms > MGR_INTERCEPT_TTL_MS) {
 			log_info("intercept '%s' of %s/%s: gone (its laptop did not come back)", ic->req.name,
 				 ic->req.ns, ic->req.workload);
 			icept_free(ic);
-		} else if (ic->s && state_due) {
-			icept_send_state(ic);
+		} else if (ic->s && (state_due || ic->state_sent != icept_state(ic))) {
+			icept_send_state(ic); /* an agent too slow to apply its rules is left behind */
 		}
 	}
 	if (state_due)
@@ -646,6 +703,11 @@ void intercept_agent_stream_done(struct mux_stream *st, int err)
 
 void intercept_stats(struct agent *a, const struct msg_agent_stats *st)
 {
+	bool applied = st->gen != a->gen_acked && st->gen == a->gen_sent;
+
+	a->gen_acked = st->gen;
+	if (applied)
+		icept_states_changed(a->m, a->h.ns, a->h.workload);
 	for (int i = 0; i < st->n; i++) {
 		struct icept *ic = icept_by_id(a->m, st->s[i].id);
 		if (ic && agent_serves(a, ic->req.ns, ic->req.workload)) {

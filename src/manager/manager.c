@@ -19,6 +19,7 @@
 
 #include "commands.h"
 #include "manager/conn.h"
+#include "manager/intercept.h"
 #include "manager/dns.h"
 #include "manager/icmp.h"
 #include "manager/session.h"
@@ -42,7 +43,9 @@ static void manager_usage(FILE *fp)
 		"addresses for them, relays UDP, ICMP echo and DNS.\n"
 		"\n"
 		"  --listen ADDR:PORT        address to accept tunnel connections on\n"
-		"  --token-file FILE         shared token (a line token=<hex>)\n"
+		"  --token-file FILE         shared token (a line token=<hex>; namespaces=A,B\n"
+		"                            limits its intercepts); several for several teams\n"
+		"  --agent-token-file FILE   the agents' token: intercepts (without it, no agents)\n"
 		"  --tls-dir DIR             TLS 1.3 with DIR/key.pem and DIR/cert.pem, made at\n"
 		"                            first start (an Ed25519 key, a self-signed certificate)\n"
 		"  --cert FILE --key FILE    TLS 1.3 with this certificate and key\n"
@@ -200,7 +203,12 @@ static int parse_opt(int opt, const char *arg, struct mgr_config *c)
 			       ? arg_error("--listen", arg, "not an IPv4 ADDR:PORT:")
 			       : 0;
 	case 't':
-		c->token_path = arg;
+		if (c->n_tokens >= MGR_TOKENS_MAX)
+			return arg_error("--token-file", arg, "too many (at most 16):");
+		c->tokens[c->n_tokens++].path = arg;
+		return 0;
+	case 'a':
+		c->agent_token_path = arg;
 		return 0;
 	case 'p':
 		c->flags[INFO_SRC_POD] = arg;
@@ -240,6 +248,7 @@ static int parse_opt(int opt, const char *arg, struct mgr_config *c)
 static const struct option manager_opts[] = {
 	{ "listen", required_argument, NULL, 'l' },
 	{ "token-file", required_argument, NULL, 't' },
+	{ "agent-token-file", required_argument, NULL, 'a' },
 	{ "pod-cidr", required_argument, NULL, 'p' },
 	{ "service-cidr", required_argument, NULL, 's' },
 	{ "cluster-domain", required_argument, NULL, 'd' },
@@ -353,7 +362,7 @@ static int manager_args(int argc, char **argv, struct mgr_config *c)
 		return -EINVAL;
 	if (c->print_fingerprint)
 		return 0;
-	if (!c->listen_port || !c->token_path) {
+	if (!c->listen_port || !c->n_tokens) {
 		fprintf(stderr, "subway manager: --listen and --token-file are required (try --help)\n");
 		return -EINVAL;
 	}
@@ -499,19 +508,39 @@ static int mgr_signals(struct mgr *m)
 	return m->sig_fd < 0 ? m->sig_fd : 0;
 }
 
-static int mgr_load_token(struct mgr *m)
+static int mgr_load_token(const char *path, struct auth_token *out, char *namespaces, size_t nslen)
 {
 	struct token_file tf;
 	char err[256] = "";
-	int ret = auth_token_file_load(m->cfg.token_path, &tf, err, sizeof(err));
+	int ret = auth_token_file_load(path, &tf, err, sizeof(err));
 
 	if (ret < 0) {
-		log_err("token file %s: %s", m->cfg.token_path, err[0] ? err : strerror(-ret));
+		log_err("token file %s: %s", path, err[0] ? err : strerror(-ret));
 		return ret;
 	}
-	m->cfg.token = tf.token;
+	*out = tf.token;
 	auth_token_wipe(&tf.token);
+	if (namespaces)
+		snprintf(namespaces, nslen, "%s", tf.namespaces);
 	return 0;
+}
+
+/* The laptops' tokens, and the agents' when they are taken. */
+static int mgr_load_tokens(struct mgr *m)
+{
+	int ret = 0;
+
+	for (int i = 0; i < m->cfg.n_tokens && ret == 0; i++) {
+		struct mgr_token *t = &m->cfg.tokens[i];
+		ret = mgr_load_token(t->path, &t->tok, t->namespaces, sizeof(t->namespaces));
+		if (ret == 0 && t->namespaces[0])
+			log_info("token file %s: intercepts in %s only", t->path, t->namespaces);
+	}
+	if (ret == 0 && m->cfg.agent_token_path) {
+		ret = mgr_load_token(m->cfg.agent_token_path, &m->cfg.agent_token, NULL, 0);
+		m->cfg.agents = ret == 0;
+	}
+	return ret;
 }
 
 /* The certificate and key: from files, or from --tls-dir (made there at
@@ -601,8 +630,9 @@ static int mgr_init(struct mgr *m)
 	m->loop = loop_new();
 	if (!m->loop)
 		return -ENOMEM;
-	if ((ret = mgr_load_token(m)) < 0 || (ret = mgr_tls_init(m)) < 0 || (ret = mgr_signals(m)) < 0)
+	if ((ret = mgr_load_tokens(m)) < 0 || (ret = mgr_tls_init(m)) < 0 || (ret = mgr_signals(m)) < 0)
 		return ret;
+	intercept_init(m);
 	if ((ret = icmp_init(m)) < 0 || (ret = dns_init(m)) < 0)
 		return ret;
 	return mgr_listen(m);
@@ -613,6 +643,7 @@ static void mgr_fini(struct mgr *m)
 	while (!list_empty(&m->sessions))
 		session_free(list_entry(m->sessions.next, struct session, link));
 	conn_free_all(m);
+	intercept_fini(m);
 	listener_fini(&m->listener);
 	icmp_fini(m);
 	dns_fini(m);
@@ -620,7 +651,9 @@ static void mgr_fini(struct mgr *m)
 		close(m->sig_fd);
 	loop_free(m->loop);
 	tls_ctx_free(m->tls_ctx);
-	auth_token_wipe(&m->cfg.token);
+	for (int i = 0; i < m->cfg.n_tokens; i++)
+		auth_token_wipe(&m->cfg.tokens[i].tok);
+	auth_token_wipe(&m->cfg.agent_token);
 }
 
 /* What the manager announces, and where each value came from. */

@@ -50,6 +50,8 @@
 #define MGR_DNS_TIMEOUT_MS 5000
 #define MGR_DNS_QUERY_MAX 1024       /* queries kept for a retry over TCP; longer ones are not retried */
 #define MGR_DNS_TCP_MAX 64           /* TCP retries in flight, all sessions */
+#define MGR_TOKENS_MAX 16            /* --token-file, given several times */
+#define MGR_LAPTOP_QUIET_MS 3500     /* a session holding intercepts silent this long is gone */
 #define MGR_CLOSE_LINGER_MS 2000     /* time to flush a last frame before closing */
 #define MGR_TOS_DEFAULT 0x04         /* DSCP 1 (LE, RFC 8622): rare in clusters, ECN bits clear */
 #define MGR_DIAL_TIMEOUT_DEFAULT 5000
@@ -58,11 +60,22 @@ struct mgr_limits {
 	uint32_t sessions, flows, dials, dial_rate, dial_burst, udp;
 };
 
+/* A laptops' token (--token-file, several for several teams): a laptop
+ * proves one, and may intercept in the namespaces it covers. */
+struct mgr_token {
+	const char *path;
+	struct auth_token tok;
+	char namespaces[AUTH_NAMESPACES_MAX]; /* "": every one */
+};
+
 struct mgr_config {
 	uint32_t listen_addr;
 	uint16_t listen_port;
-	const char *token_path;
-	struct auth_token token;
+	int n_tokens;
+	struct mgr_token tokens[MGR_TOKENS_MAX];
+	const char *agent_token_path; /* --agent-token-file: agents prove this one */
+	struct auth_token agent_token;
+	bool agents;                  /* ... and so they are taken */
 	struct cidr_list pod, svc;
 	char domain[64];
 	uint32_t dns; /* 0: none known */
@@ -99,6 +112,9 @@ struct mgr_stats {
 	/* not an open proxy: what policy refused, and what limits cut */
 	uint64_t forbidden_tcp, forbidden_udp, forbidden_icmp;
 	uint64_t limit_sessions, limit_flows, limit_dials, limit_rate, limit_udp;
+	/* intercepts: agents refused (a pod's address it does not connect from,
+	 * a pod another agent holds), requests outside the token's namespaces */
+	uint64_t agents_refused, intercepts_forbidden;
 };
 
 struct conn;

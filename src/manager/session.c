@@ -15,6 +15,7 @@
 #include "manager/conn.h"
 #include "manager/dns.h"
 #include "manager/flow.h"
+#include "manager/intercept.h"
 #include "manager/icmp.h"
 #include "manager/manager.h"
 #include "manager/trunk.h"
@@ -76,6 +77,7 @@ void session_free(struct session *s)
 	struct mgr *m = s->m;
 	unsigned flows = s->n_flows;
 
+	intercept_session_lost(s); /* first: the agents serve the app again */
 	trunk_free_all(s);
 	flow_free_all(s);
 	udp_free_all(s);
@@ -162,6 +164,11 @@ static int session_frame(struct session *s, const struct frame_hdr *h, const uin
 		return 0;
 	case FT_ERROR:
 		return session_peer_error(s, p, h->len);
+	case FT_INTERCEPT:
+	case FT_LEAVE:
+	case FT_LIST:
+	case FT_ENV:
+		return intercept_frame(s, h->type, p, h->len);
 	}
 	return -EPROTO;
 }
@@ -212,12 +219,39 @@ static void session_on_event(struct loop *l, int fd, uint32_t events, void *arg)
 		why = "closed by the client";
 	else if (r < 0 && r != -EAGAIN)
 		why = strerror(-r);
+	else if (r > 0)
+		s->rx_ms = loop_now_ms(l);
 	if (why) {
 		log_info("session %s: control connection %s", s->name, why);
 		session_free(s);
 		return;
 	}
 	session_input(s);
+}
+
+bool session_covers(const struct session *s, const char *ns)
+{
+	return auth_namespace_covered(s->m->cfg.tokens[s->token].namespaces, ns);
+}
+
+void session_check_alive(struct session *s, uint64_t now)
+{
+	struct msg_heartbeat hb = { .t = now };
+	uint8_t *p;
+	ssize_t n;
+
+	if (now - s->rx_ms > MGR_LAPTOP_QUIET_MS) {
+		log_info("session %s: the laptop stopped answering (%d ms without a word)", s->name,
+			 MGR_LAPTOP_QUIET_MS);
+		session_free(s);
+		return;
+	}
+	if (!(p = session_reserve(s, 64)))
+		return;
+	if ((n = msg_heartbeat_encode(p, 64, FT_HEARTBEAT, &hb)) > 0) {
+		session_commit(s, (size_t)n);
+		session_kick(s);
+	}
 }
 
 static void session_log_new(const struct session *s)
@@ -229,7 +263,7 @@ static void session_log_new(const struct session *s)
 }
 
 int session_new(struct mgr *m, struct wire *w, const uint8_t id[PROTO_SESSION_LEN],
-		uint32_t peer, uint16_t peer_port, const char *client)
+		uint32_t peer, uint16_t peer_port, const char *client, int token)
 {
 	struct session *s = calloc(1, sizeof(*s));
 	int ret;
@@ -245,8 +279,9 @@ int session_new(struct mgr *m, struct wire *w, const uint8_t id[PROTO_SESSION_LE
 	snprintf(s->client, sizeof(s->client), "%s", client);
 	s->peer = peer;
 	s->peer_port = peer_port;
+	s->token = token;
 	s->dial_tokens = (uint64_t)m->cfg.lim.dial_burst * 1000;
-	s->dial_ms = loop_now_ms(m->loop);
+	s->dial_ms = s->rx_ms = loop_now_ms(m->loop);
 	list_init(&s->flows);
 	for (int k = 0; k < SREQ_KINDS; k++)
 		list_init(&s->reqs[k]);

@@ -6,6 +6,7 @@
  * Ownership: struct mgr owns the sessions (m->sessions); a session owns its
  * control connection's fd and wire, its flows, trunks and UDP flows. */
 #pragma once
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -13,6 +14,7 @@
 #include "common/list.h"
 #include "manager/manager.h"
 #include "net/wire.h"
+#include "proto/intercept.h"
 
 struct udp_flow;
 
@@ -44,8 +46,12 @@ struct session {
 	unsigned n_flows, n_dials, n_udp, n_intercepts;
 	uint64_t dial_tokens; /* dial rate bucket, in thousandths of a dial */
 	uint64_t dial_ms;     /* when it was last filled */
+	uint64_t rx_ms;       /* when the control connection last brought bytes */
 	uint32_t peer;
 	uint16_t peer_port;
+	int token;         /* the index of the token it proved (m->cfg.tokens) */
+	bool has_icept_client;            /* its daemon's id for intercepts, once it asked for one */
+	uint8_t icept_client[ICEPT_CLIENT_LEN];
 	char client[PROTO_NAME_MAX];
 	char name[24]; /* short id for logs */
 };
@@ -58,7 +64,9 @@ void sreq_end(struct sreq *r, enum sreq_kind k);
 
 /* Takes fd and the wire's buffers (w is zeroed); 0 or -errno. */
 int session_new(struct mgr *m, struct wire *w, const uint8_t id[PROTO_SESSION_LEN],
-		uint32_t peer, uint16_t peer_port, const char *client);
+		uint32_t peer, uint16_t peer_port, const char *client, int token);
+/* The session's token covers namespace ns (intercepts, LIST, ENV). */
+bool session_covers(const struct session *s, const char *ns);
 struct session *session_find(struct mgr *m, const uint8_t id[PROTO_SESSION_LEN]);
 void session_free(struct session *s);
 /* Queueing on the control connection: p = session_reserve(s, n) (NULL
@@ -68,3 +76,7 @@ void session_free(struct session *s);
 uint8_t *session_reserve(struct session *s, size_t n);
 void session_commit(struct session *s, size_t n);
 void session_kick(struct session *s);
+/* Called every second for a session holding intercepts: it must answer
+ * a heartbeat within MGR_LAPTOP_QUIET_MS, or it is gone (its intercepts
+ * turn INACTIVE and the agents serve the app).  May free s. */
+void session_check_alive(struct session *s, uint64_t now);

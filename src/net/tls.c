@@ -94,8 +94,7 @@ const char *tls_last_error(char *buf, size_t len)
 char *tls_fp_str(const uint8_t fp[TLS_FP_LEN], char *out)
 {
 	memcpy(out, "sha256:", 7);
-	for (int i = 0; i < TLS_FP_LEN; i++)
-		snprintf(out + 7 + 2 * i, 3, "%02x", fp[i]);
+	hex_encode(fp, TLS_FP_LEN, out + 7);
 	return out;
 }
 

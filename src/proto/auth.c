@@ -83,32 +83,6 @@ void auth_token_wipe(struct auth_token *tok)
 
 /* ---- token files ---- */
 
-/* Decodes exactly 2 * n hex digits from s into out.  Returns -1 on success,
- * or the index of the first bad digit. */
-static long hex_decode(const char *s, uint8_t *out, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		int hi = hex_digit(s[2 * i]), lo = hex_digit(s[2 * i + 1]);
-		if (hi < 0)
-			return (long)(2 * i);
-		if (lo < 0)
-			return (long)(2 * i + 1);
-		out[i] = (uint8_t)(hi << 4 | lo);
-	}
-	return -1;
-}
-
-static void hex_encode(const uint8_t *p, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[p[i] >> 4];
-		out[2 * i + 1] = digits[p[i] & 15];
-	}
-	out[2 * n] = 0;
-}
-
 /* One "KEY=VALUE" line being parsed: both parts trimmed, NUL-terminated
  * in a private copy of the line. */
 struct tf_line {
@@ -186,6 +160,49 @@ static int tf_fingerprint(const struct tf_line *l, struct token_file *out, char 
 	return 0;
 }
 
+/* Names as Kubernetes spells namespaces: [a-z0-9-], 1..63, commas between. */
+static int tf_namespaces(const struct tf_line *l, struct token_file *out, char *err, size_t errlen)
+{
+	const char *s = l->val;
+	size_t run = 0;
+
+	for (const char *q = s;; q++) {
+		if (*q == ',' || !*q) {
+			if (run == 0 || run > 63) {
+				tf_error(err, errlen, l, "namespaces: `%.80s' is not NAME[,NAME...]", s);
+				return -EINVAL;
+			}
+			if (!*q)
+				break;
+			run = 0;
+		} else if ((*q >= 'a' && *q <= 'z') || (*q >= '0' && *q <= '9') || *q == '-') {
+			run++;
+		} else {
+			tf_error(err, errlen, l, "namespaces: `%c' in `%.80s' (names are [a-z0-9-])", *q, s);
+			return -EINVAL;
+		}
+	}
+	if (strlen(s) >= sizeof(out->namespaces)) {
+		tf_error(err, errlen, l, "namespaces: longer than %d characters", AUTH_NAMESPACES_MAX - 1);
+		return -EINVAL;
+	}
+	snprintf(out->namespaces, sizeof(out->namespaces), "%s", s);
+	return 0;
+}
+
+bool auth_namespace_covered(const char *list, const char *ns)
+{
+	size_t n = strlen(ns);
+
+	if (!list[0])
+		return true;
+	for (const char *p = list; *p; p += strcspn(p, ",") + (p[strcspn(p, ",")] == ',')) {
+		if (strcspn(p, ",") == n && !strncmp(p, ns, n))
+			return true;
+	}
+	return false;
+}
+
 static char *trim(char *s)
 {
 	char *e;
@@ -227,7 +244,7 @@ static int tf_split(char *line, struct tf_line *l, char *err, size_t errlen)
 static int tf_field(const struct tf_line *l, struct token_file *out, unsigned *seen,
 		    char *err, size_t errlen)
 {
-	static const char *const keys[] = { "token", "manager", "fingerprint" };
+	static const char *const keys[] = { "token", "manager", "fingerprint", "namespaces" };
 	unsigned i;
 
 	for (i = 0; i < ARRAY_SIZE(keys); i++)
@@ -246,6 +263,8 @@ static int tf_field(const struct tf_line *l, struct token_file *out, unsigned *s
 		return tf_token(l, out, err, errlen);
 	if (i == 1)
 		return tf_manager(l, out, err, errlen);
+	if (i == 3)
+		return tf_namespaces(l, out, err, errlen);
 	return tf_fingerprint(l, out, err, errlen);
 }
 

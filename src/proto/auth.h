@@ -34,6 +34,8 @@ int auth_random(void *buf, size_t len);
  *   fingerprint=sha256:<64 hex>          (optional, the manager's certificate)
  * Unknown keys are rejected.  Parsing is pure (auth_token_file_parse);
  * auth_token_file_load reads the file (at most 4 KiB) then parses. */
+#define AUTH_NAMESPACES_MAX 512
+
 struct token_file {
 	struct auth_token token;
 	bool has_manager;
@@ -41,7 +43,12 @@ struct token_file {
 	uint16_t manager_port;
 	bool has_fingerprint;
 	uint8_t fingerprint[32];
+	/* namespaces=NS[,NS...]: the only namespaces whose workloads the
+	 * token's holders may intercept (list too); "" for every one. */
+	char namespaces[AUTH_NAMESPACES_MAX];
 };
+/* ns is one of list's comma-separated names, or list is "" (every one). */
+bool auth_namespace_covered(const char *list, const char *ns);
 /* 0 or -EINVAL; on error, err (if non-NULL) gets a one-line reason naming the bad value. */
 int auth_token_file_parse(const char *text, size_t len, struct token_file *out, char *err, size_t errlen);
 /* 0, -errno from reading (err names the path), -EFBIG over

@@ -279,10 +279,10 @@ static bool ctl_value_get(const struct ctl_key *k, const struct ctl_req *req, ch
 	case CTL_UINT32:
 	case CTL_MS: snprintf(out, size, "%u", *CFIELD(req, k, uint32_t)); return true;
 	case CTL_FINGERPRINT: {
-		const uint8_t *fp = CFIELD(req, k, uint8_t);
-		size_t o = (size_t)snprintf(out, size, "sha256:");
-		for (size_t i = 0; i < k->size && o + 2 < size; i++, o += 2)
-			snprintf(out + o, size - o, "%02x", fp[i]);
+		if (size < 7 + 2 * k->size + 1)
+			return false;
+		memcpy(out, "sha256:", 7);
+		hex_encode(CFIELD(req, k, uint8_t), k->size, out + 7);
 		return true;
 	}
 	case CTL_ONE: snprintf(out, size, "1"); return *CFIELD(req, k, bool);

@@ -59,7 +59,8 @@ static bool mode_ok(uint8_t mode)
 static bool intercept_ok(const struct msg_intercept *m)
 {
 	return icept_name_ok(m->name) && icept_name_ok(m->ns) && icept_name_ok(m->workload) &&
-	       m->local_port && mode_ok(m->mode) && (m->mode != ICEPT_GLOBAL || !m->filter.n_headers);
+	       m->local_port && mode_ok(m->mode) && (m->mode != ICEPT_GLOBAL || !m->filter.n_headers) &&
+	       m->resume <= 1;
 }
 
 ssize_t msg_intercept_encode(uint8_t *out, size_t cap, const struct msg_intercept *m)
@@ -79,6 +80,7 @@ ssize_t msg_intercept_encode(uint8_t *out, size_t cap, const struct msg_intercep
 	put_filter(&w, &m->filter);
 	frame_put_text(&w, m->holder, sizeof(m->holder), false);
 	wcursor_bytes(&w, m->client, sizeof(m->client));
+	wcursor_u8(&w, m->resume);
 	return frame_end(&w, FT_INTERCEPT);
 }
 
@@ -98,6 +100,7 @@ int msg_intercept_decode(const uint8_t *p, size_t len, struct msg_intercept *m)
 	get_filter(&c, &m->filter);
 	frame_get_text(&c, m->holder, sizeof(m->holder), false);
 	cursor_bytes(&c, m->client, sizeof(m->client));
+	m->resume = cursor_u8(&c);
 	if (!c.err && !intercept_ok(m))
 		cursor_fail(&c);
 	return cursor_end(&c);
@@ -110,7 +113,7 @@ ssize_t msg_intercept_result_encode(uint8_t *out, size_t cap, const struct msg_i
 	struct wcursor w;
 
 	frame_begin(&w, out, cap);
-	if (!icept_name_ok(m->name) || m->status > ICEPT_ERROR || (m->status == ICEPT_OK) != (m->id != 0))
+	if (!icept_name_ok(m->name) || m->status > ICEPT_GONE || (m->status == ICEPT_OK) != (m->id != 0))
 		w.inval = true;
 	frame_put_text(&w, m->name, sizeof(m->name), false);
 	wcursor_u8(&w, m->status);
@@ -131,7 +134,7 @@ int msg_intercept_result_decode(const uint8_t *p, size_t len, struct msg_interce
 	m->id = cursor_u32(&c);
 	m->port = cursor_u16(&c);
 	frame_get_text(&c, m->text, sizeof(m->text), true);
-	if (!c.err && (!icept_name_ok(m->name) || m->status > ICEPT_ERROR || (m->status == ICEPT_OK) != (m->id != 0)))
+	if (!c.err && (!icept_name_ok(m->name) || m->status > ICEPT_GONE || (m->status == ICEPT_OK) != (m->id != 0)))
 		cursor_fail(&c);
 	return cursor_end(&c);
 }
@@ -263,6 +266,7 @@ ssize_t msg_agent_rules_encode(uint8_t *out, size_t cap, const struct msg_agent_
 	frame_begin(&w, out, cap);
 	if (m->n > ICEPT_RULES_MAX)
 		w.inval = true;
+	wcursor_u32(&w, m->gen);
 	wcursor_u8(&w, m->n);
 	for (int i = 0; i < m->n && i < ICEPT_RULES_MAX; i++) {
 		const struct icept_rule *r = &m->r[i];
@@ -284,6 +288,7 @@ int msg_agent_rules_decode(const uint8_t *p, size_t len, struct msg_agent_rules 
 
 	memset(m, 0, sizeof(*m));
 	cursor_init(&c, p, len);
+	m->gen = cursor_u32(&c);
 	m->n = cursor_u8(&c);
 	if (m->n > ICEPT_RULES_MAX)
 		cursor_fail(&c);
@@ -310,6 +315,7 @@ ssize_t msg_agent_stats_encode(uint8_t *out, size_t cap, const struct msg_agent_
 	frame_begin(&w, out, cap);
 	if (m->n > ICEPT_RULES_MAX)
 		w.inval = true;
+	wcursor_u32(&w, m->gen);
 	wcursor_u8(&w, m->n);
 	for (int i = 0; i < m->n && i < ICEPT_RULES_MAX; i++) {
 		wcursor_u32(&w, m->s[i].id);
@@ -326,6 +332,7 @@ int msg_agent_stats_decode(const uint8_t *p, size_t len, struct msg_agent_stats 
 
 	memset(m, 0, sizeof(*m));
 	cursor_init(&c, p, len);
+	m->gen = cursor_u32(&c);
 	m->n = cursor_u8(&c);
 	if (m->n > ICEPT_RULES_MAX)
 		cursor_fail(&c);

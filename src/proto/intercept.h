@@ -25,7 +25,7 @@ enum icept_mode { ICEPT_GLOBAL = 1, ICEPT_PERSONAL = 2, ICEPT_MIRROR = 3 };
 /* ACTIVE: the laptop holds it and a pod serves it; WAITING: no pod ready;
  * INACTIVE: the laptop stopped answering (kept for the session TTL). */
 enum icept_state { ICEPT_ACTIVE = 1, ICEPT_WAITING = 2, ICEPT_INACTIVE = 3 };
-enum icept_status { ICEPT_OK = 0, ICEPT_REFUSED = 1, ICEPT_UNKNOWN = 2, ICEPT_ERROR = 3 };
+enum icept_status { ICEPT_OK = 0, ICEPT_REFUSED = 1, ICEPT_UNKNOWN = 2, ICEPT_ERROR = 3, ICEPT_GONE = 4 };
 
 /* Which HTTP requests a personal intercept (or a filtered mirror) takes:
  * every header condition (name case-insensitive, value exact) and the
@@ -49,6 +49,7 @@ struct msg_intercept {
 	struct icept_filter filter;
 	char holder[ICEPT_NAME_MAX];  /* user@host, for messages to others */
 	uint8_t client[ICEPT_CLIENT_LEN]; /* the daemon's id, the same across reconnects */
+	uint8_t resume;             /* 1: only take back one the manager still holds (ICEPT_GONE if not) */
 };
 
 /* INTERCEPT_RESULT, manager -> daemon. */
@@ -98,12 +99,14 @@ struct icept_rule {
 };
 
 struct msg_agent_rules {
+	uint32_t gen;               /* counts the agent's rule sets; its stats name the last one applied */
 	uint8_t n;
 	struct icept_rule r[ICEPT_RULES_MAX];
 };
 
 /* AGENT_STATS, agent -> manager: per intercept, since the agent started. */
 struct msg_agent_stats {
+	uint32_t gen;               /* the last AGENT_RULES applied (redirects in place) */
 	uint8_t n;
 	struct {
 		uint32_t id;

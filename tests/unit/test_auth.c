@@ -236,6 +236,15 @@ static void test_token_good(void **state)
 	snprintf(t, sizeof(t), "token=%s%s\n", TOK64, TOK64);
 	assert_int_equal(parse(t, &tf, err, sizeof(err)), 0);
 	assert_int_equal(tf.token.len, 64);
+	/* namespaces: a list the token covers */
+	assert_int_equal(parse("token=" TOK64 "\nnamespaces=dev,team-a\n", &tf, err, sizeof(err)), 0);
+	assert_string_equal(tf.namespaces, "dev,team-a");
+	assert_true(auth_namespace_covered(tf.namespaces, "dev"));
+	assert_true(auth_namespace_covered(tf.namespaces, "team-a"));
+	assert_false(auth_namespace_covered(tf.namespaces, "team"));
+	assert_false(auth_namespace_covered(tf.namespaces, "de"));
+	assert_false(auth_namespace_covered(tf.namespaces, "default"));
+	assert_true(auth_namespace_covered("", "anything"));
 	/* the error buffer is optional */
 	assert_int_equal(parse("token=" TOK64, &tf, NULL, 0), 0);
 }
@@ -290,6 +299,11 @@ static void test_token_bad(void **state)
 	BAD("token=" TOK64 "\nfingerprint=sha256:AA:BB\n", "fingerprint");
 	BAD("token=" TOK64 "\x1b[2J\n", "line 1: control character 0x1b");
 	BAD("token=" TOK64 "\nfoo\rbar\n", "line 2: control character 0x0d");
+	BAD("token=" TOK64 "\nnamespaces=\n", "namespaces: `' is not NAME");
+	BAD("token=" TOK64 "\nnamespaces=dev,,qa\n", "is not NAME");
+	BAD("token=" TOK64 "\nnamespaces=dev,\n", "is not NAME");
+	BAD("token=" TOK64 "\nnamespaces=Dev\n", "namespaces: `D' in `Dev'");
+	BAD("token=" TOK64 "\nnamespaces=a b\n", "namespaces: ` '");
 	expect_bad("token=" TOK64 "\n#\0x\n", 6 + 64 + 5, "line 2: NUL byte");
 
 	/* a bad token is never echoed */

@@ -67,6 +67,13 @@ static void test_intercept_roundtrip(void **state)
 	/* trailing bytes, a cut, a bad mode */
 	assert_int_equal(msg_intercept_decode(buf + FRAME_HDR_LEN, (size_t)n - FRAME_HDR_LEN + 1, &d), -EBADMSG);
 	assert_int_equal(msg_intercept_decode(buf + FRAME_HDR_LEN, (size_t)n - FRAME_HDR_LEN - 1, &d), -EBADMSG);
+	/* resume is a flag: 0 or 1 */
+	m.resume = 1;
+	assert_int_equal(msg_intercept_encode(buf, sizeof(buf), &m), n);
+	assert_int_equal(msg_intercept_decode(buf + FRAME_HDR_LEN, (size_t)n - FRAME_HDR_LEN, &d), 0);
+	assert_int_equal(d.resume, 1);
+	buf[n - 1] = 2;
+	assert_int_equal(msg_intercept_decode(buf + FRAME_HDR_LEN, (size_t)n - FRAME_HDR_LEN, &d), -EBADMSG);
 }
 
 static void test_intercept_rules(void **state)
@@ -153,8 +160,8 @@ static void test_agent_hello(void **state)
 
 static void test_rules_stats_queries(void **state)
 {
-	struct msg_agent_rules r = { .n = 2 }, rd;
-	struct msg_agent_stats s = { .n = 1, .s = { { .id = 4, .connections = 3, .requests = 2, .dropped = 1 } } }, sd;
+	struct msg_agent_rules r = { .gen = 77, .n = 2 }, rd;
+	struct msg_agent_stats s = { .gen = 77, .n = 1, .s = { { .id = 4, .connections = 3, .requests = 2, .dropped = 1 } } }, sd;
 	struct msg_query q = { .id = 9 }, qd;
 	ssize_t n;
 
@@ -169,12 +176,14 @@ static void test_rules_stats_queries(void **state)
 	seed("agent-rules", buf, (size_t)n);
 	assert_int_equal(msg_agent_rules_decode(buf + FRAME_HDR_LEN, (size_t)n - FRAME_HDR_LEN, &rd), 0);
 	assert_true(rd.r[0].active && !rd.r[1].active);
+	assert_int_equal(rd.gen, 77);
 	assert_string_equal(rd.r[1].filter.hvalue[0], "bob");
 	n = msg_agent_stats_encode(buf, sizeof(buf), &s);
 	assert_true(n > 0);
 	seed("agent-stats", buf, (size_t)n);
 	assert_int_equal(msg_agent_stats_decode(buf + FRAME_HDR_LEN, (size_t)n - FRAME_HDR_LEN, &sd), 0);
 	assert_int_equal(sd.s[0].dropped, 1);
+	assert_int_equal(sd.gen, 77);
 	n = msg_query_encode(buf, sizeof(buf), FT_LIST, &q); /* "" lists every namespace */
 	assert_true(n > 0);
 	seed("list", buf, (size_t)n);

@@ -1,5 +1,5 @@
 /* A connection to the manager through its handshake (pconn.h). */
-#include "daemon/pconn.h"
+#include "net/pconn.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -202,7 +202,7 @@ static int pconn_on_hello(struct pconn *pc, const uint8_t *p, size_t len)
 		return -EIO;
 	memcpy(a.nonce, pc->nonce, sizeof(a.nonce));
 	auth_mac(&cfg->token, AUTH_ROLE_CLIENT, h.nonce, a.nonce, a.kind, a.session, a.mac);
-	snprintf(a.client, sizeof(a.client), "subway-daemon");
+	snprintf(a.client, sizeof(a.client), "%s", cfg->client[0] ? cfg->client : "subway-daemon");
 	n = msg_auth_encode(buf, sizeof(buf), &a);
 	if (n < 0)
 		return (int)n;
@@ -222,7 +222,9 @@ static int pconn_on_auth_ok(struct pconn *pc, const uint8_t *p, size_t len)
 
 	if (msg_auth_ok_decode(p, len, &ok) < 0)
 		return -EBADMSG;
-	sess = pc->kind == CONN_CONTROL ? ok.session : cfg->session;
+	/* A control connection learns its session here; an agent's id only
+	 * enters the proof; flows and trunks name their session. */
+	sess = pc->kind == CONN_CONTROL || pc->kind == CONN_AGENT ? ok.session : cfg->session;
 	auth_mac(&cfg->token, AUTH_ROLE_SERVER, pc->server_nonce, pc->nonce, (uint8_t)pc->kind, sess, mac);
 	if (!auth_mac_equal(mac, ok.mac)) {
 		pconn_failf(pc, -EACCES, "the manager failed to prove it knows the token");
