@@ -241,6 +241,9 @@ int kubelet_run_args(const struct lab *lab, const struct lab_pod *p, const char 
 	argvb_add(a, "--log-driver=k8s-file");
 	argvb_add(a, "--log-opt=path=%s/logs/%s.log", lab->dir, key);
 	argvb_add(a, "--volume=" LAB_NETNS_ETC "/%s-%s/resolv.conf:/etc/resolv.conf:ro", lab->name, p->name);
+	/* podman's own defaults that a kubelet does not set (it keeps PATH, HOSTNAME) */
+	argvb_add(a, "--unsetenv=TERM");
+	argvb_add(a, "--unsetenv=container");
 	for (int i = 0; i < s->nvolumes; i++)
 		if (s->volumes[i].mount[0])
 			argvb_add(a, "--volume=%s/volumes/%s/%s:%s%s", lab->dir, p->name, s->volumes[i].name,

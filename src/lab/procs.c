@@ -128,7 +128,7 @@ static pid_t start_nginx(struct lab *lab, const struct lab_proc *p, uint32_t lis
 	char prefix[96], tmp[112], conf[128], errlog[128], www[96], rel[64];
 	const char *nginx[] = { "nginx", "-p", prefix, "-c", conf, "-e", errlog, "-g", "daemon off;", NULL };
 	const char *cmd[PROC_ARGS];
-	struct nginx_site site = { prefix, errlog, listen, port, p->name, body, big ? www : NULL };
+	struct nginx_site site = { prefix, errlog, listen, port, p->name, body, big ? www : NULL, env != NULL };
 	struct text t;
 	pid_t pid;
 	int n = 0;

@@ -355,6 +355,10 @@ void render_nginx(struct text *t, const struct nginx_site *s)
 {
 	char a[16];
 
+	/* A master process writes its title over its environment (what
+	 * /proc/PID/environ shows): a pod's app keeps it readable. */
+	if (s->single)
+		text_printf(t, "master_process off;\n");
 	text_printf(t, "worker_processes 1;\nuser nobody nogroup;\npid %s/nginx.pid;\nerror_log %s warn;\n",
 		    s->prefix, s->error_log);
 	text_printf(t, "events { worker_connections 4096; }\nhttp {\n\taccess_log off;\n"

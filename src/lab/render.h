@@ -38,6 +38,7 @@ struct nginx_site {
 	const char *pod;     /* for the X-Pod header */
 	const char *body;
 	const char *www;     /* NULL: no /big */
+	bool single;         /* one process (no master): its environment stays readable in /proc */
 };
 void render_nginx(struct text *t, const struct nginx_site *s);
 

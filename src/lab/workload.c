@@ -248,6 +248,8 @@ static int restart_pod(struct lab *lab, const struct lab_pod *pod, bool with_age
 	kubelet_remove_container(lab, key);
 	snprintf(path, sizeof(path), "%s/volumes/%s/%s", lab->dir, pod->name, INJECT_AGENT);
 	rm_rf(path);
+	*strrchr(path, '/') = 0;
+	rmdir(path); /* when it holds nothing else */
 	lab_ns_name(names[0], LAB_NS_MAX, lab->name, pod->name);
 	netns_kill_all(names, 1);
 	for (int i = 0; i < n && pid == 0; i++)
