@@ -296,25 +296,25 @@ static void json_agent(struct json *j, const struct lab *lab, const struct kubel
 }
 
 /* The workloads the lab holds, each with its file and whether it has the agent. */
-static void json_workloads(struct json *j, const struct lab *lab)
+static void json_workload(struct json *j, const struct lab *lab, const char *ns, const char *name)
 {
 	const struct lab_pod *pods[8];
 	char err[256], path[256];
-	struct jval *w = workload_load(lab, "default", "web", err, sizeof(err));
+	struct jval *w = workload_load(lab, ns, name, err, sizeof(err));
 	const struct jval *cs = jval_ptr(w, "/spec/template/spec/containers");
 	bool injected = false;
 	int n = w ? workload_pods(w, pods, (int)ARRAY_SIZE(pods)) : 0;
 
-	json_arr_begin(j, "workloads");
-	for (size_t i = 0; cs && i < cs->n; i++)
-		injected |= jval_str(jval_get(cs->items[i], "name")) && !strcmp(jval_str(jval_get(cs->items[i], "name")),
-										 "subway-agent");
+	for (size_t i = 0; cs && i < cs->n; i++) {
+		const char *c = jval_str(jval_get(cs->items[i], "name"));
+		injected |= c && !strcmp(c, "subway-agent");
+	}
 	if (w) {
-		snprintf(path, sizeof(path), "%s/workloads/default/web.json", lab->dir);
+		snprintf(path, sizeof(path), "%s/workloads/%s/%s.json", lab->dir, ns, name);
 		json_obj_begin(j, NULL);
 		json_str(j, "kind", jval_str(jval_get(w, "kind")));
-		json_str(j, "namespace", "default");
-		json_str(j, "name", "web");
+		json_str(j, "namespace", ns);
+		json_str(j, "name", name);
 		json_str(j, "file", path);
 		json_arr_begin(j, "pods");
 		for (int k = 0; k < n; k++)
@@ -323,8 +323,17 @@ static void json_workloads(struct json *j, const struct lab *lab)
 		json_bool(j, "injected", injected);
 		json_obj_end(j);
 	}
-	json_arr_end(j);
 	jval_free(w);
+}
+
+static void json_workloads(struct json *j, const struct lab *lab)
+{
+	const char *ns, *name;
+
+	json_arr_begin(j, "workloads");
+	for (size_t i = 0; workload_held(i, &ns, &name); i++)
+		json_workload(j, lab, ns, name);
+	json_arr_end(j);
 }
 
 static void json_pods(struct json *j, const struct lab *lab, const struct live *lv)

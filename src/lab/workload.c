@@ -52,6 +52,15 @@ static const struct {
 	{ "default", "web", web_json },
 };
 
+bool workload_held(size_t i, const char **ns, const char **name)
+{
+	if (i >= ARRAY_SIZE(held))
+		return false;
+	*ns = held[i].ns;
+	*name = held[i].name;
+	return true;
+}
+
 static void held_path(const struct lab *lab, const char *ns, const char *name, char *buf, size_t size)
 {
 	snprintf(buf, size, "%s/workloads/%s/%s.json", lab->dir, ns, name);

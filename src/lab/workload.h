@@ -9,6 +9,8 @@
 
 struct jval;
 
+/* The i-th workload the lab holds: false past the last. */
+bool workload_held(size_t i, const char **ns, const char **name);
 /* up: every held workload written as the lab starts it. */
 int workload_write_all(const struct lab *lab);
 /* The held workload ns/name (a jval to free), or NULL with err naming
