@@ -17,3 +17,5 @@ int leave_main(int argc, char **argv);
 int list_main(int argc, char **argv);
 int install_main(int argc, char **argv);
 int uninstall_main(int argc, char **argv);
+int inject_main(int argc, char **argv);
+int uninject_main(int argc, char **argv);

@@ -28,6 +28,8 @@ static const struct command commands[] = {
 #ifndef SUBWAY_IMAGE
 	{ "install", install_main, "write the manifests and token file for a real cluster" },
 	{ "uninstall", uninstall_main, "delete what install applied (kubectl delete)" },
+	{ "inject", inject_main, "add subway's agent to a workload, for intercepts (a kubectl patch)" },
+	{ "uninject", uninject_main, "remove subway's agent from a workload" },
 	{ "lab", lab_main, "build an emulated cluster in network namespaces" },
 #endif
 };

@@ -21,7 +21,7 @@
 
 /* ---- rendering (pure) ---- */
 
-enum { PH_TOKEN, PH_CERT, PH_KEY, PH_ENV, PH_IMAGE, PH_NODE_PORT, PH_MAX_ };
+enum { PH_TOKEN, PH_CERT, PH_KEY, PH_AGENT_TOKEN, PH_ENV, PH_IMAGE, PH_NODE_PORT, PH_MAX_ };
 
 static size_t indent_of(const char *line, size_t n)
 {
@@ -84,7 +84,9 @@ static void render_env(struct text *t, size_t ind, const struct install_values *
 static int placeholder(const char *line, size_t n, size_t ind)
 {
 	static const char *const marks[] = { [PH_TOKEN] = "\"__SUBWAY_TOKEN__\"", [PH_CERT] = "\"__SUBWAY_TLS_CERT__\"",
-					     [PH_KEY] = "\"__SUBWAY_TLS_KEY__\"", [PH_ENV] = "# __SUBWAY_ENV__" };
+					     [PH_KEY] = "\"__SUBWAY_TLS_KEY__\"",
+					     [PH_AGENT_TOKEN] = "\"__SUBWAY_AGENT_TOKEN__\"",
+					     [PH_ENV] = "# __SUBWAY_ENV__" };
 
 	for (int i = 0; i <= PH_ENV; i++) {
 		size_t m = strlen(marks[i]);
@@ -114,6 +116,9 @@ static void render_line(struct text *t, int ph, const char *line, size_t n, size
 	case PH_KEY:
 		render_block(t, copy, ind, v->key_pem);
 		break;
+	case PH_AGENT_TOKEN:
+		render_block(t, copy, ind, v->agent_token_line);
+		break;
 	case PH_ENV:
 		render_env(t, ind, v);
 		break;
@@ -128,7 +133,8 @@ static void render_line(struct text *t, int ph, const char *line, size_t n, size
 	}
 }
 
-int install_render(const char *tmpl, size_t len, const struct install_values *v, struct text *out)
+/* tmpl with its placeholders filled in; -EINVAL unless it has every one of need. */
+static int render(const char *tmpl, size_t len, const struct install_values *v, struct text *out, unsigned need)
 {
 	unsigned seen = 0;
 	size_t off = 0;
@@ -143,7 +149,17 @@ int install_render(const char *tmpl, size_t len, const struct install_values *v,
 		render_line(out, ph, line, n, ind, v);
 		off += n + 1;
 	}
-	return seen == (1u << PH_MAX_) - 1 ? text_error(out) : -EINVAL;
+	return (seen & need) == need ? text_error(out) : -EINVAL;
+}
+
+int install_render(const char *tmpl, size_t len, const struct install_values *v, struct text *out)
+{
+	return render(tmpl, len, v, out, (1u << PH_MAX_) - 1);
+}
+
+int install_render_agent(const char *tmpl, size_t len, const struct install_values *v, struct text *out)
+{
+	return render(tmpl, len, v, out, 1u << PH_AGENT_TOKEN | 1u << PH_CERT);
 }
 
 void install_token_file(const struct install_values *v, const char *fingerprint, struct text *out)
@@ -214,34 +230,59 @@ static int make_tls(const char *dir, char *cert, char *key, char fp[TLS_FP_HEX_L
 	return r;
 }
 
+/* "token=<64 hex>" of 32 new random bytes. */
+static int new_token(char out[80], char *err, size_t errlen)
+{
+	uint8_t raw[32];
+	int r = auth_random(raw, sizeof(raw));
+
+	if (r < 0) {
+		snprintf(err, errlen, "no random bytes for a token: %s", strerror(-r));
+		return r;
+	}
+	memcpy(out, "token=", 6);
+	hex_encode(raw, sizeof(raw), out + 6);
+	explicit_bzero(raw, sizeof(raw));
+	return 0;
+}
+
+static void text_wipe(struct text *t)
+{
+	if (t->buf)
+		explicit_bzero(t->buf, t->cap);
+	text_free(t);
+}
+
 int install_write(const char *dir, const struct install_values *opts, char *err, size_t errlen)
 {
-	char image[128], path[4200], tok[80], fp[TLS_FP_HEX_LEN + 1];
+	char image[128], path[4200], tok[80], agent_tok[80], fp[TLS_FP_HEX_LEN + 1];
 	char *cert = calloc(1, PEM_MAX), *key = calloc(1, PEM_MAX);
 	struct install_values v = *opts;
-	struct text yaml, token;
-	uint8_t raw[32];
+	struct text yaml, token, agent;
 	int r = cert && key ? 0 : -ENOMEM;
 
 	text_init(&yaml);
 	text_init(&token);
+	text_init(&agent);
 	snprintf(image, sizeof(image), "subway:%s", SUBWAY_VERSION);
 	v.image = v.image ? v.image : image;
 	v.node_port = v.node_port ? v.node_port : INSTALL_NODE_PORT;
 	if (r == 0 && (r = mkdir_p(dir, 0700)) < 0)
 		snprintf(err, errlen, "cannot create %s: %s", dir, strerror(-r));
-	if (r == 0 && (r = auth_random(raw, sizeof(raw))) < 0)
-		snprintf(err, errlen, "no random bytes for the token: %s", strerror(-r));
+	if (r == 0)
+		r = new_token(tok, err, errlen);
+	if (r == 0)
+		r = new_token(agent_tok, err, errlen);
 	if (r == 0)
 		r = make_tls(dir, cert, key, fp, err, errlen);
 	if (r == 0) {
-		memcpy(tok, "token=", 6);
-		hex_encode(raw, 32, tok + 6);
 		v.token_line = tok;
+		v.agent_token_line = agent_tok;
 		v.cert_pem = cert;
 		v.key_pem = key;
-		if (install_render(install_manifest, install_manifest_len, &v, &yaml) < 0) {
-			snprintf(err, errlen, "the compiled-in manifest lacks a placeholder (a build problem)");
+		if (install_render(install_manifest, install_manifest_len, &v, &yaml) < 0 ||
+		    install_render_agent(install_agent_manifest, install_agent_manifest_len, &v, &agent) < 0) {
+			snprintf(err, errlen, "the compiled-in manifests lack a placeholder (a build problem)");
 			r = -EINVAL;
 		}
 	}
@@ -250,20 +291,21 @@ int install_write(const char *dir, const struct install_values *opts, char *err,
 		r = write_secret(path, &yaml, err, errlen);
 	}
 	if (r == 0) {
+		snprintf(path, sizeof(path), "%s/subway-agent.yaml", dir);
+		r = write_secret(path, &agent, err, errlen);
+	}
+	if (r == 0) {
 		install_token_file(&v, fp, &token);
 		snprintf(path, sizeof(path), "%s/token", dir);
 		r = write_secret(path, &token, err, errlen);
 	}
-	explicit_bzero(raw, sizeof(raw));
 	explicit_bzero(tok, sizeof(tok));
+	explicit_bzero(agent_tok, sizeof(agent_tok));
 	if (key)
 		explicit_bzero(key, PEM_MAX);
-	if (yaml.buf)
-		explicit_bzero(yaml.buf, yaml.cap);
-	if (token.buf)
-		explicit_bzero(token.buf, token.cap);
-	text_free(&yaml);
-	text_free(&token);
+	text_wipe(&yaml);
+	text_wipe(&token);
+	text_wipe(&agent);
 	free(cert);
 	free(key);
 	return r;

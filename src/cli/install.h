@@ -20,6 +20,7 @@ struct install_values {
 	int n_addrs;              /* the nodes' (managers') addresses */
 	uint32_t addrs[INSTALL_ADDRS_MAX];
 	const char *token_line;   /* "token=<hex>" */
+	const char *agent_token_line; /* the agents' "token=<hex>" */
 	const char *cert_pem, *key_pem;
 };
 
@@ -28,10 +29,16 @@ struct install_values {
  * to out.  0, or -EINVAL when a placeholder is missing from tmpl. */
 int install_render(const char *tmpl, size_t len, const struct install_values *v, struct text *out);
 
+/* Pure: tmpl (deploy/subway-agent.yaml: the Secret subway-agent an
+ * injected namespace needs) with the agents' token and the certificate
+ * filled in.  0, or -EINVAL when a placeholder is missing. */
+int install_render_agent(const char *tmpl, size_t len, const struct install_values *v, struct text *out);
+
 /* Pure: the laptop's token file (token, manager endpoint, pin). */
 void install_token_file(const struct install_values *v, const char *fingerprint, struct text *out);
 
-/* Makes dir (0700) if needed and writes dir/subway.yaml and dir/token
- * (0600 both) with a fresh token, key and certificate; image NULL takes
- * the default.  0 or -errno, err naming what failed. */
+/* Makes dir (0700) if needed and writes dir/subway.yaml, dir/token and
+ * dir/subway-agent.yaml (0600 each) with a fresh token, agents' token,
+ * key and certificate; image NULL takes the default.  0 or -errno, err
+ * naming what failed. */
 int install_write(const char *dir, const struct install_values *opts, char *err, size_t errlen);

@@ -7,9 +7,9 @@
 #include <string.h>
 
 #include "cli/install.h"
+#include "cli/kube.h"
 #include "cli/manifest.h"
 #include "commands.h"
-#include "common/run.h"
 
 #define KUBECTL_OUT 8192
 
@@ -27,8 +27,10 @@ static void install_usage(FILE *fp)
 		"                      [--apply [--context NAME] [--kubeconfig FILE]]\n"
 		"\n"
 		"Writes DIR/subway.yaml, the manifests of subway's manager (namespace subway) with a\n"
-		"new token, TLS key and certificate in its Secret, and DIR/token, the token file for\n"
-		"'subway connect --token-file DIR/token'.  Both are secret: mode 0600, never printed.\n"
+		"new token, agents' token, TLS key and certificate in its Secret; DIR/token, the token\n"
+		"file for 'subway connect --token-file DIR/token'; and DIR/subway-agent.yaml, the Secret\n"
+		"subway-agent that each namespace whose workloads you inject needs (kubectl apply -n NS\n"
+		"-f DIR/subway-agent.yaml).  All are secret: mode 0600, never printed.\n"
 		"\n"
 		"  --out DIR               where to write (created 0700 if missing)\n"
 		"  --manager-address IP    a node's address: laptops reach the manager on its node\n"
@@ -164,28 +166,16 @@ static int install_opt(int argc, char **argv, int *i, struct install_args *a)
 	return 0;
 }
 
-/* kubectl [--context C] [--kubeconfig F] VERB... -f - with input on stdin;
- * its output goes to ours (it names resources, never their contents). */
+/* kubectl VERB... -f - with input on stdin; its output goes to ours (it
+ * names resources, never their contents). */
 static int kubectl(const struct install_args *a, const char *cmd, const char *const verb[], const char *input)
 {
-	char *argv[16] = { "kubectl" }, out[KUBECTL_OUT] = "";
-	struct run_opts o = { .input = input, .out = out, .out_size = sizeof(out), .quiet = true, .timeout_ms = 120000 };
-	int n = 1, r;
+	struct kube k = { a->context, a->kubeconfig };
+	char out[KUBECTL_OUT] = "";
+	int r = kube_run(&k, verb, input, out, sizeof(out));
 
-	if (a->context) {
-		argv[n++] = "--context";
-		argv[n++] = (char *)a->context;
-	}
-	if (a->kubeconfig) {
-		argv[n++] = "--kubeconfig";
-		argv[n++] = (char *)a->kubeconfig;
-	}
-	for (int i = 0; verb[i] && n < 14; i++)
-		argv[n++] = (char *)verb[i];
-	argv[n] = NULL;
-	r = run_argv(argv, &o);
 	fputs(out, stdout);
-	if (r == 127 || r == -ENOENT) {
+	if (r == KUBE_MISSING) {
 		fprintf(stderr, "subway %s: kubectl is not installed (or not on PATH)\n", cmd);
 		return 1;
 	}
@@ -243,10 +233,12 @@ int install_main(int argc, char **argv)
 	}
 	if (a.v.n_addrs)
 		snprintf(ep, sizeof(ep), "%s:%u", ip4_str(a.v.addrs[0], ip), a.v.node_port ? a.v.node_port : 30443);
-	printf("wrote %s/subway.yaml: the manifests, with a new token, key and certificate (secret, 0600)\n", a.out);
+	printf("wrote %s/subway.yaml: the manifests, with new tokens (laptops, agents), key and certificate (secret, 0600)\n", a.out);
 	printf("wrote %s/token: for 'subway connect --token-file %s/token'%s%s%s\n", a.out, a.out,
 	       ep[0] ? " (manager " : "; no --manager-address: add --manager NODE_IP:PORT to connect",
 	       ep, ep[0] ? ")" : "");
+	printf("wrote %s/subway-agent.yaml: the Secret for each namespace whose workloads you inject "
+	       "(kubectl apply -n NS -f %s/subway-agent.yaml)\n", a.out, a.out);
 	if (!a.apply) {
 		printf("next: kubectl apply -f %s/subway.yaml (or run install again with --apply)\n", a.out);
 		return 0;

@@ -157,7 +157,7 @@ static int run_pump(char *const argv[], const struct run_opts *o, char *out, siz
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (getppid() != parent)
 			_exit(127);
-		run_child(argv, inp[0], outp[1], outp[1]);
+		run_child(argv, inp[0], outp[1], o->stderr_fd > 0 ? o->stderr_fd : outp[1]);
 	}
 	close(inp[0]);
 	close(outp[1]);

@@ -13,6 +13,7 @@ struct run_opts {
 	size_t out_size;    /* bytes beyond out_size - 1 are read and dropped */
 	int timeout_ms;     /* 0: RUN_TIMEOUT_MS; the child is killed after it */
 	bool quiet;         /* do not log a failure */
+	int stderr_fd;      /* > 0: the child's stderr goes there, not into out */
 };
 
 /* Runs argv to completion.  Returns its exit status (0..255), 128 + signal

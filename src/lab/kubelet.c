@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "common/jval.h"
 #include "common/log.h"
 #include "common/run.h"
 #include "common/util.h"
@@ -51,6 +52,13 @@ static const struct lab_pod *manager_pod(void)
 	return lab_pod_by_server(LAB_SRV_MANAGER);
 }
 
+void kubelet_key(char *buf, size_t size, const struct lab_pod *pod, const char *container)
+{
+	int n = pod->server == LAB_SRV_MANAGER ? snprintf(buf, size, "%s", pod->name)
+					       : snprintf(buf, size, "%s.%.24s", pod->name, container);
+	(void)n; /* pod names are short, container names cut */
+}
+
 void kubelet_podman_base(const struct lab *lab, struct argvb *a)
 {
 	argvb_add(a, "podman");
@@ -59,6 +67,7 @@ void kubelet_podman_base(const struct lab *lab, struct argvb *a)
 	argvb_add(a, "--runroot=%s/containers/run", lab->dir);
 	argvb_add(a, "--tmpdir=%s/containers/tmp", lab->dir);
 	argvb_add(a, "--volumepath=%s/containers/volumes", lab->dir);
+	argvb_add(a, "--hooks-dir=%s/containers/hooks", lab->dir);
 	argvb_add(a, "--events-backend=none");
 	argvb_add(a, "--cgroup-manager=cgroupfs");
 	argvb_add(a, "--runtime=runc");
@@ -66,10 +75,9 @@ void kubelet_podman_base(const struct lab *lab, struct argvb *a)
 }
 
 /* A downward API field, as the kubelet resolves it. */
-static int field_value(const struct lab *lab, const struct lab_podspec *s, const char *field, char *out,
-		       size_t size)
+static int field_value(const struct lab *lab, const struct lab_pod *p, const struct lab_podspec *s,
+		       const char *field, char *out, size_t size)
 {
-	const struct lab_pod *p = manager_pod();
 	char a[16];
 
 	if (!strcmp(field, "metadata.name"))
@@ -87,21 +95,62 @@ static int field_value(const struct lab *lab, const struct lab_podspec *s, const
 	return 0;
 }
 
-static int run_env(const struct lab *lab, const struct lab_podspec *s, struct argvb *a, char *err, size_t errlen)
+/* The value of NAME among the first n entries resolved (the last one
+ * of that name), or NULL. */
+static const char *env_lookup(char (*vals)[POD_STR * 2], const struct lab_podspec *s, int n, const char *name,
+			      size_t len)
 {
-	char v[POD_STR], ip[16];
+	for (int i = n - 1; i >= 0; i--)
+		if (strlen(s->env[i].name) == len && !strncmp(s->env[i].name, name, len))
+			return vals[i];
+	return NULL;
+}
+
+/* A value with $(VAR) references expanded as the kubelet does: to an
+ * earlier entry's value, or left as written when there is none; "$$"
+ * is a '$'.  (The kubelet also knows the service variables; the lab
+ * makes none: its pods set enableServiceLinks: false.) */
+static void env_expand(const char *in, char (*vals)[POD_STR * 2], const struct lab_podspec *s, int n, char *out,
+		       size_t size)
+{
+	size_t o = 0;
+
+	for (const char *p = in; *p && o + 1 < size;) {
+		const char *close = p[0] == '$' && p[1] == '(' ? strchr(p + 2, ')') : NULL;
+		const char *v = close ? env_lookup(vals, s, n, p + 2, (size_t)(close - p - 2)) : NULL;
+		if (p[0] == '$' && p[1] == '$') {
+			out[o++] = '$';
+			p += 2;
+		} else if (v) {
+			o += (size_t)snprintf(out + o, size - o, "%s", v);
+			o = MIN(o, size - 1);
+			p = close + 1;
+		} else {
+			out[o++] = *p++;
+		}
+	}
+	out[o] = 0;
+}
+
+int kubelet_env(const struct lab *lab, const struct lab_pod *pod, const struct lab_podspec *s, const char *prefix,
+		struct argvb *a, char *err, size_t errlen)
+{
+	static char vals[POD_ENV][POD_STR * 2];
+	char ip[16];
 
 	/* Every container gets the API service's address (enableServiceLinks
 	 * only drops the other services' variables). */
-	argvb_add(a, "--env=KUBERNETES_SERVICE_HOST=%s", ip4_str(KUBELET_API_IP, ip));
-	argvb_add(a, "--env=KUBERNETES_SERVICE_PORT=443");
+	argvb_add(a, "%sKUBERNETES_SERVICE_HOST=%s", prefix, ip4_str(KUBELET_API_IP, ip));
+	argvb_add(a, "%sKUBERNETES_SERVICE_PORT=443", prefix);
 	for (int i = 0; i < s->nenv; i++) {
 		const struct pod_env *e = &s->env[i];
-		if (e->field[0] && field_value(lab, s, e->field, v, sizeof(v)) < 0) {
+		if (e->field[0] && field_value(lab, pod, s, e->field, vals[i], sizeof(vals[i])) < 0) {
 			snprintf(err, errlen, "env %s: the lab does not know fieldRef %s", e->name, e->field);
 			return -EINVAL;
 		}
-		argvb_add(a, "--env=%s=%s", e->name, e->field[0] ? v : e->value);
+		if (!e->field[0])
+			env_expand(e->value, vals, s, i, vals[i], sizeof(vals[i]));
+		argvb_add(a, "%s%s=%s", prefix, e->name, vals[i]);
 	}
 	return 0;
 }
@@ -125,6 +174,8 @@ static int run_security(const struct lab_podspec *s, struct argvb *a, char *err,
 	}
 	if (s->drop_all)
 		argvb_add(a, "--cap-drop=all");
+	for (int i = 0; i < s->ncaps_add; i++)
+		argvb_add(a, "--cap-add=%s", s->caps_add[i]);
 	if (s->no_privilege_escalation)
 		argvb_add(a, "--security-opt=no-new-privileges");
 	/* seccomp RuntimeDefault is podman's default profile.  Ping sockets
@@ -147,7 +198,7 @@ static bool tls_option(const char *arg)
 	return !strcmp(arg, "--cert") || !strcmp(arg, "--key") || !strcmp(arg, "--tls-dir");
 }
 
-static void run_command(const struct lab *lab, const struct lab_podspec *s, struct argvb *a)
+static void run_command(const struct lab *lab, bool manager, const struct lab_podspec *s, struct argvb *a)
 {
 	char ep[POD_STR * POD_COMMAND + 8] = "[";
 	size_t off = 1;
@@ -160,20 +211,19 @@ static void run_command(const struct lab *lab, const struct lab_podspec *s, stru
 	}
 	argvb_add(a, "%s", s->image);
 	for (int i = 0; i < s->nargs; i++) {
-		if (lab->insecure && tls_option(s->args[i])) {
+		if (manager && lab->insecure && tls_option(s->args[i])) {
 			i++;
 			continue;
 		}
 		argvb_add(a, "%s", s->args[i]);
 	}
-	if (lab->insecure)
+	if (manager && lab->insecure)
 		argvb_add(a, "--insecure");
 }
 
-int kubelet_run_args(const struct lab *lab, const struct lab_podspec *s, struct argvb *a, char *err,
-		     size_t errlen)
+int kubelet_run_args(const struct lab *lab, const struct lab_pod *p, const char *key, const struct lab_podspec *s,
+		     struct argvb *a, char *err, size_t errlen)
 {
-	const struct lab_pod *p = manager_pod();
 	int r;
 
 	for (int i = 0; i < s->ncommand; i++)
@@ -185,21 +235,24 @@ int kubelet_run_args(const struct lab *lab, const struct lab_podspec *s, struct 
 	argvb_add(a, "run");
 	argvb_add(a, "--detach");
 	argvb_add(a, "--pull=never");
-	argvb_add(a, "--name=%s-%s", lab->name, p->name);
+	argvb_add(a, "--name=%s-%s", lab->name, key);
 	argvb_add(a, "--hostname=%s", p->name);
 	argvb_add(a, "--network=ns:/run/netns/%s-%s", lab->name, p->name);
 	argvb_add(a, "--log-driver=k8s-file");
-	argvb_add(a, "--log-opt=path=%s/logs/%s.log", lab->dir, p->name);
+	argvb_add(a, "--log-opt=path=%s/logs/%s.log", lab->dir, key);
 	argvb_add(a, "--volume=" LAB_NETNS_ETC "/%s-%s/resolv.conf:/etc/resolv.conf:ro", lab->name, p->name);
+	/* podman's own defaults that a kubelet does not set (it keeps PATH, HOSTNAME) */
+	argvb_add(a, "--unsetenv=TERM");
+	argvb_add(a, "--unsetenv=container");
 	for (int i = 0; i < s->nvolumes; i++)
 		if (s->volumes[i].mount[0])
 			argvb_add(a, "--volume=%s/volumes/%s/%s:%s%s", lab->dir, p->name, s->volumes[i].name,
 				  s->volumes[i].mount, s->volumes[i].read_only ? ":ro" : "");
 	r = run_security(s, a, err, errlen);
 	if (r == 0)
-		r = run_env(lab, s, a, err, errlen);
+		r = kubelet_env(lab, p, s, "--env=", a, err, errlen);
 	if (r == 0)
-		run_command(lab, s, a);
+		run_command(lab, p->server == LAB_SRV_MANAGER, s, a);
 	if (r == 0 && a->overflow) {
 		snprintf(err, errlen, "the podman command line does not fit (a bug)");
 		r = -E2BIG;
@@ -270,34 +323,55 @@ int kubelet_exit_code(const struct lab *lab, const char *id)
 
 /* ---- state ---- */
 
-static void state_path(const struct lab *lab, char *buf, size_t size)
+static void state_path(const struct lab *lab, const char *key, char *buf, size_t size)
 {
 	char rel[64];
 
-	snprintf(rel, sizeof(rel), "kubelet/%s", manager_pod()->name);
+	snprintf(rel, sizeof(rel), "kubelet/%s", key);
 	lab_path(lab, buf, size, rel);
 }
 
-int kubelet_state_write(const struct lab *lab, const struct kubelet_state *st)
+/* Writes st; replace: only over a state file that is still there
+ * (-ENOENT when the container was taken away meanwhile). */
+static int state_write(const struct lab *lab, const struct kubelet_state *st, bool replace)
 {
-	char path[128], tmp[140], text[768];
+	char path[128], tmp[140], text[900];
 	int r;
 
 	lab_path(lab, path, sizeof(path), "kubelet");
 	mkdir_p(path, 0755);
-	state_path(lab, path, sizeof(path));
+	state_path(lab, st->key, path, sizeof(path));
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	snprintf(text, sizeof(text), "container=%s\nimage=%s\npid=%d\nrestarts=%u\nlast_exit=%d\nstarted=%lld\n"
-		 "user=%s\nliveness=%d,%u,%u,%u,%u,%u\n", st->container, st->image, (int)st->pid, st->restarts,
-		 st->last_exit, st->started, st->user, st->liveness.set, st->liveness.port,
-		 st->liveness.initial_delay_s, st->liveness.period_s, st->liveness.timeout_s,
+	snprintf(text, sizeof(text), "pod=%s\ncontainer=%s\nimage=%s\npid=%d\nrestarts=%u\nlast_exit=%d\n"
+		 "started=%lld\nuser=%s\nliveness=%d,%u,%u,%u,%u,%u\n", st->pod, st->container, st->image,
+		 (int)st->pid, st->restarts, st->last_exit, st->started, st->user, st->liveness.set,
+		 st->liveness.port, st->liveness.initial_delay_s, st->liveness.period_s, st->liveness.timeout_s,
 		 st->liveness.failure_threshold);
 	r = file_write(tmp, text, strlen(text), 0644);
-	if (r == 0 && rename(tmp, path) < 0)
-		r = -errno;
 	if (r == 0)
-		r = lab_pid_write(lab, manager_pod()->name, st->pid);
+		r = lab_pid_write(lab, st->key, st->pid);
+	/* An exchange fails when uninject removed the file: never recreated. */
+	if (r == 0 && (replace ? renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_EXCHANGE) : rename(tmp, path)) < 0)
+		r = -errno;
+	if (replace || r < 0)
+		unlink(tmp);
+	if (r == -ENOENT) {
+		char rel[80];
+		snprintf(rel, sizeof(rel), "pids/%s.pid", st->key);
+		lab_path(lab, path, sizeof(path), rel);
+		unlink(path);
+	}
 	return r;
+}
+
+int kubelet_state_write(const struct lab *lab, const struct kubelet_state *st)
+{
+	return state_write(lab, st, false);
+}
+
+int kubelet_state_update(const struct lab *lab, const struct kubelet_state *st)
+{
+	return state_write(lab, st, true);
 }
 
 static void state_field(const char *text, const char *key, char *out, size_t size)
@@ -314,18 +388,20 @@ static void state_field(const char *text, const char *key, char *out, size_t siz
 	}
 }
 
-int kubelet_state_read(const struct lab *lab, struct kubelet_state *st)
+int kubelet_state_read(const struct lab *lab, const char *key, struct kubelet_state *st)
 {
-	char path[128], text[768], v[64];
+	char path[128], text[900], v[64];
 	ssize_t n;
 	int set = 0;
 
 	memset(st, 0, sizeof(*st));
 	st->last_exit = -1;
-	state_path(lab, path, sizeof(path));
+	snprintf(st->key, sizeof(st->key), "%s", key);
+	state_path(lab, key, path, sizeof(path));
 	n = file_read_small(path, text, sizeof(text));
 	if (n < 0)
 		return (int)n;
+	state_field(text, "pod", st->pod, sizeof(st->pod));
 	state_field(text, "container", st->container, sizeof(st->container));
 	state_field(text, "image", st->image, sizeof(st->image));
 	state_field(text, "pid", v, sizeof(v));
@@ -361,7 +437,7 @@ int kubelet_start(const struct lab *lab, struct kubelet_state *st)
 	}
 	st->pid = container_pid(lab, st->container);
 	st->started = (long long)time(NULL);
-	return st->pid > 0 ? kubelet_state_write(lab, st) : -ESRCH;
+	return st->pid > 0 ? kubelet_state_update(lab, st) : -ESRCH;
 }
 
 /* ---- the pod's volumes: the Secret's keys as files ---- */
@@ -389,14 +465,14 @@ static int write_item(const char *dir, const struct pod_volume *v, const char *r
 	return r;
 }
 
-static int write_volumes(const struct lab *lab, const struct lab_podspec *s)
+static int write_volumes(const struct lab *lab, const struct lab_pod *pod, const struct lab_podspec *s)
 {
 	char dir[256];
 	gid_t gid = s->has_fs_group ? s->fs_group : 0;
 
 	for (int i = 0; i < s->nvolumes; i++) {
 		const struct pod_volume *v = &s->volumes[i];
-		snprintf(dir, sizeof(dir), "%s/volumes/%s/%s", lab->dir, manager_pod()->name, v->name);
+		snprintf(dir, sizeof(dir), "%s/volumes/%s/%s", lab->dir, pod->name, v->name);
 		for (int k = 0; k < v->nitems; k++) {
 			const struct pod_secret *e = podspec_secret(s, v->items[k].key);
 			if (!e) {
@@ -537,22 +613,25 @@ static int pull_image(const struct lab *lab, const char *image)
 }
 
 /* Creates and starts the container. */
-static int run_pod(const struct lab *lab, const struct lab_podspec *s, struct kubelet_state *st)
+static int run_pod(const struct lab *lab, const struct lab_pod *pod, const struct lab_podspec *s,
+		   struct kubelet_state *st)
 {
-	struct argvb a = { .n = 0 };
+	struct argvb *a = calloc(1, sizeof(*a));
 	char out[1024] = "", err[256];
-	int r;
+	int r = a ? 0 : -ENOMEM;
 
-	r = kubelet_run_args(lab, s, &a, err, sizeof(err));
-	if (r < 0) {
-		log_err("the manager's pod spec: %s", err);
-		return r;
-	}
-	if (ns_run(lab, NULL, &a, out, sizeof(out), true) != 0) {
+	kubelet_key(st->key, sizeof(st->key), pod, s->container);
+	snprintf(st->pod, sizeof(st->pod), "%s", pod->name);
+	if (r == 0 && (r = kubelet_run_args(lab, pod, st->key, s, a, err, sizeof(err))) < 0)
+		log_err("the pod spec of %s: %s", st->key, err);
+	if (r == 0 && ns_run(lab, NULL, a, out, sizeof(out), true) != 0) {
 		trim_nl(out);
-		log_err("podman run: %s", out);
-		return -EIO;
+		log_err("podman run %s: %s", st->key, out);
+		r = -EIO;
 	}
+	free(a);
+	if (r < 0)
+		return r;
 	/* the id is the last line (podman may warn before it) */
 	trim_nl(out + (strlen(out) > 1 ? strlen(out) - 1 : 0));
 	snprintf(st->container, sizeof(st->container), "%s",
@@ -602,6 +681,14 @@ static pid_t watcher_pid(const struct lab *lab)
 	return n > 0 && strstr(cmd, want) ? pid : 0;
 }
 
+void kubelet_rescan(const struct lab *lab)
+{
+	pid_t pid = watcher_pid(lab);
+
+	if (pid > 0)
+		kill(pid, SIGUSR1);
+}
+
 void kubelet_stop_watcher(const struct lab *lab)
 {
 	pid_t pid = watcher_pid(lab);
@@ -624,7 +711,7 @@ static int wait_ready(const struct lab *lab, const struct lab_podspec *s, const 
 	uint64_t deadline = now_ms() + 10000;
 
 	lab_ns_name(ns, sizeof(ns), lab->name, manager_pod()->name);
-	while (now_ms() < deadline) {
+	while (now_ms() < deadline && s->port) {
 		if (netns_listens(ns, LAB_TCP, s->port))
 			return 0;
 		if (st->pid <= 0 || kill(st->pid, 0) < 0)
@@ -655,6 +742,25 @@ static int check_cgroups(void)
 	return -ENOENT;
 }
 
+/* podman's precreate hook (kubelet.h): containers/hooks/subway-caps.json. */
+static int write_hook(const struct lab *lab)
+{
+	char self[PATH_MAX], path[128], text[PATH_MAX + 256];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+	if (n <= 0)
+		return -EIO;
+	self[n] = 0;
+	lab_path(lab, path, sizeof(path), "containers/hooks");
+	if (mkdir_p(path, 0755) < 0)
+		return -EIO;
+	snprintf(text, sizeof(text), "{\"version\": \"1.0.0\", \"hook\": {\"path\": \"%s\", \"args\": "
+		 "[\"subway\", \"lab\", \"oci-hook\"]}, \"when\": {\"always\": true}, \"stages\": "
+		 "[\"precreate\"]}\n", self);
+	lab_path(lab, path, sizeof(path), "containers/hooks/subway-caps.json");
+	return file_write(path, text, strlen(text), 0644);
+}
+
 int kubelet_deploy(struct lab *lab)
 {
 	struct lab_podspec *s = calloc(1, sizeof(*s));
@@ -668,14 +774,20 @@ int kubelet_deploy(struct lab *lab)
 		r = check_cgroups();
 	if (r == 0 && (r = podspec_load(path, s, err, sizeof(err))) < 0)
 		log_err("%s", err);
+	if (r == 0 && !s->port) {
+		log_err("%s: the manager's container has no containerPort", path);
+		r = -EINVAL;
+	}
+	if (r == 0 && (r = write_hook(lab)) < 0)
+		log_err("cannot write podman's hook in %s/containers/hooks", lab->dir);
 	if (r == 0)
-		r = write_volumes(lab, s);
+		r = write_volumes(lab, manager_pod(), s);
 	if (r == 0)
 		r = place_image(lab, s, &pull);
 	if (r == 0 && pull)
 		r = pull_image(lab, s->image);
 	if (r == 0)
-		r = run_pod(lab, s, &st);
+		r = run_pod(lab, manager_pod(), s, &st);
 	if (r == 0)
 		r = wait_ready(lab, s, &st);
 	if (r == 0)
@@ -684,6 +796,117 @@ int kubelet_deploy(struct lab *lab)
 		explicit_bzero(s, sizeof(*s));
 	free(s);
 	return r;
+}
+
+int kubelet_run_container(const struct lab *lab, const struct lab_pod *pod, const struct lab_podspec *s)
+{
+	struct kubelet_state st = { .last_exit = -1 };
+	int r = write_volumes(lab, pod, s);
+
+	if (r == 0)
+		r = run_pod(lab, pod, s, &st);
+	return r;
+}
+
+void kubelet_remove_container(const struct lab *lab, const char *key)
+{
+	struct kubelet_state st;
+	struct argvb a = { .n = 0 };
+	char path[128], rel[80], out[512];
+
+	if (kubelet_state_read(lab, key, &st) < 0)
+		return;
+	state_path(lab, key, path, sizeof(path));
+	unlink(path); /* first: the watcher lets the container be from now on */
+	kubelet_podman_base(lab, &a);
+	argvb_add(&a, "rm");
+	argvb_add(&a, "--force");
+	argvb_add(&a, "--time=0");
+	argvb_add(&a, "%s", st.container);
+	if (ns_run(lab, NULL, &a, out, sizeof(out), true) != 0) {
+		trim_nl(out);
+		log_warn("podman rm %.12s (%s): %s", st.container, key, out);
+	}
+	snprintf(rel, sizeof(rel), "pids/%s.pid", key);
+	lab_path(lab, path, sizeof(path), rel);
+	unlink(path);
+}
+
+int kubelet_keys(const struct lab *lab, char keys[][KUBELET_KEY_MAX], int max)
+{
+	char path[128];
+	DIR *d;
+	struct dirent *e;
+	int n = 0;
+
+	lab_path(lab, path, sizeof(path), "kubelet");
+	d = opendir(path);
+	while (d && (e = readdir(d)) && n < max) {
+		size_t len = strlen(e->d_name);
+		if (e->d_name[0] == '.' || len >= KUBELET_KEY_MAX || (len > 4 && !strcmp(e->d_name + len - 4, ".tmp")))
+			continue;
+		snprintf(keys[n++], KUBELET_KEY_MAX, "%s", e->d_name);
+	}
+	if (d)
+		closedir(d);
+	/* the manager first, then by name */
+	for (int i = 1; i < n; i++)
+		for (int k = i; k > 0; k--) {
+			bool m = !strcmp(keys[k], manager_pod()->name);
+			if (!m && (!strcmp(keys[k - 1], manager_pod()->name) || strcmp(keys[k - 1], keys[k]) < 0))
+				break;
+			char t[KUBELET_KEY_MAX];
+			memcpy(t, keys[k], sizeof(t));
+			memcpy(keys[k], keys[k - 1], sizeof(t));
+			memcpy(keys[k - 1], t, sizeof(t));
+		}
+	return n;
+}
+
+/* ---- podman's precreate hook ---- */
+
+int kubelet_oci_caps(struct jval *config)
+{
+	struct jval *uid = jval_ptr(config, "/process/user/uid"), *caps = jval_ptr(config, "/process/capabilities");
+
+	if (!uid || uid->type != JV_NUMBER || (caps && caps->type != JV_OBJECT))
+		return -EINVAL;
+	if (!strcmp(uid->s, "0") || !caps)
+		return 0;
+	/* containerd and CRI-O: no ambient (nor inheritable) capabilities, so
+	 * that a non-root process keeps none across its execve */
+	if (jval_set(caps, "ambient", jval_new(JV_ARRAY)) < 0 || jval_set(caps, "inheritable", jval_new(JV_ARRAY)) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+int kubelet_oci_hook(void)
+{
+	static char in[1 << 20];
+	char err[160], *out = NULL;
+	size_t n = 0;
+	ssize_t r;
+	struct jval *config;
+
+	while (n < sizeof(in) && (r = read(0, in + n, sizeof(in) - n)) != 0) {
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			fprintf(stderr, "subway lab oci-hook: cannot read the configuration: %s\n", strerror(errno));
+			return 1;
+		}
+		n += (size_t)r;
+	}
+	config = jval_parse(in, n, err, sizeof(err));
+	if (!config || kubelet_oci_caps(config) < 0 || !(out = jval_encode(config, 0, &n))) {
+		fprintf(stderr, "subway lab oci-hook: not an OCI configuration%s%s\n", config ? "" : ": ", config ? "" : err);
+		jval_free(config);
+		return 1;
+	}
+	r = fwrite(out, 1, n, stdout) == n && fflush(stdout) == 0 ? 0 : 1;
+	free(out);
+	jval_free(config);
+	return (int)r;
 }
 
 /* Mounts podman left under the lab's directory (a container killed

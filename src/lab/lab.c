@@ -11,16 +11,19 @@
 #include "commands.h"
 #include "lab/kubelet.h"
 #include "lab/lab.h"
+#include "lab/workload.h"
 
 #define LAB_DEFAULT_NAME "subway"
 
 enum { OPT_NAME = 1, OPT_TOPOLOGY = 2, OPT_JSON = 4, OPT_NO_MANAGER = 8, OPT_COMMAND = 16, OPT_INSECURE = 32,
-       OPT_POD = 64, OPT_HIDDEN = 128, OPT_INSTALL = 256 };
+       OPT_POD = 64, OPT_HIDDEN = 128, OPT_INSTALL = 256, OPT_LAPTOPS = 512, OPT_LAPTOP = 1024,
+       OPT_WORKLOAD = 2048 };
 
 struct lab_args {
-	const char *name, *topology, *pod, *install;
+	const char *name, *topology, *pod, *install, *laptops, *laptop, *ns;
 	bool json, no_manager, insecure, help;
 	char **command; /* exec: NULL-terminated */
+	int nlaptops, laptop_i;
 };
 
 struct lab_cmd {
@@ -37,10 +40,13 @@ static int cmd_exec(const struct lab_cmd *c, struct lab_args *a);
 static int cmd_list(const struct lab_cmd *c, struct lab_args *a);
 static int cmd_restart(const struct lab_cmd *c, struct lab_args *a);
 static int cmd_kubelet(const struct lab_cmd *c, struct lab_args *a);
+static int cmd_inject(const struct lab_cmd *c, struct lab_args *a);
+static int cmd_oci_hook(const struct lab_cmd *c, struct lab_args *a);
 
 static const struct lab_cmd lab_cmds[] = {
-	{ "up", OPT_NAME | OPT_TOPOLOGY | OPT_NO_MANAGER | OPT_INSECURE | OPT_INSTALL, cmd_up,
-	  "up [--name NAME] [--topology host-only|bridged|cloud|nat] [--no-manager] [--insecure] [--install DIR]",
+	{ "up", OPT_NAME | OPT_TOPOLOGY | OPT_NO_MANAGER | OPT_INSECURE | OPT_INSTALL | OPT_LAPTOPS, cmd_up,
+	  "up [--name NAME] [--topology host-only|bridged|cloud|nat] [--laptops 1|2] [--no-manager] [--insecure]\n"
+	  "                     [--install DIR]",
 	  "Builds the lab: a laptop namespace, three k3s-like nodes (server, agent1, agent2), pods with\n"
 	  "real servers, kube-proxy rules, cluster DNS and an 'internet' resolver.  Prints short progress\n"
 	  "lines, then 'lab NAME is up (topology T) in N.N s'.  Exits 1 if the lab is already up.\n\n"
@@ -50,6 +56,8 @@ static const struct lab_cmd lab_cmds[] = {
 	  "                    bridged: laptop and nodes on a router's LAN\n"
 	  "                    cloud: nodes behind a router, the laptop reaches node ports only\n"
 	  "                    nat: as host-only, nodes reach out through slirp4netns on the laptop\n"
+	  "  --laptops N       1 (default) or 2: a second laptop (NAME-laptop2) on the first one's\n"
+	  "                    network, with its own resolv.conf ('lab exec --laptop 2')\n"
 	  "  --no-manager      no manager: no registry, no image, manager-0 runs nothing\n"
 	  "  --insecure        the manager without TLS (plain TCP); connect --lab NAME --insecure\n"
 	  "  --install DIR     deploy DIR/subway.yaml of an earlier 'subway install --out DIR' (its\n"
@@ -62,13 +70,24 @@ static const struct lab_cmd lab_cmds[] = {
 	  "Shows the topology, namespaces, nodes, CIDRs, services, pods, the laptop's addresses, the\n"
 	  "manager endpoint and the sha256 of /big.  --json prints the keys documented in docs/lab.md.\n"
 	  "Exits 0 if the lab is up, 1 otherwise.\n" },
-	{ "exec", OPT_NAME | OPT_COMMAND, cmd_exec, "exec [--name NAME] -- CMD [ARGS...]",
-	  "Runs CMD in the lab's laptop namespace, with its own resolv.conf (ip netns exec), and\n"
-	  "exits with CMD's exit code.\n" },
+	{ "exec", OPT_NAME | OPT_COMMAND | OPT_LAPTOP, cmd_exec, "exec [--name NAME] [--laptop 1|2] -- CMD [ARGS...]",
+	  "Runs CMD in the lab's laptop namespace (the second laptop's with --laptop 2), with its own\n"
+	  "resolv.conf (ip netns exec), and exits with CMD's exit code.\n" },
 	{ "list", 0, cmd_list, "list", "Lists the labs on this machine and their state.\n" },
 	{ "restart", OPT_NAME | OPT_POD, cmd_restart, "restart [--name NAME] POD",
 	  "Restarts a pod: the manager's container (manager-0) through the lab's kubelet, or another\n"
 	  "pod's server.  Waits until it answers again; exits 1 if it does not within 15 s.\n" },
+	{ "inject", OPT_NAME | OPT_WORKLOAD, cmd_inject, "inject [--name NAME] WORKLOAD [-n NAMESPACE]",
+	  "Adds subway's agent to a workload the lab holds (web): applies the patch 'subway inject'\n"
+	  "makes to its Deployment (/run/subway-lab/NAME/workloads/), then restarts its pods as a\n"
+	  "kubelet would, each with the agent's container (podman, from the lab's registry), which\n"
+	  "the lab's kubelet keeps running.  Prints the patch's operations and each pod's container.\n" },
+	{ "uninject", OPT_NAME | OPT_WORKLOAD, cmd_inject, "uninject [--name NAME] WORKLOAD [-n NAMESPACE]",
+	  "Takes the agent out again: the patch of 'subway uninject', then the pods restarted\n"
+	  "without it (their agent containers removed).\n" },
+	{ "oci-hook", OPT_HIDDEN, cmd_oci_hook, "oci-hook",
+	  "podman's precreate hook for the lab's containers: a non-root container gets its added\n"
+	  "capabilities in its bounding set only, as containerd and CRI-O give them.  Not for use by hand.\n" },
 	{ "kubelet", OPT_NAME | OPT_HIDDEN, cmd_kubelet, "kubelet [--name NAME]",
 	  "The lab's kubelet, which 'up' starts on the server node: restarts the manager's container\n"
 	  "when it exits or fails its liveness probe.  Not for use by hand.\n" },
@@ -137,6 +156,14 @@ static int args_parse(const struct lab_cmd *c, int argc, char **argv, struct lab
 			a->insecure = true;
 		else if ((c->opts & OPT_INSTALL) && opt_is(arg, "--install"))
 			r = opt_value(c, argc, argv, &i, "--install", &a->install);
+		else if ((c->opts & OPT_LAPTOPS) && opt_is(arg, "--laptops"))
+			r = opt_value(c, argc, argv, &i, "--laptops", &a->laptops);
+		else if ((c->opts & OPT_LAPTOP) && opt_is(arg, "--laptop"))
+			r = opt_value(c, argc, argv, &i, "--laptop", &a->laptop);
+		else if ((c->opts & OPT_WORKLOAD) && (!strcmp(arg, "-n") || opt_is(arg, "--namespace")))
+			r = opt_value(c, argc, argv, &i, arg[1] == 'n' ? "-n" : "--namespace", &a->ns);
+		else if ((c->opts & OPT_WORKLOAD) && arg[0] != '-' && !a->pod)
+			a->pod = arg; /* the workload */
 		else if (arg[0] == '-')
 			r = usage_error(c, "unknown option '%s'", arg);
 		else if ((c->opts & OPT_POD) && !a->pod)
@@ -164,6 +191,14 @@ static int args_check(const struct lab_cmd *c, struct lab_args *a, enum lab_topo
 	}
 	if ((c->opts & OPT_POD) && !a->pod)
 		return usage_error(c, "%s", "missing pod: subway lab restart [--name NAME] POD");
+	if ((c->opts & OPT_WORKLOAD) && !a->pod)
+		return usage_error(c, "missing workload: subway lab %s [--name NAME] WORKLOAD [-n NAMESPACE]", c->name);
+	a->nlaptops = a->laptops ? (strcmp(a->laptops, "1") ? strcmp(a->laptops, "2") ? 0 : 2 : 1) : 1;
+	if (!a->nlaptops)
+		return usage_error(c, "--laptops '%s': 1 or 2", a->laptops);
+	a->laptop_i = a->laptop ? (strcmp(a->laptop, "1") ? strcmp(a->laptop, "2") ? 0 : 2 : 1) : 1;
+	if (!a->laptop_i)
+		return usage_error(c, "--laptop '%s': 1 or 2", a->laptop);
 	if ((c->opts & OPT_COMMAND) && (!a->command || !a->command[0]))
 		return usage_error(c, "%s", "missing command: subway lab exec [--name NAME] -- CMD [ARGS...]");
 	return 0;
@@ -183,7 +218,7 @@ static int lab_open(struct lab *lab, const char *name)
 	enum lab_topo t = LAB_TOPO_HOST_ONLY;
 
 	lab_state_topology(name, &t);
-	return lab_init(lab, name, t);
+	return lab_init(lab, name, t, 0);
 }
 
 static int cmd_up(const struct lab_cmd *c, struct lab_args *a)
@@ -193,7 +228,7 @@ static int cmd_up(const struct lab_cmd *c, struct lab_args *a)
 
 	if (a->topology)
 		lab_topo_parse(a->topology, &t);
-	if (!need_root(c) || lab_init(&lab, a->name, t) < 0)
+	if (!need_root(c) || lab_init(&lab, a->name, t, a->nlaptops) < 0)
 		return 1;
 	lab.no_manager = a->no_manager;
 	lab.insecure = a->insecure;
@@ -228,9 +263,15 @@ static int cmd_exec(const struct lab_cmd *c, struct lab_args *a)
 
 	if (!need_root(c))
 		return 1;
-	lab_ns_name(ns, sizeof(ns), a->name, "laptop");
+	lab_ns_name(ns, sizeof(ns), a->name, lab_laptop_suffix(a->laptop_i));
 	if (!netns_exists(ns)) {
-		fprintf(stderr, "subway lab exec: lab %s is not up (no namespace %s)\n", a->name, ns);
+		char first[LAB_NS_MAX];
+		lab_ns_name(first, sizeof(first), a->name, "laptop");
+		if (a->laptop_i == 2 && netns_exists(first))
+			fprintf(stderr, "subway lab exec: lab %s has one laptop ('lab up --laptops 2' makes two)\n",
+				a->name);
+		else
+			fprintf(stderr, "subway lab exec: lab %s is not up (no namespace %s)\n", a->name, ns);
 		return 1;
 	}
 	while (a->command[n])
@@ -275,6 +316,22 @@ static int cmd_kubelet(const struct lab_cmd *c, struct lab_args *a)
 	return kubelet_main(&lab);
 }
 
+static int cmd_inject(const struct lab_cmd *c, struct lab_args *a)
+{
+	struct lab lab;
+
+	if (!need_root(c) || lab_open(&lab, a->name) < 0)
+		return 1;
+	return lab_inject(&lab, a->pod, a->ns ? a->ns : "default", !strcmp(c->name, "inject"));
+}
+
+static int cmd_oci_hook(const struct lab_cmd *c, struct lab_args *a)
+{
+	(void)c;
+	(void)a;
+	return kubelet_oci_hook();
+}
+
 /* The lab's tools live in sbin; a plain user PATH may lack it. */
 static void path_add_sbin(void)
 {
@@ -296,8 +353,8 @@ int lab_main(int argc, char **argv)
 	int r;
 
 	if (argc < 2) {
-		fprintf(stderr, "subway lab: missing command: up, down, status, exec, list or restart (try 'subway lab "
-				"--help')\n");
+		fprintf(stderr, "subway lab: missing command: up, down, status, exec, list, restart, inject or uninject "
+				"(try 'subway lab --help')\n");
 		return 2;
 	}
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {

@@ -6,7 +6,8 @@
  *   render.c  config texts from the plan (pure)
  *   build.c   namespaces, links, sysctls, nftables, resolv.conf
  *   procs.c   servers: start, wait until they answer
- *   kubelet.c the manager's pod from the manifests (kubelet.h, podspec.h)
+ *   kubelet.c pods' containers from the manifests (kubelet.h, podspec.h)
+ *   workload.c the workloads the lab holds, lab inject (workload.h)
  *   netns.c   sockets inside a namespace, killing what runs in one
  *   state.c   /run/subway-lab/<lab>: lock, records, pid files
  *   secrets.c the token files and the manager's TLS key and certificate
@@ -29,12 +30,14 @@ struct lab {
 	int lock_fd;  /* -1 when not held */
 	bool no_manager; /* up --no-manager */
 	bool insecure;   /* up --insecure: the manager without TLS */
+	int laptops;     /* up --laptops: 1 or 2 */
 	const char *install; /* up --install DIR: that `subway install`'s manifests */
 };
 
 
 /* state.c */
-int lab_init(struct lab *lab, const char *name, enum lab_topo topo); /* also builds net */
+/* Also builds net; laptops 0: as the lab's state records (else 1). */
+int lab_init(struct lab *lab, const char *name, enum lab_topo topo, int laptops);
 int lab_path(const struct lab *lab, char *buf, size_t size, const char *rel);
 void lab_nsname(const struct lab *lab, int ns, char buf[LAB_NS_MAX]);
 int lab_lock(struct lab *lab, int wait_ms);  /* 0, -EBUSY */
@@ -83,10 +86,10 @@ struct lab_proc {
 	char name[24];       /* pid and log file name */
 	char ns_suffix[16];
 	enum lab_proc_kind kind;
-	int index;           /* node (slirp) or pod */
+	int index;           /* node (slirp), pod, or laptop (forwarder) */
 	const char *what;    /* for status */
 };
-#define LAB_PROCS_MAX 16
+#define LAB_PROCS_MAX 20
 int procs_plan(const struct lab *lab, struct lab_proc *out, int max);
 int procs_start(struct lab *lab);
 /* One server (again): its pid, 0 when something else starts it (the

@@ -23,6 +23,8 @@ const struct lab_pod lab_pods[] = {
 	{ "web-1", "default", "web", 2, 2, LAB_SRV_HTTP },
 	{ "udp-echo-0", "default", "udp-echo", 2, 3, LAB_SRV_UDP_ECHO },
 	{ "iperf-0", "default", "iperf", 2, 4, LAB_SRV_IPERF },
+	/* another service's pod: tests call web from it, by name and ClusterIP */
+	{ "client", "default", "client", 1, 4, LAB_SRV_NONE },
 };
 const size_t lab_npods = ARRAY_SIZE(lab_pods);
 
@@ -49,6 +51,7 @@ static const struct lab_topo_info topos[LAB_TOPO_COUNT] = {
 		.node_len = 24, .node_gw = LAB_IP(192, 168, 56, 1), .node_dns = LAB_IP(192, 168, 56, 1),
 		.uplink_ns = "laptop", .uplink_br = "vboxnet0",
 		.laptop_forwards = true, .dns_forwarder = true,
+		.laptop_ip = { LAB_IP(192, 168, 56, 1), LAB_IP(192, 168, 56, 2) }, .laptop_gw = LAB_IP(192, 168, 56, 1),
 	},
 	[LAB_TOPO_BRIDGED] = {
 		.name = "bridged",
@@ -56,6 +59,7 @@ static const struct lab_topo_info topos[LAB_TOPO_COUNT] = {
 		.node_ip = { LAB_IP(192, 168, 1, 110), LAB_IP(192, 168, 1, 111), LAB_IP(192, 168, 1, 112) },
 		.node_len = 24, .node_gw = LAB_IP(192, 168, 1, 1), .node_dns = LAB_INTERNET_DNS,
 		.uplink_ns = "router", .uplink_br = "lan0", .router = true,
+		.laptop_ip = { LAB_IP(192, 168, 1, 100), LAB_IP(192, 168, 1, 101) }, .laptop_gw = LAB_IP(192, 168, 1, 1),
 	},
 	[LAB_TOPO_CLOUD] = {
 		.name = "cloud",
@@ -63,6 +67,7 @@ static const struct lab_topo_info topos[LAB_TOPO_COUNT] = {
 		.node_ip = { LAB_IP(10, 10, 0, 10), LAB_IP(10, 10, 0, 11), LAB_IP(10, 10, 0, 12) },
 		.node_len = 24, .node_gw = LAB_IP(10, 10, 0, 1), .node_dns = LAB_INTERNET_DNS,
 		.uplink_ns = "router", .uplink_br = "vpc0", .router = true, .node_ports_only = true,
+		.laptop_ip = { LAB_IP(192, 168, 1, 100), LAB_IP(192, 168, 1, 101) }, .laptop_gw = LAB_IP(192, 168, 1, 1),
 	},
 	[LAB_TOPO_NAT] = {
 		.name = "nat",
@@ -71,6 +76,7 @@ static const struct lab_topo_info topos[LAB_TOPO_COUNT] = {
 		.node_len = 24, .node_gw = 0, .node_dns = LAB_SLIRP_DNS,
 		.uplink_ns = "laptop", .uplink_br = "vboxnet0",
 		.laptop_forwards = true, .slirp = true,
+		.laptop_ip = { LAB_IP(192, 168, 56, 1), LAB_IP(192, 168, 56, 2) }, .laptop_gw = LAB_IP(192, 168, 56, 1),
 	},
 };
 
@@ -95,6 +101,7 @@ struct infra {
 	struct infra_iface ifaces[10];
 	struct infra_veth veths[3];
 	struct infra_route routes[3];
+	const char *laptop_net_ns, *laptop_net_br; /* where a second laptop plugs in */
 };
 
 #define INTERNET_IFACES                                                  \
@@ -111,6 +118,7 @@ static const struct infra infra_laptop = {
 	},
 	.veths = { { "laptop", "wan0", "internet", "eth0" } },
 	.routes = { { "laptop", 0, 0, LAB_IP(198, 51, 100, 1) } },
+	.laptop_net_ns = "laptop", .laptop_net_br = "vboxnet0",
 };
 
 static const struct infra infra_bridged = {
@@ -124,6 +132,7 @@ static const struct infra infra_bridged = {
 	},
 	.veths = { { "router", "lan-laptop", "laptop", "eth0" }, { "router", "wan0", "internet", "eth0" } },
 	.routes = { { "router", 0, 0, LAB_IP(198, 51, 100, 1) }, { "laptop", 0, 0, LAB_IP(192, 168, 1, 1) } },
+	.laptop_net_ns = "router", .laptop_net_br = "lan0",
 };
 
 static const struct infra infra_cloud = {
@@ -138,6 +147,7 @@ static const struct infra infra_cloud = {
 	},
 	.veths = { { "router", "lan-laptop", "laptop", "eth0" }, { "router", "wan0", "internet", "eth0" } },
 	.routes = { { "router", 0, 0, LAB_IP(198, 51, 100, 1) }, { "laptop", 0, 0, LAB_IP(192, 168, 1, 1) } },
+	.laptop_net_ns = "router", .laptop_net_br = "lan0",
 };
 
 static const struct infra *const infras[LAB_TOPO_COUNT] = {
@@ -149,8 +159,13 @@ static const struct infra *const infras[LAB_TOPO_COUNT] = {
 
 const char *const lab_all_suffixes[] = {
 	"laptop", "router", "internet", "server", "agent1", "agent2",
-	"kube-dns-0", "manager-0", "web-0", "echo-0", "web-1", "udp-echo-0", "iperf-0", NULL,
+	"kube-dns-0", "manager-0", "web-0", "echo-0", "web-1", "udp-echo-0", "iperf-0", "client", "laptop2", NULL,
 };
+
+const char *lab_laptop_suffix(int i)
+{
+	return i == 2 ? "laptop2" : "laptop";
+}
 
 const struct lab_topo_info *lab_topo_info(enum lab_topo t)
 {
@@ -291,6 +306,7 @@ static int net_add_ns(struct lab_net *net, const char *suffix, enum lab_ns_kind 
 	n->kind = kind;
 	n->node = (int8_t)node;
 	n->pod = (int8_t)pod;
+	n->laptop = kind == LAB_NS_LAPTOP ? 1 : 0;
 	return 0;
 }
 
@@ -365,6 +381,27 @@ static int net_build_infra(struct lab_net *net, const struct infra *in)
 	return r;
 }
 
+/* A second laptop: eth0 on the first one's network (another port of the
+ * host-only bridge, or of the router's LAN), its default route there. */
+static int net_build_laptop2(struct lab_net *net, const struct infra *in, const struct lab_topo_info *ti)
+{
+	int up = lab_net_ns_find(net, in->laptop_net_ns), ns, r;
+	const char *port = in->laptop_net_ns && !strcmp(in->laptop_net_ns, "router") ? "lan-laptop2" : "l-laptop2";
+
+	r = net_add_ns(net, "laptop2", LAB_NS_LAPTOP, -1, -1);
+	ns = net->nns - 1;
+	net->ns[ns].laptop = 2;
+	if (r == 0)
+		r = net_add_veth(net, up, port, ns, "eth0");
+	if (r == 0)
+		r = net_add_iface(net, up, port, in->laptop_net_br, 0, 0, false);
+	if (r == 0)
+		r = net_add_iface(net, ns, "eth0", NULL, ti->laptop_ip[1], 24, false);
+	if (r == 0)
+		r = net_add_route(net, ns, 0, 0, ti->laptop_gw);
+	return r;
+}
+
 /* A node: eth0 on the uplink bridge, cni0, routes to the other nodes' pods. */
 static int net_build_node(struct lab_net *net, const struct lab_topo_info *ti, int node)
 {
@@ -416,16 +453,19 @@ static int net_build_pod(struct lab_net *net, int pod)
 	return r;
 }
 
-int lab_net_build(enum lab_topo t, struct lab_net *net)
+int lab_net_build(enum lab_topo t, int laptops, struct lab_net *net)
 {
 	const struct lab_topo_info *ti = lab_topo_info(t);
 	int r;
 
-	if (!ti)
+	if (!ti || laptops < 1 || laptops > LAB_LAPTOPS_MAX)
 		return -EINVAL;
 	memset(net, 0, sizeof(*net));
 	net->topo = t;
+	net->laptops = laptops;
 	r = net_build_infra(net, infras[t]);
+	if (r == 0 && laptops == 2)
+		r = net_build_laptop2(net, infras[t], ti);
 	for (int i = 0; i < LAB_NODES && r == 0; i++)
 		r = net_build_node(net, ti, i);
 	for (size_t i = 0; i < lab_npods && r == 0; i++)

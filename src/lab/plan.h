@@ -32,13 +32,14 @@
 #define LAB_SLIRP_DNS LAB_IP(10, 0, 2, 3)
 #define LAB_MANAGER_PORT 8443
 #define LAB_MANAGER_NODE_PORT 30443
+#define LAB_LAPTOPS_MAX 2 /* up --laptops */
 #define LAB_BIG_SIZE ((uint64_t)64 << 20)
 
 enum lab_topo { LAB_TOPO_HOST_ONLY, LAB_TOPO_BRIDGED, LAB_TOPO_CLOUD, LAB_TOPO_NAT, LAB_TOPO_COUNT };
 
-/* What a pod runs. */
+/* What a pod runs (LAB_SRV_NONE: nothing; tests run clients in it). */
 enum lab_server { LAB_SRV_CLUSTER_DNS, LAB_SRV_MANAGER, LAB_SRV_HTTP, LAB_SRV_TCP_ECHO,
-		  LAB_SRV_UDP_ECHO, LAB_SRV_IPERF };
+		  LAB_SRV_UDP_ECHO, LAB_SRV_IPERF, LAB_SRV_NONE };
 
 enum lab_proto { LAB_TCP = 6, LAB_UDP = 17 };
 
@@ -88,6 +89,8 @@ struct lab_topo_info {
 	bool dns_forwarder;    /* laptop runs a DNS forwarder on node_dns:53 */
 	bool slirp;            /* each node's uplink is a slirp4netns on the laptop */
 	bool node_ports_only;  /* router lets the laptop reach node ports only */
+	uint32_t laptop_ip[LAB_LAPTOPS_MAX]; /* each laptop's address on the network it shares */
+	uint32_t laptop_gw;    /* a second laptop's default route */
 };
 
 const struct lab_topo_info *lab_topo_info(enum lab_topo t);
@@ -114,6 +117,7 @@ struct lab_ns {
 	char suffix[16]; /* namespace is "<lab>-<suffix>" */
 	enum lab_ns_kind kind;
 	int8_t node, pod; /* index into lab_nodes / lab_pods, or -1 */
+	uint8_t laptop;   /* LAB_NS_LAPTOP: 1, or 2 for the second ("laptop2") */
 };
 
 /* An interface to configure in a namespace; a bridge is created there,
@@ -146,6 +150,7 @@ struct lab_route {
 #define LAB_NET_ROUTES 32
 struct lab_net {
 	enum lab_topo topo;
+	int laptops;              /* 1 or 2 */
 	int nns, nifaces, nveths, nroutes;
 	struct lab_ns ns[LAB_NET_NS]; /* creation order */
 	struct lab_iface ifaces[LAB_NET_IFACES];
@@ -153,8 +158,11 @@ struct lab_net {
 	struct lab_route routes[LAB_NET_ROUTES];
 };
 
-/* Fills net for topology t.  0, or -ENOSPC if a table overflows (a bug). */
-int lab_net_build(enum lab_topo t, struct lab_net *net);
+/* Fills net for topology t with 1 or 2 laptops.  0, -EINVAL, or -ENOSPC
+ * if a table overflows (a bug). */
+int lab_net_build(enum lab_topo t, int laptops, struct lab_net *net);
+/* The namespace suffix of laptop i (1: "laptop", 2: "laptop2"). */
+const char *lab_laptop_suffix(int i);
 int lab_net_ns_find(const struct lab_net *net, const char *suffix); /* index or -1 */
 int lab_net_node_ns(const struct lab_net *net, int node);           /* index or -1 */
 int lab_net_pod_ns(const struct lab_net *net, int pod);             /* index or -1 */

@@ -128,6 +128,10 @@ static void parse_env(struct pj *p, const char *c, struct lab_podspec *s)
 {
 	char base[PATH_LEN];
 
+	if (pj_has(p, c, "envFrom") && !p->r) {
+		snprintf(p->err, p->errlen, "%s.envFrom: the lab's kubelet has no ConfigMaps or Secrets for it", c);
+		p->r = -EINVAL;
+	}
 	for (s->nenv = 0; s->nenv < POD_ENV; s->nenv++) {
 		struct pod_env *e = &s->env[s->nenv];
 		pathf(base, "%s.env.%d", c, s->nenv);
@@ -136,6 +140,11 @@ static void parse_env(struct pj *p, const char *c, struct lab_podspec *s)
 		pj_str(p, base, "name", e->name, sizeof(e->name), true);
 		if (!pj_str(p, base, "value", e->value, sizeof(e->value), false))
 			pj_str(p, base, "valueFrom.fieldRef.fieldPath", e->field, sizeof(e->field), true);
+	}
+	pathf(base, "%s.env.%d", c, POD_ENV);
+	if (pj_has(p, base, "") && !p->r) {
+		snprintf(p->err, p->errlen, "%s.env: more than %d variables", c, POD_ENV);
+		p->r = -EINVAL;
 	}
 }
 
@@ -164,7 +173,7 @@ static void parse_probe(struct pj *p, const char *c, const char *which, const st
 
 static void parse_security(struct pj *p, const char *pod, const char *c, struct lab_podspec *s)
 {
-	char base[PATH_LEN], drop[2][POD_STR];
+	char base[PATH_LEN], drop[2][POD_STR], caps[POD_CAPS][POD_STR];
 
 	pathf(base, "%s.securityContext", pod);
 	s->has_user = pj_has(p, base, "runAsUser");
@@ -181,11 +190,22 @@ static void parse_security(struct pj *p, const char *pod, const char *c, struct 
 	s->no_privilege_escalation = pj_has(p, base, "allowPrivilegeEscalation") &&
 				     !pj_bool(p, base, "allowPrivilegeEscalation");
 	s->drop_all = pj_strs(p, base, "capabilities.drop", drop, 2) == 1 && !strcmp(drop[0], "ALL");
-	/* The container's own user, if it sets one, wins. */
+	s->ncaps_add = pj_strs(p, base, "capabilities.add", caps, POD_CAPS);
+	for (int i = 0; i < s->ncaps_add; i++)
+		snprintf(s->caps_add[i], sizeof(s->caps_add[i]), "%.31s", caps[i]);
+	/* The container's own settings, where it has them, win. */
 	if (pj_has(p, base, "runAsUser")) {
 		s->has_user = true;
 		s->user = pj_uint(p, base, "runAsUser", 0);
 	}
+	if (pj_has(p, base, "runAsGroup")) {
+		s->has_group = true;
+		s->group = pj_uint(p, base, "runAsGroup", 0);
+	}
+	if (pj_has(p, base, "runAsNonRoot"))
+		s->non_root = pj_bool(p, base, "runAsNonRoot");
+	if (pj_str(p, base, "seccompProfile.type", drop[0], POD_STR, false))
+		s->seccomp_default = !strcmp(drop[0], "RuntimeDefault");
 }
 
 static void parse_volume(struct pj *p, const char *base, struct pod_volume *v)
@@ -248,6 +268,21 @@ static void parse_secret(struct pj *p, struct lab_podspec *s)
 	}
 }
 
+/* The index of the pod's container named name (NULL: the first), or -1. */
+static int find_container(struct pj *p, const char *pod, const char *name)
+{
+	char base[PATH_LEN], n[64];
+
+	for (int i = 0; i < 16; i++) {
+		pathf(base, "%s.containers.%d", pod, i);
+		if (!pj_has(p, base, ""))
+			break;
+		if (!name || (pj_str(p, base, "name", n, sizeof(n), false) && !strcmp(n, name)))
+			return i;
+	}
+	return -1;
+}
+
 static void parse_container(struct pj *p, const char *c, struct lab_podspec *s)
 {
 	pj_str(p, c, "name", s->container, sizeof(s->container), true);
@@ -261,11 +296,12 @@ static void parse_container(struct pj *p, const char *c, struct lab_podspec *s)
 	parse_probe(p, c, "readinessProbe", s, &s->readiness);
 }
 
-int podspec_parse(const char *json, size_t len, struct lab_podspec *out, char *err, size_t errlen)
+int podspec_parse(const char *json, size_t len, const char *container, struct lab_podspec *out, char *err,
+		  size_t errlen)
 {
 	struct pj p = { json, len, err, errlen, 0 };
 	char pod[PATH_LEN], c[PATH_LEN];
-	int d;
+	int d, k;
 
 	memset(out, 0, sizeof(*out));
 	if (jsonget_valid(json, len) < 0) {
@@ -273,23 +309,26 @@ int podspec_parse(const char *json, size_t len, struct lab_podspec *out, char *e
 		return -EINVAL;
 	}
 	d = find_doc(&p, "Deployment", NULL);
+	if (d < 0)
+		d = find_doc(&p, "StatefulSet", NULL);
 	if (d < 0) {
-		snprintf(err, errlen, "the manifests have no Deployment");
+		snprintf(err, errlen, "the manifests have no Deployment or StatefulSet");
 		return -EINVAL;
 	}
 	pathf(pod, "%d", d);
 	pj_str(&p, pod, "metadata.name", out->deployment, sizeof(out->deployment), true);
 	pj_str(&p, pod, "metadata.namespace", out->ns, sizeof(out->ns), true);
 	pathf(pod, "%d.spec.template.spec", d);
-	pathf(c, "%s.containers.0", pod);
+	k = find_container(&p, pod, container);
+	if (k < 0) {
+		snprintf(err, errlen, "%s %s has no container %s", out->deployment, pod, container ? container : "");
+		return -EINVAL;
+	}
+	pathf(c, "%s.containers.%d", pod, k);
 	parse_container(&p, c, out);
 	parse_security(&p, pod, c, out);
 	parse_volumes(&p, pod, c, out);
 	parse_secret(&p, out);
-	if (!p.r && !out->port) {
-		snprintf(err, errlen, "%s.ports: no containerPort", c);
-		p.r = -EINVAL;
-	}
 	return p.r;
 }
 
@@ -301,7 +340,7 @@ const struct pod_secret *podspec_secret(const struct lab_podspec *s, const char 
 	return NULL;
 }
 
-int podspec_load(const char *path, struct lab_podspec *out, char *err, size_t errlen)
+char *podspec_yaml_json(const char *path, char *err, size_t errlen)
 {
 	char *argv[] = { "/usr/bin/python3", "-c", (char *)yaml_to_json, NULL };
 	char *yaml = malloc(JSON_MAX), *json = malloc(JSON_MAX);
@@ -316,13 +355,25 @@ int podspec_load(const char *path, struct lab_podspec *out, char *err, size_t er
 		snprintf(err, errlen, "python3-yaml could not read %s: %.200s", path, json);
 		r = -EINVAL;
 	}
-	if (r == 0)
-		r = podspec_parse(json, strlen(json), out, err, errlen);
 	if (yaml)
 		explicit_bzero(yaml, JSON_MAX);
-	if (json)
-		explicit_bzero(json, JSON_MAX);
 	free(yaml);
-	free(json);
+	if (r < 0 && json) {
+		explicit_bzero(json, JSON_MAX);
+		free(json);
+		json = NULL;
+	}
+	return json;
+}
+
+int podspec_load(const char *path, struct lab_podspec *out, char *err, size_t errlen)
+{
+	char *json = podspec_yaml_json(path, err, errlen);
+	int r = json ? podspec_parse(json, strlen(json), NULL, out, err, errlen) : -EINVAL;
+
+	if (json) {
+		explicit_bzero(json, strlen(json));
+		free(json);
+	}
 	return r;
 }

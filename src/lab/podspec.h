@@ -1,5 +1,6 @@
-/* The manager's pod as the manifests describe it (deploy/subway.yaml, as
- * `subway install` writes it): what the lab's kubelet runs.
+/* One container of a pod as the manifests describe it: what the lab's
+ * kubelet runs (the manager's from deploy/subway.yaml as `subway install`
+ * writes it; an agent's from a workload the lab holds, once injected).
  *
  * podspec_parse is pure: it reads the manifests as JSON (a list of the
  * YAML documents, each Secret's data and stringData also given as
@@ -12,7 +13,8 @@
 
 #define POD_COMMAND 4
 #define POD_ARGS 24
-#define POD_ENV 16
+#define POD_ENV 32
+#define POD_CAPS 4
 #define POD_VOLUMES 4
 #define POD_ITEMS 8
 #define POD_SECRET_KEYS 8
@@ -48,7 +50,7 @@ struct pod_secret {
 };
 
 struct lab_podspec {
-	char deployment[64], ns[64];
+	char deployment[64], ns[64]; /* the workload (a Deployment or a StatefulSet) */
 	char container[64], image[POD_STR];
 	int ncommand, nargs, nenv, nvolumes, nsecrets;
 	char command[POD_COMMAND][POD_STR];
@@ -59,18 +61,26 @@ struct lab_podspec {
 	bool has_user, has_group, has_fs_group;
 	uint32_t user, group, fs_group;
 	bool non_root, read_only_root, no_privilege_escalation, drop_all, seccomp_default;
+	int ncaps_add;
+	char caps_add[POD_CAPS][32]; /* capabilities.add, "NET_ADMIN" */
 	struct pod_probe liveness, readiness;
 	struct pod_volume volumes[POD_VOLUMES];
 	struct pod_secret secrets[POD_SECRET_KEYS]; /* the mounted Secret's entries */
 };
 
-/* Fills out from the JSON of the manifests: the first Deployment's first
- * container, its volumes and the Secret they name.  0, or -EINVAL with a
- * one-line reason in err (a missing field, a value too long). */
-int podspec_parse(const char *json, size_t len, struct lab_podspec *out, char *err, size_t errlen);
+/* Fills out from the JSON of the manifests: the first Deployment's (or
+ * StatefulSet's) container named container (NULL: its first), its
+ * volumes and the Secret they name.  0, or -EINVAL with a one-line reason
+ * in err (a missing field, a value too long, what the lab cannot run). */
+int podspec_parse(const char *json, size_t len, const char *container, struct lab_podspec *out, char *err,
+		  size_t errlen);
 
-/* Reads path (YAML) through python3-yaml, then podspec_parse.  out is
- * large: allocate it.  0 or -errno, err saying why. */
+/* Reads path (YAML) through python3-yaml as JSON documents, with each
+ * Secret's entries: a string to free() (it may hold secrets: wipe it), or
+ * NULL with err saying why. */
+char *podspec_yaml_json(const char *path, char *err, size_t errlen);
+/* podspec_yaml_json, then podspec_parse of its first container.  out
+ * is large: allocate it.  0 or -errno, err saying why. */
 int podspec_load(const char *path, struct lab_podspec *out, char *err, size_t errlen);
 
 /* The value of a secret entry, NULL if the Secret has no such key. */

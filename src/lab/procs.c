@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -18,9 +19,12 @@
 #include "lab/lab.h"
 #include "lab/kubelet.h"
 #include "lab/render.h"
+#include "lab/workload.h"
 
 #define READY_TIMEOUT_MS 8000
-#define PROC_ARGS 32
+#define PROC_ARGS 64
+/* The PATH a runtime gives a container whose image sets none. */
+#define CONTAINER_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 static void plan_add(struct lab_proc *out, int max, int *n, const char *name, const char *ns,
 		     enum lab_proc_kind kind, int index, const char *what)
@@ -51,13 +55,18 @@ int procs_plan(const struct lab *lab, struct lab_proc *out, int max)
 	plan_add(out, max, &n, "internet-dns", "internet", PROC_INTERNET_DNS, -1, "dnsmasq: the internet's resolver");
 	plan_add(out, max, &n, "internet-web", "internet", PROC_INTERNET_WEB, -1, "nginx: example.com");
 	if (ti->dns_forwarder)
-		plan_add(out, max, &n, "laptop-dns", "laptop", PROC_FORWARDER, -1, "dnsmasq: the laptop's DNS forwarder");
+		plan_add(out, max, &n, "laptop-dns", "laptop", PROC_FORWARDER, 1, "dnsmasq: the laptop's DNS forwarder");
+	if (ti->dns_forwarder && lab->laptops == 2)
+		plan_add(out, max, &n, "laptop2-dns", "laptop2", PROC_FORWARDER, 2,
+			 "dnsmasq: the second laptop's DNS forwarder");
 	for (int i = 0; ti->slirp && i < LAB_NODES; i++) {
 		snprintf(name, sizeof(name), "slirp-%s", lab_nodes[i].name);
 		plan_add(out, max, &n, name, "laptop", PROC_SLIRP, i, "slirp4netns: the node's user-mode NAT");
 	}
 	for (size_t i = 0; i < lab_npods; i++)
-		plan_add(out, max, &n, lab_pods[i].name, lab_pods[i].name, PROC_POD, (int)i, what[lab_pods[i].server]);
+		if (lab_pods[i].server != LAB_SRV_NONE)
+			plan_add(out, max, &n, lab_pods[i].name, lab_pods[i].name, PROC_POD, (int)i,
+				 what[lab_pods[i].server]);
 	if (!lab->no_manager) {
 		plan_add(out, max, &n, "registry", "server", PROC_REGISTRY, -1, "docker-registry: the images (:5000)");
 		/* the machine's namespaces: it drives podman (kubelet.h) */
@@ -111,13 +120,24 @@ static pid_t start_dnsmasq(struct lab *lab, const struct lab_proc *p, const stru
 	return lab_proc_spawn(lab, p, cmd);
 }
 
-static pid_t start_nginx(struct lab *lab, const struct lab_proc *p, uint32_t listen, const char *body, bool big)
+/* nginx for a pod (with the container's env and port) or the internet
+ * (env NULL: the lab's own). */
+static pid_t start_nginx(struct lab *lab, const struct lab_proc *p, uint32_t listen, uint16_t port, const char *body,
+			 bool big, const struct argvb *env)
 {
 	char prefix[96], tmp[112], conf[128], errlog[128], www[96], rel[64];
-	const char *cmd[] = { "nginx", "-p", prefix, "-c", conf, "-e", errlog, "-g", "daemon off;", NULL };
-	struct nginx_site site = { prefix, errlog, listen, p->name, body, big ? www : NULL };
+	const char *nginx[] = { "nginx", "-p", prefix, "-c", conf, "-e", errlog, "-g", "daemon off;", NULL };
+	const char *cmd[PROC_ARGS];
+	struct nginx_site site = { prefix, errlog, listen, port, p->name, body, big ? www : NULL, env != NULL };
 	struct text t;
 	pid_t pid;
+	int n = 0;
+
+	for (int i = 0; env && i < env->n && n < PROC_ARGS - 12; i++)
+		cmd[n++] = env->v[i];
+	for (int i = 0; nginx[i]; i++)
+		cmd[n++] = nginx[i];
+	cmd[n] = NULL;
 
 	snprintf(rel, sizeof(rel), "nginx/%s", p->name);
 	lab_path(lab, prefix, sizeof(prefix), rel);
@@ -148,6 +168,38 @@ static pid_t start_slirp(struct lab *lab, const struct lab_proc *p)
 	return lab_proc_spawn(lab, p, cmd);
 }
 
+/* A pod of a workload the lab holds: nginx as its app container says,
+ * with the environment a kubelet gives it (the runtime's PATH and
+ * HOSTNAME, KUBERNETES_SERVICE_*, the spec's env resolved) and its port. */
+static pid_t start_web(struct lab *lab, const struct lab_proc *p, const struct lab_pod *pod)
+{
+	struct lab_podspec *s = calloc(1, sizeof(*s));
+	struct argvb *env = calloc(1, sizeof(*env));
+	char err[512];
+	int r = s && env ? workload_app_spec(lab, pod, s, err, sizeof(err)) : -ENOMEM;
+	pid_t pid = -EINVAL;
+
+	if (r == 0) {
+		argvb_add(env, "env");
+		argvb_add(env, "-i");
+		argvb_add(env, "--");
+		argvb_add(env, "PATH=" CONTAINER_PATH);
+		argvb_add(env, "HOSTNAME=%s", pod->name);
+		r = kubelet_env(lab, pod, s, "", env, err, sizeof(err));
+	}
+	if (r == 0 && (env->overflow || env->n > PROC_ARGS - 12)) {
+		snprintf(err, sizeof(err), "too many variables for the lab");
+		r = -E2BIG;
+	}
+	if (r < 0)
+		log_err("pod %s: %s", pod->name, err);
+	else
+		pid = start_nginx(lab, p, 0, s->port, pod->name, true, env);
+	free(s);
+	free(env);
+	return pid;
+}
+
 static pid_t start_pod(struct lab *lab, const struct lab_proc *p)
 {
 	const struct lab_pod *pod = &lab_pods[p->index];
@@ -167,7 +219,7 @@ static pid_t start_pod(struct lab *lab, const struct lab_proc *p)
 		text_free(&t);
 		return pid;
 	case LAB_SRV_HTTP:
-		return start_nginx(lab, p, 0, pod->name, true);
+		return start_web(lab, p, pod);
 	case LAB_SRV_TCP_ECHO:
 		return lab_proc_spawn(lab, p, tcp_echo);
 	case LAB_SRV_UDP_ECHO:
@@ -176,6 +228,8 @@ static pid_t start_pod(struct lab *lab, const struct lab_proc *p)
 		return lab_proc_spawn(lab, p, iperf);
 	case LAB_SRV_MANAGER:
 		return 0; /* lab_start_manager() */
+	case LAB_SRV_NONE:
+		return 0;
 	}
 	return -EINVAL;
 }
@@ -209,12 +263,12 @@ pid_t proc_start(struct lab *lab, const struct lab_proc *p)
 		pid = start_dnsmasq(lab, p, &t);
 		break;
 	case PROC_INTERNET_WEB:
-		pid = start_nginx(lab, p, LAB_EXAMPLE_COM, "example.com", false);
+		pid = start_nginx(lab, p, LAB_EXAMPLE_COM, 80, "example.com", false, NULL);
 		break;
-	case PROC_FORWARDER:
-		lab_ns_name(ns, sizeof(ns), lab->name, "laptop");
+	case PROC_FORWARDER: /* on each laptop's address there, after its resolv.conf */
+		lab_ns_name(ns, sizeof(ns), lab->name, lab_laptop_suffix(p->index));
 		snprintf(resolv, sizeof(resolv), LAB_NETNS_ETC "/%s/resolv.conf", ns);
-		render_forwarder_dns(&t, lab_topo_info(lab->topo)->node_dns, resolv);
+		render_forwarder_dns(&t, lab_topo_info(lab->topo)->laptop_ip[p->index - 1], resolv);
 		pid = start_dnsmasq(lab, p, &t);
 		break;
 	case PROC_SLIRP:

@@ -197,7 +197,7 @@ void render_nft(struct text *t, const struct lab_net *net, int ns)
 		nft_flannel(t);
 		break;
 	case LAB_NS_LAPTOP:
-		if (ti->laptop_forwards)
+		if (ti->laptop_forwards && net->ns[ns].laptop == 1)
 			nft_uplink(t, "lab-laptop", false);
 		break;
 	case LAB_NS_ROUTER:
@@ -225,9 +225,9 @@ int render_sysctls(const struct lab_net *net, int ns, const char **out, int max)
 		fwd = true;
 		ADD("net.bridge.bridge-nf-call-iptables=1"); /* k3s needs br_netfilter */
 		break;
-	case LAB_NS_LAPTOP:
-		fwd = ti->laptop_forwards;
-		if (!ti->router) /* a hypervisor's bridge: frames between VMs skip the host's netfilter */
+	case LAB_NS_LAPTOP: /* the second laptop routes for nobody */
+		fwd = ti->laptop_forwards && net->ns[ns].laptop == 1;
+		if (!ti->router && net->ns[ns].laptop == 1) /* a hypervisor's bridge: frames between VMs skip the host's netfilter */
 			ADD("net.bridge.bridge-nf-call-iptables=0");
 		break;
 	case LAB_NS_ROUTER:
@@ -355,6 +355,10 @@ void render_nginx(struct text *t, const struct nginx_site *s)
 {
 	char a[16];
 
+	/* A master process writes its title over its environment (what
+	 * /proc/PID/environ shows): a pod's app keeps it readable. */
+	if (s->single)
+		text_printf(t, "master_process off;\n");
 	text_printf(t, "worker_processes 1;\nuser nobody nogroup;\npid %s/nginx.pid;\nerror_log %s warn;\n",
 		    s->prefix, s->error_log);
 	text_printf(t, "events { worker_connections 4096; }\nhttp {\n\taccess_log off;\n"
@@ -364,9 +368,9 @@ void render_nginx(struct text *t, const struct nginx_site *s)
 		       "\tfastcgi_temp_path %s/tmp/fastcgi;\n\tuwsgi_temp_path %s/tmp/uwsgi;\n"
 		       "\tscgi_temp_path %s/tmp/scgi;\n", s->prefix, s->prefix, s->prefix, s->prefix, s->prefix);
 	if (s->listen)
-		text_printf(t, "\tserver {\n\t\tlisten %s:80 backlog=4096;\n", ip(s->listen, a));
+		text_printf(t, "\tserver {\n\t\tlisten %s:%u backlog=4096;\n", ip(s->listen, a), s->port ? s->port : 80);
 	else
-		text_printf(t, "\tserver {\n\t\tlisten 80 backlog=4096;\n");
+		text_printf(t, "\tserver {\n\t\tlisten %u backlog=4096;\n", s->port ? s->port : 80);
 	text_printf(t, "\t\tadd_header X-Pod %s always;\n", s->pod);
 	text_printf(t, "\t\tlocation = / {\n\t\t\tdefault_type text/plain;\n\t\t\treturn 200 \"%s\\n\";\n\t\t}\n",
 		    s->body);

@@ -34,9 +34,11 @@ struct nginx_site {
 	const char *prefix;  /* temp dirs and pid live here */
 	const char *error_log;
 	uint32_t listen;     /* 0: every address */
+	uint16_t port;       /* 0: 80 */
 	const char *pod;     /* for the X-Pod header */
 	const char *body;
 	const char *www;     /* NULL: no /big */
+	bool single;         /* one process (no master): its environment stays readable in /proc */
 };
 void render_nginx(struct text *t, const struct nginx_site *s);
 

@@ -56,10 +56,11 @@ static int laptop_token(const struct lab *lab)
 	return r;
 }
 
-/* up --install DIR: that install's files, as they are. */
+/* up --install DIR: that install's files, as they are (an install from
+ * before agents has no subway-agent.yaml: lab inject then says so). */
 static int copy_install(const struct lab *lab, const char *dir)
 {
-	static const char *const files[] = { "subway.yaml", "token" };
+	static const char *const files[] = { "subway.yaml", "token", "subway-agent.yaml" };
 	static char buf[256 * 1024];
 	char from[4200], to[256];
 	int r = mkdir_p(dir, 0700);
@@ -68,6 +69,8 @@ static int copy_install(const struct lab *lab, const char *dir)
 		ssize_t n;
 		snprintf(from, sizeof(from), "%s/%s", lab->install, files[i]);
 		snprintf(to, sizeof(to), "%s/%s", dir, files[i]);
+		if (i == 2 && access(from, F_OK) < 0)
+			continue;
 		n = file_read_small(from, buf, sizeof(buf));
 		r = n < 0 ? (int)n : file_write(to, buf, (size_t)n, 0600);
 		if (r < 0)

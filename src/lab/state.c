@@ -1,5 +1,6 @@
 /* The lab's state directory, LAB_STATE_ROOT/<lab>/:
  *   topology      the topology name
+ *   laptops       how many laptops (1 or 2)
  *   namespaces    every namespace the lab created, one per line
  *   ready         written last by a successful `up`
  *   token         the token file for `connect --lab` (0600; secrets.c)
@@ -24,7 +25,16 @@
 #include "common/util.h"
 #include "lab/lab.h"
 
-int lab_init(struct lab *lab, const char *name, enum lab_topo topo)
+/* The laptops an up recorded: 1 unless the file says 2. */
+static int state_laptops(const char *dir)
+{
+	char path[96], buf[8];
+
+	snprintf(path, sizeof(path), "%s/laptops", dir);
+	return file_read_small(path, buf, sizeof(buf)) > 0 && buf[0] == '2' ? 2 : 1;
+}
+
+int lab_init(struct lab *lab, const char *name, enum lab_topo topo, int laptops)
 {
 	char err[128];
 	int r;
@@ -42,7 +52,8 @@ int lab_init(struct lab *lab, const char *name, enum lab_topo topo)
 		snprintf(path, sizeof(path), "%s/kubelet", lab->dir);
 		lab->no_manager = access(path, F_OK) != 0;
 	}
-	r = lab_net_build(topo, &lab->net);
+	lab->laptops = laptops ? laptops : state_laptops(lab->dir);
+	r = lab_net_build(topo, lab->laptops, &lab->net);
 	if (r < 0)
 		log_err("plan for topology %s does not fit the tables: %s", lab_topo_name(topo), strerror(-r));
 	return r;
@@ -166,7 +177,10 @@ int lab_state_create(struct lab *lab)
 		}
 	}
 	snprintf(text, sizeof(text), "%s\n", lab_topo_name(lab->topo));
-	return state_write(lab, "topology", text, 0644);
+	if (state_write(lab, "topology", text, 0644) < 0)
+		return -EIO;
+	snprintf(text, sizeof(text), "%d\n", lab->laptops);
+	return state_write(lab, "laptops", text, 0644);
 }
 
 int lab_state_mark_ready(struct lab *lab, double seconds)

@@ -12,6 +12,8 @@
 #include "lab/kubelet.h"
 #include "lab/lab.h"
 #include "lab/render.h"
+#include "lab/workload.h"
+#include "common/jval.h"
 #include "net/tls.h"
 #include "proto/auth.h"
 
@@ -21,12 +23,16 @@ struct live {
 	long long started;
 	double up_seconds;
 	char sha[65];
+	const char *lab_name;
 	int nprocs;
 	struct lab_proc procs[LAB_PROCS_MAX];
 	pid_t pids[LAB_PROCS_MAX];
 	bool running[LAB_PROCS_MAX];
 	bool has_manager; /* the kubelet runs the manager's pod (not --no-manager) */
 	struct kubelet_state kst;
+	int nagents;      /* the other containers the kubelet runs: agents */
+	struct kubelet_state agents[KUBELET_CONTAINERS];
+	bool agent_running[KUBELET_CONTAINERS];
 };
 
 static bool pid_running(pid_t pid)
@@ -62,12 +68,37 @@ static bool proc_optional(const struct live *lv, const struct lab_proc *p)
 	return !lv->has_manager && p->kind == PROC_POD && lab_pods[p->index].server == LAB_SRV_MANAGER;
 }
 
+/* The sidecars the lab's kubelet runs (kubelet/<pod>.<container>). */
+static void live_agents(const struct lab *lab, struct live *lv)
+{
+	char keys[KUBELET_CONTAINERS][KUBELET_KEY_MAX];
+	int n = kubelet_keys(lab, keys, KUBELET_CONTAINERS);
+
+	lv->nagents = 0;
+	for (int i = 0; i < n; i++) {
+		struct kubelet_state *st = &lv->agents[lv->nagents];
+		if (!strcmp(keys[i], lab_pod_by_server(LAB_SRV_MANAGER)->name) || kubelet_state_read(lab, keys[i], st) < 0)
+			continue;
+		lv->agent_running[lv->nagents++] = pid_running(st->pid);
+	}
+}
+
+/* The agent's container in pod, or NULL. */
+static int live_agent(const struct live *lv, const char *pod)
+{
+	for (int i = 0; i < lv->nagents; i++)
+		if (!strcmp(lv->agents[i].pod, pod))
+			return i;
+	return -1;
+}
+
 static void live_collect(const struct lab *lab, struct live *lv)
 {
 	char path[128], ns[LAB_NS_MAX];
 	bool all = true, any = lab_state_exists(lab->name);
 
 	memset(lv, 0, sizeof(*lv));
+	lv->lab_name = lab->name;
 	live_read_ready(lab, lv);
 	lab_path(lab, path, sizeof(path), "www/big.sha256");
 	if (file_read_small(path, lv->sha, sizeof(lv->sha)) != 64)
@@ -78,7 +109,10 @@ static void live_collect(const struct lab *lab, struct live *lv)
 		all &= e;
 		any |= e;
 	}
-	lv->has_manager = kubelet_state_read(lab, &lv->kst) == 0;
+	lv->has_manager = kubelet_state_read(lab, lab_pod_by_server(LAB_SRV_MANAGER)->name, &lv->kst) == 0;
+	live_agents(lab, lv);
+	for (int i = 0; i < lv->nagents; i++)
+		all &= lv->agent_running[i];
 	lv->nprocs = procs_plan(lab, lv->procs, LAB_PROCS_MAX);
 	for (int i = 0; i < lv->nprocs; i++) {
 		lv->pids[i] = lab_pid_read(lab, lv->procs[i].name);
@@ -128,24 +162,26 @@ static bool laptop_forwards(const struct lab *lab, const char *ns, const struct 
 	char v[8];
 
 	(void)lab;
-	return netns_sysctl(ns, "net.ipv4.ip_forward", v, sizeof(v)) == 0 ? v[0] == '1' : ti->laptop_forwards;
+	return netns_sysctl(ns, "net.ipv4.ip_forward", v, sizeof(v)) == 0 ? v[0] == '1' : ti && ti->laptop_forwards;
 }
 
-static void json_laptop(struct json *j, const struct lab *lab)
+/* Laptop i (1 or 2); key NULL inside an array. */
+static void json_laptop(struct json *j, const struct lab *lab, int i, const char *key)
 {
 	const struct lab_topo_info *ti = lab_topo_info(lab->topo);
-	int ns = lab_net_ns_find(&lab->net, "laptop");
+	int ns = lab_net_ns_find(&lab->net, lab_laptop_suffix(i));
 	char name[LAB_NS_MAX], path[96], a[16], fwd[32];
 
 	lab_nsname(lab, ns, name);
-	json_obj_begin(j, "laptop");
+	json_obj_begin(j, key);
+	json_int(j, "index", i);
 	json_str(j, "namespace", name);
 	json_addrs(j, lab, ns);
 	json_str(j, "nameserver", ip4_str(LAB_INTERNET_DNS, a));
 	snprintf(path, sizeof(path), LAB_NETNS_ETC "/%s/resolv.conf", name);
 	json_str(j, "resolv_conf", path);
-	json_bool(j, "ip_forward", laptop_forwards(lab, name, ti));
-	snprintf(fwd, sizeof(fwd), "%s:53", ip4_str(ti->node_dns, a));
+	json_bool(j, "ip_forward", laptop_forwards(lab, name, ti && i == 1 ? ti : NULL));
+	snprintf(fwd, sizeof(fwd), "%s:53", ip4_str(ti->laptop_ip[i - 1], a));
 	json_str(j, "dns_forwarder", ti->dns_forwarder ? fwd : NULL);
 	json_obj_end(j);
 }
@@ -234,6 +270,72 @@ static void json_service(struct json *j, const struct lab_service *s)
 	json_obj_end(j);
 }
 
+static void json_agent(struct json *j, const struct lab *lab, const struct kubelet_state *st, bool running)
+{
+	char rel[80], path[160];
+
+	snprintf(rel, sizeof(rel), "logs/%s.log", st->key);
+	lab_path(lab, path, sizeof(path), rel);
+	json_obj_begin(j, "agent");
+	json_str(j, "container", st->key + strlen(st->pod) + 1);
+	json_str(j, "container_id", st->container);
+	json_str(j, "image", st->image);
+	json_str(j, "user", st->user);
+	if (running)
+		json_int(j, "pid", st->pid);
+	else
+		json_null(j, "pid");
+	json_bool(j, "running", running);
+	json_int(j, "restarts", st->restarts);
+	if (st->last_exit >= 0)
+		json_int(j, "last_exit", st->last_exit);
+	else
+		json_null(j, "last_exit");
+	json_str(j, "log", path);
+	json_obj_end(j);
+}
+
+/* The workloads the lab holds, each with its file and whether it has the agent. */
+static void json_workload(struct json *j, const struct lab *lab, const char *ns, const char *name)
+{
+	const struct lab_pod *pods[8];
+	char err[256], path[256];
+	struct jval *w = workload_load(lab, ns, name, err, sizeof(err));
+	const struct jval *cs = jval_ptr(w, "/spec/template/spec/containers");
+	bool injected = false;
+	int n = w ? workload_pods(w, pods, (int)ARRAY_SIZE(pods)) : 0;
+
+	for (size_t i = 0; cs && i < cs->n; i++) {
+		const char *c = jval_str(jval_get(cs->items[i], "name"));
+		injected |= c && !strcmp(c, "subway-agent");
+	}
+	if (w) {
+		snprintf(path, sizeof(path), "%s/workloads/%s/%s.json", lab->dir, ns, name);
+		json_obj_begin(j, NULL);
+		json_str(j, "kind", jval_str(jval_get(w, "kind")));
+		json_str(j, "namespace", ns);
+		json_str(j, "name", name);
+		json_str(j, "file", path);
+		json_arr_begin(j, "pods");
+		for (int k = 0; k < n; k++)
+			json_str(j, NULL, pods[k]->name);
+		json_arr_end(j);
+		json_bool(j, "injected", injected);
+		json_obj_end(j);
+	}
+	jval_free(w);
+}
+
+static void json_workloads(struct json *j, const struct lab *lab)
+{
+	const char *ns, *name;
+
+	json_arr_begin(j, "workloads");
+	for (size_t i = 0; workload_held(i, &ns, &name); i++)
+		json_workload(j, lab, ns, name);
+	json_arr_end(j);
+}
+
 static void json_pods(struct json *j, const struct lab *lab, const struct live *lv)
 {
 	char name[LAB_NS_MAX], a[16];
@@ -241,7 +343,7 @@ static void json_pods(struct json *j, const struct lab *lab, const struct live *
 	json_arr_begin(j, "pods");
 	for (size_t i = 0; i < lab_npods; i++) {
 		const struct lab_pod *p = &lab_pods[i];
-		int k = live_proc(lv, p->name);
+		int k = live_proc(lv, p->name), g = live_agent(lv, p->name);
 		lab_ns_name(name, sizeof(name), lab->name, p->name);
 		json_obj_begin(j, NULL);
 		json_str(j, "namespace", p->ns);
@@ -251,7 +353,12 @@ static void json_pods(struct json *j, const struct lab *lab, const struct live *
 		json_str(j, "node", lab_nodes[p->node].name);
 		json_str(j, "app", p->app);
 		json_str(j, "server", k >= 0 ? lv->procs[k].what : NULL);
-		json_bool(j, "running", k >= 0 && lv->running[k]);
+		/* a pod that runs nothing runs while its namespace is there */
+		json_bool(j, "running", k >= 0 ? lv->running[k] : p->server == LAB_SRV_NONE && netns_exists(name));
+		if (g >= 0)
+			json_agent(j, lab, &lv->agents[g], lv->agent_running[g]);
+		else
+			json_null(j, "agent");
 		json_obj_end(j);
 	}
 	json_arr_end(j);
@@ -374,11 +481,21 @@ static void json_namespaces(struct json *j, const struct lab *lab)
 	json_arr_end(j);
 }
 
-/* "NAME (WHAT) is not running[: ...]; see LOG", for a process that died. */
+/* "NAME (WHAT) is not running[: ...]; see LOG", for a process that died
+ * (i past the processes: an agent's container). */
 static bool problem_text(const struct lab *lab, const struct live *lv, int i, char *out, size_t size)
 {
 	const struct lab_proc *p = &lv->procs[i];
 	char extra[96] = "";
+
+	if (i >= lv->nprocs) {
+		const struct kubelet_state *st = &lv->agents[i - lv->nprocs];
+		if (lv->agent_running[i - lv->nprocs])
+			return false;
+		snprintf(out, size, "%s (the agent's container %.12s, %u restarts, last exit %d) is not running; see "
+			 "%s/logs/%s.log", st->key, st->container, st->restarts, st->last_exit, lab->dir, st->key);
+		return true;
+	}
 
 	if (lv->running[i] || proc_optional(lv, p))
 		return false;
@@ -421,7 +538,11 @@ static void status_json(const struct lab *lab, const struct live *lv)
 	json_str(&j, "cluster_domain", LAB_CLUSTER_DOMAIN);
 	json_str(&j, "cluster_dns", ip4_str(LAB_DNS_IP, a));
 	json_namespaces(&j, lab);
-	json_laptop(&j, lab);
+	json_laptop(&j, lab, 1, "laptop");
+	json_arr_begin(&j, "laptops");
+	for (int i = 1; i <= lab->laptops; i++)
+		json_laptop(&j, lab, i, NULL);
+	json_arr_end(&j);
 	json_infra(&j, lab);
 	json_nodes(&j, lab);
 	json_arr_begin(&j, "services");
@@ -429,6 +550,7 @@ static void status_json(const struct lab *lab, const struct live *lv)
 		json_service(&j, &lab_services[i]);
 	json_arr_end(&j);
 	json_pods(&j, lab, lv);
+	json_workloads(&j, lab);
 	json_manager(&j, lab, lv);
 	json_obj_begin(&j, "big");
 	json_str(&j, "path", "/big");
@@ -437,7 +559,7 @@ static void status_json(const struct lab *lab, const struct live *lv)
 	json_obj_end(&j);
 	json_procs(&j, lab, lv);
 	json_arr_begin(&j, "problems");
-	for (int i = 0; i < lv->nprocs; i++) {
+	for (int i = 0; i < lv->nprocs + lv->nagents; i++) {
 		char what[256];
 		if (problem_text(lab, lv, i, what, sizeof(what)))
 			json_str(&j, NULL, what);
@@ -479,6 +601,15 @@ static void human_header(const struct lab *lab, const struct live *lv)
 	       ti->laptop_forwards ? "; forwards (ip_forward=1)" : "");
 	if (ti->dns_forwarder)
 		printf("; DNS forwarder on %s:53", ip4_str(ti->node_dns, a));
+	if (lab->laptops == 2) {
+		ns = lab_net_ns_find(&lab->net, "laptop2");
+		lab_nsname(lab, ns, name);
+		printf("\nlaptop2   netns %s: ", name);
+		human_addrs(lab, ns);
+		printf("\n          resolv.conf: nameserver %s", ip4_str(LAB_INTERNET_DNS, a));
+		if (ti->dns_forwarder)
+			printf("; DNS forwarder on %s:53", ip4_str(ti->laptop_ip[1], a));
+	}
 	ns = lab_net_ns_find(&lab->net, "router");
 	if (ns >= 0) {
 		lab_nsname(lab, ns, name);
@@ -537,8 +668,16 @@ static void human_pods(const struct live *lv)
 		const struct lab_pod *p = &lab_pods[i];
 		int k = live_proc(lv, p->name);
 		bool run = k >= 0 && lv->running[k];
-		printf("          %-12s %-11s %-10s %-7s %-8s %s\n", p->ns, p->name, ip4_str(lab_pod_ip(p), a),
-		       lab_nodes[p->node].name, run ? "running" : "-", k >= 0 ? lv->procs[k].what : "");
+		int g = live_agent(lv, p->name);
+		char ns[LAB_NS_MAX];
+		lab_ns_name(ns, sizeof(ns), lv->lab_name, p->name);
+		run |= p->server == LAB_SRV_NONE && netns_exists(ns);
+		printf("          %-12s %-11s %-10s %-7s %-8s %s", p->ns, p->name, ip4_str(lab_pod_ip(p), a),
+		       lab_nodes[p->node].name, run ? "running" : "-", k >= 0 ? lv->procs[k].what : "(nothing)");
+		if (g >= 0)
+			printf("; agent %.12s %s (%u restarts)", lv->agents[g].container,
+			       lv->agent_running[g] ? "running" : "not running", lv->agents[g].restarts);
+		printf("\n");
 	}
 }
 
@@ -557,7 +696,7 @@ static void human_rest(const struct lab *lab, const struct live *lv)
 		printf("          pod %s: image %s, container %.12s, %u restarts, runs as %s\n",
 		       lab_pod_by_server(LAB_SRV_MANAGER)->name, lv->kst.image, lv->kst.container, lv->kst.restarts,
 		       lv->kst.user);
-	for (int i = 0; i < lv->nprocs; i++) {
+	for (int i = 0; i < lv->nprocs + lv->nagents; i++) {
 		char what[256];
 		if (problem_text(lab, lv, i, what, sizeof(what)))
 			printf("%s %s\n", down++ ? "         " : "\nproblems ", what);
@@ -600,7 +739,7 @@ int lab_list(void)
 		    !lab_state_exists(e->d_name))
 			continue;
 		lab_state_topology(e->d_name, &t);
-		if (lab_init(&lab, e->d_name, t) < 0)
+		if (lab_init(&lab, e->d_name, t, 0) < 0)
 			continue;
 		live_collect(&lab, &lv);
 		printf("%-20s %-10s %s\n", lab.name, lv.state, lab_topo_name(t));

@@ -9,6 +9,7 @@
 #include "common/util.h"
 #include "lab/kubelet.h"
 #include "lab/lab.h"
+#include "lab/workload.h"
 
 #define DOWN_LOCK_WAIT_MS 30000
 
@@ -89,7 +90,8 @@ static int up_steps(struct lab *lab)
 
 	r = lab_state_create(lab);
 	if (r == 0) {
-		progress(lab, "%d namespaces with their sysctls, links, addresses and routes", lab->net.nns);
+		progress(lab, "%d namespaces with their sysctls, links, addresses and routes%s", lab->net.nns,
+			 lab->laptops == 2 ? " (two laptops)" : "");
 		r = build_namespaces(lab);
 	}
 	/* Sysctls first: links made after them start from these defaults,
@@ -113,6 +115,8 @@ static int up_steps(struct lab *lab)
 	}
 	if (r == 0)
 		r = lab_secrets_write(lab);
+	if (r == 0)
+		r = workload_write_all(lab);
 	if (r == 0)
 		r = procs_start(lab);
 	if (r == 0 && !lab->no_manager) {

@@ -34,7 +34,7 @@ TOPOLOGIES = ("host-only", "bridged", "cloud", "nat")
 STATE_ROOT = "/run/subway-lab"
 # Every namespace suffix a lab may use: "<lab>-<suffix>".
 NS_SUFFIXES = ("laptop", "router", "internet", "server", "agent1", "agent2", "kube-dns-0",
-               "manager-0", "web-0", "echo-0", "web-1", "udp-echo-0", "iperf-0")
+               "manager-0", "web-0", "echo-0", "web-1", "udp-echo-0", "iperf-0", "client", "laptop2")
 NODES = ("server", "agent1", "agent2")
 DEFAULT_TIMEOUT = 20.0
 
@@ -234,6 +234,8 @@ class Lab:
         leak report comes), then returns the sanitizer lines in their logs
         (the daemon's since this lab came up; inodes get reused)."""
         self.exec([SUBWAY, "quit"], timeout=20)
+        if os.path.exists("/run/netns/" + self.ns("laptop2")):
+            self.exec([SUBWAY, "quit"], timeout=20, laptop=2)
         pid_file = "%s/%s/pids/manager-0.pid" % (STATE_ROOT, self.name)
         try:
             pid = int(open(pid_file).read())
@@ -312,9 +314,28 @@ class Lab:
     def sh(self, what, script, timeout=DEFAULT_TIMEOUT, **kw):
         return self.run(what, ["sh", "-c", script], timeout=timeout, **kw)
 
-    def exec(self, argv, timeout=DEFAULT_TIMEOUT, **kw):
-        """Runs argv on the laptop through `subway lab exec`."""
-        return run([SUBWAY, "lab", "exec", "--name", self.name, "--", *argv], timeout=timeout, **kw)
+    def exec(self, argv, timeout=DEFAULT_TIMEOUT, laptop=1, **kw):
+        """Runs argv on the laptop (laptop=2: the second one) through `subway lab exec`."""
+        which = ["--laptop", str(laptop)] if laptop != 1 else []
+        return run([SUBWAY, "lab", "exec", "--name", self.name, *which, "--", *argv], timeout=timeout, **kw)
+
+    # ---- the lab's containers (podman, as its kubelet runs them) ----
+
+    def podman(self, *args, timeout=60, check=False):
+        """podman with the lab's own storage (docs/lab.md)."""
+        d = "%s/%s/containers" % (STATE_ROOT, self.name)
+        return run(["podman", "--storage-driver=vfs", "--root=%s/root" % d, "--runroot=%s/run" % d,
+                    "--tmpdir=%s/tmp" % d, "--volumepath=%s/volumes" % d, "--events-backend=none",
+                    "--cgroup-manager=cgroupfs", "--runtime=runc", "--log-level=error", *args],
+                   timeout=timeout, check=check)
+
+    def containers(self):
+        """{name: status} of every container podman has for the lab."""
+        out = self.podman("ps", "-a", "--format", "{{.Names}}\t{{.Status}}", check=True).stdout
+        return dict(line.split("\t", 1) for line in out.splitlines() if line.strip())
+
+    def inspect(self, container):
+        return json.loads(self.podman("inspect", container, check=True).stdout)[0]
 
     def probe(self, what, *args, timeout=DEFAULT_TIMEOUT, via_exec=False):
         """Runs this file's probe tool in a namespace; returns its JSON result."""
@@ -409,14 +430,14 @@ class Lab:
 
 # ---- the laptop's subway, as the test files drive it ----
 
-def connect(lab, *extra, timeout=30):
-    """`subway connect --lab` on the laptop, with extra arguments."""
-    return lab.exec([SUBWAY, "connect", "--lab", lab.name, *extra], timeout=timeout)
+def connect(lab, *extra, timeout=30, laptop=1):
+    """`subway connect --lab` on the laptop (or the second one), with extra arguments."""
+    return lab.exec([SUBWAY, "connect", "--lab", lab.name, *extra], timeout=timeout, laptop=laptop)
 
 
-def status(lab):
+def status(lab, laptop=1):
     """The daemon's `subway status --json` (lab.status() is the lab's plan)."""
-    p = lab.exec([SUBWAY, "status", "--json"], timeout=10)
+    p = lab.exec([SUBWAY, "status", "--json"], timeout=10, laptop=laptop)
     assert p.returncode == 0, p.stderr
     return json.loads(p.stdout)
 

@@ -37,7 +37,8 @@ def test_status_json(lab):
     st = lab.status(refresh=True)
     for key in ("name", "state", "topology", "topology_summary", "state_dir", "started", "up_seconds",
                 "pod_cidr", "service_cidr", "cluster_domain", "cluster_dns", "namespaces", "laptop",
-                "router", "internet", "nodes", "services", "pods", "manager", "big", "processes"):
+                "router", "internet", "nodes", "services", "pods", "manager", "big", "processes", "laptops",
+                "workloads"):
         assert key in st, key
     assert (st["name"], st["state"], st["topology"]) == (lab.name, "up", lab.topology)
     assert (st["pod_cidr"], st["service_cidr"], st["cluster_dns"]) == ("10.42.0.0/16", "10.43.0.0/16", "10.43.0.10")
@@ -77,7 +78,15 @@ def test_status_json(lab):
     assert re.fullmatch(r"[0-9a-f]{64}", m["container_id"]) and m["image"].endswith(":5000/subway:0.1.0")
     assert re.fullmatch(r"[0-9a-f]{64}", st["big"]["sha256"]) and st["big"]["size"] == 64 << 20
     assert st["laptop"]["namespace"] == lab.laptop and st["laptop"]["addresses"]
+    assert st["laptops"] == [st["laptop"]] and st["laptop"]["index"] == 1  # one laptop unless up --laptops 2
     assert (st["router"] is not None) == (lab.topology in ("bridged", "cloud"))
+    client = lab.pod("client")
+    assert (client["namespace"], client["node"], client["ip"], client["server"], client["running"]) == \
+        ("default", "agent1", "10.42.1.4", None, True)
+    assert all(p["agent"] is None for p in st["pods"])
+    assert st["workloads"] == [{"kind": "Deployment", "namespace": "default", "name": "web", "pods": ["web-0", "web-1"],
+                                "file": "/run/subway-lab/%s/workloads/default/web.json" % lab.name,
+                                "injected": False}]
 
 
 def test_web_by_cluster_ip_from_pods(lab):
@@ -90,6 +99,19 @@ def test_web_by_dns_name_from_pod(lab):
     assert replicas(lab.curl("iperf-0", *["http://web/"] * 24)) == {"web-0", "web-1"}
     out = lab.curl("iperf-0", "http://web.default.svc.cluster.local/", "http://web.default/")
     assert len(replicas(out)) >= 1 and len(out.split()) == 2
+
+
+def test_client_pod_reaches_web(lab):
+    """The client pod calls web as another service of the cluster would:
+    by its short name (the kubelet's search path), its full name, and
+    its ClusterIP; both replicas answer."""
+    with open("/etc/netns/%s/resolv.conf" % lab.ns("client")) as f:
+        assert f.read().endswith("search default.svc.cluster.local svc.cluster.local cluster.local\n"
+                                 "nameserver 10.43.0.10\noptions ndots:5\n")
+    for url in ("http://web/", "http://web.default.svc.cluster.local/", "http://10.43.0.20/"):
+        assert replicas(lab.curl("client", *[url] * 24)) == {"web-0", "web-1"}, url
+    assert lab.run("client", ["ip", "-4", "-o", "addr", "show", "eth0"]).stdout.split()[3] == "10.42.1.4/24"
+    assert lab.listens("client", 80) is False  # it runs nothing
 
 
 def test_web_from_node(lab):
@@ -262,6 +284,10 @@ BAD_ARGS = [
     ["lab", "down", "--topology", "nat"], ["lab", "status", "--name", "a/b"], ["lab", "status", "x"],
     ["lab", "exec"], ["lab", "exec", "--name", "x"], ["lab", "exec", "--name", "x", "--"],
     ["lab", "exec", "--frob", "--", "true"], ["lab", "list", "--name", "x"],
+    ["lab", "up", "--laptops", "3"], ["lab", "up", "--laptops"], ["lab", "up", "--laptop", "2"],
+    ["lab", "exec", "--laptop", "0", "--", "true"], ["lab", "exec", "--laptops", "2", "--", "true"],
+    ["lab", "inject"], ["lab", "inject", "web", "echo"], ["lab", "uninject", "--frob", "web"],
+    ["lab", "inject", "web", "-n"],
 ]
 
 
@@ -273,7 +299,7 @@ def test_bad_arguments(args):
     assert len(p.stderr.strip().splitlines()) == 1, p.stderr
 
 
-@pytest.mark.parametrize("cmd", ["up", "down", "status", "exec", "list"])
+@pytest.mark.parametrize("cmd", ["up", "down", "status", "exec", "list", "inject", "uninject"])
 def test_help(cmd):
     p = subway("lab", cmd, "--help", timeout=10)
     assert p.returncode == 0 and p.stdout.startswith("usage: subway lab " + cmd)

@@ -24,11 +24,12 @@
 static const char cert[] = "-----BEGIN CERTIFICATE-----\nMIIBcert\n-----END CERTIFICATE-----\n";
 static const char key[] = "-----BEGIN PRIVATE KEY-----\nMC4key\n-----END PRIVATE KEY-----\n";
 static const char tok[] = "token=00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+static const char agent_tok[] = "token=ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100";
 
 static struct install_values values(void)
 {
 	struct install_values v = { .image = "10.0.0.1:5000/subway:1", .node_port = 31000, .token_line = tok,
-				    .cert_pem = cert, .key_pem = key, .n_addrs = 2 };
+				    .agent_token_line = agent_tok, .cert_pem = cert, .key_pem = key, .n_addrs = 2 };
 
 	v.addrs[0] = A(192, 168, 56, 10);
 	v.addrs[1] = A(192, 168, 56, 11);
@@ -49,6 +50,9 @@ static void test_render(void **state)
 	assert_non_null(strstr(s, "  token: |\n    token=0011"));
 	assert_non_null(strstr(s, "  cert.pem: |\n    -----BEGIN CERTIFICATE-----\n    MIIBcert\n"));
 	assert_non_null(strstr(s, "  key.pem: |\n    -----BEGIN PRIVATE KEY-----\n"));
+	assert_non_null(strstr(s, "  agent-token: |\n    token=ffee"));
+	assert_non_null(strstr(s, "            - --agent-token-file\n            - /etc/subway/agent-token\n"));
+	assert_non_null(strstr(s, "              - key: agent-token\n                path: agent-token\n"));
 	assert_non_null(strstr(s, "          image: 10.0.0.1:5000/subway:1\n"));
 	assert_non_null(strstr(s, "      nodePort: 31000\n"));
 	assert_non_null(strstr(s, "            - name: SUBWAY_NODES\n              value: \"192.168.56.10,192.168.56.11\"\n"));
@@ -68,6 +72,30 @@ static void test_render(void **state)
 	assert_non_null(cut);
 	text_reset(&t);
 	assert_int_equal(install_render(install_manifest, (size_t)(cut - install_manifest), &v, &t), -EINVAL);
+	text_free(&t);
+}
+
+/* The agents' Secret: their token and the certificate, never the key,
+ * and no namespace (applied with -n in each). */
+static void test_render_agent(void **state)
+{
+	struct install_values v = values();
+	struct text t;
+	const char *s;
+
+	(void)state;
+	text_init(&t);
+	assert_int_equal(install_render_agent(install_agent_manifest, install_agent_manifest_len, &v, &t), 0);
+	s = text_str(&t);
+	assert_null(strstr(s, "__SUBWAY_"));
+	assert_non_null(strstr(s, "kind: Secret\nmetadata:\n  name: subway-agent\n"));
+	assert_non_null(strstr(s, "  agent-token: |\n    token=ffee"));
+	assert_non_null(strstr(s, "  cert.pem: |\n    -----BEGIN CERTIFICATE-----\n"));
+	assert_null(strstr(s, "PRIVATE KEY"));
+	assert_null(strstr(s, "\n  namespace:"));
+	assert_null(strstr(s, tok));
+	text_reset(&t);
+	assert_int_equal(install_render_agent("kind: Secret\n", 13, &v, &t), -EINVAL);
 	text_free(&t);
 }
 
@@ -142,7 +170,7 @@ static void test_podspec(void **state)
 	char err[256];
 
 	(void)state;
-	assert_int_equal(podspec_parse(manifests_json, strlen(manifests_json), s, err, sizeof(err)), 0);
+	assert_int_equal(podspec_parse(manifests_json, strlen(manifests_json), NULL, s, err, sizeof(err)), 0);
 	assert_string_equal(s->image, "r:5000/subway:1");
 	assert_int_equal(s->ncommand, 1);
 	assert_int_equal(s->nargs, 5);
@@ -157,7 +185,7 @@ static void test_podspec(void **state)
 	assert_string_equal(s->volumes[0].mount, "/etc/subway");
 	assert_string_equal(podspec_secret(s, "cert.pem")->value, "C");
 
-	assert_int_equal(kubelet_run_args(&lab, s, a, err, sizeof(err)), 0);
+	assert_int_equal(kubelet_run_args(&lab, lab_pod_find("manager-0"), "manager-0", s, a, err, sizeof(err)), 0);
 	assert_true(has_arg(a, "--user=65532:65532") && has_arg(a, "--read-only") && has_arg(a, "--cap-drop=all"));
 	assert_true(has_arg(a, "--security-opt=no-new-privileges") && has_arg(a, "--entrypoint=[\"/subway\"]"));
 	assert_true(has_arg(a, "--network=ns:/run/netns/t1-manager-0"));
@@ -168,15 +196,15 @@ static void test_podspec(void **state)
 	/* up --insecure: the TLS options give way to --insecure */
 	lab.insecure = true;
 	memset(a, 0, sizeof(*a));
-	assert_int_equal(kubelet_run_args(&lab, s, a, err, sizeof(err)), 0);
+	assert_int_equal(kubelet_run_args(&lab, lab_pod_find("manager-0"), "manager-0", s, a, err, sizeof(err)), 0);
 	assert_true(!has_arg(a, "--cert") && !has_arg(a, "/etc/subway/tls/cert.pem") && has_arg(a, "--insecure"));
 	/* runAsNonRoot as uid 0 is refused, as the kubelet does */
 	s->user = 0;
 	memset(a, 0, sizeof(*a));
-	assert_int_equal(kubelet_run_args(&lab, s, a, err, sizeof(err)), -EINVAL);
+	assert_int_equal(kubelet_run_args(&lab, lab_pod_find("manager-0"), "manager-0", s, a, err, sizeof(err)), -EINVAL);
 	/* no Deployment, bad JSON */
-	assert_int_equal(podspec_parse("[{\"kind\": \"Secret\"}]", 20, s, err, sizeof(err)), -EINVAL);
-	assert_int_equal(podspec_parse("[{", 2, s, err, sizeof(err)), -EINVAL);
+	assert_int_equal(podspec_parse("[{\"kind\": \"Secret\"}]", 20, NULL, s, err, sizeof(err)), -EINVAL);
+	assert_int_equal(podspec_parse("[{", 2, NULL, s, err, sizeof(err)), -EINVAL);
 	free(s);
 	free(a);
 }
@@ -185,6 +213,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_render),
+		cmocka_unit_test(test_render_agent),
 		cmocka_unit_test(test_template_image),
 		cmocka_unit_test(test_token_file),
 		cmocka_unit_test(test_podspec),

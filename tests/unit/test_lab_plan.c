@@ -95,8 +95,8 @@ static void check_net(enum lab_topo t)
 {
 	struct lab_net net;
 
-	assert_int_equal(lab_net_build(t, &net), 0);
-	assert_int_equal(net.nns, lab_topo_info(t)->router ? 13 : 12);
+	assert_int_equal(lab_net_build(t, 1, &net), 0);
+	assert_int_equal(net.nns, lab_topo_info(t)->router ? 14 : 13);
 	for (int i = 0; i < net.nns; i++) {
 		char name[LAB_NS_MAX];
 		assert_true(known_suffix(net.ns[i].suffix));
@@ -122,7 +122,7 @@ static void test_nets(void **state)
 	(void)state;
 	for (int t = 0; t < LAB_TOPO_COUNT; t++)
 		check_net((enum lab_topo)t);
-	assert_int_equal(lab_net_build(LAB_TOPO_COUNT, &(struct lab_net){ 0 }), -EINVAL);
+	assert_int_equal(lab_net_build(LAB_TOPO_COUNT, 1, &(struct lab_net){ 0 }), -EINVAL);
 }
 
 static void test_topology_facts(void **state)
@@ -149,7 +149,7 @@ static void test_render_node_nft(void **state)
 	struct text t;
 
 	(void)state;
-	assert_int_equal(lab_net_build(LAB_TOPO_HOST_ONLY, &net), 0);
+	assert_int_equal(lab_net_build(LAB_TOPO_HOST_ONLY, 1, &net), 0);
 	text_init(&t);
 	render_nft(&t, &net, lab_net_node_ns(&net, 0));
 	assert_int_equal(text_error(&t), 0);
@@ -172,7 +172,7 @@ static void test_render_batch_and_resolv(void **state)
 	struct text t;
 
 	(void)state;
-	assert_int_equal(lab_net_build(LAB_TOPO_HOST_ONLY, &net), 0);
+	assert_int_equal(lab_net_build(LAB_TOPO_HOST_ONLY, 1, &net), 0);
 	text_init(&t);
 	render_ip_batch(&t, &net, "x", lab_net_ns_find(&net, "laptop"));
 	assert_non_null(strstr(text_str(&t), "link add vboxnet0 type bridge\n"));
@@ -207,7 +207,7 @@ static void test_sysctls_explicit(void **state)
 
 	(void)state;
 	for (int t = 0; t < LAB_TOPO_COUNT; t++) {
-		assert_int_equal(lab_net_build((enum lab_topo)t, &net), 0);
+		assert_int_equal(lab_net_build((enum lab_topo)t, 1, &net), 0);
 		for (int i = 0; i < net.nns; i++) {
 			const char *kv[8];
 			int n = render_sysctls(&net, i, kv, 8), found = 0;
