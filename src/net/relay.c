@@ -233,10 +233,15 @@ static void relay_event(struct loop *l, int fd, uint32_t events, void *arg)
 		err = sock_connect_result(fd);
 	if (!err && (events & EPOLLHUP) && r->dir[side].eof && !relay_dir_done(&r->dir[1 - side]))
 		err = -ECONNRESET; /* peer gone both ways while we still owe it bytes */
-	if (!err)
-		err = pump(r, 0);
-	if (!err)
-		err = pump(r, 1);
+	/* Splicing, only what the event is about: reading fd (its direction),
+	 * or writing to it what waits in the other direction's pipe; the other
+	 * socket has its own events (a request/response exchange: no splice
+	 * only to hear EAGAIN).  The TLS relay pumps both: decrypted bytes
+	 * wait in the SSL, announced by kicks. */
+	if (!err && (r->tls || (events & LOOP_IN)))
+		err = pump(r, r->tls ? 0 : side);
+	if (!err && (r->tls || (events & LOOP_OUT)))
+		err = pump(r, r->tls ? 1 : 1 - side);
 	if (!err && relay_dir_done(&r->dir[0]) && relay_dir_done(&r->dir[1])) {
 		sock_linger_default(r->fd[0]);
 		sock_linger_default(r->fd[1]);

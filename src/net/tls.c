@@ -45,7 +45,7 @@ struct tls_client {
 	struct tls_client_info info;
 };
 
-/* The write side of one SSL (its wbio; reads go through a socket BIO).
+/* The two sides of one SSL (its wbio, and its rbio: recv() noting a short read).
  * Records are appended to out[] and leave in one send() at the end of
  * tls_write, or when OpenSSL flushes (handshake flights, alerts).  What
  * a short send leaves stays here: tls_write reports the bytes it stands
@@ -60,6 +60,8 @@ struct tls_client {
 struct tls_io {
 	int fd;
 	bool rdry;         /* the last read wanted more: what is buffered is a partial record */
+	bool rshort;       /* the last recv() got less than asked: the socket was empty after it */
+	bool reof;         /* recv() saw the peer's FIN */
 	bool closed;       /* close_notify handed to out[] */
 	uint32_t off, len; /* unsent ciphertext: out[off, len) */
 	size_t owed;       /* bytes taken by a tls_write that returned -EAGAIN */
@@ -482,18 +484,64 @@ static int tls_bio_destroy(BIO *b)
 	return 1;
 }
 
-static BIO_METHOD *tls_bio_method;
+/* The read side: recv() into OpenSSL's buffer (read-ahead asks for as
+ * much as it has room for), noting whether the socket gave less than
+ * asked: then it was empty, and a reader that has taken every whole
+ * record need not call again only to hear EAGAIN (tls_drained). */
+static int tls_bio_read(BIO *b, char *p, int n)
+{
+	struct tls_io *io = BIO_get_data(b);
+	ssize_t r;
+
+	BIO_clear_retry_flags(b);
+	if (n <= 0)
+		return 0;
+	do
+		r = recv(io->fd, p, (size_t)n, 0);
+	while (r < 0 && errno == EINTR);
+	if (r < 0) {
+		io->rshort = true;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			BIO_set_retry_read(b);
+		return -1;
+	}
+	io->rshort = r < n;
+	io->reof = r == 0;
+	return (int)r;
+}
+
+static long tls_bio_rctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	struct tls_io *io = BIO_get_data(b);
+
+	(void)num;
+	(void)ptr;
+	switch (cmd) {
+	case BIO_CTRL_EOF: /* how OpenSSL tells a TCP FIN without close_notify */
+		return io->reof;
+	case BIO_CTRL_FLUSH:
+		return 1;
+	}
+	return 0;
+}
+
+static BIO_METHOD *tls_bio_method, *tls_bio_rmethod;
 static pthread_once_t tls_bio_once = PTHREAD_ONCE_INIT;
 
 static void tls_bio_method_init(void)
 {
 	BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "subway tls out");
+	BIO_METHOD *r = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "subway tls in");
 
-	if (m && BIO_meth_set_write(m, tls_bio_write) && BIO_meth_set_ctrl(m, tls_bio_ctrl) &&
-	    BIO_meth_set_destroy(m, tls_bio_destroy))
+	if (m && r && BIO_meth_set_write(m, tls_bio_write) && BIO_meth_set_ctrl(m, tls_bio_ctrl) &&
+	    BIO_meth_set_destroy(m, tls_bio_destroy) && BIO_meth_set_read(r, tls_bio_read) &&
+	    BIO_meth_set_ctrl(r, tls_bio_rctrl)) {
 		tls_bio_method = m;
-	else
+		tls_bio_rmethod = r; /* its data is the write BIO's tls_io, which that one frees */
+	} else {
 		BIO_meth_free(m);
+		BIO_meth_free(r);
+	}
 }
 
 /* The write BIO for fd, or NULL. */
@@ -535,6 +583,12 @@ int tls_set_bulk(SSL *ssl)
 	big->off = big->len = 0;
 	big->cap = TLS_BATCH_BULK * TLS_REC_WIRE;
 	BIO_set_data(b, big);
+	BIO_set_data(SSL_get_rbio(ssl), big); /* the read side shares it */
+	/* Read-ahead of 16 records too: the next read buffer OpenSSL makes
+	 * (now, if the handshake left nothing in the current one). */
+	SSL_set_default_read_buffer_len(ssl, TLS_BATCH_BULK * SSL3_RT_MAX_PACKET_SIZE);
+	if (!SSL_has_pending(ssl))
+		SSL_free_buffers(ssl);
 	return 0;
 }
 
@@ -542,9 +596,13 @@ SSL *tls_new(SSL_CTX *ctx, int fd, bool server)
 {
 	struct tls_client *c = SSL_CTX_get_app_data(ctx);
 	SSL *ssl = SSL_new(ctx);
-	BIO *rb = BIO_new_socket(fd, BIO_NOCLOSE), *wb = tls_bio_new(fd);
+	BIO *wb = tls_bio_new(fd), *rb = wb ? BIO_new(tls_bio_rmethod) : NULL;
 	SSL_SESSION *t;
 
+	if (rb) {
+		BIO_set_data(rb, BIO_get_data(wb));
+		BIO_set_init(rb, 1);
+	}
 	if (!ssl || !rb || !wb) {
 		SSL_free(ssl);
 		BIO_free(rb);
@@ -729,6 +787,11 @@ int tls_shutdown(SSL *ssl)
 bool tls_pending(SSL *ssl)
 {
 	return SSL_pending(ssl) > 0 || (!tls_io(ssl)->rdry && SSL_has_pending(ssl));
+}
+
+bool tls_drained(SSL *ssl)
+{
+	return tls_io(ssl)->rshort && !SSL_pending(ssl) && !SSL_has_pending(ssl);
 }
 
 bool tls_wants_write(SSL *ssl)
