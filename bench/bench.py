@@ -1068,7 +1068,9 @@ def write_md(path, doc):
             f["what"], fmt(f["value"]), fmt(f.get("pinned")), f["op"], "–" if f["floor"] is None else fmt(f["floor"]),
             "–" if f["goal"] is None else f["goal"],
             {True: "ok", False: "**not met**", None: "not measured"}[f["ok"]]))
-    L += ["", "Run in %.0f s; subway %s." % (doc["run_seconds"], doc["git"]), ""]
+    L += ["", "Run in %.0f s; subway %s%s." % (doc["run_seconds"], doc["git"],
+                                               "" if doc.get("binary", SUBWAY) == SUBWAY else " (binary %s)" % doc["binary"]),
+          ""]
     with open(path, "w") as f:
         f.write("\n".join(L))
     return "\n".join(L)
@@ -1219,7 +1221,8 @@ def main(argv):
         paths = [p for p in (Direct(lab), Subway(lab), Sshuttle(lab), SubwayInsecure(lab))
                  if (p.name in a.path if a.path else not (a.smoke and p.name == "subway-insecure"))]
         res = measure(lab, paths, cases, a.rounds, a.seconds)
-        doc = {"started": time.strftime("%Y-%m-%d %H:%M:%S"), "git": git_describe(), "lab": lab.name,
+        doc = {"started": time.strftime("%Y-%m-%d %H:%M:%S"), "git": git_describe(), "binary": SUBWAY,
+               "lab": lab.name,
                "load_average": [round(load0, 2)], "nice": os.nice(0),
                "machine": "%d cores, %s" % (os.cpu_count(), os.uname().release), "smoke": a.smoke,
                "rounds": a.rounds, "seconds_per_case": a.seconds, "paths": [p.name for p in paths],
