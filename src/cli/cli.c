@@ -198,6 +198,9 @@ static void connect_usage(FILE *fp)
 		"  --tos N               the IP TOS byte the manager marks what it dials with,\n"
 		"                        when something on the way rewrites it (0..252, ECN bits\n"
 		"                        clear; 0: ignore marks).  Default: what the manager says\n"
+		"  --grace SECONDS       while the session is lost, a new connection waits this\n"
+		"                        long for it to come back, then fails EHOSTUNREACH\n"
+		"                        (0..60, default 2)\n"
 		"  --no-loop-guard       let connections the cluster sends back through this\n"
 		"                        machine loop (for demonstrations; see\n"
 		"                        docs/vm-networking.md): only the daemon's caps bound them\n\n"
@@ -261,6 +264,28 @@ static int connect_tos(const char *s, struct ctl_req *req)
 	return 0;
 }
 
+/* --grace SECONDS (decimals allowed): how long a connect waits for a lost
+ * session; -EINVAL after a message. */
+static int connect_grace(const char *s, struct ctl_req *req)
+{
+	char *end = NULL, cut[STR_CUT_SIZE], ms[16], err[200];
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (!*s || *end || errno || !(v >= 0 && v <= 60)) {
+		fprintf(stderr, "subway connect: --grace: '%s' is not a number of seconds 0..60\n",
+			str_cut(s, strlen(s), cut, sizeof(cut)));
+		return -EINVAL;
+	}
+	snprintf(ms, sizeof(ms), "%u", (unsigned)(v * 1000 + 0.5));
+	if (ctl_set(req, "grace", ms, err, sizeof(err)) < 0) {
+		fprintf(stderr, "subway connect: --grace: %s\n", err);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* --namespace, and the suffix lists (repeatable: joined with commas), as
  * the daemon will check them; -EINVAL after a message. */
 static int connect_dns_arg(int c, const char *v, struct ctl_req *req)
@@ -293,6 +318,7 @@ static int connect_args(int argc, char **argv, struct connect_args *a)
 		{ "also-proxy", required_argument, NULL, 'A' }, { "never-proxy", required_argument, NULL, 'N' },
 		{ "no-dns", no_argument, NULL, 'D' }, { "tos", required_argument, NULL, 'T' },
 		{ "no-loop-guard", no_argument, NULL, 'G' }, { "insecure", no_argument, NULL, 'I' },
+		{ "grace", required_argument, NULL, 'g' },
 		{ "help", no_argument, NULL, 'h' }, { 0 } };
 	char cut[STR_CUT_SIZE], err[300];
 	int c;
@@ -325,6 +351,10 @@ static int connect_args(int argc, char **argv, struct connect_args *a)
 				return -EINVAL;
 			break;
 		case 'G': a->req.no_loop_guard = true; break;
+		case 'g':
+			if (connect_grace(optarg, &a->req) < 0)
+				return -EINVAL;
+			break;
 		case 'I': a->req.insecure = true; break;
 		case 'h': connect_usage(stdout); return 1;
 		default:

@@ -141,7 +141,7 @@ static int vif_setup(struct daemon *d)
 			}
 			daemon_progress(d, "route %s via %s", cidr4_str(&lists[k]->v[c], buf), d->vif.name);
 		}
-	if ((ret = hairpin_init(&d->hp, d)) < 0 || (ret = dgram_init(&d->dg, d)) < 0 ||
+	if ((ret = hairpin_init(&d->hp, d, d->grace_ms)) < 0 || (ret = dgram_init(&d->dg, d)) < 0 ||
 	    (ret = loop_add(d->loop, d->vif.fd, LOOP_IN, vif_event, d)) < 0) {
 		daemon_failed(d, "cannot start the data path: %s", strerror(-ret));
 		return ret;
@@ -350,6 +350,7 @@ int daemon_connect(struct daemon *d, const struct ctl_req *req, uid_t uid, char 
 	d->dns_opts.off = req->no_dns;
 	d->loop_guard = !req->no_loop_guard;
 	d->tos_override = req->has_tos ? req->tos : -1;
+	d->grace_ms = req->has_grace ? req->grace_ms : HAIRPIN_GRACE_MS;
 	guard_init(&d->guard, d->loop_guard, 0);
 	d->state = D_CONNECTING;
 	/* At the next turn of the loop: the caller first records who waits. */

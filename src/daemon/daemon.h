@@ -71,6 +71,7 @@ struct daemon {
 	uid_t owner;        /* the user who asked for the connection */
 	bool loop_guard;    /* `connect --no-loop-guard` turns it off */
 	int tos_override;   /* `connect --tos N`: the mark to look for; -1: the manager's */
+	uint32_t grace_ms;  /* `connect --grace`: a connect waits this long for a lost session */
 	struct dns_opts dns_opts;
 	struct ctl_req opts; /* the session's connect request, token wiped: a second connect compares */
 	char last_error[512];

@@ -585,12 +585,12 @@ static uint32_t hairpin_flows_max(void)
 	return (uint32_t)MIN(n, (uint64_t)TCP_FLOWS_CAP);
 }
 
-int hairpin_init(struct hairpin *h, struct daemon *d)
+int hairpin_init(struct hairpin *h, struct daemon *d, uint32_t grace_ms)
 {
 	uint64_t seed;
 	int ret;
 
-	*h = (struct hairpin){ .d = d, .ls.fd = -1, .flows_max = hairpin_flows_max(), .grace_ms = HAIRPIN_GRACE_MS,
+	*h = (struct hairpin){ .d = d, .ls.fd = -1, .flows_max = hairpin_flows_max(), .grace_ms = grace_ms,
 			       .dial_tokens = (uint64_t)DIAL_BURST * 1000000, .dial_tokens_us = now_us() };
 	list_init(&h->flows);
 	list_init(&h->dialing);

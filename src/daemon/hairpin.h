@@ -78,8 +78,8 @@ struct hairpin {
 	uint64_t dial_tokens_us;
 };
 
-/* Opens the listener.  0 or -errno. */
-int hairpin_init(struct hairpin *h, struct daemon *d);
+/* Opens the listener; a connect waits grace_ms for a lost session.  0 or -errno. */
+int hairpin_init(struct hairpin *h, struct daemon *d, uint32_t grace_ms);
 /* Every flow reset, the listener closed.  Safe on a zeroed hairpin. */
 void hairpin_fini(struct hairpin *h);
 /* A TCP segment read from the VIF (parsed once, by the caller). */

@@ -22,6 +22,7 @@ enum ctl_kind {
 	CTL_OFF,         /* "on" or "off": a bool, true for "off" */
 	CTL_TOS,         /* 0..252, ECN bits clear: a uint8_t */
 	CTL_FORMAT,      /* "text" or "json": a bool, true for "text" */
+	CTL_MS,          /* milliseconds 0..60000: a uint32_t */
 };
 
 /* What a bad value should have been, by kind. */
@@ -36,6 +37,7 @@ static const char *const ctl_expect[] = {
 	[CTL_OFF] = "on or off",
 	[CTL_TOS] = "a TOS byte 0..252 with the ECN bits (0x03) clear",
 	[CTL_FORMAT] = "text or json",
+	[CTL_MS] = "milliseconds 0..60000",
 };
 
 #define NO_HAS ((size_t)-1)
@@ -65,6 +67,7 @@ static const struct ctl_key ctl_keys[] = {
 	{ "dns", CTL_CONNECT, CTL_OFF, AT(no_dns), NO_HAS, "--no-dns", "no", false },
 	{ "loopguard", CTL_CONNECT, CTL_OFF, AT(no_loop_guard), NO_HAS, "--no-loop-guard", "no", false },
 	{ "tos", CTL_CONNECT, CTL_TOS, AT(tos), offsetof(struct ctl_req, has_tos), "--tos", "the manager's", false },
+	{ "grace", CTL_CONNECT, CTL_MS, AT(grace_ms), offsetof(struct ctl_req, has_grace), "--grace", "2000", false },
 	{ "format", CTL_STATUS, CTL_FORMAT, AT(text), NO_HAS, NULL, "json", false },
 };
 
@@ -145,6 +148,10 @@ static int ctl_value_set(const struct ctl_key *k, struct ctl_req *req, const cha
 			*FIELD(req, k, uint8_t) = (uint8_t)n;
 		break;
 	case CTL_FORMAT: ok = ctl_onoff(v, "text", "json", FIELD(req, k, bool)); break;
+	case CTL_MS:
+		if ((ok = u64_parse(v, 60000, &n) == 0))
+			*FIELD(req, k, uint32_t) = (uint32_t)n;
+		break;
 	}
 	if (!ok) {
 		if (k->secret)
@@ -181,7 +188,8 @@ static bool ctl_value_get(const struct ctl_key *k, const struct ctl_req *req, ch
 		/* bounded by the field: a string the caller left unterminated is cut, then refused */
 		snprintf(out, size, "%.*s", (int)strnlen(CFIELD(req, k, char), k->size), CFIELD(req, k, char));
 		return out[0] != 0;
-	case CTL_UINT32: snprintf(out, size, "%u", *CFIELD(req, k, uint32_t)); return true;
+	case CTL_UINT32:
+	case CTL_MS: snprintf(out, size, "%u", *CFIELD(req, k, uint32_t)); return true;
 	case CTL_FINGERPRINT: {
 		const uint8_t *fp = CFIELD(req, k, uint8_t);
 		size_t o = (size_t)snprintf(out, size, "sha256:");

@@ -2,7 +2,7 @@
  * "VERB [key=value ...]", at most CTL_LINE_MAX bytes.  Pure.
  *
  *   connect manager=IP:PORT token=<hex> (fingerprint=sha256:<hex> | insecure=1) [owner=UID]
- *           [namespace=NS] [also_proxy=A,B] [never_proxy=A,B] [dns=on|off] [loopguard=on|off] [tos=N]
+ *           [namespace=NS] [also_proxy=A,B] [never_proxy=A,B] [dns=on|off] [loopguard=on|off] [tos=N] [grace=MS]
  *   status [format=text|json]
  *   quit
  *
@@ -44,6 +44,8 @@ struct ctl_req {
 	bool no_loop_guard; /* loopguard=off */
 	bool has_tos;       /* tos=N: the mark to look for instead of the manager's */
 	uint8_t tos;
+	bool has_grace;     /* grace=MS: how long a connect waits for a lost session */
+	uint32_t grace_ms;
 	/* status */
 	bool text; /* format=text */
 };

@@ -29,6 +29,17 @@ static const char *const frame_type_names[FT_MAX_] = {
 	[FT_STREAM_FIN] = "stream-fin",
 	[FT_STREAM_RST] = "stream-rst",
 	[FT_STREAM_CREDIT] = "stream-credit",
+	[FT_INTERCEPT] = "intercept",
+	[FT_INTERCEPT_RESULT] = "intercept-result",
+	[FT_INTERCEPT_STATE] = "intercept-state",
+	[FT_LEAVE] = "leave",
+	[FT_LIST] = "list",
+	[FT_LIST_REPLY] = "list-reply",
+	[FT_ENV] = "env",
+	[FT_ENV_REPLY] = "env-reply",
+	[FT_AGENT_HELLO] = "agent-hello",
+	[FT_AGENT_RULES] = "agent-rules",
+	[FT_AGENT_STATS] = "agent-stats",
 };
 
 static const char *const dial_status_names[DIAL_STATUS_MAX_] = {
@@ -153,7 +164,7 @@ static bool all_zero(const uint8_t *p, size_t n)
 /* A control connection has no session yet; a flow connection names one. */
 static bool auth_session_ok(uint8_t kind, const uint8_t session[PROTO_SESSION_LEN])
 {
-	if (kind == CONN_CONTROL)
+	if (kind == CONN_CONTROL || kind == CONN_AGENT) /* no session yet, or none ever */
 		return all_zero(session, PROTO_SESSION_LEN);
 	if (kind == CONN_FLOW || kind == CONN_TRUNK)
 		return !all_zero(session, PROTO_SESSION_LEN);
@@ -690,4 +701,45 @@ int msg_stream_decode(uint8_t type, const uint8_t *p, size_t len, struct msg_str
 	if (!stream_ok(type, m))
 		cursor_fail(&c);
 	return cursor_end(&c);
+}
+
+/* ---- the field rules, for other message families ---- */
+
+void frame_begin(struct wcursor *w, uint8_t *out, size_t cap)
+{
+	frame_start(w, out, cap);
+}
+
+ssize_t frame_end(struct wcursor *w, uint8_t type)
+{
+	return frame_finish(w, type);
+}
+
+void frame_get_text(struct cursor *c, char *out, size_t size, bool opt)
+{
+	if (opt && cursor_remaining(c) && c->p[c->off] == 0) { /* u8 length 0: empty */
+		cursor_u8(c);
+		out[0] = 0;
+		return;
+	}
+	get_text(c, out, size);
+}
+
+void frame_put_text(struct wcursor *w, const char *s, size_t size, bool opt)
+{
+	if (opt && !s[0]) {
+		wcursor_u8(w, 0);
+		return;
+	}
+	put_text(w, s, size);
+}
+
+void frame_get_data(struct cursor *c, const uint8_t **data, uint16_t *len)
+{
+	get_data(c, data, len);
+}
+
+void frame_put_data(struct wcursor *w, const uint8_t *data, uint16_t len)
+{
+	put_data(w, data, len);
 }

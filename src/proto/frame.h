@@ -56,10 +56,22 @@ enum frame_type {
 	FT_STREAM_FIN = 20,    /* both ways: the sender's half is done */
 	FT_STREAM_RST = 21,    /* both ways: abort; the id is forgotten */
 	FT_STREAM_CREDIT = 22, /* both ways: the receiver wrote this many more bytes out */
+	/* intercepts (proto/intercept.h) */
+	FT_INTERCEPT = 23,        /* daemon -> manager, control: take a workload's port */
+	FT_INTERCEPT_RESULT = 24, /* manager -> daemon */
+	FT_INTERCEPT_STATE = 25,  /* manager -> daemon: state and counters */
+	FT_LEAVE = 26,            /* daemon -> manager: give an intercept up */
+	FT_LIST = 27,             /* daemon -> manager: workloads, agents, intercepts ... */
+	FT_LIST_REPLY = 28,       /* ... as JSON */
+	FT_ENV = 29,              /* daemon -> manager: an intercepted pod's environment ... */
+	FT_ENV_REPLY = 30,
+	FT_AGENT_HELLO = 31,      /* agent -> manager: the pod, its ports and environment */
+	FT_AGENT_RULES = 32,      /* manager -> agent: the intercepts to serve */
+	FT_AGENT_STATS = 33,      /* agent -> manager: counters */
 	FT_MAX_
 };
 
-enum conn_kind { CONN_CONTROL = 1, CONN_FLOW = 2, CONN_TRUNK = 3 };
+enum conn_kind { CONN_CONTROL = 1, CONN_FLOW = 2, CONN_TRUNK = 3, CONN_AGENT = 4 };
 
 enum dial_status {
 	DIAL_OK = 0,
@@ -242,3 +254,15 @@ int msg_stream_decode(uint8_t type, const uint8_t *p, size_t len, struct msg_str
  * does not decode: so a manager can answer "unsupported version N".
  * 0 or -EBADMSG (fewer than 2 bytes). */
 int msg_version_peek(const uint8_t *p, size_t len, uint16_t *version);
+
+/* The field rules, for the codecs of other message families
+ * (proto/intercept.c): a frame begun and finished around a payload, str
+ * (printable ASCII, 1..size-1 bytes; "opt" allows 0: empty), data. */
+struct cursor;
+struct wcursor;
+void frame_begin(struct wcursor *w, uint8_t *out, size_t cap);
+ssize_t frame_end(struct wcursor *w, uint8_t type);
+void frame_get_text(struct cursor *c, char *out, size_t size, bool opt);
+void frame_put_text(struct wcursor *w, const char *s, size_t size, bool opt);
+void frame_get_data(struct cursor *c, const uint8_t **data, uint16_t *len);
+void frame_put_data(struct wcursor *w, const uint8_t *data, uint16_t len);

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "proto/frame.h"
+#include "proto/intercept.h"
 
 #include "fuzz.h"
 
@@ -32,6 +33,13 @@ union any_msg {
 	struct msg_dns dns;
 	struct msg_heartbeat hb;
 	struct msg_stream st;
+	struct msg_intercept ic;
+	struct msg_intercept_result ir;
+	struct msg_intercept_state is;
+	struct msg_agent_hello ah;
+	struct msg_agent_rules ar;
+	struct msg_agent_stats as;
+	struct msg_query q;
 };
 
 /* Data fields must point inside the payload. */
@@ -103,6 +111,33 @@ static ssize_t roundtrip(uint8_t type, const uint8_t *p, size_t len)
 				abort();
 		}
 		return msg_stream_encode(out, sizeof(out), type, &m.st);
+	case FT_INTERCEPT:
+		return msg_intercept_decode(p, len, &m.ic) ? -1 : msg_intercept_encode(out, sizeof(out), &m.ic);
+	case FT_INTERCEPT_RESULT:
+		return msg_intercept_result_decode(p, len, &m.ir) ? -1
+								   : msg_intercept_result_encode(out, sizeof(out), &m.ir);
+	case FT_INTERCEPT_STATE:
+		return msg_intercept_state_decode(p, len, &m.is) ? -1
+								  : msg_intercept_state_encode(out, sizeof(out), &m.is);
+	case FT_AGENT_HELLO:
+		if (msg_agent_hello_decode(p, len, &m.ah))
+			return -1;
+		check_data(m.ah.env, m.ah.env_len, p, len);
+		return msg_agent_hello_encode(out, sizeof(out), &m.ah);
+	case FT_AGENT_RULES:
+		return msg_agent_rules_decode(p, len, &m.ar) ? -1 : msg_agent_rules_encode(out, sizeof(out), &m.ar);
+	case FT_AGENT_STATS:
+		return msg_agent_stats_decode(p, len, &m.as) ? -1 : msg_agent_stats_encode(out, sizeof(out), &m.as);
+	case FT_LEAVE:
+	case FT_LIST:
+	case FT_LIST_REPLY:
+	case FT_ENV:
+	case FT_ENV_REPLY:
+		if (msg_query_decode(type, p, len, &m.q))
+			return -1;
+		if (m.q.len)
+			check_data(m.q.data, m.q.len, p, len);
+		return msg_query_encode(out, sizeof(out), type, &m.q);
 	}
 	abort();
 }

@@ -195,6 +195,17 @@ except OSError as e:
     assert u.stdout.strip() == "ECONNREFUSED", u.stdout + u.stderr
 
 
+def test_grace_is_configurable(lab_factory):
+    lab = lab_factory("host-only")
+    assert connect(lab, "--grace", "0.5").returncode == 0
+    kill_manager(lab)
+    wait_for(lambda: status(lab)["state"] == "reconnecting", timeout=5, what="reconnecting")
+    r = json.loads(lab.run("laptop", [PYTHON, "-c", CONNECT, lab.cluster_ip("web"), "80", "15"],
+                           timeout=30).stdout)
+    assert r["result"] == "EHOSTUNREACH", r
+    assert 0.4 < r["s"] < 1.5 * SLOWDOWN, r
+
+
 def test_connect_held_until_the_manager_returns(conn):
     lab = conn
     cmd = kill_manager(lab)
