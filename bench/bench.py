@@ -904,7 +904,7 @@ def summarise(res):
 
 # Issue 14's floor on CPU per GB: 30% under subway/direct as it was before
 # its changes (tcp1, TLS, shared mode: bench/README.md, "CPU per byte").
-TCP1_CPU_RATIO_BEFORE = None
+TCP1_CPU_RATIO_BEFORE = 4.39  # 2026-12-06, 3 rounds, ffe70c4: 2,924 vs 666 ms/GB (pinned: 3.19)
 
 
 def floors(summary, memory, loop, pinned=None):
