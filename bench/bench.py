@@ -306,11 +306,22 @@ class Lab:
         pid = self.manager_pid
         cmd = [c.decode() for c in open("/proc/%d/cmdline" % pid, "rb").read().split(b"\0") if c]
         if not hasattr(self, "manager_cmd"):
+            # the container's paths (/subway, /etc/subway): the same files outside it
+            vol = "/run/subway-lab/%s/volumes/manager-0/secret/" % self.name
+            cmd = [self.subway if c == "/subway" else vol + c[len("/etc/subway/"):]
+                   if c.startswith("/etc/subway/") else c for c in cmd]
             self.manager_cmd = cmd
+            env = open("/proc/%d/environ" % pid, "rb").read().split(b"\0")
+            self.manager_env = dict(e.decode().split("=", 1) for e in env if b"=" in e)
         cmd = list(self.manager_cmd)
         if insecure:
-            i = cmd.index("--tls-dir")
-            cmd[i:i + 2] = ["--insecure"]
+            i = cmd.index("--cert")
+            cmd[i:i + 4] = ["--insecure"]
+        # The lab's kubelet would start the container again: paused, it
+        # leaves the pod to this bare manager (the same code, not its image).
+        kubelet = [p["pid"] for p in self.status["processes"] if p["name"] == "kubelet"]
+        if kubelet and kubelet[0]:
+            os.kill(kubelet[0], signal.SIGSTOP)
         os.kill(pid, signal.SIGTERM)
         if getattr(self, "manager_proc", None) is not None:
             self.manager_proc.wait(timeout=10)  # our child: reap it
@@ -319,8 +330,9 @@ class Lab:
             if time.monotonic() > deadline:
                 raise RuntimeError("the manager did not stop")
             time.sleep(0.05)
-        p = self.spawn("manager-0", ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
-                                     "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"] + cmd,
+        env = ["env", "-i"] + ["%s=%s" % kv for kv in self.manager_env.items()]
+        p = self.spawn("manager-0", ["setpriv", "--reuid=65532", "--regid=65532", "--clear-groups",
+                                     "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"] + env + cmd,
                        out=os.path.join(self.tmp, "manager-%s.log" % ("insecure" if insecure else "tls")))
         while not self.run("manager-0", ["ss", "-Htln", "sport = :8443"]).stdout.strip():
             if time.monotonic() > deadline or p.poll() is not None:

@@ -7,7 +7,13 @@
 int lab_main(int argc, char **argv);
 int daemon_main(int argc, char **argv);
 int manager_main(int argc, char **argv);
+int agent_main(int argc, char **argv);
 int connect_main(int argc, char **argv);
 int status_main(int argc, char **argv);
 int quit_main(int argc, char **argv);
 int doctor_main(int argc, char **argv);
+int intercept_main(int argc, char **argv);
+int leave_main(int argc, char **argv);
+int list_main(int argc, char **argv);
+int install_main(int argc, char **argv);
+int uninstall_main(int argc, char **argv);

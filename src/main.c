@@ -10,14 +10,26 @@ struct command {
 	const char *summary;
 };
 
+/* The container image's binary (make image: -DSUBWAY_IMAGE, static) has
+ * only the cluster's roles, so it links neither netlink nor the daemon. */
 static const struct command commands[] = {
+#ifndef SUBWAY_IMAGE
 	{ "connect", connect_main, "route the cluster's networks to this machine" },
 	{ "status", status_main, "show the connection, routes, flows and counters" },
 	{ "quit", quit_main, "disconnect and stop the daemon" },
+	{ "intercept", intercept_main, "send a workload's connections to a process on this machine" },
+	{ "leave", leave_main, "end an intercept" },
+	{ "list", list_main, "workloads that can be intercepted, and their intercepts" },
 	{ "doctor", doctor_main, "check this machine for what breaks subway or makes it loop" },
 	{ "daemon", daemon_main, "the root daemon behind connect (started by connect)" },
+#endif
 	{ "manager", manager_main, "the cluster side: dials, relays UDP, DNS and pings" },
+	{ "agent", agent_main, "the sidecar of an intercepted workload's pods" },
+#ifndef SUBWAY_IMAGE
+	{ "install", install_main, "write the manifests and token file for a real cluster" },
+	{ "uninstall", uninstall_main, "delete what install applied (kubectl delete)" },
 	{ "lab", lab_main, "build an emulated cluster in network namespaces" },
+#endif
 };
 
 static void usage(FILE *fp)

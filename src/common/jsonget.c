@@ -180,6 +180,29 @@ static bool jg_key_is(struct jg *j, const char *seg, size_t n)
 	return !trunc && used == n && !memcmp(key, seg, n);
 }
 
+/* An array's element seg[0..n) (decimal digits): moves j there. */
+static bool jg_index(struct jg *j, const char *seg, size_t n)
+{
+	size_t idx = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (seg[i] < '0' || seg[i] > '9' || idx > 100000)
+			return false;
+		idx = idx * 10 + (size_t)(seg[i] - '0');
+	}
+	j->off++;
+	jg_ws(j);
+	if (n == 0 || j->p[j->off] == ']')
+		return false;
+	for (; idx > 0; idx--) {
+		jg_value(j, 0);
+		jg_ws(j);
+		if (j->p[j->off++] == ']')
+			return false;
+	}
+	return true;
+}
+
 /* Moves j to the value at path within the (valid) document; false if absent. */
 static bool jg_find(struct jg *j, const char *path)
 {
@@ -189,6 +212,12 @@ static bool jg_find(struct jg *j, const char *path)
 		bool found = false;
 
 		jg_ws(j);
+		if (j->off < j->len && j->p[j->off] == '[') {
+			if (!jg_index(j, path, n))
+				return false;
+			path += n + (dot ? 1 : 0);
+			continue;
+		}
 		if (j->off >= j->len || j->p[j->off] != '{')
 			return false;
 		j->off++;

@@ -1,8 +1,9 @@
 /* Reading a few values out of a JSON document by path, e.g. the daemon's
  * `status` for `subway doctor`.  Pure and bounded: the document is
  * validated as a whole (RFC 8259 syntax, nesting at most JSONGET_DEPTH),
- * nothing is allocated, and a path names object keys separated by dots
- * ("cluster.nodes", "dns.mode").  Keys containing dots cannot be named. */
+ * nothing is allocated, and a path names object keys and array indices
+ * separated by dots ("cluster.nodes", "dns.mode", "items.0.name").  Keys
+ * containing dots cannot be named, nor keys of digits inside arrays. */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>

@@ -257,3 +257,48 @@ const char *str_cut(const char *s, size_t len, char *buf, size_t size)
 		buf[n] = 0;
 	return buf;
 }
+
+ssize_t str_pct_encode(const void *p, size_t n, char *out, size_t size)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	const uint8_t *b = p;
+	size_t o = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		bool plain = b[i] > 0x20 && b[i] < 0x7f && b[i] != '%';
+		if (o + (plain ? 1 : 3) >= size)
+			return -ENOSPC;
+		if (plain) {
+			out[o++] = (char)b[i];
+			continue;
+		}
+		out[o++] = '%';
+		out[o++] = hex[b[i] >> 4];
+		out[o++] = hex[b[i] & 15];
+	}
+	if (size)
+		out[o] = 0;
+	return (ssize_t)o;
+}
+
+ssize_t str_pct_decode(const char *s, size_t n, char *out, size_t size)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		int c = (unsigned char)s[i];
+		if (c == '%') {
+			int hi = i + 2 < n ? hex_digit(s[i + 1]) : -1, lo = hi >= 0 ? hex_digit(s[i + 2]) : -1;
+			if (lo < 0)
+				return -EINVAL;
+			c = hi << 4 | lo;
+			i += 2;
+		}
+		if (o + 1 >= size)
+			return -ENOSPC;
+		out[o++] = (char)c;
+	}
+	if (size)
+		out[o] = 0;
+	return (ssize_t)o;
+}

@@ -55,3 +55,10 @@ int mkdir_p(const char *path, int mode);
  * size, STR_CUT_SIZE, keeps 48 bytes. */
 #define STR_CUT_SIZE 52
 const char *str_cut(const char *s, size_t len, char *buf, size_t size);
+/* Percent-encoding of bytes for a line of text: every byte outside
+ * 0x21..0x7e, and '%', becomes %XX.  The encoded length (out NUL-terminated
+ * when size > 0), or -ENOSPC when it does not fit. */
+ssize_t str_pct_encode(const void *p, size_t n, char *out, size_t size);
+/* ... and back: the decoded length (out NUL-terminated), -EINVAL for a bad
+ * escape, -ENOSPC when it does not fit. */
+ssize_t str_pct_decode(const char *s, size_t n, char *out, size_t size);

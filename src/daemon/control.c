@@ -103,7 +103,7 @@ static int control_frame(struct pconn *pc, const struct frame_hdr *h, const uint
 		snprintf(t->ended, sizeof(t->ended), "the manager ended the session: %.200s", txt.text);
 		return -ECONNABORTED;
 	default:
-		return -EBADMSG;
+		return t->ops->frame ? t->ops->frame(t->arg, h->type, p, h->len) : -EBADMSG;
 	}
 }
 

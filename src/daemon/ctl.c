@@ -29,6 +29,7 @@ struct ctl {
 	struct list clients; /* oldest first */
 	int n_clients;
 	int n_waiting;       /* clients waiting for the connect's outcome */
+	uint32_t next_token; /* of deferred answers */
 	struct outbuf said;  /* "progress ..." lines of the connect under way */
 };
 
@@ -42,6 +43,7 @@ struct ctl_client {
 	bool close_after; /* close once the output is written */
 	bool waiting;     /* a connect waiting for the outcome */
 	bool broken;      /* its output could not be queued */
+	uint32_t deferred; /* its answer comes later (ctl_answer): the token, else 0 */
 	uid_t uid;
 	struct loop_timer timer;
 	struct list link; /* ctl->clients */
@@ -189,6 +191,42 @@ static void ctl_do_connect(struct ctl_client *c, const struct ctl_req *req)
 		ctl_write(c, ctl->said.buf + ctl->said.off, outbuf_pending(&ctl->said));
 }
 
+/* A request the manager answers (intercept, list, env): the client waits
+ * with a token, which daemon_request passes on. */
+static void ctl_do_request(struct ctl_client *c, const struct ctl_req *req)
+{
+	struct ctl *ctl = c->ctl;
+	uint32_t token = ++ctl->next_token ? ctl->next_token : ++ctl->next_token;
+	char msg[1024];
+	int r = daemon_request(ctl->d, req, token, msg, sizeof(msg));
+
+	if (r != 0) {
+		ctl_line(c, r > 0 ? "ok" : "error", msg);
+		return;
+	}
+	c->deferred = token;
+	c->close_after = false;
+	loop_timer_cancel(ctl_loop(c), &c->timer); /* the daemon bounds the wait */
+}
+
+void ctl_answer(struct ctl *ctl, uint32_t token, bool ok, const char *text)
+{
+	struct list *i;
+
+	if (!ctl || !token)
+		return;
+	for (i = ctl->clients.next; i != &ctl->clients; i = i->next) {
+		struct ctl_client *c = list_entry(i, struct ctl_client, link);
+		if (c->deferred != token)
+			continue;
+		c->deferred = 0;
+		c->close_after = true;
+		ctl_line(c, ok ? "ok" : "error", text);
+		ctl_flush(c);
+		return;
+	}
+}
+
 static void ctl_handle(struct ctl_client *c, const char *line, size_t len)
 {
 	struct ctl_req req;
@@ -209,6 +247,12 @@ static void ctl_handle(struct ctl_client *c, const char *line, size_t len)
 		break;
 	case CTL_CONNECT:
 		ctl_do_connect(c, &req);
+		break;
+	case CTL_INTERCEPT:
+	case CTL_LEAVE:
+	case CTL_LIST:
+	case CTL_ENV:
+		ctl_do_request(c, &req);
 		break;
 	}
 	explicit_bzero(&req, sizeof(req));

@@ -14,6 +14,7 @@
  * client. */
 #pragma once
 #include <stdbool.h>
+#include <stdint.h>
 
 #define CTL_CLIENTS_MAX 64
 #define CTL_ACCEPTS 16 /* accepts per wakeup */
@@ -30,3 +31,7 @@ void ctl_free(struct ctl *c);
  * connect that joins later first gets the progress lines said so far). */
 void ctl_progress(struct ctl *c, const char *line);
 void ctl_reply_connect(struct ctl *c, bool ok, const char *msg);
+/* The answer to a request the daemon deferred (daemon_request returned 0
+ * for token): "ok TEXT" or "error TEXT", then the client goes.  A client
+ * gone meanwhile: nothing. */
+void ctl_answer(struct ctl *c, uint32_t token, bool ok, const char *text);

@@ -163,6 +163,7 @@ static void daemon_up(void *arg)
 		d->backoff_ms = 0;
 		d->connected_since_ms = loop_now_ms(d->loop);
 		log_info("reconnected to the manager");
+		intercepts_session_up(&d->ic);
 		return;
 	}
 	daemon_progress(d, "manager %s reached (%s)", tunnel_where(&d->tun), d->tun.server);
@@ -292,6 +293,22 @@ static void daemon_rtt(void *arg, uint64_t us)
 	guard_rtt_sample(&d->guard, us);
 }
 
+static int daemon_frame(void *arg, uint8_t type, const uint8_t *p, size_t len)
+{
+	struct daemon *d = arg;
+
+	return intercepts_frame(&d->ic, type, p, len);
+}
+
+int daemon_request(struct daemon *d, const struct ctl_req *req, uint32_t token, char *msg, size_t len)
+{
+	if (d->state != D_CONNECTED && req->verb != CTL_LEAVE) {
+		snprintf(msg, len, "not connected%s", d->state == D_RECONNECTING ? " (reconnecting)" : "");
+		return -ENOTCONN;
+	}
+	return intercepts_request(&d->ic, req, token, msg, len);
+}
+
 static const struct tunnel_ops daemon_tunnel_ops = {
 	.up = daemon_up,
 	.lost = daemon_lost,
@@ -299,6 +316,7 @@ static const struct tunnel_ops daemon_tunnel_ops = {
 	.pong = daemon_pong,
 	.dns = daemon_dns,
 	.rtt = daemon_rtt,
+	.frame = daemon_frame,
 };
 
 /* A connect while a session exists: the same options join it, others are named. */
@@ -403,6 +421,7 @@ static void daemon_free(struct daemon *d)
 		dnsplug_stop(d); /* first: the laptop's resolver comes back before anything else goes */
 		hairpin_abort_all(&d->hp, true); /* every app hears it */
 		daemon_drain_vif(d);
+		intercepts_fini(&d->ic); /* the manager hears it: the pods serve again */
 		hairpin_fini(&d->hp);
 		dgram_fini(&d->dg);
 		tunnel_fini(&d->tun);
@@ -479,6 +498,10 @@ int daemon_main(int argc, char **argv)
 		goto out;
 	}
 	tunnel_init(&d->tun, d->loop, &daemon_tunnel_ops, d);
+	if (intercepts_init(&d->ic, d) < 0) {
+		log_err("cannot start: no random bytes for the daemon's id");
+		goto out;
+	}
 	d->sig_fd = loop_signalfd(d->loop, (const int[]){ SIGTERM, SIGINT, SIGHUP }, 3, signal_event, d);
 	if (d->sig_fd < 0 || !(d->ctl = ctl_new(d, sock))) {
 		log_err("cannot start: %s", strerror(errno));

@@ -21,6 +21,7 @@
 #include "daemon/dgram.h"
 #include "daemon/guard.h"
 #include "daemon/hairpin.h"
+#include "daemon/intercept.h"
 #include "daemon/tunnel.h"
 #include "proto/ctlmsg.h"
 #include "proto/frame.h"
@@ -87,6 +88,7 @@ struct daemon {
 	bool vif_up;
 	struct hairpin hp;
 	struct dgram dg;
+	struct intercepts ic;
 	struct dnssrv *dns;
 
 	struct counters c;
@@ -110,3 +112,6 @@ int daemon_vif_write(struct daemon *d, const void *p, size_t len, bool partial);
  * says so); -errno: refused, msg says why (other options than the running
  * session's are named). */
 int daemon_connect(struct daemon *d, const struct ctl_req *req, uid_t uid, char *msg, size_t len);
+/* A request the manager answers (intercept, leave, list, env): 0 (the
+ * answer comes through ctl_answer(token)), 1 (answered in msg), -errno. */
+int daemon_request(struct daemon *d, const struct ctl_req *req, uint32_t token, char *msg, size_t len);

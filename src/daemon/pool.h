@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 #include "common/list.h"
-#include "daemon/pconn.h"
+#include "net/pconn.h"
 
 #define POOL_TARGET 16         /* idle pre-authenticated flow connections */
 #define POOL_TARGET_MAX 64     /* ... grown to while new flows outrun the refill */

@@ -28,6 +28,8 @@ static void status_cidrs(struct json *j, const char *key, const struct cidr_list
 	json_arr_end(j);
 }
 
+static const char *const info_src_keys[INFO_SRC_MAX_] = { "pod_cidrs", "service_cidrs", "domain", "dns", "nodes" };
+
 static void status_cluster(struct json *j, const struct daemon *d)
 {
 	const struct msg_cluster_info *ci = tunnel_info(&d->tun);
@@ -42,6 +44,11 @@ static void status_cluster(struct json *j, const struct daemon *d)
 	for (int i = 0; i < ci->n_nodes; i++)
 		json_str(j, NULL, ip4_str(ci->nodes[i], ip));
 	json_arr_end(j);
+	/* where the manager got each value: flag, env, derived, default (none: not given) */
+	json_obj_begin(j, "sources");
+	for (int i = 0; i < INFO_SRC_MAX_; i++)
+		json_str(j, info_src_keys[i], info_source_name(ci->src[i]));
+	json_obj_end(j);
 	json_obj_end(j);
 }
 
@@ -181,6 +188,7 @@ void status_write_json(struct daemon *d, FILE *fp)
 	json_obj_end(&j);
 	status_counters(&j, d);
 	dnsplug_status_json(d, &j);
+	intercepts_status_json(&d->ic, &j);
 	status_loop_guard(&j, d);
 	json_str(&j, "last_error", d->last_error[0] && d->state != D_CONNECTED ? d->last_error : NULL);
 	json_obj_end(&j);
@@ -209,6 +217,11 @@ void status_write_text(struct daemon *d, FILE *fp)
 		fprintf(fp, " %s", cidr4_str(&ci->pod.v[i], buf));
 	for (int i = 0; i < ci->svc.n; i++)
 		fprintf(fp, " %s", cidr4_str(&ci->svc.v[i], buf));
+	fprintf(fp, "\n%-10s domain %s, dns %s (from the manager:", "cluster:", ci->domain,
+		ci->dns ? ip4_str(ci->dns, ip) : "none");
+	for (int i = 0; i < INFO_SRC_MAX_; i++)
+		fprintf(fp, "%s %s %s", i ? "," : "", info_src_keys[i], info_source_name(ci->src[i]));
+	fprintf(fp, ")");
 	fprintf(fp, "\n%-10s %u tcp, %u udp active", "flows:", d->hp.n_tcp, d->dg.n_udp);
 	if (t->insecure)
 		fprintf(fp, ", tcp on pooled connections (%d idle)", t->pool.n_idle);
@@ -222,6 +235,7 @@ void status_write_text(struct daemon *d, FILE *fp)
 		(unsigned long long)d->c.dial_fail[DIAL_REFUSED], (unsigned long long)d->c.dial_fail[DIAL_UNREACHABLE],
 		(unsigned long long)d->c.dial_fail[DIAL_TIMEOUT]);
 	dnsplug_status_text(d, fp);
+	intercepts_status_text(&d->ic, fp);
 	fprintf(fp, "%-10s %s", "loop guard:", d->guard.enabled ? "on" : "OFF (--no-loop-guard)");
 	fprintf(fp, ", blocked %llu tcp, %llu udp, %llu dns, %llu icmp", (unsigned long long)d->c.loops_tcp,
 		(unsigned long long)d->c.loops_udp, (unsigned long long)d->c.loops_dns,

@@ -9,7 +9,7 @@
 #include <stdbool.h>
 
 #include "common/list.h"
-#include "daemon/pconn.h"
+#include "net/pconn.h"
 #include "net/mux.h"
 
 #define TRUNKS 2

@@ -19,7 +19,7 @@
 #include "common/list.h"
 #include "common/loop.h"
 #include "daemon/carrier.h"
-#include "daemon/pconn.h"
+#include "net/pconn.h"
 #include "daemon/pool.h"
 #include "daemon/trunks.h"
 #include "proto/frame.h"
@@ -39,6 +39,8 @@ struct tunnel_ops {
 	void (*dns)(void *arg, const struct msg_dns *m);
 	/* A round trip to the manager was measured (for the loop guard). */
 	void (*rtt)(void *arg, uint64_t us);
+	/* Any other frame of the session (intercepts): 0, or -EBADMSG. */
+	int (*frame)(void *arg, uint8_t type, const uint8_t *p, size_t len);
 };
 
 /* The far side opens a flow toward the laptop: carrier_accept() it (and

@@ -60,7 +60,7 @@ int build_sysctls(struct lab *lab)
 
 	for (int i = 0; i < lab->net.nns; i++) {
 		const char *kv[8];
-		char *argv[16] = { "ip", "netns", "exec", ns, "sysctl", "-q", "-w" };
+		char *argv[20] = { "ip", "netns", "exec", ns, "sysctl", "-q", "-w" };
 		int n = render_sysctls(&lab->net, i, kv, (int)ARRAY_SIZE(kv));
 		if (n == 0)
 			continue;

@@ -9,14 +9,16 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "lab/kubelet.h"
 #include "lab/lab.h"
 
 #define LAB_DEFAULT_NAME "subway"
 
-enum { OPT_NAME = 1, OPT_TOPOLOGY = 2, OPT_JSON = 4, OPT_NO_MANAGER = 8, OPT_COMMAND = 16, OPT_INSECURE = 32 };
+enum { OPT_NAME = 1, OPT_TOPOLOGY = 2, OPT_JSON = 4, OPT_NO_MANAGER = 8, OPT_COMMAND = 16, OPT_INSECURE = 32,
+       OPT_POD = 64, OPT_HIDDEN = 128, OPT_INSTALL = 256 };
 
 struct lab_args {
-	const char *name, *topology;
+	const char *name, *topology, *pod, *install;
 	bool json, no_manager, insecure, help;
 	char **command; /* exec: NULL-terminated */
 };
@@ -33,10 +35,12 @@ static int cmd_down(const struct lab_cmd *c, struct lab_args *a);
 static int cmd_status(const struct lab_cmd *c, struct lab_args *a);
 static int cmd_exec(const struct lab_cmd *c, struct lab_args *a);
 static int cmd_list(const struct lab_cmd *c, struct lab_args *a);
+static int cmd_restart(const struct lab_cmd *c, struct lab_args *a);
+static int cmd_kubelet(const struct lab_cmd *c, struct lab_args *a);
 
 static const struct lab_cmd lab_cmds[] = {
-	{ "up", OPT_NAME | OPT_TOPOLOGY | OPT_NO_MANAGER | OPT_INSECURE, cmd_up,
-	  "up [--name NAME] [--topology host-only|bridged|cloud|nat] [--no-manager] [--insecure]",
+	{ "up", OPT_NAME | OPT_TOPOLOGY | OPT_NO_MANAGER | OPT_INSECURE | OPT_INSTALL, cmd_up,
+	  "up [--name NAME] [--topology host-only|bridged|cloud|nat] [--no-manager] [--insecure] [--install DIR]",
 	  "Builds the lab: a laptop namespace, three k3s-like nodes (server, agent1, agent2), pods with\n"
 	  "real servers, kube-proxy rules, cluster DNS and an 'internet' resolver.  Prints short progress\n"
 	  "lines, then 'lab NAME is up (topology T) in N.N s'.  Exits 1 if the lab is already up.\n\n"
@@ -46,8 +50,10 @@ static const struct lab_cmd lab_cmds[] = {
 	  "                    bridged: laptop and nodes on a router's LAN\n"
 	  "                    cloud: nodes behind a router, the laptop reaches node ports only\n"
 	  "                    nat: as host-only, nodes reach out through slirp4netns on the laptop\n"
-	  "  --no-manager      do not start 'subway manager' in the manager pod\n"
-	  "  --insecure        the manager without TLS (plain TCP); connect --lab NAME --insecure\n" },
+	  "  --no-manager      no manager: no registry, no image, manager-0 runs nothing\n"
+	  "  --insecure        the manager without TLS (plain TCP); connect --lab NAME --insecure\n"
+	  "  --install DIR     deploy DIR/subway.yaml of an earlier 'subway install --out DIR' (its\n"
+	  "                    Secret, image and options) instead of installing afresh\n" },
 	{ "down", OPT_NAME, cmd_down, "down [--name NAME]",
 	  "Removes everything the lab created: processes, namespaces (and their links and nftables\n"
 	  "state), /etc/netns/NAME-*, /run/subway-lab/NAME.  Works after an 'up' that died halfway;\n"
@@ -60,6 +66,12 @@ static const struct lab_cmd lab_cmds[] = {
 	  "Runs CMD in the lab's laptop namespace, with its own resolv.conf (ip netns exec), and\n"
 	  "exits with CMD's exit code.\n" },
 	{ "list", 0, cmd_list, "list", "Lists the labs on this machine and their state.\n" },
+	{ "restart", OPT_NAME | OPT_POD, cmd_restart, "restart [--name NAME] POD",
+	  "Restarts a pod: the manager's container (manager-0) through the lab's kubelet, or another\n"
+	  "pod's server.  Waits until it answers again; exits 1 if it does not within 15 s.\n" },
+	{ "kubelet", OPT_NAME | OPT_HIDDEN, cmd_kubelet, "kubelet [--name NAME]",
+	  "The lab's kubelet, which 'up' starts on the server node: restarts the manager's container\n"
+	  "when it exits or fails its liveness probe.  Not for use by hand.\n" },
 };
 
 static void lab_usage(FILE *fp)
@@ -67,7 +79,8 @@ static void lab_usage(FILE *fp)
 	fprintf(fp, "usage: subway lab COMMAND [OPTIONS]\n\n"
 		    "An emulated k3s cluster in network namespaces, with the laptop as a namespace too.\n\n");
 	for (size_t i = 0; i < sizeof(lab_cmds) / sizeof(lab_cmds[0]); i++)
-		fprintf(fp, "  subway lab %s\n", lab_cmds[i].usage);
+		if (!(lab_cmds[i].opts & OPT_HIDDEN))
+			fprintf(fp, "  subway lab %s\n", lab_cmds[i].usage);
 	fprintf(fp, "\n'subway lab COMMAND --help' describes each; docs/lab.md draws the topologies.\n");
 }
 
@@ -122,8 +135,12 @@ static int args_parse(const struct lab_cmd *c, int argc, char **argv, struct lab
 			a->no_manager = true;
 		else if ((c->opts & OPT_INSECURE) && !strcmp(arg, "--insecure"))
 			a->insecure = true;
+		else if ((c->opts & OPT_INSTALL) && opt_is(arg, "--install"))
+			r = opt_value(c, argc, argv, &i, "--install", &a->install);
 		else if (arg[0] == '-')
 			r = usage_error(c, "unknown option '%s'", arg);
+		else if ((c->opts & OPT_POD) && !a->pod)
+			a->pod = arg;
 		else
 			r = usage_error(c, "unexpected argument '%s'", arg);
 		if (r)
@@ -145,6 +162,8 @@ static int args_check(const struct lab_cmd *c, struct lab_args *a, enum lab_topo
 			a->topology);
 		return 2;
 	}
+	if ((c->opts & OPT_POD) && !a->pod)
+		return usage_error(c, "%s", "missing pod: subway lab restart [--name NAME] POD");
 	if ((c->opts & OPT_COMMAND) && (!a->command || !a->command[0]))
 		return usage_error(c, "%s", "missing command: subway lab exec [--name NAME] -- CMD [ARGS...]");
 	return 0;
@@ -178,6 +197,7 @@ static int cmd_up(const struct lab_cmd *c, struct lab_args *a)
 		return 1;
 	lab.no_manager = a->no_manager;
 	lab.insecure = a->insecure;
+	lab.install = a->install;
 	umask(022);
 	return lab_up(&lab);
 }
@@ -237,6 +257,24 @@ static int cmd_list(const struct lab_cmd *c, struct lab_args *a)
 	return lab_list();
 }
 
+static int cmd_restart(const struct lab_cmd *c, struct lab_args *a)
+{
+	struct lab lab;
+
+	if (!need_root(c) || lab_open(&lab, a->name) < 0)
+		return 1;
+	return lab_restart(&lab, a->pod);
+}
+
+static int cmd_kubelet(const struct lab_cmd *c, struct lab_args *a)
+{
+	struct lab lab;
+
+	if (!need_root(c) || lab_open(&lab, a->name) < 0)
+		return 1;
+	return kubelet_main(&lab);
+}
+
 /* The lab's tools live in sbin; a plain user PATH may lack it. */
 static void path_add_sbin(void)
 {
@@ -258,7 +296,8 @@ int lab_main(int argc, char **argv)
 	int r;
 
 	if (argc < 2) {
-		fprintf(stderr, "subway lab: missing command: up, down, status, exec or list (try 'subway lab --help')\n");
+		fprintf(stderr, "subway lab: missing command: up, down, status, exec, list or restart (try 'subway lab "
+				"--help')\n");
 		return 2;
 	}
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {

@@ -5,7 +5,8 @@
  *   plan.c    the address plan (pure tables)
  *   render.c  config texts from the plan (pure)
  *   build.c   namespaces, links, sysctls, nftables, resolv.conf
- *   procs.c   servers: start, wait until they answer, the manager
+ *   procs.c   servers: start, wait until they answer
+ *   kubelet.c the manager's pod from the manifests (kubelet.h, podspec.h)
  *   netns.c   sockets inside a namespace, killing what runs in one
  *   state.c   /run/subway-lab/<lab>: lock, records, pid files
  *   secrets.c the token files and the manager's TLS key and certificate
@@ -28,11 +29,9 @@ struct lab {
 	int lock_fd;  /* -1 when not held */
 	bool no_manager; /* up --no-manager */
 	bool insecure;   /* up --insecure: the manager without TLS */
+	const char *install; /* up --install DIR: that `subway install`'s manifests */
 };
 
-/* The manager pod runs as this user, without privileges (setpriv). */
-#define LAB_MANAGER_USER "nobody"
-#define LAB_MANAGER_GROUP "nogroup"
 
 /* state.c */
 int lab_init(struct lab *lab, const char *name, enum lab_topo topo); /* also builds net */
@@ -55,15 +54,16 @@ pid_t lab_pid_read(const struct lab *lab, const char *proc); /* 0 if none */
 int lab_manager_endpoint(const struct lab *lab, char *buf, size_t size);
 int rm_rf(const char *path); /* 0 or -errno; a missing path is fine */
 
-/* secrets.c */
+/* secrets.c: `subway install` into install/, and the laptop's token file */
 int lab_secrets_write(const struct lab *lab);
-int lab_manager_ids(uid_t *uid, gid_t *gid);
 
 /* netns.c */
 bool netns_exists(const char *name);
 int netns_socket(const char *name, int domain, int type); /* fd or -errno */
 bool netns_has_addr(const char *name, const char *ifname, uint32_t addr);
 bool netns_listens(const char *name, enum lab_proto proto, uint16_t port);
+/* A sysctl's value ("net.ipv4.ip_forward") as the namespace has it; 0 or -errno. */
+int netns_sysctl(const char *name, const char *key, char *out, size_t size);
 /* SIGTERM, then SIGKILL, every process in these namespaces; waits until
  * they are gone (bounded).  Returns how many were signalled. */
 int netns_kill_all(char names[][LAB_NS_MAX], int n);
@@ -77,7 +77,8 @@ int build_resolv_confs(struct lab *lab);
 int build_delete_namespaces(char names[][LAB_NS_MAX], int n);
 
 /* procs.c */
-enum lab_proc_kind { PROC_INTERNET_DNS, PROC_INTERNET_WEB, PROC_FORWARDER, PROC_SLIRP, PROC_POD };
+enum lab_proc_kind { PROC_INTERNET_DNS, PROC_INTERNET_WEB, PROC_FORWARDER, PROC_SLIRP, PROC_POD, PROC_REGISTRY,
+		     PROC_KUBELET };
 struct lab_proc {
 	char name[24];       /* pid and log file name */
 	char ns_suffix[16];
@@ -88,7 +89,13 @@ struct lab_proc {
 #define LAB_PROCS_MAX 16
 int procs_plan(const struct lab *lab, struct lab_proc *out, int max);
 int procs_start(struct lab *lab);
-int lab_start_manager(struct lab *lab);
+/* One server (again): its pid, 0 when something else starts it (the
+ * manager's pod, the kubelet: kubelet.h), or -errno. */
+pid_t proc_start(struct lab *lab, const struct lab_proc *p);
+/* cmd in namespace <lab>-<p->ns_suffix>, detached, its pid recorded. */
+pid_t lab_proc_spawn(struct lab *lab, const struct lab_proc *p, const char *const cmd[]);
+/* Waits (bounded) until p's server answers; 0 or -errno (logged). */
+int procs_wait_ready(struct lab *lab, const struct lab_proc *p, pid_t pid);
 void procs_log_tail(const struct lab *lab, const char *proc);
 
 /* big.c: writes path (LAB_BIG_SIZE bytes of fixed content) unless it is

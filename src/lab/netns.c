@@ -95,6 +95,25 @@ bool netns_has_addr(const char *name, const char *ifname, uint32_t addr)
 	return found;
 }
 
+int netns_sysctl(const char *name, const char *key, char *out, size_t size)
+{
+	char path[128];
+	int saved;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/sys/%s", key);
+	for (char *p = path + 10; *p; p++)
+		*p = *p == '.' ? '/' : *p;
+	if (netns_enter(name, &saved) < 0)
+		return -ENOENT;
+	n = file_read_small(path, out, size); /* /proc/sys/net follows setns() */
+	netns_return(saved);
+	if (n < 0)
+		return (int)n;
+	out[strcspn(out, "\n")] = 0;
+	return 0;
+}
+
 /* A TCP socket listening on, or a UDP socket bound to, port (any address,
  * IPv4 or IPv6) in the namespace: /proc/self/net follows setns(). */
 static bool proc_net_has_port(const char *file, uint16_t port, const char *state)

@@ -16,6 +16,7 @@
 #include "common/run.h"
 #include "common/util.h"
 #include "lab/lab.h"
+#include "lab/kubelet.h"
 #include "lab/render.h"
 
 #define READY_TIMEOUT_MS 8000
@@ -39,7 +40,7 @@ static void plan_add(struct lab_proc *out, int max, int *n, const char *name, co
 int procs_plan(const struct lab *lab, struct lab_proc *out, int max)
 {
 	static const char *const what[] = {
-		[LAB_SRV_CLUSTER_DNS] = "dnsmasq: cluster DNS", [LAB_SRV_MANAGER] = "subway manager",
+		[LAB_SRV_CLUSTER_DNS] = "dnsmasq: cluster DNS", [LAB_SRV_MANAGER] = "subway manager (container)",
 		[LAB_SRV_HTTP] = "nginx", [LAB_SRV_TCP_ECHO] = "socat: TCP echo",
 		[LAB_SRV_UDP_ECHO] = "socat: UDP echo", [LAB_SRV_IPERF] = "iperf3 -s",
 	};
@@ -57,11 +58,16 @@ int procs_plan(const struct lab *lab, struct lab_proc *out, int max)
 	}
 	for (size_t i = 0; i < lab_npods; i++)
 		plan_add(out, max, &n, lab_pods[i].name, lab_pods[i].name, PROC_POD, (int)i, what[lab_pods[i].server]);
+	if (!lab->no_manager) {
+		plan_add(out, max, &n, "registry", "server", PROC_REGISTRY, -1, "docker-registry: the images (:5000)");
+		/* the machine's namespaces: it drives podman (kubelet.h) */
+		plan_add(out, max, &n, "kubelet", "", PROC_KUBELET, -1, "the lab's kubelet: the manager's pod");
+	}
 	return n;
 }
 
 /* Starts cmd in namespace <lab>-<ns_suffix>, detached, and records its pid. */
-static pid_t proc_spawn(struct lab *lab, const struct lab_proc *p, const char *const cmd[])
+pid_t lab_proc_spawn(struct lab *lab, const struct lab_proc *p, const char *const cmd[])
 {
 	char ns[LAB_NS_MAX], rel[64], logpath[128];
 	char *argv[PROC_ARGS] = { "ip", "netns", "exec", ns };
@@ -102,7 +108,7 @@ static pid_t start_dnsmasq(struct lab *lab, const struct lab_proc *p, const stru
 	snprintf(rel, sizeof(rel), "conf/%s.conf", p->name);
 	if (proc_conf(lab, rel, conf, path, sizeof(path)) < 0)
 		return -EIO;
-	return proc_spawn(lab, p, cmd);
+	return lab_proc_spawn(lab, p, cmd);
 }
 
 static pid_t start_nginx(struct lab *lab, const struct lab_proc *p, uint32_t listen, const char *body, bool big)
@@ -126,7 +132,7 @@ static pid_t start_nginx(struct lab *lab, const struct lab_proc *p, uint32_t lis
 	text_init(&t);
 	render_nginx(&t, &site);
 	snprintf(rel, sizeof(rel), "nginx/%s/nginx.conf", p->name);
-	pid = proc_conf(lab, rel, &t, conf, sizeof(conf)) < 0 ? -EIO : proc_spawn(lab, p, cmd);
+	pid = proc_conf(lab, rel, &t, conf, sizeof(conf)) < 0 ? -EIO : lab_proc_spawn(lab, p, cmd);
 	text_free(&t);
 	return pid;
 }
@@ -139,7 +145,7 @@ static pid_t start_slirp(struct lab *lab, const struct lab_proc *p)
 
 	lab_ns_name(ns, sizeof(ns), lab->name, lab_nodes[p->index].name);
 	snprintf(target, sizeof(target), "/run/netns/%s", ns);
-	return proc_spawn(lab, p, cmd);
+	return lab_proc_spawn(lab, p, cmd);
 }
 
 static pid_t start_pod(struct lab *lab, const struct lab_proc *p)
@@ -163,18 +169,34 @@ static pid_t start_pod(struct lab *lab, const struct lab_proc *p)
 	case LAB_SRV_HTTP:
 		return start_nginx(lab, p, 0, pod->name, true);
 	case LAB_SRV_TCP_ECHO:
-		return proc_spawn(lab, p, tcp_echo);
+		return lab_proc_spawn(lab, p, tcp_echo);
 	case LAB_SRV_UDP_ECHO:
-		return proc_spawn(lab, p, udp_echo);
+		return lab_proc_spawn(lab, p, udp_echo);
 	case LAB_SRV_IPERF:
-		return proc_spawn(lab, p, iperf);
+		return lab_proc_spawn(lab, p, iperf);
 	case LAB_SRV_MANAGER:
 		return 0; /* lab_start_manager() */
 	}
 	return -EINVAL;
 }
 
-static pid_t proc_start(struct lab *lab, const struct lab_proc *p)
+/* Debian's docker-registry, plain HTTP like the seed's multi:5000. */
+static pid_t start_registry(struct lab *lab, const struct lab_proc *p)
+{
+	char data[96], path[128];
+	const char *cmd[] = { "docker-registry", "serve", path, NULL };
+	struct text t;
+	pid_t pid;
+
+	lab_path(lab, data, sizeof(data), "registry");
+	text_init(&t);
+	render_registry(&t, data, KUBELET_REGISTRY_PORT);
+	pid = proc_conf(lab, "conf/registry.yml", &t, path, sizeof(path)) < 0 ? -EIO : lab_proc_spawn(lab, p, cmd);
+	text_free(&t);
+	return pid;
+}
+
+pid_t proc_start(struct lab *lab, const struct lab_proc *p)
 {
 	char resolv[96], ns[LAB_NS_MAX];
 	struct text t;
@@ -200,6 +222,12 @@ static pid_t proc_start(struct lab *lab, const struct lab_proc *p)
 		break;
 	case PROC_POD:
 		pid = start_pod(lab, p);
+		break;
+	case PROC_REGISTRY:
+		pid = start_registry(lab, p);
+		break;
+	case PROC_KUBELET:
+		pid = 0; /* kubelet_deploy() */
 		break;
 	}
 	text_free(&t);
@@ -242,7 +270,11 @@ static void ready_fill(struct lab *lab, struct ready *r, const struct lab_proc *
 	case PROC_POD:
 		r->port = ports[lab_pods[p->index].server];
 		r->proto = lab_pods[p->index].server == LAB_SRV_UDP_ECHO ? LAB_UDP : LAB_TCP;
-		r->optional = lab_pods[p->index].server == LAB_SRV_MANAGER;
+		break;
+	case PROC_REGISTRY:
+		r->port = KUBELET_REGISTRY_PORT;
+		break;
+	case PROC_KUBELET:
 		break;
 	}
 }
@@ -342,74 +374,10 @@ int procs_start(struct lab *lab)
 	return ready_wait(lab, rs, nr);
 }
 
-/* ---- the manager ---- */
-
-/* lab_start_manager: runs `<this binary> manager ...` in the manager pod,
- * if this binary has a manager (`subway manager --help` exits 0); until
- * then the pod runs nothing.  The node IPs go along as --nodes when the
- * manager's help lists that option.  Like a pod with runAsNonRoot and no
- * capabilities, it runs as nobody (setpriv: no groups, no capabilities,
- * no new privileges) and reads only manager/ (secrets.c). */
-static pid_t manager_spawn(struct lab *lab, const struct lab_proc *p)
+int procs_wait_ready(struct lab *lab, const struct lab_proc *p, pid_t pid)
 {
-	char self[PATH_MAX], listen[32], token[128], tlsdir[128], nodes[64], help[4096], a[16];
-	const struct lab_pod *pod = &lab_pods[p->index];
-	const struct lab_topo_info *ti = lab_topo_info(lab->topo);
-	char *probe[] = { self, "manager", "--help", NULL };
-	struct run_opts quiet = { .quiet = true, .timeout_ms = 5000, .out = help, .out_size = sizeof(help) };
-	const char *cmd[PROC_ARGS] = { "setpriv", "--reuid=" LAB_MANAGER_USER, "--regid=" LAB_MANAGER_GROUP,
-				       "--clear-groups", "--inh-caps=-all", "--bounding-set=-all",
-				       "--no-new-privs", self, "manager", "--listen", listen,
-				       "--token-file", token, "--pod-cidr", "10.42.0.0/16",
-				       "--service-cidr", "10.43.0.0/16", "--dns", "10.43.0.10" };
-	int c = 19;
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-
-	if (lab->no_manager)
-		return 0;
-	if (n <= 0) {
-		log_err("cannot find this binary: %s", strerror(errno));
-		return -EIO;
-	}
-	self[n] = 0;
-	if (run_argv(probe, &quiet) != 0) {
-		printf("lab %s: this subway has no 'manager' command yet; pod %s runs nothing\n", lab->name, pod->name);
-		return 0;
-	}
-	snprintf(listen, sizeof(listen), "%s:%u", ip4_str(lab_pod_ip(pod), a), LAB_MANAGER_PORT);
-	lab_path(lab, token, sizeof(token), "manager/token");
-	lab_path(lab, tlsdir, sizeof(tlsdir), "manager/tls");
-	cmd[c++] = lab->insecure ? "--insecure" : "--tls-dir";
-	if (!lab->insecure)
-		cmd[c++] = tlsdir;
-	if (strstr(help, "--nodes")) {
-		n = 0;
-		for (int i = 0; i < LAB_NODES; i++)
-			n += snprintf(nodes + n, sizeof(nodes) - (size_t)n, "%s%s", i ? "," : "",
-				      ip4_str(ti->node_ip[i], a));
-		cmd[c++] = "--nodes";
-		cmd[c++] = nodes;
-	}
-	cmd[c] = NULL;
-	return proc_spawn(lab, p, cmd);
-}
-
-int lab_start_manager(struct lab *lab)
-{
-	struct lab_proc procs[LAB_PROCS_MAX];
 	struct ready r;
-	int n = procs_plan(lab, procs, LAB_PROCS_MAX);
 
-	for (int i = 0; i < n; i++) {
-		if (procs[i].kind != PROC_POD || lab_pods[procs[i].index].server != LAB_SRV_MANAGER)
-			continue;
-		pid_t pid = manager_spawn(lab, &procs[i]);
-		if (pid <= 0)
-			return pid;
-		/* A manager that does not come up leaves the rest of the lab usable. */
-		ready_fill(lab, &r, &procs[i], pid);
-		ready_wait(lab, &r, 1);
-		return 0;
-	}
-	return -ENOENT;
+	ready_fill(lab, &r, p, pid);
+	return ready_wait(lab, &r, 1);
 }

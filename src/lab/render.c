@@ -208,39 +208,59 @@ void render_nft(struct text *t, const struct lab_net *net, int ns)
 	}
 }
 
+/* Every namespace gets its forwarding and reverse-path filter set here,
+ * never inherited from the machine's own namespace (a new namespace
+ * copies its IPv4 settings from there, and podman's default network, for
+ * one, turns forwarding on).  up sets them before any link exists, so
+ * every interface starts from these defaults too. */
 int render_sysctls(const struct lab_net *net, int ns, const char **out, int max)
 {
 	const struct lab_topo_info *ti = lab_topo_info(net->topo);
+	bool fwd = false;
 	int n = 0;
 
 #define ADD(s) do { if (n + 1 < max) out[n++] = (s); } while (0)
 	switch (net->ns[ns].kind) {
 	case LAB_NS_NODE:
-		ADD("net.ipv4.ip_forward=1");
+		fwd = true;
 		ADD("net.bridge.bridge-nf-call-iptables=1"); /* k3s needs br_netfilter */
 		break;
 	case LAB_NS_LAPTOP:
-		if (ti->laptop_forwards)
-			ADD("net.ipv4.ip_forward=1");
+		fwd = ti->laptop_forwards;
 		if (!ti->router) /* a hypervisor's bridge: frames between VMs skip the host's netfilter */
 			ADD("net.bridge.bridge-nf-call-iptables=0");
 		break;
 	case LAB_NS_ROUTER:
-		ADD("net.ipv4.ip_forward=1");
+		fwd = true;
 		ADD("net.bridge.bridge-nf-call-iptables=0");
 		break;
 	case LAB_NS_INTERNET:
-		ADD("net.ipv4.ip_forward=1"); /* answers "net unreachable" for what it cannot route */
+		fwd = true; /* answers "net unreachable" for what it cannot route */
 		break;
 	case LAB_NS_POD:
 		/* Unprivileged ping sockets for every group, as containerd sets in
-		 * pods: the manager (nobody) sends ICMP echo without CAP_NET_RAW. */
+		 * pods: the manager sends ICMP echo without CAP_NET_RAW. */
 		ADD("net.ipv4.ping_group_range=0 2147483647");
 		break;
 	}
+	ADD(fwd ? "net.ipv4.ip_forward=1" : "net.ipv4.ip_forward=0");
+	/* Off everywhere: tests set the laptop's to see what doctor says. */
+	ADD("net.ipv4.conf.all.rp_filter=0");
+	ADD("net.ipv4.conf.default.rp_filter=0");
 #undef ADD
 	out[n] = NULL;
 	return n;
+}
+
+bool render_ns_forwards(const struct lab_net *net, int ns)
+{
+	const char *kv[8];
+	int n = render_sysctls(net, ns, kv, (int)ARRAY_SIZE(kv));
+
+	for (int i = 0; i < n; i++)
+		if (!strcmp(kv[i], "net.ipv4.ip_forward=1"))
+			return true;
+	return false;
 }
 
 void render_resolv_conf(struct text *t, const struct lab_net *net, int ns)
@@ -354,4 +374,14 @@ void render_nginx(struct text *t, const struct nginx_site *s)
 	if (s->www)
 		text_printf(t, "\t\tlocation = /big {\n\t\t\troot %s;\n\t\t}\n", s->www);
 	text_printf(t, "\t}\n}\n");
+}
+
+/* ---- docker-registry ---- */
+
+void render_registry(struct text *t, const char *root, int port)
+{
+	text_printf(t, "# the lab's registry, like the seed's multi:5000 (plain HTTP)\nversion: 0.1\n"
+		       "log:\n  level: warn\n  accesslog:\n    disabled: true\n"
+		       "storage:\n  filesystem:\n    rootdirectory: %s\n  delete:\n    enabled: true\n"
+		       "http:\n  addr: 0.0.0.0:%d\n", root, port);
 }

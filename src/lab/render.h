@@ -14,8 +14,11 @@ void render_ip_batch(struct text *t, const struct lab_net *net, const char *lab,
  * router their uplink masquerade (and the cloud router its filter). */
 void render_nft(struct text *t, const struct lab_net *net, int ns);
 
-/* "key=value" sysctls for namespace ns, NULL-terminated, in out[max]. */
+/* "key=value" sysctls for namespace ns, NULL-terminated, in out[max]:
+ * always net.ipv4.ip_forward and the rp_filter of all and default. */
 int render_sysctls(const struct lab_net *net, int ns, const char **out, int max);
+/* Whether namespace ns forwards (its ip_forward above). */
+bool render_ns_forwards(const struct lab_net *net, int ns);
 
 /* /etc/netns/<ns>/resolv.conf contents. */
 void render_resolv_conf(struct text *t, const struct lab_net *net, int ns);
@@ -36,6 +39,9 @@ struct nginx_site {
 	const char *www;     /* NULL: no /big */
 };
 void render_nginx(struct text *t, const struct nginx_site *s);
+
+/* docker-registry's config: plain HTTP on port, storage in root. */
+void render_registry(struct text *t, const char *root, int port);
 
 /* "_<port>._<proto>.<svc>.<ns>.svc.cluster.local" and friends. */
 void render_svc_fqdn(char *buf, size_t size, const struct lab_service *s);

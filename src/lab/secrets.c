@@ -1,120 +1,107 @@
-/* The manager's secrets, as a cluster would hand them out:
+/* The lab's secrets, made the way a user makes them for a real cluster:
+ * `subway install` (cli/install.h) writes install/subway.yaml (the
+ * manifests with a new token, key and certificate in the Secret) and
+ * install/token; the laptop's token file is that token file:
  *
- *   token            for `connect --lab` (root, 0600): token=, manager=,
- *                    fingerprint= (the manager's certificate, pinned)
- *   manager/         the manager pod's volume, owned by the user the
- *                    manager runs as (nobody), 0700
- *   manager/token    the token alone, 0600
- *   manager/tls/     key.pem (0600) and cert.pem, made here so that the
- *                    fingerprint is known before the manager starts; the
- *                    manager loads them (--tls-dir) as it would at a restart
+ *   token            for `connect --lab` (root, 0600): token=, manager=
+ *                    (the first node's node port), fingerprint= (the
+ *                    manager's certificate, pinned)
  *
- * With `up --insecure` there is no tls/ and no fingerprint. */
+ * With `up --insecure` the fingerprint line is left out. */
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli/install.h"
+#include "commands.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "lab/kubelet.h"
 #include "lab/lab.h"
-#include "net/tls.h"
 
-#define LAB_TOKEN_TEXT 320
+#define LAB_TOKEN_TEXT 1024
 
-int lab_manager_ids(uid_t *uid, gid_t *gid)
+/* install/token's token=, manager= and (unless --insecure) fingerprint=
+ * lines, without its comments. */
+static int laptop_token(const struct lab *lab)
 {
-	const struct passwd *pw = getpwnam(LAB_MANAGER_USER);
-	const struct group *gr = getgrnam(LAB_MANAGER_GROUP);
-
-	*uid = pw ? pw->pw_uid : 65534;
-	*gid = gr ? gr->gr_gid : 65534;
-	return 0;
-}
-
-/* Writes text to path (mode 0600, owner uid:gid), replacing it. */
-static int secret_write(const char *path, const char *text, uid_t uid, gid_t gid)
-{
+	char src[128], dst[128], text[LAB_TOKEN_TEXT], out[LAB_TOKEN_TEXT] = "";
+	ssize_t n;
+	size_t off = 0;
 	int fd, r = 0;
 
-	unlink(path);
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0 || fchmod(fd, 0600) < 0 || fchown(fd, uid, gid) < 0 ||
-	    write(fd, text, strlen(text)) != (ssize_t)strlen(text))
-		r = errno ? -errno : -EIO;
-	if (fd >= 0 && close(fd) < 0 && r == 0)
-		r = -errno;
-	if (r < 0)
-		log_err("cannot write %s: %s", path, strerror(-r));
+	lab_path(lab, src, sizeof(src), "install/token");
+	lab_path(lab, dst, sizeof(dst), "token");
+	n = file_read_small(src, text, sizeof(text));
+	if (n < 0)
+		return (int)n;
+	for (char *p = text, *nl; *p; p = nl ? nl + 1 : p + strlen(p)) {
+		nl = strchr(p, '\n');
+		size_t len = nl ? (size_t)(nl - p) + 1 : strlen(p);
+		if (p[0] == '#' || (lab->insecure && !strncmp(p, "fingerprint=", 12)) || off + len >= sizeof(out))
+			continue;
+		memcpy(out + off, p, len);
+		off += len;
+	}
+	unlink(dst);
+	fd = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0 || write(fd, out, off) != (ssize_t)off)
+		r = -(errno ? errno : EIO);
+	if (fd >= 0)
+		close(fd);
+	explicit_bzero(text, sizeof(text));
+	explicit_bzero(out, sizeof(out));
 	return r;
 }
 
-/* manager/ and manager/tls/ with a key and certificate, owned by the
- * manager's user; fp gets the certificate's fingerprint. */
-static int secret_tls(const struct lab *lab, uid_t uid, gid_t gid, uint8_t fp[TLS_FP_LEN])
+/* up --install DIR: that install's files, as they are. */
+static int copy_install(const struct lab *lab, const char *dir)
 {
-	char dir[128], cert[160], key[160], err[300];
-	bool created;
+	static const char *const files[] = { "subway.yaml", "token" };
+	static char buf[256 * 1024];
+	char from[4200], to[256];
+	int r = mkdir_p(dir, 0700);
 
-	lab_path(lab, dir, sizeof(dir), "manager/tls");
-	if (tls_dir_ensure(dir, cert, key, sizeof(cert), &created, err, sizeof(err)) < 0 ||
-	    tls_cert_fingerprint(cert, fp, err, sizeof(err)) < 0) {
-		log_err("TLS for the manager: %s", err);
-		return -EIO;
+	for (size_t i = 0; i < ARRAY_SIZE(files) && r == 0; i++) {
+		ssize_t n;
+		snprintf(from, sizeof(from), "%s/%s", lab->install, files[i]);
+		snprintf(to, sizeof(to), "%s/%s", dir, files[i]);
+		n = file_read_small(from, buf, sizeof(buf));
+		r = n < 0 ? (int)n : file_write(to, buf, (size_t)n, 0600);
+		if (r < 0)
+			log_err("--install %s: cannot copy %s: %s", lab->install, files[i], strerror(-r));
+		explicit_bzero(buf, sizeof(buf));
 	}
-	if (chown(dir, uid, gid) < 0 || chown(key, uid, gid) < 0 || chown(cert, uid, gid) < 0) {
-		log_err("cannot give %s to the manager's user: %s", dir, strerror(errno));
-		return -errno;
-	}
-	return 0;
-}
-
-static void hex(char *out, const uint8_t *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		snprintf(out + 2 * i, 3, "%02x", p[i]);
+	return r;
 }
 
 int lab_secrets_write(const struct lab *lab)
 {
-	char text[LAB_TOKEN_TEXT], tok[65], fph[TLS_FP_HEX_LEN + 1], endpoint[32], path[128];
-	uint8_t key[32], fp[TLS_FP_LEN];
-	uid_t uid;
-	gid_t gid;
+	const struct lab_topo_info *ti = lab_topo_info(lab->topo);
+	struct install_values v = { .node_port = LAB_MANAGER_NODE_PORT };
+	char dir[128], image[96], a[16], err[512];
 	int r;
 
-	lab_manager_ids(&uid, &gid);
-	if (getrandom(key, sizeof(key), 0) != (ssize_t)sizeof(key)) {
-		log_err("getrandom: %s", strerror(errno));
-		return -EIO;
+	/* The image from the registry on the server node, as the seed's
+	 * Deployments name multi:5000/...; the nodes are the manager's
+	 * addresses (its node port on each). */
+	snprintf(image, sizeof(image), "%s:%d/subway:%s", ip4_str(ti->node_ip[0], a), KUBELET_REGISTRY_PORT,
+		 SUBWAY_VERSION);
+	v.image = image;
+	v.n_addrs = LAB_NODES;
+	memcpy(v.addrs, ti->node_ip, sizeof(ti->node_ip));
+	lab_path(lab, dir, sizeof(dir), "install");
+	if (lab->install)
+		return copy_install(lab, dir) < 0 ? -EIO : laptop_token(lab);
+	r = install_write(dir, &v, err, sizeof(err));
+	if (r < 0) {
+		log_err("subway install: %s", err);
+		return r;
 	}
-	hex(tok, key, sizeof(key));
-	explicit_bzero(key, sizeof(key));
-	lab_path(lab, path, sizeof(path), "manager");
-	r = mkdir(path, 0700) < 0 && errno != EEXIST ? -errno : 0;
-	if (r == 0 && chown(path, uid, gid) < 0)
-		r = -errno;
-	if (r == 0 && !lab->insecure)
-		r = secret_tls(lab, uid, gid, fp);
-	if (r == 0) {
-		lab_manager_endpoint(lab, endpoint, sizeof(endpoint));
-		snprintf(text, sizeof(text), "token=%s\nmanager=%s\n%s%s%s", tok, endpoint,
-			 lab->insecure ? "" : "fingerprint=", lab->insecure ? "" : tls_fp_str(fp, fph),
-			 lab->insecure ? "" : "\n");
-		lab_path(lab, path, sizeof(path), "token");
-		r = secret_write(path, text, 0, 0);
-	}
-	if (r == 0) {
-		snprintf(text, sizeof(text), "# the manager pod's copy\ntoken=%s\n", tok);
-		lab_path(lab, path, sizeof(path), "manager/token");
-		r = secret_write(path, text, uid, gid);
-	}
-	explicit_bzero(tok, sizeof(tok));
-	explicit_bzero(text, sizeof(text));
+	r = laptop_token(lab);
+	if (r < 0)
+		log_err("cannot write %s/token: %s", lab->dir, strerror(-r));
 	return r;
 }

@@ -36,6 +36,12 @@ int lab_init(struct lab *lab, const char *name, enum lab_topo topo)
 	snprintf(lab->name, sizeof(lab->name), "%s", name);
 	snprintf(lab->dir, sizeof(lab->dir), LAB_STATE_ROOT "/%s", name);
 	lab->topo = topo;
+	/* A lab that is up without a manager pod has no kubelet state. */
+	if (lab_state_exists(name)) {
+		char path[96];
+		snprintf(path, sizeof(path), "%s/kubelet", lab->dir);
+		lab->no_manager = access(path, F_OK) != 0;
+	}
 	r = lab_net_build(topo, &lab->net);
 	if (r < 0)
 		log_err("plan for topology %s does not fit the tables: %s", lab_topo_name(topo), strerror(-r));

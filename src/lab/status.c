@@ -9,6 +9,7 @@
 
 #include "common/json.h"
 #include "common/util.h"
+#include "lab/kubelet.h"
 #include "lab/lab.h"
 #include "lab/render.h"
 #include "net/tls.h"
@@ -24,6 +25,8 @@ struct live {
 	struct lab_proc procs[LAB_PROCS_MAX];
 	pid_t pids[LAB_PROCS_MAX];
 	bool running[LAB_PROCS_MAX];
+	bool has_manager; /* the kubelet runs the manager's pod (not --no-manager) */
+	struct kubelet_state kst;
 };
 
 static bool pid_running(pid_t pid)
@@ -53,6 +56,12 @@ static void live_read_ready(const struct lab *lab, struct live *lv)
 		lv->up_seconds = strtod(p + 11, NULL);
 }
 
+/* The manager's pod runs nothing in a lab brought up with --no-manager. */
+static bool proc_optional(const struct live *lv, const struct lab_proc *p)
+{
+	return !lv->has_manager && p->kind == PROC_POD && lab_pods[p->index].server == LAB_SRV_MANAGER;
+}
+
 static void live_collect(const struct lab *lab, struct live *lv)
 {
 	char path[128], ns[LAB_NS_MAX];
@@ -69,12 +78,12 @@ static void live_collect(const struct lab *lab, struct live *lv)
 		all &= e;
 		any |= e;
 	}
+	lv->has_manager = kubelet_state_read(lab, &lv->kst) == 0;
 	lv->nprocs = procs_plan(lab, lv->procs, LAB_PROCS_MAX);
 	for (int i = 0; i < lv->nprocs; i++) {
 		lv->pids[i] = lab_pid_read(lab, lv->procs[i].name);
 		lv->running[i] = pid_running(lv->pids[i]);
-		bool optional = lv->procs[i].kind == PROC_POD && lab_pods[lv->procs[i].index].server == LAB_SRV_MANAGER;
-		all &= lv->running[i] || optional;
+		all &= lv->running[i] || proc_optional(lv, &lv->procs[i]);
 	}
 	lv->state = lv->ready ? (all ? "up" : "degraded") : any ? "partial" : "down";
 }
@@ -113,6 +122,15 @@ static void json_addrs(struct json *j, const struct lab *lab, int ns)
 	json_arr_end(j);
 }
 
+/* What the laptop's namespace says (the plan, when it is gone). */
+static bool laptop_forwards(const struct lab *lab, const char *ns, const struct lab_topo_info *ti)
+{
+	char v[8];
+
+	(void)lab;
+	return netns_sysctl(ns, "net.ipv4.ip_forward", v, sizeof(v)) == 0 ? v[0] == '1' : ti->laptop_forwards;
+}
+
 static void json_laptop(struct json *j, const struct lab *lab)
 {
 	const struct lab_topo_info *ti = lab_topo_info(lab->topo);
@@ -126,7 +144,7 @@ static void json_laptop(struct json *j, const struct lab *lab)
 	json_str(j, "nameserver", ip4_str(LAB_INTERNET_DNS, a));
 	snprintf(path, sizeof(path), LAB_NETNS_ETC "/%s/resolv.conf", name);
 	json_str(j, "resolv_conf", path);
-	json_bool(j, "ip_forward", ti->laptop_forwards);
+	json_bool(j, "ip_forward", laptop_forwards(lab, name, ti));
 	snprintf(fwd, sizeof(fwd), "%s:53", ip4_str(ti->node_dns, a));
 	json_str(j, "dns_forwarder", ti->dns_forwarder ? fwd : NULL);
 	json_obj_end(j);
@@ -250,7 +268,7 @@ static void json_procs(struct json *j, const struct lab *lab, const struct live 
 		lab_path(lab, path, sizeof(path), rel);
 		json_obj_begin(j, NULL);
 		json_str(j, "name", lv->procs[i].name);
-		json_str(j, "netns", ns);
+		json_str(j, "netns", lv->procs[i].ns_suffix[0] ? ns : NULL);
 		json_str(j, "what", lv->procs[i].what);
 		if (lv->pids[i] > 0)
 			json_int(j, "pid", lv->pids[i]);
@@ -307,7 +325,35 @@ static void json_manager(struct json *j, const struct lab *lab, const struct liv
 	json_bool(j, "running", k >= 0 && lv->running[k]);
 	json_str(j, "fingerprint", lab_fingerprint(lab, fp));
 	json_str(j, "transport", lab_fingerprint(lab, fp) ? "tls" : "tcp-insecure");
-	json_str(j, "user", LAB_MANAGER_USER);
+	json_str(j, "user", lv->has_manager ? lv->kst.user : NULL);
+	json_str(j, "image", lv->has_manager ? lv->kst.image : NULL);
+	json_str(j, "container_id", lv->has_manager ? lv->kst.container : NULL);
+	json_int(j, "restarts", lv->has_manager ? lv->kst.restarts : 0);
+	if (lv->has_manager && lv->kst.last_exit >= 0)
+		json_int(j, "last_exit", lv->kst.last_exit);
+	else
+		json_null(j, "last_exit");
+	json_obj_end(j);
+}
+
+/* The namespace's forwarding and rp_filter as the lab set them (planned)
+ * and as they are (null when the namespace is gone). */
+static void json_sysctls(struct json *j, const struct lab *lab, int i, const char *ns)
+{
+	static const char *const keys[] = { "net.ipv4.ip_forward", "net.ipv4.conf.all.rp_filter",
+					    "net.ipv4.conf.default.rp_filter" };
+	static const char *const names[] = { "ip_forward", "rp_filter", "rp_filter_default" };
+	char v[32];
+	uint64_t n;
+
+	json_bool(j, "forwards", render_ns_forwards(&lab->net, i));
+	json_obj_begin(j, "sysctls");
+	for (size_t k = 0; k < ARRAY_SIZE(keys); k++) {
+		if (netns_sysctl(ns, keys[k], v, sizeof(v)) == 0 && u64_parse(v, 255, &n) == 0)
+			json_int(j, names[k], (long long)n);
+		else
+			json_null(j, names[k]);
+	}
 	json_obj_end(j);
 }
 
@@ -322,9 +368,26 @@ static void json_namespaces(struct json *j, const struct lab *lab)
 		json_str(j, "name", ns);
 		json_str(j, "role", ns_role(lab->net.ns[i].kind));
 		json_bool(j, "exists", netns_exists(ns));
+		json_sysctls(j, lab, i, ns);
 		json_obj_end(j);
 	}
 	json_arr_end(j);
+}
+
+/* "NAME (WHAT) is not running[: ...]; see LOG", for a process that died. */
+static bool problem_text(const struct lab *lab, const struct live *lv, int i, char *out, size_t size)
+{
+	const struct lab_proc *p = &lv->procs[i];
+	char extra[96] = "";
+
+	if (lv->running[i] || proc_optional(lv, p))
+		return false;
+	if (p->kind == PROC_POD && lab_pods[p->index].server == LAB_SRV_MANAGER)
+		snprintf(extra, sizeof(extra), " (container %.12s, %u restarts, last exit %d)", lv->kst.container,
+			 lv->kst.restarts, lv->kst.last_exit);
+	snprintf(out, size, "%s (%s) is not running%s; see %s/logs/%s.log", p->name, p->what, extra, lab->dir,
+		 p->name);
+	return true;
 }
 
 static void status_json(const struct lab *lab, const struct live *lv)
@@ -373,6 +436,13 @@ static void status_json(const struct lab *lab, const struct live *lv)
 	json_str(&j, "sha256", lv->sha[0] ? lv->sha : NULL);
 	json_obj_end(&j);
 	json_procs(&j, lab, lv);
+	json_arr_begin(&j, "problems");
+	for (int i = 0; i < lv->nprocs; i++) {
+		char what[256];
+		if (problem_text(lab, lv, i, what, sizeof(what)))
+			json_str(&j, NULL, what);
+	}
+	json_arr_end(&j);
 	json_obj_end(&j);
 	json_finish(&j);
 }
@@ -483,11 +553,14 @@ static void human_rest(const struct lab *lab, const struct live *lv)
 	printf("          %s\n", lab_fingerprint(lab, fp) ? fp : "no TLS (up --insecure)");
 	printf("big       GET http://web.default/big: %llu MiB, sha256 %s\n",
 	       (unsigned long long)(LAB_BIG_SIZE >> 20), lv->sha[0] ? lv->sha : "(not generated)");
+	if (lv->has_manager)
+		printf("          pod %s: image %s, container %.12s, %u restarts, runs as %s\n",
+		       lab_pod_by_server(LAB_SRV_MANAGER)->name, lv->kst.image, lv->kst.container, lv->kst.restarts,
+		       lv->kst.user);
 	for (int i = 0; i < lv->nprocs; i++) {
-		bool optional = lv->procs[i].kind == PROC_POD && lab_pods[lv->procs[i].index].server == LAB_SRV_MANAGER;
-		if (!lv->running[i] && !optional)
-			printf("%s %s (%s) is not running; see %s/logs/%s.log\n", down++ ? "         " : "\nproblems ",
-			       lv->procs[i].name, lv->procs[i].what, lab->dir, lv->procs[i].name);
+		char what[256];
+		if (problem_text(lab, lv, i, what, sizeof(what)))
+			printf("%s %s\n", down++ ? "         " : "\nproblems ", what);
 	}
 	printf("\n'subway lab exec --name %s -- CMD' runs CMD on the laptop; 'ip netns exec %s-<pod> CMD' in a pod.\n",
 	       lab->name, lab->name);

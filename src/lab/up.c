@@ -7,6 +7,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "lab/kubelet.h"
 #include "lab/lab.h"
 
 #define DOWN_LOCK_WAIT_MS 30000
@@ -56,7 +57,9 @@ static int lab_teardown(struct lab *lab)
 	char names[LAB_NET_NS + 4][LAB_NS_MAX];
 	int n = lab_ns_candidates(lab, names, LAB_NET_NS + 4), r = 0;
 
+	kubelet_stop_watcher(lab);
 	netns_kill_all(names, n);
+	kubelet_teardown(lab);
 	if (build_delete_namespaces(names, n) < 0)
 		r = -EIO;
 	if (rm_rf(lab->dir) < 0)
@@ -86,22 +89,25 @@ static int up_steps(struct lab *lab)
 
 	r = lab_state_create(lab);
 	if (r == 0) {
-		progress(lab, "%d namespaces with their links, addresses and routes", lab->net.nns);
+		progress(lab, "%d namespaces with their sysctls, links, addresses and routes", lab->net.nns);
 		r = build_namespaces(lab);
 	}
+	/* Sysctls first: links made after them start from these defaults,
+	 * never from what the machine's own namespace has. */
+	if (r == 0)
+		r = build_sysctls(lab);
 	if (r == 0)
 		r = build_links(lab);
 	if (r == 0) {
-		progress(lab, "forwarding, kube-proxy and masquerade rules, resolv.conf per namespace");
-		r = build_sysctls(lab);
-	}
-	if (r == 0)
+		progress(lab, "kube-proxy and masquerade rules, resolv.conf per namespace");
 		r = build_nft(lab);
+	}
 	if (r == 0)
 		r = build_resolv_confs(lab);
 	if (r == 0) {
-		progress(lab, "servers: cluster DNS, web, echo, udp-echo, iperf, the internet's resolver%s",
-			 lab_topo_info(lab->topo)->slirp ? ", slirp4netns" : "");
+		progress(lab, "servers: cluster DNS, web, echo, udp-echo, iperf, the internet's resolver%s%s",
+			 lab_topo_info(lab->topo)->slirp ? ", slirp4netns" : "",
+			 lab->no_manager ? "" : ", the registry");
 		lab_path(lab, www, sizeof(www), "www/big");
 		r = big_ensure(www, sha);
 	}
@@ -109,8 +115,10 @@ static int up_steps(struct lab *lab)
 		r = lab_secrets_write(lab);
 	if (r == 0)
 		r = procs_start(lab);
-	if (r == 0)
-		lab_start_manager(lab);
+	if (r == 0 && !lab->no_manager) {
+		progress(lab, "the manager: subway install, the image into the registry, the pod (podman)");
+		r = kubelet_deploy(lab);
+	}
 	return r;
 }
 

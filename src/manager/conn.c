@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "manager/conn.h"
 
+#include "manager/agent.h"
 #include "manager/flow.h"
 #include "manager/manager.h"
 #include "manager/session.h"
@@ -163,6 +164,15 @@ void conn_accept(struct mgr *m, int fd)
 	loop_timer_arm(m->loop, &c->timer, MGR_AUTH_TIMEOUT_MS, conn_on_timeout, c);
 }
 
+/* The token a kind of connection proves it holds: the agents have their
+ * own (NULL: the manager takes no agents). */
+static const struct auth_token *conn_token(const struct mgr *m, uint8_t kind)
+{
+	if (kind == CONN_AGENT)
+		return m->cfg.agents ? &m->cfg.agent_token : NULL;
+	return &m->cfg.token;
+}
+
 static int conn_auth_ok(struct conn *c, const struct msg_auth *a, const uint8_t *session)
 {
 	struct msg_auth_ok ok;
@@ -171,7 +181,7 @@ static int conn_auth_ok(struct conn *c, const struct msg_auth *a, const uint8_t 
 
 	memcpy(ok.session, session, PROTO_SESSION_LEN);
 	/* The proof covers the session id the client is given. */
-	auth_mac(&c->m->cfg.token, AUTH_ROLE_SERVER, c->nonce, a->nonce, a->kind, session, ok.mac);
+	auth_mac(conn_token(c->m, a->kind), AUTH_ROLE_SERVER, c->nonce, a->nonce, a->kind, session, ok.mac);
 	n = p ? msg_auth_ok_encode(p, 128, &ok) : -ENOBUFS;
 	if (n < 0)
 		return (int)n;
@@ -244,6 +254,19 @@ static void conn_flow(struct conn *c, const struct msg_auth *a)
 	conn_free(c);
 }
 
+static void conn_agent(struct conn *c, const struct msg_auth *a)
+{
+	struct wire w;
+
+	if (conn_auth_ok(c, a, a->session) < 0) { /* all zero */
+		conn_reject(c, FT_ERROR, "internal error");
+		return;
+	}
+	w = conn_detach(c);
+	agent_new(c->m, &w, c->peer, c->peer_port);
+	conn_free(c);
+}
+
 static void conn_auth(struct conn *c, const uint8_t *p, size_t len)
 {
 	struct msg_auth a;
@@ -265,7 +288,13 @@ static void conn_auth(struct conn *c, const uint8_t *p, size_t len)
 		conn_reject(c, FT_ERROR, "malformed auth frame");
 		return;
 	}
-	auth_mac(&c->m->cfg.token, AUTH_ROLE_CLIENT, c->nonce, a.nonce, a.kind, a.session, mac);
+	if (!conn_token(c->m, a.kind)) {
+		log_info("%s: an agent, and no --agent-token-file", peer);
+		c->m->st.auth_failed++;
+		conn_reject(c, FT_AUTH_FAIL, "this manager takes no agents");
+		return;
+	}
+	auth_mac(conn_token(c->m, a.kind), AUTH_ROLE_CLIENT, c->nonce, a.nonce, a.kind, a.session, mac);
 	if (!auth_mac_equal(mac, a.mac)) {
 		log_warn("%s: authentication refused (client '%s')", peer, a.client);
 		c->m->st.auth_failed++;
@@ -276,6 +305,8 @@ static void conn_auth(struct conn *c, const uint8_t *p, size_t len)
 	wire_consume(&c->w);
 	if (a.kind == CONN_CONTROL)
 		conn_control(c, &a);
+	else if (a.kind == CONN_AGENT)
+		conn_agent(c, &a);
 	else
 		conn_flow(c, &a);
 }

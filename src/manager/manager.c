@@ -19,10 +19,12 @@
 
 #include "commands.h"
 #include "manager/conn.h"
+#include "manager/intercept.h"
 #include "manager/dns.h"
 #include "manager/icmp.h"
 #include "manager/session.h"
 #include "common/log.h"
+#include "manager/discover.h"
 #include "net/listener.h"
 #include "net/sock.h"
 #include "net/tls.h"
@@ -33,9 +35,8 @@
 static void manager_usage(FILE *fp)
 {
 	fprintf(fp,
-		"usage: subway manager --listen ADDR:PORT --token-file FILE --pod-cidr CIDR[,CIDR...]\n"
-		"                      --service-cidr CIDR (--tls-dir DIR | --cert F --key F | --insecure)\n"
-		"                      [OPTIONS]\n"
+		"usage: subway manager --listen ADDR:PORT --token-file FILE\n"
+		"                      (--tls-dir DIR | --cert F --key F | --insecure) [OPTIONS]\n"
 		"       subway manager (--tls-dir DIR | --cert F --key F) --print-fingerprint\n"
 		"\n"
 		"The cluster side of the tunnel: authenticates clients, dials pod and service\n"
@@ -43,18 +44,22 @@ static void manager_usage(FILE *fp)
 		"\n"
 		"  --listen ADDR:PORT        address to accept tunnel connections on\n"
 		"  --token-file FILE         shared token (a line token=<hex>)\n"
+		"  --agent-token-file FILE   the agents' token: intercepts (without it, no agents)\n"
 		"  --tls-dir DIR             TLS 1.3 with DIR/key.pem and DIR/cert.pem, made at\n"
 		"                            first start (an Ed25519 key, a self-signed certificate)\n"
 		"  --cert FILE --key FILE    TLS 1.3 with this certificate and key\n"
 		"  --insecure                plaintext TCP, no TLS (tests, or a transport that\n"
 		"                            already encrypts)\n"
 		"  --print-fingerprint       print fingerprint=sha256:... for token files and exit\n"
-		"  --pod-cidr CIDR[,CIDR]    the cluster's pod networks\n"
-		"  --service-cidr CIDR       the cluster's service network\n"
-		"  --cluster-domain NAME     DNS domain of the cluster (default cluster.local)\n"
+		"  --pod-cidr CIDR[,CIDR]    the cluster's pod networks (default: the /16 holding\n"
+		"                            POD_IP, or the pod's address)\n"
+		"  --service-cidr CIDR       the cluster's service network (default: the /16 holding\n"
+		"                            KUBERNETES_SERVICE_HOST; the /12 in 10.96.0.0/12)\n"
+		"  --cluster-domain NAME     DNS domain of the cluster (default: from the search\n"
+		"                            list of /etc/resolv.conf, else cluster.local)\n"
 		"  --dns IP[:PORT]           cluster DNS server (default: first nameserver of\n"
 		"                            /etc/resolv.conf)\n"
-		"  --nodes IP[,IP...]        node addresses clients may dial\n"
+		"  --nodes IP[,IP...]        node addresses clients may dial (and HOST_IP)\n"
 		"  --tos N                   IP TOS byte put on every socket the manager dials,\n"
 		"                            0..255 with the ECN bits clear, 0 for none\n"
 		"                            (default 0x04, DSCP 1)\n"
@@ -67,7 +72,10 @@ static void manager_usage(FILE *fp)
 		"  -v, --verbose             debug logging\n"
 		"  -h, --help                this help\n"
 		"\n"
-		"SIGUSR1 logs the counters; SIGTERM and SIGINT stop the manager.\n");
+		"Inside a pod the cluster's values need no flag; SUBWAY_POD_CIDR,\n"
+		"SUBWAY_SERVICE_CIDR, SUBWAY_CLUSTER_DOMAIN, SUBWAY_DNS and SUBWAY_NODES set\n"
+		"them too (a flag wins).  SIGUSR1 logs the counters; SIGTERM and SIGINT stop\n"
+		"the manager.\n");
 }
 
 static int arg_error(const char *opt, const char *val, const char *why)
@@ -196,18 +204,26 @@ static int parse_opt(int opt, const char *arg, struct mgr_config *c)
 	case 't':
 		c->token_path = arg;
 		return 0;
+	case 'a':
+		c->agent_token_path = arg;
+		return 0;
 	case 'p':
+		c->flags[INFO_SRC_POD] = arg;
 		return cidr_list_parse(arg, &c->pod) < 0 ? arg_error("--pod-cidr", arg, "bad CIDR list")
 							 : 0;
 	case 's':
+		c->flags[INFO_SRC_SVC] = arg;
 		return cidr_list_parse(arg, &c->svc) < 0
 			       ? arg_error("--service-cidr", arg, "bad CIDR")
 			       : 0;
 	case 'd':
+		c->flags[INFO_SRC_DOMAIN] = arg;
 		return parse_domain(arg, c);
 	case 'D':
+		c->flags[INFO_SRC_DNS] = arg;
 		return parse_dns(arg, c);
 	case 'n':
+		c->flags[INFO_SRC_NODES] = arg;
 		return parse_nodes(arg, c);
 	case 'T':
 		return parse_tos(arg, c);
@@ -229,6 +245,7 @@ static int parse_opt(int opt, const char *arg, struct mgr_config *c)
 static const struct option manager_opts[] = {
 	{ "listen", required_argument, NULL, 'l' },
 	{ "token-file", required_argument, NULL, 't' },
+	{ "agent-token-file", required_argument, NULL, 'a' },
 	{ "pod-cidr", required_argument, NULL, 'p' },
 	{ "service-cidr", required_argument, NULL, 's' },
 	{ "cluster-domain", required_argument, NULL, 'd' },
@@ -276,6 +293,46 @@ static void manager_defaults(struct mgr_config *c)
 				      .dial_burst = MGR_SESSION_DIAL_BURST, .udp = MGR_SESSION_UDP_MAX };
 }
 
+/* The first IPv4 address not on loopback, or 0. */
+static uint32_t first_if_addr(void)
+{
+	struct ifaddrs *ifa;
+	uint32_t a = 0;
+
+	if (getifaddrs(&ifa) < 0)
+		return 0;
+	for (struct ifaddrs *i = ifa; i && !a; i = i->ifa_next)
+		if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET && !(i->ifa_flags & IFF_LOOPBACK))
+			a = ntohl(((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr);
+	freeifaddrs(ifa);
+	return a;
+}
+
+/* Flags, then SUBWAY_* variables, then what the pod shows (discover.h). */
+static int manager_discover(struct mgr_config *c)
+{
+	struct discover_in in = { .flag_pod = c->flags[INFO_SRC_POD], .flag_svc = c->flags[INFO_SRC_SVC],
+				  .flag_domain = c->flags[INFO_SRC_DOMAIN], .flag_dns = c->flags[INFO_SRC_DNS],
+				  .flag_nodes = c->flags[INFO_SRC_NODES] };
+	struct discover_out out;
+	char resolv[4096], err[256];
+
+	discover_gather(&in, resolv, sizeof(resolv), first_if_addr());
+	if (discover_run(&in, &out, err, sizeof(err)) < 0) {
+		fprintf(stderr, "subway manager: %s\n", err);
+		return -EINVAL;
+	}
+	c->pod = out.pod;
+	c->svc = out.svc;
+	snprintf(c->domain, sizeof(c->domain), "%s", out.domain);
+	c->dns = out.dns;
+	c->dns_port = out.dns_port;
+	c->n_nodes = out.n_nodes;
+	memcpy(c->nodes, out.nodes, sizeof(c->nodes));
+	memcpy(c->src, out.src, sizeof(c->src));
+	return 0;
+}
+
 /* 0, 1 for --help, or -EINVAL (message printed). */
 static int manager_args(int argc, char **argv, struct mgr_config *c)
 {
@@ -302,30 +359,13 @@ static int manager_args(int argc, char **argv, struct mgr_config *c)
 		return -EINVAL;
 	if (c->print_fingerprint)
 		return 0;
-	if (!c->listen_port || !c->token_path || !c->pod.n || !c->svc.n) {
-		fprintf(stderr, "subway manager: --listen, --token-file, --pod-cidr and "
-				"--service-cidr are required (try --help)\n");
+	if (!c->listen_port || !c->token_path) {
+		fprintf(stderr, "subway manager: --listen and --token-file are required (try --help)\n");
 		return -EINVAL;
 	}
-	return 0;
+	return manager_discover(c);
 }
 
-/* The first "nameserver" line of /etc/resolv.conf, or 0. */
-static uint32_t resolv_conf_dns(void)
-{
-	char buf[4096];
-	char *save = NULL;
-	uint32_t a = 0;
-
-	if (file_read_small("/etc/resolv.conf", buf, sizeof(buf)) < 0)
-		return 0;
-	for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char addr[64];
-		if (sscanf(line, " nameserver %63s", addr) == 1 && ip4_parse(addr, &a) == 0)
-			return a;
-	}
-	return 0;
-}
 
 static void mgr_addresses(struct mgr *m)
 {
@@ -465,19 +505,31 @@ static int mgr_signals(struct mgr *m)
 	return m->sig_fd < 0 ? m->sig_fd : 0;
 }
 
-static int mgr_load_token(struct mgr *m)
+static int mgr_load_token(const char *path, struct auth_token *out)
 {
 	struct token_file tf;
 	char err[256] = "";
-	int ret = auth_token_file_load(m->cfg.token_path, &tf, err, sizeof(err));
+	int ret = auth_token_file_load(path, &tf, err, sizeof(err));
 
 	if (ret < 0) {
-		log_err("token file %s: %s", m->cfg.token_path, err[0] ? err : strerror(-ret));
+		log_err("token file %s: %s", path, err[0] ? err : strerror(-ret));
 		return ret;
 	}
-	m->cfg.token = tf.token;
+	*out = tf.token;
 	auth_token_wipe(&tf.token);
 	return 0;
+}
+
+/* The laptops' token, and the agents' when they are taken. */
+static int mgr_load_tokens(struct mgr *m)
+{
+	int ret = mgr_load_token(m->cfg.token_path, &m->cfg.token);
+
+	if (ret == 0 && m->cfg.agent_token_path) {
+		ret = mgr_load_token(m->cfg.agent_token_path, &m->cfg.agent_token);
+		m->cfg.agents = ret == 0;
+	}
+	return ret;
 }
 
 /* The certificate and key: from files, or from --tls-dir (made there at
@@ -563,16 +615,13 @@ static int mgr_init(struct mgr *m)
 	list_init(&m->sessions);
 	m->listener.fd = m->sig_fd = m->ping_fd = m->dns_fd = -1;
 	sock_raise_nofile(MGR_NOFILE_WANT);
-	if (!m->cfg.dns) {
-		m->cfg.dns = resolv_conf_dns();
-		m->cfg.dns_port = 53;
-	}
 	mgr_addresses(m);
 	m->loop = loop_new();
 	if (!m->loop)
 		return -ENOMEM;
-	if ((ret = mgr_load_token(m)) < 0 || (ret = mgr_tls_init(m)) < 0 || (ret = mgr_signals(m)) < 0)
+	if ((ret = mgr_load_tokens(m)) < 0 || (ret = mgr_tls_init(m)) < 0 || (ret = mgr_signals(m)) < 0)
 		return ret;
+	intercept_init(m);
 	if ((ret = icmp_init(m)) < 0 || (ret = dns_init(m)) < 0)
 		return ret;
 	return mgr_listen(m);
@@ -583,6 +632,7 @@ static void mgr_fini(struct mgr *m)
 	while (!list_empty(&m->sessions))
 		session_free(list_entry(m->sessions.next, struct session, link));
 	conn_free_all(m);
+	intercept_fini(m);
 	listener_fini(&m->listener);
 	icmp_fini(m);
 	dns_fini(m);
@@ -591,6 +641,21 @@ static void mgr_fini(struct mgr *m)
 	loop_free(m->loop);
 	tls_ctx_free(m->tls_ctx);
 	auth_token_wipe(&m->cfg.token);
+	auth_token_wipe(&m->cfg.agent_token);
+}
+
+/* What the manager announces, and where each value came from. */
+static void log_cluster(const struct mgr_config *c)
+{
+	char pod[20], svc[20], dns[16];
+	const uint8_t *s = c->src;
+
+	log_info("cluster: pod CIDR %s%s (%s), service CIDR %s%s (%s), domain %s (%s), dns %s (%s), "
+		 "%d node(s) (%s)", cidr4_str(&c->pod.v[0], pod), c->pod.n > 1 ? " ..." : "",
+		 info_source_name(s[INFO_SRC_POD]), cidr4_str(&c->svc.v[0], svc), c->svc.n > 1 ? " ..." : "",
+		 info_source_name(s[INFO_SRC_SVC]), c->domain, info_source_name(s[INFO_SRC_DOMAIN]),
+		 c->dns ? ip4_str(c->dns, dns) : "none", info_source_name(s[INFO_SRC_DNS]), c->n_nodes,
+		 info_source_name(s[INFO_SRC_NODES]));
 }
 
 static void mgr_log_start(const struct mgr *m)
@@ -604,6 +669,7 @@ static void mgr_log_start(const struct mgr *m)
 		 m->tls_ctx ? "tls" : "tcp-insecure", m->cfg.pod.n, m->cfg.svc.n, m->cfg.n_nodes,
 		 m->cfg.dns ? ip4_str(m->cfg.dns, dns) : "none", m->cfg.tos,
 		 m->cfg.dial_timeout_ms);
+	log_cluster(&m->cfg);
 	log_info("limits: %u sessions; per session %u flows, %u dials in progress, %u dials/s "
 		 "(burst %u), %u udp flows", l->sessions, l->flows, l->dials, l->dial_rate,
 		 l->dial_burst, l->udp);

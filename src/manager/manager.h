@@ -63,6 +63,9 @@ struct mgr_config {
 	uint16_t listen_port;
 	const char *token_path;
 	struct auth_token token;
+	const char *agent_token_path; /* --agent-token-file: agents prove this one */
+	struct auth_token agent_token;
+	bool agents;                  /* ... and so they are taken */
 	struct cidr_list pod, svc;
 	char domain[64];
 	uint32_t dns; /* 0: none known */
@@ -79,6 +82,8 @@ struct mgr_config {
 	const char *key_path;
 	bool print_fingerprint;
 	struct mgr_limits lim;
+	const char *flags[INFO_SRC_MAX_]; /* --pod-cidr ... as given, for discovery */
+	uint8_t src[INFO_SRC_MAX_];       /* where each value came from (discover.h) */
 };
 
 /* Counters; kept together so that a status report can show them. */
@@ -133,6 +138,15 @@ struct mgr {
 	int exit_code;
 	struct ssl_ctx_st *tls_ctx; /* NULL with --insecure */
 	uint8_t fingerprint[32];
+	/* intercepts (intercept.h, agent.h) */
+	struct list agents;     /* struct agent */
+	unsigned n_agents;
+	struct list intercepts; /* struct icept */
+	unsigned n_intercepts;
+	uint32_t next_icept_id;
+	struct list links;      /* connections being carried to laptops */
+	struct loop_timer icept_timer;
+	uint64_t icept_state_ms;
 };
 
 /* manager.c */

@@ -15,6 +15,7 @@
 #include "manager/conn.h"
 #include "manager/dns.h"
 #include "manager/flow.h"
+#include "manager/intercept.h"
 #include "manager/icmp.h"
 #include "manager/manager.h"
 #include "manager/trunk.h"
@@ -76,6 +77,7 @@ void session_free(struct session *s)
 	struct mgr *m = s->m;
 	unsigned flows = s->n_flows;
 
+	intercept_session_lost(s); /* first: the agents serve the app again */
 	trunk_free_all(s);
 	flow_free_all(s);
 	udp_free_all(s);
@@ -116,6 +118,7 @@ static int session_cluster_info(struct session *s)
 	ci.n_managers = m->n_own;
 	memcpy(ci.managers, m->own, sizeof(ci.managers));
 	ci.tos = m->cfg.tos;
+	memcpy(ci.src, m->cfg.src, sizeof(ci.src));
 	n = p ? msg_cluster_info_encode(p, 1024, &ci) : -ENOBUFS;
 	if (n < 0) {
 		log_err("cannot encode cluster info: %s", strerror((int)-n));
@@ -161,6 +164,11 @@ static int session_frame(struct session *s, const struct frame_hdr *h, const uin
 		return 0;
 	case FT_ERROR:
 		return session_peer_error(s, p, h->len);
+	case FT_INTERCEPT:
+	case FT_LEAVE:
+	case FT_LIST:
+	case FT_ENV:
+		return intercept_frame(s, h->type, p, h->len);
 	}
 	return -EPROTO;
 }

@@ -41,7 +41,7 @@ struct session {
 	unsigned n_trunks;
 	struct idtab udp; /* struct udp_flow, by id */
 	struct idtab_node *udp_buckets[1u << MGR_UDP_BUCKET_BITS];
-	unsigned n_flows, n_dials, n_udp;
+	unsigned n_flows, n_dials, n_udp, n_intercepts;
 	uint64_t dial_tokens; /* dial rate bucket, in thousandths of a dial */
 	uint64_t dial_ms;     /* when it was last filled */
 	uint32_t peer;

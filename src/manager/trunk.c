@@ -11,6 +11,7 @@
 
 #include "common/log.h"
 #include "manager/dial.h"
+#include "manager/intercept.h"
 #include "manager/manager.h"
 #include "manager/session.h"
 #include "net/mux.h"
@@ -95,6 +96,11 @@ static void trunk_open(struct mux *mx, uint32_t id, const struct msg_dial *d, vo
 static void trunk_stream_done(struct mux_stream *st, int err)
 {
 	struct mstream *ms = st->owner;
+
+	if (!(mux_stream_id(st) & 1)) { /* even: the manager opened it, for an intercept */
+		intercept_link_done(st, err);
+		return;
+	}
 	struct mgr *m = ms->t->s->m;
 
 	if (ms->fd >= 0) {
@@ -139,6 +145,7 @@ static int trunk_frame(struct mux *mx, const struct frame_hdr *h, const uint8_t 
 
 static const struct mux_ops trunk_ops = {
 	.open = trunk_open,
+	.result = intercept_link_result, /* only the manager's own opens are answered */
 	.done = trunk_stream_done,
 	.down = trunk_down,
 	.frame = trunk_frame,
@@ -166,4 +173,17 @@ void trunk_free_all(struct session *s)
 {
 	while (!list_empty(&s->trunks))
 		trunk_free(list_entry(s->trunks.next, struct trunk, link));
+}
+
+struct mux *trunk_pick(struct session *s)
+{
+	struct mux *best = NULL;
+	struct list *i;
+
+	for (i = s->trunks.next; i != &s->trunks; i = i->next) {
+		struct mux *mx = list_entry(i, struct trunk, link)->mx;
+		if (!best || mx->n_streams < best->n_streams)
+			best = mx;
+	}
+	return best;
 }

@@ -13,3 +13,5 @@ struct session;
 int trunk_new(struct session *s, struct wire *w);
 /* Every trunk of the session closes; its streams end with a RST. */
 void trunk_free_all(struct session *s);
+/* The session's least loaded trunk, or NULL: for streams the manager opens. */
+struct mux *trunk_pick(struct session *s);

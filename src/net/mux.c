@@ -601,3 +601,17 @@ void mux_reset(struct mux_stream *st)
 	}
 	detach(st);
 }
+
+int mux_send_frame(struct mux *mx, const uint8_t *frame, size_t len)
+{
+	if (mx->dead || wire_pending(&mx->w) + len > MUX_QUEUE_MAX || wire_queue(&mx->w, frame, len) < 0)
+		return -ENOBUFS;
+	want_flush(mx);
+	return 0;
+}
+
+int mux_kick(struct mux *mx)
+{
+	want_flush(mx);
+	return 0;
+}

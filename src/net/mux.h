@@ -128,6 +128,11 @@ int mux_refuse(struct mux *mx, uint32_t id, uint8_t status);
  * it to the loop).  Bytes and a FIN that arrived before are written now.
  * 0 or -errno (st untouched, fd still the caller's). */
 int mux_bind(struct mux_stream *st, int fd);
+/* Queues a whole frame that is not a stream's (AGENT_RULES, heartbeats)
+ * and has it written soon.  0, or -ENOBUFS when the trunk queue is full. */
+int mux_send_frame(struct mux *mx, const uint8_t *frame, size_t len);
+/* Has what was queued on mx->w directly (wire_heartbeat_ack) written soon.  0. */
+int mux_kick(struct mux *mx);
 /* The owner gives up st: a RST goes to the peer, st is detached (its fd,
  * if bound, is out of the loop and still the owner's).  No done call. */
 void mux_reset(struct mux_stream *st);

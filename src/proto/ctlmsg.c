@@ -23,6 +23,11 @@ enum ctl_kind {
 	CTL_TOS,         /* 0..252, ECN bits clear: a uint8_t */
 	CTL_FORMAT,      /* "text" or "json": a bool, true for "text" */
 	CTL_MS,          /* milliseconds 0..60000: a uint32_t */
+	CTL_NAME,        /* a DNS-1123 name (a workload's, an intercept's): a string */
+	CTL_PORTSPEC,    /* a port number 1..65535 or a port's name: a string */
+	CTL_MODE,        /* global|personal|mirror: a uint8_t 1..3 */
+	CTL_PCT,         /* printable text, percent-encoded on the line: a string */
+	CTL_PATH,        /* /...: a string */
 };
 
 /* What a bad value should have been, by kind. */
@@ -38,7 +43,14 @@ static const char *const ctl_expect[] = {
 	[CTL_TOS] = "a TOS byte 0..252 with the ECN bits (0x03) clear",
 	[CTL_FORMAT] = "text or json",
 	[CTL_MS] = "milliseconds 0..60000",
+	[CTL_NAME] = "a name (lower-case letters, digits, '-' and '.', at most 63)",
+	[CTL_PORTSPEC] = "a port 1..65535 or a port's name (lower-case letters, digits, '-', at most 15)",
+	[CTL_MODE] = "global, personal or mirror",
+	[CTL_PCT] = "printable text, percent-encoded",
+	[CTL_PATH] = "a path starting with '/', no spaces",
 };
+
+static const char *const ctl_modes[] = { "", "global", "personal", "mirror" };
 
 #define NO_HAS ((size_t)-1)
 #define AT(f) offsetof(struct ctl_req, f), sizeof(((struct ctl_req *)0)->f)
@@ -69,6 +81,21 @@ static const struct ctl_key ctl_keys[] = {
 	{ "tos", CTL_CONNECT, CTL_TOS, AT(tos), offsetof(struct ctl_req, has_tos), "--tos", "the manager's", false },
 	{ "grace", CTL_CONNECT, CTL_MS, AT(grace_ms), offsetof(struct ctl_req, has_grace), "--grace", "2000", false },
 	{ "format", CTL_STATUS, CTL_FORMAT, AT(text), NO_HAS, NULL, "json", false },
+	{ "name", CTL_INTERCEPT, CTL_NAME, AT(name), NO_HAS, NULL, NULL, false },
+	{ "workload", CTL_INTERCEPT, CTL_NAME, AT(workload), NO_HAS, NULL, NULL, false },
+	{ "namespace", CTL_INTERCEPT, CTL_NAMESPACE, AT(ns), NO_HAS, NULL, NULL, false },
+	{ "port", CTL_INTERCEPT, CTL_PORTSPEC, AT(port), NO_HAS, NULL, NULL, false },
+	{ "local", CTL_INTERCEPT, CTL_ENDPOINT, AT(local), NO_HAS, NULL, NULL, false },
+	{ "mode", CTL_INTERCEPT, CTL_MODE, AT(mode), NO_HAS, NULL, NULL, false },
+	{ "header1", CTL_INTERCEPT, CTL_PCT, AT(header[0]), NO_HAS, NULL, NULL, false },
+	{ "header2", CTL_INTERCEPT, CTL_PCT, AT(header[1]), NO_HAS, NULL, NULL, false },
+	{ "header3", CTL_INTERCEPT, CTL_PCT, AT(header[2]), NO_HAS, NULL, NULL, false },
+	{ "header4", CTL_INTERCEPT, CTL_PCT, AT(header[3]), NO_HAS, NULL, NULL, false },
+	{ "path", CTL_INTERCEPT, CTL_PATH, AT(path), NO_HAS, NULL, NULL, false },
+	{ "holder", CTL_INTERCEPT, CTL_PCT, AT(holder), NO_HAS, NULL, NULL, false },
+	{ "name", CTL_LEAVE, CTL_NAME, AT(name), NO_HAS, NULL, NULL, false },
+	{ "namespace", CTL_LIST, CTL_NAMESPACE, AT(ns), NO_HAS, NULL, NULL, false },
+	{ "name", CTL_ENV, CTL_NAME, AT(name), NO_HAS, NULL, NULL, false },
 };
 
 static const struct {
@@ -78,6 +105,10 @@ static const struct {
 	{ "connect", CTL_CONNECT },
 	{ "status", CTL_STATUS },
 	{ "quit", CTL_QUIT },
+	{ "intercept", CTL_INTERCEPT },
+	{ "leave", CTL_LEAVE },
+	{ "list", CTL_LIST },
+	{ "env", CTL_ENV },
 };
 
 #define FIELD(req, k, type) ((type *)(void *)((char *)(req) + (k)->off))
@@ -99,6 +130,49 @@ static bool ctl_onoff(const char *v, const char *yes, const char *no, bool *out)
 	return true;
 }
 
+/* A DNS-1123 label or subdomain (dots allowed when dots): [a-z0-9] at the
+ * ends, '-' (and '.') inside, 1..max bytes. */
+static bool ctl_name_ok(const char *v, size_t vlen, size_t max, bool dots)
+{
+	if (!vlen || vlen > max || v[0] == '-' || v[0] == '.' || v[vlen - 1] == '-' || v[vlen - 1] == '.')
+		return false;
+	for (size_t i = 0; i < vlen; i++)
+		if (!((v[i] >= 'a' && v[i] <= 'z') || (v[i] >= '0' && v[i] <= '9') || v[i] == '-' ||
+		      (dots && v[i] == '.')))
+			return false;
+	return true;
+}
+
+/* A port: 1..65535, or a name (IANA_SVC_NAME: a letter in it). */
+static bool ctl_portspec_ok(const char *v, size_t vlen)
+{
+	uint64_t n;
+
+	if (u64_parse(v, 65535, &n) == 0)
+		return n > 0;
+	return ctl_name_ok(v, vlen, 15, false) && strpbrk(v, "abcdefghijklmnopqrstuvwxyz");
+}
+
+/* Visible ASCII only: no space, no control character. */
+static bool ctl_graph(const char *v)
+{
+	for (; *v; v++)
+		if ((unsigned char)*v < 0x21 || (unsigned char)*v > 0x7e)
+			return false;
+	return true;
+}
+
+/* Percent-decodes v into out (size bytes): printable ASCII only, not empty. */
+static bool ctl_pct_decode(const char *v, size_t vlen, char *out, size_t size)
+{
+	ssize_t n = str_pct_decode(v, vlen, out, size);
+
+	for (ssize_t i = 0; i < n; i++)
+		if (out[i] < 0x20 || out[i] > 0x7e)
+			return false;
+	return n > 0;
+}
+
 /* Sets k from v (NUL-terminated, vlen bytes); -EINVAL with the reason in err. */
 static int ctl_value_set(const struct ctl_key *k, struct ctl_req *req, const char *v, size_t vlen, char *err,
 			 size_t errlen)
@@ -109,7 +183,8 @@ static int ctl_value_set(const struct ctl_key *k, struct ctl_req *req, const cha
 	int count;
 	bool ok = false;
 
-	if ((k->kind == CTL_HEX || k->kind == CTL_NAMESPACE || k->kind == CTL_SUFFIXES) && vlen >= k->size) {
+	if ((k->kind == CTL_HEX || k->kind == CTL_NAMESPACE || k->kind == CTL_SUFFIXES || k->kind == CTL_NAME ||
+	     k->kind == CTL_PORTSPEC || k->kind == CTL_PATH) && vlen >= k->size) {
 		if (k->secret)
 			snprintf(err, errlen, "its value (not shown) is too long: %zu bytes, at most %zu", vlen, k->size - 1);
 		else
@@ -152,6 +227,15 @@ static int ctl_value_set(const struct ctl_key *k, struct ctl_req *req, const cha
 		if ((ok = u64_parse(v, 60000, &n) == 0))
 			*FIELD(req, k, uint32_t) = (uint32_t)n;
 		break;
+	case CTL_NAME: ok = ctl_name_ok(v, vlen, 63, true); break;
+	case CTL_PORTSPEC: ok = ctl_portspec_ok(v, vlen); break;
+	case CTL_MODE:
+		for (uint8_t m = 1; m <= 3 && !ok; m++)
+			if (!strcmp(v, ctl_modes[m]))
+				ok = (*FIELD(req, k, uint8_t) = m) != 0;
+		break;
+	case CTL_PCT: ok = ctl_pct_decode(v, vlen, FIELD(req, k, char), k->size); break;
+	case CTL_PATH: ok = v[0] == '/' && ctl_graph(v) && !strchr(v, '%'); break;
 	}
 	if (!ok) {
 		if (k->secret)
@@ -160,7 +244,8 @@ static int ctl_value_set(const struct ctl_key *k, struct ctl_req *req, const cha
 			snprintf(err, errlen, "'%s' is not %s", str_cut(v, vlen, cut, sizeof(cut)), ctl_expect[k->kind]);
 		return -EINVAL;
 	}
-	if (k->kind == CTL_HEX || k->kind == CTL_NAMESPACE || k->kind == CTL_SUFFIXES)
+	if (k->kind == CTL_HEX || k->kind == CTL_NAMESPACE || k->kind == CTL_SUFFIXES || k->kind == CTL_NAME ||
+	    k->kind == CTL_PORTSPEC || k->kind == CTL_PATH)
 		memcpy(FIELD(req, k, char), v, vlen + 1);
 	if (k->has != NO_HAS)
 		*(bool *)(void *)((char *)req + k->has) = true;
@@ -185,6 +270,9 @@ static bool ctl_value_get(const struct ctl_key *k, const struct ctl_req *req, ch
 	case CTL_HEX:
 	case CTL_NAMESPACE:
 	case CTL_SUFFIXES:
+	case CTL_NAME:
+	case CTL_PORTSPEC:
+	case CTL_PATH:
 		/* bounded by the field: a string the caller left unterminated is cut, then refused */
 		snprintf(out, size, "%.*s", (int)strnlen(CFIELD(req, k, char), k->size), CFIELD(req, k, char));
 		return out[0] != 0;
@@ -201,6 +289,15 @@ static bool ctl_value_get(const struct ctl_key *k, const struct ctl_req *req, ch
 	case CTL_OFF: snprintf(out, size, "off"); return *CFIELD(req, k, bool);
 	case CTL_TOS: snprintf(out, size, "%u", *CFIELD(req, k, uint8_t)); return true;
 	case CTL_FORMAT: snprintf(out, size, "text"); return *CFIELD(req, k, bool);
+	case CTL_MODE: {
+		uint8_t m = *CFIELD(req, k, uint8_t);
+		snprintf(out, size, "%s", m >= 1 && m <= 3 ? ctl_modes[m] : "");
+		return m >= 1 && m <= 3;
+	}
+	case CTL_PCT: {
+		const char *v = CFIELD(req, k, char);
+		return str_pct_encode(v, strnlen(v, k->size), out, size) > 0;
+	}
 	}
 	return false;
 }
@@ -248,8 +345,39 @@ static int ctl_kv(struct ctl_req *req, uint32_t *seen, const char *key, size_t k
 }
 
 /* What a verb needs beyond well-formed keys. */
+static int ctl_check_intercept(const struct ctl_req *req, char *err, size_t errlen)
+{
+	bool filtered = req->path[0];
+
+	if (!req->name[0] || !req->workload[0] || !req->local.port || !req->mode || !req->holder[0]) {
+		snprintf(err, errlen, "intercept needs name=, workload=, local=, mode= and holder=");
+		return -EINVAL;
+	}
+	for (int i = 0; i < CTL_HEADERS_MAX; i++) {
+		const char *h = req->header[i], *colon = strchr(h, ':');
+		if (!h[0])
+			continue;
+		filtered = true;
+		if (!colon || colon == h || strcspn(h, " ") < (size_t)(colon - h)) {
+			snprintf(err, errlen, "header%d: '%.40s' is not NAME:VALUE", i + 1, h);
+			return -EINVAL;
+		}
+	}
+	if (filtered && req->mode == 1) {
+		snprintf(err, errlen, "a global intercept takes every request: no header= or path=");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int ctl_check(const struct ctl_req *req, char *err, size_t errlen)
 {
+	if (req->verb == CTL_INTERCEPT)
+		return ctl_check_intercept(req, err, errlen);
+	if ((req->verb == CTL_LEAVE || req->verb == CTL_ENV) && !req->name[0]) {
+		snprintf(err, errlen, "name= is needed");
+		return -EINVAL;
+	}
 	if (req->verb != CTL_CONNECT)
 		return 0;
 	if (!req->manager.port || !req->token_hex[0]) {

@@ -5,6 +5,12 @@
  *           [namespace=NS] [also_proxy=A,B] [never_proxy=A,B] [dns=on|off] [loopguard=on|off] [tos=N] [grace=MS]
  *   status [format=text|json]
  *   quit
+ *   intercept name=N workload=W namespace=NS [port=P] local=IP:PORT mode=global|personal|mirror
+ *             [header1..4=NAME:VALUE] [path=/P] holder=USER@HOST
+ *   leave name=N
+ *   list [namespace=NS]
+ *   env name=N
+ * Text that may hold spaces or '%' (headers, the holder) is percent-encoded.
  *
  * One table of keys (ctl_keys[] in ctlmsg.c) serves both ends: for each
  * key, the verb that takes it, how its value is checked, and where it
@@ -20,7 +26,11 @@
 
 #define CTL_LINE_MAX 1536 /* the longest connect: DNS suffix lists and a fingerprint */
 
-enum ctl_verb { CTL_CONNECT = 1, CTL_STATUS, CTL_QUIT };
+enum ctl_verb { CTL_CONNECT = 1, CTL_STATUS, CTL_QUIT, CTL_INTERCEPT, CTL_LEAVE, CTL_LIST, CTL_ENV };
+
+#define CTL_NAME_MAX 64     /* intercepts, workloads (+NUL) */
+#define CTL_HEADERS_MAX 4
+#define CTL_HEADER_MAX 192  /* "name:value" */
 
 struct ctl_endpoint {
 	uint32_t addr; /* host order */
@@ -48,6 +58,15 @@ struct ctl_req {
 	uint32_t grace_ms;
 	/* status */
 	bool text; /* format=text */
+	/* intercept, leave, list (ns too), env */
+	char name[CTL_NAME_MAX];
+	char workload[CTL_NAME_MAX];
+	char port[16];           /* the container port: a number or its name; "" for the only one */
+	struct ctl_endpoint local;
+	uint8_t mode;            /* 1 global, 2 personal, 3 mirror (proto/intercept.h) */
+	char header[CTL_HEADERS_MAX][CTL_HEADER_MAX]; /* "name:value" */
+	char path[128];
+	char holder[CTL_NAME_MAX];
 };
 
 /* Parses one request line (without the newline) into req (zeroed first).

@@ -59,6 +59,15 @@ const char *frame_type_name(uint8_t type)
 	return frame_type_names[type];
 }
 
+const char *info_source_name(uint8_t src)
+{
+	static const char *const names[SRC_MAX_] = {
+		[SRC_NONE] = "none", [SRC_FLAG] = "flag", [SRC_ENV] = "env", [SRC_DERIVED] = "derived",
+		[SRC_DEFAULT] = "default",
+	};
+	return src < SRC_MAX_ ? names[src] : "?";
+}
+
 const char *dial_status_name(uint8_t status)
 {
 	return status < DIAL_STATUS_MAX_ ? dial_status_names[status] : "unknown";
@@ -396,6 +405,10 @@ ssize_t msg_cluster_info_encode(uint8_t *out, size_t cap, const struct msg_clust
 	put_addrs(&w, m->managers, m->n_managers, PROTO_MANAGERS_MAX);
 	wcursor_u8(&w, m->tos);
 	put_text(&w, m->version, sizeof(m->version));
+	for (int i = 0; i < INFO_SRC_MAX_; i++) {
+		w.inval |= m->src[i] >= SRC_MAX_;
+		wcursor_u8(&w, m->src[i]);
+	}
 	return frame_finish(&w, FT_CLUSTER_INFO);
 }
 
@@ -413,6 +426,11 @@ int msg_cluster_info_decode(const uint8_t *p, size_t len, struct msg_cluster_inf
 	get_addrs(&c, m->managers, &m->n_managers, PROTO_MANAGERS_MAX);
 	m->tos = cursor_u8(&c);
 	get_text(&c, m->version, sizeof(m->version));
+	for (int i = 0; i < INFO_SRC_MAX_; i++) {
+		m->src[i] = cursor_u8(&c);
+		if (m->src[i] >= SRC_MAX_)
+			cursor_fail(&c);
+	}
 	return cursor_end(&c);
 }
 

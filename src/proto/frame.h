@@ -13,7 +13,7 @@
 
 #include "common/util.h"
 
-#define PROTO_VERSION 3
+#define PROTO_VERSION 4
 #define FRAME_HDR_LEN 8
 /* Largest payload of any frame: a 65535-byte datagram plus its fields. */
 #define FRAME_MAX_PAYLOAD 65600u
@@ -121,6 +121,10 @@ struct msg_text { /* AUTH_FAIL, ERROR */
 	char text[PROTO_TEXT_MAX];
 };
 
+/* Where the manager got each value it announces (msg_cluster_info.src). */
+enum info_source { SRC_NONE = 0, SRC_FLAG = 1, SRC_ENV = 2, SRC_DERIVED = 3, SRC_DEFAULT = 4, SRC_MAX_ };
+enum { INFO_SRC_POD, INFO_SRC_SVC, INFO_SRC_DOMAIN, INFO_SRC_DNS, INFO_SRC_NODES, INFO_SRC_MAX_ };
+
 struct msg_cluster_info {
 	struct cidr_list pod;
 	struct cidr_list svc;
@@ -132,6 +136,7 @@ struct msg_cluster_info {
 	uint32_t managers[PROTO_MANAGERS_MAX]; /* the manager's own addresses */
 	uint8_t tos;      /* mark the manager puts on sockets it dials */
 	char version[PROTO_NAME_MAX];
+	uint8_t src[INFO_SRC_MAX_]; /* enum info_source of pod, svc, domain, dns, nodes */
 };
 
 struct msg_dial {
@@ -209,6 +214,7 @@ int frame_hdr_decode(const uint8_t *buf, size_t len, size_t max_payload, struct 
 void frame_hdr_encode(uint8_t out[FRAME_HDR_LEN], uint8_t type, uint32_t len);
 const char *frame_type_name(uint8_t type);
 const char *dial_status_name(uint8_t status); /* "ok", "refused", ... */
+const char *info_source_name(uint8_t src);    /* "flag", "env", "derived", "default", "none" */
 
 /* Encoders: whole frame (header + payload) into out; total length or -errno. */
 ssize_t msg_hello_encode(uint8_t *out, size_t cap, const struct msg_hello *m);

@@ -19,6 +19,7 @@ import itertools
 import json
 import os
 import random
+import signal
 import socket
 import subprocess
 import sys
@@ -147,6 +148,8 @@ def leftovers(name, inodes=()):
     found += ["process %d in a lab namespace" % p for p in processes_in_netns(set(inodes))]
     found += ["process %d mentions the state dir" % p
               for p in processes_mentioning("%s/%s/" % (STATE_ROOT, name))]
+    found += ["process %d is the lab's kubelet" % p
+              for p in processes_mentioning("lab kubelet --name %s " % name)]
     links = run(["ip", "-o", "link", "show"]).stdout
     found += ["root link: " + line for line in links.splitlines() if name + "-" in line]
     return found
@@ -204,6 +207,11 @@ class Lab:
     def down(self, timeout=60.0):
         """Stops what tests spawned, then `lab down`."""
         self.kill_spawned()
+        if getattr(self, "_held_kubelet", None):  # manager_hold without a release
+            try:
+                os.kill(self._held_kubelet, signal.SIGCONT)
+            except OSError:
+                pass
         self._status = None
         return subway("lab", "down", "--name", self.name, timeout=timeout)
 
@@ -437,6 +445,52 @@ def manager_pid(lab):
         if b"manager" in cmd:
             return int(pid), [c.decode() for c in cmd if c]
     return None, None
+
+
+def kubelet_pid(lab):
+    """The pid of the lab's kubelet, which restarts the manager's container."""
+    return next((p["pid"] for p in lab.status(refresh=True)["processes"] if p["name"] == "kubelet"), None)
+
+
+def manager_hold(lab):
+    """Kills the manager's container and keeps it down: its kubelet is
+    paused (SIGSTOP) until manager_release (or lab.down())."""
+    kubelet = kubelet_pid(lab)
+    assert kubelet, "the lab has no kubelet"
+    os.kill(kubelet, signal.SIGSTOP)
+    lab._held_kubelet = kubelet
+    pid, cmd = manager_pid(lab)
+    assert pid, "no manager runs in the lab"
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: manager_pid(lab)[0] is None, timeout=5, what="manager gone")
+    return cmd
+
+
+def manager_release(lab, wait=True):
+    """The kubelet goes on, and starts the manager's container again at once."""
+    kubelet = getattr(lab, "_held_kubelet", None)
+    lab._held_kubelet = None
+    if kubelet:
+        os.kill(kubelet, signal.SIGCONT)
+    if wait:
+        wait_for(lambda: lab.listens("manager-0", 8443), timeout=15, what="manager back")
+
+
+class ManagerAway:
+    """`with ManagerAway(lab):` the manager's container is killed and stays
+    down (its kubelet paused) until the block ends; then the kubelet
+    restarts it, as it would have at once."""
+
+    def __init__(self, lab):
+        self.lab = lab
+
+    def __enter__(self):
+        manager_hold(self.lab)
+        return self
+
+    def __exit__(self, *exc):
+        manager_release(self.lab)
+        return False
 
 
 def short(lab, *args):

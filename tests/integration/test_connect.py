@@ -210,19 +210,23 @@ def test_status_counts(conn):
 
 
 def test_manager_restart_reconnects(conn):
+    """Killing the manager's container: the lab's kubelet starts it again,
+    as a Deployment would, and the daemon reconnects by itself."""
     lab = conn
-    pid, cmd = manager_pid(lab)
+    pid, _ = manager_pid(lab)
     assert pid, "no manager runs in the lab"
     before = status(lab)["manager"]["reconnects"]
-    os.kill(pid, signal.SIGKILL)
-    wait_for(lambda: manager_pid(lab)[0] is None, timeout=5, what="manager gone")
-    # its sockets close after it leaves the namespace's process list
-    wait_for(lambda: not lab.listens("manager-0", 8443), timeout=5, what="manager's port free")
-    lab.spawn("manager-0", ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", *cmd])
+    restarts = lab.status(refresh=True)["manager"]["restarts"]
     t0 = time.monotonic()
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: manager_pid(lab)[0] not in (None, pid) and lab.listens("manager-0", 8443),
+             timeout=15, what="the kubelet restarted the manager")
+    t_restart = time.monotonic() - t0
     wait_for(lambda: status(lab)["manager"]["reconnects"] > before and status(lab)["connected"],
-             timeout=3, what="reconnect shown in status")
-    assert time.monotonic() - t0 < 3
+             timeout=10, what="reconnect shown in status")
+    t_reconnect = time.monotonic() - t0
+    print("\nmanager killed: container back in %.2f s, daemon reconnected in %.2f s" % (t_restart, t_reconnect))
+    assert lab.status(refresh=True)["manager"]["restarts"] == restarts + 1
     assert lab.curl("laptop", "http://%s/" % lab.cluster_ip("web")).strip() in ("web-0", "web-1")
 
 

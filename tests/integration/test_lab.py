@@ -41,7 +41,7 @@ def test_status_json(lab):
         assert key in st, key
     assert (st["name"], st["state"], st["topology"]) == (lab.name, "up", lab.topology)
     assert (st["pod_cidr"], st["service_cidr"], st["cluster_dns"]) == ("10.42.0.0/16", "10.43.0.0/16", "10.43.0.10")
-    assert st["up_seconds"] < 10
+    assert st["up_seconds"] < 5
     existing = set(labutil.netns_list())
     assert all(n["exists"] and n["name"] in existing for n in st["namespaces"])
     assert [n["name"] for n in st["nodes"]] == list(labutil.NODES)
@@ -65,14 +65,16 @@ def test_status_json(lab):
         token = f.read()
     assert re.fullmatch(r"token=[0-9a-f]{64}\nmanager=%s\nfingerprint=sha256:[0-9a-f]{64}\n"
                         % re.escape(m["endpoint"]), token)
-    # the pin is the manager's certificate, which only the manager's user may read the key of
-    tls = "/run/subway-lab/%s/manager/tls" % lab.name
+    # the pin is the manager's certificate, in the Secret `subway install` made, mounted
+    # into the pod where the manifest says: readable by the pod's group only
+    tls = "/run/subway-lab/%s/volumes/manager-0/secret/tls" % lab.name
     with open(tls + "/cert.pem") as f:
         der = ssl.PEM_cert_to_DER_cert(f.read())
     assert m["fingerprint"] == "sha256:" + hashlib.sha256(der).hexdigest() and m["fingerprint"] in token
-    assert m["transport"] == "tls" and m["user"] == "nobody"
+    assert m["transport"] == "tls" and m["user"] == "65532:65532"
     key = os.stat(tls + "/key.pem")
-    assert key.st_mode & 0o777 == 0o600 and key.st_uid == pwd.getpwnam("nobody").pw_uid
+    assert key.st_mode & 0o777 == 0o440 and (key.st_uid, key.st_gid) == (0, 65532)
+    assert re.fullmatch(r"[0-9a-f]{64}", m["container_id"]) and m["image"].endswith(":5000/subway:0.1.0")
     assert re.fullmatch(r"[0-9a-f]{64}", st["big"]["sha256"]) and st["big"]["size"] == 64 << 20
     assert st["laptop"]["namespace"] == lab.laptop and st["laptop"]["addresses"]
     assert (st["router"] is not None) == (lab.topology in ("bridged", "cloud"))

@@ -35,7 +35,7 @@ FT = dict(HELLO=1, AUTH=2, AUTH_OK=3, AUTH_FAIL=4, CLUSTER_INFO=5, DIAL=6, DIAL_
 DIAL_OK, DIAL_REFUSED, DIAL_UNREACHABLE, DIAL_TIMEOUT, DIAL_FORBIDDEN = 0, 1, 2, 3, 4
 CONTROL, FLOW = 1, 2
 TOKEN = bytes(range(32))
-VERSION = 3  # PROTO_VERSION (src/proto/frame.h)
+VERSION = 4  # PROTO_VERSION (src/proto/frame.h)
 
 ECHO_ADDR = "127.0.0.2"
 UDP_ADDR = "127.0.0.3"
@@ -189,6 +189,9 @@ def decode_cluster_info(p):
         off += 4 * n
     out["tos"] = p[off]
     out["version"], off = get_str(p, off + 1)
+    names = ("none", "flag", "env", "derived", "default")
+    out["sources"] = dict(zip(("pod", "svc", "domain", "dns", "nodes"), (names[b] for b in p[off:off + 5])))
+    off += 5
     assert off == len(p)
     return out
 
@@ -426,6 +429,9 @@ def test_handshake_and_cluster_info(mgr):
     assert info["domain"] == "cluster.local" and info["dns"] == DNS_ADDR
     assert info["nodes"] == ["127.0.0.9", "127.0.0.10"] and info["tos"] == 4
     assert not any(a.startswith("127.") for a in info["managers"])
+    src = info["sources"]
+    assert (src["pod"], src["svc"], src["dns"], src["nodes"]) == ("flag",) * 4
+    assert src["domain"] in ("default", "derived")  # this machine's resolv.conf may name a cluster domain
     c.close()
 
 

@@ -87,7 +87,7 @@ def test_daemon_and_manager_privileges(conn):
     assert int(st["CapPrm"], 16) == CAP_NET and st["NoNewPrivs"].strip() == "1"
     pid = int(open("/run/subway-lab/%s/pids/manager-0.pid" % lab.name).read())
     st = proc_status(pid)
-    assert st["Uid"].split()[:2] == ["65534", "65534"], st["Uid"]
+    assert st["Uid"].split()[:2] == ["65532", "65532"], st["Uid"]  # the manifest's runAsUser
     assert int(st["CapEff"], 16) == 0 and int(st["CapBnd"], 16) == 0 and st["NoNewPrivs"].strip() == "1"
     # the unprivileged manager still relays ICMP echo (ping_group_range in the pod)
     p = lab.run("laptop", ["ping", "-c", "2", "-i", "0.2", "-W", "2", lab.pod_ip("web-0")], timeout=10)

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from labutil import PYTHON, SLOWDOWN, SUBWAY, connect, manager_pid, status, wait_for
+from labutil import PYTHON, SLOWDOWN, SUBWAY, connect, manager_hold, manager_release, status, wait_for
 
 # A client that connects, asks for /big slowly, and reports how its read ended.
 SLOW_DOWNLOAD = r'''
@@ -81,16 +81,14 @@ def finish(p, timeout=30):
 
 
 def kill_manager(lab):
-    pid, cmd = manager_pid(lab)
-    assert pid, "no manager runs in the lab"
-    os.kill(pid, signal.SIGKILL)
-    wait_for(lambda: manager_pid(lab)[0] is None, timeout=5, what="manager gone")
+    """The manager's container killed, and kept down (the lab's kubelet
+    would start it again at once): start_manager lets the kubelet go on."""
+    manager_hold(lab)
     wait_for(lambda: not lab.listens("manager-0", 8443), timeout=5, what="manager's port free")
-    return cmd
 
 
-def start_manager(lab, cmd):
-    lab.spawn("manager-0", ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", *cmd])
+def start_manager(lab):
+    manager_release(lab, wait=False)
     wait_for(lambda: lab.listens("manager-0", 8443), timeout=5, what="manager listening")
 
 
@@ -208,11 +206,11 @@ def test_grace_is_configurable(lab_factory):
 
 def test_connect_held_until_the_manager_returns(conn):
     lab = conn
-    cmd = kill_manager(lab)
+    kill_manager(lab)
     wait_for(lambda: status(lab)["state"] == "reconnecting", timeout=5, what="reconnecting")
     p = lab.popen("laptop", [PYTHON, "-c", CONNECT, lab.cluster_ip("web"), "80", "15"])
     time.sleep(0.2)
-    start_manager(lab, cmd)
+    start_manager(lab)
     r = finish(p)
     assert r["result"] == "ok", r
     assert r["s"] < 2.0 + 0.5, r

@@ -90,6 +90,11 @@ static void samples_init(void)
 	s_ci.managers[0] = 0x0a2a0007;
 	s_ci.tos = 0x28;
 	strcpy(s_ci.version, "subway 0.1.0");
+	s_ci.src[INFO_SRC_POD] = SRC_DERIVED;
+	s_ci.src[INFO_SRC_SVC] = SRC_ENV;
+	s_ci.src[INFO_SRC_DOMAIN] = SRC_DEFAULT;
+	s_ci.src[INFO_SRC_DNS] = SRC_FLAG;
+	s_ci.src[INFO_SRC_NODES] = SRC_NONE;
 
 	s_udp = (struct msg_udp){ .flow = 7, .src = 0x0a000001, .sport = 40000, .dst = 0x0a2b0005,
 				  .dport = 53, .data = s_data, .len = 100 };
@@ -579,7 +584,8 @@ static void test_bad_hello_auth(void **state)
 
 /* Builds a CLUSTER_INFO payload by hand, with the given CIDR and address
  * counts, to check the decoder's caps. */
-static size_t ci_payload(uint8_t *b, size_t cap, int npod, uint32_t addr, uint8_t len, int nnodes, int nmgr)
+static size_t ci_payload_src(uint8_t *b, size_t cap, int npod, uint32_t addr, uint8_t len, int nnodes, int nmgr,
+			     uint8_t src)
 {
 	struct wcursor w;
 
@@ -602,8 +608,15 @@ static size_t ci_payload(uint8_t *b, size_t cap, int npod, uint32_t addr, uint8_
 		wcursor_u32(&w, 0x0a2a0000u + (uint32_t)i);
 	wcursor_u8(&w, 0);
 	wcursor_str8(&w, "v");
+	for (int i = 0; i < INFO_SRC_MAX_; i++)
+		wcursor_u8(&w, src);
 	assert_true(wcursor_result(&w) > 0);
 	return (size_t)wcursor_result(&w);
+}
+
+static size_t ci_payload(uint8_t *b, size_t cap, int npod, uint32_t addr, uint8_t len, int nnodes, int nmgr)
+{
+	return ci_payload_src(b, cap, npod, addr, len, nnodes, nmgr, SRC_DERIVED);
 }
 
 static void test_bad_cluster_info(void **state)
@@ -666,6 +679,16 @@ static void test_bad_cluster_info(void **state)
 	c = s_ci;
 	c.domain[0] = 0;
 	assert_int_equal(msg_cluster_info_encode(frame_buf, sizeof(frame_buf), &c), -EINVAL);
+	/* the sources: each a known value, and all five present */
+	c = s_ci;
+	c.src[INFO_SRC_NODES] = SRC_MAX_;
+	assert_int_equal(msg_cluster_info_encode(frame_buf, sizeof(frame_buf), &c), -EINVAL);
+	n = ci_payload_src(b, sizeof(b), 1, 0x0a000000, 8, 0, 0, SRC_MAX_);
+	assert_int_equal(msg_cluster_info_decode(b, n, &m), -EBADMSG);
+	n = ci_payload_src(b, sizeof(b), 1, 0x0a000000, 8, 0, 0, SRC_DEFAULT);
+	assert_int_equal(msg_cluster_info_decode(b, n, &m), 0);
+	assert_int_equal(m.src[INFO_SRC_DNS], SRC_DEFAULT);
+	assert_int_equal(msg_cluster_info_decode(b, n - 1, &m), -EBADMSG);
 }
 
 static void test_bad_dial(void **state)

@@ -58,6 +58,33 @@ static void test_values(void **state)
 	assert_int_equal(jsonget_type(DOC, "dns.mode"), 0);
 }
 
+/* Array elements by index: "a.0.b". */
+static void test_index(void **state)
+{
+	static const char d[] = "[{\"kind\": \"A\", \"v\": [1, [2, 3], {\"x\": \"y\"}]}, {\"kind\": \"B\"}, []]";
+	char s[16];
+	uint64_t u = 0;
+
+	(void)state;
+	assert_int_equal(jsonget_str(d, strlen(d), "0.kind", s, sizeof(s)), 0);
+	assert_string_equal(s, "A");
+	assert_int_equal(jsonget_str(d, strlen(d), "1.kind", s, sizeof(s)), 0);
+	assert_string_equal(s, "B");
+	assert_int_equal(jsonget_type(d, strlen(d), "2"), JG_ARRAY);
+	assert_int_equal(jsonget_type(d, strlen(d), "3"), 0);
+	assert_int_equal(jsonget_type(d, strlen(d), "2.0"), 0);
+	assert_int_equal(jsonget_u64(d, strlen(d), "0.v.0", &u), 0);
+	assert_int_equal(u, 1);
+	assert_int_equal(jsonget_u64(d, strlen(d), "0.v.1.1", &u), 0);
+	assert_int_equal(u, 3);
+	assert_int_equal(jsonget_str(d, strlen(d), "0.v.2.x", s, sizeof(s)), 0);
+	assert_string_equal(s, "y");
+	assert_int_equal(jsonget_type(d, strlen(d), "0.v.x"), 0);
+	assert_int_equal(jsonget_type(d, strlen(d), "0.v.-1"), 0);
+	assert_int_equal(jsonget_type(d, strlen(d), "99999999999999999999"), 0);
+	assert_int_equal(jsonget_type(doc, strlen(doc), "cluster.nodes.2"), JG_STRING);
+}
+
 static void test_invalid(void **state)
 {
 	static const char *bad[] = {
@@ -82,6 +109,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_values),
 		cmocka_unit_test(test_invalid),
+		cmocka_unit_test(test_index),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -197,6 +197,37 @@ static void test_render_batch_and_resolv(void **state)
 	text_free(&t);
 }
 
+/* Nothing the lab relies on is left to what the machine's namespace has:
+ * every namespace of every topology sets its forwarding and rp_filter. */
+static void test_sysctls_explicit(void **state)
+{
+	static const char *const keys[] = { "net.ipv4.ip_forward=", "net.ipv4.conf.all.rp_filter=",
+					    "net.ipv4.conf.default.rp_filter=" };
+	struct lab_net net;
+
+	(void)state;
+	for (int t = 0; t < LAB_TOPO_COUNT; t++) {
+		assert_int_equal(lab_net_build((enum lab_topo)t, &net), 0);
+		for (int i = 0; i < net.nns; i++) {
+			const char *kv[8];
+			int n = render_sysctls(&net, i, kv, 8), found = 0;
+			for (size_t k = 0; k < ARRAY_SIZE(keys); k++)
+				for (int j = 0; j < n; j++)
+					found += !strncmp(kv[j], keys[k], strlen(keys[k]));
+			if (found != (int)ARRAY_SIZE(keys))
+				fail_msg("%s: namespace %s sets %d of the 3 sysctls", lab_topo_name((enum lab_topo)t),
+					 net.ns[i].suffix, found);
+			/* forwarding as the topology says: a laptop only where it routes for the nodes */
+			if (net.ns[i].kind == LAB_NS_LAPTOP)
+				assert_int_equal(render_ns_forwards(&net, i), lab_topo_info((enum lab_topo)t)->laptop_forwards);
+			if (net.ns[i].kind == LAB_NS_NODE || net.ns[i].kind == LAB_NS_ROUTER)
+				assert_true(render_ns_forwards(&net, i));
+			if (net.ns[i].kind == LAB_NS_POD)
+				assert_false(render_ns_forwards(&net, i));
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -207,6 +238,7 @@ int main(void)
 		cmocka_unit_test(test_topology_facts),
 		cmocka_unit_test(test_render_node_nft),
 		cmocka_unit_test(test_render_batch_and_resolv),
+		cmocka_unit_test(test_sysctls_explicit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,5 +1,5 @@
 /* A connection to the manager through its handshake (pconn.h). */
-#include "daemon/pconn.h"
+#include "net/pconn.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -202,7 +202,7 @@ static int pconn_on_hello(struct pconn *pc, const uint8_t *p, size_t len)
 		return -EIO;
 	memcpy(a.nonce, pc->nonce, sizeof(a.nonce));
 	auth_mac(&cfg->token, AUTH_ROLE_CLIENT, h.nonce, a.nonce, a.kind, a.session, a.mac);
-	snprintf(a.client, sizeof(a.client), "subway-daemon");
+	snprintf(a.client, sizeof(a.client), "%s", cfg->client[0] ? cfg->client : "subway-daemon");
 	n = msg_auth_encode(buf, sizeof(buf), &a);
 	if (n < 0)
 		return (int)n;

@@ -1,4 +1,4 @@
-/* One connection from the daemon to the manager, from connect() until it is
+/* One connection to the manager (the daemon's, or an agent's), from connect() until it is
  * authenticated: TCP, TLS (unless --insecure), HELLO, AUTH, AUTH_OK
  * (docs/protocol.md, "Handshake").  The control connection, the pooled
  * flow connections and the trunks all start this way; what each becomes
@@ -25,6 +25,7 @@ struct pconn_cfg {
 	uint32_t addr;
 	uint16_t port;
 	char where[24];                     /* "IP:PORT", for messages */
+	char client[PROTO_NAME_MAX];        /* who we are in AUTH ("" for subway-daemon) */
 	struct auth_token token;
 	struct ssl_ctx_st *tls_ctx;         /* NULL: plain TCP (--insecure) */
 	uint8_t fingerprint[32];            /* ... else the manager's certificate, pinned */
