@@ -414,13 +414,14 @@ static void serve_accept_event(struct loop *l, int lfd, uint32_t events, void *a
 
 static int serve_run(struct loop *l, uint32_t addr, uint16_t port)
 {
+	static struct load quit; /* what the signal handler marks: lives as long as the loop */
 	int lfd = sock_listen_tcp(addr, port, 65535);
 	int ret;
 
 	if (lfd < 0)
 		return lfd;
 	if ((ret = loop_add(l, lfd, LOOP_IN, serve_accept_event, NULL)) < 0 ||
-	    (ret = signals_init(l, &(struct load){ 0 })) < 0)
+	    (ret = signals_init(l, &quit)) < 0)
 		return ret;
 	fprintf(stderr, "subway-load: echo server listening on port %u\n", port);
 	return loop_run(l);
