@@ -22,7 +22,8 @@ every case shared, then the latency and throughput cases pinned.
 CPU: every process the bench starts (the lab's servers, the daemon, the
 manager, the tools, sshuttle) runs in a cpuacct cgroup of its own; a
 case's CPU is that cgroup's usage (user + system, including the softirq
-work done in their context) plus what ksoftirqd did meanwhile.  No number is judged here: floors are reported, and the
+work done in their context), plus the cgroups podman gives the lab's
+containers (the manager's pod), plus what ksoftirqd did meanwhile.  No number is judged here: floors are reported, and the
 exit code is non-zero only when the harness itself failed (a case that
 could not run at all), so CI can run --smoke without judging machines.
 """
@@ -169,12 +170,38 @@ class Cpu:
                 time.sleep(0.1)
         self.path = None
 
-    def snap(self):
-        """Seconds of CPU so far: the cgroup's, ksoftirqd's; None without accounting."""
+    def foreign(self, lab):
+        """The cpuacct cgroups of the lab's processes that are not in ours: a
+        container's (the manager's pod, which podman gives a cgroup of its own)."""
+        if not self.path:
+            return []
+        mine = "/" + os.path.relpath(self.path, CGROUP_ROOT)
+        inodes = {netns_inode(n) for n in lab.pin.namespaces()}
+        out = set()
+        for p in os.listdir("/proc"):
+            try:
+                if not p.isdigit() or os.stat("/proc/%s/ns/net" % p).st_ino not in inodes:
+                    continue
+                with open("/proc/%s/cgroup" % p) as f:
+                    cg = [l.split(":", 2)[2].strip() for l in f if l.split(":")[1] == "cpuacct"]
+            except OSError:
+                continue
+            if cg and cg[0] != mine and not cg[0].startswith(mine + "/"):
+                out.add(os.path.join(CGROUP_ROOT, cg[0].lstrip("/")))
+        return sorted(out)
+
+    def snap(self, foreign=()):
+        """Seconds of CPU so far: the cgroup's, the foreign ones' (see
+        foreign), ksoftirqd's; None without accounting."""
         if not self.path:
             return None
-        with open(os.path.join(self.path, "cpuacct.usage")) as f:
-            used = int(f.read()) / 1e9
+        used = 0
+        for d in [self.path] + list(foreign):
+            try:
+                with open(os.path.join(d, "cpuacct.usage")) as f:
+                    used += int(f.read()) / 1e9
+            except OSError:
+                pass  # a container gone: its share is lost for this case
         return used + sum(proc_cpu_s(p) or 0 for p in self.softirqd)
 
 
@@ -866,9 +893,10 @@ def run_case(lab, path, c, secs):
     t = time.monotonic()
     try:
         pids = path_pids(lab, path)
-        c0, p0 = lab.cpu.snap(), {k: proc_cpu_s(p) for k, p in pids.items()}
+        foreign = lab.cpu.foreign(lab)
+        c0, p0 = lab.cpu.snap(foreign), {k: proc_cpu_s(p) for k, p in pids.items()}
         v = CASES[c][0](lab, path, secs)
-        c1, p1 = lab.cpu.snap(), {k: proc_cpu_s(p) for k, p in pids.items()}
+        c1, p1 = lab.cpu.snap(foreign), {k: proc_cpu_s(p) for k, p in pids.items()}
         add_cpu(v, c, None if c0 is None or c1 is None else c1 - c0,
                 {k: None if p0[k] is None or p1[k] is None else p1[k] - p0[k] for k in pids})
         log("  %-10s %s (%.1f s)" % (c, " ".join("%s=%.4g" % kv for kv in v.items()), time.monotonic() - t))
@@ -1234,7 +1262,7 @@ def main(argv):
         # subway-insecure (what TLS costs) in full runs, or when asked for
         paths = [p for p in (Direct(lab), Subway(lab), Sshuttle(lab), SubwayInsecure(lab))
                  if (p.name in a.path if a.path else not (a.smoke and p.name == "subway-insecure"))]
-        res = measure(lab, paths, cases, a.rounds, a.seconds)
+        res = measure(lab, paths, cases, a.rounds, a.seconds) if cases else {}
         doc = {"started": time.strftime("%Y-%m-%d %H:%M:%S"), "git": git_describe(), "binary": SUBWAY,
                "lab": lab.name,
                "load_average": [round(load0, 2)], "nice": os.nice(0),

@@ -27,14 +27,19 @@
 /* A full TLS 1.3 record on the wire: header, 16 KiB, the inner content
  * type and a 16-byte AEAD tag (all three suites offered). */
 #define TLS_REC_WIRE (SSL3_RT_HEADER_LENGTH + SSL3_RT_MAX_PLAIN_LENGTH + 1 + 16)
-/* Records gathered per send(), and taken per recv() (read-ahead): four
- * fill the relay's 64 KiB buffer, a quarter of the syscalls.  A trunk,
- * which carries every flow's bulk, gathers more (tls_set_bulk): one send
- * per 16 records was +10% of 1-stream throughput in the lab. */
+/* Records gathered per send(): four fill the relay's 64 KiB buffer, a
+ * quarter of the syscalls.  A trunk, which carries every flow's bulk,
+ * gathers more (tls_set_bulk): one send per 16 records was +10% of
+ * 1-stream throughput in the lab. */
 #define TLS_BATCH 4
 #define TLS_BATCH_BULK 16
 #define TLS_OUT_CAP (TLS_BATCH * TLS_REC_WIRE)
-#define TLS_RBUF_LEN (TLS_BATCH * SSL3_RT_MAX_PACKET_SIZE)
+/* Read-ahead takes up to 16 records per recv(): a trunk carries every
+ * flow's bulk (a quarter of the reads of 4); OpenSSL sizes the buffer at
+ * the first read, before anyone knows which connection will be a trunk,
+ * so every connection gets it.  Its pages are touched only as far as
+ * bytes arrive (a control connection's few KiB). */
+#define TLS_RBUF_LEN (TLS_BATCH_BULK * SSL3_RT_MAX_PACKET_SIZE)
 
 /* TLS 1.3 tickets are single-use (RFC 8446 C.4; OpenSSL's client marks a
  * used one spent): a client keeps a stack of them, newest on top. */
@@ -54,9 +59,9 @@ struct tls_client {
  *
  * Memory per SSL, allocated once: this ~64 KiB (~256 KiB in bulk mode; malloc'd, not zeroed:
  * pages are touched only as far as a burst reaches, the offsets go back
- * to 0 whenever it drains), OpenSSL's read buffer of ~65 KiB
+ * to 0 whenever it drains), OpenSSL's read buffer of ~261 KiB
  * (TLS_RBUF_LEN, same rule) and its ~17 KiB record write buffer: about
- * 150 KiB of address space for a busy connection, before ~34 KiB. */
+ * 350 KiB of address space for a busy connection, before ~34 KiB. */
 struct tls_io {
 	int fd;
 	bool rdry;         /* the last read wanted more: what is buffered is a partial record */
@@ -584,11 +589,6 @@ int tls_set_bulk(SSL *ssl)
 	big->cap = TLS_BATCH_BULK * TLS_REC_WIRE;
 	BIO_set_data(b, big);
 	BIO_set_data(SSL_get_rbio(ssl), big); /* the read side shares it */
-	/* Read-ahead of 16 records too: the next read buffer OpenSSL makes
-	 * (now, if the handshake left nothing in the current one). */
-	SSL_set_default_read_buffer_len(ssl, TLS_BATCH_BULK * SSL3_RT_MAX_PACKET_SIZE);
-	if (!SSL_has_pending(ssl))
-		SSL_free_buffers(ssl);
 	return 0;
 }
 

@@ -92,7 +92,7 @@ ssize_t tls_write(struct ssl_st *ssl, const void *buf, size_t len);
  * and writing after the peer's close_notify too (TLS 1.3 half-close). */
 int tls_shutdown(struct ssl_st *ssl);
 /* For a connection that carries bulk (a trunk): gathers 16 records per
- * send instead of 4, and reads ahead as many per recv (~512 KiB more while busy).  Only while nothing waits
+ * send instead of 4 (~256 KiB more while busy).  Only while nothing waits
  * to be sent: 0, -EBUSY or -ENOMEM. */
 int tls_set_bulk(struct ssl_st *ssl);
 /* Decrypted or buffered bytes that no readiness event will announce. */
