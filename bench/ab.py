@@ -44,6 +44,7 @@ def main(argv):
             lab.pin.on = a.pin
             paths.append(bench.SubwayInsecure(lab) if a.insecure else bench.Subway(lab))
             paths[-1].up()
+            lab.pin.level()
             if a.pin:
                 lab.pin.apply()
         for r in range(a.rounds):

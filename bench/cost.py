@@ -68,6 +68,7 @@ def main(argv):
             lab.up()
             lab.pin.on = a.pin
             path.up()
+            lab.pin.level()
             if a.pin:
                 lab.pin.apply()
             bench.wait_ready(lab, path)
