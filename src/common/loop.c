@@ -36,6 +36,8 @@ struct loop {
 	size_t heap_len, heap_cap;
 	struct loop_kick *kicks;
 	size_t nkicks, kicks_cap;
+	struct loop_defer *dhead, *dtail; /* queued defers, newest first */
+	uint64_t dpass;                   /* the pass new defers belong to */
 };
 
 struct loop *loop_new(void)
@@ -287,9 +289,55 @@ void loop_timer_arm(struct loop *l, struct loop_timer *t, uint64_t delay_ms, loo
 	heap_up(l, l->heap_len - 1);
 }
 
+void loop_defer(struct loop *l, struct loop_defer *d, loop_defer_fn fn, void *arg)
+{
+	d->fn = fn;
+	d->arg = arg;
+	if (d->queued)
+		return;
+	d->queued = true;
+	d->pass = l->dpass;
+	d->prev = NULL;
+	d->next = l->dhead;
+	if (l->dhead)
+		l->dhead->prev = d;
+	else
+		l->dtail = d;
+	l->dhead = d;
+}
+
+void loop_defer_cancel(struct loop *l, struct loop_defer *d)
+{
+	if (!d->queued)
+		return;
+	if (d->prev)
+		d->prev->next = d->next;
+	else
+		l->dhead = d->next;
+	if (d->next)
+		d->next->prev = d->prev;
+	else
+		l->dtail = d->prev;
+	d->next = d->prev = NULL;
+	d->queued = false;
+}
+
+/* Runs the defers queued before this call, oldest first; those their
+ * functions queue belong to the next pass (bounded work). */
+static void loop_run_defers(struct loop *l)
+{
+	uint64_t pass = l->dpass++;
+	struct loop_defer *d;
+
+	while (!l->stop && (d = l->dtail) && d->pass <= pass) {
+		loop_defer_cancel(l, d);
+		d->fn(l, d);
+	}
+}
+
 static int loop_timeout(struct loop *l)
 {
-	if (l->nkicks)
+	if (l->nkicks || l->dhead)
 		return 0;
 	if (!l->heap_len)
 		return -1;
@@ -361,6 +409,7 @@ int loop_run(struct loop *l)
 		for (int i = 0; i < n && !l->stop; i++)
 			loop_dispatch(l, &evs[i]);
 		loop_run_kicks(l);
+		loop_run_defers(l);
 		loop_run_timers(l);
 	}
 	return 0;

@@ -18,6 +18,21 @@ typedef void (*loop_fd_fn)(struct loop *l, int fd, uint32_t events, void *arg);
 struct loop_timer;
 typedef void (*loop_timer_fn)(struct loop *l, struct loop_timer *t);
 
+struct loop_defer;
+typedef void (*loop_defer_fn)(struct loop *l, struct loop_defer *d);
+
+/* Work gathered over one wakeup and done once at its end, after the
+ * handlers of every ready fd and the kicks (a trunk's queued frames: one
+ * send for what several streams queued, and no read of the trunk for it).
+ * Embedded in the owner's struct; zero-initialised means idle. */
+struct loop_defer {
+	loop_defer_fn fn;
+	void *arg;
+	struct loop_defer *next, *prev;
+	uint64_t pass;
+	bool queued;
+};
+
 /* Embedded in the owner's struct; zero-initialised means unarmed. */
 struct loop_timer {
 	uint64_t when_ms;
@@ -40,6 +55,12 @@ uint32_t loop_events(const struct loop *l, int fd); /* current interest */
  * epoll says: for bytes buffered in userspace (decrypted TLS records) that
  * no readiness event will announce.  Dropped if fd is removed meanwhile. */
 void loop_kick(struct loop *l, int fd);
+
+/* Queues d to run fn once at the end of this wakeup (again if it is
+ * already queued: nothing more).  A defer queued by a deferred function
+ * runs at the end of the next wakeup, which then does not sleep. */
+void loop_defer(struct loop *l, struct loop_defer *d, loop_defer_fn fn, void *arg);
+void loop_defer_cancel(struct loop *l, struct loop_defer *d);
 
 /* Blocks the n signals and delivers them through a nonblocking signalfd
  * watched for LOOP_IN with fn(arg); SIGPIPE is ignored (writes in the loop

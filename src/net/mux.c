@@ -87,17 +87,20 @@ static int queue(struct mux *mx, uint8_t type, const struct msg_stream *m)
 	return 0;
 }
 
-/* Writes the queue now when it is large; else once the batch of events is
- * handled (the trunk's handler runs then), so small frames share a record
- * and a send. */
+static void mux_flush_deferred(struct loop *l, struct loop_defer *d);
+
+/* Writes the queue now when it is large; else once at the end of this
+ * wakeup (loop_defer), so that the frames every stream queued meanwhile
+ * share records and a send, and a lone small record still leaves before
+ * the loop sleeps, without a read of the trunk for it. */
 static void want_flush(struct mux *mx)
 {
-	/* Streams wait for room only the trunk's handler gives back (unblock):
-	 * it runs whenever one waits, even if this flush empties the queue. */
+	/* Streams wait for room only a flush gives back (unblock): the
+	 * deferred one runs whenever one waits, even if this one empties the queue. */
 	if (wire_pending(&mx->w) >= MUX_FLUSH_NOW && wire_flush(&mx->w) >= 0 && !wire_pending(&mx->w) &&
 	    !mx->blocked)
 		return;
-	loop_kick(mx->loop, mx->w.fd);
+	loop_defer(mx->loop, &mx->flush, mux_flush_deferred, mx);
 }
 
 static void stream_update(struct mux_stream *st)
@@ -442,10 +445,21 @@ static int trunk_input(struct mux *mx)
 		}
 		if (r < 0)
 			return r;
+		if (mx->w.drained)
+			break; /* the next readiness event brings more */
 	}
 	if (wire_more(&mx->w) && mx->pend_bytes < MUX_PEND_MAX)
 		loop_kick(mx->loop, mx->w.fd);
 	return 0;
+}
+
+/* After a flush: streams waiting for room read again, and the trunk
+ * waits for what it needs. */
+static void trunk_settle(struct mux *mx)
+{
+	unblock(mx);
+	loop_mod(mx->loop, mx->w.fd,
+		 (mx->pend_bytes < MUX_PEND_MAX ? LOOP_IN : 0) | (wire_pending(&mx->w) ? LOOP_OUT : 0));
 }
 
 static void trunk_event(struct loop *l, int fd, uint32_t events, void *arg)
@@ -453,6 +467,8 @@ static void trunk_event(struct loop *l, int fd, uint32_t events, void *arg)
 	struct mux *mx = arg;
 	int r = 0;
 
+	(void)l;
+	(void)fd;
 	(void)events;
 	if (wire_pending(&mx->w))
 		r = wire_flush(&mx->w);
@@ -464,8 +480,21 @@ static void trunk_event(struct loop *l, int fd, uint32_t events, void *arg)
 		mux_down(mx, r);
 		return;
 	}
-	unblock(mx);
-	loop_mod(l, fd, (mx->pend_bytes < MUX_PEND_MAX ? LOOP_IN : 0) | (wire_pending(&mx->w) ? LOOP_OUT : 0));
+	trunk_settle(mx);
+}
+
+/* The end of a wakeup in which frames were queued (want_flush). */
+static void mux_flush_deferred(struct loop *l, struct loop_defer *d)
+{
+	struct mux *mx = d->arg;
+	int r = wire_flush(&mx->w);
+
+	(void)l;
+	if (r < 0) {
+		mux_down(mx, r);
+		return;
+	}
+	trunk_settle(mx);
 }
 
 struct mux *mux_new(struct loop *l, struct wire *w, enum mux_role role, const struct mux_ops *ops, void *arg)
@@ -505,6 +534,7 @@ void mux_free(struct mux *mx)
 		mx->dead = true;
 		mux_end_all(mx);
 	}
+	loop_defer_cancel(mx->loop, &mx->flush);
 	loop_del(mx->loop, mx->w.fd);
 	wire_close_notify(&mx->w);
 	close(mx->w.fd);

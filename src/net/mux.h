@@ -103,6 +103,7 @@ struct mux {
 	size_t pend_bytes; /* sum of the streams' pend_len */
 	struct mux_stream *blocked;
 	struct mux_stats st;
+	struct loop_defer flush; /* queued frames leave at the end of the wakeup */
 	bool dead;
 	struct idtab streams;
 	struct idtab_node *buckets[1u << MUX_BUCKET_BITS];

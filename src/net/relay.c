@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/util.h"
 #include "net/sock.h"
 #include "net/tls.h"
 
@@ -13,6 +14,11 @@
 #define RELAY_PIPE_SIZE (1024 * 1024)
 #define RELAY_ROUNDS 8 /* splices per direction per wakeup: bounded work */
 #define RELAY_SPARES 16
+/* Below this a read is a message, not a stream: recv() and send() move it
+ * for less than two splices (a small segment sits in its skb's head, which
+ * splice copies into a page of its own anyway); a read that fills it
+ * switches the direction to splicing until a short one. */
+#define RELAY_SMALL (16 * 1024)
 
 static void relay_event(struct loop *l, int fd, uint32_t events, void *arg);
 
@@ -153,6 +159,38 @@ int relay_release(struct relay *r, int side)
  * A short splice means the source is empty or the destination full: stop
  * there rather than pay a syscall for the EAGAIN (level-triggered epoll
  * wakes us again if there is more). */
+/* Moves a message with recv() and send(); what dst does not take waits in
+ * the pipe.  1: go on (a full read), 0: done for now, or -errno. */
+static int relay_small(struct relay *r, int d, int src, int dst)
+{
+	struct relay_dir *x = &r->dir[d];
+	uint8_t buf[RELAY_SMALL];
+	ssize_t n = recv(src, buf, sizeof(buf), MSG_DONTWAIT), w;
+	int ret;
+
+	if (n < 0)
+		return errno == EAGAIN ? 0 : -errno;
+	if (n == 0) {
+		x->eof = true;
+		return 0;
+	}
+	w = send(dst, buf, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (w < 0 && errno != EAGAIN)
+		return -errno;
+	w = MAX(w, 0);
+	r->bytes[d] += (uint64_t)w;
+	if (w < n) { /* dst is full: the rest waits in an (empty, so roomy) pipe */
+		if (x->pipe_r < 0 && (ret = relay_pipe_get(x)) < 0)
+			return ret;
+		if (write(x->pipe_w, buf + w, (size_t)(n - w)) != n - w)
+			return -EIO;
+		x->buffered += (uint32_t)(n - w);
+		return 0;
+	}
+	x->bulk = n == RELAY_SMALL;
+	return x->bulk;
+}
+
 static int relay_pump(struct relay *r, int d)
 {
 	struct relay_dir *x = &r->dir[d];
@@ -176,6 +214,13 @@ static int relay_pump(struct relay *r, int d)
 		}
 		if (x->eof)
 			break;
+		if (!x->bulk) {
+			ret = relay_small(r, d, src, dst);
+			if (ret <= 0)
+				break;
+			ret = 0;
+			continue; /* a full read: splice the rest */
+		}
 		if (x->pipe_r < 0 && (ret = relay_pipe_get(x)) < 0)
 			break;
 		n = splice(src, NULL, x->pipe_w, NULL, RELAY_CHUNK, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
@@ -186,6 +231,7 @@ static int relay_pump(struct relay *r, int d)
 		if (n == 0)
 			x->eof = true;
 		drained = n < RELAY_CHUNK;
+		x->bulk = n >= RELAY_SMALL;
 		x->buffered += (uint32_t)n;
 	}
 	/* An EOF read (perhaps in the last round) travels now: nothing else
@@ -233,10 +279,15 @@ static void relay_event(struct loop *l, int fd, uint32_t events, void *arg)
 		err = sock_connect_result(fd);
 	if (!err && (events & EPOLLHUP) && r->dir[side].eof && !relay_dir_done(&r->dir[1 - side]))
 		err = -ECONNRESET; /* peer gone both ways while we still owe it bytes */
-	if (!err)
-		err = pump(r, 0);
-	if (!err)
-		err = pump(r, 1);
+	/* Splicing, only what the event is about: reading fd (its direction),
+	 * or writing to it what waits in the other direction's pipe; the other
+	 * socket has its own events (a request/response exchange: no splice
+	 * only to hear EAGAIN).  The TLS relay pumps both: decrypted bytes
+	 * wait in the SSL, announced by kicks. */
+	if (!err && (r->tls || (events & LOOP_IN)))
+		err = pump(r, r->tls ? 0 : side);
+	if (!err && (r->tls || (events & LOOP_OUT)))
+		err = pump(r, r->tls ? 1 : 1 - side);
 	if (!err && relay_dir_done(&r->dir[0]) && relay_dir_done(&r->dir[1])) {
 		sock_linger_default(r->fd[0]);
 		sock_linger_default(r->fd[1]);

@@ -26,6 +26,7 @@ struct relay_dir {
 	uint32_t off;      /* TLS: bytes of the buffer already written */
 	bool eof;          /* EOF read from the source */
 	bool shut;         /* shutdown(SHUT_WR) done on the destination */
+	bool bulk;         /* splice: the last read filled RELAY_SMALL (else recv/send) */
 };
 
 struct ssl_st;

@@ -27,14 +27,19 @@
 /* A full TLS 1.3 record on the wire: header, 16 KiB, the inner content
  * type and a 16-byte AEAD tag (all three suites offered). */
 #define TLS_REC_WIRE (SSL3_RT_HEADER_LENGTH + SSL3_RT_MAX_PLAIN_LENGTH + 1 + 16)
-/* Records gathered per send(), and taken per recv() (read-ahead): four
- * fill the relay's 64 KiB buffer, a quarter of the syscalls.  A trunk,
- * which carries every flow's bulk, gathers more (tls_set_bulk): one send
- * per 16 records was +10% of 1-stream throughput in the lab. */
+/* Records gathered per send(): four fill the relay's 64 KiB buffer, a
+ * quarter of the syscalls.  A trunk, which carries every flow's bulk,
+ * gathers more (tls_set_bulk): one send per 16 records was +10% of
+ * 1-stream throughput in the lab. */
 #define TLS_BATCH 4
 #define TLS_BATCH_BULK 16
 #define TLS_OUT_CAP (TLS_BATCH * TLS_REC_WIRE)
-#define TLS_RBUF_LEN (TLS_BATCH * SSL3_RT_MAX_PACKET_SIZE)
+/* Read-ahead takes up to 16 records per recv(): a trunk carries every
+ * flow's bulk (a quarter of the reads of 4); OpenSSL sizes the buffer at
+ * the first read, before anyone knows which connection will be a trunk,
+ * so every connection gets it.  Its pages are touched only as far as
+ * bytes arrive (a control connection's few KiB). */
+#define TLS_RBUF_LEN (TLS_BATCH_BULK * SSL3_RT_MAX_PACKET_SIZE)
 
 /* TLS 1.3 tickets are single-use (RFC 8446 C.4; OpenSSL's client marks a
  * used one spent): a client keeps a stack of them, newest on top. */
@@ -45,7 +50,7 @@ struct tls_client {
 	struct tls_client_info info;
 };
 
-/* The write side of one SSL (its wbio; reads go through a socket BIO).
+/* The two sides of one SSL (its wbio, and its rbio: recv() noting a short read).
  * Records are appended to out[] and leave in one send() at the end of
  * tls_write, or when OpenSSL flushes (handshake flights, alerts).  What
  * a short send leaves stays here: tls_write reports the bytes it stands
@@ -54,12 +59,14 @@ struct tls_client {
  *
  * Memory per SSL, allocated once: this ~64 KiB (~256 KiB in bulk mode; malloc'd, not zeroed:
  * pages are touched only as far as a burst reaches, the offsets go back
- * to 0 whenever it drains), OpenSSL's read buffer of ~65 KiB
+ * to 0 whenever it drains), OpenSSL's read buffer of ~261 KiB
  * (TLS_RBUF_LEN, same rule) and its ~17 KiB record write buffer: about
- * 150 KiB of address space for a busy connection, before ~34 KiB. */
+ * 350 KiB of address space for a busy connection, before ~34 KiB. */
 struct tls_io {
 	int fd;
 	bool rdry;         /* the last read wanted more: what is buffered is a partial record */
+	bool rshort;       /* the last recv() got less than asked: the socket was empty after it */
+	bool reof;         /* recv() saw the peer's FIN */
 	bool closed;       /* close_notify handed to out[] */
 	uint32_t off, len; /* unsent ciphertext: out[off, len) */
 	size_t owed;       /* bytes taken by a tls_write that returned -EAGAIN */
@@ -481,18 +488,64 @@ static int tls_bio_destroy(BIO *b)
 	return 1;
 }
 
-static BIO_METHOD *tls_bio_method;
+/* The read side: recv() into OpenSSL's buffer (read-ahead asks for as
+ * much as it has room for), noting whether the socket gave less than
+ * asked: then it was empty, and a reader that has taken every whole
+ * record need not call again only to hear EAGAIN (tls_drained). */
+static int tls_bio_read(BIO *b, char *p, int n)
+{
+	struct tls_io *io = BIO_get_data(b);
+	ssize_t r;
+
+	BIO_clear_retry_flags(b);
+	if (n <= 0)
+		return 0;
+	do
+		r = recv(io->fd, p, (size_t)n, 0);
+	while (r < 0 && errno == EINTR);
+	if (r < 0) {
+		io->rshort = true;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			BIO_set_retry_read(b);
+		return -1;
+	}
+	io->rshort = r < n;
+	io->reof = r == 0;
+	return (int)r;
+}
+
+static long tls_bio_rctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	struct tls_io *io = BIO_get_data(b);
+
+	(void)num;
+	(void)ptr;
+	switch (cmd) {
+	case BIO_CTRL_EOF: /* how OpenSSL tells a TCP FIN without close_notify */
+		return io->reof;
+	case BIO_CTRL_FLUSH:
+		return 1;
+	}
+	return 0;
+}
+
+static BIO_METHOD *tls_bio_method, *tls_bio_rmethod;
 static pthread_once_t tls_bio_once = PTHREAD_ONCE_INIT;
 
 static void tls_bio_method_init(void)
 {
 	BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "subway tls out");
+	BIO_METHOD *r = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "subway tls in");
 
-	if (m && BIO_meth_set_write(m, tls_bio_write) && BIO_meth_set_ctrl(m, tls_bio_ctrl) &&
-	    BIO_meth_set_destroy(m, tls_bio_destroy))
+	if (m && r && BIO_meth_set_write(m, tls_bio_write) && BIO_meth_set_ctrl(m, tls_bio_ctrl) &&
+	    BIO_meth_set_destroy(m, tls_bio_destroy) && BIO_meth_set_read(r, tls_bio_read) &&
+	    BIO_meth_set_ctrl(r, tls_bio_rctrl)) {
 		tls_bio_method = m;
-	else
+		tls_bio_rmethod = r; /* its data is the write BIO's tls_io, which that one frees */
+	} else {
 		BIO_meth_free(m);
+		BIO_meth_free(r);
+	}
 }
 
 /* The write BIO for fd, or NULL. */
@@ -534,6 +587,7 @@ int tls_set_bulk(SSL *ssl)
 	big->off = big->len = 0;
 	big->cap = TLS_BATCH_BULK * TLS_REC_WIRE;
 	BIO_set_data(b, big);
+	BIO_set_data(SSL_get_rbio(ssl), big); /* the read side shares it */
 	return 0;
 }
 
@@ -541,9 +595,13 @@ SSL *tls_new(SSL_CTX *ctx, int fd, bool server)
 {
 	struct tls_client *c = SSL_CTX_get_app_data(ctx);
 	SSL *ssl = SSL_new(ctx);
-	BIO *rb = BIO_new_socket(fd, BIO_NOCLOSE), *wb = tls_bio_new(fd);
+	BIO *wb = tls_bio_new(fd), *rb = wb ? BIO_new(tls_bio_rmethod) : NULL;
 	SSL_SESSION *t;
 
+	if (rb) {
+		BIO_set_data(rb, BIO_get_data(wb));
+		BIO_set_init(rb, 1);
+	}
 	if (!ssl || !rb || !wb) {
 		SSL_free(ssl);
 		BIO_free(rb);
@@ -728,6 +786,11 @@ int tls_shutdown(SSL *ssl)
 bool tls_pending(SSL *ssl)
 {
 	return SSL_pending(ssl) > 0 || (!tls_io(ssl)->rdry && SSL_has_pending(ssl));
+}
+
+bool tls_drained(SSL *ssl)
+{
+	return tls_io(ssl)->rshort && !SSL_pending(ssl) && !SSL_has_pending(ssl);
 }
 
 bool tls_wants_write(SSL *ssl)

@@ -97,6 +97,9 @@ int tls_shutdown(struct ssl_st *ssl);
 int tls_set_bulk(struct ssl_st *ssl);
 /* Decrypted or buffered bytes that no readiness event will announce. */
 bool tls_pending(struct ssl_st *ssl);
+/* The last recv() got less than it asked for, and nothing is buffered:
+ * a reader may stop here, its next readiness event will come. */
+bool tls_drained(struct ssl_st *ssl);
 /* The last -EAGAIN of tls_read/tls_write needs the fd writable (not
  * readable), or ciphertext waits to be sent. */
 bool tls_wants_write(struct ssl_st *ssl);

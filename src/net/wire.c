@@ -98,6 +98,10 @@ static int wire_read_tls(struct wire *w)
 		}
 		w->rlen += (size_t)n;
 		got += (size_t)n;
+		if (tls_drained(w->tls)) { /* no call only to hear EAGAIN */
+			w->drained = true;
+			break;
+		}
 	}
 	return (int)got;
 }
@@ -110,6 +114,7 @@ int wire_read(struct wire *w)
 	 * partial frame moves. */
 	wire_compact(w);
 	w->rframe = 0;
+	w->drained = false;
 	if (w->rlen == w->rcap)
 		return -ENOBUFS;
 	if (w->tls)
@@ -119,6 +124,7 @@ int wire_read(struct wire *w)
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	w->drained = n > 0 && (size_t)n < w->rcap - w->rlen;
 	w->rlen += (size_t)n;
 	return (int)n;
 }

@@ -37,6 +37,7 @@ struct wire {
 	size_t roff, rlen, rcap; /* unconsumed bytes are rbuf[roff..rlen) */
 	size_t rframe;           /* length of the frame wire_next() returned, 0 if none */
 	size_t max_payload;
+	bool drained;            /* the last wire_read() left the socket empty: no need to read again until it is readable */
 	uint8_t *wbuf;
 	size_t woff, wlen, wcap; /* queued bytes are wbuf[woff..wlen) */
 	size_t wmax;             /* cap of queued bytes; may be set after wire_init */

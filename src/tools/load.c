@@ -6,7 +6,9 @@
  * connected) p50/p99 as one JSON object.  --hold keeps each connection
  * open after its exchange, to load a path with idle connections.
  * --serve is a small epoll echo server that holds any number of idle
- * connections cheaply (socat forks per connection).
+ * connections cheaply (socat forks per connection).  --rtt N measures
+ * request/response latency instead: one connection (TCP_NODELAY), N round
+ * trips of SIZE bytes each, one at a time, percentiles in microseconds.
  *
  * Every run is bounded: by --duration, or by --count with --timeout per
  * connection.  Not linked into subway; built as build/subway-load. */
@@ -16,8 +18,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/loop.h"
@@ -49,7 +54,7 @@ struct load {
 	struct loop *loop;
 	uint32_t addr;
 	uint16_t port;
-	uint64_t conc, size, count, timeout_ms, hold;
+	uint64_t conc, size, count, timeout_ms, hold, rtt;
 	double duration_s;
 	uint64_t started, done, held, inflight;
 	int *held_fds;
@@ -409,22 +414,121 @@ static void serve_accept_event(struct loop *l, int lfd, uint32_t events, void *a
 
 static int serve_run(struct loop *l, uint32_t addr, uint16_t port)
 {
+	static struct load quit; /* what the signal handler marks: lives as long as the loop */
 	int lfd = sock_listen_tcp(addr, port, 65535);
 	int ret;
 
 	if (lfd < 0)
 		return lfd;
 	if ((ret = loop_add(l, lfd, LOOP_IN, serve_accept_event, NULL)) < 0 ||
-	    (ret = signals_init(l, &(struct load){ 0 })) < 0)
+	    (ret = signals_init(l, &quit)) < 0)
 		return ret;
 	fprintf(stderr, "subway-load: echo server listening on port %u\n", port);
 	return loop_run(l);
+}
+
+/* ---- --rtt: request/response latency on one connection ---- */
+
+#define RTT_WARMUP 200
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Connected, blocking, with timeouts on every call: fd or -errno. */
+static int rtt_connect(const struct load *ld)
+{
+	struct timeval tv = { .tv_sec = (time_t)(ld->timeout_ms / 1000),
+			      .tv_usec = (suseconds_t)(ld->timeout_ms % 1000) * 1000 };
+	struct pollfd pfd = { .events = POLLOUT };
+	int fd = sock_connect_tcp(ld->addr, ld->port, 0), r;
+
+	if (fd < 0)
+		return fd;
+	pfd.fd = fd;
+	r = poll(&pfd, 1, (int)ld->timeout_ms);
+	r = r == 0 ? -ETIMEDOUT : r < 0 ? -errno : sock_connect_result(fd);
+	if (r == 0 && (fcntl(fd, F_SETFL, 0) < 0 || setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+		       setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0))
+		r = -errno;
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+/* One request out, its echo back: 0 or -errno. */
+static int rtt_once(int fd, const uint8_t *msg, uint8_t *buf, size_t size)
+{
+	size_t off = 0;
+	ssize_t n;
+
+	while (off < size) {
+		if ((n = send(fd, msg + off, size - off, MSG_NOSIGNAL)) < 0)
+			return errno == EAGAIN ? -ETIMEDOUT : -errno;
+		off += (size_t)n;
+	}
+	for (off = 0; off < size; off += (size_t)n)
+		if ((n = recv(fd, buf + off, size - off, 0)) <= 0)
+			return n == 0 ? -EPIPE : errno == EAGAIN ? -ETIMEDOUT : -errno;
+	return memcmp(msg, buf, size) ? -EBADMSG : 0;
+}
+
+/* Percentile of sorted nanoseconds, in microseconds. */
+static double rtt_pct(const uint64_t *v, size_t n, double p)
+{
+	size_t i = (size_t)(p / 100.0 * (double)n);
+
+	return (double)v[MIN(i, n - 1)] / 1000.0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int rtt_run(struct load *ld)
+{
+	uint8_t buf[SIZE_MAX_];
+	uint64_t *v = calloc(ld->rtt, sizeof(*v)), sum = 0, t0 = now_ns();
+	int fd = rtt_connect(ld), r = fd < 0 ? fd : 0;
+	size_t n = 0;
+
+	if (!v)
+		r = -ENOMEM;
+	for (size_t i = 0; i < ld->size; i++)
+		ld->payload[i] = (uint8_t)('a' + i % 26);
+	for (uint64_t i = 0; r == 0 && i < RTT_WARMUP + ld->rtt; i++) {
+		uint64_t t = now_ns();
+		ld->payload[0] = (uint8_t)i; /* each answer is told from the last */
+		r = rtt_once(fd, ld->payload, buf, ld->size);
+		if (r == 0 && i >= RTT_WARMUP)
+			sum += (v[n++] = now_ns() - t);
+	}
+	if (fd >= 0)
+		close(fd);
+	if (n)
+		qsort(v, n, sizeof(*v), cmp_u64);
+	printf("{\"size\": %llu, \"round_trips\": %zu, \"seconds\": %.3f, \"error\": \"%s\", "
+	       "\"rtt_us\": {\"p50\": %.1f, \"p99\": %.1f, \"p999\": %.1f, \"max\": %.1f, \"mean\": %.1f}}\n",
+	       (unsigned long long)ld->size, n, (double)(now_ns() - t0) / 1e9, r < 0 ? strerror(-r) : "",
+	       n ? rtt_pct(v, n, 50) : -1, n ? rtt_pct(v, n, 99) : -1, n ? rtt_pct(v, n, 99.9) : -1,
+	       n ? (double)v[n - 1] / 1000.0 : -1, n ? (double)sum / (double)n / 1000.0 : -1);
+	free(v);
+	return r < 0 && !n ? r : 0;
 }
 
 static void usage(FILE *fp)
 {
 	fprintf(fp,
 		"usage: subway-load [OPTIONS] HOST:PORT\n"
+		"       subway-load --rtt N [-s SIZE] HOST:PORT\n"
 		"       subway-load --serve [ADDR:]PORT\n\n"
 		"Opens TCP connections to an echo server at a fixed concurrency: connect,\n"
 		"send SIZE bytes, read them back, close, again.  Prints one JSON object:\n"
@@ -436,6 +540,8 @@ static void usage(FILE *fp)
 		"  -t, --timeout MS     per-connection timeout (default 5000)\n"
 		"      --hold N         keep N connections open after their exchange, until\n"
 		"                       the duration ends or SIGTERM\n"
+		"      --rtt N          one connection, N round trips of SIZE bytes, one at a\n"
+		"                       time (TCP_NODELAY): latency p50/p99/p99.9 in us\n"
 		"      --serve          run an echo server instead (until SIGTERM)\n",
 		SIZE_MAX_);
 }
@@ -446,7 +552,8 @@ static int parse_opts(struct load *ld, int argc, char **argv, bool *serve)
 		{ "concurrency", required_argument, NULL, 'c' }, { "duration", required_argument, NULL, 'd' },
 		{ "count", required_argument, NULL, 'n' }, { "size", required_argument, NULL, 's' },
 		{ "timeout", required_argument, NULL, 't' }, { "hold", required_argument, NULL, 'H' },
-		{ "serve", no_argument, NULL, 'S' }, { "help", no_argument, NULL, 'h' }, { 0 } };
+		{ "serve", no_argument, NULL, 'S' }, { "rtt", required_argument, NULL, 'R' },
+		{ "help", no_argument, NULL, 'h' }, { 0 } };
 	char *end;
 	int c;
 
@@ -459,6 +566,10 @@ static int parse_opts(struct load *ld, int argc, char **argv, bool *serve)
 		case 't': ret = u64_parse(optarg, 600000, &ld->timeout_ms); break;
 		case 'H': ret = u64_parse(optarg, 1000000, &ld->hold); break;
 		case 'S': *serve = true; break;
+		case 'R':
+			ret = u64_parse(optarg, 10000000, &ld->rtt);
+			ret = ret ? ret : ld->rtt ? 0 : -EINVAL;
+			break;
 		case 'd':
 			ld->duration_s = strtod(optarg, &end);
 			ret = *end || ld->duration_s < 0 || ld->duration_s > 3600 ? -EINVAL : 0;
@@ -467,7 +578,10 @@ static int parse_opts(struct load *ld, int argc, char **argv, bool *serve)
 		default: usage(stderr); return -EINVAL;
 		}
 		if (ret < 0) {
-			fprintf(stderr, "subway-load: bad value for -%c: '%s'\n", c == 'H' ? 'H' : c, optarg);
+			if (c == 'H' || c == 'R')
+				fprintf(stderr, "subway-load: bad value for --%s: '%s'\n", c == 'H' ? "hold" : "rtt", optarg);
+			else
+				fprintf(stderr, "subway-load: bad value for -%c: '%s'\n", c, optarg);
 			return -EINVAL;
 		}
 	}
@@ -505,7 +619,7 @@ int main(int argc, char **argv)
 		ld.conc = ld.hold;
 	if (!(ld.loop = loop_new()))
 		return 1;
-	ret = serve ? serve_run(ld.loop, ld.addr, ld.port) : load_run(&ld);
+	ret = serve ? serve_run(ld.loop, ld.addr, ld.port) : ld.rtt ? rtt_run(&ld) : load_run(&ld);
 	if (ret < 0) {
 		fprintf(stderr, "subway-load: %s\n", strerror(-ret));
 		return 1;
