@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <linux/capability.h>
 #include <netinet/in.h>
 #include <linux/netfilter_ipv4.h>
 #include <signal.h>
@@ -17,6 +18,7 @@
 #include "agent/hproxy.h"
 #include "commands.h"
 #include "common/log.h"
+#include "common/priv.h"
 #include "common/util.h"
 #include "net/relay.h"
 #include "net/sock.h"
@@ -794,7 +796,8 @@ static void agent_usage(FILE *fp)
 		    "laptop intercepts it.  Configured by its environment: SUBWAY_MANAGER (IP:PORT),\n"
 		    "SUBWAY_WORKLOAD, POD_NAME, POD_NAMESPACE, POD_IP, SUBWAY_PORTS (name:port,...),\n"
 		    "SUBWAY_AGENT_DIR (agent-token and cert.pem, default %s); everything else in it\n"
-		    "is the app's environment.  Needs CAP_NET_ADMIN in the pod's network namespace.\n",
+		    "is the app's environment.  Needs CAP_NET_ADMIN in the pod's network namespace\n"
+		    "(its container runs as uid 0 with that capability alone) and keeps only it.\n",
 		AGENT_DIR_DEFAULT);
 }
 
@@ -809,6 +812,9 @@ static int agent_start(struct agent *a)
 	snprintf(a->pcfg.where, sizeof(a->pcfg.where), "%s:%u", ip4_str(a->cfg.mgr_addr, ip), a->cfg.mgr_port);
 	snprintf(a->pcfg.client, sizeof(a->pcfg.client), "subway-agent");
 	if ((r = agent_secrets(a)) < 0)
+		return r;
+	/* NET_ADMIN alone, for the redirect (common/priv.c) */
+	if ((r = priv_drop(PRIV_CAP(CAP_NET_ADMIN))) < 0)
 		return r;
 	if ((r = agent_nft_open(&a->nft)) < 0 || (r = agent_nft_cleanup(&a->nft)) < 0) {
 		log_err("cannot take ports over: %s", agent_nft_error(&a->nft)[0] ? agent_nft_error(&a->nft)

@@ -413,11 +413,12 @@ static struct jval *agent_container(const struct jval *app, const struct inject_
 	if (r == 0)
 		r = jval_set(c, "resources", fixed("{\"requests\":{\"cpu\":\"10m\",\"memory\":\"16Mi\"},"
 						   "\"limits\":{\"cpu\":\"1\",\"memory\":\"64Mi\"}}"));
-	/* runAsGroup too: without it an image with no /etc/passwd (ours)
-	 * runs as gid 0. */
+	/* uid 0 with NET_ADMIN alone: a container gets an added capability
+	 * only as uid 0 (a non-root one loses it at its execve, and
+	 * allowPrivilegeEscalation: false ignores file capabilities). */
 	if (r == 0)
 		r = jval_set(c, "securityContext",
-			     fixed("{\"runAsUser\":65532,\"runAsGroup\":65532,\"runAsNonRoot\":true,"
+			     fixed("{\"runAsUser\":0,\"runAsGroup\":0,\"runAsNonRoot\":false,"
 				   "\"allowPrivilegeEscalation\":false,\"readOnlyRootFilesystem\":true,"
 				   "\"capabilities\":{\"drop\":[\"ALL\"],\"add\":[\"NET_ADMIN\"]},"
 				   "\"seccompProfile\":{\"type\":\"RuntimeDefault\"}}"));

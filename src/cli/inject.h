@@ -10,9 +10,9 @@
  * app container's env and envFrom copied (so the agent can report them;
  * `$(VAR)` references kept as they are), then the agent's own variables
  * (SUBWAY_MANAGER, SUBWAY_WORKLOAD, SUBWAY_PORTS, SUBWAY_AGENT_DIR,
- * POD_NAME, POD_NAMESPACE, POD_IP: later entries win, so they do); uid and
- * gid 65532, non-root, no privilege escalation, read-only root, every
- * capability dropped but NET_ADMIN; the Secret `subway-agent` mounted
+ * POD_NAME, POD_NAMESPACE, POD_IP: later entries win, so they do); uid 0
+ * (how a container gets a capability at all) with every capability
+ * dropped but NET_ADMIN, no privilege escalation, read-only root; the Secret `subway-agent` mounted
  * read-only at INJECT_AGENT_DIR. */
 #pragma once
 #include <stdbool.h>
@@ -22,7 +22,6 @@
 
 #define INJECT_AGENT "subway-agent" /* the container, its volume and the Secret */
 #define INJECT_AGENT_DIR "/var/run/secrets/subway-agent"
-#define INJECT_AGENT_UID 65532
 #define INJECT_PORTS_MAX 16 /* what an agent reports (ICEPT_PORTS_MAX) */
 #define INJECT_NAME_MAX 253 /* a Kubernetes object name */
 

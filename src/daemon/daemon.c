@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <linux/capability.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -20,10 +21,10 @@
 #include "commands.h"
 #include "common/log.h"
 #include "common/paths.h"
+#include "common/priv.h"
 #include "daemon/ctl.h"
 #include "daemon/dnssrv.h"
 #include "daemon/loopguard.h"
-#include "daemon/priv.h"
 #include "daemon/resolved.h"
 #include "dns/resolv.h"
 #include "net/packet.h"
@@ -499,7 +500,7 @@ int daemon_main(int argc, char **argv)
 	}
 	/* From here on, nothing but the network privileges (priv.c). */
 	resolved_prime();
-	if (priv_drop() < 0)
+	if (priv_drop(PRIV_CAP(CAP_NET_ADMIN) | PRIV_CAP(CAP_NET_BIND_SERVICE)) < 0)
 		goto out;
 	log_info("daemon %s started, pid %d, socket %s", SUBWAY_VERSION, (int)getpid(), sock);
 	ret = loop_run(d->loop) < 0 ? 1 : 0;

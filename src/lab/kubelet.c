@@ -928,6 +928,38 @@ static void umount_under(const char *dir)
 			log_warn("cannot unmount %s: %s", found[k], strerror(errno));
 }
 
+/* Signals (0: counts) the processes whose command line holds text: the
+ * conmon of a removed container outlives `podman rm` for a moment. */
+static int signal_mentioning(const char *text, int sig)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	int hits = 0;
+
+	if (!d)
+		return 0;
+	while ((e = readdir(d))) {
+		char path[300], cmd[4096];
+		uint64_t pid;
+		ssize_t n;
+		if (u64_parse(e->d_name, 0x7fffffff, &pid) < 0 || (pid_t)pid == getpid())
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/cmdline", e->d_name);
+		if ((n = file_read_small(path, cmd, sizeof(cmd))) <= 0)
+			continue;
+		for (ssize_t i = 0; i < n - 1; i++)
+			if (!cmd[i])
+				cmd[i] = ' ';
+		if (strstr(cmd, text)) {
+			if (sig)
+				kill((pid_t)pid, sig);
+			hits++;
+		}
+	}
+	closedir(d);
+	return hits;
+}
+
 void kubelet_teardown(const struct lab *lab)
 {
 	struct argvb a = { .n = 0 };
@@ -943,6 +975,13 @@ void kubelet_teardown(const struct lab *lab)
 		argvb_add(&a, "--time=0");
 		if (run_argv(a.v, &o) != 0)
 			log_warn("podman rm: %s", out);
+		/* their conmons, which go by themselves within moments */
+		uint64_t deadline = now_ms() + 2000;
+		strcat(path, "/");
+		while (signal_mentioning(path, 0) > 0 && now_ms() < deadline)
+			nanosleep(&(struct timespec){ .tv_nsec = 20 * 1000000 }, NULL);
+		if (signal_mentioning(path, SIGKILL) > 0)
+			log_warn("killed what podman left running for the lab's containers");
 	}
 	umount_under(lab->dir);
 }

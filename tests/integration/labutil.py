@@ -134,6 +134,14 @@ def processes_mentioning(text):
     return pids
 
 
+def cmdline(pid):
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return "(gone)"
+
+
 def leftovers(name, inodes=()):
     """Everything of lab `name` still on the machine, as readable strings:
     namespaces, /etc/netns dirs, state files, processes (by namespace inode,
@@ -146,7 +154,7 @@ def leftovers(name, inodes=()):
         if os.path.exists(p):
             found.append("file " + p)
     found += ["process %d in a lab namespace" % p for p in processes_in_netns(set(inodes))]
-    found += ["process %d mentions the state dir" % p
+    found += ["process %d mentions the state dir: %s" % (p, cmdline(p)[:300])
               for p in processes_mentioning("%s/%s/" % (STATE_ROOT, name))]
     found += ["process %d is the lab's kubelet" % p
               for p in processes_mentioning("lab kubelet --name %s " % name)]

@@ -59,7 +59,7 @@ def agent_container(env_app, ports, image=IMAGE, env_from=None, workload="shop")
         c["envFrom"] = env_from
     c.update({
         "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"cpu": "1", "memory": "64Mi"}},
-        "securityContext": {"runAsUser": 65532, "runAsGroup": 65532, "runAsNonRoot": True,
+        "securityContext": {"runAsUser": 0, "runAsGroup": 0, "runAsNonRoot": False,
                             "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
                             "capabilities": {"drop": ["ALL"], "add": ["NET_ADMIN"]},
                             "seccompProfile": {"type": "RuntimeDefault"}},
@@ -337,7 +337,7 @@ def test_lab_inject_runs_the_agent_from_the_patched_spec(hostonly, tmp_path):
         assert name in names, names
         c = lab.inspect(name)
         assert c["ImageName"] == m["image"] == IMAGE
-        assert c["Config"]["User"] == "65532:65532"
+        assert c["Config"]["User"] == "0:0"
         assert c["Config"]["Entrypoint"] in ("/subway", ["/subway"]) and c["Config"]["Cmd"] == ["agent"]
         assert c["HostConfig"]["NetworkMode"] == "ns:/run/netns/%s-%s" % (lab.name, pod)
         assert c["HostConfig"]["ReadonlyRootfs"] is True
@@ -353,10 +353,11 @@ def test_lab_inject_runs_the_agent_from_the_patched_spec(hostonly, tmp_path):
         assert "GREETING" in env and "\n" in env["GREETING"] and "$(NOT_SET)" in env["GREETING"]
         assert env["KUBERNETES_SERVICE_HOST"] == "10.43.0.1" and env["HOSTNAME"] == pod
         assert "container" not in env and "TERM" not in env  # podman's, not a kubelet's
-        # the capabilities a kubelet gives a non-root container: NET_ADMIN in
-        # its bounding set; none kept across its execve (no ambient ones)
+        # uid 0 with NET_ADMIN alone, the one way a kubelet's container gets
+        # a capability (a non-root one keeps none across its execve: no
+        # ambient ones, and no_new_privs ignores file capabilities)
         oci = json.load(open(c["OCIConfigPath"]))["process"]
-        assert oci["user"]["uid"] == 65532 and oci["user"]["gid"] == 65532 and oci["noNewPrivileges"]
+        assert oci["user"]["uid"] == 0 and oci["user"]["gid"] == 0 and oci["noNewPrivileges"]
         caps = oci["capabilities"]
         assert caps["bounding"] == ["CAP_NET_ADMIN"] and not caps.get("ambient") and not caps.get("inheritable")
         # the Secret subway-agent, read-only where the spec mounts it: the
@@ -371,23 +372,31 @@ def test_lab_inject_runs_the_agent_from_the_patched_spec(hostonly, tmp_path):
             assert stat.S_IMODE(st.st_mode) == 0o444 and (st.st_uid, st.st_gid) == (0, 0)
         assert mounts["/etc/resolv.conf"]["Source"] == "/etc/netns/%s-%s/resolv.conf" % (lab.name, pod)
 
-    # the lab's kubelet keeps each one: running, or started again after it exits
+    # the lab's kubelet runs each one, and it stays up (it has what it needs)
     def kept():
         pods = {p["name"]: p for p in lab.status(refresh=True)["pods"]}
         agents = [pods[n]["agent"] for n in ("web-0", "web-1")]
-        return all(a and (a["running"] or a["restarts"] >= 1) for a in agents) and agents
-    agents = wait_for(kept, timeout=15, interval=0.2, what="the kubelet to keep the agents")
+        return all(a and a["running"] for a in agents) and agents
+    agents = wait_for(kept, timeout=15, interval=0.2, what="the kubelet to run the agents")
+    time.sleep(1)
+    agents = kept()
+    assert agents and all(a["restarts"] == 0 for a in agents), agents
     for pod, a in zip(("web-0", "web-1"), agents):
         assert a["container_id"] == lab.inspect("%s-%s.subway-agent" % (lab.name, pod))["Id"]
-        assert (a["container"], a["image"], a["user"]) == ("subway-agent", IMAGE, "65532:65532")
+        assert (a["container"], a["image"], a["user"]) == ("subway-agent", IMAGE, "0:0")
     assert lab.status()["workloads"][0]["injected"] is True
     text = labutil.subway("lab", "status", "--name", lab.name).stdout
     assert re.search(r"web-0 .* nginx; agent [0-9a-f]{12} (running|not running)", text)
-    # a running agent's process, as the kubelet started it
+    # each agent's process, as the kubelet started it: NET_ADMIN and nothing else
     for a in agents:
-        if a["running"] and a["pid"] and os.path.exists("/proc/%d" % a["pid"]):
-            st = dict(line.split(":", 1) for line in open("/proc/%d/status" % a["pid"]) if ":" in line)
-            assert st["Uid"].split()[0] == "65532" and int(st["CapBnd"], 16) == 1 << 12 and int(st["CapAmb"], 16) == 0
+        st = dict(line.split(":", 1) for line in open("/proc/%d/status" % a["pid"]) if ":" in line)
+        assert st["Uid"].split()[0] == "0" and int(st["CapAmb"], 16) == 0 and st["NoNewPrivs"].strip() == "1"
+        assert [int(st[k], 16) for k in ("CapBnd", "CapPrm", "CapEff")] == [1 << 12] * 3, st
+    # and each registered with the manager (subway list on a laptop shows them ready)
+    assert labutil.connect(lab).returncode == 0
+    wait_for(lambda: "web-0 (ready), web-1 (ready)" in lab.exec([SUBWAY, "list"], timeout=10).stdout, timeout=10,
+             what="both agents ready in subway list")
+    lab.exec([SUBWAY, "quit"], timeout=20)
     # the app still serves, from another service's pod
     assert {lab.curl("client", "http://web/").strip() for _ in range(16)} == {"web-0", "web-1"}
 
