@@ -122,7 +122,7 @@ static void test_inject_adds_the_agent(void **state)
 	assert_true(jval_equal(jval_get(c, "envFrom"), jval_ptr(w, "/spec/template/spec/containers/0/envFrom")));
 	/* locked down, but NET_ADMIN */
 	assert_true(EQ(jval_get(c, "securityContext"),
-			       ("{\"runAsUser\":65532,\"runAsGroup\":65532,\"runAsNonRoot\":true,"
+			       ("{\"runAsUser\":0,\"runAsGroup\":0,\"runAsNonRoot\":false,"
 				 "\"allowPrivilegeEscalation\":false,\"readOnlyRootFilesystem\":true,"
 				 "\"capabilities\":{\"drop\":[\"ALL\"],\"add\":[\"NET_ADMIN\"]},"
 				 "\"seccompProfile\":{\"type\":\"RuntimeDefault\"}}")));
