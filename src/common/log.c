@@ -46,9 +46,22 @@ void log_msg(enum log_level lvl, const char *func, const char *fmt, ...)
 		snprintf(ts, sizeof(ts), "%02d:%02d:%02d.%03ld ", tm.tm_hour, tm.tm_min, tm.tm_sec,
 			 now.tv_nsec / 1000000);
 	}
-	fprintf(fp, "%s%s[%d] %s: %s: ", ts, log_prog, (int)getpid(), names[lvl], func);
-	va_start(ap, fmt);
-	vfprintf(fp, fmt, ap);
-	va_end(ap);
-	fputc('\n', fp);
+	/* One write per line: stderr is unbuffered, and a container's log
+	 * (or a shared file) would otherwise get the pieces as partial lines,
+	 * perhaps between another writer's. */
+	char line[2048];
+	int n = snprintf(line, sizeof(line), "%s%s[%d] %s: %s: ", ts, log_prog, (int)getpid(), names[lvl], func);
+	if (n < 0)
+		return;
+	if ((size_t)n < sizeof(line) - 1) {
+		va_start(ap, fmt);
+		int m = vsnprintf(line + n, sizeof(line) - 1 - (size_t)n, fmt, ap);
+		va_end(ap);
+		if (m > 0)
+			n += (size_t)m < sizeof(line) - 1 - (size_t)n ? m : (int)(sizeof(line) - 2 - (size_t)n);
+	}
+	if ((size_t)n > sizeof(line) - 2)
+		n = (int)sizeof(line) - 2;
+	line[n++] = '\n';
+	fwrite(line, 1, (size_t)n, fp);
 }

@@ -110,16 +110,27 @@ int loop_add(struct loop *l, int fd, uint32_t events, loop_fd_fn fn, void *arg)
 	return 0;
 }
 
+static void loop_no_handler(int sig)
+{
+	(void)sig;
+}
+
 int loop_signalfd(struct loop *l, const int *signals, int n, loop_fd_fn fn, void *arg)
 {
+	struct sigaction sa = { .sa_handler = loop_no_handler };
 	sigset_t set;
 	int fd, ret;
 
 	/* Every write in the loop handles EPIPE itself. */
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&set);
-	for (int i = 0; i < n; i++)
+	/* A handler (never run: they stay blocked) so that the kernel
+	 * delivers them to a process that is its pid namespace's init, as in
+	 * a container: to such a one it drops those left at SIG_DFL. */
+	for (int i = 0; i < n; i++) {
 		sigaddset(&set, signals[i]);
+		sigaction(signals[i], &sa, NULL);
+	}
 	/* Blocked, so they queue on the fd instead of killing the process. */
 	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
 		return -errno;
