@@ -30,6 +30,7 @@
 #define HP_COPIES_MAX 128           /* ... and whole copies */
 #define HP_LINGER_MS 2000           /* draining a client after our FIN */
 #define HP_LINGER_MAX (1024 * 1024) /* ... and at most this much of it */
+#define HP_SINK_MS 5000             /* copies still going to the laptop after the client's end */
 #define HP_ROUNDS 8                 /* steps of progress per wakeup */
 #define HP_SCRATCH 16384            /* bytes read per wakeup from idle upstreams */
 #define HP_IDLE_MS 75000            /* hproxy_cfg.idle_ms when 0 */
@@ -58,6 +59,7 @@ enum hp_state {
 	HP_RAW,      /* after an upgrade: bytes both ways with p->t */
 	HP_CLOSING,  /* the last bytes (or our own reply) to the client, then a FIN */
 	HP_LINGER,   /* draining the client after the FIN */
+	HP_SINKING,  /* the client is gone; the copies still go to the laptop, then a FIN */
 	HP_DONE,
 };
 
@@ -229,11 +231,51 @@ static void hp_done_timer(struct loop *l, struct loop_timer *t)
 	p->ops->done(p->arg, p, &p->st);
 }
 
+static void hp_sink_timer(struct loop *l, struct loop_timer *t);
+
+/* Copies not yet with the laptop (queued, or waiting for the connection). */
+static bool sink_busy(const struct hproxy *p)
+{
+	return p->up[UP_MIRROR].fd >= 0 && (p->copy_n > 0 || outbuf_pending(&p->copy) > 0);
+}
+
 static void hp_finish(struct hproxy *p, bool rst)
 {
+	if (!rst && p->state != HP_SINKING && sink_busy(p)) {
+		/* a clean end of the client's connection: its copies still go
+		 * (a short one would otherwise lose them all), for a while */
+		up_close(p, UP_APP, false);
+		up_close(p, UP_LAPTOP, false);
+		loop_close(p->loop, &p->cfd);
+		p->state = HP_SINKING;
+		loop_timer_arm(p->loop, &p->timer, HP_SINK_MS, hp_sink_timer, p);
+		return;
+	}
 	close_all(p, rst);
 	p->state = HP_DONE;
 	loop_timer_arm(p->loop, &p->timer, 0, hp_done_timer, p);
+}
+
+/* Copies not sent whole by now are dropped (and counted so). */
+static void hp_sink_timer(struct loop *l, struct loop_timer *t)
+{
+	struct hproxy *p = t->arg;
+
+	(void)l;
+	hp_finish(p, false);
+}
+
+/* Sinking: once every copy is sent, a FIN; the laptop's EOF ends it. */
+static void sink_step(struct hproxy *p)
+{
+	struct hp_up *u = &p->up[UP_MIRROR];
+
+	if (u->fd < 0) {
+		hp_finish(p, false);
+	} else if (!sink_busy(p) && !u->shut && !u->connecting && !u->held) {
+		shutdown(u->fd, SHUT_WR);
+		u->shut = true;
+	}
 }
 
 static void hp_linger_timer(struct loop *l, struct loop_timer *t)
@@ -814,7 +856,8 @@ static void client_event(struct hproxy *p, uint32_t events)
 {
 	if (events & LOOP_IN)
 		client_read(p);
-	if (p->state == HP_DONE || p->state == HP_LINGER || !(events & (EPOLLHUP | EPOLLERR)))
+	if (p->state == HP_DONE || p->state == HP_LINGER || p->state == HP_SINKING ||
+	    !(events & (EPOLLHUP | EPOLLERR)))
 		return;
 	/* a reset, or a local peer that closed: nobody reads the answers.
 	 * (After our FIN in a raw relay, a HUP is its FIN: read above.) */
@@ -829,6 +872,8 @@ static void sink_read(struct hproxy *p)
 
 	if (n > 0)
 		p->st.up_in[HPROXY_LAPTOP] += (uint64_t)n; /* answers to copies: thrown away */
+	else if (n == 0 && p->state == HP_SINKING && p->up[UP_MIRROR].shut)
+		hp_finish(p, false); /* the laptop closed after our FIN: all done */
 	else if (n == 0 || !want_more(errno))
 		up_failed(p, UP_MIRROR, n ? -errno : -EPIPE, "closed the connection for copies");
 }
@@ -884,11 +929,14 @@ static void watch(struct hproxy *p)
 
 	if (p->state == HP_DONE)
 		return;
+	if (p->cfd < 0)
+		goto ups;
 	if (p->state == HP_LINGER || (p->state != HP_CLOSING && !p->cin_eof && buf_has_room(&p->cin)))
 		ce |= LOOP_IN;
 	if (p->uin.off < p->uin.cls || p->reply_off < p->reply_len)
 		ce |= LOOP_OUT;
 	loop_mod(p->loop, p->cfd, ce);
+ups:
 	for (int t = 0; t < UP_N; t++) {
 		struct hp_up *u = &p->up[t];
 		bool active = (p->state == HP_EXCHANGE || p->state == HP_RAW) && t == (int)p->t;
@@ -933,6 +981,8 @@ static void settle(struct hproxy *p)
 	advance(p);
 	if (p->state != HP_DONE)
 		sink_flush(p);
+	if (p->state == HP_SINKING)
+		sink_step(p);
 	watch(p);
 }
 

@@ -46,7 +46,7 @@ struct srv {
 	struct http_body b;
 	size_t seen; /* bytes of the request in progress in s->in */
 	size_t body; /* bytes of its body so far */
-	bool in_body, raw, eof, close_after;
+	bool in_body, raw, eof, reset, close_after;
 	struct outbuf out;
 	char log[LOG_MAX]; /* the paths of the requests it got, each after a space */
 };
@@ -246,6 +246,7 @@ static void srv_event(struct loop *l, int fd, uint32_t events, void *arg)
 		n = recv(s->fd, s->in + s->len, SRV_IN - s->len, 0);
 		if (n <= 0 && !(n < 0 && errno == EAGAIN)) {
 			s->eof = true;
+			s->reset = n < 0;
 			srv_close(s);
 			return;
 		}
@@ -658,6 +659,30 @@ static void test_mirror_copies(void **state)
 	assert_string_equal(H.srv[1].log, " /1 /3");
 	assert_int_equal(H.st.requests[HPROXY_APP], 3);
 	assert_true(H.st.up_in[HPROXY_LAPTOP] > 0);
+}
+
+static bool until_sink_done(struct harness *hn)
+{
+	return hn->done && hn->client_eof && hn->nsrv == 2 && hn->srv[1].eof;
+}
+
+/* A short connection (one request, then the client's end) whose copy
+ * waits for the laptop's answer to the dial: the copy goes all the same,
+ * then a FIN (no reset); done comes after it. */
+static void test_mirror_short_connection(void **state)
+{
+	(void)state;
+	H.cfg.routes[0].mirror = true;
+	H.hold[A] = 1;
+	SEND("POST /1 HTTP/1.1\r\nHost: web\r\nX-Dev: alice\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc");
+	expect(HPROXY_APP, "/1", 3, "fixed", 0, false, false);
+	assert_true(run_until(until_sink_done));
+	assert_got_want();
+	assert_true(H.srv[1].mirror);
+	assert_string_equal(H.srv[1].log, " /1");
+	assert_false(H.srv[1].reset);
+	assert_int_equal(H.counted[A][HPROXY_MIRRORED], 1);
+	assert_int_equal(H.counted[A][HPROXY_DROPPED], 0);
 }
 
 /* Mirror with no laptop at all: every copy dropped, the client served. */
@@ -1273,6 +1298,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_keepalive_drip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_upgrade, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mirror_laptop_never_reads, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mirror_short_connection, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mirror_copies, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mirror_no_laptop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused_502, setup, teardown),
