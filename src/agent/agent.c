@@ -685,7 +685,7 @@ static int agent_ports(const char *s, struct msg_agent_hello *h)
 /* The app's environment: ours but the agent's own settings. */
 static int agent_env(struct agent_cfg *c)
 {
-	static const char *const own[] = { "SUBWAY_", "POD_NAME=", "POD_NAMESPACE=", "POD_IP=" };
+	static const char *const own[] = { "SUBWAY_" }; /* the app's POD_NAME and such are its own */
 	size_t len = 0, cap = ICEPT_ENV_MAX;
 
 	if (!(c->env = malloc(cap)))
@@ -713,7 +713,7 @@ static int agent_cfg_env(struct agent_cfg *c)
 {
 	const char *mgr = getenv("SUBWAY_MANAGER"), *dir = getenv("SUBWAY_AGENT_DIR");
 	struct { const char *var; char *out; } names[] = {
-		{ "POD_NAME", c->hello.pod }, { "POD_NAMESPACE", c->hello.ns }, { "SUBWAY_WORKLOAD", c->hello.workload },
+		{ "SUBWAY_POD_NAME", c->hello.pod }, { "SUBWAY_POD_NAMESPACE", c->hello.ns }, { "SUBWAY_WORKLOAD", c->hello.workload },
 	};
 
 	if (!mgr || endpoint_parse(mgr, &c->mgr_addr, &c->mgr_port) < 0) {
@@ -728,8 +728,8 @@ static int agent_cfg_env(struct agent_cfg *c)
 		}
 		snprintf(names[i].out, ICEPT_NAME_MAX, "%s", v);
 	}
-	if (!getenv("POD_IP") || ip4_parse(getenv("POD_IP"), &c->hello.pod_ip) < 0) {
-		fprintf(stderr, "subway agent: POD_IP must be the pod's IPv4 address\n");
+	if (!getenv("SUBWAY_POD_IP") || ip4_parse(getenv("SUBWAY_POD_IP"), &c->hello.pod_ip) < 0) {
+		fprintf(stderr, "subway agent: SUBWAY_POD_IP must be the pod's IPv4 address\n");
 		return -EINVAL;
 	}
 	if (agent_ports(getenv("SUBWAY_PORTS"), &c->hello) < 0) {
@@ -794,7 +794,7 @@ static void agent_usage(FILE *fp)
 	fprintf(fp, "usage: subway agent [-v] [--log FILE]\n\n"
 		    "The sidecar of an injected workload's pods (subway inject): takes a port while a\n"
 		    "laptop intercepts it.  Configured by its environment: SUBWAY_MANAGER (IP:PORT),\n"
-		    "SUBWAY_WORKLOAD, POD_NAME, POD_NAMESPACE, POD_IP, SUBWAY_PORTS (name:port,...),\n"
+		    "SUBWAY_WORKLOAD, SUBWAY_POD_NAME, SUBWAY_POD_NAMESPACE, SUBWAY_POD_IP, SUBWAY_PORTS (name:port,...),\n"
 		    "SUBWAY_AGENT_DIR (agent-token and cert.pem, default %s); everything else in it\n"
 		    "is the app's environment.  Needs CAP_NET_ADMIN in the pod's network namespace\n"
 		    "(its container runs as uid 0 with that capability alone) and keeps only it.\n",

@@ -374,11 +374,11 @@ static struct jval *agent_env(const struct jval *app, const struct inject_opts *
 	if (r == 0)
 		r = jval_push(env, env_var("SUBWAY_AGENT_DIR", INJECT_AGENT_DIR, NULL));
 	if (r == 0)
-		r = jval_push(env, env_var("POD_NAME", NULL, "metadata.name"));
+		r = jval_push(env, env_var("SUBWAY_POD_NAME", NULL, "metadata.name"));
 	if (r == 0)
-		r = jval_push(env, env_var("POD_NAMESPACE", NULL, "metadata.namespace"));
+		r = jval_push(env, env_var("SUBWAY_POD_NAMESPACE", NULL, "metadata.namespace"));
 	if (r == 0)
-		r = jval_push(env, env_var("POD_IP", NULL, "status.podIP"));
+		r = jval_push(env, env_var("SUBWAY_POD_IP", NULL, "status.podIP"));
 	if (r < 0) {
 		jval_free(env);
 		return NULL;

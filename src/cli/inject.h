@@ -10,7 +10,7 @@
  * app container's env and envFrom copied (so the agent can report them;
  * `$(VAR)` references kept as they are), then the agent's own variables
  * (SUBWAY_MANAGER, SUBWAY_WORKLOAD, SUBWAY_PORTS, SUBWAY_AGENT_DIR,
- * POD_NAME, POD_NAMESPACE, POD_IP: later entries win, so they do); uid 0
+ * SUBWAY_POD_NAME, SUBWAY_POD_NAMESPACE, SUBWAY_POD_IP: later entries win, so they do); uid 0
  * (how a container gets a capability at all) with every capability
  * dropped but NET_ADMIN, no privilege escalation, read-only root; the Secret `subway-agent` mounted
  * read-only at INJECT_AGENT_DIR. */

@@ -52,9 +52,9 @@ def agent_container(env_app, ports, image=IMAGE, env_from=None, workload="shop")
              {"name": "SUBWAY_WORKLOAD", "value": workload},
              {"name": "SUBWAY_PORTS", "value": ports},
              {"name": "SUBWAY_AGENT_DIR", "value": "/var/run/secrets/subway-agent"},
-             {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
-             {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
-             {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}]}
+             {"name": "SUBWAY_POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+             {"name": "SUBWAY_POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+             {"name": "SUBWAY_POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}]}
     if env_from is not None:
         c["envFrom"] = env_from
     c.update({
@@ -344,7 +344,7 @@ def test_lab_inject_runs_the_agent_from_the_patched_spec(hostonly, tmp_path):
         assert "no-new-privileges" in c["HostConfig"]["SecurityOpt"]
         assert c["HostConfig"]["CapAdd"] == ["CAP_NET_ADMIN"]
         env = dict(e.split("=", 1) for e in c["Config"]["Env"])
-        resolved = {"POD_NAME": pod, "POD_NAMESPACE": "default", "POD_IP": ip,
+        resolved = {"POD_NAME": pod, "SUBWAY_POD_NAME": pod, "SUBWAY_POD_NAMESPACE": "default", "SUBWAY_POD_IP": ip,
                     "SELF_URL": "http://%s.web.default:80/" % pod}
         for k, v in want_env.items():
             assert env[k] == resolved.get(k, v), k

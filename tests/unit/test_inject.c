@@ -115,7 +115,7 @@ static void test_inject_adds_the_agent(void **state)
 		assert_string_equal(S(jval_at(env, 4 + i), "/name"), own[i][0]);
 		assert_string_equal(S(jval_at(env, 4 + i), "/value"), own[i][1]);
 	}
-	assert_string_equal(S(env, "/8/name"), "POD_NAME");
+	assert_string_equal(S(env, "/8/name"), "SUBWAY_POD_NAME");
 	assert_string_equal(S(env, "/8/valueFrom/fieldRef/fieldPath"), "metadata.name");
 	assert_string_equal(S(env, "/9/valueFrom/fieldRef/fieldPath"), "metadata.namespace");
 	assert_string_equal(S(env, "/10/valueFrom/fieldRef/fieldPath"), "status.podIP");
