@@ -126,8 +126,9 @@ static void intercept_usage(FILE *fp)
 		"  --env-json F              ... as one JSON object\n"
 		"  --json                    say what was taken as one JSON object (name, namespace,\n"
 		"                            workload, port, local, mode, state, pods)\n"
-		"  -- CMD ARGS...            run CMD with the pod's environment; the intercept ends\n"
-		"                            when CMD does, with its exit code\n\n"
+		"  -- CMD ARGS...            run CMD with the pod's environment (but this machine's\n"
+		"                            PATH and HOME); the intercept ends when CMD does, with\n"
+		"                            its exit code; what this command says goes to stderr\n\n"
 		"The intercept is ACTIVE once every pod's agent took the port; WAITING while no\n"
 		"pod has a ready agent (it starts by itself when one has).  It lasts until\n"
 		"subway leave or subway quit; if this machine goes away, the pods serve again\n"
@@ -334,6 +335,13 @@ static int intercept_leave(const char *name)
 	return r;
 }
 
+/* Not taken from the pod for CMD: they name the pod's file system, not this
+ * machine's (--env-file and --env-json keep them). */
+static bool env_local_only(const char *kv)
+{
+	return !strncmp(kv, "PATH=", 5) || !strncmp(kv, "HOME=", 5);
+}
+
 /* CMD with the pod's environment over this one; the intercept ends with it. */
 static int intercept_run(const struct icept_args *a, char **vars, int n)
 {
@@ -350,12 +358,13 @@ static int intercept_run(const struct icept_args *a, char **vars, int n)
 		size_t klen = strcspn(*e, "=");
 		bool pod = false;
 		for (int i = 0; i < n && !pod; i++)
-			pod = !strncmp(vars[i], *e, klen) && vars[i][klen] == '=';
+			pod = !env_local_only(vars[i]) && !strncmp(vars[i], *e, klen) && vars[i][klen] == '=';
 		if (!pod)
 			envp[count++] = *e;
 	}
 	for (int i = 0; i < n; i++)
-		envp[count++] = vars[i];
+		if (!env_local_only(vars[i]))
+			envp[count++] = vars[i];
 	signal(SIGINT, SIG_IGN); /* the child gets it, and we leave after it */
 	signal(SIGTERM, SIG_IGN);
 	if ((pid = fork()) == 0) {
@@ -375,7 +384,7 @@ static int intercept_run(const struct icept_args *a, char **vars, int n)
 }
 
 /* The daemon's answer (one JSON object), for people. */
-static void intercept_say(const char *doc)
+static void intercept_say(FILE *out, const char *doc)
 {
 	size_t len = strlen(doc);
 	char name[64] = "", ns[64] = "", wl[64] = "", local[32] = "", mode[16] = "", state[16] = "";
@@ -389,12 +398,12 @@ static void intercept_say(const char *doc)
 	jsonget_str(doc, len, "state", state, sizeof(state));
 	jsonget_u64(doc, len, "port", &port);
 	jsonget_u64(doc, len, "pods", &pods);
-	printf("intercept %s: %s/%s port %llu -> %s (%s): %s", name, ns, wl, (unsigned long long)port, local, mode,
-	       state);
+	fprintf(out, "intercept %s: %s/%s port %llu -> %s (%s): %s", name, ns, wl, (unsigned long long)port, local,
+		mode, state);
 	if (!strcmp(state, "ACTIVE"))
-		printf(" on %llu pod(s)\n", (unsigned long long)pods);
+		fprintf(out, " on %llu pod(s)\n", (unsigned long long)pods);
 	else
-		printf("; no pod of %s/%s has taken it yet (subway list shows its agents): it starts by "
+		fprintf(out, "; no pod of %s/%s has taken it yet (subway list shows its agents): it starts by "
 		       "itself when one does\n", ns, wl);
 }
 
@@ -416,10 +425,11 @@ int intercept_main(int argc, char **argv)
 		free(text);
 		return 1;
 	}
+	/* with CMD, stdout is CMD's */
 	if (a.json)
-		printf("%s\n", text);
+		fprintf(a.cmd ? stderr : stdout, "%s\n", text);
 	else
-		intercept_say(text);
+		intercept_say(a.cmd ? stderr : stdout, text);
 	fflush(stdout);
 	free(text);
 	if ((a.env_file || a.env_json || a.cmd) && !(vars = intercept_env(a.req.name, &n)))
