@@ -851,6 +851,129 @@ def case_loop(lab, tries, storm_s):
     return {"guard_on": guard, "no_loop_guard": storm}
 
 
+# ---------------------------------------------------------------- intercepts (issue 13)
+
+ICEPT_PORT = 8080
+ICEPT_VARIANTS = (
+    # name, intercept arguments (None: none), wrk's extra arguments, what it is
+    ("pod", None, (), "no intercept: the web pods' nginx"),
+    ("global", (), (), "global intercept: every request to nginx on the laptop"),
+    ("personal-miss", ("--http-header", "X-Dev=bench"), (),
+     "personal intercept, requests that do not match: through the agent's HTTP engine to the pods"),
+    ("personal-hit", ("--http-header", "X-Dev=bench"), ("-H", "X-Dev: bench"),
+     "personal intercept, requests that match: through the agent to the laptop"),
+)
+
+
+def laptop_nginx(lab):
+    """nginx on the laptop's 127.0.0.1, configured as the pods' is (one
+    process, keep-alive, a fixed answer)."""
+    d = os.path.join(lab.tmp, "laptop-nginx")
+    os.makedirs(os.path.join(d, "tmp"), exist_ok=True)
+    conf = os.path.join(d, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write("master_process off;\nworker_processes 1;\nuser nobody nogroup;\npid %s/nginx.pid;\n"
+                "error_log %s/error.log warn;\nevents { worker_connections 4096; }\nhttp {\n"
+                "\taccess_log off;\n\tkeepalive_requests 100000;\n\tclient_body_temp_path %s/tmp;\n"
+                "\tproxy_temp_path %s/tmp;\n\tfastcgi_temp_path %s/tmp;\n\tuwsgi_temp_path %s/tmp;\n"
+                "\tscgi_temp_path %s/tmp;\n\tserver {\n\t\tlisten 127.0.0.1:%d backlog=4096;\n"
+                "\t\tlocation = / {\n\t\t\tdefault_type text/plain;\n\t\t\treturn 200 \"laptop\\n\";\n"
+                "\t\t}\n\t}\n}\n" % ((d,) * 7 + (ICEPT_PORT,)))
+    return lab.spawn("laptop", ["nginx", "-p", d, "-c", conf, "-e", os.path.join(d, "error.log"),
+                                "-g", "daemon off;"], out=os.path.join(d, "stdout.log"))
+
+
+def wrk_client(lab, url, secs, conns, extra=()):
+    """wrk from the lab's client pod (another service of the cluster)."""
+    p = lab.run("client", ["wrk", "-t", "1", "-c", str(conns), "-d", "%ds" % secs, "--latency", *extra, url],
+                timeout=secs + 30)
+    out = p.stdout
+    pct = dict(re.findall(r"^\s+(50|99)%\s+(\S+)", out, re.M))
+    errs = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)", out)
+    if errs:
+        raise RuntimeError("wrk: %s" % errs.group(0))
+    return {"req_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+            "p50_ms": wrk_ms(pct["50"]), "p99_ms": wrk_ms(pct["99"])}
+
+
+def case_intercept(lab, rounds, secs):
+    """HTTP from the client pod to web (ClusterIP): the pods themselves,
+    a global intercept to the same kind of server on the laptop, and a
+    personal intercept's requests that miss (the agent in the path) and
+    hit.  32 connections for throughput, 1 for latency."""
+    run([lab.subway, "lab", "inject", "--name", lab.name, "web"], timeout=60)
+    s = Subway(lab)
+    s.up()
+    nginx = laptop_nginx(lab)
+    url = "http://%s/" % lab.svc["web"]
+    res = {v[0]: {"c32": [], "c1": []} for v in ICEPT_VARIANTS}
+    try:
+        deadline = time.monotonic() + 20
+        while True:  # both agents registered
+            p = run(lab.argv("laptop", [lab.subway, "list", "--json"]), check=False)
+            ready = [a for w in (json.loads(p.stdout)["workloads"] if p.returncode == 0 else [])
+                     for a in w["agents"] if a["ready"]]
+            if len(ready) == 2:
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError("the web pods' agents are not ready: %s" % p.stdout.strip())
+            time.sleep(0.2)
+        lab.pin.level()  # the agents' containers, as the manager's: the bench's niceness and cgroup
+        for r in range(rounds):
+            for name, args, extra, _ in ICEPT_VARIANTS:
+                log("intercept round %d/%d: %s" % (r + 1, rounds, name))
+                if args is not None:
+                    p = run(lab.argv("laptop", [lab.subway, "intercept", "web", "--port", str(ICEPT_PORT),
+                                                "--name", "bench", *args]), check=False)
+                    if p.returncode != 0 or "ACTIVE" not in p.stdout:
+                        raise RuntimeError("intercept %s: %s%s" % (name, p.stdout, p.stderr))
+                try:
+                    body = run(lab.argv("client", ["curl", "-sS", "--max-time", "5", *[
+                        x for h in extra[1::2] for x in ("-H", h)], url]), check=False).stdout.strip()
+                    want = "laptop" if name in ("global", "personal-hit") else None
+                    if (want and body != want) or (not want and body not in ("web-0", "web-1")):
+                        raise RuntimeError("%s: answered by %r" % (name, body))
+                    res[name]["c32"].append(wrk_client(lab, url, secs, 32, extra))
+                    res[name]["c1"].append(wrk_client(lab, url, secs, 1, extra))
+                finally:
+                    if args is not None:
+                        run(lab.argv("laptop", [lab.subway, "leave", "bench"]), check=False)
+    finally:
+        nginx.terminate()
+        nginx.wait(timeout=10)
+        s.down()
+        run([lab.subway, "lab", "uninject", "--name", lab.name, "web"], timeout=60, check=False)
+    out = {}
+    for name, _, _, what in ICEPT_VARIANTS:
+        d = {"what": what}
+        for load_, key in (("c32", "req_per_s"), ("c32", "p50_ms"), ("c32", "p99_ms"), ("c1", "req_per_s"),
+                           ("c1", "p50_ms"), ("c1", "p99_ms")):
+            d["%s_%s" % (load_, key)] = statistics.median(x[key] for x in res[name][load_])
+        out[name] = d
+    pod = out["pod"]
+    for name, d in out.items():
+        d["c32_req_per_s_ratio"] = d["c32_req_per_s"] / pod["c32_req_per_s"]
+        d["c1_added_p50_ms"] = d["c1_p50_ms"] - pod["c1_p50_ms"]
+        d["c1_added_p99_ms"] = d["c1_p99_ms"] - pod["c1_p99_ms"]
+    return out
+
+
+def intercept_lines(ic):
+    if "pod" not in ic:
+        return ["- %s" % (ic.get("unavailable") or ic.get("error") or ic)]
+    L = ["From the lab's client pod to `web`'s ClusterIP (wrk, keep-alive; medians of the rounds). "
+         "32 connections for req/s, one for the latency a request sees.", "",
+         "| | req/s (32 conns) | vs pods | p50 / p99 ms (32) | p50 / p99 ms (1 conn) | added p50 / p99 ms (1 conn) |",
+         "| --- | --- | --- | --- | --- | --- |"]
+    for name, _, _, what in ICEPT_VARIANTS:
+        d = ic[name]
+        L.append("| %s | %s | %.2f | %s / %s | %s / %s | %s / %s |" % (
+            what, fmt(d["c32_req_per_s"]), d["c32_req_per_s_ratio"], fmt(d["c32_p50_ms"]), fmt(d["c32_p99_ms"]),
+            fmt(d["c1_p50_ms"]), fmt(d["c1_p99_ms"]),
+            "–" if name == "pod" else fmt(d["c1_added_p50_ms"]), "–" if name == "pod" else fmt(d["c1_added_p99_ms"])))
+    return L
+
+
 # ---------------------------------------------------------------- the run
 
 
@@ -1132,6 +1255,7 @@ def write_md(path, doc):
     else:
         L.append("- %s" % doc.get("memory"))
     L += ["", "## The loop (host-only, a ClusterIP nobody owns)", ""] + loop_lines(doc.get("loop") or {})
+    L += ["", "## Intercepts (issue 13)", ""] + intercept_lines(doc.get("intercept") or {})
     L += ["", "## Floors (issues 6 and 14)", "",
           "Judged on the shared mode (median of the rounds); the pinned column is for comparison.", "",
           "| what | shared | pinned | floor | goal | |", "| --- | --- | --- | --- | --- | --- |"]
@@ -1240,7 +1364,7 @@ def parse_args(argv):
     ap.add_argument("--rounds", type=int, help="rounds of every path (default 3; smoke 1)")
     ap.add_argument("--seconds", type=int, help="seconds per measurement (default 3, the pinned rounds of a full "
                     "run 2; smoke 1)")
-    ap.add_argument("--case", action="append", choices=list(CASES) + ["memory", "loop"],
+    ap.add_argument("--case", action="append", choices=list(CASES) + ["memory", "loop", "intercept"],
                     help="only this case (repeatable)")
     ap.add_argument("--path", action="append", choices=PATHS, help="only this path (repeatable)")
     ap.add_argument("--hold", type=int, help="connections held for the memory case (default 10000; smoke 200)")
@@ -1304,6 +1428,8 @@ def main(argv):
                                    skip=a.pin)
         doc["loop"] = extra_case(a, "loop", lambda: case_loop(lab, 10 if a.smoke else 100, 1 if a.smoke else 2),
                                  skip=a.pin)
+        doc["intercept"] = extra_case(a, "intercept", lambda: case_intercept(lab, a.rounds, 1 if a.smoke else 2),
+                                      skip=a.pin)
         doc["pinned"] = {"unavailable": "not selected"}
         if pin_cases:  # shorter: the full run stays under 10 minutes
             psecs = min(a.seconds, 2) if not a.pin else a.seconds
@@ -1350,7 +1476,7 @@ def report(a, doc):
     print("bench: wrote %s/latest.json, latest.md%s" % (a.out, ", latest.png" if png else ""))
     errors = [c for cs in (doc["cases"], doc.get("pinned", {}).get("cases", {})) for c, e in cs.items()
               for x in e["metrics"].values() for d in x["paths"].values() if "error" in d]
-    errors += [k for k in ("memory", "loop") if isinstance(doc[k], dict) and "error" in doc[k]]
+    errors += [k for k in ("memory", "loop", "intercept") if isinstance(doc.get(k), dict) and "error" in doc[k]]
     if errors:
         print("bench: the harness failed on: %s" % ", ".join(sorted(set(errors))), file=sys.stderr)
         return 1
