@@ -111,6 +111,33 @@ show - "$sw" lab exec$name_opt -- "$sw" status
 say "   The refused loops are counted under 'loop guard' (status --json: loops_blocked), and the
    daemon logged one line about the source.  subway doctor names the setup and the fix:"
 show - "$sw" lab exec$name_opt -- "$sw" doctor
+# ---- intercepts (docs/intercepts.md) ----
+say "9. Intercepts: the cluster's traffic to the laptop.  'lab inject' applies the patch
+   'subway inject web' prints (the agent's sidecar) to the Deployment the lab holds and
+   restarts its pods; a small HTTP server runs on the laptop's 127.0.0.1:8080:"
+show - "$sw" lab inject$name_opt web
+srvlog=$(mktemp)
+ip netns exec "$LAB-laptop" /usr/bin/python3 "$root/tests/integration/icept_http.py" serve 8080 laptop "$srvlog" \
+	</dev/null >/dev/null 2>&1 &
+srv=$!
+i=0
+while [ $i -lt 50 ] && ! ip netns exec "$LAB-laptop" ss -Htln 'sport = :8080' | grep -q .; do sleep 0.1; i=$((i + 1)); done
+i=0
+while [ $i -lt 100 ] && ! "$SUBWAY" lab exec --name "$LAB" -- "$SUBWAY" list 2>/dev/null | grep -q 'web-1 (ready)'; do
+	sleep 0.1; i=$((i + 1))
+done
+show - "$sw" lab exec$name_opt -- "$sw" intercept web --port 8080 --http-header x-dev=me
+say "   Requests from pod 'client' with that header reach the laptop; the others, the pods:"
+printf '  with x-dev: me:  '
+for i in 1 2 3; do ip netns exec "$LAB-client" curl -s --max-time 3 -H 'x-dev: me' http://web/ | tr -d '\n'; printf '; '; done
+printf '\n  without:         '
+for i in 1 2 3; do ip netns exec "$LAB-client" curl -s --max-time 3 http://web/ | tr -d '\n'; printf '; '; done
+echo
+show - "$sw" lab exec$name_opt -- "$sw" list
+show - "$sw" lab exec$name_opt -- "$sw" leave web
+kill $srv 2>/dev/null || true
+rm -f "$srvlog"
+
 echo "  Disconnect with: $sw lab exec$name_opt -- $sw quit   (resolv.conf comes back byte for byte)"
 
 say "The lab stays up. Look around (docs/lab.md draws it):
