@@ -928,36 +928,20 @@ static void umount_under(const char *dir)
 			log_warn("cannot unmount %s: %s", found[k], strerror(errno));
 }
 
-/* Signals (0: counts) the processes whose command line holds text: the
- * conmon of a removed container outlives `podman rm` for a moment. */
-static int signal_mentioning(const char *text, int sig)
+/* A process whose command line holds text: the conmon of a removed
+ * container outlives `podman rm` for a moment. */
+static bool mentions(pid_t pid, void *text)
 {
-	DIR *d = opendir("/proc");
-	struct dirent *e;
-	int hits = 0;
+	char path[64], cmd[4096];
+	ssize_t n;
 
-	if (!d)
-		return 0;
-	while ((e = readdir(d))) {
-		char path[300], cmd[4096];
-		uint64_t pid;
-		ssize_t n;
-		if (u64_parse(e->d_name, 0x7fffffff, &pid) < 0 || (pid_t)pid == getpid())
-			continue;
-		snprintf(path, sizeof(path), "/proc/%s/cmdline", e->d_name);
-		if ((n = file_read_small(path, cmd, sizeof(cmd))) <= 0)
-			continue;
-		for (ssize_t i = 0; i < n - 1; i++)
-			if (!cmd[i])
-				cmd[i] = ' ';
-		if (strstr(cmd, text)) {
-			if (sig)
-				kill((pid_t)pid, sig);
-			hits++;
-		}
-	}
-	closedir(d);
-	return hits;
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	if ((n = file_read_small(path, cmd, sizeof(cmd))) <= 0)
+		return false;
+	for (ssize_t i = 0; i < n - 1; i++)
+		if (!cmd[i])
+			cmd[i] = ' ';
+	return strstr(cmd, text) != NULL;
 }
 
 void kubelet_teardown(const struct lab *lab)
@@ -978,9 +962,9 @@ void kubelet_teardown(const struct lab *lab)
 		/* their conmons, which go by themselves within moments */
 		uint64_t deadline = now_ms() + 2000;
 		strcat(path, "/");
-		while (signal_mentioning(path, 0) > 0 && now_ms() < deadline)
+		while (proc_each(mentions, path, 0) > 0 && now_ms() < deadline)
 			nanosleep(&(struct timespec){ .tv_nsec = 20 * 1000000 }, NULL);
-		if (signal_mentioning(path, SIGKILL) > 0)
+		if (proc_each(mentions, path, SIGKILL) > 0)
 			log_warn("killed what podman left running for the lab's containers");
 	}
 	umount_under(lab->dir);

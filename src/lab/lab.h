@@ -70,6 +70,9 @@ int netns_sysctl(const char *name, const char *key, char *out, size_t size);
 /* SIGTERM, then SIGKILL, every process in these namespaces; waits until
  * they are gone (bounded).  Returns how many were signalled. */
 int netns_kill_all(char names[][LAB_NS_MAX], int n);
+/* Signals (sig 0: only counts) every process but this one that match(pid,
+ * arg) picks; returns how many it picked. */
+int proc_each(bool (*match)(pid_t pid, void *arg), void *arg, int sig);
 
 /* build.c */
 int build_namespaces(struct lab *lab);

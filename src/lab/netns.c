@@ -154,9 +154,7 @@ struct ns_id {
 	ino_t ino;
 };
 
-/* Signals every process whose network namespace is one of ids; returns
- * how many matched. */
-static int netns_signal(const struct ns_id *ids, int n, int sig)
+int proc_each(bool (*match)(pid_t pid, void *arg), void *arg, int sig)
 {
 	DIR *d = opendir("/proc");
 	struct dirent *e;
@@ -165,24 +163,44 @@ static int netns_signal(const struct ns_id *ids, int n, int sig)
 	if (!d)
 		return 0;
 	while ((e = readdir(d))) {
-		char path[300];
-		struct stat st;
 		uint64_t pid;
-		if (u64_parse(e->d_name, 0x7fffffff, &pid) < 0 || (pid_t)pid == getpid())
+		if (u64_parse(e->d_name, 0x7fffffff, &pid) < 0 || (pid_t)pid == getpid() || !match((pid_t)pid, arg))
 			continue;
-		snprintf(path, sizeof(path), "/proc/%s/ns/net", e->d_name);
-		if (stat(path, &st) < 0)
-			continue;
-		for (int i = 0; i < n; i++) {
-			if (st.st_ino == ids[i].ino && st.st_dev == ids[i].dev) {
-				kill((pid_t)pid, sig);
-				hits++;
-				break;
-			}
-		}
+		if (sig)
+			kill((pid_t)pid, sig);
+		hits++;
 	}
 	closedir(d);
 	return hits;
+}
+
+struct ns_set {
+	const struct ns_id *ids;
+	int n;
+};
+
+static bool in_netns(pid_t pid, void *arg)
+{
+	const struct ns_set *set = arg;
+	char path[64];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)pid);
+	if (stat(path, &st) < 0)
+		return false;
+	for (int i = 0; i < set->n; i++)
+		if (st.st_ino == set->ids[i].ino && st.st_dev == set->ids[i].dev)
+			return true;
+	return false;
+}
+
+/* Signals every process whose network namespace is one of ids; returns
+ * how many matched. */
+static int netns_signal(const struct ns_id *ids, int n, int sig)
+{
+	struct ns_set set = { ids, n };
+
+	return proc_each(in_netns, &set, sig);
 }
 
 /* Waits until no process is left in ids or ms pass; returns how many are left. */
