@@ -303,13 +303,39 @@ def test_env_exact_and_env_file_roundtrip(ilab, tmp_path):
         assert js[k.decode()].encode() == v, k
 
 
+# Connects to port 80 of argv[1], sends half a request, says "sent", then
+# waits (at most 10 s) for how the connection ends: "eof S" or "reset S".
+INFLIGHT = """
+import socket, sys, time
+s = socket.create_connection((sys.argv[1], 80), timeout=5)
+s.sendall(b"GET / HTTP/1.1\\r\\nHost: web\\r\\n")
+print("sent", flush=True)
+t0 = time.monotonic()
+s.settimeout(10)
+try:
+    d = s.recv(100)
+    print("eof %.3f %r" % (time.monotonic() - t0, d))
+except ConnectionResetError:
+    print("reset %.3f" % (time.monotonic() - t0))
+except socket.timeout:
+    print("hung %.3f" % (time.monotonic() - t0))
+"""
+
+
 def test_laptop_dies_then_comes_back(ilab):
     lab = ilab
     clear_log(lab, "lap1")
     assert sw(lab, "intercept", "web", "--port", str(PORT)).returncode == 0
     assert set(gets(lab, 10)) == {"lap1 GET / 0"}
+    # a connection in flight to the laptop (half a request sent): told, not left hanging
+    inflight = lab.popen("client", [PY, "-c", INFLIGHT, lab.cluster_ip("web")])
+    assert inflight.stdout.readline().strip() == "sent"
     os.kill(labutil.status(lab)["daemon_pid"], signal.SIGKILL)
     t0 = time.monotonic()
+    out, _ = inflight.communicate(timeout=15)
+    print("\nin flight at kill -9: %s" % out.strip())
+    assert out.strip().startswith(("eof", "reset")), out
+    assert float(out.split()[1]) < 5
 
     def app_serves():
         return set(gets(lab, 4)) <= PODS
