@@ -78,6 +78,8 @@ static void tflow_free(struct tflow *f)
 	}
 	if (f->state == TF_RELAY || f->state == TF_ACCEPTING)
 		h->n_tcp--;
+	if (f->drain_fd >= 0)
+		h->n_draining--;
 	h->n_flows--;
 	loop_timer_cancel(h->d->loop, &f->timer);
 	nat_remove(h->nat, &f->key);
@@ -141,7 +143,8 @@ static bool hairpin_admit(struct hairpin *h, const struct nat_key *k, uint64_t n
 
 	h->dial_tokens = MIN(h->dial_tokens + (now - h->dial_tokens_us) * DIAL_RATE_PER_S, full);
 	h->dial_tokens_us = now;
-	if (h->n_dialing >= DIALS_MAX || h->n_flows >= h->flows_max)
+	if (h->n_dialing >= DIALS_MAX || h->n_dialing + h->n_tcp + h->n_draining >= h->flows_max ||
+	    h->n_flows >= HAIRPIN_FLOWS_MAX)
 		return false;
 	if (h->dial_tokens >= one)
 		h->dial_tokens -= one;
@@ -359,6 +362,7 @@ static void tflow_drain_check(struct loop *l, struct loop_timer *t)
 	}
 	close(f->drain_fd);
 	f->drain_fd = -1;
+	f->h->n_draining--;
 	tflow_linger(f);
 }
 
@@ -382,6 +386,7 @@ static void tflow_done(struct carrier *c, int err)
 	f->h->n_tcp--;
 	if (!err && ioctl(c->fd, SIOCOUTQ, &outq) == 0 && outq > 0) {
 		f->drain_fd = c->fd;
+		f->h->n_draining++;
 		f->drain_until = loop_now_ms(d->loop) + DRAIN_MAX_MS;
 		loop_timer_arm(d->loop, &f->timer, DRAIN_CHECK_MS, tflow_drain_check, f);
 		return;
@@ -514,6 +519,7 @@ static void tflow_abort(struct tflow *f, bool final)
 		if (f->drain_fd >= 0) {
 			tflow_close_fd(f->drain_fd, true);
 			f->drain_fd = -1;
+			h->n_draining--;
 			f->rst = true;
 			tflow_linger(f);
 		}

@@ -72,7 +72,12 @@ struct hairpin {
 	struct list dialing; /* the flows in TF_DIALING (at most DIALS_MAX) */
 	uint32_t grace_ms;  /* a connect waits this long for the tunnel (HAIRPIN_GRACE_MS) */
 	uint32_t n_tcp;     /* flows connected (accepting or relaying) */
-	uint32_t n_flows, flows_max; /* every TCP flow, whatever its state; its cap */
+	uint32_t n_draining;         /* ended, the accepted socket kept until its queue drains */
+	/* Every TCP flow, whatever its state (HAIRPIN_FLOWS_MAX bounds it: the
+	 * NAT table); flows_max caps those holding fds (dialing, connected,
+	 * draining), fitted to RLIMIT_NOFILE: a flow that only lingers (its
+	 * mapping kept for the last FIN/ACKs) holds none. */
+	uint32_t n_flows, flows_max;
 	uint32_t n_dialing, dialing_peak;
 	uint64_t dial_tokens; /* token bucket of DIAL_RATE_PER_S, in millionths of a dial */
 	uint64_t dial_tokens_us;
