@@ -223,8 +223,9 @@ size_t nft_batch_size(size_t n)
 }
 
 ssize_t nft_batch_encode(uint8_t *buf, size_t cap, uint32_t seq, const struct agent_nft_rdr *r,
-			 size_t n, bool owner, struct nft_batch *b)
+			 size_t n, unsigned flags, struct nft_batch *b)
 {
+	bool owner = flags & NFT_BATCH_OWNER;
 	struct wcursor w;
 	size_t m;
 
@@ -238,7 +239,7 @@ ssize_t nft_batch_encode(uint8_t *buf, size_t cap, uint32_t seq, const struct ag
 	/* Creating it first makes the delete succeed whether it was there or not. */
 	table_encode(&w, batch_note(b, NFT_MSG_NEWTABLE, 0, false, NULL), NFT_MSG_NEWTABLE, false);
 	table_encode(&w, batch_note(b, NFT_MSG_DELTABLE, 0, false, NULL), NFT_MSG_DELTABLE, false);
-	if (n > 0) {
+	if (n > 0 || (flags & NFT_BATCH_CHAINS)) {
 		table_encode(&w, batch_note(b, NFT_MSG_NEWTABLE, 0, owner, NULL), NFT_MSG_NEWTABLE, owner);
 		chain_encode(&w, batch_note(b, NFT_MSG_NEWCHAIN, NFT_CHAIN_PRE, false, NULL), NFT_CHAIN_PRE);
 		chain_encode(&w, batch_note(b, NFT_MSG_NEWCHAIN, NFT_CHAIN_OUT, false, NULL), NFT_CHAIN_OUT);
@@ -424,7 +425,8 @@ static int nft_apply_once(struct agent_nft *n, uint8_t *buf, size_t cap, struct 
 	int ret;
 
 	nft_acks_init(a, b);
-	len = nft_batch_encode(buf, cap, n->seq, n->r, n->n, !n->no_owner, b);
+	len = nft_batch_encode(buf, cap, n->seq, n->r, n->n,
+			       (n->no_owner ? 0 : NFT_BATCH_OWNER) | (n->made ? NFT_BATCH_CHAINS : 0), b);
 	if (len < 0)
 		return (int)len;
 	n->seq += (uint32_t)b->n;
@@ -432,8 +434,9 @@ static int nft_apply_once(struct agent_nft *n, uint8_t *buf, size_t cap, struct 
 	return ret < 0 ? ret : a->error;
 }
 
-/* Makes the table hold exactly n->r (no table when n->n is 0); op names
- * the change in a failure's words.  0 or -errno. */
+/* Makes the table hold exactly n->r (when n->n is 0: the empty chains
+ * once made, else no table); op names the change in a failure's words.
+ * 0 or -errno. */
 static int nft_apply(struct agent_nft *n, const char *op)
 {
 	size_t cap = nft_batch_size(n->n);
@@ -457,6 +460,8 @@ static int nft_apply(struct agent_nft *n, const char *op)
 	}
 	if (ret < 0)
 		nft_fail(n, op, &b, &a, ret);
+	else if (n->n > 0)
+		n->made = true;
 out:
 	free(buf);
 	return ret;
@@ -500,12 +505,16 @@ static struct agent_nft_rdr *nft_find(struct agent_nft *n, uint8_t proto, uint16
 int agent_nft_cleanup(struct agent_nft *n)
 {
 	size_t was = n->n;
+	bool made = n->made;
 	int ret;
 
 	n->n = 0;
+	n->made = false;
 	ret = nft_apply(n, "cleanup");
-	if (ret < 0)
+	if (ret < 0) {
 		n->n = was;
+		n->made = made;
+	}
 	return ret;
 }
 
@@ -577,7 +586,7 @@ void agent_nft_close(struct agent_nft *n)
 {
 	if (n->fd < 0)
 		return;
-	if (n->n > 0)
+	if (n->n > 0 || n->made)
 		agent_nft_cleanup(n); /* logged if it fails */
 	close(n->fd);
 	n->fd = -1;

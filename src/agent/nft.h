@@ -23,8 +23,13 @@
  * to itself (the app calling its own port), except from the agent's uid,
  * which still reaches the app on the real port.  `fib daddr type local`
  * keeps the app's calls to port 80 of *other* hosts out of it.  inet:
- * IPv4 and IPv6 alike (inet nat needs Linux >= 5.2).  While nothing is
- * redirected there is no table at all.
+ * IPv4 and IPv6 alike (inet nat needs Linux >= 5.2).  Before the first
+ * redirect there is no table; after the last one ends, the table and its
+ * two chains stay, empty, for the agent's life: with the namespace's last
+ * nat chain the kernel unregisters its NAT hooks, and the connections
+ * redirected before would lose their reverse translation (their replies,
+ * a RST included, would leave from the agent's port, which the client
+ * does not know: it would hang).
  *
  * Every change rebuilds the whole table in one batch, which the kernel
  * applies atomically or not at all: NEWTABLE then DELTABLE (which deletes
@@ -79,6 +84,7 @@ struct agent_nft {
 	int fd;        /* NETLINK_NETFILTER, or -1 */
 	uint32_t seq;  /* the next batch's first sequence number */
 	bool no_owner; /* the kernel refused NFT_TABLE_F_OWNER (< 5.12); tests set it */
+	bool made;     /* the chains exist: they stay when the last redirect goes */
 	size_t n;
 	struct agent_nft_rdr r[AGENT_NFT_MAX];
 	char err[AGENT_NFT_ERR_SIZE]; /* the last failure, "" after a success */
@@ -104,14 +110,14 @@ int agent_nft_cleanup(struct agent_nft *n);
 int agent_nft_redirect(struct agent_nft *n, uint8_t proto, uint16_t port, uint16_t to_port,
 		       uint32_t exempt_uid);
 
-/* Ends proto's port's redirect; the table goes with the last one.  0 or
+/* Ends proto's port's redirect; the table and its chains stay.  0 or
  * -errno as above; -ENOENT (nothing sent) when it was not redirected. */
 int agent_nft_unredirect(struct agent_nft *n, uint8_t proto, uint16_t port);
 
 /* The last call's failure in words ("" after a success); owned by n. */
 const char *agent_nft_error(const struct agent_nft *n);
 
-/* Deletes the table when n has redirects (the kernel would, with the
+/* Deletes the table when n made it (the kernel would, with the
  * owner flag; without it nobody else would), then closes the socket.
  * For an n that was opened, even if that failed. */
 void agent_nft_close(struct agent_nft *n);
@@ -150,11 +156,15 @@ void nft_rule_encode(struct wcursor *w, uint32_t seq, enum nft_chain_id chain,
 
 /* Bytes enough for the batch of n redirects. */
 size_t nft_batch_size(size_t n);
-/* The batch that makes the table hold exactly r[0..n) (n == 0: no table;
- * n <= AGENT_NFT_MAX), into buf; b says what each message is.  Its length,
- * or -ENOSPC, -EINVAL. */
+/* The batch that makes the table hold exactly r[0..n) (n == 0: no table,
+ * or with NFT_BATCH_CHAINS the table and its chains, empty; n <=
+ * AGENT_NFT_MAX), into buf; b says what each message is.  flags:
+ * NFT_BATCH_OWNER (the table made with NFT_TABLE_F_OWNER), NFT_BATCH_CHAINS.
+ * Its length, or -ENOSPC, -EINVAL. */
+#define NFT_BATCH_OWNER 1u
+#define NFT_BATCH_CHAINS 2u
 ssize_t nft_batch_encode(uint8_t *buf, size_t cap, uint32_t seq, const struct agent_nft_rdr *r,
-			 size_t n, bool owner, struct nft_batch *b);
+			 size_t n, unsigned flags, struct nft_batch *b);
 /* "NEWRULE output tcp dport 80" and the like, into buf. */
 const char *nft_msg_name(const struct nft_msg_what *m, char *buf, size_t size);
 

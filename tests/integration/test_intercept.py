@@ -255,13 +255,23 @@ def test_nft_rule_only_while_intercepting_and_stale_ones_go(ilab):
         assert re.search(r"tcp dport 80 redirect to :15001", nft_rules(lab, pod)), nft_rules(lab, pod)
     assert sw(lab, "leave", "web").returncode == 0
     wait_for(lambda: all("redirect" not in nft_rules(lab, p) for p in PODS), timeout=5, what="rules removed")
-    # a stale rule (left by something else) goes when the agent starts again
+    # the table stays, empty, while the agent lives (its NAT hooks still
+    # serve the connections redirected before); the kernel removes it with
+    # the agent (owner flag).  A stale rule (an agent killed on a kernel
+    # without that flag) goes when the agent starts again.
+    assert "subway-agent" in nft_rules(lab, "web-0")
     stale = ("table inet subway-agent {\n chain pre {\n  type nat hook prerouting priority dstnat; policy accept;\n"
              "  tcp dport 80 redirect to :15001\n }\n}\n")
-    lab.run("web-0", ["nft", "-f", "-"], input=stale, check=True)
-    assert "redirect" in nft_rules(lab, "web-0")
+    kubelet = labutil.kubelet_pid(lab)
     pid = agent_pid(lab, "web-0")
-    os.kill(pid, signal.SIGKILL)
+    os.kill(kubelet, signal.SIGSTOP)  # no restart meanwhile
+    try:
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: nft_rules(lab, "web-0") == "", timeout=5, what="the killed agent's table gone")
+        lab.run("web-0", ["nft", "-f", "-"], input=stale, check=True)
+        assert "redirect" in nft_rules(lab, "web-0")
+    finally:
+        os.kill(kubelet, signal.SIGCONT)
     wait_for(lambda: (agent_pid(lab, "web-0") or pid) != pid, timeout=15, what="the kubelet to restart the agent")
     wait_for(lambda: "redirect" not in nft_rules(lab, "web-0"), timeout=5, what="the stale rule removed")
     wait_for(lambda: all(a["ready"] for a in agents(lab)) and len(agents(lab)) == 2, timeout=15,
@@ -353,6 +363,38 @@ def test_laptop_dies_then_comes_back(ilab):
     assert set(gets(lab, 10)) <= PODS
     assert "web" not in listed(lab, laptop=2)
     assert labutil.connect(lab).returncode == 0
+
+
+def test_network_cut_then_back(ilab):
+    """No FIN, no RST: the laptop's network just stops (a lid closed, the
+    Wi-Fi gone).  The manager's heartbeats go unanswered: within 5 s the
+    pods serve again; when the network is back the intercept resumes."""
+    lab = ilab
+    assert sw(lab, "intercept", "web", "--port", str(PORT)).returncode == 0
+    assert set(gets(lab, 10)) == {"lap1 GET / 0"}
+    cut = ("table ip subwaytestcut {\n chain o { type filter hook output priority 0; policy accept; "
+           "oif != \"lo\" drop; }\n chain i { type filter hook input priority 0; policy accept; "
+           "iif != \"lo\" drop; }\n}\n")
+    inflight = lab.popen("client", [PY, "-c", INFLIGHT, lab.cluster_ip("web")])
+    assert inflight.stdout.readline().strip() == "sent"
+    lab.nft("laptop", cut)
+    try:
+        t0 = time.monotonic()
+        # the connection in flight: reset once the manager gives the laptop up
+        out, _ = inflight.communicate(timeout=15)
+        print("\nnetwork cut: in flight %s" % out.strip())
+        assert out.strip().startswith(("eof", "reset")), out
+        assert float(out.split()[1]) < 5 + 1  # the manager's 3.5 s of silence, and some
+        wait_for(lambda: set(gets(lab, 4)) <= PODS, timeout=5, interval=0.2, what="the pods to serve again")
+        print("network cut: the pods serve again after %.2f s" % (time.monotonic() - t0))
+        assert listed(lab, laptop=2)["web"]["state"] == "INACTIVE"
+    finally:
+        lab.nft_delete("laptop", "subwaytestcut")
+    t0 = time.monotonic()
+    wait_for(lambda: set(gets(lab, 4)) == {"lap1 GET / 0"}, timeout=40, interval=0.5,
+             what="the intercept to resume once the network is back")
+    print("network back: the laptop serves again after %.2f s" % (time.monotonic() - t0))
+    assert mine(lab)["web"]["state"] == "ACTIVE"
 
 
 # ---- hostile ----

@@ -524,6 +524,18 @@ static void test_batch_shape(void **state)
 	assert_int_equal(b.what[1].type, NFT_MSG_NEWTABLE);
 	assert_false(b.what[1].owner);
 	assert_int_equal(b.what[2].type, NFT_MSG_DELTABLE);
+	/* nothing redirected any more: the table and its chains, empty (their
+	 * NAT hooks still un-NAT the connections redirected before) */
+	len = nft_batch_encode(buf, sizeof(buf), 100, NULL, 0, NFT_BATCH_OWNER | NFT_BATCH_CHAINS, &b);
+	assert_true(len > 0);
+	assert_int_equal(b.n, 7);
+	assert_int_equal(b.what[3].type, NFT_MSG_NEWTABLE);
+	assert_true(b.what[3].owner);
+	assert_int_equal(b.what[4].type, NFT_MSG_NEWCHAIN);
+	assert_int_equal(b.what[4].chain, NFT_CHAIN_PRE);
+	assert_int_equal(b.what[5].type, NFT_MSG_NEWCHAIN);
+	assert_int_equal(b.what[5].chain, NFT_CHAIN_OUT);
+	assert_int_equal(b.what[6].type, NFNL_MSG_BATCH_END);
 
 	/* the most redirects fit nft_batch_size; one byte less does not; more are refused */
 	for (size_t i = 0; i < ARRAY_SIZE(r); i++)
