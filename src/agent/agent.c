@@ -20,6 +20,7 @@
 #include "common/log.h"
 #include "common/priv.h"
 #include "common/util.h"
+#include "net/dgbridge.h"
 #include "net/relay.h"
 #include "net/sock.h"
 #include "net/tls.h"
@@ -79,6 +80,8 @@ struct aleg {
 
 static void agent_down(struct agent *a, const char *why);
 static void aconn_to_app(struct aconn *c);
+static void uports_reconcile(struct agent *a);
+static void uports_close_all(struct agent *a);
 
 /* ---- the rules ---- */
 
@@ -105,15 +108,19 @@ static void agent_reconcile(struct agent *a)
 {
 	for (size_t i = a->nft.n; i-- > 0;) {
 		struct agent_nft_rdr r = a->nft.r[i];
-		if (agent_rule_for(a, r.port) < 0 && agent_nft_unredirect(&a->nft, r.proto, r.port) < 0)
+		if (r.proto == IPPROTO_TCP && agent_rule_for(a, r.port) < 0 &&
+		    agent_nft_unredirect(&a->nft, r.proto, r.port) < 0)
 			log_warn("%s", agent_nft_error(&a->nft));
 	}
+	uports_reconcile(a);
 	for (int i = 0; i < a->rules.n; i++) {
 		const struct icept_rule *r = &a->rules.r[i];
 		bool on = false;
+		if (r->proto != IPPROTO_TCP)
+			continue; /* uports_reconcile's */
 		for (size_t k = 0; k < a->nft.n; k++)
 			on |= a->nft.r[k].port == r->port && a->nft.r[k].proto == IPPROTO_TCP;
-		if (r->active && r->proto == IPPROTO_TCP && !on &&
+		if (r->active && !on &&
 		    agent_nft_redirect(&a->nft, IPPROTO_TCP, r->port, a->cfg.listen_port, (uint32_t)geteuid()) < 0)
 			log_warn("%s", agent_nft_error(&a->nft));
 		else if (r->active && !on)
@@ -190,6 +197,7 @@ static void agent_unredirect_all(struct agent *a)
 {
 	memset(&a->rules, 0, sizeof(a->rules));
 	agent_update_proxies(a);
+	uports_close_all(a);
 	memset(a->requests, 0, sizeof(a->requests));
 	memset(a->dropped, 0, sizeof(a->dropped));
 	if (a->nft.n && agent_nft_cleanup(&a->nft) < 0)
@@ -514,6 +522,245 @@ static void agent_on_accept(void *arg, int fd)
 	c->fd = -1; /* the proxy's */
 }
 
+/* ---- UDP: global intercepts of UDP ports ---- */
+
+/* One intercepted UDP port: a socket of its own, where the redirect sends
+ * the port's datagrams, and a flow (a stream to the laptop) per client. */
+struct uport {
+	struct agent *a;
+	uint16_t port;     /* the app's */
+	uint16_t bound;    /* the socket's */
+	uint32_t id;       /* the intercept's */
+	int fd;
+	struct list flows; /* struct uflow */
+	unsigned n;
+	struct list link;  /* a->uports */
+};
+
+struct uflow {
+	const struct astream_ops *ops; /* first: the stream's owner points here */
+	struct mux_stream st;
+	struct uport *u;
+	struct sockaddr_in peer;
+	struct dgbridge b;
+	int sp0;           /* the stream's end of the socketpair until the mux has it */
+	bool streamed;     /* st attached */
+	struct list link;  /* u->flows */
+};
+
+static void uflow_free(struct uflow *f)
+{
+	if (f->streamed && mux_attached(&f->st)) {
+		mux_reset(&f->st); /* a bound socket is ours again */
+		if (f->st.fd >= 0 && f->st.fd != f->sp0)
+			close(f->st.fd);
+	}
+	if (f->sp0 >= 0)
+		close(f->sp0);
+	dgbridge_fini(&f->b);
+	list_del(&f->link);
+	f->u->n--;
+	free(f);
+}
+
+static void uflow_result(struct mux_stream *st, uint8_t status)
+{
+	struct uflow *f = container_of(st, struct uflow, st);
+
+	if (status != DIAL_OK) { /* the laptop did not take it: its datagrams are lost, as UDP's are */
+		f->streamed = false;
+		uflow_free(f);
+		return;
+	}
+	if (mux_bind(&f->st, f->sp0) < 0) {
+		uflow_free(f);
+		return;
+	}
+	f->sp0 = -1;
+}
+
+static void uflow_done(struct mux_stream *st, int err)
+{
+	struct uflow *f = container_of(st, struct uflow, st);
+
+	(void)err;
+	if (st->fd >= 0 && st->fd != f->sp0)
+		close(st->fd);
+	f->streamed = false;
+	uflow_free(f);
+}
+
+static const struct astream_ops uflow_ops = { .result = uflow_result, .done = uflow_done };
+
+static void uflow_closed(struct dgbridge *b, void *arg)
+{
+	(void)b;
+	uflow_free(arg);
+}
+
+static struct uflow *uflow_new(struct uport *u, const struct sockaddr_in *peer)
+{
+	struct agent *a = u->a;
+	struct msg_dial d = { .addr = u->id, .port = u->port, .timeout_ms = 5000 };
+	struct uflow *f;
+	int sp[2];
+
+	if (!a->mx || u->n >= AGENT_UDP_FLOWS || !(f = calloc(1, sizeof(*f))))
+		return NULL;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sp) < 0) {
+		free(f);
+		return NULL;
+	}
+	f->ops = &uflow_ops;
+	f->u = u;
+	f->peer = *peer;
+	f->sp0 = sp[0];
+	if (dgbridge_init(&f->b, a->loop, sp[1], u->fd, false, peer, uflow_closed, f) < 0) {
+		close(sp[0]);
+		close(sp[1]);
+		free(f);
+		return NULL;
+	}
+	list_add(&u->flows, &f->link);
+	u->n++;
+	if (mux_open(a->mx, &f->st, &d, &f->ops) < 0) {
+		uflow_free(f);
+		return NULL;
+	}
+	f->streamed = true;
+	return f;
+}
+
+/* Datagrams to the port: each to its client's flow (made on its first). */
+static void uport_on_read(struct loop *l, int fd, uint32_t events, void *arg)
+{
+	struct uport *u = arg;
+	static uint8_t dg[DGB_MAX];
+
+	(void)events;
+	for (int i = 0; i < DGB_READS; i++) {
+		struct sockaddr_in peer;
+		socklen_t plen = sizeof(peer);
+		struct uflow *f = NULL;
+		struct list *k;
+		ssize_t n = recvfrom(fd, dg, sizeof(dg), MSG_DONTWAIT, (struct sockaddr *)&peer, &plen);
+		if (n < 0)
+			return;
+		for (k = u->flows.next; k != &u->flows && !f; k = k->next) {
+			struct uflow *g = list_entry(k, struct uflow, link);
+			if (g->peer.sin_addr.s_addr == peer.sin_addr.s_addr && g->peer.sin_port == peer.sin_port)
+				f = g;
+		}
+		if (f || (f = uflow_new(u, &peer)))
+			dgbridge_to_stream(&f->b, dg, (size_t)n);
+	}
+	loop_kick(l, fd);
+}
+
+static void uport_close(struct uport *u)
+{
+	struct agent *a = u->a;
+
+	while (!list_empty(&u->flows))
+		uflow_free(list_first(&u->flows, struct uflow, link));
+	if (u->bound && agent_nft_unredirect(&a->nft, IPPROTO_UDP, u->port) < 0)
+		log_warn("%s", agent_nft_error(&a->nft));
+	loop_del(a->loop, u->fd);
+	close(u->fd);
+	list_del(&u->link);
+	log_info("udp port %u: served by the app again", u->port);
+	free(u);
+}
+
+static struct uport *uport_open(struct agent *a, const struct icept_rule *r)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t len = sizeof(sa);
+	struct uport *u = calloc(1, sizeof(*u));
+
+	if (!u)
+		return NULL;
+	*u = (struct uport){ .a = a, .port = r->port, .id = r->id, .fd = -1 };
+	list_init(&u->flows);
+	u->fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (u->fd < 0 || bind(u->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    getsockname(u->fd, (struct sockaddr *)&sa, &len) < 0 ||
+	    loop_add(a->loop, u->fd, LOOP_IN, uport_on_read, u) < 0) {
+		log_warn("udp port %u: no socket for it: %s", r->port, strerror(errno));
+		if (u->fd >= 0)
+			close(u->fd);
+		free(u);
+		return NULL;
+	}
+	list_add(&a->uports, &u->link);
+	if (agent_nft_redirect(&a->nft, IPPROTO_UDP, r->port, ntohs(sa.sin_port), (uint32_t)geteuid()) < 0) {
+		log_warn("%s", agent_nft_error(&a->nft));
+		uport_close(u);
+		return NULL;
+	}
+	u->bound = ntohs(sa.sin_port);
+	log_info("udp port %u: intercepted (global)", r->port);
+	return u;
+}
+
+static void uports_sweep(struct loop *l, struct loop_timer *t)
+{
+	struct agent *a = t->arg;
+	uint64_t now = loop_now_ms(l);
+	struct list *i, *k, *next;
+
+	for (i = a->uports.next; i != &a->uports; i = i->next) {
+		struct uport *u = list_entry(i, struct uport, link);
+		list_for_each_safe(k, next, &u->flows) {
+			struct uflow *f = list_entry(k, struct uflow, link);
+			if (now - f->b.last_ms > AGENT_UDP_IDLE_MS)
+				uflow_free(f);
+		}
+	}
+	if (!list_empty(&a->uports))
+		loop_timer_arm(l, &a->usweep, AGENT_UDP_IDLE_MS / 4, uports_sweep, a);
+}
+
+/* The active global rules on UDP ports have a uport; others none. */
+static void uports_reconcile(struct agent *a)
+{
+	struct list *i, *next;
+
+	list_for_each_safe(i, next, &a->uports) {
+		struct uport *u = list_entry(i, struct uport, link);
+		const struct icept_rule *r = NULL;
+		for (int k = 0; k < a->rules.n && !r; k++)
+			if (a->rules.r[k].active && a->rules.r[k].proto == IPPROTO_UDP && a->rules.r[k].port == u->port &&
+			    a->rules.r[k].mode == ICEPT_GLOBAL)
+				r = &a->rules.r[k];
+		if (!r) {
+			uport_close(u);
+		} else if (r->id != u->id) { /* another intercept now: its clients start anew */
+			while (!list_empty(&u->flows))
+				uflow_free(list_first(&u->flows, struct uflow, link));
+			u->id = r->id;
+		}
+	}
+	for (int k = 0; k < a->rules.n; k++) {
+		const struct icept_rule *r = &a->rules.r[k];
+		bool have = false;
+		if (!r->active || r->proto != IPPROTO_UDP || r->mode != ICEPT_GLOBAL)
+			continue;
+		for (i = a->uports.next; i != &a->uports && !have; i = i->next)
+			have = list_entry(i, struct uport, link)->port == r->port;
+		if (!have)
+			uport_open(a, r);
+	}
+	if (!list_empty(&a->uports) && !loop_timer_armed(&a->usweep))
+		loop_timer_arm(a->loop, &a->usweep, AGENT_UDP_IDLE_MS / 4, uports_sweep, a);
+}
+
+static void uports_close_all(struct agent *a)
+{
+	while (!list_empty(&a->uports))
+		uport_close(list_first(&a->uports, struct uport, link));
+}
+
 /* ---- the connection to the manager ---- */
 
 static void agent_stream_result(struct mux_stream *st, uint8_t status)
@@ -770,6 +1017,8 @@ static void agent_free(struct agent *a)
 {
 	while (!list_empty(&a->conns))
 		aconn_free(list_first(&a->conns, struct aconn, link));
+	if (a->loop)
+		uports_close_all(a);
 	if (a->mx)
 		mux_free(a->mx);
 	pconn_close(a->pc, false);
@@ -779,6 +1028,7 @@ static void agent_free(struct agent *a)
 	if (a->loop) {
 		loop_timer_cancel(a->loop, &a->timer);
 		loop_timer_cancel(a->loop, &a->stats);
+		loop_timer_cancel(a->loop, &a->usweep);
 	}
 	if (a->sig_fd >= 0)
 		close(a->sig_fd);
@@ -861,6 +1111,7 @@ int agent_main(int argc, char **argv)
 	a->cfg.listen_port = AGENT_PORT;
 	list_init(&a->conns);
 	list_init(&a->routes);
+	list_init(&a->uports);
 	log_open(logpath, "subway-agent");
 	if (agent_cfg_env(&a->cfg) < 0) {
 		ret = 2;

@@ -39,6 +39,8 @@
 #define AGENT_BACKOFF_MAX_MS 5000
 #define AGENT_CONNS_MAX 8192
 #define AGENT_ACCEPTS 64
+#define AGENT_UDP_FLOWS 256        /* clients of one intercepted UDP port at once */
+#define AGENT_UDP_IDLE_MS 60000    /* a UDP client silent this long is forgotten */
 #define AGENT_DIR_DEFAULT "/var/run/secrets/subway-agent"
 
 struct agent_cfg {
@@ -65,6 +67,8 @@ struct agent {
 	struct listener ls;
 	struct list conns;         /* struct aconn */
 	struct list routes;        /* struct aroutes: per port, of its HTTP proxies */
+	struct list uports;        /* struct uport: intercepted UDP ports */
+	struct loop_timer usweep;  /* idle UDP clients go */
 	unsigned n_conns;
 	int sig_fd;
 	/* counters since the last AGENT_STATS, per rule (same order as rules) */

@@ -119,6 +119,7 @@ static void intercept_usage(FILE *fp)
 		"  --http-header NAME=VALUE  personal: only HTTP requests with this header (several:\n"
 		"                            all of them); the others still reach the pods\n"
 		"  --http-path-prefix P      personal: only requests whose path starts with P\n"
+		"  (a UDP port is intercepted globally: each client of it a flow of datagrams)\n"
 		"  --mirror                  the pods answer as usual; this machine gets a copy of\n"
 		"                            each (matching) request, its answers are dropped\n"
 		"  --env-file F              the pod's environment as shell assignments\n"

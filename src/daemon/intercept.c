@@ -14,6 +14,7 @@
 #include "common/paths.h"
 #include "daemon/ctl.h"
 #include "daemon/daemon.h"
+#include "net/dgbridge.h"
 #include "net/sock.h"
 #include "proto/auth.h"
 #include "proto/ctlmsg.h"
@@ -29,6 +30,7 @@ struct iflow {
 	struct dicept *ic;  /* NULL once the intercept is gone */
 	struct carrier car;
 	int fd;             /* the local connection; -1 once the carrier has it */
+	struct dgbridge *dg; /* UDP: datagrams between the stream and the local port */
 	struct list link;   /* is->flows */
 };
 
@@ -332,6 +334,7 @@ static void dicept_on_result(struct intercepts *is, const struct msg_intercept_r
 	ic->req.resume = 0; /* held now: asked again after a reconnect, it is made anew if need be */
 	ic->id = r->id;
 	ic->port = r->port;
+	ic->proto = r->proto;
 	intercepts_save(is);
 	ic->token = token; /* answered with its first state: ACTIVE once the agents took it */
 	if (!ic->state)
@@ -444,6 +447,8 @@ void intercepts_session_up(struct intercepts *is)
 }
 
 /* Answers that did not come in time. */
+static void iflow_free(struct iflow *f, bool rst);
+
 static void dicept_tick(struct loop *l, struct loop_timer *t)
 {
 	struct intercepts *is = t->arg;
@@ -459,6 +464,11 @@ static void dicept_tick(struct loop *l, struct loop_timer *t)
 			dicept_free(is, ic);
 		}
 	}
+	list_for_each_safe(i, next, &is->flows) { /* UDP flows end when idle */
+		struct iflow *f = list_entry(i, struct iflow, link);
+		if (f->dg && now - f->dg->last_ms > DICEPT_UDP_IDLE_MS)
+			iflow_free(f, false);
+	}
 	for (int k = 0; k < DICEPT_QUERIES; k++)
 		if (is->q[k].type && now - is->q[k].at > DICEPT_ANSWER_MS) {
 			is->q[k].type = 0;
@@ -473,6 +483,11 @@ static void iflow_free(struct iflow *f, bool rst)
 {
 	bool bound = f->car.state == CARRIER_BOUND;
 
+	if (f->dg) {
+		dgbridge_fini(f->dg);
+		free(f->dg);
+		f->dg = NULL;
+	}
 	carrier_reset(&f->car);
 	if (bound)
 		f->fd = f->car.fd; /* ours again, out of the loop */
@@ -531,6 +546,52 @@ static void iflow_on_connect(struct loop *l, int fd, uint32_t events, void *arg)
 	f->fd = -1;
 }
 
+/* The stream ended on its far side: so does the flow. */
+static void iflow_dg_closed(struct dgbridge *b, void *arg)
+{
+	(void)b;
+	iflow_free(arg, false);
+}
+
+/* A UDP intercept's flow (one client of the pods): a UDP socket connected
+ * to the local port, datagrams framed on the stream (net/dgbridge.h). */
+static uint8_t iflow_udp(struct intercepts *is, struct dicept *ic, const struct carrier_offer *o)
+{
+	struct iflow *f = calloc(1, sizeof(*f));
+	int sp[2] = { -1, -1 }, udp = -1;
+	struct sockaddr_in to = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(o->dial.addr),
+				  .sin_port = htons(o->dial.port) };
+
+	if (!f || carrier_accept(&f->car, o, &iflow_ops, f) < 0) {
+		free(f);
+		return DIAL_ERROR;
+	}
+	if (!(f->dg = calloc(1, sizeof(*f->dg))) ||
+	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sp) < 0 ||
+	    (udp = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0 ||
+	    connect(udp, (struct sockaddr *)&to, sizeof(to)) < 0 ||
+	    dgbridge_init(f->dg, is->d->loop, sp[1], udp, true, NULL, iflow_dg_closed, f) < 0) {
+		carrier_reset(&f->car);
+		free(f->dg);
+		free(f);
+		for (int k = 0; k < 2; k++)
+			if (sp[k] >= 0)
+				close(sp[k]);
+		if (udp >= 0)
+			close(udp);
+		return DIAL_ERROR;
+	}
+	f->is = is;
+	f->ic = ic;
+	f->fd = -1;
+	list_add(&is->flows, &f->link);
+	if (carrier_answer(&f->car, DIAL_OK) < 0 || carrier_bind(&f->car, sp[0]) < 0) {
+		close(sp[0]);
+		iflow_free(f, true);
+	}
+	return DIAL_OK; /* answered */
+}
+
 /* The manager opens a stream toward the laptop: only to the local address
  * one of our intercepts asked for. */
 static uint8_t intercepts_inbound(void *arg, const struct carrier_offer *o)
@@ -548,6 +609,8 @@ static uint8_t intercepts_inbound(void *arg, const struct carrier_offer *o)
 	}
 	if (!ic)
 		return DIAL_FORBIDDEN;
+	if (ic->proto == IPPROTO_UDP)
+		return iflow_udp(is, ic, o);
 	fd = sock_connect_tcp(o->dial.addr, o->dial.port, 0);
 	if (fd < 0)
 		return fd == -ECONNREFUSED ? DIAL_REFUSED : DIAL_UNREACHABLE;

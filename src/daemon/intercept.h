@@ -24,6 +24,7 @@
 #define DICEPT_MAX 32            /* intercepts one laptop holds */
 #define DICEPT_ANSWER_MS 5000    /* the manager answers a request within this */
 #define DICEPT_SETTLE_MS 2500    /* and the agents take an intercept within this, or it is WAITING */
+#define DICEPT_UDP_IDLE_MS 60000 /* a UDP intercept's flow (one client) ends this long idle */
 #define DICEPT_QUERIES 16        /* LIST and ENV requests waiting at once */
 
 struct daemon;
@@ -35,6 +36,7 @@ struct dicept {
 	struct msg_intercept req;
 	uint32_t id;        /* the manager's, once it said yes */
 	uint16_t port;      /* the container port */
+	uint8_t proto;      /* ... IPPROTO_TCP or IPPROTO_UDP */
 	uint8_t state;      /* enum icept_state, as the manager last said; 0: not answered */
 	uint16_t pods;
 	uint64_t connections, requests, dropped;

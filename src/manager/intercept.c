@@ -308,10 +308,10 @@ static int icept_on_add(struct session *s, const uint8_t *p, size_t len)
 		res.status = ICEPT_GONE;
 		snprintf(res.text, sizeof(res.text), "gone: its laptop stayed away longer than %d s, or this "
 			 "manager restarted", MGR_INTERCEPT_TTL_MS / 1000);
-	} else if (res.port && proto == IPPROTO_UDP) {
+	} else if (res.port && proto == IPPROTO_UDP && req.mode != ICEPT_GLOBAL) {
 		res.status = ICEPT_REFUSED;
-		snprintf(res.text, sizeof(res.text), "port %u of %s/%s is UDP: only TCP ports are intercepted", res.port,
-			 req.ns, req.workload);
+		snprintf(res.text, sizeof(res.text), "port %u of %s/%s is UDP: intercepted globally only (no HTTP "
+			 "filter, no mirror)", res.port, req.ns, req.workload);
 	} else if (!res.port) {
 		res.status = ICEPT_UNKNOWN;
 		snprintf(res.text, sizeof(res.text), req.port[0] ? "no agent of %s/%s lists port '%s' (subway list)"
@@ -325,10 +325,13 @@ static int icept_on_add(struct session *s, const uint8_t *p, size_t len)
 		if (ic) {
 			icept_attach(ic, s, &req, res.port, proto);
 			res.id = ic->id;
+			res.proto = proto;
 		}
 	}
-	if (res.status != ICEPT_OK)
+	if (res.status != ICEPT_OK) {
 		res.port = 0;
+		res.proto = 0;
+	}
 	icept_send(s, buf, msg_intercept_result_encode(buf, sizeof(buf), &res));
 	if (res.status == ICEPT_OK) {
 		intercept_agents_changed(m, req.ns, req.workload);

@@ -110,17 +110,26 @@ int msg_intercept_decode(const uint8_t *p, size_t len, struct msg_intercept *m)
 
 /* ---- INTERCEPT_RESULT, INTERCEPT_STATE ---- */
 
+static bool result_ok(const struct msg_intercept_result *m)
+{
+	bool ok = m->status == ICEPT_OK;
+
+	return icept_name_ok(m->name) && m->status <= ICEPT_GONE && ok == (m->id != 0) &&
+	       (ok ? m->proto == IPPROTO_TCP || m->proto == IPPROTO_UDP : m->proto == 0);
+}
+
 ssize_t msg_intercept_result_encode(uint8_t *out, size_t cap, const struct msg_intercept_result *m)
 {
 	struct wcursor w;
 
 	frame_begin(&w, out, cap);
-	if (!icept_name_ok(m->name) || m->status > ICEPT_GONE || (m->status == ICEPT_OK) != (m->id != 0))
+	if (!result_ok(m))
 		w.inval = true;
 	frame_put_text(&w, m->name, sizeof(m->name), false);
 	wcursor_u8(&w, m->status);
 	wcursor_u32(&w, m->id);
 	wcursor_u16(&w, m->port);
+	wcursor_u8(&w, m->proto);
 	frame_put_text(&w, m->text, sizeof(m->text), true);
 	return frame_end(&w, FT_INTERCEPT_RESULT);
 }
@@ -135,8 +144,9 @@ int msg_intercept_result_decode(const uint8_t *p, size_t len, struct msg_interce
 	m->status = cursor_u8(&c);
 	m->id = cursor_u32(&c);
 	m->port = cursor_u16(&c);
+	m->proto = cursor_u8(&c);
 	frame_get_text(&c, m->text, sizeof(m->text), true);
-	if (!c.err && (!icept_name_ok(m->name) || m->status > ICEPT_GONE || (m->status == ICEPT_OK) != (m->id != 0)))
+	if (!c.err && !result_ok(m))
 		cursor_fail(&c);
 	return cursor_end(&c);
 }

@@ -58,6 +58,7 @@ struct msg_intercept_result {
 	uint8_t status;   /* enum icept_status */
 	uint32_t id;      /* the manager's id for it (0 unless ok) */
 	uint16_t port;    /* the container port it resolved to (0 unless ok) */
+	uint8_t proto;    /* ... IPPROTO_TCP or IPPROTO_UDP (0 unless ok) */
 	char text[PROTO_TEXT_MAX]; /* why not, naming the holder; "" when ok */
 };
 

@@ -397,6 +397,98 @@ def test_network_cut_then_back(ilab):
     assert mine(lab)["web"]["state"] == "ACTIVE"
 
 
+# ---- UDP ----
+
+UDP_ECHO = """
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+while True:
+    d, a = s.recvfrom(65535)
+    s.sendto(b"laptop:" + d, a)
+"""
+
+# argv: host port n.  Two sockets (two clients of the port) take turns:
+# datagram i of 1..n bytes, its answer awaited (2 s); prints one JSON line
+# {"ok": answers as expected, "pod": answered as the pod's echo does,
+#  "lost": none, "bad": anything else}.
+UDP_CLIENT = """
+import json, socket, sys
+host, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(2)]
+out = {"ok": 0, "pod": 0, "lost": 0, "bad": 0}
+for i in range(n):
+    s = socks[i % 2]
+    s.settimeout(2)
+    d = bytes((i + k) % 251 for k in range(1 + (i * 977) % 8000))
+    s.sendto(d, (host, port))
+    try:
+        r = s.recv(65535)
+    except socket.timeout:
+        out["lost"] += 1
+        continue
+    out["ok" if r == b"laptop:" + d else "pod" if r == d else "bad"] += 1
+print(json.dumps(out))
+"""
+
+
+def udp_agent(lab, tmp_path):
+    """The agent, run by hand in pod udp-echo-0 (its socat echoes UDP port
+    7), for workload udp-echo: the lab injects only Deployments it holds."""
+    d = tmp_path / "udp-agent"
+    d.mkdir()
+    vol = "/run/subway-lab/%s/volumes/manager-0/secret" % lab.name
+    (d / "agent-token").write_text(open(vol + "/agent-token").read())
+    (d / "cert.pem").write_text(open(vol + "/tls/cert.pem").read())
+    env = ["env", "-i", "SUBWAY_MANAGER=10.43.0.50:443", "SUBWAY_WORKLOAD=udp-echo", "SUBWAY_PORTS=echo:7/udp",
+           "SUBWAY_AGENT_DIR=%s" % d, "SUBWAY_POD_NAME=udp-echo-0", "SUBWAY_POD_NAMESPACE=default",
+           "SUBWAY_POD_IP=%s" % lab.pod_ip("udp-echo-0")]
+    return lab.popen("udp-echo-0", env + [SUBWAY, "agent"])
+
+
+def udp_client(lab, host, n):
+    p = lab.run("client", [PY, "-c", UDP_CLIENT, host, "7", str(n)], timeout=60)
+    assert p.returncode == 0, p
+    return json.loads(p.stdout)
+
+
+def test_udp_global(ilab, tmp_path):
+    """A UDP port, intercepted globally: every datagram to it, from each
+    client, reaches the laptop's port and its answer comes back byte for
+    byte; filters are refused on UDP; leave and the pod answers again."""
+    lab = ilab
+    agent = udp_agent(lab, tmp_path)
+    try:
+        def ready():
+            p = sw(lab, "list", "--json", timeout=10)
+            return p.returncode == 0 and any(a["ready"] for w in json.loads(p.stdout)["workloads"]
+                                             if w["name"] == "udp-echo" for a in w["agents"])
+        wait_for(ready, timeout=10, what="the udp-echo agent ready")
+        lab.spawn("laptop", [PY, "-c", UDP_ECHO, "9999"])
+        wait_for(lambda: lab.listens("laptop", 9999, "udp"), timeout=5, what="the laptop's UDP echo")
+        assert udp_client(lab, lab.pod_ip("udp-echo-0"), 10) == {"ok": 0, "pod": 10, "lost": 0, "bad": 0}
+        p = sw(lab, "intercept", "udp-echo", "--port", "9999", "--name", "u", "--http-header", "x-dev=me")
+        assert p.returncode == 1 and "UDP: intercepted globally only" in p.stderr, p
+        p = sw(lab, "intercept", "udp-echo", "--port", "9999", "--name", "u")
+        assert p.returncode == 0 and "ACTIVE on 1 pod(s)" in p.stdout, p
+        assert re.search(r"udp dport 7 redirect to :\d+", lab.run("udp-echo-0", ["nft", "list", "ruleset"]).stdout)
+        # by pod IP and by ClusterIP, two clients taking turns, sizes 1..8000
+        r = udp_client(lab, lab.pod_ip("udp-echo-0"), 200)
+        assert r == {"ok": 200, "pod": 0, "lost": 0, "bad": 0}, r
+        r = udp_client(lab, lab.cluster_ip("udp-echo"), 50)
+        assert r == {"ok": 50, "pod": 0, "lost": 0, "bad": 0}, r
+        # each client a flow: the manager counts them as connections
+        wait_for(lambda: mine(lab)["u"]["connections"] >= 4, timeout=5, what="the flows counted")
+        assert sw(lab, "leave", "u").returncode == 0
+        r = udp_client(lab, lab.pod_ip("udp-echo-0"), 20)
+        assert r == {"ok": 0, "pod": 20, "lost": 0, "bad": 0}, r
+    finally:
+        for name in mine(lab):
+            sw(lab, "leave", name)
+        agent.kill()
+        agent.communicate(timeout=5)
+
+
 # ---- hostile ----
 
 def manager_stats(lab):

@@ -103,7 +103,7 @@ static void test_intercept_rules(void **state)
 
 static void test_result_and_state(void **state)
 {
-	struct msg_intercept_result r = { .status = ICEPT_OK, .id = 7, .port = 80 }, rd;
+	struct msg_intercept_result r = { .status = ICEPT_OK, .id = 7, .port = 80, .proto = IPPROTO_TCP }, rd;
 	struct msg_intercept_state s = { .state = ICEPT_INACTIVE, .pods = 2, .connections = 5, .requests = 9 }, sd;
 	ssize_t n;
 
@@ -114,9 +114,17 @@ static void test_result_and_state(void **state)
 	seed("intercept-result", buf, (size_t)n);
 	assert_int_equal(msg_intercept_result_decode(buf + FRAME_HDR_LEN, (size_t)n - FRAME_HDR_LEN, &rd), 0);
 	assert_int_equal(rd.id, 7);
-	r.status = ICEPT_REFUSED; /* refused: no id */
+	assert_int_equal(rd.proto, IPPROTO_TCP);
+	r.proto = IPPROTO_UDP;
+	assert_true(msg_intercept_result_encode(buf, sizeof(buf), &r) > 0);
+	r.proto = 0; /* taken: TCP or UDP */
+	assert_true(msg_intercept_result_encode(buf, sizeof(buf), &r) < 0);
+	r.proto = IPPROTO_TCP;
+	r.status = ICEPT_REFUSED; /* refused: no id, no protocol */
 	assert_true(msg_intercept_result_encode(buf, sizeof(buf), &r) < 0);
 	r.id = 0;
+	assert_true(msg_intercept_result_encode(buf, sizeof(buf), &r) < 0);
+	r.proto = 0;
 	strcpy(r.text, "port 80 of default/web is held by bob@laptop (personal, x-dev=bob)");
 	assert_true(msg_intercept_result_encode(buf, sizeof(buf), &r) > 0);
 	strcpy(s.name, "web-alice");
