@@ -231,7 +231,7 @@ static void hp_done_timer(struct loop *l, struct loop_timer *t)
 	p->ops->done(p->arg, p, &p->st);
 }
 
-static void hp_sink_timer(struct loop *l, struct loop_timer *t);
+static void hp_end_timer(struct loop *l, struct loop_timer *t);
 
 /* Copies not yet with the laptop (queued, or waiting for the connection). */
 static bool sink_busy(const struct hproxy *p)
@@ -248,21 +248,12 @@ static void hp_finish(struct hproxy *p, bool rst)
 		up_close(p, UP_LAPTOP, false);
 		loop_close(p->loop, &p->cfd);
 		p->state = HP_SINKING;
-		loop_timer_arm(p->loop, &p->timer, HP_SINK_MS, hp_sink_timer, p);
+		loop_timer_arm(p->loop, &p->timer, HP_SINK_MS, hp_end_timer, p);
 		return;
 	}
 	close_all(p, rst);
 	p->state = HP_DONE;
 	loop_timer_arm(p->loop, &p->timer, 0, hp_done_timer, p);
-}
-
-/* Copies not sent whole by now are dropped (and counted so). */
-static void hp_sink_timer(struct loop *l, struct loop_timer *t)
-{
-	struct hproxy *p = t->arg;
-
-	(void)l;
-	hp_finish(p, false);
 }
 
 /* Sinking: once every copy is sent, a FIN; the laptop's EOF ends it. */
@@ -278,7 +269,9 @@ static void sink_step(struct hproxy *p)
 	}
 }
 
-static void hp_linger_timer(struct loop *l, struct loop_timer *t)
+/* The linger or the sinking is over: a clean end (copies not sent whole
+ * by now are dropped, and counted so). */
+static void hp_end_timer(struct loop *l, struct loop_timer *t)
 {
 	struct hproxy *p = t->arg;
 
@@ -788,7 +781,7 @@ static bool closing_step(struct hproxy *p)
 	 * them unread would send a RST that can destroy the answer */
 	shutdown(p->cfd, SHUT_WR);
 	p->state = HP_LINGER;
-	loop_timer_arm(p->loop, &p->timer, HP_LINGER_MS, hp_linger_timer, p);
+	loop_timer_arm(p->loop, &p->timer, HP_LINGER_MS, hp_end_timer, p);
 	return true;
 }
 
