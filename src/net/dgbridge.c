@@ -104,15 +104,11 @@ void dgbridge_to_stream(struct dgbridge *b, const void *p, size_t n)
 		return;
 	}
 	w = writev(b->sfd, iov, 2);
-	if (w < 0 && errno != EAGAIN && errno != EINTR) {
-		b->dropped++;
-		return;
-	}
-	done = w > 0 ? (size_t)w : 0;
-	if (done == 0 && w < 0) {
+	if (w < 0) {
 		b->dropped++; /* nothing went: the datagram is lost whole, the framing intact */
 		return;
 	}
+	done = (size_t)w;
 	b->dgrams[0]++;
 	if (done < 2 + n) { /* cut: the rest must follow, or the framing is lost */
 		if (done < 2)

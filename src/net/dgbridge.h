@@ -19,7 +19,6 @@
 
 #define DGB_MAX 65535                /* a datagram's bytes, at most */
 #define DGB_FRAME (2 + DGB_MAX)
-#define DGB_QUEUE_MAX (256 * 1024)   /* a frame cut by a full socketpair waits, no more */
 #define DGB_READS 32                 /* datagrams read per wakeup from an own socket */
 
 struct dgbridge;
@@ -34,7 +33,7 @@ struct dgbridge {
 	struct sockaddr_in peer;
 	uint8_t *rx;             /* DGB_FRAME bytes: a frame from the stream, in parts */
 	size_t rx_len;
-	struct outbuf out;       /* the rest of a frame the socketpair did not take whole */
+	struct outbuf out;       /* the rest of the one frame the socketpair did not take whole */
 	uint64_t last_ms;        /* the last datagram either way */
 	uint64_t dgrams[2];      /* [0] to the stream, [1] from it */
 	uint64_t dropped;
