@@ -50,18 +50,18 @@ void log_msg(enum log_level lvl, const char *func, const char *fmt, ...)
 	 * (or a shared file) would otherwise get the pieces as partial lines,
 	 * perhaps between another writer's. */
 	char line[2048];
-	int n = snprintf(line, sizeof(line), "%s%s[%d] %s: %s: ", ts, log_prog, (int)getpid(), names[lvl], func);
+	size_t max = sizeof(line) - 1; /* room for the newline: a long line is cut */
+	int n = snprintf(line, max, "%s%s[%d] %s: %s: ", ts, log_prog, (int)getpid(), names[lvl], func), m = 0;
 	if (n < 0)
 		return;
-	if ((size_t)n < sizeof(line) - 1) {
+	if ((size_t)n < max - 1) {
 		va_start(ap, fmt);
-		int m = vsnprintf(line + n, sizeof(line) - 1 - (size_t)n, fmt, ap);
+		m = vsnprintf(line + n, max - (size_t)n, fmt, ap);
 		va_end(ap);
-		if (m > 0)
-			n += (size_t)m < sizeof(line) - 1 - (size_t)n ? m : (int)(sizeof(line) - 2 - (size_t)n);
 	}
-	if ((size_t)n > sizeof(line) - 2)
-		n = (int)sizeof(line) - 2;
-	line[n++] = '\n';
-	fwrite(line, 1, (size_t)n, fp);
+	size_t len = (size_t)n + (size_t)(m > 0 ? m : 0);
+	if (len > max - 1)
+		len = max - 1; /* what vsnprintf or snprintf wrote */
+	line[len++] = '\n';
+	fwrite(line, 1, len, fp);
 }
