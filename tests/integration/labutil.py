@@ -120,26 +120,28 @@ def processes_in_netns(inodes):
 
 def processes_mentioning(text):
     """PIDs whose command line contains text."""
-    pids = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit() or int(d) == os.getpid():
-            continue
-        try:
-            with open("/proc/%s/cmdline" % d, "rb") as f:
-                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if text in cmd:
-            pids.append(int(d))
-    return pids
+    return [int(d) for d in os.listdir("/proc")
+            if d.isdigit() and int(d) != os.getpid() and text in cmdline(int(d))]
+
+
+def manager_counters(text, pid):
+    """The counters a manager logs on SIGUSR1 (to pid), as one string: the
+    last dump in text() (its log), from its "sessions" line on."""
+    n = text().count("mgr_log_stats: intercepts ")
+    os.kill(pid, signal.SIGUSR1)
+    wait_for(lambda: text().count("mgr_log_stats: intercepts ") > n, 3, what="counters in the manager's log")
+    lines = [l for l in text().splitlines() if "mgr_log_stats" in l]
+    first = max(k for k, l in enumerate(lines) if "mgr_log_stats: sessions " in l)
+    return "\n".join(lines[first:])
 
 
 def cmdline(pid):
+    """A process's command line, its arguments joined by spaces ("" once gone)."""
     try:
         with open("/proc/%d/cmdline" % pid, "rb") as f:
             return f.read().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
-        return "(gone)"
+        return ""
 
 
 def leftovers(name, inodes=()):
@@ -154,7 +156,7 @@ def leftovers(name, inodes=()):
         if os.path.exists(p):
             found.append("file " + p)
     found += ["process %d in a lab namespace" % p for p in processes_in_netns(set(inodes))]
-    found += ["process %d mentions the state dir: %s" % (p, cmdline(p)[:300])
+    found += ["process %d mentions the state dir: %s" % (p, (cmdline(p) or "(gone)")[:300])
               for p in processes_mentioning("%s/%s/" % (STATE_ROOT, name))]
     found += ["process %d is the lab's kubelet" % p
               for p in processes_mentioning("lab kubelet --name %s " % name)]

@@ -22,6 +22,7 @@ import time
 
 import pytest
 
+import labutil
 import test_manager as tm
 from labutil import SUBWAY, netns_inode, run, unique_name, wait_for
 from tlsclient import TLSSocket, client_context
@@ -61,12 +62,7 @@ def raise_nofile(n):
 
 def stats(m):
     """The counters the manager logs on SIGUSR1, as one string."""
-    n = m.logtext().count("mgr_log_stats: sessions ")
-    m.proc.send_signal(signal.SIGUSR1)
-    wait_for(lambda: m.logtext().count("mgr_log_stats: intercepts ") > n, 3, what="counters in the log")
-    lines = [l for l in m.logtext().splitlines() if "mgr_log_stats" in l]
-    first = max(k for k, l in enumerate(lines) if "mgr_log_stats: sessions " in l)
-    return "\n".join(lines[first:])
+    return labutil.manager_counters(m.logtext, m.proc.pid)
 
 
 def counters(text, pattern):

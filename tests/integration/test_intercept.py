@@ -435,15 +435,9 @@ print(json.dumps(out))
 def udp_agent(lab, tmp_path):
     """The agent, run by hand in pod udp-echo-0 (its socat echoes UDP port
     7), for workload udp-echo: the lab injects only Deployments it holds."""
-    d = tmp_path / "udp-agent"
-    d.mkdir()
-    vol = "/run/subway-lab/%s/volumes/manager-0/secret" % lab.name
-    (d / "agent-token").write_text(open(vol + "/agent-token").read())
-    (d / "cert.pem").write_text(open(vol + "/tls/cert.pem").read())
-    env = ["env", "-i", "SUBWAY_MANAGER=10.43.0.50:443", "SUBWAY_WORKLOAD=udp-echo", "SUBWAY_PORTS=echo:7/udp",
-           "SUBWAY_AGENT_DIR=%s" % d, "SUBWAY_POD_NAME=udp-echo-0", "SUBWAY_POD_NAMESPACE=default",
-           "SUBWAY_POD_IP=%s" % lab.pod_ip("udp-echo-0")]
-    return lab.popen("udp-echo-0", env + [SUBWAY, "agent"])
+    token = open("/run/subway-lab/%s/volumes/manager-0/secret/agent-token" % lab.name).read()
+    return run_agent(lab, tmp_path, "udp-echo-0", token, lab.pod_ip("udp-echo-0"), pod="udp-echo-0",
+                     workload="udp-echo", ports="echo:7/udp")
 
 
 def udp_client(lab, host, n):
@@ -492,18 +486,9 @@ def test_udp_global(ilab, tmp_path):
 # ---- hostile ----
 
 def manager_stats(lab):
-    """The manager's counters (SIGUSR1), as one string."""
+    """The lab's manager's counters (SIGUSR1), as one string."""
     log = "/run/subway-lab/%s/logs/manager-0.log" % lab.name
-
-    def text():
-        return open(log, errors="replace").read()
-    n = text().count("mgr_log_stats: intercepts ")
-    pid, _ = labutil.manager_pid(lab)
-    os.kill(pid, signal.SIGUSR1)
-    wait_for(lambda: text().count("mgr_log_stats: intercepts ") > n, 3, what="counters in the manager's log")
-    lines = [l for l in text().splitlines() if "mgr_log_stats" in l]
-    first = max(k for k, l in enumerate(lines) if "mgr_log_stats: sessions " in l)
-    return "\n".join(lines[first:])
+    return labutil.manager_counters(lambda: open(log, errors="replace").read(), labutil.manager_pid(lab)[0])
 
 
 def count(text, pattern):
@@ -512,17 +497,23 @@ def count(text, pattern):
     return int(m.group(1))
 
 
-def fake_agent(lab, tmp_path, token, pod_ip, pod="web-0"):
-    """`subway agent` run by hand in the client pod, saying it is `pod`."""
-    d = tmp_path / ("agent-" + pod_ip)
+def run_agent(lab, tmp_path, where, token, pod_ip, pod="web-0", workload="web", ports="http:80"):
+    """`subway agent` run by hand in the namespace of `where`, with `token`
+    and the manager's certificate, saying it is `pod` of `workload`."""
+    d = tmp_path / ("agent-%s-%s" % (where, pod_ip))
     d.mkdir()
     vol = "/run/subway-lab/%s/volumes/manager-0/secret" % lab.name
     (d / "agent-token").write_text(token)
     (d / "cert.pem").write_text(open(vol + "/tls/cert.pem").read())
-    env = ["env", "-i", "SUBWAY_MANAGER=10.43.0.50:443", "SUBWAY_WORKLOAD=web", "SUBWAY_PORTS=http:80",
-           "SUBWAY_AGENT_DIR=%s" % d, "SUBWAY_POD_NAME=%s" % pod, "SUBWAY_POD_NAMESPACE=default",
-           "SUBWAY_POD_IP=%s" % pod_ip]
-    return lab.popen("client", env + [SUBWAY, "agent"])
+    env = ["env", "-i", "SUBWAY_MANAGER=10.43.0.50:443", "SUBWAY_WORKLOAD=%s" % workload,
+           "SUBWAY_PORTS=%s" % ports, "SUBWAY_AGENT_DIR=%s" % d, "SUBWAY_POD_NAME=%s" % pod,
+           "SUBWAY_POD_NAMESPACE=default", "SUBWAY_POD_IP=%s" % pod_ip]
+    return lab.popen(where, env + [SUBWAY, "agent"])
+
+
+def fake_agent(lab, tmp_path, token, pod_ip):
+    """An agent in the client pod saying it is web-0."""
+    return run_agent(lab, tmp_path, "client", token, pod_ip)
 
 
 def test_hostile_agents_refused_and_counted(ilab, tmp_path):
