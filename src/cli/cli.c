@@ -201,6 +201,10 @@ static void connect_usage(FILE *fp)
 		"  --grace SECONDS       while the session is lost, a new connection waits this\n"
 		"                        long for it to come back, then fails EHOSTUNREACH\n"
 		"                        (0..60, default 2)\n"
+		"  --threads N           threads for the data path, each with its own queue of\n"
+		"                        the VIF and its own connections to the manager; a TCP\n"
+		"                        connection stays on one (1..4, default: the number of\n"
+		"                        cores, at most 4)\n"
 		"  --no-loop-guard       let connections the cluster sends back through this\n"
 		"                        machine loop (for demonstrations; see\n"
 		"                        docs/vm-networking.md): only the daemon's caps bound them\n\n"
@@ -318,7 +322,7 @@ static int connect_args(int argc, char **argv, struct connect_args *a)
 		{ "also-proxy", required_argument, NULL, 'A' }, { "never-proxy", required_argument, NULL, 'N' },
 		{ "no-dns", no_argument, NULL, 'D' }, { "tos", required_argument, NULL, 'T' },
 		{ "no-loop-guard", no_argument, NULL, 'G' }, { "insecure", no_argument, NULL, 'I' },
-		{ "grace", required_argument, NULL, 'g' },
+		{ "grace", required_argument, NULL, 'g' }, { "threads", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' }, { 0 } };
 	char cut[STR_CUT_SIZE], err[300];
 	int c;
@@ -356,6 +360,12 @@ static int connect_args(int argc, char **argv, struct connect_args *a)
 				return -EINVAL;
 			break;
 		case 'I': a->req.insecure = true; break;
+		case 'P':
+			if (ctl_set(&a->req, "threads", optarg, err, sizeof(err)) < 0) {
+				fprintf(stderr, "subway connect: --threads: %s\n", err);
+				return -EINVAL;
+			}
+			break;
 		case 'h': connect_usage(stdout); return 1;
 		default:
 			cli_opt_error("connect", c, argv[optind - 1]);

@@ -8,6 +8,7 @@
 #include <linux/capability.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -32,12 +33,20 @@
 #include "net/tls.h"
 #include "proto/ctlmsg.h"
 
-#define VIF_READS_PER_WAKEUP 64
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 3000
 #define BACKOFF_GRACE_MS 250
 
 static void daemon_session_lost(struct daemon *d, const char *why);
+
+/* --threads' default: the cores this process may run on, at most LANES_MAX. */
+static int daemon_default_threads(void)
+{
+	cpu_set_t set;
+	int n = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 1;
+
+	return n < 1 ? 1 : n > LANES_MAX ? LANES_MAX : n;
+}
 static void reconnect_tick(struct loop *l, struct loop_timer *t);
 
 void daemon_progress(struct daemon *d, const char *fmt, ...)
@@ -49,49 +58,6 @@ void daemon_progress(struct daemon *d, const char *fmt, ...)
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
 	ctl_progress(d->ctl, line);
-}
-
-int daemon_vif_write(struct daemon *d, const void *p, size_t len, bool partial)
-{
-	if (vif_write(&d->vif, p, len, partial) < 0) {
-		d->c.pkts_dropped++;
-		return -EIO;
-	}
-	return 0;
-}
-
-static void vif_event(struct loop *l, int fd, uint32_t events, void *arg)
-{
-	struct daemon *d = arg;
-
-	(void)l;
-	(void)fd;
-	(void)events;
-	for (int i = 0; i < VIF_READS_PER_WAKEUP; i++) {
-		ssize_t n = vif_read(&d->vif, d->pkt, sizeof(d->pkt), &d->pkt_partial);
-		struct pkt4 p;
-
-		if (n == -EMSGSIZE)
-			d->c.pkts_dropped++;
-		if (n < 0 && n != -EMSGSIZE)
-			return;
-		d->c.pkts_in++;
-		if (n < 20 || (d->pkt[0] >> 4) != 4)
-			continue; /* IPv6 and junk: not routed here */
-		/* Parsed once; every layer below reads the struct. */
-		if (pkt4_parse(d->pkt, (size_t)n, &p) < 0) {
-			d->c.pkts_dropped++;
-			continue;
-		}
-		if (loopguard_packet(d, &p))
-			continue; /* the cluster sent it back: answered, not forwarded */
-		switch (p.proto) {
-		case IPPROTO_TCP: hairpin_from_vif(&d->hp, &p); break;
-		case IPPROTO_UDP: dgram_udp_from_vif(&d->dg, &p); break;
-		case IPPROTO_ICMP: dgram_icmp_from_vif(&d->dg, &p); break;
-		default: d->c.pkts_dropped++;
-		}
-	}
 }
 
 /* A cluster CIDR that overlaps a local route would steal or lose traffic. */
@@ -122,12 +88,24 @@ static int vif_setup(struct daemon *d)
 	char buf[20], ip[16];
 	int ret;
 
-	if ((ret = vif_open(&d->vif, "subway%d", VIF_MTU)) < 0) {
+	if ((ret = vif_open(&d->vif, "subway%d", VIF_MTU, d->threads)) < 0) {
 		daemon_failed(d, ret == -ENOENT ? "no /dev/net/tun: the tun module is missing"
 						: "cannot create the VIF: %s", strerror(-ret));
 		return ret;
 	}
 	d->vif_up = true;
+	if (d->threads > 1 && (ret = d->steer_fd < 0 ? d->steer_fd : vif_steer(&d->vif, d->steer_fd)) < 0) {
+		/* Without steering a flow's packets would reach any lane: one lane, then. */
+		log_warn("%d threads asked for, but the VIF cannot steer flows to them (%s): one thread",
+			 d->threads, strerror(-ret));
+		vif_close(&d->vif);
+		d->threads = 1;
+		if ((ret = vif_open(&d->vif, "subway%d", VIF_MTU, 1)) < 0) {
+			d->vif_up = false;
+			daemon_failed(d, "cannot create the VIF: %s", strerror(-ret));
+			return ret;
+		}
+	}
 	if ((ret = vif_up(&d->vif)) < 0 || (ret = vif_addr_add(&d->vif, VIF_ADDR, VIF_PREFIX)) < 0) {
 		daemon_failed(d, "cannot configure %s: %s", d->vif.name, strerror(-ret));
 		return ret;
@@ -142,11 +120,13 @@ static int vif_setup(struct daemon *d)
 			}
 			daemon_progress(d, "route %s via %s", cidr4_str(&lists[k]->v[c], buf), d->vif.name);
 		}
-	if ((ret = hairpin_init(&d->hp, d, d->grace_ms)) < 0 || (ret = dgram_init(&d->dg, d)) < 0 ||
-	    (ret = loop_add(d->loop, d->vif.fd, LOOP_IN, vif_event, d)) < 0) {
+	if ((ret = lanes_start(d)) < 0 || (ret = dgram_init(&d->dg, d)) < 0) {
 		daemon_failed(d, "cannot start the data path: %s", strerror(-ret));
 		return ret;
 	}
+	if (d->n_lanes > 1)
+		daemon_progress(d, "data path on %d threads, each with its own queue of %s and its own trunks",
+				d->n_lanes, d->vif.name);
 	return 0;
 }
 
@@ -160,7 +140,8 @@ static void daemon_up(void *arg)
 	loopguard_session(d);
 	if (d->state == D_RECONNECTING) {
 		d->state = D_CONNECTED;
-		d->c.reconnects++;
+		d->lanes[0]->c.reconnects++;
+		lanes_session_up(d);
 		d->backoff_ms = 0;
 		d->connected_since_ms = loop_now_ms(d->loop);
 		log_info("reconnected to the manager");
@@ -177,6 +158,7 @@ static void daemon_up(void *arg)
 		return;
 	d->state = D_CONNECTED;
 	d->connected_since_ms = loop_now_ms(d->loop);
+	lanes_session_up(d);
 	dnsplug_start(d);
 	intercepts_session_up(&d->ic); /* those a daemon before this one held */
 	ctl_reply_connect(d->ctl, true, "connected: the cluster's pod and service networks are routed here");
@@ -208,7 +190,7 @@ void daemon_failed(struct daemon *d, const char *fmt, ...)
  * manager back within the grace is found within it. */
 static void daemon_reconnect_later(struct daemon *d)
 {
-	uint64_t max = loop_now_ms(d->loop) - d->lost_ms < d->hp.grace_ms ? BACKOFF_GRACE_MS : BACKOFF_MAX_MS;
+	uint64_t max = loop_now_ms(d->loop) - d->lost_ms < d->grace_ms ? BACKOFF_GRACE_MS : BACKOFF_MAX_MS;
 
 	d->backoff_ms = MIN(MAX(d->backoff_ms * 2, BACKOFF_MIN_MS), max);
 	loop_timer_arm(d->loop, &d->reconnect_timer, d->backoff_ms, reconnect_tick, d);
@@ -240,7 +222,8 @@ static void daemon_session_lost(struct daemon *d, const char *why)
 	tunnel_stop(&d->tun);
 	/* Apps hear it now: their connections reset, their UDP flows gone
 	 * (the next datagram is refused), new connects wait the grace. */
-	hairpin_abort_all(&d->hp, false);
+	hairpin_abort_all(&d->lanes[0]->hp, false);
+	lanes_session_lost(d);
 	dgram_reset(&d->dg);
 	d->state = D_RECONNECTING;
 	d->lost_ms = loop_now_ms(d->loop);
@@ -292,7 +275,9 @@ static void daemon_rtt(void *arg, uint64_t us)
 {
 	struct daemon *d = arg;
 
+	daemon_guard_lock(d);
 	guard_rtt_sample(&d->guard, us);
+	daemon_guard_unlock(d);
 }
 
 static int daemon_frame(void *arg, uint8_t type, const uint8_t *p, size_t len)
@@ -371,6 +356,7 @@ int daemon_connect(struct daemon *d, const struct ctl_req *req, uid_t uid, char 
 	d->loop_guard = !req->no_loop_guard;
 	d->tos_override = req->has_tos ? req->tos : -1;
 	d->grace_ms = req->has_grace ? req->grace_ms : HAIRPIN_GRACE_MS;
+	d->threads = req->has_threads ? req->threads : daemon_default_threads();
 	guard_init(&d->guard, d->loop_guard, 0);
 	d->state = D_CONNECTING;
 	/* At the next turn of the loop: the caller first records who waits. */
@@ -401,25 +387,30 @@ static void daemon_drain_vif(struct daemon *d)
 {
 	struct pollfd pfd = { .fd = d->vif.fd, .events = POLLIN };
 
-	for (int i = 0; d->vif_up && i < 8 && poll(&pfd, 1, 10) > 0; i++)
-		vif_event(d->loop, d->vif.fd, LOOP_IN, d);
+	for (int i = 0; d->vif_up && d->lanes[0]->vif_fd >= 0 && i < 8 && poll(&pfd, 1, 10) > 0; i++)
+		lane_vif_event(d->loop, d->vif.fd, LOOP_IN, d->lanes[0]);
 }
 
 /* Frees everything daemon_main made, whatever it got to. */
 static void daemon_free(struct daemon *d)
 {
-	if (d->loop) {
+	if (d->loop && d->lanes[0]) {
 		dnsplug_stop(d); /* first: the laptop's resolver comes back before anything else goes */
-		hairpin_abort_all(&d->hp, true); /* every app hears it */
+		lanes_stop(d); /* the other lanes' apps hear it, as lane 0's do next */
+		hairpin_abort_all(&d->lanes[0]->hp, true); /* every app hears it */
 		daemon_drain_vif(d);
 		intercepts_fini(&d->ic); /* the manager hears it: the pods serve again */
-		hairpin_fini(&d->hp);
+		hairpin_fini(&d->lanes[0]->hp);
 		dgram_fini(&d->dg);
 		tunnel_fini(&d->tun);
 		loop_timer_cancel(d->loop, &d->reconnect_timer);
 	}
 	if (d->vif_up)
 		vif_close(&d->vif);
+	lanes_free(d);
+	if (d->steer_fd >= 0)
+		close(d->steer_fd);
+	pthread_mutex_destroy(&d->guard_mu);
 	ctl_free(d->ctl);
 	if (d->sig_fd >= 0)
 		close(d->sig_fd);
@@ -461,6 +452,10 @@ int daemon_main(int argc, char **argv)
 		return 1;
 	d->sig_fd = -1;
 	d->vif.fd = -1;
+	d->steer_fd = -1;
+	d->n_lanes = 1;
+	d->threads = 1;
+	pthread_mutex_init(&d->guard_mu, NULL);
 	d->loop_guard = true;
 	d->tos_override = -1;
 	guard_init(&d->guard, true, 0);
@@ -489,6 +484,10 @@ int daemon_main(int argc, char **argv)
 		goto out;
 	}
 	tunnel_init(&d->tun, d->loop, &daemon_tunnel_ops, d);
+	if (!(d->lanes[0] = lane_new0(d))) {
+		log_err("cannot start: %s", strerror(errno));
+		goto out;
+	}
 	if (intercepts_init(&d->ic, d) < 0) {
 		log_err("cannot start: no random bytes for the daemon's id");
 		goto out;
@@ -500,6 +499,10 @@ int daemon_main(int argc, char **argv)
 	}
 	/* From here on, nothing but the network privileges (priv.c). */
 	resolved_prime();
+	/* Loaded now: loading BPF takes privileges the daemon then gives up. */
+	d->steer_fd = vif_steer_load(VIF_NAT_BASE);
+	if (d->steer_fd < 0)
+		log_info("no VIF steering program (%s): the data path will use one thread", strerror(-d->steer_fd));
 	if (priv_drop(PRIV_CAP(CAP_NET_ADMIN) | PRIV_CAP(CAP_NET_BIND_SERVICE)) < 0)
 		goto out;
 	log_info("daemon %s started, pid %d, socket %s", SUBWAY_VERSION, (int)getpid(), sock);

@@ -2,6 +2,7 @@
  * manager and the control socket.  One per network namespace.
  *
  *   daemon.c     start, the session's life (connect, lost, reconnect), the VIF
+ *   lane.c       the data path's threads (--threads), each a lane
  *   hairpin.c    TCP through the hairpin NAT, each flow on a carrier
  *   dgram.c      UDP and ICMP echo
  *   loopguard.c  the loop guard's answers (guard.c decides, pure)
@@ -10,9 +11,11 @@
  *   ctl.c        the control socket; status.c its status document
  *
  * struct daemon holds what several of them share: the loop, the session's
- * options, the VIF, the counters, the loop guard, and a packet buffer.
+ * options, the VIF, the lanes (each with its counters and packet buffers),
+ * the loop guard.
  * Each module keeps its own state in its own struct, embedded here. */
 #pragma once
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -22,6 +25,7 @@
 #include "daemon/guard.h"
 #include "daemon/hairpin.h"
 #include "daemon/intercept.h"
+#include "daemon/lane.h"
 #include "daemon/tunnel.h"
 #include "proto/ctlmsg.h"
 #include "proto/frame.h"
@@ -36,22 +40,6 @@
 #define VIF_NAT_BASE (VIF_NET + 0x100)
 #define VIF_NAT_ADDRS 64
 #define VIF_MTU 65000
-
-struct counters {
-	uint64_t dials, dials_ok;
-	uint64_t dial_fail[DIAL_STATUS_MAX_];
-	uint64_t bytes_out, bytes_in; /* to the cluster, from the cluster: flows that ended */
-	uint64_t tcp_flows_total, udp_flows_total;
-	uint64_t udp_out, udp_in, udp_dropped;
-	uint64_t pings, pongs;
-	uint64_t pkts_in, pkts_dropped;
-	uint64_t reconnects;
-	/* loop guard (docs/vm-networking.md): what it refused, per kind */
-	uint64_t loops_tcp, loops_udp, loops_dns, loops_icmp;
-	uint32_t loop_last_src; /* source address of the last loop seen */
-	uint64_t dials_limited; /* refused by the daemon's own caps */
-	uint64_t failed_down;   /* connects, datagrams and pings refused while the tunnel was down */
-};
 
 enum dstate { D_IDLE, D_CONNECTING, D_CONNECTED, D_RECONNECTING };
 
@@ -86,26 +74,37 @@ struct daemon {
 	struct tunnel tun;
 	struct vif vif;
 	bool vif_up;
-	struct hairpin hp;
+	int threads;        /* `connect --threads` (or its default) */
+	int n_lanes;        /* lanes started (1 until then): fixed while they run */
+	struct lane *lanes[LANES_MAX]; /* lane 0: this thread's; TCP flows live in every lane */
+	int steer_fd;       /* the VIF's steering program (vif_steer_load), loaded while privileged */
+	pthread_mutex_t guard_mu; /* the loop guard and the caps, with more than one lane */
+	struct hairpin_caps caps;
 	struct dgram dg;
 	struct intercepts ic;
 	struct dnssrv *dns;
 
-	struct counters c;
 	struct guard guard;
-	bool pkt_partial; /* pkt's L4 checksum is left to the kernel (vif_read) */
-	uint8_t pkt[65536];
-	uint8_t out[65536 + 64]; /* a packet being built */
+	uint32_t loop_last_src; /* source address of the last loop seen */
 };
+
+/* The loop guard is shared by the lanes. */
+static inline void daemon_guard_lock(struct daemon *d)
+{
+	if (d->n_lanes > 1)
+		pthread_mutex_lock(&d->guard_mu);
+}
+static inline void daemon_guard_unlock(struct daemon *d)
+{
+	if (d->n_lanes > 1)
+		pthread_mutex_unlock(&d->guard_mu);
+}
 
 /* A progress line for the `connect` waiting (and the log). */
 void daemon_progress(struct daemon *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The session failed: the first connect reports it and the daemon stops;
  * an established session reconnects. */
 void daemon_failed(struct daemon *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Writes a packet to the VIF; partial: a TCP/UDP checksum for the kernel
- * to complete.  0, or -EIO (counted as dropped). */
-int daemon_vif_write(struct daemon *d, const void *p, size_t len, bool partial);
 /* A connect request: applies its options and starts connecting.  0: the
  * caller waits for the outcome (ctl_reply_connect), also when a connect
  * with the same options is under way; 1: already connected with them (msg

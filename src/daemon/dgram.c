@@ -45,8 +45,11 @@ static void dgram_uflow_free(struct dgram *g, struct uflow *u, bool tell)
 	struct uflow **pp = dgram_udp_slot(g, u->src, u->sport, u->dst, u->dport);
 	uint8_t buf[32];
 
-	if (u->guarded)
+	if (u->guarded) {
+		daemon_guard_lock(d);
 		guard_end(&d->guard, IPPROTO_UDP, u->dst, u->dport, GUARD_NO_ANSWER, now_us(), 0);
+		daemon_guard_unlock(d);
+	}
 	if (*pp == u)
 		*pp = u->hnext;
 	idtab_del(&g->ids, &u->hn);
@@ -79,11 +82,11 @@ static void dgram_udp_sweep(struct loop *l, struct loop_timer *t)
 static void dgram_udp_cut(struct dgram *g, const struct pkt4 *p, enum guard_verdict v)
 {
 	struct daemon *d = g->d;
-	size_t n = pkt4_build_icmp_unreach(d->out, sizeof(d->out), p, 3, p->dst);
+	size_t n = pkt4_build_icmp_unreach(d->lanes[0]->out, sizeof(d->lanes[0]->out), p, 3, p->dst);
 
-	loopguard_count(d, IPPROTO_UDP, p->src, p->dst, p->dport, v);
+	loopguard_count(d->lanes[0], IPPROTO_UDP, p->src, p->dst, p->dport, v);
 	if (n)
-		daemon_vif_write(d, d->out, n, false);
+		lane_vif_write(d->lanes[0], d->lanes[0]->out, n, false);
 }
 
 /* A new flow for p, in both tables.  NULL when it cannot be made. */
@@ -102,7 +105,7 @@ static struct uflow *dgram_uflow_new(struct dgram *g, const struct pkt4 *p, stru
 	*slot = u;
 	list_add(&g->flows, &u->link);
 	g->n_udp++;
-	g->d->c.udp_flows_total++;
+	g->d->lanes[0]->c.udp_flows_total++;
 	return u;
 }
 
@@ -113,7 +116,7 @@ static struct uflow *dgram_uflow_get(struct dgram *g, const struct pkt4 *p, bool
 	struct daemon *d = g->d;
 	struct uflow **slot = dgram_udp_slot(g, p->src, p->sport, p->dst, p->dport);
 	struct guard_attempt a = { .proto = IPPROTO_UDP, .dst = p->dst, .port = p->dport, .now = now_us(),
-				   .load = hairpin_dialing(&d->hp) };
+				   .load = lanes_dialing(d) };
 	struct uflow *u = *slot;
 	bool tracked;
 	enum guard_verdict v;
@@ -121,15 +124,20 @@ static struct uflow *dgram_uflow_get(struct dgram *g, const struct pkt4 *p, bool
 	*cut = false;
 	if (u || g->n_udp >= UDP_FLOWS_MAX)
 		return u;
+	daemon_guard_lock(d);
 	v = guard_begin(&d->guard, &a, &tracked);
+	daemon_guard_unlock(d);
 	if (v != GUARD_PASS) {
 		dgram_udp_cut(g, p, v);
 		*cut = true;
 		return NULL;
 	}
 	u = dgram_uflow_new(g, p, slot);
-	if (!u && tracked)
+	if (!u && tracked) {
+		daemon_guard_lock(d);
 		guard_end(&d->guard, IPPROTO_UDP, p->dst, p->dport, GUARD_NO_ANSWER, a.now, 0);
+		daemon_guard_unlock(d);
+	}
 	if (u) {
 		u->guarded = tracked;
 		u->sent_us = a.now;
@@ -142,10 +150,10 @@ static struct uflow *dgram_uflow_get(struct dgram *g, const struct pkt4 *p, bool
 static void dgram_udp_refuse(struct dgram *g, const struct pkt4 *p, uint8_t code)
 {
 	struct daemon *d = g->d;
-	size_t n = pkt4_build_icmp_unreach(d->out, sizeof(d->out), p, code, p->dst);
+	size_t n = pkt4_build_icmp_unreach(d->lanes[0]->out, sizeof(d->lanes[0]->out), p, code, p->dst);
 
 	if (n)
-		daemon_vif_write(d, d->out, n, false);
+		lane_vif_write(d->lanes[0], d->lanes[0]->out, n, false);
 }
 
 /* A first fragment: the datagram was larger than the VIF's MTU, which the
@@ -164,29 +172,29 @@ void dgram_udp_from_vif(struct dgram *g, const struct pkt4 *p)
 	bool cut = false;
 
 	if (pkt4_first_fragment(p)) {
-		d->c.udp_dropped++;
+		d->lanes[0]->c.udp_dropped++;
 		dgram_udp_refuse(g, p, 4);
 		return;
 	}
 	if (!p->frag && !tunnel_up(&d->tun)) {
-		d->c.failed_down++;
+		d->lanes[0]->c.failed_down++;
 		dgram_udp_refuse(g, p, 3);
 		return;
 	}
 	if (p->frag || !(u = dgram_uflow_get(g, p, &cut))) {
 		if (!cut)
-			d->c.udp_dropped++;
+			d->lanes[0]->c.udp_dropped++;
 		return;
 	}
 	u->last_ms = loop_now_ms(d->loop);
 	m = (struct msg_udp){ .flow = u->hn.id, .src = p->src, .sport = p->sport, .dst = p->dst,
 			      .dport = p->dport, .data = p->payload, .len = (uint16_t)p->payload_len };
-	n = msg_udp_encode(d->out, sizeof(d->out), &m);
-	if (n < 0 || tunnel_send(&d->tun, d->out, (size_t)n) < 0) {
-		d->c.udp_dropped++;
+	n = msg_udp_encode(d->lanes[0]->out, sizeof(d->lanes[0]->out), &m);
+	if (n < 0 || tunnel_send(&d->tun, d->lanes[0]->out, (size_t)n) < 0) {
+		d->lanes[0]->c.udp_dropped++;
 		return;
 	}
-	d->c.udp_out++;
+	d->lanes[0]->c.udp_out++;
 }
 
 void dgram_udp_from_tunnel(struct dgram *g, const struct msg_udp *m)
@@ -196,17 +204,19 @@ void dgram_udp_from_tunnel(struct dgram *g, const struct msg_udp *m)
 	size_t n;
 
 	if (!u) {
-		d->c.udp_dropped++;
+		d->lanes[0]->c.udp_dropped++;
 		return;
 	}
 	u->last_ms = loop_now_ms(d->loop);
 	if (u->guarded) {
 		u->guarded = false;
+		daemon_guard_lock(d);
 		guard_end(&d->guard, IPPROTO_UDP, u->dst, u->dport, GUARD_ANSWERED_OK, now_us(), u->sent_us);
+		daemon_guard_unlock(d);
 	}
-	n = pkt4_build_udp(d->out, sizeof(d->out), m->src, m->sport, u->src, u->sport, m->data, m->len);
-	if (n && daemon_vif_write(d, d->out, n, false) == 0)
-		d->c.udp_in++;
+	n = pkt4_build_udp(d->lanes[0]->out, sizeof(d->lanes[0]->out), m->src, m->sport, u->src, u->sport, m->data, m->len);
+	if (n && lane_vif_write(d->lanes[0], d->lanes[0]->out, n, false) == 0)
+		d->lanes[0]->c.udp_in++;
 }
 
 /* The loop guard's bookkeeping for an echo request. */
@@ -215,13 +225,15 @@ static void dgram_ping_end(struct dgram *g, struct dgram_ping *ping, enum guard_
 	if (!ping->guarded)
 		return;
 	ping->guarded = false;
+	daemon_guard_lock(g->d);
 	guard_end(&g->d->guard, IPPROTO_ICMP, ping->dst, 0, o, now_us(), ping->sent_us);
+	daemon_guard_unlock(g->d);
 }
 
 void dgram_icmp_from_vif(struct dgram *g, const struct pkt4 *p)
 {
 	struct daemon *d = g->d;
-	struct guard_attempt a = { .proto = IPPROTO_ICMP, .dst = p->dst, .now = now_us(), .load = hairpin_dialing(&d->hp) };
+	struct guard_attempt a = { .proto = IPPROTO_ICMP, .dst = p->dst, .now = now_us(), .load = lanes_dialing(d) };
 	struct dgram_ping *ping;
 	struct msg_ping m;
 	bool tracked;
@@ -231,15 +243,17 @@ void dgram_icmp_from_vif(struct dgram *g, const struct pkt4 *p)
 	if (p->frag || p->icmp_type != 8)
 		return;
 	if (!tunnel_up(&d->tun)) { /* "Destination Host Unreachable" */
-		size_t k = pkt4_build_icmp_unreach(d->out, sizeof(d->out), p, 1, p->dst);
-		d->c.failed_down++;
+		size_t k = pkt4_build_icmp_unreach(d->lanes[0]->out, sizeof(d->lanes[0]->out), p, 1, p->dst);
+		d->lanes[0]->c.failed_down++;
 		if (k)
-			daemon_vif_write(d, d->out, k, false);
+			lane_vif_write(d->lanes[0], d->lanes[0]->out, k, false);
 		return;
 	}
+	daemon_guard_lock(d);
 	v = guard_begin(&d->guard, &a, &tracked);
+	daemon_guard_unlock(d);
 	if (v != GUARD_PASS) {
-		loopguard_count(d, IPPROTO_ICMP, p->src, p->dst, 0, v);
+		loopguard_count(d->lanes[0], IPPROTO_ICMP, p->src, p->dst, 0, v);
 		return;
 	}
 	m = (struct msg_ping){ .id = ++g->ping_next, .dst = p->dst, .ident = p->icmp_id, .seq = p->icmp_seq,
@@ -248,9 +262,9 @@ void dgram_icmp_from_vif(struct dgram *g, const struct pkt4 *p)
 	dgram_ping_end(g, ping, GUARD_NO_ANSWER); /* overwritten unanswered */
 	*ping = (struct dgram_ping){ .id = m.id, .src = p->src, .dst = p->dst, .guarded = tracked,
 				     .sent_us = a.now };
-	n = msg_ping_encode(d->out, sizeof(d->out), &m);
-	if (n > 0 && tunnel_send(&d->tun, d->out, (size_t)n) == 0)
-		d->c.pings++;
+	n = msg_ping_encode(d->lanes[0]->out, sizeof(d->lanes[0]->out), &m);
+	if (n > 0 && tunnel_send(&d->tun, d->lanes[0]->out, (size_t)n) == 0)
+		d->lanes[0]->c.pings++;
 	else
 		dgram_ping_end(g, ping, GUARD_NO_ANSWER);
 }
@@ -267,10 +281,10 @@ void dgram_icmp_from_tunnel(struct dgram *g, const struct msg_pong *m)
 				: m->status == PONG_UNREACHABLE ? GUARD_ANSWERED_OTHER : GUARD_NO_ANSWER);
 	if (m->status != PONG_REPLY)
 		return;
-	n = pkt4_build_icmp_echo_reply(d->out, sizeof(d->out), m->src, ping->src, m->ident, m->seq,
+	n = pkt4_build_icmp_echo_reply(d->lanes[0]->out, sizeof(d->lanes[0]->out), m->src, ping->src, m->ident, m->seq,
 				       m->data, m->len);
-	if (n && daemon_vif_write(d, d->out, n, false) == 0)
-		d->c.pongs++;
+	if (n && lane_vif_write(d->lanes[0], d->lanes[0]->out, n, false) == 0)
+		d->lanes[0]->c.pongs++;
 }
 
 int dgram_init(struct dgram *g, struct daemon *d)

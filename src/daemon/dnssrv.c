@@ -567,8 +567,10 @@ static void loop_note(struct dnssrv *s, const struct dq *q, uint32_t src)
 
 	s->c.loops++;
 	s->last_loop_src = src;
-	s->d->c.loops_dns++;
-	s->d->c.loop_last_src = src;
+	s->d->lanes[0]->c.loops_dns++;
+	daemon_guard_lock(s->d);
+	s->d->loop_last_src = src;
+	daemon_guard_unlock(s->d);
 	for (int i = 0; i < DNS_LOOP_LOG_SOURCES; i++) {
 		if (s->loop_log[i].src == src && s->loop_log[i].last_ms) {
 			if (t - s->loop_log[i].last_ms < DNS_LOOP_LOG_MS)

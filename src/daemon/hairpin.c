@@ -16,6 +16,7 @@
 
 #include "common/log.h"
 #include "daemon/daemon.h"
+#include "daemon/lane.h"
 #include "daemon/loopguard.h"
 #include "net/packet.h"
 #include "net/sock.h"
@@ -46,14 +47,16 @@ static enum guard_outcome tflow_outcome(uint8_t status)
 /* Tells the loop guard how the dial ended, once. */
 static void tflow_guard_end(struct tflow *f, enum guard_outcome o)
 {
-	struct guard *g = &f->h->d->guard;
+	struct daemon *d = f->h->d;
 
 	if (!f->guarded)
 		return;
 	f->guarded = false;
+	daemon_guard_lock(d);
 	if (f->guard_queued)
-		guard_sent(g, IPPROTO_TCP, f->key.dst, f->key.dport, now_us());
-	guard_end(g, IPPROTO_TCP, f->key.dst, f->key.dport, o, now_us(), f->sent_us);
+		guard_sent(&d->guard, IPPROTO_TCP, f->key.dst, f->key.dport, now_us());
+	guard_end(&d->guard, IPPROTO_TCP, f->key.dst, f->key.dport, o, now_us(), f->sent_us);
+	daemon_guard_unlock(d);
 }
 
 /* Closes an fd the flow holds; a RST unless the flow ended cleanly. */
@@ -81,7 +84,7 @@ static void tflow_free(struct tflow *f)
 	if (f->drain_fd >= 0)
 		h->n_draining--;
 	h->n_flows--;
-	loop_timer_cancel(h->d->loop, &f->timer);
+	loop_timer_cancel(h->ln->loop, &f->timer);
 	nat_remove(h->nat, &f->key);
 	carrier_reset(&f->car); /* the manager drops its side; a bound socket is ours again */
 	if (bound)
@@ -93,7 +96,7 @@ static void tflow_free(struct tflow *f)
 
 static void tflow_linger(struct tflow *f)
 {
-	loop_timer_arm(f->h->d->loop, &f->timer,
+	loop_timer_arm(f->h->ln->loop, &f->timer,
 		       (f->fin_app && f->fin_lst) || f->rst ? LINGER_DONE_MS : LINGER_MS, tflow_timeout, f);
 }
 
@@ -121,16 +124,16 @@ static void tflow_write(struct tflow *f, struct pkt4 *p, bool partial, bool from
 {
 	tflow_track(f, p, from_app);
 	pkt4_rewrite(p, src, sport, dst, dport, partial);
-	daemon_vif_write(f->h->d, p->ip, p->len, partial);
+	lane_vif_write(f->h->ln, p->ip, p->len, partial);
 }
 
 static void hairpin_reply_rst(struct hairpin *h, const struct pkt4 *p)
 {
-	struct daemon *d = h->d;
-	size_t n = pkt4_build_rst(d->out, sizeof(d->out), p);
+	struct lane *ln = h->ln;
+	size_t n = pkt4_build_rst(ln->out, sizeof(ln->out), p);
 
 	if (n)
-		daemon_vif_write(d, d->out, n, false);
+		lane_vif_write(ln, ln->out, n, false);
 }
 
 /* The daemon's own caps: dials in flight, flows, and a token bucket of
@@ -140,30 +143,37 @@ static void hairpin_reply_rst(struct hairpin *h, const struct pkt4 *p)
 static bool hairpin_admit(struct hairpin *h, const struct nat_key *k, uint64_t now)
 {
 	const uint64_t one = 1000000, full = (uint64_t)DIAL_BURST * one;
+	struct hairpin_caps *c = &h->d->caps;
+	bool ok = true;
 
-	h->dial_tokens = MIN(h->dial_tokens + (now - h->dial_tokens_us) * DIAL_RATE_PER_S, full);
-	h->dial_tokens_us = now;
-	if (h->n_dialing >= DIALS_MAX || h->n_dialing + h->n_tcp + h->n_draining >= h->flows_max ||
-	    h->n_flows >= HAIRPIN_FLOWS_MAX)
+	if (lanes_dialing(h->d) >= DIALS_MAX || lanes_held(h->d) >= c->flows_max || h->n_flows >= HAIRPIN_FLOWS_MAX)
 		return false;
-	if (h->dial_tokens >= one)
-		h->dial_tokens -= one;
-	else if (!guard_answered_lately(&h->d->guard, IPPROTO_TCP, k->dst, k->dport, now))
-		return false;
-	return true;
+	daemon_guard_lock(h->d);
+	c->dial_tokens = MIN(c->dial_tokens + (now - c->dial_tokens_us) * DIAL_RATE_PER_S, full);
+	c->dial_tokens_us = now;
+	if (c->dial_tokens >= one)
+		c->dial_tokens -= one;
+	else
+		ok = guard_answered_lately(&h->d->guard, IPPROTO_TCP, k->dst, k->dport, now);
+	daemon_guard_unlock(h->d);
+	return ok;
 }
 
 /* Refused by the daemon's caps.  A chain the caps cut (chains side by
  * side can fill them before the guard's window ends) is a loop as well. */
 static void tflow_refuse(struct hairpin *h, struct pkt4 *p, const struct guard_attempt *a, bool tracked)
 {
-	struct daemon *d = h->d;
+	struct lane *ln = h->ln;
+	bool overflow;
 
+	daemon_guard_lock(h->d);
 	if (tracked)
-		guard_end(&d->guard, IPPROTO_TCP, p->dst, p->dport, GUARD_NO_ANSWER, a->now, 0);
-	if (guard_overflow(&d->guard, a))
-		loopguard_count(d, IPPROTO_TCP, p->src, p->dst, p->dport, GUARD_CHAIN);
-	d->c.dials_limited++;
+		guard_end(&h->d->guard, IPPROTO_TCP, p->dst, p->dport, GUARD_NO_ANSWER, a->now, 0);
+	overflow = guard_overflow(&h->d->guard, a);
+	daemon_guard_unlock(h->d);
+	if (overflow)
+		loopguard_count(ln, IPPROTO_TCP, p->src, p->dst, p->dport, GUARD_CHAIN);
+	ln->c.dials_limited++;
 	hairpin_reply_rst(h, p);
 }
 
@@ -176,15 +186,15 @@ static int tflow_syn(struct tflow *f, struct pkt4 *p)
 /* The app's connect() fails with EHOSTUNREACH: the tunnel is not there. */
 static void tflow_unreachable(struct tflow *f)
 {
-	struct daemon *d = f->h->d;
+	struct lane *ln = f->h->ln;
 	struct pkt4 p;
 	size_t n;
 
 	if (tflow_syn(f, &p) < 0)
 		return;
-	n = pkt4_build_icmp_unreach(d->out, sizeof(d->out), &p, 1, p.dst);
+	n = pkt4_build_icmp_unreach(ln->out, sizeof(ln->out), &p, 1, p.dst);
 	if (n)
-		daemon_vif_write(d, d->out, n, false);
+		lane_vif_write(ln, ln->out, n, false);
 }
 
 static void tflow_dial_timeout(struct loop *l, struct loop_timer *t);
@@ -199,19 +209,21 @@ static void tflow_dial(struct tflow *f)
 	int r;
 
 	f->sent_us = now_us();
-	r = carrier_open(&h->d->tun, &f->car, &m, &tflow_carrier_ops, f);
+	r = carrier_open(h->ln->tun, &f->car, &m, &tflow_carrier_ops, f);
 	if (r != 1)
 		return;
 	if (f->guarded && !f->guard_queued) {
 		/* It waits for a connection to the manager: the loop guard hears of it. */
 		f->guard_queued = true;
+		daemon_guard_lock(h->d);
 		guard_queued(&h->d->guard, IPPROTO_TCP, f->key.dst, f->key.dport);
+		daemon_guard_unlock(h->d);
 	}
-	if (!tunnel_up(&h->d->tun)) {
-		uint64_t now = loop_now_ms(h->d->loop);
+	if (!tunnel_up(h->ln->tun)) {
+		uint64_t now = loop_now_ms(h->ln->loop);
 		if (!f->wait_until)
 			f->wait_until = now + h->grace_ms;
-		loop_timer_arm(h->d->loop, &f->timer, f->wait_until > now ? f->wait_until - now : 0,
+		loop_timer_arm(h->ln->loop, &f->timer, f->wait_until > now ? f->wait_until - now : 0,
 			       tflow_dial_timeout, f);
 	}
 }
@@ -221,14 +233,14 @@ static void tflow_dial(struct tflow *f)
 static void tflow_dial_timeout(struct loop *l, struct loop_timer *t)
 {
 	struct tflow *f = t->arg;
-	struct daemon *d = f->h->d;
+	struct lane *ln = f->h->ln;
 
 	(void)l;
-	if (f->car.state == CARRIER_WAITING && !tunnel_up(&d->tun)) {
-		d->c.failed_down++;
+	if (f->car.state == CARRIER_WAITING && !tunnel_up(ln->tun)) {
+		ln->c.failed_down++;
 		tflow_unreachable(f);
 	} else {
-		d->c.dial_fail[DIAL_TIMEOUT]++;
+		ln->c.dial_fail[DIAL_TIMEOUT]++;
 	}
 	tflow_free(f);
 }
@@ -237,10 +249,10 @@ static void tflow_dial_timeout(struct loop *l, struct loop_timer *t)
  * that comes within the grace.  True if it waits again. */
 static bool tflow_redial(struct tflow *f)
 {
-	struct daemon *d = f->h->d;
-	uint64_t now = loop_now_ms(d->loop);
+	struct lane *ln = f->h->ln;
+	uint64_t now = loop_now_ms(ln->loop);
 
-	if (tunnel_up(&d->tun))
+	if (tunnel_up(ln->tun))
 		return false;
 	if (!f->wait_until)
 		f->wait_until = now + f->h->grace_ms;
@@ -253,16 +265,20 @@ static bool tflow_redial(struct tflow *f)
 
 static void tflow_new(struct hairpin *h, struct pkt4 *p, const struct nat_key *k)
 {
-	struct daemon *d = h->d;
+	struct lane *ln = h->ln;
 	uint64_t now = now_us();
 	struct guard_attempt a = { .proto = IPPROTO_TCP, .dst = k->dst, .port = k->dport, .now = now,
-				   .load = h->n_dialing };
+				   .load = lanes_dialing(h->d) };
 	bool tracked;
-	enum guard_verdict v = guard_begin(&d->guard, &a, &tracked);
+	enum guard_verdict v;
 	struct tflow *f;
 
+	daemon_guard_lock(h->d);
+	v = guard_begin(&h->d->guard, &a, &tracked);
+	daemon_guard_unlock(h->d);
+
 	if (v != GUARD_PASS) {
-		loopguard_count(d, IPPROTO_TCP, k->src, k->dst, k->dport, v);
+		loopguard_count(ln, IPPROTO_TCP, k->src, k->dst, k->dport, v);
 		hairpin_reply_rst(h, p);
 		return;
 	}
@@ -280,7 +296,7 @@ static void tflow_new(struct hairpin *h, struct pkt4 *p, const struct nat_key *k
 	}
 	/* The SYN is written back later, after other packets: complete its
 	 * checksum now so that it stands alone. */
-	if (d->pkt_partial)
+	if (ln->pkt_partial)
 		pkt4_csum_complete(p);
 	memcpy(f->syn, p->ip, p->len);
 	f->syn_len = (uint16_t)p->len;
@@ -291,9 +307,9 @@ static void tflow_new(struct hairpin *h, struct pkt4 *p, const struct nat_key *k
 		h->dialing_peak = h->n_dialing;
 	list_add(&h->flows, &f->link);
 	list_add(&h->dialing, &f->dlink);
-	d->c.tcp_flows_total++;
-	d->c.dials++;
-	loop_timer_arm(d->loop, &f->timer, TUNNEL_DIAL_TIMEOUT_MS + 2000, tflow_dial_timeout, f);
+	ln->c.tcp_flows_total++;
+	ln->c.dials++;
+	loop_timer_arm(ln->loop, &f->timer, TUNNEL_DIAL_TIMEOUT_MS + 2000, tflow_dial_timeout, f);
 	tflow_dial(f);
 }
 
@@ -304,10 +320,12 @@ static void tflow_sent(struct carrier *c)
 	struct tflow *f = c->owner;
 
 	f->sent_us = now_us();
-	loop_timer_arm(f->h->d->loop, &f->timer, TUNNEL_DIAL_TIMEOUT_MS + 2000, tflow_dial_timeout, f);
+	loop_timer_arm(f->h->ln->loop, &f->timer, TUNNEL_DIAL_TIMEOUT_MS + 2000, tflow_dial_timeout, f);
 	if (f->guard_queued) {
 		f->guard_queued = false;
+		daemon_guard_lock(f->h->d);
 		guard_sent(&f->h->d->guard, IPPROTO_TCP, f->key.dst, f->key.dport, f->sent_us);
+		daemon_guard_unlock(f->h->d);
 	}
 }
 
@@ -317,7 +335,7 @@ static void tflow_result(struct carrier *c, uint8_t status)
 {
 	struct tflow *f = c->owner;
 	struct hairpin *h = f->h;
-	struct daemon *d = h->d;
+	struct lane *ln = h->ln;
 	struct pkt4 p;
 
 	if (status == DIAL_ERROR && tflow_redial(f))
@@ -328,20 +346,20 @@ static void tflow_result(struct carrier *c, uint8_t status)
 		return;
 	}
 	if (status == DIAL_OK) {
-		d->c.dials_ok++;
+		ln->c.dials_ok++;
 		h->n_dialing--;
 		list_del(&f->dlink);
 		f->state = TF_ACCEPTING;
 		h->n_tcp++;
-		loop_timer_arm(d->loop, &f->timer, ACCEPT_TIMEOUT_MS, tflow_timeout, f);
+		loop_timer_arm(ln->loop, &f->timer, ACCEPT_TIMEOUT_MS, tflow_timeout, f);
 		tflow_write(f, &p, false, true, f->tup.addr, f->tup.port, VIF_ADDR, h->lport);
 		return;
 	}
-	d->c.dial_fail[status < DIAL_STATUS_MAX_ ? status : DIAL_ERROR]++;
+	ln->c.dial_fail[status < DIAL_STATUS_MAX_ ? status : DIAL_ERROR]++;
 	if (status == DIAL_UNREACHABLE) {
-		size_t n = pkt4_build_icmp_unreach(d->out, sizeof(d->out), &p, 1, p.dst);
+		size_t n = pkt4_build_icmp_unreach(ln->out, sizeof(ln->out), &p, 1, p.dst);
 		if (n)
-			daemon_vif_write(d, d->out, n, false);
+			lane_vif_write(ln, ln->out, n, false);
 	} else if (status != DIAL_TIMEOUT) {
 		hairpin_reply_rst(h, &p);
 	}
@@ -370,7 +388,7 @@ static void tflow_drain_check(struct loop *l, struct loop_timer *t)
 static void tflow_done(struct carrier *c, int err)
 {
 	struct tflow *f = c->owner;
-	struct daemon *d = f->h->d;
+	struct lane *ln = f->h->ln;
 	int outq = 0;
 
 	if (f->state == TF_ACCEPTING) {
@@ -380,15 +398,15 @@ static void tflow_done(struct carrier *c, int err)
 		f->aborted = true;
 		return;
 	}
-	d->c.bytes_out += c->bytes[0];
-	d->c.bytes_in += c->bytes[1];
+	ln->c.bytes_out += c->bytes[0];
+	ln->c.bytes_in += c->bytes[1];
 	f->state = TF_LINGER;
 	f->h->n_tcp--;
 	if (!err && ioctl(c->fd, SIOCOUTQ, &outq) == 0 && outq > 0) {
 		f->drain_fd = c->fd;
 		f->h->n_draining++;
-		f->drain_until = loop_now_ms(d->loop) + DRAIN_MAX_MS;
-		loop_timer_arm(d->loop, &f->timer, DRAIN_CHECK_MS, tflow_drain_check, f);
+		f->drain_until = loop_now_ms(ln->loop) + DRAIN_MAX_MS;
+		loop_timer_arm(ln->loop, &f->timer, DRAIN_CHECK_MS, tflow_drain_check, f);
 		return;
 	}
 	tflow_close_fd(c->fd, err != 0);
@@ -420,7 +438,7 @@ static void tflow_accepted(struct tflow *f, int fd)
 		return;
 	}
 	f->state = TF_RELAY;
-	loop_timer_cancel(f->h->d->loop, &f->timer);
+	loop_timer_cancel(f->h->ln->loop, &f->timer);
 }
 
 /* A connection the listener accepted: the SYN it answered came from a flow
@@ -449,10 +467,10 @@ static void hairpin_from_listener(struct hairpin *h, struct pkt4 *p)
 	struct tflow *f = nat_lookup_tuple(h->nat, p->dst, p->dport);
 
 	if (!f) {
-		h->d->c.pkts_dropped++;
+		h->ln->c.pkts_dropped++;
 		return;
 	}
-	tflow_write(f, p, h->d->pkt_partial, false, f->key.dst, f->key.dport, f->key.src, f->key.sport);
+	tflow_write(f, p, h->ln->pkt_partial, false, f->key.dst, f->key.dport, f->key.src, f->key.sport);
 }
 
 static void hairpin_from_app(struct hairpin *h, struct pkt4 *p)
@@ -473,16 +491,16 @@ static void hairpin_from_app(struct hairpin *h, struct pkt4 *p)
 		return;
 	}
 	if (f->state == TF_DIALING) {
-		h->d->c.pkts_dropped++; /* a retransmitted SYN while the manager dials */
+		h->ln->c.pkts_dropped++; /* a retransmitted SYN while the manager dials */
 		return;
 	}
-	tflow_write(f, p, h->d->pkt_partial, true, f->tup.addr, f->tup.port, VIF_ADDR, h->lport);
+	tflow_write(f, p, h->ln->pkt_partial, true, f->tup.addr, f->tup.port, VIF_ADDR, h->lport);
 }
 
 void hairpin_from_vif(struct hairpin *h, struct pkt4 *p)
 {
 	if (p->frag) {
-		h->d->c.pkts_dropped++;
+		h->ln->c.pkts_dropped++;
 		return;
 	}
 	if (p->src == VIF_ADDR && p->sport == h->lport && nat_owns_addr(h->nat, p->dst))
@@ -496,14 +514,14 @@ void hairpin_from_vif(struct hairpin *h, struct pkt4 *p)
 static void tflow_abort(struct tflow *f, bool final)
 {
 	struct hairpin *h = f->h;
-	struct daemon *d = h->d;
+	struct lane *ln = h->ln;
 	uint64_t b[2];
 
 	switch (f->state) {
 	case TF_RELAY:
 		carrier_bytes(&f->car, b);
-		d->c.bytes_out += b[0];
-		d->c.bytes_in += b[1];
+		ln->c.bytes_out += b[0];
+		ln->c.bytes_in += b[1];
 		carrier_reset(&f->car);
 		tflow_close_fd(f->car.fd, true);
 		f->state = TF_LINGER;
@@ -527,7 +545,7 @@ static void tflow_abort(struct tflow *f, bool final)
 	case TF_DIALING:
 		if (!final && tflow_redial(f))
 			break;
-		d->c.failed_down++;
+		ln->c.failed_down++;
 		tflow_unreachable(f);
 		tflow_free(f);
 		break;
@@ -566,8 +584,6 @@ void hairpin_bytes(const struct hairpin *h, uint64_t b[2])
 	b[0] = b[1] = 0;
 	if (!h->d) /* never started */
 		return;
-	b[0] = h->d->c.bytes_out;
-	b[1] = h->d->c.bytes_in;
 	for (i = h->flows.next; i != &h->flows; i = i->next) {
 		const struct tflow *f = list_entry(i, struct tflow, link);
 		uint64_t fb[2];
@@ -581,31 +597,35 @@ void hairpin_bytes(const struct hairpin *h, uint64_t b[2])
 
 /* Every flow holds at most two fds (the accepted socket and its tunnel
  * connection): the cap leaves the rest of the fd limit to everything else. */
-static uint32_t hairpin_flows_max(void)
+void hairpin_caps_init(struct hairpin_caps *c)
 {
 	struct rlimit rl;
 	uint64_t n = TCP_FLOWS_CAP;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
 		n = rl.rlim_cur > 2 * FDS_RESERVED ? (rl.rlim_cur - FDS_RESERVED) / 2 : 64;
-	return (uint32_t)MIN(n, (uint64_t)TCP_FLOWS_CAP);
+	*c = (struct hairpin_caps){ .flows_max = (uint32_t)MIN(n, (uint64_t)TCP_FLOWS_CAP),
+				    .dial_tokens = (uint64_t)DIAL_BURST * 1000000, .dial_tokens_us = now_us() };
 }
 
-int hairpin_init(struct hairpin *h, struct daemon *d, uint32_t grace_ms)
+int hairpin_init(struct hairpin *h, struct lane *ln, uint32_t grace_ms)
 {
+	uint32_t n = (uint32_t)ln->d->n_lanes;
 	uint64_t seed;
 	int ret;
 
-	*h = (struct hairpin){ .d = d, .ls.fd = -1, .flows_max = hairpin_flows_max(), .grace_ms = grace_ms,
-			       .dial_tokens = (uint64_t)DIAL_BURST * 1000000, .dial_tokens_us = now_us() };
+	*h = (struct hairpin){ .d = ln->d, .ln = ln, .ls.fd = -1, .grace_ms = grace_ms };
 	list_init(&h->flows);
 	list_init(&h->dialing);
 	if ((ret = auth_random(&seed, sizeof(seed))) < 0)
 		return ret; /* NAT ports a peer could guess: not without randomness */
-	h->nat = nat_new(HAIRPIN_FLOWS_MAX, VIF_NAT_BASE, VIF_NAT_ADDRS, seed);
+	/* The NAT addresses the VIF steers to this lane's queue (vif_steer):
+	 * every n-th, from the lane's number on. */
+	h->nat = nat_new(HAIRPIN_FLOWS_MAX, VIF_NAT_BASE + (uint32_t)ln->id,
+			 (VIF_NAT_ADDRS - (uint32_t)ln->id + n - 1) / n, n, seed);
 	if (!h->nat)
 		return -ENOMEM;
-	ret = listener_init(&h->ls, d->loop, sock_listen_tcp(VIF_ADDR, 0, 4096), ACCEPTS_PER_WAKEUP, "the hairpin",
+	ret = listener_init(&h->ls, ln->loop, sock_listen_tcp(VIF_ADDR, 0, 4096), ACCEPTS_PER_WAKEUP, "the hairpin",
 			    hairpin_on_accept, h);
 	return ret < 0 ? ret : sock_local(h->ls.fd, NULL, &h->lport);
 }

@@ -8,7 +8,9 @@
  *   listener S:L       accepts; the flow's carrier is bound to the socket
  *   S:L -> F:np        rewritten to D:dp -> S:sp
  *
- * Ownership: struct hairpin (in struct daemon) owns the listener, the NAT
+ * Each lane (lane.h) has a hairpin of its own, and its flows never leave it.
+ *
+ * Ownership: struct hairpin (in struct lane) owns the listener, the NAT
  * table and every struct tflow; a tflow owns its carrier and, until the
  * carrier is bound and after it is done, the accepted socket. */
 #pragma once
@@ -38,6 +40,7 @@
 #define FDS_RESERVED 256         /* fds kept for the pool, the control socket, logs */
 
 struct daemon;
+struct lane;
 struct pkt4;
 
 enum tflow_state { TF_DIALING, TF_ACCEPTING, TF_RELAY, TF_LINGER };
@@ -64,7 +67,8 @@ struct tflow {
 };
 
 struct hairpin {
-	struct daemon *d;   /* shared state: counters, guard, VIF, tunnel */
+	struct daemon *d;   /* shared state: the loop guard, the settings */
+	struct lane *ln;    /* its lane (lane.h): loop, VIF queue, counters, transports */
 	struct listener ls; /* on VIF_ADDR */
 	uint16_t lport;
 	struct nat_table *nat;
@@ -74,17 +78,32 @@ struct hairpin {
 	uint32_t n_tcp;     /* flows connected (accepting or relaying) */
 	uint32_t n_draining;         /* ended, the accepted socket kept until its queue drains */
 	/* Every TCP flow, whatever its state (HAIRPIN_FLOWS_MAX bounds it: the
-	 * NAT table); flows_max caps those holding fds (dialing, connected,
-	 * draining), fitted to RLIMIT_NOFILE: a flow that only lingers (its
-	 * mapping kept for the last FIN/ACKs) holds none. */
-	uint32_t n_flows, flows_max;
+	 * NAT table); the daemon's caps (struct hairpin_caps) count the lanes'
+	 * flows holding fds (dialing, connected, draining) together: a flow
+	 * that only lingers (its mapping kept for the last FIN/ACKs) holds none. */
+	uint32_t n_flows;
 	uint32_t n_dialing, dialing_peak;
+};
+
+/* The daemon's caps, shared by its lanes (under the loop guard's lock):
+ * dials in flight (DIALS_MAX) and flows holding fds (flows_max, fitted to
+ * RLIMIT_NOFILE) are summed over the lanes, each lane's count read as it
+ * is, so lanes admitting at the same moment may pass a cap by one each. */
+struct hairpin_caps {
+	uint32_t flows_max;
 	uint64_t dial_tokens; /* token bucket of DIAL_RATE_PER_S, in millionths of a dial */
 	uint64_t dial_tokens_us;
 };
+void hairpin_caps_init(struct hairpin_caps *c);
 
-/* Opens the listener; a connect waits grace_ms for a lost session.  0 or -errno. */
-int hairpin_init(struct hairpin *h, struct daemon *d, uint32_t grace_ms);
+/* Flows holding fds in h (the caps' measure). */
+static inline uint32_t hairpin_held(const struct hairpin *h)
+{
+	return __atomic_load_n(&h->n_dialing, __ATOMIC_RELAXED) + __atomic_load_n(&h->n_tcp, __ATOMIC_RELAXED) +
+	       __atomic_load_n(&h->n_draining, __ATOMIC_RELAXED);
+}
+/* Opens the lane's listener; a connect waits grace_ms for a lost session.  0 or -errno. */
+int hairpin_init(struct hairpin *h, struct lane *ln, uint32_t grace_ms);
 /* Every flow reset, the listener closed.  Safe on a zeroed hairpin. */
 void hairpin_fini(struct hairpin *h);
 /* A TCP segment read from the VIF (parsed once, by the caller). */
@@ -97,7 +116,5 @@ void hairpin_abort_all(struct hairpin *h, bool final);
 /* The loop guard saw a dial to dst:dport come back: the dials in flight
  * there fail as refused, as the cut loop's own RST would make them. */
 void hairpin_refuse_dst(struct hairpin *h, uint32_t dst, uint16_t dport);
-/* TCP dials in flight: the loop guard's measure of load. */
-static inline uint32_t hairpin_dialing(const struct hairpin *h) { return h->n_dialing; }
 /* Bytes of the flows still moving: [0] to the cluster, [1] from it. */
 void hairpin_bytes(const struct hairpin *h, uint64_t b[2]);

@@ -36,6 +36,7 @@ void loopguard_session(struct daemon *d)
 	uint32_t mgr = tunnel_addr(&d->tun);
 	char ip[16];
 
+	daemon_guard_lock(d);
 	guard_clear_sources(g);
 	if (!loopguard_local_addr(mgr))
 		guard_add_source(g, mgr);
@@ -46,6 +47,7 @@ void loopguard_session(struct daemon *d)
 	for (int i = 0; i < ci->pod.n; i++)
 		guard_add_source_cidr(g, &ci->pod.v[i]);
 	g->dscp_mark = (uint8_t)(d->tos_override >= 0 ? d->tos_override : ci->tos) & 0xFC;
+	daemon_guard_unlock(d);
 	if (!g->enabled)
 		log_warn("loop guard off (--no-loop-guard): loops are bounded only by the caps "
 			 "(%d dials in flight, %d dials/s)", DIALS_MAX, DIAL_RATE_PER_S);
@@ -65,18 +67,23 @@ static const char *loopguard_why(enum guard_verdict v)
 	}
 }
 
-void loopguard_count(struct daemon *d, uint8_t proto, uint32_t src, uint32_t dst, uint16_t dport,
+void loopguard_count(struct lane *ln, uint8_t proto, uint32_t src, uint32_t dst, uint16_t dport,
 		     enum guard_verdict v)
 {
+	struct daemon *d = ln->d;
 	char s[16], t[16];
+	bool due;
 
 	switch (proto) {
-	case IPPROTO_TCP: d->c.loops_tcp++; break;
-	case IPPROTO_UDP: d->c.loops_udp++; break;
-	default: d->c.loops_icmp++; break;
+	case IPPROTO_TCP: ln->c.loops_tcp++; break;
+	case IPPROTO_UDP: ln->c.loops_udp++; break;
+	default: ln->c.loops_icmp++; break;
 	}
-	d->c.loop_last_src = src;
-	if (!guard_log_due(&d->guard, src, now_us()))
+	daemon_guard_lock(d);
+	d->loop_last_src = src;
+	due = guard_log_due(&d->guard, src, now_us());
+	daemon_guard_unlock(d);
+	if (!due)
 		return;
 	log_warn("loop refused: %s from %s to %s:%u came back from the cluster: %s. The cluster "
 		 "reaches this machine (a VM here?): see docs/vm-networking.md. (Logged once a minute "
@@ -92,43 +99,47 @@ static bool loopguard_routed(const struct daemon *d, uint32_t addr)
 	return cidr_list_contains(&ci->pod, addr) || cidr_list_contains(&ci->svc, addr);
 }
 
-static void loopguard_answer(struct daemon *d, const struct pkt4 *p, enum guard_verdict v)
+static void loopguard_answer(struct lane *ln, const struct pkt4 *p, enum guard_verdict v)
 {
+	struct daemon *d = ln->d;
 	size_t n = 0;
 
 	switch (p->proto) {
 	case IPPROTO_TCP:
 		if ((p->tcp_flags & (PKT_TCP_SYN | PKT_TCP_ACK)) == PKT_TCP_SYN) {
-			loopguard_count(d, p->proto, p->src, p->dst, p->dport, v);
+			loopguard_count(ln, p->proto, p->src, p->dst, p->dport, v);
 			/* The RST below cannot find its way back to a source inside
 			 * the routed CIDRs (it would enter the VIF again): the dials
 			 * it would have failed fail here, refused, at once. */
 			if (loopguard_routed(d, p->src))
-				hairpin_refuse_dst(&d->hp, p->dst, p->dport);
+				lanes_refuse_dst(d, ln, p->dst, p->dport);
 		}
 		if (!(p->tcp_flags & PKT_TCP_RST))
-			n = pkt4_build_rst(d->out, sizeof(d->out), p);
+			n = pkt4_build_rst(ln->out, sizeof(ln->out), p);
 		break;
 	case IPPROTO_UDP:
-		loopguard_count(d, p->proto, p->src, p->dst, p->dport, v);
-		n = pkt4_build_icmp_unreach(d->out, sizeof(d->out), p, 3, p->dst);
+		loopguard_count(ln, p->proto, p->src, p->dst, p->dport, v);
+		n = pkt4_build_icmp_unreach(ln->out, sizeof(ln->out), p, 3, p->dst);
 		break;
 	case IPPROTO_ICMP:
 		if (p->icmp_type == 8)
-			loopguard_count(d, p->proto, p->src, p->dst, 0, v);
+			loopguard_count(ln, p->proto, p->src, p->dst, 0, v);
 		break;
 	}
 	if (n)
-		daemon_vif_write(d, d->out, n, false);
+		lane_vif_write(ln, ln->out, n, false);
 }
 
-bool loopguard_packet(struct daemon *d, const struct pkt4 *p)
+bool loopguard_packet(struct lane *ln, const struct pkt4 *p)
 {
-	enum guard_verdict v = guard_packet(&d->guard, p->src, p->ip[1] /* TOS */);
+	enum guard_verdict v;
 
+	daemon_guard_lock(ln->d);
+	v = guard_packet(&ln->d->guard, p->src, p->ip[1] /* TOS */);
+	daemon_guard_unlock(ln->d);
 	if (v == GUARD_PASS)
 		return false;
 	if (!p->frag)
-		loopguard_answer(d, p, v);
+		loopguard_answer(ln, p, v);
 	return true;
 }

@@ -9,13 +9,14 @@
 #include "daemon/guard.h"
 
 struct daemon;
+struct lane;
 struct pkt4;
 
 /* A new session: the egress addresses and the mark from its CLUSTER_INFO. */
 void loopguard_session(struct daemon *d);
 /* Source and mark layers for a packet read from the VIF: true if it was a
  * loop (answered and counted; the caller drops it). */
-bool loopguard_packet(struct daemon *d, const struct pkt4 *p);
+bool loopguard_packet(struct lane *ln, const struct pkt4 *p);
 /* Counts and logs a loop refused by any layer. */
-void loopguard_count(struct daemon *d, uint8_t proto, uint32_t src, uint32_t dst, uint16_t dport,
+void loopguard_count(struct lane *ln, uint8_t proto, uint32_t src, uint32_t dst, uint16_t dport,
 		     enum guard_verdict v);

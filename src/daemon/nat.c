@@ -44,7 +44,7 @@ struct nat_table {
 	uint32_t max;       /* min(max_entries, space, NIL - 1) */
 	uint32_t *app_b, *tup_b; /* one allocation: tup_b = app_b + nb */
 	uint32_t nb;        /* buckets per table, a power of two */
-	uint32_t base, n_addrs;
+	uint32_t base, n_addrs, stride;
 	uint64_t space, cursor;
 	uint64_t k0, k1;    /* hash secret */
 };
@@ -155,7 +155,9 @@ void *nat_lookup_tuple(const struct nat_table *t, uint32_t addr, uint16_t port)
 
 bool nat_owns_addr(const struct nat_table *t, uint32_t addr)
 {
-	return addr - t->base < t->n_addrs;
+	uint32_t i = addr - t->base;
+
+	return i % t->stride == 0 && i / t->stride < t->n_addrs;
 }
 
 uint32_t nat_count(const struct nat_table *t)
@@ -238,18 +240,21 @@ static int reserve_one(struct nat_table *t)
 
 /* ---- table ---- */
 
-struct nat_table *nat_new(uint32_t max_entries, uint32_t base, uint32_t n_addrs, uint64_t seed)
+struct nat_table *nat_new(uint32_t max_entries, uint32_t base, uint32_t n_addrs, uint32_t stride,
+			  uint64_t seed)
 {
 	struct nat_table *t;
 	uint64_t s = seed;
 
-	if (n_addrs == 0 || max_entries == 0 || base + (uint64_t)n_addrs > (1ull << 32))
+	if (n_addrs == 0 || max_entries == 0 || stride == 0 ||
+	    base + (uint64_t)(n_addrs - 1) * stride >= (1ull << 32))
 		return NULL;
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return NULL;
 	t->base = base;
 	t->n_addrs = n_addrs;
+	t->stride = stride;
 	t->space = (uint64_t)n_addrs * NAT_PORTS;
 	t->max = max_entries;
 	if (t->max > t->space)
@@ -282,7 +287,7 @@ void nat_free(struct nat_table *t)
 static struct nat_tuple tuple_at(const struct nat_table *t, uint64_t i)
 {
 	struct nat_tuple tu = {
-		.addr = t->base + (uint32_t)(i % t->n_addrs),
+		.addr = t->base + (uint32_t)(i % t->n_addrs) * t->stride,
 		.port = (uint16_t)(NAT_PORT_MIN + i / t->n_addrs),
 	};
 	return tu;

@@ -26,9 +26,12 @@ struct nat_tuple {
 
 struct nat_table;
 
-/* max_entries bounds memory; n_addrs >= 1.  NULL on allocation failure, or
- * if max_entries or n_addrs is 0 or base + n_addrs passes 255.255.255.255. */
-struct nat_table *nat_new(uint32_t max_entries, uint32_t base, uint32_t n_addrs, uint64_t seed);
+/* max_entries bounds memory; the addresses are base + i * stride for i <
+ * n_addrs (stride 1: a block; more: a lane's share, lane.h).  NULL on
+ * allocation failure, if max_entries, n_addrs or stride is 0, or if the
+ * last address passes 255.255.255.255. */
+struct nat_table *nat_new(uint32_t max_entries, uint32_t base, uint32_t n_addrs, uint32_t stride,
+			  uint64_t seed);
 void nat_free(struct nat_table *t); /* accepts NULL */
 
 /* Adds a mapping for `app` carrying `data`; fills *out with its tuple.

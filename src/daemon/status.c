@@ -52,30 +52,45 @@ static void status_cluster(struct json *j, const struct daemon *d)
 	json_obj_end(j);
 }
 
-static void status_counters(struct json *j, const struct daemon *d)
+/* The lanes' transports: [0] idle pooled connections, [1] connecting,
+ * [2] trunks up (other lanes' numbers read as they are). */
+static int status_transports(const struct daemon *d, int what)
 {
-	uint64_t b[2];
+	int n = 0;
 
-	hairpin_bytes(&d->hp, b);
+	for (int k = 0; k < d->n_lanes; k++) {
+		const struct tunnel *t = d->lanes[k]->tun;
+		switch (what) {
+		case 0: n += __atomic_load_n(&t->pool.n_idle, __ATOMIC_RELAXED); break;
+		case 1: n += __atomic_load_n(&t->pool.set.n_connecting, __ATOMIC_RELAXED) +
+			     __atomic_load_n(&t->trunks.set.n_connecting, __ATOMIC_RELAXED); break;
+		default: n += __atomic_load_n(&t->trunks.n, __ATOMIC_RELAXED);
+		}
+	}
+	return n;
+}
+
+static void status_counters(struct json *j, const struct counters *c, const struct lane_stats *st)
+{
 	json_obj_begin(j, "counters");
-	json_uint(j, "dials", d->c.dials);
-	json_uint(j, "dials_ok", d->c.dials_ok);
+	json_uint(j, "dials", c->dials);
+	json_uint(j, "dials_ok", c->dials_ok);
 	json_obj_begin(j, "dial_failures");
 	for (int s = 1; s < DIAL_STATUS_MAX_; s++)
-		json_uint(j, dial_status_name((uint8_t)s), d->c.dial_fail[s]);
+		json_uint(j, dial_status_name((uint8_t)s), c->dial_fail[s]);
 	json_obj_end(j);
-	json_uint(j, "bytes_to_cluster", b[0]);
-	json_uint(j, "bytes_from_cluster", b[1]);
-	json_uint(j, "tcp_flows_total", d->c.tcp_flows_total);
-	json_uint(j, "udp_flows_total", d->c.udp_flows_total);
-	json_uint(j, "udp_datagrams_out", d->c.udp_out);
-	json_uint(j, "udp_datagrams_in", d->c.udp_in);
-	json_uint(j, "udp_dropped", d->c.udp_dropped);
-	json_uint(j, "pings", d->c.pings);
-	json_uint(j, "pongs", d->c.pongs);
-	json_uint(j, "packets_dropped", d->c.pkts_dropped);
-	json_uint(j, "reconnects", d->c.reconnects);
-	json_uint(j, "failed_while_down", d->c.failed_down);
+	json_uint(j, "bytes_to_cluster", c->bytes_out + st->live_bytes[0]);
+	json_uint(j, "bytes_from_cluster", c->bytes_in + st->live_bytes[1]);
+	json_uint(j, "tcp_flows_total", c->tcp_flows_total);
+	json_uint(j, "udp_flows_total", c->udp_flows_total);
+	json_uint(j, "udp_datagrams_out", c->udp_out);
+	json_uint(j, "udp_datagrams_in", c->udp_in);
+	json_uint(j, "udp_dropped", c->udp_dropped);
+	json_uint(j, "pings", c->pings);
+	json_uint(j, "pongs", c->pongs);
+	json_uint(j, "packets_dropped", c->pkts_dropped);
+	json_uint(j, "reconnects", c->reconnects);
+	json_uint(j, "failed_while_down", c->failed_down);
 	json_obj_end(j);
 }
 
@@ -100,7 +115,7 @@ static void status_tls(struct json *j, const struct daemon *d)
 	json_obj_end(j);
 }
 
-static void status_loop_guard(struct json *j, const struct daemon *d)
+static void status_loop_guard(struct json *j, struct daemon *d, const struct counters *c, const struct lane_stats *st)
 {
 	const struct guard *g = &d->guard;
 	char ip[16], buf[20];
@@ -117,23 +132,25 @@ static void status_loop_guard(struct json *j, const struct daemon *d)
 			json_str(j, NULL, cidr4_str(&g->src_cidrs.v[i], buf));
 	}
 	json_arr_end(j);
-	json_uint(j, "chain_window_us", guard_window_us(g, hairpin_dialing(&d->hp)));
+	daemon_guard_lock(d);
+	json_uint(j, "chain_window_us", guard_window_us(g, st->n_dialing));
 	json_uint(j, "chains_cut", g->chains);
+	daemon_guard_unlock(d);
 	json_obj_end(j);
 	json_obj_begin(j, "loops_blocked");
-	json_uint(j, "tcp", d->c.loops_tcp);
-	json_uint(j, "udp", d->c.loops_udp);
-	json_uint(j, "dns", d->c.loops_dns);
-	json_uint(j, "icmp", d->c.loops_icmp);
-	json_str(j, "last_source", d->c.loop_last_src ? ip4_str(d->c.loop_last_src, ip) : NULL);
+	json_uint(j, "tcp", c->loops_tcp);
+	json_uint(j, "udp", c->loops_udp);
+	json_uint(j, "dns", c->loops_dns);
+	json_uint(j, "icmp", c->loops_icmp);
+	json_str(j, "last_source", d->loop_last_src ? ip4_str(d->loop_last_src, ip) : NULL);
 	json_obj_end(j);
 	json_obj_begin(j, "limits");
 	json_uint(j, "dials_in_flight", DIALS_MAX);
 	json_uint(j, "dials_per_s", DIAL_RATE_PER_S);
 	json_uint(j, "dial_burst", DIAL_BURST);
-	json_uint(j, "tcp_flows", d->hp.flows_max);
+	json_uint(j, "tcp_flows", d->caps.flows_max);
 	json_uint(j, "udp_flows", UDP_FLOWS_MAX);
-	json_uint(j, "refused", d->c.dials_limited);
+	json_uint(j, "refused", c->dials_limited);
 	json_obj_end(j);
 }
 
@@ -141,20 +158,25 @@ void status_write_json(struct daemon *d, FILE *fp)
 {
 	const struct msg_cluster_info *ci = tunnel_info(&d->tun);
 	const struct tunnel *t = &d->tun;
+	struct counters cs, *c = &cs;
+	struct lane_stats st;
 	struct json j;
 	char ip[16], buf[40];
 
+	lanes_counters(d, c);
+	lanes_stats(d, &st);
 	json_init(&j, fp, true);
 	json_obj_begin(&j, NULL);
 	json_bool(&j, "connected", d->state == D_CONNECTED);
 	json_str(&j, "state", state_name(d->state));
 	json_int(&j, "daemon_pid", getpid());
+	json_int(&j, "threads", d->n_lanes);
 	json_obj_begin(&j, "manager");
 	json_str(&j, "endpoint", d->state == D_IDLE ? NULL : tunnel_where(t));
 	json_str(&j, "version", t->server[0] ? t->server : NULL);
 	json_uint(&j, "connected_for_s",
 		  d->state == D_CONNECTED ? (loop_now_ms(d->loop) - d->connected_since_ms) / 1000 : 0);
-	json_uint(&j, "reconnects", d->c.reconnects);
+	json_uint(&j, "reconnects", c->reconnects);
 	json_str(&j, "transport", d->state == D_IDLE ? NULL : t->insecure ? "tcp-insecure" : "tls");
 	status_tls(&j, d);
 	json_obj_end(&j);
@@ -174,22 +196,32 @@ void status_write_json(struct daemon *d, FILE *fp)
 	json_arr_end(&j);
 	status_cluster(&j, d);
 	json_obj_begin(&j, "flows");
-	json_uint(&j, "tcp", d->hp.n_tcp);
+	json_uint(&j, "tcp", st.n_tcp);
 	json_uint(&j, "udp", d->dg.n_udp);
-	json_uint(&j, "tcp_all", d->hp.n_flows);
-	json_uint(&j, "dialing", d->hp.n_dialing);
-	json_uint(&j, "dialing_peak", d->hp.dialing_peak);
+	json_uint(&j, "tcp_all", st.n_flows);
+	json_uint(&j, "dialing", st.n_dialing);
+	json_uint(&j, "dialing_peak", st.dialing_peak);
 	json_uint(&j, "waiting", t->n_waiting);
 	json_obj_end(&j);
+	/* each lane's share of the TCP flows (lane.h): what --threads spreads */
+	json_arr_begin(&j, "lanes");
+	for (int k = 0; k < d->n_lanes; k++) {
+		const struct counters *lc = &d->lanes[k]->c;
+		json_obj_begin(&j, NULL);
+		json_uint(&j, "tcp_flows_total", __atomic_load_n(&lc->tcp_flows_total, __ATOMIC_RELAXED));
+		json_uint(&j, "packets", __atomic_load_n(&lc->pkts_in, __ATOMIC_RELAXED));
+		json_obj_end(&j);
+	}
+	json_arr_end(&j);
 	json_obj_begin(&j, "pool");
-	json_int(&j, "idle", t->pool.n_idle);
-	json_int(&j, "connecting", t->pool.set.n_connecting + t->trunks.set.n_connecting);
-	json_int(&j, "trunks", t->trunks.n);
+	json_int(&j, "idle", status_transports(d, 0));
+	json_int(&j, "connecting", status_transports(d, 1));
+	json_int(&j, "trunks", status_transports(d, 2));
 	json_obj_end(&j);
-	status_counters(&j, d);
+	status_counters(&j, c, &st);
 	dnsplug_status_json(d, &j);
 	intercepts_status_json(&d->ic, &j);
-	status_loop_guard(&j, d);
+	status_loop_guard(&j, d, c, &st);
 	json_str(&j, "last_error", d->last_error[0] && d->state != D_CONNECTED ? d->last_error : NULL);
 	json_obj_end(&j);
 	json_finish(&j);
@@ -199,9 +231,13 @@ void status_write_text(struct daemon *d, FILE *fp)
 {
 	const struct msg_cluster_info *ci = tunnel_info(&d->tun);
 	const struct tunnel *t = &d->tun;
+	struct counters cs, *c = &cs;
+	struct lane_stats st;
 	char ip[16], buf[20];
 	uint64_t fails = 0;
 
+	lanes_counters(d, c);
+	lanes_stats(d, &st);
 	if (d->state == D_IDLE) {
 		fprintf(fp, "not connected%s%s\n", d->last_error[0] ? ": " : "", d->last_error);
 		return;
@@ -222,32 +258,35 @@ void status_write_text(struct daemon *d, FILE *fp)
 	for (int i = 0; i < INFO_SRC_MAX_; i++)
 		fprintf(fp, "%s %s %s", i ? "," : "", info_src_keys[i], info_source_name(ci->src[i]));
 	fprintf(fp, ")");
-	fprintf(fp, "\n%-10s %u tcp, %u udp active", "flows:", d->hp.n_tcp, d->dg.n_udp);
+	fprintf(fp, "\n%-10s %u tcp, %u udp active", "flows:", st.n_tcp, d->dg.n_udp);
 	if (t->insecure)
-		fprintf(fp, ", tcp on pooled connections (%d idle)", t->pool.n_idle);
+		fprintf(fp, ", tcp on pooled connections (%d idle)", status_transports(d, 0));
 	else
-		fprintf(fp, ", tcp as streams on %d of %d trunk connections", t->trunks.n, TRUNKS);
+		fprintf(fp, ", tcp as streams on %d of %d trunk connections", status_transports(d, 2),
+			TRUNKS * d->n_lanes);
+	if (d->n_lanes > 1)
+		fprintf(fp, ", %d threads", d->n_lanes);
 	fprintf(fp, "\n");
 	for (int s = 1; s < DIAL_STATUS_MAX_; s++)
-		fails += d->c.dial_fail[s];
+		fails += c->dial_fail[s];
 	fprintf(fp, "%-10s %llu dials, %llu failed (refused %llu, unreachable %llu, timeout %llu)\n", "dials:",
-		(unsigned long long)d->c.dials, (unsigned long long)fails,
-		(unsigned long long)d->c.dial_fail[DIAL_REFUSED], (unsigned long long)d->c.dial_fail[DIAL_UNREACHABLE],
-		(unsigned long long)d->c.dial_fail[DIAL_TIMEOUT]);
+		(unsigned long long)c->dials, (unsigned long long)fails,
+		(unsigned long long)c->dial_fail[DIAL_REFUSED], (unsigned long long)c->dial_fail[DIAL_UNREACHABLE],
+		(unsigned long long)c->dial_fail[DIAL_TIMEOUT]);
 	dnsplug_status_text(d, fp);
 	intercepts_status_text(&d->ic, fp);
 	fprintf(fp, "%-10s %s", "loop guard:", d->guard.enabled ? "on" : "OFF (--no-loop-guard)");
-	fprintf(fp, ", blocked %llu tcp, %llu udp, %llu dns, %llu icmp", (unsigned long long)d->c.loops_tcp,
-		(unsigned long long)d->c.loops_udp, (unsigned long long)d->c.loops_dns,
-		(unsigned long long)d->c.loops_icmp);
-	if (d->c.loop_last_src)
-		fprintf(fp, " (last from %s)", ip4_str(d->c.loop_last_src, ip));
+	fprintf(fp, ", blocked %llu tcp, %llu udp, %llu dns, %llu icmp", (unsigned long long)c->loops_tcp,
+		(unsigned long long)c->loops_udp, (unsigned long long)c->loops_dns,
+		(unsigned long long)c->loops_icmp);
+	if (d->loop_last_src)
+		fprintf(fp, " (last from %s)", ip4_str(d->loop_last_src, ip));
 	fprintf(fp, "\n");
-	if (d->c.reconnects || d->state == D_RECONNECTING)
-		fprintf(fp, "%-10s %llu%s%s\n", "reconnects:", (unsigned long long)d->c.reconnects,
+	if (c->reconnects || d->state == D_RECONNECTING)
+		fprintf(fp, "%-10s %llu%s%s\n", "reconnects:", (unsigned long long)c->reconnects,
 			d->state == D_RECONNECTING ? ", now reconnecting: " : "",
 			d->state == D_RECONNECTING ? d->last_error : "");
-	if (d->c.failed_down)
+	if (c->failed_down)
 		fprintf(fp, "%-10s %llu connects, datagrams and pings refused while the tunnel was down\n",
-			"refused:", (unsigned long long)d->c.failed_down);
+			"refused:", (unsigned long long)c->failed_down);
 }

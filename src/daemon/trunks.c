@@ -52,12 +52,12 @@ static const struct pconn_ops trunk_pconn_ops = {
 	.fail = pconn_set_fail, /* nothing comes between AUTH_OK and the mux */
 };
 
-void trunks_init(struct trunks *tr, const struct pconn_cfg *cfg, const struct mux_ops *streams,
+void trunks_init(struct trunks *tr, const struct pconn_cfg *cfg, enum conn_kind kind, const struct mux_ops *streams,
 		 void (*ready)(void *arg), void *arg)
 {
 	*tr = (struct trunks){ .ops = *streams };
 	tr->ops.down = trunk_down;
-	pconn_set_init(&tr->set, cfg, CONN_TRUNK, &trunk_pconn_ops, ready, arg);
+	pconn_set_init(&tr->set, cfg, kind, &trunk_pconn_ops, ready, arg);
 }
 
 static void trunks_fill(struct trunks *tr)

@@ -22,8 +22,9 @@ struct trunks {
 };
 
 /* streams: result, done and open of every stream (their owners'); arg is
- * ready's, and the mux's (struct mux->arg is the trunks). */
-void trunks_init(struct trunks *tr, const struct pconn_cfg *cfg, const struct mux_ops *streams,
+ * ready's, and the mux's (struct mux->arg is the trunks).  kind: CONN_TRUNK,
+ * or CONN_LANE for a lane's (daemon/lane.h: the manager opens nothing on it). */
+void trunks_init(struct trunks *tr, const struct pconn_cfg *cfg, enum conn_kind kind, const struct mux_ops *streams,
 		 void (*ready)(void *arg), void *arg);
 /* Keeps TRUNKS trunks up from now on. */
 void trunks_start(struct trunks *tr);

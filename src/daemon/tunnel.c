@@ -22,7 +22,8 @@ static void tunnel_rtt(void *arg, uint64_t us)
 	t->ops->rtt(t->arg, us);
 }
 
-void tunnel_init(struct tunnel *t, struct loop *l, const struct tunnel_ops *ops, void *arg)
+static void tunnel_setup(struct tunnel *t, struct loop *l, const struct tunnel_ops *ops, void *arg,
+			 enum conn_kind trunk_kind)
 {
 	memset(t, 0, sizeof(*t));
 	t->cfg.loop = l;
@@ -31,8 +32,30 @@ void tunnel_init(struct tunnel *t, struct loop *l, const struct tunnel_ops *ops,
 	t->ops = ops;
 	t->arg = arg;
 	list_init(&t->waiting);
-	trunks_init(&t->trunks, &t->cfg, &carrier_stream_ops, tunnel_transport_ready, t);
+	trunks_init(&t->trunks, &t->cfg, trunk_kind, &carrier_stream_ops, tunnel_transport_ready, t);
 	pool_init(&t->pool, &t->cfg, tunnel_transport_ready, t);
+}
+
+void tunnel_init(struct tunnel *t, struct loop *l, const struct tunnel_ops *ops, void *arg)
+{
+	tunnel_setup(t, l, ops, arg, CONN_TRUNK);
+}
+
+int tunnel_lane_init(struct tunnel *t, struct loop *l, const struct tunnel *main, const struct tunnel_ops *ops,
+		     void *arg, char *err, size_t errlen)
+{
+	tunnel_setup(t, l, ops, arg, CONN_LANE);
+	return tunnel_configure(t, main->cfg.addr, main->cfg.port, &main->cfg.token,
+				main->insecure ? NULL : main->cfg.fingerprint, err, errlen);
+}
+
+void tunnel_lane_up(struct tunnel *t, const uint8_t session[PROTO_SESSION_LEN])
+{
+	memcpy(t->cfg.session, session, sizeof(t->cfg.session));
+	t->up = true;
+	trunks_start(&t->trunks);
+	if (t->insecure)
+		pool_start(&t->pool);
 }
 
 int tunnel_configure(struct tunnel *t, uint32_t addr, uint16_t port, const struct auth_token *token,

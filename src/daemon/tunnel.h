@@ -81,6 +81,15 @@ int tunnel_start(struct tunnel *t);
 /* Closes every connection: streams end (done -ECONNRESET); waiting
  * carriers stay waiting for the next session. */
 void tunnel_stop(struct tunnel *t);
+/* A lane's tunnel (daemon/lane.h): transports only, on the lane's loop,
+ * to the manager of main, with a TLS context of its own (a context's
+ * session tickets are not shared between threads); its trunks are
+ * CONN_LANE.  ops: only rtt is called.  0, or -errno with err. */
+int tunnel_lane_init(struct tunnel *t, struct loop *l, const struct tunnel *main, const struct tunnel_ops *ops,
+		     void *arg, char *err, size_t errlen);
+/* The session (its id) is up: the lane's transports open, and carriers
+ * waiting for them go.  tunnel_stop() when it is lost. */
+void tunnel_lane_up(struct tunnel *t, const uint8_t session[PROTO_SESSION_LEN]);
 /* tunnel_stop, then the TLS context and the token go too. */
 void tunnel_fini(struct tunnel *t);
 /* A frame on the control connection.  0 or -errno (-ENOTCONN: no session). */

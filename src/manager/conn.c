@@ -253,7 +253,7 @@ static void conn_flow(struct conn *c, const struct msg_auth *a)
 		conn_reject(c, FT_AUTH_FAIL, "unknown session");
 		return;
 	}
-	if (a->kind == CONN_TRUNK && s->n_trunks >= MGR_SESSION_TRUNKS_MAX) {
+	if ((a->kind == CONN_TRUNK || a->kind == CONN_LANE) && s->n_trunks >= MGR_SESSION_TRUNKS_MAX) {
 		c->m->st.limit_flows++;
 		conn_reject(c, FT_AUTH_FAIL, "too many trunk connections");
 		return;
@@ -268,8 +268,8 @@ static void conn_flow(struct conn *c, const struct msg_auth *a)
 		return;
 	}
 	w = conn_detach(c);
-	if (a->kind == CONN_TRUNK)
-		trunk_new(s, &w);
+	if (a->kind == CONN_TRUNK || a->kind == CONN_LANE)
+		trunk_new(s, &w, a->kind == CONN_LANE);
 	else
 		flow_new(s, &w);
 	conn_free(c);

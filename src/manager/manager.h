@@ -34,7 +34,7 @@
 /* Defaults of --limit KEY=N (struct mgr_limits; docs/security.md). */
 #define MGR_SESSIONS_MAX 256         /* sessions at once: each has the limits below */
 #define MGR_SESSION_FLOWS_MAX 16384  /* TCP flows of a session (flow connections or streams) */
-#define MGR_SESSION_TRUNKS_MAX 8     /* trunk connections of a session (the daemon opens 2) */
+#define MGR_SESSION_TRUNKS_MAX 16    /* trunk connections of a session (the daemon opens 2 per lane, 4 lanes at most) */
 #define MGR_SESSION_DIALS_MAX 512    /* dials in progress per session */
 #define MGR_SESSION_DIAL_RATE 20000  /* dials per second per session, sustained (above the daemon's own 10,000/s) ... */
 #define MGR_SESSION_DIAL_BURST 20000 /* ... and at once */

@@ -20,6 +20,7 @@
 struct trunk {
 	struct session *s;
 	struct mux *mx;
+	bool lane; /* CONN_LANE: none of the manager's own opens */
 	struct list link; /* s->trunks */
 };
 
@@ -151,12 +152,13 @@ static const struct mux_ops trunk_ops = {
 	.frame = trunk_frame,
 };
 
-int trunk_new(struct session *s, struct wire *w)
+int trunk_new(struct session *s, struct wire *w, bool lane)
 {
 	struct trunk *t = calloc(1, sizeof(*t));
 
 	if (t) {
 		t->s = s;
+		t->lane = lane;
 		t->mx = mux_new(s->m->loop, w, MUX_ACCEPTOR, &trunk_ops, t);
 	}
 	if (!t || !t->mx) {
@@ -181,7 +183,10 @@ struct mux *trunk_pick(struct session *s)
 	struct list *i;
 
 	for (i = s->trunks.next; i != &s->trunks; i = i->next) {
-		struct mux *mx = list_entry(i, struct trunk, link)->mx;
+		const struct trunk *t = list_entry(i, struct trunk, link);
+		struct mux *mx = t->mx;
+		if (t->lane)
+			continue;
 		if (!best || mx->n_streams < best->n_streams)
 			best = mx;
 	}

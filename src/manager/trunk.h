@@ -4,13 +4,16 @@
  * and every stream's dialed socket. */
 #pragma once
 
+#include <stdbool.h>
+
 #include "net/wire.h"
 
 struct session;
 
-/* Takes the authenticated connection (fd and wire).  0 or -errno (then
- * both are closed). */
-int trunk_new(struct session *s, struct wire *w);
+/* Takes the authenticated connection (fd and wire); lane: a CONN_LANE
+ * trunk, on which the manager opens no stream.  0 or -errno (then both
+ * are closed). */
+int trunk_new(struct session *s, struct wire *w, bool lane);
 /* Every trunk of the session closes; its streams end with a RST. */
 void trunk_free_all(struct session *s);
 /* The session's least loaded trunk, or NULL: for streams the manager opens. */

@@ -122,7 +122,7 @@ void pconn_set_done(struct pconn_set *s, struct pconn *pc)
 
 void pconn_set_fail(struct pconn *pc, int err, const char *why)
 {
-	log_debug("%s connection: %s", pc->kind == CONN_TRUNK ? "trunk" : "flow", why[0] ? why : strerror(-err));
+	log_debug("%s connection: %s", pc->kind == CONN_TRUNK || pc->kind == CONN_LANE ? "trunk" : "flow", why[0] ? why : strerror(-err));
 	pconn_set_done(pc->owner, pc);
 	pconn_close(pc, true);
 }

@@ -26,13 +26,13 @@ static void relay_event(struct loop *l, int fd, uint32_t events, void *arg);
  * costs no pipe (4 fds fewer per relay, which is what bounds how many
  * connections a process can hold), and a short flow takes a spare pipe
  * instead of paying pipe2() and close().  Empty pipes wait here while
- * any relay runs (none is kept by an idle process); the daemon and the
- * manager each run one single-threaded loop. */
-static struct {
+ * any relay runs (none is kept by an idle process).  Each thread's loop
+ * keeps its own. */
+static __thread struct {
 	int r, w;
 } relay_spares[RELAY_SPARES];
-static int relay_n_spares;
-static unsigned relay_n_active;
+static __thread int relay_n_spares;
+static __thread unsigned relay_n_active;
 
 static int relay_pipe_get(struct relay_dir *d)
 {

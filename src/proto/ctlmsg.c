@@ -23,6 +23,7 @@ enum ctl_kind {
 	CTL_TOS,         /* 0..252, ECN bits clear: a uint8_t */
 	CTL_FORMAT,      /* "text" or "json": a bool, true for "text" */
 	CTL_MS,          /* milliseconds 0..60000: a uint32_t */
+	CTL_THREADS,     /* 1..CTL_THREADS_MAX: a uint8_t */
 	CTL_NAME,        /* a DNS-1123 name (a workload's, an intercept's): a string */
 	CTL_PORTSPEC,    /* a port number 1..65535 or a port's name: a string */
 	CTL_MODE,        /* global|personal|mirror: a uint8_t 1..3 */
@@ -43,6 +44,7 @@ static const char *const ctl_expect[] = {
 	[CTL_TOS] = "a TOS byte 0..252 with the ECN bits (0x03) clear",
 	[CTL_FORMAT] = "text or json",
 	[CTL_MS] = "milliseconds 0..60000",
+	[CTL_THREADS] = "a number of threads 1..4",
 	[CTL_NAME] = "a name (lower-case letters, digits, '-' and '.', at most 63)",
 	[CTL_PORTSPEC] = "a port 1..65535 or a port's name (lower-case letters, digits, '-', at most 15)",
 	[CTL_MODE] = "global, personal or mirror",
@@ -80,6 +82,8 @@ static const struct ctl_key ctl_keys[] = {
 	{ "loopguard", CTL_CONNECT, CTL_OFF, AT(no_loop_guard), NO_HAS, "--no-loop-guard", "no", false },
 	{ "tos", CTL_CONNECT, CTL_TOS, AT(tos), offsetof(struct ctl_req, has_tos), "--tos", "the manager's", false },
 	{ "grace", CTL_CONNECT, CTL_MS, AT(grace_ms), offsetof(struct ctl_req, has_grace), "--grace", "2000", false },
+	{ "threads", CTL_CONNECT, CTL_THREADS, AT(threads), offsetof(struct ctl_req, has_threads), "--threads",
+	  "the number of cores, at most 4", false },
 	{ "format", CTL_STATUS, CTL_FORMAT, AT(text), NO_HAS, NULL, "json", false },
 	{ "name", CTL_INTERCEPT, CTL_NAME, AT(name), NO_HAS, NULL, NULL, false },
 	{ "workload", CTL_INTERCEPT, CTL_NAME, AT(workload), NO_HAS, NULL, NULL, false },
@@ -227,6 +231,10 @@ static int ctl_value_set(const struct ctl_key *k, struct ctl_req *req, const cha
 		if ((ok = u64_parse(v, 60000, &n) == 0))
 			*FIELD(req, k, uint32_t) = (uint32_t)n;
 		break;
+	case CTL_THREADS:
+		if ((ok = u64_parse(v, CTL_THREADS_MAX, &n) == 0 && n >= 1))
+			*FIELD(req, k, uint8_t) = (uint8_t)n;
+		break;
 	case CTL_NAME: ok = ctl_name_ok(v, vlen, 63, true); break;
 	case CTL_PORTSPEC: ok = ctl_portspec_ok(v, vlen); break;
 	case CTL_MODE:
@@ -287,7 +295,8 @@ static bool ctl_value_get(const struct ctl_key *k, const struct ctl_req *req, ch
 	}
 	case CTL_ONE: snprintf(out, size, "1"); return *CFIELD(req, k, bool);
 	case CTL_OFF: snprintf(out, size, "off"); return *CFIELD(req, k, bool);
-	case CTL_TOS: snprintf(out, size, "%u", *CFIELD(req, k, uint8_t)); return true;
+	case CTL_TOS:
+	case CTL_THREADS: snprintf(out, size, "%u", *CFIELD(req, k, uint8_t)); return true;
 	case CTL_FORMAT: snprintf(out, size, "text"); return *CFIELD(req, k, bool);
 	case CTL_MODE: {
 		uint8_t m = *CFIELD(req, k, uint8_t);

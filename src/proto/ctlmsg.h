@@ -3,6 +3,7 @@
  *
  *   connect manager=IP:PORT token=<hex> (fingerprint=sha256:<hex> | insecure=1) [owner=UID]
  *           [namespace=NS] [also_proxy=A,B] [never_proxy=A,B] [dns=on|off] [loopguard=on|off] [tos=N] [grace=MS]
+ *           [threads=N]
  *   status [format=text|json]
  *   quit
  *   intercept name=N workload=W namespace=NS [port=P] local=IP:PORT mode=global|personal|mirror
@@ -29,6 +30,7 @@
 enum ctl_verb { CTL_CONNECT = 1, CTL_STATUS, CTL_QUIT, CTL_INTERCEPT, CTL_LEAVE, CTL_LIST, CTL_ENV };
 
 #define CTL_NAME_MAX 64     /* intercepts, workloads (+NUL) */
+#define CTL_THREADS_MAX 4   /* threads=: the daemon's lanes (LANES_MAX) */
 #define CTL_HEADERS_MAX 4
 #define CTL_HEADER_MAX 192  /* "name:value" */
 
@@ -56,6 +58,8 @@ struct ctl_req {
 	uint8_t tos;
 	bool has_grace;     /* grace=MS: how long a connect waits for a lost session */
 	uint32_t grace_ms;
+	bool has_threads;   /* threads=N: the data path's threads (daemon/lane.h) */
+	uint8_t threads;
 	/* status */
 	bool text; /* format=text */
 	/* intercept, leave, list (ns too), env */

@@ -175,7 +175,7 @@ static bool auth_session_ok(uint8_t kind, const uint8_t session[PROTO_SESSION_LE
 {
 	if (kind == CONN_CONTROL || kind == CONN_AGENT) /* no session yet, or none ever */
 		return all_zero(session, PROTO_SESSION_LEN);
-	if (kind == CONN_FLOW || kind == CONN_TRUNK)
+	if (kind == CONN_FLOW || kind == CONN_TRUNK || kind == CONN_LANE)
 		return !all_zero(session, PROTO_SESSION_LEN);
 	return false;
 }

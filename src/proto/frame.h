@@ -71,7 +71,9 @@ enum frame_type {
 	FT_MAX_
 };
 
-enum conn_kind { CONN_CONTROL = 1, CONN_FLOW = 2, CONN_TRUNK = 3, CONN_AGENT = 4 };
+/* CONN_LANE: a trunk of one of the laptop's lanes (daemon/lane.h), carrying
+ * the laptop's flows only: the manager opens no stream on it. */
+enum conn_kind { CONN_CONTROL = 1, CONN_FLOW = 2, CONN_TRUNK = 3, CONN_AGENT = 4, CONN_LANE = 5 };
 
 enum dial_status {
 	DIAL_OK = 0,

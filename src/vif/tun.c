@@ -1,40 +1,60 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
+#include <linux/bpf.h>
 #include <linux/if_tun.h>
 #include <linux/virtio_net.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include "common/log.h"
 #include "vif/vif.h"
 
-int vif_open(struct vif *v, const char *pattern, uint32_t mtu)
+/* One queue of the device: the first names it (pattern), the others join. */
+static int vif_queue_open(struct ifreq *ifr, bool multi)
 {
-	struct ifreq ifr;
 	int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	int ret;
 
-	v->fd = -1;
 	if (fd < 0)
 		return -errno;
-	memset(&ifr, 0, sizeof(ifr));
-	ifr.ifr_flags = IFF_TUN | IFF_NO_PI | IFF_VNET_HDR;
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", pattern);
-	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+	ifr->ifr_flags = IFF_TUN | IFF_NO_PI | IFF_VNET_HDR | (multi ? IFF_MULTI_QUEUE : 0);
+	if (ioctl(fd, TUNSETIFF, ifr) < 0) {
 		ret = -errno;
-		log_err("TUNSETIFF %s: %s", pattern, strerror(errno));
+		log_err("TUNSETIFF %s: %s", ifr->ifr_name, strerror(errno));
 		close(fd);
 		return ret;
 	}
-	v->fd = fd;
+	return fd;
+}
+
+int vif_open(struct vif *v, const char *pattern, uint32_t mtu, int queues)
+{
+	struct ifreq ifr;
+	int ret;
+
+	memset(v, 0, sizeof(*v));
+	v->fd = -1;
+	if (queues < 1 || queues > VIF_QUEUES_MAX)
+		return -EINVAL;
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", pattern);
+	for (int i = 0; i < queues; i++) {
+		if ((ret = vif_queue_open(&ifr, queues > 1)) < 0) {
+			vif_close(v);
+			return ret;
+		}
+		v->fds[v->n_queues++] = ret;
+	}
+	v->fd = v->fds[0];
 	v->mtu = mtu;
 	/* Best effort: without it packets come with complete checksums. */
-	v->csum_offload = ioctl(fd, TUNSETOFFLOAD, (unsigned long)TUN_F_CSUM) == 0;
+	v->csum_offload = ioctl(v->fd, TUNSETOFFLOAD, (unsigned long)TUN_F_CSUM) == 0;
 	snprintf(v->name, sizeof(v->name), "%s", ifr.ifr_name);
 	v->ifindex = (int)if_nametoindex(v->name);
 	if (!v->ifindex) {
@@ -47,16 +67,62 @@ int vif_open(struct vif *v, const char *pattern, uint32_t mtu)
 
 void vif_close(struct vif *v)
 {
-	if (v->fd >= 0)
-		close(v->fd);
+	for (int i = 0; i < v->n_queues; i++)
+		close(v->fds[i]);
+	v->n_queues = 0;
 	v->fd = -1;
 }
 
-ssize_t vif_read(struct vif *v, uint8_t *buf, size_t cap, bool *partial)
+/* The steering program (vif.h), in eBPF: a socket filter's packet loads
+ * (LD_ABS/LD_IND read the packet from its IP header, in host order). */
+#define INSN(c, d, s, o, i) ((struct bpf_insn){ .code = (c), .dst_reg = (d), .src_reg = (s), .off = (o), .imm = (i) })
+
+int vif_steer_load(uint32_t nat_base)
+{
+	const struct bpf_insn prog[] = {
+		INSN(BPF_ALU64 | BPF_MOV | BPF_X, 6, 1, 0, 0),       /* r6 = skb (LD_ABS wants it there) */
+		INSN(BPF_LD | BPF_ABS | BPF_B, 0, 0, 0, 9),          /* r0 = protocol */
+		INSN(BPF_JMP | BPF_JNE | BPF_K, 0, 0, 11, IPPROTO_TCP), /* not TCP: queue 0 */
+		INSN(BPF_LD | BPF_ABS | BPF_W, 0, 0, 0, 16),         /* r0 = destination address */
+		INSN(BPF_ALU | BPF_ADD | BPF_K, 0, 0, 0, (int32_t)(0u - nat_base)), /* w0 -= nat_base */
+		INSN(BPF_JMP | BPF_JLT | BPF_K, 0, 0, 7, 64),        /* a NAT address: its index */
+		INSN(BPF_LD | BPF_ABS | BPF_B, 0, 0, 0, 0),          /* r0 = version and IHL */
+		INSN(BPF_ALU64 | BPF_AND | BPF_K, 0, 0, 0, 15),
+		INSN(BPF_ALU64 | BPF_LSH | BPF_K, 0, 0, 0, 2),
+		INSN(BPF_ALU64 | BPF_MOV | BPF_X, 7, 0, 0, 0),       /* r7 = header length */
+		INSN(BPF_LD | BPF_IND | BPF_W, 0, 7, 0, 0),          /* r0 = the ports */
+		INSN(BPF_ALU | BPF_MUL | BPF_K, 0, 0, 0, (int32_t)0x9E3779B1u), /* mixed (Fibonacci hashing) */
+		INSN(BPF_ALU | BPF_RSH | BPF_K, 0, 0, 0, 24), /* its top byte: every bit of the ports in it */
+		INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0),
+		INSN(BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, 0),
+		INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0),
+	};
+	union bpf_attr a;
+	long fd;
+
+	memset(&a, 0, sizeof(a));
+	a.prog_type = BPF_PROG_TYPE_SOCKET_FILTER;
+	a.insns = (uint64_t)(uintptr_t)prog;
+	a.insn_cnt = ARRAY_SIZE(prog);
+	a.license = (uint64_t)(uintptr_t)"MIT";
+	snprintf(a.prog_name, sizeof(a.prog_name), "subway_steer");
+	fd = syscall(SYS_bpf, BPF_PROG_LOAD, &a, sizeof(a));
+	if (fd < 0)
+		return -errno;
+	fcntl((int)fd, F_SETFD, FD_CLOEXEC);
+	return (int)fd;
+}
+
+int vif_steer(struct vif *v, int prog_fd)
+{
+	return ioctl(v->fd, TUNSETSTEERINGEBPF, &prog_fd) < 0 ? -errno : 0;
+}
+
+ssize_t vif_read(int fd, uint8_t *buf, size_t cap, bool *partial)
 {
 	struct virtio_net_hdr h;
 	struct iovec iov[2] = { { &h, sizeof(h) }, { buf, cap } };
-	ssize_t n = readv(v->fd, iov, 2);
+	ssize_t n = readv(fd, iov, 2);
 
 	if (n < 0)
 		return -errno;
@@ -68,7 +134,7 @@ ssize_t vif_read(struct vif *v, uint8_t *buf, size_t cap, bool *partial)
 	return n - (ssize_t)sizeof(h);
 }
 
-int vif_write(struct vif *v, const uint8_t *pkt, size_t len, bool partial)
+int vif_write(int fd, const uint8_t *pkt, size_t len, bool partial)
 {
 	struct virtio_net_hdr h = { .gso_type = VIRTIO_NET_HDR_GSO_NONE };
 	struct iovec iov[2] = { { &h, sizeof(h) }, { (void *)pkt, len } };
@@ -78,7 +144,7 @@ int vif_write(struct vif *v, const uint8_t *pkt, size_t len, bool partial)
 		h.csum_start = (uint16_t)((pkt[0] & 15) * 4);
 		h.csum_offset = pkt[9] == IPPROTO_TCP ? 16 : 6; /* TCP or UDP checksum field */
 	}
-	if (writev(v->fd, iov, 2) != (ssize_t)(sizeof(h) + len))
+	if (writev(fd, iov, 2) != (ssize_t)(sizeof(h) + len))
 		return -EIO;
 	return 0;
 }

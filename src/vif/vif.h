@@ -9,9 +9,12 @@
 #include "common/util.h"
 
 #define VIF_NAME_MAX 16
+#define VIF_QUEUES_MAX 4
 
 struct vif {
-	int fd;
+	int fd;            /* queue 0 */
+	int fds[VIF_QUEUES_MAX]; /* every queue (IFF_MULTI_QUEUE when more than one) */
+	int n_queues;
 	bool csum_offload; /* TUN_F_CSUM took: TCP/UDP may come with NEEDS_CSUM */
 	int ifindex;
 	char name[VIF_NAME_MAX];
@@ -20,9 +23,25 @@ struct vif {
 
 /* Creates a TUN device (IFF_TUN | IFF_NO_PI | IFF_VNET_HDR, non-blocking)
  * named after pattern (e.g. "subway%d"), with checksum offload where the
- * kernel has it.  0 or -errno (-ENOENT: no /dev/net/tun). */
-int vif_open(struct vif *v, const char *pattern, uint32_t mtu);
+ * kernel has it, and `queues` queues (1..VIF_QUEUES_MAX; more than one:
+ * IFF_MULTI_QUEUE, each queue a file descriptor of its own).  0 or -errno
+ * (-ENOENT: no /dev/net/tun). */
+int vif_open(struct vif *v, const char *pattern, uint32_t mtu, int queues);
 void vif_close(struct vif *v);
+
+/* Steering for a multi-queue VIF: which queue the kernel puts a packet
+ * on, decided by a small BPF program (TUNSETSTEERINGEBPF) so that both
+ * directions of a hairpinned TCP flow land on the queue of the thread
+ * that owns it, for the flow's whole life:
+ *   TCP to a NAT address (nat_base + i, i < 64)   queue i % n
+ *   any other TCP (an app's, to the cluster)        a hash of its ports % n
+ *   everything else                                 queue 0
+ * (A hash, not the source port itself: Linux gives connect() even ports.)
+ * vif_steer_load loads the program (needs CAP_BPF or CAP_SYS_ADMIN: the
+ * daemon loads it before dropping them); its fd, or -errno.
+ * vif_steer attaches it: 0 or -errno. */
+int vif_steer_load(uint32_t nat_base);
+int vif_steer(struct vif *v, int prog_fd);
 
 /* Packets cross the VIF with a virtio_net_hdr in front.  With checksum
  * offload the kernel hands locally sent TCP/UDP packets with the L4
@@ -33,9 +52,10 @@ void vif_close(struct vif *v);
  * vif_read: one IPv4 packet into buf; its length, -EAGAIN when none is
  * waiting, or -EMSGSIZE for one the daemon cannot take (a GSO packet).
  * *partial tells whether its checksum is left to complete. */
-ssize_t vif_read(struct vif *v, uint8_t *buf, size_t cap, bool *partial);
-/* vif_write: one IPv4 packet; partial as above (TCP or UDP only).  0 or -errno. */
-int vif_write(struct vif *v, const uint8_t *pkt, size_t len, bool partial);
+ssize_t vif_read(int fd, uint8_t *buf, size_t cap, bool *partial);
+/* vif_write: one IPv4 packet; partial as above (TCP or UDP only).  0 or -errno.
+ * fd: one of the VIF's queues. */
+int vif_write(int fd, const uint8_t *pkt, size_t len, bool partial);
 /* Brings the link up with v->mtu. */
 int vif_up(struct vif *v);
 int vif_addr_add(struct vif *v, uint32_t addr, uint8_t prefix);

@@ -44,7 +44,7 @@ static uint64_t tuple_index(struct nat_tuple tu, uint32_t n_addrs)
 
 static void test_basic(void **state)
 {
-	struct nat_table *t = nat_new(1000, F_BASE, 4, 1);
+	struct nat_table *t = nat_new(1000, F_BASE, 4, 1, 1);
 	struct nat_key k = key_n(1), k2 = key_n(2);
 	struct nat_tuple tu, tu2;
 
@@ -91,10 +91,10 @@ static void test_basic(void **state)
 static void test_new_args(void **state)
 {
 	(void)state;
-	assert_null(nat_new(10, F_BASE, 0, 1));
-	assert_null(nat_new(0, F_BASE, 1, 1));
-	assert_null(nat_new(10, 0xffffffffu, 2, 1));
-	struct nat_table *t = nat_new(10, 0xfffffffeu, 2, 1);
+	assert_null(nat_new(10, F_BASE, 0, 1, 1));
+	assert_null(nat_new(0, F_BASE, 1, 1, 1));
+	assert_null(nat_new(10, 0xffffffffu, 2, 1, 1));
+	struct nat_table *t = nat_new(10, 0xfffffffeu, 2, 1, 1);
 	assert_non_null(t);
 	assert_true(nat_owns_addr(t, 0xffffffffu));
 	assert_true(nat_owns_addr(t, 0xfffffffeu));
@@ -102,9 +102,36 @@ static void test_new_args(void **state)
 	nat_free(t);
 }
 
+/* A lane's share (daemon/lane.h): every n-th address from its number on,
+ * exactly those the VIF steers to it ((addr - base) % n == lane). */
+static void test_stride(void **state)
+{
+	(void)state;
+	assert_null(nat_new(10, F_BASE, 1, 0, 1));
+	for (uint32_t n = 1; n <= 4; n++)
+		for (uint32_t lane = 0; lane < n; lane++) {
+			uint32_t n_addrs = (64 - lane + n - 1) / n;
+			struct nat_table *t = nat_new(100000, F_BASE + lane, n_addrs, n, 3);
+			uint32_t seen = 0;
+
+			assert_non_null(t);
+			for (uint32_t a = F_BASE - 2; a < F_BASE + 70; a++)
+				assert_int_equal(nat_owns_addr(t, a), a >= F_BASE && a < F_BASE + 64 && (a - F_BASE) % n == lane);
+			for (uint32_t i = 0; i < 3 * n_addrs; i++) {
+				struct nat_key k = { .src = 1, .dst = 2, .sport = (uint16_t)(1000 + i), .dport = 80 };
+				struct nat_tuple tu;
+				assert_int_equal(nat_insert(t, &k, &seen, &tu), 0);
+				assert_true(nat_owns_addr(t, tu.addr));
+				assert_int_equal((tu.addr - F_BASE) % n, lane);
+				assert_ptr_equal(nat_lookup_tuple(t, tu.addr, tu.port), &seen);
+			}
+			nat_free(t);
+		}
+}
+
 static void test_owns_addr(void **state)
 {
-	struct nat_table *t = nat_new(10, F_BASE, 16, 7);
+	struct nat_table *t = nat_new(10, F_BASE, 16, 1, 7);
 
 	(void)state;
 	assert_false(nat_owns_addr(t, F_BASE - 1));
@@ -120,7 +147,7 @@ static void test_owns_addr(void **state)
 
 static void test_enospc(void **state)
 {
-	struct nat_table *t = nat_new(100, F_BASE, 1, 3);
+	struct nat_table *t = nat_new(100, F_BASE, 1, 1, 3);
 	struct nat_key k;
 	struct nat_tuple tu;
 
@@ -143,7 +170,7 @@ static void test_enospc(void **state)
 /* max_entries above the tuple space: full when the space is. */
 static void test_space_exhausted(void **state)
 {
-	struct nat_table *t = nat_new(1000000, F_BASE, 1, 11);
+	struct nat_table *t = nat_new(1000000, F_BASE, 1, 1, 11);
 	struct nat_key k;
 	struct nat_tuple tu;
 	static uint8_t seen[PORTS];
@@ -169,7 +196,7 @@ static void test_round_robin_order(void **state)
 {
 	const uint32_t n_addrs = 3;
 	const uint64_t space = (uint64_t)n_addrs * PORTS;
-	struct nat_table *t = nat_new(10, F_BASE, n_addrs, 42);
+	struct nat_table *t = nat_new(10, F_BASE, n_addrs, 1, 42);
 	static uint8_t seen[3 * PORTS];
 	struct nat_key k = key_n(0);
 	struct nat_tuple tu;
@@ -198,7 +225,7 @@ static void test_round_robin_order(void **state)
 /* Live tuples are skipped when the cursor comes round to them again. */
 static void test_wrap_skips_live(void **state)
 {
-	struct nat_table *t = nat_new(100, F_BASE, 1, 5);
+	struct nat_table *t = nat_new(100, F_BASE, 1, 1, 5);
 	struct nat_key live[3] = {key_n(100), key_n(101), key_n(102)}, k = key_n(0);
 	struct nat_tuple lt[3], tu;
 
@@ -237,8 +264,8 @@ static void test_seed(void **state)
 
 	(void)state;
 	for (uint64_t seed = 0; seed < 20; seed++) {
-		struct nat_table *t1 = nat_new(10, F_BASE, 64, seed), *t2 = nat_new(10, F_BASE, 64, seed);
-		struct nat_table *t3 = nat_new(10, F_BASE, 64, seed + 1000);
+		struct nat_table *t1 = nat_new(10, F_BASE, 64, 1, seed), *t2 = nat_new(10, F_BASE, 64, 1, seed);
+		struct nat_table *t3 = nat_new(10, F_BASE, 64, 1, seed + 1000);
 		assert_int_equal(nat_insert(t1, &k, tag(0), &a), 0);
 		assert_int_equal(nat_insert(t2, &k, tag(0), &b), 0);
 		assert_memory_equal(&a, &b, sizeof(a)); /* same seed, same start */
@@ -260,7 +287,7 @@ static int cmp_u64(const void *a, const void *b)
 static void test_growth_and_memory(void **state)
 {
 	const uint32_t n = 50000;
-	struct nat_table *t = nat_new(200000, F_BASE, 64, 9);
+	struct nat_table *t = nat_new(200000, F_BASE, 64, 1, 9);
 	uint64_t *idx = calloc(n, sizeof(*idx));
 	struct nat_tuple tu;
 	struct nat_key k;
@@ -298,7 +325,7 @@ static void test_growth_and_memory(void **state)
 	free(idx);
 
 	/* an idle table for a large max_entries is small */
-	t = nat_new(1000000, F_BASE, 64, 9);
+	t = nat_new(1000000, F_BASE, 64, 1, 9);
 	assert_true(nat_mem_bytes(t) < 64 * 1024);
 	nat_free(t);
 }
@@ -353,7 +380,7 @@ static void test_random_vs_model(void **state)
 {
 	static struct model m;
 	/* 2 addresses: the cursor wraps several times during the run */
-	struct nat_table *t = nat_new(MODEL_MAX, F_BASE, 2, 1234);
+	struct nat_table *t = nat_new(MODEL_MAX, F_BASE, 2, 1, 1234);
 	static uint32_t owner[2 * PORTS];
 
 	(void)state;
@@ -393,6 +420,7 @@ int main(void)
 		cmocka_unit_test(test_basic),
 		cmocka_unit_test(test_new_args),
 		cmocka_unit_test(test_owns_addr),
+		cmocka_unit_test(test_stride),
 		cmocka_unit_test(test_enospc),
 		cmocka_unit_test(test_space_exhausted),
 		cmocka_unit_test(test_round_robin_order),
