@@ -121,8 +121,8 @@ int u64_parse(const char *s, uint64_t max, uint64_t *out)
 	for (; *s; s++) {
 		if (*s < '0' || *s > '9')
 			return -EINVAL;
-		if (v > (max - (uint64_t)(*s - '0')) / 10)
-			return -ERANGE;
+		if ((uint64_t)(*s - '0') > max || v > (max - (uint64_t)(*s - '0')) / 10)
+			return -ERANGE; /* (a digit above a small max: max - digit would wrap) */
 		v = v * 10 + (uint64_t)(*s - '0');
 	}
 	*out = v;

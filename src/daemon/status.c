@@ -109,9 +109,20 @@ static void status_tls(struct json *j, const struct daemon *d)
 	json_str(j, "version", "TLSv1.3");
 	json_str(j, "fingerprint", tls_fp_str(cfg->fingerprint, fp));
 	json_str(j, "cipher", tunnel_cipher(&d->tun));
-	json_uint(j, "handshakes_full", ti->full);
-	json_uint(j, "handshakes_resumed", ti->resumed);
-	json_uint(j, "certificates_refused", ti->refused);
+	/* every lane's TLS context (lane.h), each read as it is */
+	uint64_t full = 0, resumed = 0, refused = 0;
+	for (int k = 0; k < d->n_lanes; k++) {
+		const struct pconn_cfg *lc = &d->lanes[k]->tun->cfg;
+		const struct tls_client_info *li = lc->tls_ctx ? tls_client_info(lc->tls_ctx) : NULL;
+		if (!li)
+			continue;
+		full += __atomic_load_n(&li->full, __ATOMIC_RELAXED);
+		resumed += __atomic_load_n(&li->resumed, __ATOMIC_RELAXED);
+		refused += __atomic_load_n(&li->refused, __ATOMIC_RELAXED);
+	}
+	json_uint(j, "handshakes_full", full);
+	json_uint(j, "handshakes_resumed", resumed);
+	json_uint(j, "certificates_refused", refused);
 	json_obj_end(j);
 }
 

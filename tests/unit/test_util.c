@@ -227,6 +227,12 @@ static void test_u64_parse(void **state)
 	assert_int_equal(u64_parse("32", 32, &v), 0);
 	assert_int_equal(u64_parse("33", 32, &v), -ERANGE);
 	assert_int_equal(u64_parse("12", 9, &v), -ERANGE);
+	/* one digit above a max under 10 (max - digit must not wrap) */
+	assert_int_equal(u64_parse("5", 4, &v), -ERANGE);
+	assert_int_equal(u64_parse("1", 0, &v), -ERANGE);
+	assert_int_equal(u64_parse("4", 4, &v), 0);
+	assert_int_equal(v, 4);
+	assert_int_equal(u64_parse("04", 4, &v), 0);
 	assert_int_equal(u64_parse("", 10, &v), -EINVAL);
 	assert_int_equal(u64_parse(NULL, 10, &v), -EINVAL);
 	assert_int_equal(u64_parse("-1", 10, &v), -EINVAL);
