@@ -2,11 +2,15 @@
 """Compares two subway binaries on the subway path, side by side.
 
     bench/ab.py OLD_BINARY NEW_BINARY [--rounds 5] [--seconds 4] [--case conn --case tcp1] [--insecure] [--pin]
+                [--old-args "ARGS"] [--new-args "ARGS"] [--old-manager-args "ARGS"] [--new-manager-args "ARGS"]
 
 Brings up one lab per binary (its manager runs that binary), connects each,
 then measures A B A B ... and prints the medians and NEW/OLD.  This is how
 each optimisation in bench/README.md was measured: copy build/subway aside
-before a change (cp build/subway /tmp/subway-old), rebuild, compare.
+before a change (cp build/subway /tmp/subway-old), rebuild, compare.  The
+same binary twice with other arguments compares options: --new-args go to
+the NEW lab's `connect`, --new-manager-args to its manager (restarted with
+them, as bench.py restarts it for --insecure).
 
 Beside the rates, the CPU spent per unit of work (bench.py's accounting:
 every process of the labs, and ksoftirqd; and the daemon's and the
@@ -30,19 +34,30 @@ def main(argv):
     ap.add_argument("--insecure", action="store_true", help="both labs' managers and daemons with --insecure")
     ap.add_argument("--pin", action="store_true", help="the two-machine mode (bench.py --pin)")
     ap.add_argument("--nice", type=int, default=-10)
+    for who in ("old", "new"):
+        ap.add_argument("--%s-args" % who, default="", help="more arguments for the %s lab's connect" % who)
+        ap.add_argument("--%s-manager-args" % who, default="", help="... and for its manager")
     a = ap.parse_args(argv)
     cases = a.case or ["conn", "tcp1"]
     if a.nice:
         os.nice(a.nice)
     labs = [bench.Lab("ab%d%s" % (os.getpid(), k), subway=os.path.abspath(b)) for k, b in (("a", a.old), ("b", a.new))]
+    args = [(a.old_args.split(), a.old_manager_args.split()), (a.new_args.split(), a.new_manager_args.split())]
     paths = []
     res = {c: ([], []) for c in cases}
     bench.CPU.start()
     try:
-        for lab in labs:
+        for lab, (extra, mextra) in zip(labs, args):
             lab.up()
             lab.pin.on = a.pin
-            paths.append(bench.SubwayInsecure(lab) if a.insecure else bench.Subway(lab))
+            if mextra:
+                lab.restart_manager(insecure=False, extra=mextra)
+            if a.insecure:
+                paths.append(bench.SubwayInsecure(lab))
+                paths[-1].manager_extra = mextra
+            else:
+                paths.append(bench.Subway(lab))
+            paths[-1].extra += extra
             paths[-1].up()
             lab.pin.level()
             if a.pin:

@@ -357,9 +357,9 @@ class Lab:
                    out=os.path.join(self.tmp, "echo-fast.log"))
         self.pin.level()
 
-    def restart_manager(self, insecure):
+    def restart_manager(self, insecure, extra=()):
         """The manager again, as the lab starts it (nobody, no capabilities),
-        with --insecure instead of --tls-dir DIR or back."""
+        with --insecure instead of --tls-dir DIR or back, and extra arguments."""
         pid = self.manager_pid
         cmd = [c.decode() for c in open("/proc/%d/cmdline" % pid, "rb").read().split(b"\0") if c]
         if not hasattr(self, "manager_cmd"):
@@ -374,6 +374,7 @@ class Lab:
         if insecure:
             i = cmd.index("--cert")
             cmd[i:i + 4] = ["--insecure"]
+        cmd += list(extra)
         # The lab's kubelet would start the container again: paused, it
         # leaves the pod to this bare manager (the same code, not its image).
         kubelet = [p["pid"] for p in self.status["processes"] if p["name"] == "kubelet"]
@@ -475,7 +476,7 @@ class SubwayInsecure(Subway):
         super().__init__(lab, ["--insecure"])
 
     def up(self):
-        self.lab.restart_manager(insecure=True)
+        self.lab.restart_manager(insecure=True, extra=getattr(self, "manager_extra", ()))
         self.restarted = True
         super().up()
 
@@ -483,7 +484,7 @@ class SubwayInsecure(Subway):
         super().down()
         if getattr(self, "restarted", False):
             self.restarted = False
-            self.lab.restart_manager(insecure=False)
+            self.lab.restart_manager(insecure=False, extra=getattr(self, "manager_extra", ()))
 
 
 class Sshuttle:

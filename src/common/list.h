@@ -41,6 +41,17 @@ static inline void list_insert_(struct list *n, struct list *prev, struct list *
 
 static inline void list_add(struct list *h, struct list *n) { list_insert_(n, h, h->next); }
 static inline void list_add_tail(struct list *h, struct list *n) { list_insert_(n, h->prev, h); }
+/* Moves every entry of src to the end of h, in order; src is left empty. */
+static inline void list_splice_tail(struct list *h, struct list *src)
+{
+	if (list_empty(src))
+		return;
+	src->next->prev = h->prev;
+	h->prev->next = src->next;
+	src->prev->next = h;
+	h->prev = src->prev;
+	list_init(src);
+}
 
 static inline void list_del(struct list *n)
 {

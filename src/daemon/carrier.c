@@ -14,7 +14,8 @@ static void carrier_want(struct tunnel *t)
 		return; /* the next session brings them */
 	if (t->insecure)
 		pool_start(&t->pool); /* refills */
-	trunks_start(&t->trunks);
+	if (!t->insecure || !t->lane)
+		trunks_start(&t->trunks);
 }
 
 static void carrier_unwait(struct carrier *c)

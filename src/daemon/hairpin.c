@@ -69,16 +69,22 @@ static void tflow_close_fd(int fd, bool rst)
 	close(fd);
 }
 
+/* A flow is dialing no more: its place under DIALS_MAX is free. */
+static void tflow_dialed(struct tflow *f)
+{
+	f->h->n_dialing--;
+	list_del(&f->dlink);
+	__atomic_sub_fetch(&f->h->d->caps.n_dialing, 1, __ATOMIC_RELAXED);
+}
+
 static void tflow_free(struct tflow *f)
 {
 	struct hairpin *h = f->h;
 	bool bound = f->car.state == CARRIER_BOUND;
 
 	tflow_guard_end(f, GUARD_NO_ANSWER);
-	if (f->state == TF_DIALING) {
-		h->n_dialing--;
-		list_del(&f->dlink);
-	}
+	if (f->state == TF_DIALING)
+		tflow_dialed(f);
 	if (f->state == TF_RELAY || f->state == TF_ACCEPTING)
 		h->n_tcp--;
 	if (f->drain_fd >= 0)
@@ -144,10 +150,16 @@ static bool hairpin_admit(struct hairpin *h, const struct nat_key *k, uint64_t n
 {
 	const uint64_t one = 1000000, full = (uint64_t)DIAL_BURST * one;
 	struct hairpin_caps *c = &h->d->caps;
+	uint32_t dialing;
 	bool ok = true;
 
-	if (lanes_dialing(h->d) >= DIALS_MAX || lanes_held(h->d) >= c->flows_max || h->n_flows >= HAIRPIN_FLOWS_MAX)
+	if (lanes_held(h->d) >= c->flows_max || h->n_flows >= HAIRPIN_FLOWS_MAX)
 		return false;
+	/* The dial's place is taken first: lanes admitting at once stay under the cap. */
+	if ((dialing = __atomic_add_fetch(&c->n_dialing, 1, __ATOMIC_RELAXED)) > DIALS_MAX) {
+		__atomic_sub_fetch(&c->n_dialing, 1, __ATOMIC_RELAXED);
+		return false;
+	}
 	daemon_guard_lock(h->d);
 	c->dial_tokens = MIN(c->dial_tokens + (now - c->dial_tokens_us) * DIAL_RATE_PER_S, full);
 	c->dial_tokens_us = now;
@@ -155,9 +167,14 @@ static bool hairpin_admit(struct hairpin *h, const struct nat_key *k, uint64_t n
 		c->dial_tokens -= one;
 	else
 		ok = guard_answered_lately(&h->d->guard, IPPROTO_TCP, k->dst, k->dport, now);
+	if (ok && dialing > c->dialing_peak)
+		c->dialing_peak = dialing;
 	daemon_guard_unlock(h->d);
+	if (!ok)
+		__atomic_sub_fetch(&c->n_dialing, 1, __ATOMIC_RELAXED);
 	return ok;
 }
+
 
 /* Refused by the daemon's caps.  A chain the caps cut (chains side by
  * side can fill them before the guard's window ends) is a loop as well. */
@@ -282,7 +299,7 @@ static void tflow_new(struct hairpin *h, struct pkt4 *p, const struct nat_key *k
 		hairpin_reply_rst(h, p);
 		return;
 	}
-	if (p->len > sizeof(f->syn) || !hairpin_admit(h, k, now) || !(f = calloc(1, sizeof(*f)))) {
+	if (p->len > sizeof(f->syn) || !(f = calloc(1, sizeof(*f)))) {
 		tflow_refuse(h, p, &a, tracked);
 		return;
 	}
@@ -290,6 +307,12 @@ static void tflow_new(struct hairpin *h, struct pkt4 *p, const struct nat_key *k
 	f->key = *k;
 	f->drain_fd = -1;
 	if (nat_insert(h->nat, k, f, &f->tup) < 0) {
+		free(f);
+		tflow_refuse(h, p, &a, tracked);
+		return;
+	}
+	if (!hairpin_admit(h, k, now)) {
+		nat_remove(h->nat, k);
 		free(f);
 		tflow_refuse(h, p, &a, tracked);
 		return;
@@ -303,8 +326,7 @@ static void tflow_new(struct hairpin *h, struct pkt4 *p, const struct nat_key *k
 	f->state = TF_DIALING;
 	f->guarded = tracked;
 	h->n_flows++;
-	if (++h->n_dialing > h->dialing_peak)
-		h->dialing_peak = h->n_dialing;
+	h->n_dialing++;
 	list_add(&h->flows, &f->link);
 	list_add(&h->dialing, &f->dlink);
 	ln->c.tcp_flows_total++;
@@ -347,8 +369,7 @@ static void tflow_result(struct carrier *c, uint8_t status)
 	}
 	if (status == DIAL_OK) {
 		ln->c.dials_ok++;
-		h->n_dialing--;
-		list_del(&f->dlink);
+		tflow_dialed(f);
 		f->state = TF_ACCEPTING;
 		h->n_tcp++;
 		loop_timer_arm(ln->loop, &f->timer, ACCEPT_TIMEOUT_MS, tflow_timeout, f);

@@ -82,7 +82,7 @@ struct hairpin {
 	 * flows holding fds (dialing, connected, draining) together: a flow
 	 * that only lingers (its mapping kept for the last FIN/ACKs) holds none. */
 	uint32_t n_flows;
-	uint32_t n_dialing, dialing_peak;
+	uint32_t n_dialing; /* this lane's (the caps count all lanes') */
 };
 
 /* The daemon's caps, shared by its lanes (under the loop guard's lock):
@@ -91,6 +91,7 @@ struct hairpin {
  * is, so lanes admitting at the same moment may pass a cap by one each. */
 struct hairpin_caps {
 	uint32_t flows_max;
+	uint32_t n_dialing, dialing_peak; /* all lanes' dials in flight (atomic), and their most */
 	uint64_t dial_tokens; /* token bucket of DIAL_RATE_PER_S, in millionths of a dial */
 	uint64_t dial_tokens_us;
 };

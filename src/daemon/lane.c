@@ -75,8 +75,7 @@ void lane_vif_event(struct loop *l, int fd, uint32_t events, void *arg)
 
 static void lane_stats_now(struct lane *ln, struct lane_stats *st)
 {
-	*st = (struct lane_stats){ .n_tcp = ln->hp.n_tcp, .n_flows = ln->hp.n_flows,
-				   .n_dialing = ln->hp.n_dialing, .dialing_peak = ln->hp.dialing_peak };
+	*st = (struct lane_stats){ .n_tcp = ln->hp.n_tcp, .n_flows = ln->hp.n_flows };
 	hairpin_bytes(&ln->hp, st->live_bytes);
 }
 
@@ -117,8 +116,6 @@ void lanes_stats(struct daemon *d, struct lane_stats *sum)
 		}
 		sum->n_tcp += st.n_tcp;
 		sum->n_flows += st.n_flows;
-		sum->n_dialing += st.n_dialing;
-		sum->dialing_peak += st.dialing_peak;
 		sum->live_bytes[0] += st.live_bytes[0];
 		sum->live_bytes[1] += st.live_bytes[1];
 	}
@@ -140,11 +137,7 @@ void lanes_counters(const struct daemon *d, struct counters *sum)
 
 uint32_t lanes_dialing(const struct daemon *d)
 {
-	uint32_t n = 0;
-
-	for (int k = 0; k < d->n_lanes; k++)
-		n += __atomic_load_n(&d->lanes[k]->hp.n_dialing, __ATOMIC_RELAXED);
-	return n;
+	return __atomic_load_n(&d->caps.n_dialing, __ATOMIC_RELAXED);
 }
 
 uint32_t lanes_held(const struct daemon *d)

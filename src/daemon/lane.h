@@ -50,7 +50,7 @@ struct counters {
 
 /* A lane's numbers for status, published by the lane itself. */
 struct lane_stats {
-	uint32_t n_tcp, n_flows, n_dialing, dialing_peak;
+	uint32_t n_tcp, n_flows;
 	uint64_t live_bytes[2]; /* of the flows still moving */
 };
 

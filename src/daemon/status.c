@@ -126,7 +126,7 @@ static void status_tls(struct json *j, const struct daemon *d)
 	json_obj_end(j);
 }
 
-static void status_loop_guard(struct json *j, struct daemon *d, const struct counters *c, const struct lane_stats *st)
+static void status_loop_guard(struct json *j, struct daemon *d, const struct counters *c)
 {
 	const struct guard *g = &d->guard;
 	char ip[16], buf[20];
@@ -144,7 +144,7 @@ static void status_loop_guard(struct json *j, struct daemon *d, const struct cou
 	}
 	json_arr_end(j);
 	daemon_guard_lock(d);
-	json_uint(j, "chain_window_us", guard_window_us(g, st->n_dialing));
+	json_uint(j, "chain_window_us", guard_window_us(g, lanes_dialing(d)));
 	json_uint(j, "chains_cut", g->chains);
 	daemon_guard_unlock(d);
 	json_obj_end(j);
@@ -210,8 +210,8 @@ void status_write_json(struct daemon *d, FILE *fp)
 	json_uint(&j, "tcp", st.n_tcp);
 	json_uint(&j, "udp", d->dg.n_udp);
 	json_uint(&j, "tcp_all", st.n_flows);
-	json_uint(&j, "dialing", st.n_dialing);
-	json_uint(&j, "dialing_peak", st.dialing_peak);
+	json_uint(&j, "dialing", lanes_dialing(d));
+	json_uint(&j, "dialing_peak", __atomic_load_n(&d->caps.dialing_peak, __ATOMIC_RELAXED));
 	json_uint(&j, "waiting", t->n_waiting);
 	json_obj_end(&j);
 	/* each lane's share of the TCP flows (lane.h): what --threads spreads */
@@ -232,7 +232,7 @@ void status_write_json(struct daemon *d, FILE *fp)
 	status_counters(&j, c, &st);
 	dnsplug_status_json(d, &j);
 	intercepts_status_json(&d->ic, &j);
-	status_loop_guard(&j, d, c, &st);
+	status_loop_guard(&j, d, c);
 	json_str(&j, "last_error", d->last_error[0] && d->state != D_CONNECTED ? d->last_error : NULL);
 	json_obj_end(&j);
 	json_finish(&j);

@@ -45,6 +45,7 @@ int tunnel_lane_init(struct tunnel *t, struct loop *l, const struct tunnel *main
 		     void *arg, char *err, size_t errlen)
 {
 	tunnel_setup(t, l, ops, arg, CONN_LANE);
+	t->lane = true;
 	return tunnel_configure(t, main->cfg.addr, main->cfg.port, &main->cfg.token,
 				main->insecure ? NULL : main->cfg.fingerprint, err, errlen);
 }
@@ -53,9 +54,10 @@ void tunnel_lane_up(struct tunnel *t, const uint8_t session[PROTO_SESSION_LEN])
 {
 	memcpy(t->cfg.session, session, sizeof(t->cfg.session));
 	t->up = true;
-	trunks_start(&t->trunks);
-	if (t->insecure)
+	if (t->insecure) /* nothing comes toward a lane: it needs no trunk then */
 		pool_start(&t->pool);
+	else
+		trunks_start(&t->trunks);
 }
 
 int tunnel_configure(struct tunnel *t, uint32_t addr, uint16_t port, const struct auth_token *token,

@@ -50,6 +50,7 @@ typedef uint8_t (*tunnel_inbound_fn)(void *arg, const struct carrier_offer *o);
 struct tunnel {
 	struct pconn_cfg cfg;
 	bool insecure; /* the laptop's flows on pooled connections, not streams */
+	bool lane;     /* a lane's (tunnel_lane_init): transports only, no streams toward it */
 	const struct tunnel_ops *ops;
 	void *arg;
 	/* control.c */

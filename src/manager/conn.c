@@ -253,13 +253,13 @@ static void conn_flow(struct conn *c, const struct msg_auth *a)
 		conn_reject(c, FT_AUTH_FAIL, "unknown session");
 		return;
 	}
-	if ((a->kind == CONN_TRUNK || a->kind == CONN_LANE) && s->n_trunks >= MGR_SESSION_TRUNKS_MAX) {
-		c->m->st.limit_flows++;
+	if ((a->kind == CONN_TRUNK || a->kind == CONN_LANE) && sess_count(&s->sh->n_trunks) >= MGR_SESSION_TRUNKS_MAX) {
+		MGR_ST_ADD(c->m, limit_flows, 1);
 		conn_reject(c, FT_AUTH_FAIL, "too many trunk connections");
 		return;
 	}
-	if (a->kind == CONN_FLOW && s->n_flows >= c->m->cfg.lim.flows) {
-		c->m->st.limit_flows++;
+	if (a->kind == CONN_FLOW && sess_count(&s->sh->n_flows) >= c->m->cfg.lim.flows) {
+		MGR_ST_ADD(c->m, limit_flows, 1);
 		conn_reject(c, FT_AUTH_FAIL, "too many flow connections");
 		return;
 	}
@@ -308,7 +308,7 @@ static void conn_auth(struct conn *c, const uint8_t *p, size_t len)
 	}
 	if (msg_auth_decode(p, len, &a) < 0) {
 		log_info("%s: malformed auth frame", peer);
-		c->m->st.frames_bad++;
+		MGR_ST_ADD(c->m, frames_bad, 1);
 		conn_reject(c, FT_ERROR, "malformed auth frame");
 		return;
 	}
@@ -400,7 +400,7 @@ static void conn_on_event(struct loop *l, int fd, uint32_t events, void *arg)
 	if (r == 0)
 		return;
 	if (r < 0 || h.type != FT_AUTH) {
-		c->m->st.frames_bad++;
+		MGR_ST_ADD(c->m, frames_bad, 1);
 		conn_reject(c, FT_ERROR, r < 0 ? "malformed frame" : "expected an auth frame");
 		return;
 	}

@@ -25,36 +25,42 @@ uint8_t dial_status_from_errno(int err)
 	return DIAL_ERROR;
 }
 
-/* Token bucket: lim.dial_rate dials a second, lim.dial_burst at once. */
-static bool dial_rate_ok(struct session *s)
+/* Token bucket: lim.dial_rate dials a second, lim.dial_burst at once
+ * (the session's, whichever thread dials). */
+static bool dial_rate_ok(struct sess_share *sh, uint64_t now)
 {
-	const struct mgr_limits *lim = &s->m->cfg.lim;
-	uint64_t now = loop_now_ms(s->m->loop), cap = (uint64_t)lim->dial_burst * 1000;
+	const struct mgr_limits *lim = &sh->m->cfg.lim;
+	uint64_t cap = (uint64_t)lim->dial_burst * 1000;
+	bool ok;
 
-	s->dial_tokens = MIN(cap, s->dial_tokens + (now - s->dial_ms) * lim->dial_rate);
-	s->dial_ms = now;
-	if (s->dial_tokens < 1000)
-		return false;
-	s->dial_tokens -= 1000;
-	return true;
+	pthread_mutex_lock(&sh->mu);
+	if (now > sh->dial_ms) {
+		sh->dial_tokens = MIN(cap, sh->dial_tokens + (now - sh->dial_ms) * lim->dial_rate);
+		sh->dial_ms = now;
+	}
+	if ((ok = sh->dial_tokens >= 1000))
+		sh->dial_tokens -= 1000;
+	pthread_mutex_unlock(&sh->mu);
+	return ok;
 }
 
 /* Policy, then the session's limits: DIAL_OK when a dial to req may go
  * (and takes a token of the dial rate). */
-static uint8_t dial_check(struct session *s, const struct msg_dial *req)
+static uint8_t dial_check(struct dial *dl, const struct msg_dial *req)
 {
-	struct mgr_stats *st = &s->m->st;
+	struct sess_share *sh = dl->sh;
+	struct mgr *m = sh->m;
 
-	if (!mgr_dial_allowed(s->m, req->addr, req->port)) {
-		mgr_forbidden(s->m, s, "tcp", req->addr, req->port);
+	if (!mgr_dial_allowed(m, req->addr, req->port)) {
+		mgr_forbidden(m, sh->name, "tcp", req->addr, req->port);
 		return DIAL_FORBIDDEN;
 	}
-	if (s->n_dials >= s->m->cfg.lim.dials) {
-		st->limit_dials++;
+	if (__atomic_load_n(&sh->n_dials, __ATOMIC_RELAXED) >= m->cfg.lim.dials) {
+		MGR_ST_ADD(m, limit_dials, 1);
 		return DIAL_LIMIT;
 	}
-	if (!dial_rate_ok(s)) {
-		st->limit_rate++;
+	if (!dial_rate_ok(sh, dl->t0)) {
+		MGR_ST_ADD(m, limit_rate, 1);
 		return DIAL_LIMIT;
 	}
 	return DIAL_OK;
@@ -63,25 +69,24 @@ static uint8_t dial_check(struct session *s, const struct msg_dial *req)
 /* Counts and logs a dial's outcome. */
 static void dial_note(struct dial *dl, uint8_t status)
 {
-	struct mgr *m = dl->s->m;
+	struct mgr *m = dl->sh->m;
 	char dst[24];
 
-	m->st.dials[status]++;
-	log_debug("session %s: dial %s %s in %lu ms (stream %u)", dl->s->name,
+	MGR_ST_ADD(m, dials[status], 1);
+	log_debug("session %s: dial %s %s in %lu ms (stream %u)", dl->sh->name,
 		  mgr_peer_str(dl->req.addr, dl->req.port, dst), dial_status_name(status),
-		  (unsigned long)(loop_now_ms(m->loop) - dl->t0), dl->tag);
+		  (unsigned long)(loop_now_ms(dl->loop) - dl->t0), dl->tag);
 }
 
 /* The dial is over: the socket goes to the owner (or is closed). */
 static void dial_end(struct dial *dl, uint8_t status)
 {
-	struct mgr *m = dl->s->m;
 	int fd = dl->fd;
 
-	loop_timer_cancel(m->loop, &dl->timer);
-	loop_del(m->loop, fd);
+	loop_timer_cancel(dl->loop, &dl->timer);
+	loop_del(dl->loop, fd);
 	dl->fd = -1;
-	dl->s->n_dials--;
+	__atomic_fetch_sub(&dl->sh->n_dials, 1, __ATOMIC_RELAXED);
 	dial_note(dl, status);
 	if (status != DIAL_OK) {
 		close(fd);
@@ -106,30 +111,30 @@ static void dial_on_timeout(struct loop *l, struct loop_timer *t)
 	dial_end(t->arg, DIAL_TIMEOUT);
 }
 
-uint8_t dial_start(struct dial *dl, struct session *s, const struct msg_dial *req, uint32_t tag,
+uint8_t dial_start(struct dial *dl, struct sess_share *sh, struct loop *l, const struct msg_dial *req, uint32_t tag,
 		   dial_done_fn done)
 {
-	struct mgr *m = s->m;
+	struct mgr *m = sh->m;
 	uint8_t status;
 	int fd;
 
-	*dl = (struct dial){ .s = s, .req = *req, .done = done, .fd = -1, .tag = tag,
-			     .t0 = loop_now_ms(m->loop) };
-	if ((status = dial_check(s, req)) != DIAL_OK)
+	*dl = (struct dial){ .sh = sh, .loop = l, .req = *req, .done = done, .fd = -1, .tag = tag,
+			     .t0 = loop_now_ms(l) };
+	if ((status = dial_check(dl, req)) != DIAL_OK)
 		goto fail;
 	fd = sock_connect_tcp(req->addr, req->port, m->cfg.tos);
 	if (fd < 0) {
 		status = dial_status_from_errno(-fd);
 		goto fail;
 	}
-	if (loop_add(m->loop, fd, LOOP_OUT, dial_on_event, dl) < 0) {
+	if (loop_add(l, fd, LOOP_OUT, dial_on_event, dl) < 0) {
 		close(fd);
 		status = DIAL_ERROR;
 		goto fail;
 	}
 	dl->fd = fd;
-	s->n_dials++;
-	loop_timer_arm(m->loop, &dl->timer, req->timeout_ms ? req->timeout_ms : m->cfg.dial_timeout_ms,
+	__atomic_fetch_add(&sh->n_dials, 1, __ATOMIC_RELAXED);
+	loop_timer_arm(l, &dl->timer, req->timeout_ms ? req->timeout_ms : m->cfg.dial_timeout_ms,
 		       dial_on_timeout, dl);
 	return DIAL_OK;
 fail:
@@ -139,12 +144,12 @@ fail:
 
 void dial_cancel(struct dial *dl)
 {
-	if (!dl->s || dl->fd < 0) /* never started, or over */
+	if (!dl->sh || dl->fd < 0) /* never started, or over */
 		return;
-	loop_timer_cancel(dl->s->m->loop, &dl->timer);
-	loop_del(dl->s->m->loop, dl->fd);
+	loop_timer_cancel(dl->loop, &dl->timer);
+	loop_del(dl->loop, dl->fd);
 	sock_linger_rst(dl->fd);
 	close(dl->fd);
 	dl->fd = -1;
-	dl->s->n_dials--;
+	__atomic_fetch_sub(&dl->sh->n_dials, 1, __ATOMIC_RELAXED);
 }

@@ -12,7 +12,7 @@
 #include "common/loop.h"
 #include "proto/frame.h"
 
-struct session;
+struct sess_share;
 struct dial;
 
 /* The dial is over: status (enum dial_status); fd the connected socket
@@ -20,7 +20,8 @@ struct dial;
 typedef void (*dial_done_fn)(struct dial *dl, uint8_t status, int fd);
 
 struct dial {
-	struct session *s;
+	struct sess_share *sh; /* the session's limits and name (session.h) */
+	struct loop *loop;     /* the loop of the thread that dials */
 	struct msg_dial req;
 	dial_done_fn done;
 	int fd;          /* -1 unless dialling */
@@ -29,10 +30,11 @@ struct dial {
 	struct loop_timer timer;
 };
 
-/* Starts dialling req for session s.  DIAL_OK: in progress, done follows
- * (never from within this call); any other status: refused or failed at
- * once (counted and logged; done is not called). */
-uint8_t dial_start(struct dial *dl, struct session *s, const struct msg_dial *req, uint32_t tag,
+/* Starts dialling req for a session (its shared part) in loop l.
+ * DIAL_OK: in progress, done follows (never from within this call); any
+ * other status: refused or failed at once (counted and logged; done is
+ * not called). */
+uint8_t dial_start(struct dial *dl, struct sess_share *sh, struct loop *l, const struct msg_dial *req, uint32_t tag,
 		   dial_done_fn done);
 /* The owner gives up a dial in progress: its socket is closed, done is not
  * called.  A dial not in progress (or a zeroed struct): no-op. */

@@ -60,9 +60,9 @@ static void flow_free(struct flow *f, bool rst)
 	loop_timer_cancel(m->loop, &f->timer);
 	if (f->state == FLOW_RELAY) {
 		relay_close(&f->relay, rst);
-		m->st.flows_active--;
-		m->st.bytes_up += f->relay.bytes[0];
-		m->st.bytes_down += f->relay.bytes[1];
+		MGR_ST_ADD(m, flows_active, (uint64_t)-1);
+		MGR_ST_ADD(m, bytes_up, f->relay.bytes[0]);
+		MGR_ST_ADD(m, bytes_down, f->relay.bytes[1]);
 	} else {
 		flow_close_fd(m->loop, f->w.fd, rst && f->state != FLOW_IDLE);
 		flow_close_fd(m->loop, f->dfd, false);
@@ -70,7 +70,7 @@ static void flow_free(struct flow *f, bool rst)
 	dial_cancel(&f->dial);
 	wire_fini(&f->w);
 	list_del(&f->link);
-	s->n_flows--;
+	sess_add(&s->sh->n_flows, -1);
 	free(f);
 }
 
@@ -126,8 +126,8 @@ static void flow_start_relay(struct flow *f)
 		return;
 	}
 	f->state = FLOW_RELAY;
-	m->st.flows_active++;
-	m->st.flows_total++;
+	MGR_ST_ADD(m, flows_active, 1);
+	MGR_ST_ADD(m, flows_total, 1);
 }
 
 /* Writes DIAL_RESULT and the early bytes; starts the relay once both are
@@ -224,7 +224,7 @@ static void flow_dialed(struct dial *dl, uint8_t status, int fd)
 /* May free f, as its last action. */
 static void flow_dial(struct flow *f, const struct msg_dial *req)
 {
-	uint8_t status = dial_start(&f->dial, f->s, req, 0, flow_dialed);
+	uint8_t status = dial_start(&f->dial, f->s->sh, f->s->m->loop, req, 0, flow_dialed);
 
 	if (status != DIAL_OK) {
 		flow_dial_done(f, status);
@@ -259,7 +259,7 @@ static void flow_input(struct flow *f)
 		wire_consume(&f->w);
 	}
 	if (r < 0) {
-		f->s->m->st.frames_bad++;
+		MGR_ST_ADD(f->s->m, frames_bad, 1);
 		log_info("session %s: bad frame on a flow connection (%s)", f->s->name,
 			 frame_type_name(h.type));
 		conn_text_close(f->s->m->loop, &f->w, FT_ERROR, "bad frame on a flow connection");
@@ -333,7 +333,7 @@ int flow_new(struct session *s, struct wire *w)
 	f->dfd = -1;
 	f->state = FLOW_IDLE;
 	list_add_tail(&s->flows, &f->link);
-	s->n_flows++;
+	sess_add(&s->sh->n_flows, 1);
 	if (loop_add(m->loop, f->w.fd, LOOP_IN, flow_on_tunnel, f) < 0) {
 		flow_free(f, false);
 		return -ENOMEM;

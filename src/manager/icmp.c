@@ -252,7 +252,7 @@ void icmp_ping(struct session *s, const struct msg_ping *req)
 
 	m->st.pings++;
 	if (!mgr_addr_allowed(m, req->dst))
-		mgr_forbidden(m, s, "icmp", req->dst, 0);
+		mgr_forbidden(m, s->name, "icmp", req->dst, 0);
 	if (m->ping_fd < 0 || !mgr_addr_allowed(m, req->dst)) {
 		icmp_refuse(s, req);
 		return;

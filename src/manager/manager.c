@@ -8,6 +8,7 @@
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,7 @@
 #include "manager/dns.h"
 #include "manager/icmp.h"
 #include "manager/session.h"
+#include "manager/worker.h"
 #include "common/log.h"
 #include "manager/discover.h"
 #include "net/listener.h"
@@ -69,6 +71,9 @@ static void manager_usage(FILE *fp)
 		"                            dials (512 in progress), dial-rate (20000/s),\n"
 		"                            dial-burst (20000), udp (1024 flows); and sessions\n"
 		"                            (256 at once); see docs/security.md\n"
+		"  --threads N               threads: the laptops' lane trunks (connect --threads)\n"
+		"                            are spread over N-1 workers besides the main one\n"
+		"                            (1..4, default: the number of cores, at most 4)\n"
 		"  --log FILE                log to FILE instead of stderr\n"
 		"  -v, --verbose             debug logging\n"
 		"  -h, --help                this help\n"
@@ -238,6 +243,11 @@ static int parse_opt(int opt, const char *arg, struct mgr_config *c)
 	case 'L':
 		c->log_path = arg;
 		return 0;
+	case 'P':
+		if (u64_parse(arg, MGR_WORKERS_MAX, &v) < 0 || v == 0)
+			return arg_error("--threads", arg, "not a number 1..4:");
+		c->threads = (int)v;
+		return 0;
 	case 'v':
 		c->verbose = true;
 		return 0;
@@ -257,6 +267,7 @@ static const struct option manager_opts[] = {
 	{ "tos", required_argument, NULL, 'T' },
 	{ "dial-timeout-ms", required_argument, NULL, 'o' },
 	{ "log", required_argument, NULL, 'L' },
+	{ "threads", required_argument, NULL, 'P' },
 	{ "insecure", no_argument, NULL, 'I' },
 	{ "tls-dir", required_argument, NULL, 'S' },
 	{ "cert", required_argument, NULL, 'C' },
@@ -428,21 +439,23 @@ bool mgr_dial_allowed(const struct mgr *m, uint32_t addr, uint16_t port)
 	return true;
 }
 
-void mgr_forbidden(struct mgr *m, const struct session *s, const char *proto, uint32_t addr,
-		   uint16_t port)
+void mgr_forbidden(struct mgr *m, const char *session, const char *proto, uint32_t addr, uint16_t port)
 {
 	uint64_t *n = proto[0] == 't' ? &m->st.forbidden_tcp
 		      : proto[0] == 'u' ? &m->st.forbidden_udp : &m->st.forbidden_icmp;
-	uint64_t all = m->st.forbidden_tcp + m->st.forbidden_udp + m->st.forbidden_icmp;
+	uint64_t all; /* refused before this one */
 	char dst[24];
 
-	(*n)++;
+	__atomic_fetch_add(n, 1, __ATOMIC_RELAXED);
+	all = __atomic_load_n(&m->st.forbidden_tcp, __ATOMIC_RELAXED) +
+	      __atomic_load_n(&m->st.forbidden_udp, __ATOMIC_RELAXED) +
+	      __atomic_load_n(&m->st.forbidden_icmp, __ATOMIC_RELAXED) - 1;
 	mgr_peer_str(addr, port, dst);
 	if (all < MGR_FORBIDDEN_LOGS)
 		log_info("session %s: %s to %s refused: outside the cluster's networks and nodes%s",
-			 s->name, proto, dst, all + 1 == MGR_FORBIDDEN_LOGS ? " (further ones: debug)" : "");
+			 session, proto, dst, all + 1 == MGR_FORBIDDEN_LOGS ? " (further ones: debug)" : "");
 	else
-		log_debug("session %s: %s to %s refused", s->name, proto, dst);
+		log_debug("session %s: %s to %s refused", session, proto, dst);
 }
 
 const char *mgr_peer_str(uint32_t addr, uint16_t port, char buf[24])
@@ -615,6 +628,15 @@ static int mgr_listen(struct mgr *m)
 	return r;
 }
 
+/* --threads' default: the cores the manager may run on, at most MGR_WORKERS_MAX. */
+static int mgr_default_threads(void)
+{
+	cpu_set_t set;
+	int n = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 1;
+
+	return n < 1 ? 1 : n > MGR_WORKERS_MAX ? MGR_WORKERS_MAX : n;
+}
+
 static int mgr_init(struct mgr *m)
 {
 	int ret;
@@ -637,11 +659,16 @@ static int mgr_init(struct mgr *m)
 	intercept_init(m);
 	if ((ret = icmp_init(m)) < 0 || (ret = dns_init(m)) < 0)
 		return ret;
+	if ((ret = workers_start(m, m->cfg.threads ? m->cfg.threads : mgr_default_threads())) < 0) {
+		log_err("cannot start the worker threads: %s", strerror(-ret));
+		return ret;
+	}
 	return mgr_listen(m);
 }
 
 static void mgr_fini(struct mgr *m)
 {
+	workers_stop(m); /* first: their trunks hold references to sessions */
 	while (!list_empty(&m->sessions))
 		session_free(list_entry(m->sessions.next, struct session, link));
 	conn_free_all(m);
@@ -684,6 +711,8 @@ static void mgr_log_start(const struct mgr *m)
 		 m->cfg.dns ? ip4_str(m->cfg.dns, dns) : "none", m->cfg.tos,
 		 m->cfg.dial_timeout_ms);
 	log_cluster(&m->cfg);
+	if (m->n_workers)
+		log_info("%d worker thread(s) for the laptops' lane trunks", m->n_workers);
 	log_info("limits: %u sessions; per session %u flows, %u dials in progress, %u dials/s "
 		 "(burst %u), %u udp flows", l->sessions, l->flows, l->dials, l->dial_rate,
 		 l->dial_burst, l->udp);

@@ -35,6 +35,7 @@
 #define MGR_SESSIONS_MAX 256         /* sessions at once: each has the limits below */
 #define MGR_SESSION_FLOWS_MAX 16384  /* TCP flows of a session (flow connections or streams) */
 #define MGR_SESSION_TRUNKS_MAX 16    /* trunk connections of a session (the daemon opens 2 per lane, 4 lanes at most) */
+#define MGR_WORKERS_MAX 4            /* --threads: workers for lane trunks (worker.h) */
 #define MGR_SESSION_DIALS_MAX 512    /* dials in progress per session */
 #define MGR_SESSION_DIAL_RATE 20000  /* dials per second per session, sustained (above the daemon's own 10,000/s) ... */
 #define MGR_SESSION_DIAL_BURST 20000 /* ... and at once */
@@ -92,6 +93,7 @@ struct mgr_config {
 	const char *key_path;
 	bool print_fingerprint;
 	struct mgr_limits lim;
+	int threads;           /* --threads: 0 for the default (the cores, at most MGR_WORKERS_MAX) */
 	const char *flags[INFO_SRC_MAX_]; /* --pod-cidr ... as given, for discovery */
 	uint8_t src[INFO_SRC_MAX_];       /* where each value came from (discover.h) */
 };
@@ -117,8 +119,12 @@ struct mgr_stats {
 	uint64_t agents_refused, intercepts_forbidden;
 };
 
+/* Counters that the workers (worker.h) touch too: added atomically. */
+#define MGR_ST_ADD(m, field, n) ((void)__atomic_fetch_add(&(m)->st.field, (n), __ATOMIC_RELAXED))
+
 struct conn;
 struct session;
+struct mworker;
 struct flow;
 struct udp_flow;
 
@@ -160,12 +166,15 @@ struct mgr {
 	struct list links;      /* connections being carried to laptops */
 	struct loop_timer icept_timer;
 	uint64_t icept_state_ms;
+	/* --threads: the workers that carry the laptops' lane trunks (worker.h) */
+	int n_workers;
+	struct mworker *workers[MGR_WORKERS_MAX];
+	unsigned next_worker;
 };
 
 /* manager.c */
 /* Counts and logs (rate-limited) a destination refused by policy. */
-void mgr_forbidden(struct mgr *m, const struct session *s, const char *proto, uint32_t addr,
-		   uint16_t port);
+void mgr_forbidden(struct mgr *m, const char *session, const char *proto, uint32_t addr, uint16_t port);
 bool mgr_addr_allowed(const struct mgr *m, uint32_t addr);
 bool mgr_dial_allowed(const struct mgr *m, uint32_t addr, uint16_t port);
 const char *mgr_peer_str(uint32_t addr, uint16_t port, char buf[24]);

@@ -14,6 +14,7 @@
 
 #include "manager/conn.h"
 #include "manager/dns.h"
+#include "manager/worker.h"
 #include "manager/flow.h"
 #include "manager/intercept.h"
 #include "manager/icmp.h"
@@ -72,12 +73,30 @@ void session_kick(struct session *s)
 	loop_mod(s->m->loop, s->w.fd, LOOP_IN | (r != 0 ? LOOP_OUT : 0));
 }
 
+struct sess_share *sess_share_ref(struct sess_share *sh)
+{
+	__atomic_fetch_add(&sh->refs, 1, __ATOMIC_RELAXED);
+	return sh;
+}
+
+void sess_share_unref(struct sess_share *sh)
+{
+	if (!sh || __atomic_sub_fetch(&sh->refs, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
+	pthread_mutex_destroy(&sh->mu);
+	free(sh);
+}
+
 void session_free(struct session *s)
 {
 	struct mgr *m = s->m;
-	unsigned flows = s->n_flows;
+	unsigned flows = s->sh ? sess_count(&s->sh->n_flows) : 0;
 
 	intercept_session_lost(s); /* first: the agents serve the app again */
+	if (s->sh) { /* the workers close its lane trunks */
+		__atomic_store_n(&s->sh->ended, true, __ATOMIC_RELEASE);
+		workers_session_ended(m);
+	}
 	trunk_free_all(s);
 	flow_free_all(s);
 	udp_free_all(s);
@@ -91,13 +110,14 @@ void session_free(struct session *s)
 	list_del(&s->link);
 	m->st.sessions_active--;
 	log_info("session %s ended (%u flow connection(s) closed)", s->name, flows);
+	sess_share_unref(s->sh);
 	free(s);
 }
 
 /* Sends ERROR with text, then ends the session. */
 static void session_fail(struct session *s, const char *text)
 {
-	s->m->st.frames_bad++;
+	MGR_ST_ADD(s->m, frames_bad, 1);
 	log_warn("session %s: %s; closing", s->name, text);
 	conn_text_close(s->m->loop, &s->w, FT_ERROR, text);
 	session_free(s);
@@ -266,13 +286,20 @@ int session_new(struct mgr *m, struct wire *w, const uint8_t id[PROTO_SESSION_LE
 		uint32_t peer, uint16_t peer_port, const char *client, int token)
 {
 	struct session *s = calloc(1, sizeof(*s));
+	struct sess_share *sh = calloc(1, sizeof(*sh));
 	int ret;
 
-	if (!s) {
+	if (!s || !sh) {
+		free(s);
+		free(sh);
 		wire_drop(w);
 		return -ENOMEM;
 	}
 	s->m = m;
+	s->sh = sh;
+	sh->m = m;
+	sh->refs = 1;
+	pthread_mutex_init(&sh->mu, NULL);
 	s->w = *w;
 	memcpy(s->id, id, PROTO_SESSION_LEN);
 	snprintf(s->name, sizeof(s->name), "%02x%02x%02x%02x", id[0], id[1], id[2], id[3]);
@@ -280,8 +307,9 @@ int session_new(struct mgr *m, struct wire *w, const uint8_t id[PROTO_SESSION_LE
 	s->peer = peer;
 	s->peer_port = peer_port;
 	s->token = token;
-	s->dial_tokens = (uint64_t)m->cfg.lim.dial_burst * 1000;
-	s->dial_ms = s->rx_ms = loop_now_ms(m->loop);
+	snprintf(sh->name, sizeof(sh->name), "%s", s->name);
+	sh->dial_tokens = (uint64_t)m->cfg.lim.dial_burst * 1000;
+	sh->dial_ms = s->rx_ms = loop_now_ms(m->loop);
 	list_init(&s->flows);
 	for (int k = 0; k < SREQ_KINDS; k++)
 		list_init(&s->reqs[k]);

@@ -6,6 +6,7 @@
  * Ownership: struct mgr owns the sessions (m->sessions); a session owns its
  * control connection's fd and wire, its flows, trunks and UDP flows. */
 #pragma once
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -31,8 +32,29 @@ struct sreq {
 	struct loop_timer timer;
 };
 
+/* What a session's dials and trunks count, shared with the workers that
+ * carry its lane trunks (worker.h): the counts are atomic, the dial rate
+ * bucket under mu.  It lives as long as its last holder (the session, a
+ * worker's trunk, a trunk on its way to a worker). */
+struct sess_share {
+	struct mgr *m;
+	unsigned refs;         /* atomic */
+	bool ended;            /* atomic: the session is over, its lane trunks close */
+	unsigned n_flows, n_dials, n_trunks; /* atomic */
+	pthread_mutex_t mu;
+	uint64_t dial_tokens;  /* dial rate bucket, in thousandths of a dial */
+	uint64_t dial_ms;      /* when it was last filled */
+	char name[24];         /* the session's, for logs */
+};
+
+struct sess_share *sess_share_ref(struct sess_share *sh);
+void sess_share_unref(struct sess_share *sh);
+static inline unsigned sess_count(const unsigned *n) { return __atomic_load_n(n, __ATOMIC_RELAXED); }
+static inline void sess_add(unsigned *n, int d) { __atomic_fetch_add(n, (unsigned)d, __ATOMIC_RELAXED); }
+
 struct session {
 	struct mgr *m;
+	struct sess_share *sh;
 	uint8_t id[PROTO_SESSION_LEN];
 	struct wire w;
 	struct list link;  /* m->sessions */
@@ -40,12 +62,9 @@ struct session {
 	struct list trunks; /* struct trunk */
 	struct list reqs[SREQ_KINDS]; /* struct sreq in flight (in ping_slot, dns_slot) */
 	unsigned n_reqs[SREQ_KINDS];
-	unsigned n_trunks;
 	struct idtab udp; /* struct udp_flow, by id */
 	struct idtab_node *udp_buckets[1u << MGR_UDP_BUCKET_BITS];
-	unsigned n_flows, n_dials, n_udp, n_intercepts;
-	uint64_t dial_tokens; /* dial rate bucket, in thousandths of a dial */
-	uint64_t dial_ms;     /* when it was last filled */
+	unsigned n_udp, n_intercepts;
 	uint64_t rx_ms;       /* when the control connection last brought bytes */
 	uint32_t peer;
 	uint16_t peer_port;

@@ -118,7 +118,7 @@ static void udp_on_event(struct loop *l, int fd, uint32_t events, void *arg)
 			continue;
 		}
 		m->st.udp_dgrams_down++;
-		m->st.bytes_down += (uint64_t)n;
+		MGR_ST_ADD(m, bytes_down, (uint64_t)n);
 	}
 	session_kick(u->s);
 }
@@ -172,7 +172,7 @@ static struct udp_flow *udp_flow_for(struct session *s, const struct msg_udp *ms
 	if (u)
 		udp_free(u); /* the daemon reused the id for another pair of ends */
 	if (!mgr_dial_allowed(s->m, msg->dst, msg->dport)) {
-		mgr_forbidden(s->m, s, "udp", msg->dst, msg->dport);
+		mgr_forbidden(s->m, s->name, "udp", msg->dst, msg->dport);
 		return NULL;
 	}
 	if (s->n_udp >= s->m->cfg.lim.udp) {
@@ -200,7 +200,7 @@ static void udp_send(struct session *s, const struct msg_udp *msg)
 	}
 	u->last_ms = loop_now_ms(m->loop);
 	m->st.udp_dgrams_up++;
-	m->st.bytes_up += msg->len;
+	MGR_ST_ADD(m, bytes_up, msg->len);
 }
 
 int udp_frame(struct session *s, const uint8_t *p, size_t len, uint8_t type)

@@ -13,7 +13,7 @@
 
 #include "common/util.h"
 
-#define PROTO_VERSION 4
+#define PROTO_VERSION 5
 #define FRAME_HDR_LEN 8
 /* Largest payload of any frame: a 65535-byte datagram plus its fields. */
 #define FRAME_MAX_PAYLOAD 65600u

@@ -4,7 +4,9 @@
  *                event loop thread, as the daemon and the manager are:
  *                  plain: splice relays (--insecure)
  *                  tls:   A reads plain and writes TLS, B the reverse
- *                BYTES one way, then the same both ways at once.
+ *                BYTES one way, then the same both ways at once; then
+ *                two TLS streams with one relay thread per side, and
+ *                with two per side (what --threads changes).
  *   handshakes   new tunnel connections: TCP connect + accept alone, then
  *                with a full TLS 1.3 handshake, then a resumed one.
  *
@@ -217,6 +219,114 @@ static double run_chain(bool tls, bool bidi, double *cpu)
 	return (double)moved / secs / 1e6;
 }
 
+/* ---- threads: streams on one relay thread per side, or on several ---- */
+
+struct side {
+	struct loop *loop;
+	pthread_t th;
+	int open; /* relays still running in it */
+};
+
+struct side_relay {
+	struct relay r;
+	struct side *side;
+};
+
+static void side_relay_done(struct relay *r, int err, void *arg)
+{
+	struct side_relay *sr = arg;
+
+	if (err)
+		fprintf(stderr, "relay: %s\n", strerror(-err));
+	relay_close(r, err != 0);
+	if (--sr->side->open == 0)
+		loop_stop(sr->side->loop);
+}
+
+static void *side_run(void *arg)
+{
+	struct side *s = arg;
+
+	loop_run(s->loop);
+	return NULL;
+}
+
+#define STREAMS_MAX 4
+
+/* n TLS streams, one way, each source -> A -> B -> sink; the A relays on
+ * `threads` loops (stream i on loop i % threads), the B relays the same:
+ * what giving each side more threads (connect --threads, manager
+ * --threads) changes.  MB/s of payload, all streams together. */
+static double run_streams(int n, int threads, double *cpu)
+{
+	struct side A[STREAMS_MAX], B[STREAMS_MAX];
+	struct side_relay ra[STREAMS_MAX], rb[STREAMS_MAX];
+	struct pump p[2 * STREAMS_MAX];
+	double t0, c0, secs;
+	uint64_t moved = 0;
+
+	for (int t = 0; t < threads; t++) {
+		A[t] = (struct side){ .loop = loop_new() };
+		B[t] = (struct side){ .loop = loop_new() };
+	}
+	for (int i = 0; i < n; i++) {
+		int s1, a1, a2, b1, b2, d1;
+		struct ssl_st *ca, *sb;
+
+		tcp_pair(&s1, &a1);
+		tcp_pair(&a2, &b1);
+		tcp_pair(&b2, &d1);
+		nonblock(a2, true);
+		nonblock(b1, true);
+		ca = tls_new(cctx, a2, false);
+		sb = tls_new(sctx, b1, true);
+		if (handshake(ca, sb) < 0) {
+			fprintf(stderr, "handshake failed\n");
+			exit(1);
+		}
+		nonblock(a1, true);
+		nonblock(b2, true);
+		ra[i].side = &A[i % threads];
+		rb[i].side = &B[i % threads];
+		ra[i].side->open++;
+		rb[i].side->open++;
+		if (relay_start_tls(&ra[i].r, ra[i].side->loop, a1, a2, 1, ca, side_relay_done, &ra[i]) < 0 ||
+		    relay_start_tls(&rb[i].r, rb[i].side->loop, b1, b2, 0, sb, side_relay_done, &rb[i]) < 0) {
+			fprintf(stderr, "relay start failed\n");
+			exit(1);
+		}
+		p[2 * i] = (struct pump){ .fd = s1, .write = true };
+		p[2 * i + 1] = (struct pump){ .fd = d1, .write = false };
+		shutdown(d1, SHUT_WR);
+	}
+	t0 = now_s();
+	c0 = cpu_s();
+	for (int t = 0; t < threads; t++) {
+		pthread_create(&A[t].th, NULL, side_run, &A[t]);
+		pthread_create(&B[t].th, NULL, side_run, &B[t]);
+	}
+	for (int i = 0; i < 2 * n; i++)
+		pthread_create(&p[i].th, NULL, pump_run, &p[i]);
+	for (int i = 0; i < 2 * n; i++) {
+		pthread_join(p[i].th, NULL);
+		if (!p[i].write)
+			moved += p[i].n;
+	}
+	for (int t = 0; t < threads; t++) {
+		pthread_join(A[t].th, NULL);
+		pthread_join(B[t].th, NULL);
+		loop_free(A[t].loop);
+		loop_free(B[t].loop);
+	}
+	secs = now_s() - t0;
+	*cpu = cpu_s() - c0;
+	for (int i = 0; i < 2 * n; i++)
+		close(p[i].fd);
+	if (moved != total * (uint64_t)n)
+		fprintf(stderr, "moved %lu of %lu bytes\n", (unsigned long)moved, (unsigned long)(total * (uint64_t)n));
+	return (double)moved / secs / 1e6;
+}
+
 /* ---- new connections ---- */
 
 /* Microseconds (wall) per new connection, and CPU per connection in *cpu_us. */
@@ -262,7 +372,7 @@ static double run_conns(int n, int mode, double *cpu_us)
 int main(int argc, char **argv)
 {
 	char dir[] = "/tmp/subway-bench-XXXXXX", cert[128], key[128], err[256];
-	double plain1, tls1, plain2, tls2, cp1, ct1, cp2, ct2, tcp_us, full_us, res_us, tcp_cpu, full_cpu, res_cpu;
+	double plain1, tls1, plain2, tls2, cp1, ct1, cp2, ct2, th1, th2, cth1, cth2, tcp_us, full_us, res_us, tcp_cpu, full_cpu, res_cpu;
 	socklen_t sl = sizeof(laddr);
 	bool created;
 	int n = 2000;
@@ -291,14 +401,19 @@ int main(int argc, char **argv)
 	tls2 = run_chain(true, true, &ct2);
 	printf("both ways, %lu MiB each: plain splice %7.0f MB/s (cpu %.2f s)   tls %7.0f MB/s (cpu %.2f s)\n",
 	       (unsigned long)(total >> 20), plain2, cp2, tls2, ct2);
+	th1 = run_streams(2, 1, &cth1);
+	th2 = run_streams(2, 2, &cth2);
+	printf("two tls streams, %lu MiB each: one relay thread per side %7.0f MB/s (cpu %.2f s)   "
+	       "two per side %7.0f MB/s (cpu %.2f s)\n", (unsigned long)(total >> 20), th1, cth1, th2, cth2);
 	tcp_us = run_conns(n, 0, &tcp_cpu);
 	res_us = run_conns(n, 2, &res_cpu);
 	full_us = run_conns(n / 4, 1, &full_cpu);
 	printf("new connection (both ends, %d each): tcp %.0f us (cpu %.0f), +tls resumed %.0f us (cpu %.0f), "
 	       "+tls full %.0f us (cpu %.0f)\n", n, tcp_us, tcp_cpu, res_us, res_cpu, full_us, full_cpu);
 	printf("{\"plain_mbps\": %.0f, \"tls_mbps\": %.0f, \"plain_bidi_mbps\": %.0f, \"tls_bidi_mbps\": %.0f, "
+	       "\"tls_2streams_1thread_mbps\": %.0f, \"tls_2streams_2threads_mbps\": %.0f, "
 	       "\"tcp_conn_us\": %.0f, \"tls_resumed_conn_us\": %.0f, \"tls_full_conn_us\": %.0f}\n",
-	       plain1, tls1, plain2, tls2, tcp_us, res_us, full_us);
+	       plain1, tls1, plain2, tls2, th1, th2, tcp_us, res_us, full_us);
 	tls_ctx_free(cctx);
 	tls_ctx_free(sctx);
 	unlink(cert);

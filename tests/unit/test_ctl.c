@@ -71,6 +71,11 @@ static void test_loop_guard_keys(void **state)
 	assert_false(r.no_loop_guard);
 	assert_true(r.has_tos);
 	assert_int_equal(r.tos, 184);
+	assert_false(r.has_threads);
+	assert_int_equal(parse("connect manager=10.0.0.1:1 token=00112233445566778899aabbccddeeff threads=4 insecure=1", &r),
+			 0);
+	assert_true(r.has_threads);
+	assert_int_equal(r.threads, 4);
 }
 
 static void test_rejects(void **state)
@@ -103,6 +108,10 @@ static void test_rejects(void **state)
 		"connect manager=10.0.0.1:1 token=00112233445566778899aabbccddeeff tos=0x04",
 		"connect manager=10.0.0.1:1 token=00112233445566778899aabbccddeeff tos=-4",
 		"status loopguard=off", "status tos=4",
+		"connect manager=10.0.0.1:1 token=00112233445566778899aabbccddeeff threads=0",
+		"connect manager=10.0.0.1:1 token=00112233445566778899aabbccddeeff threads=5",
+		"connect manager=10.0.0.1:1 token=00112233445566778899aabbccddeeff threads=",
+		"status threads=2",
 		/* a key once */
 		"connect manager=10.0.0.1:1 manager=10.0.0.2:1 token=00112233445566778899aabbccddeeff insecure=1",
 		"status format=text format=text",

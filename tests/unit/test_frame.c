@@ -541,6 +541,7 @@ static void test_bad_hello_auth(void **state)
 	struct msg_auth a;
 	struct msg_auth_ok o = s_auth_ok;
 	uint16_t v;
+	size_t n0;
 
 	(void)state;
 	expect_bad_byte(hello, 1, 0);  /* version 0 */
@@ -550,6 +551,14 @@ static void test_bad_hello_auth(void **state)
 	expect_bad_byte(ctl, 2, CONN_FLOW); /* a flow with no session */
 	expect_bad_byte(ctl, 3 + 15, 1);    /* a control connection naming a session */
 	expect_bad_byte(flow, 2, CONN_CONTROL);
+	expect_bad_byte(flow, 2, CONN_LANE + 1); /* no such kind */
+	a = s_auth_flow; /* a lane's trunk names its session, as a trunk does */
+	a.kind = CONN_LANE;
+	n0 = (size_t)msg_auth_encode(frame_buf, sizeof(frame_buf), &a);
+	assert_int_equal(msg_auth_decode(frame_buf + FRAME_HDR_LEN, n0 - FRAME_HDR_LEN, &a), 0);
+	assert_int_equal(a.kind, CONN_LANE);
+	memset(a.session, 0, sizeof(a.session));
+	assert_int_equal(msg_auth_encode(frame_buf, sizeof(frame_buf), &a), -EINVAL);
 	memset(&o.session, 0, sizeof(o.session));
 	assert_int_equal(msg_auth_ok_encode(frame_buf, sizeof(frame_buf), &o), -EINVAL);
 	size_t n = encode_case(ok);
