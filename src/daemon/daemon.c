@@ -7,7 +7,6 @@
 #include <getopt.h>
 #include <linux/capability.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -380,17 +379,6 @@ static int daemon_running(const char *path)
 	return ret;
 }
 
-/* The RSTs for the apps' connections were written to the VIF by the
- * kernel (the accepted sockets closed): pass them on before the VIF goes.
- * Bounded: a few reads, each waiting at most 10 ms. */
-static void daemon_drain_vif(struct daemon *d)
-{
-	struct pollfd pfd = { .fd = d->vif.fd, .events = POLLIN };
-
-	for (int i = 0; d->vif_up && d->lanes[0]->vif_fd >= 0 && i < 8 && poll(&pfd, 1, 10) > 0; i++)
-		lane_vif_event(d->loop, d->vif.fd, LOOP_IN, d->lanes[0]);
-}
-
 /* Frees everything daemon_main made, whatever it got to. */
 static void daemon_free(struct daemon *d)
 {
@@ -398,7 +386,8 @@ static void daemon_free(struct daemon *d)
 		dnsplug_stop(d); /* first: the laptop's resolver comes back before anything else goes */
 		lanes_stop(d); /* the other lanes' apps hear it, as lane 0's do next */
 		hairpin_abort_all(&d->lanes[0]->hp, true); /* every app hears it */
-		daemon_drain_vif(d);
+		if (d->vif_up)
+			lane_drain(d->lanes[0]);
 		intercepts_fini(&d->ic); /* the manager hears it: the pods serve again */
 		hairpin_fini(&d->lanes[0]->hp);
 		dgram_fini(&d->dg);

@@ -178,15 +178,19 @@ void lanes_refuse_dst(struct daemon *d, struct lane *self, uint32_t dst, uint16_
 	}
 }
 
-/* The lane's flows reset (final), then the RSTs the kernel wrote for them
- * read off its queue and passed on.  Bounded: a few reads, 10 ms each. */
-static void lane_wind_down(struct lane *ln)
+void lane_drain(struct lane *ln)
 {
 	struct pollfd pfd = { .fd = ln->vif_fd, .events = POLLIN };
 
-	hairpin_abort_all(&ln->hp, true);
 	for (int i = 0; ln->vif_fd >= 0 && i < 8 && poll(&pfd, 1, 10) > 0; i++)
 		lane_vif_event(ln->loop, ln->vif_fd, LOOP_IN, ln);
+}
+
+/* The lane's flows reset (final), their RSTs passed on, and the rest. */
+static void lane_wind_down(struct lane *ln)
+{
+	hairpin_abort_all(&ln->hp, true);
+	lane_drain(ln);
 	loop_timer_cancel(ln->loop, &ln->stats_timer);
 	hairpin_fini(&ln->hp);
 	tunnel_fini(&ln->own);

@@ -109,5 +109,9 @@ void lanes_stats(struct daemon *d, struct lane_stats *sum);
 
 /* A packet to the lane's VIF queue: 0, or -EIO (counted as dropped). */
 int lane_vif_write(struct lane *ln, const void *p, size_t len, bool partial);
+/* The RSTs the kernel wrote for the lane's reset connections (their
+ * sockets closed) read off its queue and passed on before the VIF goes.
+ * Bounded: a few reads, each waiting at most 10 ms. */
+void lane_drain(struct lane *ln);
 /* The lane's packets from its queue (the loop's handler). */
 void lane_vif_event(struct loop *l, int fd, uint32_t events, void *arg);
