@@ -1,6 +1,7 @@
 #include "common/loop.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -434,4 +435,25 @@ void loop_stop(struct loop *l)
 uint64_t loop_now_ms(const struct loop *l)
 {
 	return l->now;
+}
+
+static void *loop_thread_main(void *arg)
+{
+	int r = loop_run(arg);
+
+	if (r < 0)
+		log_err("a thread's event loop failed: %s", strerror(-r));
+	return NULL;
+}
+
+int loop_thread_start(struct loop *l, pthread_t *t)
+{
+	sigset_t all, old;
+	int r;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old); /* the new thread inherits the mask */
+	r = pthread_create(t, NULL, loop_thread_main, l);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return -r;
 }

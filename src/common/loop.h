@@ -4,6 +4,7 @@
  * argument.  An fd removed or closed by one handler never receives a stale
  * event from the same epoll batch, even if its number is reused. */
 #pragma once
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -77,5 +78,9 @@ static inline bool loop_timer_armed(const struct loop_timer *t) { return t->idx 
 
 /* Runs until loop_stop(); 0, or -errno if epoll_wait fails. */
 int loop_run(struct loop *l);
+/* Runs l on a thread of its own until loop_stop(l), every signal blocked
+ * there (the process's signalfd, on its first thread, hears them all).
+ * 0 or -errno; pthread_join(*t) after loop_stop. */
+int loop_thread_start(struct loop *l, pthread_t *t);
 void loop_stop(struct loop *l);
 uint64_t loop_now_ms(const struct loop *l); /* cached at each wakeup */

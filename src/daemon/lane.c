@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -307,15 +306,6 @@ struct lane *lane_new0(struct daemon *d)
 	return ln;
 }
 
-static void *lane_thread(void *arg)
-{
-	struct lane *ln = arg;
-
-	if (loop_run(ln->loop) < 0)
-		log_err("lane %d: its loop failed: %s", ln->id, strerror(errno));
-	return NULL;
-}
-
 /* A lane's loop, transports, hairpin and mailbox; its thread not yet. */
 static int lane_open(struct daemon *d, struct lane *ln)
 {
@@ -344,7 +334,6 @@ static int lane_open(struct daemon *d, struct lane *ln)
 
 int lanes_start(struct daemon *d)
 {
-	sigset_t all, old;
 	int ret = 0;
 
 	for (int k = 1; k < d->threads; k++)
@@ -355,14 +344,10 @@ int lanes_start(struct daemon *d)
 	for (int k = 0; k < d->n_lanes; k++)
 		if ((ret = lane_open(d, d->lanes[k])) < 0)
 			return ret;
-	/* The lanes take no signals: the daemon's signalfd hears them all. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
 	for (int k = 1; k < d->n_lanes && ret == 0; k++) {
-		ret = -pthread_create(&d->lanes[k]->thread, NULL, lane_thread, d->lanes[k]);
+		ret = loop_thread_start(d->lanes[k]->loop, &d->lanes[k]->thread);
 		d->lanes[k]->started = ret == 0;
 	}
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return ret;
 }
 

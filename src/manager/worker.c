@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -98,15 +97,6 @@ void worker_trunk_gone(struct mworker *wk)
 	wk->n_trunks--;
 }
 
-static void *worker_thread(void *arg)
-{
-	struct mworker *wk = arg;
-
-	if (loop_run(wk->loop) < 0)
-		log_err("worker %d: its loop failed: %s", wk->id, strerror(errno));
-	return NULL;
-}
-
 int worker_take(struct mgr *m, struct sess_share *sh, struct wire *w)
 {
 	struct mworker *wk = m->workers[m->next_worker++ % (unsigned)m->n_workers];
@@ -161,7 +151,6 @@ static void worker_free(struct mworker *wk)
 
 int workers_start(struct mgr *m, int n)
 {
-	sigset_t all, old;
 	int ret = 0;
 
 	for (int i = 0; i < n - 1 && i < MGR_WORKERS_MAX; i++) {
@@ -179,14 +168,10 @@ int workers_start(struct mgr *m, int n)
 		if ((ret = loop_add(wk->loop, wk->evfd, LOOP_IN, worker_mail, wk)) < 0)
 			return ret;
 	}
-	/* The workers take no signals: the manager's signalfd hears them all. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
 	for (int i = 0; i < m->n_workers && ret == 0; i++) {
-		ret = -pthread_create(&m->workers[i]->thread, NULL, worker_thread, m->workers[i]);
+		ret = loop_thread_start(m->workers[i]->loop, &m->workers[i]->thread);
 		m->workers[i]->started = ret == 0;
 	}
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return ret;
 }
 

@@ -96,6 +96,24 @@ static int handshake(struct ssl_st *c, struct ssl_st *s)
 	return 0;
 }
 
+/* The tunnel between the relays: a TCP pair, with TLS (*ca the client
+ * side, *sb the server side, handshaken) unless tls is false. */
+static void tunnel_pair(int *a, int *b, bool tls, struct ssl_st **ca, struct ssl_st **sb)
+{
+	tcp_pair(a, b);
+	nonblock(*a, true);
+	nonblock(*b, true);
+	*ca = *sb = NULL;
+	if (!tls)
+		return;
+	*ca = tls_new(cctx, *a, false);
+	*sb = tls_new(sctx, *b, true);
+	if (handshake(*ca, *sb) < 0) {
+		fprintf(stderr, "handshake failed\n");
+		exit(1);
+	}
+}
+
 /* ---- throughput ---- */
 
 struct relay_thread {
@@ -164,21 +182,9 @@ static double run_chain(bool tls, bool bidi, double *cpu)
 	int np = 0;
 
 	tcp_pair(&s1, &a1); /* source - A */
-	tcp_pair(&a2, &b1); /* A - B: the tunnel */
+	tunnel_pair(&a2, &b1, tls, &ca, &sb); /* A - B */
 	tcp_pair(&b2, &d1); /* B - sink */
-	if (tls) {
-		nonblock(a2, true);
-		nonblock(b1, true);
-		ca = tls_new(cctx, a2, false);
-		sb = tls_new(sctx, b1, true);
-		if (handshake(ca, sb) < 0) {
-			fprintf(stderr, "handshake failed\n");
-			exit(1);
-		}
-	}
 	nonblock(a1, true);
-	nonblock(a2, true);
-	nonblock(b1, true);
 	nonblock(b2, true);
 	if ((tls ? relay_start_tls(&A.r, A.loop, a1, a2, 1, ca, relay_done, &A)
 		 : relay_start(&A.r, A.loop, a1, a2, relay_done, &A)) < 0 ||
@@ -274,16 +280,8 @@ static double run_streams(int n, int threads, double *cpu)
 		struct ssl_st *ca, *sb;
 
 		tcp_pair(&s1, &a1);
-		tcp_pair(&a2, &b1);
+		tunnel_pair(&a2, &b1, true, &ca, &sb);
 		tcp_pair(&b2, &d1);
-		nonblock(a2, true);
-		nonblock(b1, true);
-		ca = tls_new(cctx, a2, false);
-		sb = tls_new(sctx, b1, true);
-		if (handshake(ca, sb) < 0) {
-			fprintf(stderr, "handshake failed\n");
-			exit(1);
-		}
 		nonblock(a1, true);
 		nonblock(b2, true);
 		ra[i].side = &A[i % threads];
