@@ -648,6 +648,8 @@ int status_main(int argc, char **argv)
 		first = false;
 	}
 	close(fd);
+	if (first) /* no answer: the daemon was on its way out (a connect that failed) */
+		return status_not_running(json);
 	return error ? 1 : 0;
 }
 
