@@ -190,6 +190,7 @@ static void lane_wind_down(struct lane *ln)
 {
 	hairpin_abort_all(&ln->hp, true);
 	lane_drain(ln);
+	loop_del(ln->loop, ln->vif_fd); /* nothing more read: events already fetched go stale */
 	loop_timer_cancel(ln->loop, &ln->stats_timer);
 	hairpin_fini(&ln->hp);
 	tunnel_fini(&ln->own);
