@@ -3,7 +3,11 @@
 kind, context switches (each one a wakeup: the process slept), and CPU,
 counted by perf over one run of a case (bench/README.md, "Profile").
 
-    bench/cost.py BINARY [BINARY ...] [--case rtt --case http] [--insecure] [--pin]
+    bench/cost.py BINARY [BINARY ...] [--case rtt --case http] [--insecure] [--pin] [--args=ARGS ...]
+
+--args, once per binary and in the same order, adds to its `connect` and
+to its manager (restarted with them): `cost.py B B --args="--threads 1"
+--args="--threads 2"` compares two settings of one binary.
 
 Counts hardly move with the machine's load, unlike rates: this is how
 the latency path's changes were checked, call by call.  Needs perf.
@@ -57,6 +61,7 @@ def main(argv):
     ap.add_argument("--insecure", action="store_true")
     ap.add_argument("--pin", action="store_true")
     ap.add_argument("--seconds", type=int, default=3)
+    ap.add_argument("--args", action="append", default=[], help="per binary: more arguments (connect and manager)")
     a = ap.parse_args(argv)
     cases = a.case or ["rtt", "http", "conn", "tcp1"]
     tmp = tempfile.mkdtemp(prefix="subway-cost-")
@@ -64,8 +69,13 @@ def main(argv):
     for i, b in enumerate(a.binary):
         lab = bench.Lab("cost%d%d" % (os.getpid(), i), subway=os.path.abspath(b))
         path = bench.SubwayInsecure(lab) if a.insecure else bench.Subway(lab)
+        extra = a.args[i].split() if i < len(a.args) else []
+        path.extra += extra
         try:
             lab.up()
+            if extra:
+                lab.restart_manager(insecure=False, extra=extra)
+                path.manager_extra = extra
             lab.pin.on = a.pin
             path.up()
             lab.pin.level()
@@ -81,7 +91,7 @@ def main(argv):
                 work = v["_work"] * UNITS[c][1] + (RTT_WARMUP if c.startswith("rtt") else 0)
                 for k, g in got.items():
                     per = {s: n / work for s, n in g.items()}
-                    rows.append((b, c, k, per))
+                    rows.append((b + (" " + " ".join(extra) if extra else ""), c, k, per))
         finally:
             path.down()
             lab.down()

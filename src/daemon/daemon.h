@@ -85,6 +85,7 @@ struct daemon {
 	struct dnssrv *dns;
 
 	struct guard guard;
+	unsigned guard_seq;     /* odd while the guard's sources change (loopguard.c) */
 	uint32_t loop_last_src; /* source address of the last loop seen */
 };
 

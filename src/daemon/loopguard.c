@@ -34,11 +34,17 @@ void loopguard_session(struct daemon *d)
 	struct guard *g = &d->guard;
 	const struct msg_cluster_info *ci = tunnel_info(&d->tun);
 	uint32_t mgr = tunnel_addr(&d->tun);
+	bool local = loopguard_local_addr(mgr);
+	unsigned seq = d->guard_seq;
 	char ip[16];
 
+	/* The lanes read the sources and the mark for every packet without the
+	 * lock (loopguard_packet): an odd guard_seq tells them to wait. */
 	daemon_guard_lock(d);
+	__atomic_store_n(&d->guard_seq, seq + 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
 	guard_clear_sources(g);
-	if (!loopguard_local_addr(mgr))
+	if (!local)
 		guard_add_source(g, mgr);
 	for (int i = 0; i < ci->n_nodes; i++)
 		guard_add_source(g, ci->nodes[i]);
@@ -47,6 +53,7 @@ void loopguard_session(struct daemon *d)
 	for (int i = 0; i < ci->pod.n; i++)
 		guard_add_source_cidr(g, &ci->pod.v[i]);
 	g->dscp_mark = (uint8_t)(d->tos_override >= 0 ? d->tos_override : ci->tos) & 0xFC;
+	__atomic_store_n(&d->guard_seq, seq + 2, __ATOMIC_RELEASE);
 	daemon_guard_unlock(d);
 	if (!g->enabled)
 		log_warn("loop guard off (--no-loop-guard): loops are bounded only by the caps "
@@ -132,11 +139,21 @@ static void loopguard_answer(struct lane *ln, const struct pkt4 *p, enum guard_v
 
 bool loopguard_packet(struct lane *ln, const struct pkt4 *p)
 {
+	struct daemon *d = ln->d;
 	enum guard_verdict v;
+	unsigned seq;
 
-	daemon_guard_lock(ln->d);
-	v = guard_packet(&ln->d->guard, p->src, p->ip[1] /* TOS */);
-	daemon_guard_unlock(ln->d);
+	/* Sources and mark change only when a session starts (loopguard_session,
+	 * on lane 0, under the lock): read without the lock, and under it only
+	 * if they changed meanwhile. */
+	seq = __atomic_load_n(&d->guard_seq, __ATOMIC_ACQUIRE);
+	v = guard_packet(&d->guard, p->src, p->ip[1] /* TOS */);
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	if ((seq & 1) || __atomic_load_n(&d->guard_seq, __ATOMIC_RELAXED) != seq) {
+		daemon_guard_lock(d);
+		v = guard_packet(&d->guard, p->src, p->ip[1]);
+		daemon_guard_unlock(d);
+	}
 	if (v == GUARD_PASS)
 		return false;
 	if (!p->frag)
