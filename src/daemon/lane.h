@@ -2,7 +2,8 @@
  *
  * Each lane has its own event loop, its own queue of the VIF, its own
  * hairpin (a listener, a share of the NAT addresses, its flows) and its
- * own connections to the manager (trunks, or the pool with --insecure).
+ * own connections to the manager (trunks, or the pool with --insecure),
+ * opened when its first flow comes.
  * The VIF's steering program (vif_steer) puts both directions of every
  * hairpinned TCP flow on the queue of the lane that took its SYN, for the
  * flow's whole life, so a flow never leaves its lane and lanes share no

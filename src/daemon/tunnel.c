@@ -44,20 +44,28 @@ void tunnel_init(struct tunnel *t, struct loop *l, const struct tunnel_ops *ops,
 int tunnel_lane_init(struct tunnel *t, struct loop *l, const struct tunnel *main, const struct tunnel_ops *ops,
 		     void *arg, char *err, size_t errlen)
 {
+	(void)err;
+	(void)errlen;
 	tunnel_setup(t, l, ops, arg, CONN_LANE);
 	t->lane = true;
-	return tunnel_configure(t, main->cfg.addr, main->cfg.port, &main->cfg.token,
-				main->insecure ? NULL : main->cfg.fingerprint, err, errlen);
+	t->insecure = main->insecure;
+	t->cfg.addr = main->cfg.addr;
+	t->cfg.port = main->cfg.port;
+	memcpy(t->cfg.where, main->cfg.where, sizeof(t->cfg.where));
+	memcpy(t->cfg.fingerprint, main->cfg.fingerprint, sizeof(t->cfg.fingerprint));
+	t->cfg.token = main->cfg.token;
+	t->cfg.tls_ctx = main->cfg.tls_ctx; /* shared: the main tunnel's, which outlives the lanes */
+	return 0;
 }
 
 void tunnel_lane_up(struct tunnel *t, const uint8_t session[PROTO_SESSION_LEN])
 {
 	memcpy(t->cfg.session, session, sizeof(t->cfg.session));
 	t->up = true;
-	if (t->insecure) /* nothing comes toward a lane: it needs no trunk then */
-		pool_start(&t->pool);
-	else
-		trunks_start(&t->trunks);
+	/* Its connections open when its first flow comes (carrier_want): an
+	 * idle lane holds none.  Carriers waiting already go now. */
+	if (t->n_waiting)
+		carrier_kick_want(t);
 }
 
 int tunnel_configure(struct tunnel *t, uint32_t addr, uint16_t port, const struct auth_token *token,
@@ -94,7 +102,8 @@ void tunnel_stop(struct tunnel *t)
 void tunnel_fini(struct tunnel *t)
 {
 	tunnel_stop(t);
-	tls_ctx_free(t->cfg.tls_ctx);
+	if (!t->lane) /* a lane borrows the main tunnel's */
+		tls_ctx_free(t->cfg.tls_ctx);
 	t->cfg.tls_ctx = NULL;
 	auth_token_wipe(&t->cfg.token);
 }

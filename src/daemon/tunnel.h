@@ -83,9 +83,9 @@ int tunnel_start(struct tunnel *t);
  * carriers stay waiting for the next session. */
 void tunnel_stop(struct tunnel *t);
 /* A lane's tunnel (daemon/lane.h): transports only, on the lane's loop,
- * to the manager of main, with a TLS context of its own (a context's
- * session tickets are not shared between threads); its trunks are
- * CONN_LANE.  ops: only rtt is called.  0, or -errno with err. */
+ * to the manager of main, whose TLS context it shares (tls.c keeps a
+ * context's tickets and counts under a lock) and which must outlive it;
+ * its trunks are CONN_LANE.  ops: only rtt is called.  0, or -errno with err. */
 int tunnel_lane_init(struct tunnel *t, struct loop *l, const struct tunnel *main, const struct tunnel_ops *ops,
 		     void *arg, char *err, size_t errlen);
 /* The session (its id) is up: the lane's transports open, and carriers

@@ -43,8 +43,11 @@
 
 /* TLS 1.3 tickets are single-use (RFC 8446 C.4; OpenSSL's client marks a
  * used one spent): a client keeps a stack of them, newest on top. */
+/* A client context's own state; the daemon's threads share one context
+ * (daemon/lane.h), so its tickets and counts are changed under mu. */
 struct tls_client {
 	uint8_t pin[TLS_FP_LEN];
+	pthread_mutex_t mu;
 	SSL_SESSION *tickets[TLS_TICKETS_MAX]; /* ring: [first, first + n) */
 	unsigned first, n;
 	struct tls_client_info info;
@@ -314,10 +317,12 @@ static int tls_pin_check(X509_STORE_CTX *sctx, void *arg)
 		X509_STORE_CTX_set_error(sctx, X509_V_OK);
 		return 1;
 	}
+	pthread_mutex_lock(&c->mu);
 	c->info.refused++;
 	c->info.seen_valid = x != NULL;
 	if (x)
 		memcpy(c->info.seen, fp, TLS_FP_LEN);
+	pthread_mutex_unlock(&c->mu);
 	X509_STORE_CTX_set_error(sctx, X509_V_ERR_CERT_REJECTED);
 	return 0;
 }
@@ -330,24 +335,36 @@ static int tls_new_session(SSL *ssl, SSL_SESSION *sess)
 	struct tls_client *c = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
 	SSL_SESSION *copy;
 
+	SSL_SESSION *old = NULL;
+
 	if (!c || !SSL_SESSION_is_resumable(sess) || !(copy = SSL_SESSION_dup(sess)))
 		return 0;
+	pthread_mutex_lock(&c->mu);
 	if (c->n == TLS_TICKETS_MAX) {
-		SSL_SESSION_free(c->tickets[c->first]);
+		old = c->tickets[c->first];
 		c->first = (c->first + 1) % TLS_TICKETS_MAX;
 		c->n--;
 	}
 	c->tickets[(c->first + c->n++) % TLS_TICKETS_MAX] = copy;
+	pthread_mutex_unlock(&c->mu);
+	SSL_SESSION_free(old);
 	return 0; /* sess stays OpenSSL's */
 }
 
 /* The newest ticket, or NULL; the caller owns the reference. */
 static SSL_SESSION *tls_ticket_pop(struct tls_client *c)
 {
-	if (!c || !c->n)
+	SSL_SESSION *t = NULL;
+
+	if (!c)
 		return NULL;
-	c->n--;
-	return c->tickets[(c->first + c->n) % TLS_TICKETS_MAX];
+	pthread_mutex_lock(&c->mu);
+	if (c->n) {
+		c->n--;
+		t = c->tickets[(c->first + c->n) % TLS_TICKETS_MAX];
+	}
+	pthread_mutex_unlock(&c->mu);
+	return t;
 }
 
 SSL_CTX *tls_client_ctx(const uint8_t pin[TLS_FP_LEN], char *err, size_t errlen)
@@ -362,6 +379,7 @@ SSL_CTX *tls_client_ctx(const uint8_t pin[TLS_FP_LEN], char *err, size_t errlen)
 		return NULL;
 	}
 	memcpy(c->pin, pin, TLS_FP_LEN);
+	pthread_mutex_init(&c->mu, NULL);
 	SSL_CTX_set_app_data(ctx, c);
 	tls_ctx_common(ctx);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
@@ -382,6 +400,7 @@ void tls_ctx_free(SSL_CTX *ctx)
 		SSL_SESSION *t;
 		while ((t = tls_ticket_pop(c)))
 			SSL_SESSION_free(t);
+		pthread_mutex_destroy(&c->mu);
 		OPENSSL_cleanse(c, sizeof(*c));
 		free(c);
 	}
@@ -683,10 +702,14 @@ int tls_handshake(SSL *ssl)
 	tls_io(ssl)->rdry = r != 1 && SSL_want_read(ssl);
 	if (r == 1) {
 		struct tls_client *c = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
-		if (c && tls_resumed(ssl))
-			c->info.resumed++;
-		else if (c)
-			c->info.full++;
+		if (c) {
+			pthread_mutex_lock(&c->mu);
+			if (tls_resumed(ssl))
+				c->info.resumed++;
+			else
+				c->info.full++;
+			pthread_mutex_unlock(&c->mu);
+		}
 		return 0;
 	}
 	r = tls_fail(ssl, r);
