@@ -44,7 +44,7 @@
 #define GUARD_WINDOW_MAX_US 1000000   /* ... and at most this, */
 #define GUARD_LOAD_US 40              /* plus this per dial in flight ... */
 #define GUARD_LOAD_MAX_US 10000       /* ... up to this (chains in parallel must stay under DIALS_MAX) */
-#define GUARD_HEALTHY_WINDOW_US 50000 /* W for a destination that answered lately */
+#define GUARD_HEALTHY_WINDOW_US 100000 /* W for a destination that answered lately */
 #define GUARD_LONE_US 50000           /* TCP: W while the manager answered nothing newer */
 #define GUARD_HEALTHY_US 30000000     /* "lately" */
 #define GUARD_GAP_MIN_US 50000        /* attempts further apart than max(W, this) start a new streak */

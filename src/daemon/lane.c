@@ -313,7 +313,6 @@ struct lane *lane_new0(struct daemon *d)
 /* A lane's loop, transports, hairpin and mailbox; its thread not yet. */
 static int lane_open(struct daemon *d, struct lane *ln)
 {
-	char err[256];
 	int ret;
 
 	ln->vif_fd = d->vif.fds[ln->id];
@@ -322,10 +321,7 @@ static int lane_open(struct daemon *d, struct lane *ln)
 			return -errno;
 		ln->tun = &ln->own;
 		ln->tun_inited = true;
-		if ((ret = tunnel_lane_init(&ln->own, ln->loop, &d->tun, &lane_tunnel_ops, ln, err, sizeof(err))) < 0) {
-			log_err("lane %d: %s", ln->id, err);
-			return ret;
-		}
+		tunnel_lane_init(&ln->own, ln->loop, &d->tun, &lane_tunnel_ops, ln);
 	}
 	if ((ret = hairpin_init(&ln->hp, ln, d->grace_ms)) < 0)
 		return ret;

@@ -41,11 +41,9 @@ void tunnel_init(struct tunnel *t, struct loop *l, const struct tunnel_ops *ops,
 	tunnel_setup(t, l, ops, arg, CONN_TRUNK);
 }
 
-int tunnel_lane_init(struct tunnel *t, struct loop *l, const struct tunnel *main, const struct tunnel_ops *ops,
-		     void *arg, char *err, size_t errlen)
+void tunnel_lane_init(struct tunnel *t, struct loop *l, const struct tunnel *main, const struct tunnel_ops *ops,
+		      void *arg)
 {
-	(void)err;
-	(void)errlen;
 	tunnel_setup(t, l, ops, arg, CONN_LANE);
 	t->lane = true;
 	t->insecure = main->insecure;
@@ -55,7 +53,6 @@ int tunnel_lane_init(struct tunnel *t, struct loop *l, const struct tunnel *main
 	memcpy(t->cfg.fingerprint, main->cfg.fingerprint, sizeof(t->cfg.fingerprint));
 	t->cfg.token = main->cfg.token;
 	t->cfg.tls_ctx = main->cfg.tls_ctx; /* shared: the main tunnel's, which outlives the lanes */
-	return 0;
 }
 
 void tunnel_lane_up(struct tunnel *t, const uint8_t session[PROTO_SESSION_LEN])

@@ -85,9 +85,9 @@ void tunnel_stop(struct tunnel *t);
 /* A lane's tunnel (daemon/lane.h): transports only, on the lane's loop,
  * to the manager of main, whose TLS context it shares (tls.c keeps a
  * context's tickets and counts under a lock) and which must outlive it;
- * its trunks are CONN_LANE.  ops: only rtt is called.  0, or -errno with err. */
-int tunnel_lane_init(struct tunnel *t, struct loop *l, const struct tunnel *main, const struct tunnel_ops *ops,
-		     void *arg, char *err, size_t errlen);
+ * its trunks are CONN_LANE.  ops: only rtt is called. */
+void tunnel_lane_init(struct tunnel *t, struct loop *l, const struct tunnel *main, const struct tunnel_ops *ops,
+		      void *arg);
 /* The session (its id) is up: the lane's transports open, and carriers
  * waiting for them go.  tunnel_stop() when it is lost. */
 void tunnel_lane_up(struct tunnel *t, const uint8_t session[PROTO_SESSION_LEN]);
