@@ -46,6 +46,9 @@ long hex_decode(const char *s, uint8_t *out, size_t n);
 
 uint64_t now_ms(void);  /* CLOCK_MONOTONIC */
 uint64_t now_us(void);
+/* The cores this process may run on (its affinity), from 1 to max: the
+ * default of --threads for the daemon and the manager. */
+int cpus_usable(int max);
 
 /* Reads a whole small file into buf (NUL-terminated); returns length or -errno. */
 ssize_t file_read_small(const char *path, char *buf, size_t size);

@@ -8,7 +8,6 @@
 #include <linux/capability.h>
 #include <malloc.h>
 #include <netinet/in.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -38,15 +37,6 @@
 #define BACKOFF_GRACE_MS 250
 
 static void daemon_session_lost(struct daemon *d, const char *why);
-
-/* --threads' default: the cores this process may run on, at most LANES_MAX. */
-static int daemon_default_threads(void)
-{
-	cpu_set_t set;
-	int n = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 1;
-
-	return n < 1 ? 1 : n > LANES_MAX ? LANES_MAX : n;
-}
 static void reconnect_tick(struct loop *l, struct loop_timer *t);
 
 void daemon_progress(struct daemon *d, const char *fmt, ...)
@@ -356,7 +346,7 @@ int daemon_connect(struct daemon *d, const struct ctl_req *req, uid_t uid, char 
 	d->loop_guard = !req->no_loop_guard;
 	d->tos_override = req->has_tos ? req->tos : -1;
 	d->grace_ms = req->has_grace ? req->grace_ms : HAIRPIN_GRACE_MS;
-	d->threads = req->has_threads ? req->threads : daemon_default_threads();
+	d->threads = req->has_threads ? req->threads : cpus_usable(LANES_MAX);
 	guard_init(&d->guard, d->loop_guard, 0);
 	d->state = D_CONNECTING;
 	/* At the next turn of the loop: the caller first records who waits. */

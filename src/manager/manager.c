@@ -8,7 +8,6 @@
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <netinet/in.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -628,15 +627,6 @@ static int mgr_listen(struct mgr *m)
 	return r;
 }
 
-/* --threads' default: the cores the manager may run on, at most MGR_WORKERS_MAX. */
-static int mgr_default_threads(void)
-{
-	cpu_set_t set;
-	int n = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 1;
-
-	return n < 1 ? 1 : n > MGR_WORKERS_MAX ? MGR_WORKERS_MAX : n;
-}
-
 static int mgr_init(struct mgr *m)
 {
 	int ret;
@@ -659,7 +649,7 @@ static int mgr_init(struct mgr *m)
 	intercept_init(m);
 	if ((ret = icmp_init(m)) < 0 || (ret = dns_init(m)) < 0)
 		return ret;
-	if ((ret = workers_start(m, m->cfg.threads ? m->cfg.threads : mgr_default_threads())) < 0) {
+	if ((ret = workers_start(m, m->cfg.threads ? m->cfg.threads : cpus_usable(MGR_WORKERS_MAX))) < 0) {
 		log_err("cannot start the worker threads: %s", strerror(-ret));
 		return ret;
 	}
