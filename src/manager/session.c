@@ -90,13 +90,11 @@ void sess_share_unref(struct sess_share *sh)
 void session_free(struct session *s)
 {
 	struct mgr *m = s->m;
-	unsigned flows = s->sh ? sess_count(&s->sh->n_flows) : 0;
+	unsigned flows = sess_count(&s->sh->n_flows);
 
 	intercept_session_lost(s); /* first: the agents serve the app again */
-	if (s->sh) { /* the workers close its lane trunks */
-		__atomic_store_n(&s->sh->ended, true, __ATOMIC_RELEASE);
-		workers_session_ended(m);
-	}
+	__atomic_store_n(&s->sh->ended, true, __ATOMIC_RELEASE); /* the workers close its lane trunks */
+	workers_session_ended(m);
 	trunk_free_all(s);
 	flow_free_all(s);
 	udp_free_all(s);

@@ -128,10 +128,8 @@ static void trunk_free(struct trunk *t)
 	list_del(&t->link);
 	mux_free(t->mx); /* ends its streams first */
 	sess_add(&sh->n_trunks, -1);
-	if (t->wk) {
-		worker_trunk_gone(t->wk);
+	if (t->wk) /* a worker's holds a reference of its own */
 		sess_share_unref(sh);
-	}
 	free(t);
 }
 

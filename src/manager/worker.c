@@ -33,7 +33,6 @@ struct mworker {
 	struct list inbox;  /* struct handoff */
 	bool stop, check;
 	struct list trunks; /* the worker's own (trunk.c) */
-	unsigned n_trunks;
 };
 
 static void worker_post(struct mworker *wk)
@@ -74,27 +73,17 @@ static void worker_mail(struct loop *l, int fd, uint32_t events, void *arg)
 		struct handoff *h = list_first(&inbox, struct handoff, link);
 
 		list_del(&h->link);
-		if (stop || __atomic_load_n(&h->sh->ended, __ATOMIC_ACQUIRE)) {
-			handoff_drop(h);
+		if (!stop && !__atomic_load_n(&h->sh->ended, __ATOMIC_ACQUIRE) &&
+		    trunk_new_on_worker(wk, wk->loop, &wk->trunks, h->sh, &h->w) == 0) {
+			free(h); /* the trunk holds the reference now */
 			continue;
 		}
-		if (trunk_new_on_worker(wk, wk->loop, &wk->trunks, h->sh, &h->w) < 0) {
-			sess_add(&h->sh->n_trunks, -1);
-			sess_share_unref(h->sh);
-		} else {
-			wk->n_trunks++;
-		}
-		free(h);
+		handoff_drop(h); /* not wanted, or no memory (the wire went already then) */
 	}
 	if (check || stop)
 		trunk_free_list(&wk->trunks, !stop);
 	if (stop)
 		loop_stop(l);
-}
-
-void worker_trunk_gone(struct mworker *wk)
-{
-	wk->n_trunks--;
 }
 
 int worker_take(struct mgr *m, struct sess_share *sh, struct wire *w)

@@ -32,5 +32,3 @@ void workers_stop(struct mgr *m);
 int worker_take(struct mgr *m, struct sess_share *sh, struct wire *w);
 /* A session ended (sh->ended set): the workers close its lane trunks. */
 void workers_session_ended(struct mgr *m);
-/* A worker's trunk is gone (trunk.c). */
-void worker_trunk_gone(struct mworker *wk);
