@@ -143,7 +143,8 @@ static void hairpin_reply_rst(struct hairpin *h, const struct pkt4 *p)
 }
 
 /* The daemon's own caps: dials in flight, flows, and a token bucket of
- * DIAL_RATE_PER_S.  True if one more dial may start (and takes a token).
+ * DIAL_RATE_PER_S.  True if one more dial may start (and takes a token,
+ * and its place among the dials in flight: tflow_dialed gives it back).
  * A destination that connected lately is no storm: it passes the rate
  * cap even when an app hammering dead addresses has drained it. */
 static bool hairpin_admit(struct hairpin *h, const struct nat_key *k, uint64_t now)
@@ -174,7 +175,6 @@ static bool hairpin_admit(struct hairpin *h, const struct nat_key *k, uint64_t n
 		__atomic_sub_fetch(&c->n_dialing, 1, __ATOMIC_RELAXED);
 	return ok;
 }
-
 
 /* Refused by the daemon's caps.  A chain the caps cut (chains side by
  * side can fill them before the guard's window ends) is a loop as well. */
@@ -299,24 +299,19 @@ static void tflow_new(struct hairpin *h, struct pkt4 *p, const struct nat_key *k
 		hairpin_reply_rst(h, p);
 		return;
 	}
-	if (p->len > sizeof(f->syn) || !(f = calloc(1, sizeof(*f)))) {
+	if (p->len > sizeof(f->syn) || !hairpin_admit(h, k, now)) {
+		tflow_refuse(h, p, &a, tracked);
+		return;
+	}
+	if (!(f = calloc(1, sizeof(*f))) || nat_insert(h->nat, k, f, &f->tup) < 0) {
+		free(f);
+		__atomic_sub_fetch(&h->d->caps.n_dialing, 1, __ATOMIC_RELAXED); /* the place admit took */
 		tflow_refuse(h, p, &a, tracked);
 		return;
 	}
 	f->h = h;
 	f->key = *k;
 	f->drain_fd = -1;
-	if (nat_insert(h->nat, k, f, &f->tup) < 0) {
-		free(f);
-		tflow_refuse(h, p, &a, tracked);
-		return;
-	}
-	if (!hairpin_admit(h, k, now)) {
-		nat_remove(h->nat, k);
-		free(f);
-		tflow_refuse(h, p, &a, tracked);
-		return;
-	}
 	/* The SYN is written back later, after other packets: complete its
 	 * checksum now so that it stands alone. */
 	if (ln->pkt_partial)

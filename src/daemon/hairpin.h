@@ -85,10 +85,12 @@ struct hairpin {
 	uint32_t n_dialing; /* this lane's (the caps count all lanes') */
 };
 
-/* The daemon's caps, shared by its lanes (under the loop guard's lock):
- * dials in flight (DIALS_MAX) and flows holding fds (flows_max, fitted to
- * RLIMIT_NOFILE) are summed over the lanes, each lane's count read as it
- * is, so lanes admitting at the same moment may pass a cap by one each. */
+/* The daemon's caps, shared by its lanes: dials in flight (DIALS_MAX),
+ * one count that a dial takes its place in before it is admitted, so
+ * never passed; flows holding fds (flows_max, fitted to RLIMIT_NOFILE),
+ * summed over the lanes, each lane's count read as it is, so lanes
+ * admitting at the same moment may pass it by one each; the dial rate's
+ * token bucket (under the loop guard's lock). */
 struct hairpin_caps {
 	uint32_t flows_max;
 	uint32_t n_dialing, dialing_peak; /* all lanes' dials in flight (atomic), and their most */
