@@ -8,7 +8,7 @@
 #include "daemon/tunnel.h"
 
 /* Ask the transport for a connection once a carrier waits for one. */
-void carrier_kick_want(struct tunnel *t)
+void carrier_want(struct tunnel *t)
 {
 	if (!tunnel_up(t))
 		return; /* the next session brings them */
@@ -43,7 +43,7 @@ int carrier_open(struct tunnel *tun, struct carrier *c, const struct msg_dial *m
 	c->state = CARRIER_WAITING;
 	list_add_tail(&tun->waiting, &c->wait);
 	tun->n_waiting++;
-	carrier_kick_want(tun);
+	carrier_want(tun);
 	return 1;
 }
 

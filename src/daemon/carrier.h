@@ -120,7 +120,7 @@ static inline bool carrier_closed(const struct carrier *c) { return c->state == 
 extern const struct carrier_impl carrier_stream_impl, carrier_pool_impl;
 void carrier_kick(struct tunnel *tun);
 /* Carriers wait: the transport opens what they need (once the session is up). */
-void carrier_kick_want(struct tunnel *tun);
+void carrier_want(struct tunnel *tun);
 /* Internal to the transports: the carrier's end, told to its owner. */
 void carrier_result(struct carrier *c, uint8_t status);
 void carrier_done(struct carrier *c, int err, int fd, const uint64_t bytes[2]);

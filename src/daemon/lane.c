@@ -320,7 +320,6 @@ static int lane_open(struct daemon *d, struct lane *ln)
 		if (!(ln->loop = loop_new()))
 			return -errno;
 		ln->tun = &ln->own;
-		ln->tun_inited = true;
 		tunnel_lane_init(&ln->own, ln->loop, &d->tun, &lane_tunnel_ops, ln);
 	}
 	if ((ret = hairpin_init(&ln->hp, ln, d->grace_ms)) < 0)
@@ -374,7 +373,7 @@ void lanes_free(struct daemon *d)
 			continue;
 		if (k != 0 && !ln->stopped) { /* its thread never ran */
 			hairpin_fini(&ln->hp);
-			if (ln->tun_inited)
+			if (ln->loop) /* its tunnel came with it (lane_open) */
 				tunnel_fini(&ln->own);
 		}
 		if (k != 0)

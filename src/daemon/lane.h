@@ -10,8 +10,9 @@
  * flow state.  Lane 0 runs on the daemon's own thread and also carries
  * everything else: UDP, ICMP, DNS, the control connection, intercepts.
  *
- * What lanes share: the loop guard (under d->guard_mu) and the daemon's
- * settings, which do not change while lanes run.  Each lane counts in its
+ * What lanes share: the loop guard and the caps (hairpin.h; under
+ * d->guard_mu), the TLS context, and the daemon's settings, which do not
+ * change while lanes run.  Each lane counts in its
  * own struct counters; status sums them.  Lane 0 tells the others of the
  * session through their mailbox (an eventfd and a few flags under a
  * mutex): up, lost, stop, and destinations the loop guard refused.
@@ -69,7 +70,7 @@ struct lane {
 	uint8_t out[65536 + 64]; /* a packet being built */
 	/* lanes 1..: the thread, and the mailbox lane 0 writes */
 	pthread_t thread;
-	bool started, stopped, tun_inited;
+	bool started, stopped;
 	unsigned seen_gen;   /* the session generation the lane follows */
 	bool is_up;          /* ... and whether it was up */
 	int evfd;
@@ -84,12 +85,13 @@ struct lane {
 	struct loop_timer stats_timer;
 };
 
-/* Lane 0 for the daemon's own loop and tunnel: 0 or -errno. */
+/* Lane 0 for the daemon's own loop and tunnel, or NULL (no memory). */
 struct lane *lane_new0(struct daemon *d);
 /* Lanes 1..n-1 on their own threads, reading queues 1..n-1 of d->vif,
  * their hairpins open.  Lane 0's hairpin opens here too.  0 or -errno. */
 int lanes_start(struct daemon *d);
-/* The session is up (session: its id, for the transports' AUTH). */
+/* The session is up: the other lanes' transports follow it (with the
+ * session's id from the daemon's tunnel, for their AUTH). */
 void lanes_session_up(struct daemon *d);
 /* The session is lost: the other lanes' apps hear it (hairpin_abort_all). */
 void lanes_session_lost(struct daemon *d);

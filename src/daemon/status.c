@@ -52,19 +52,21 @@ static void status_cluster(struct json *j, const struct daemon *d)
 	json_obj_end(j);
 }
 
-/* The lanes' transports: [0] idle pooled connections, [1] connecting,
- * [2] trunks up (other lanes' numbers read as they are). */
-static int status_transports(const struct daemon *d, int what)
+/* The lanes' transports, all lanes together (other lanes' numbers read
+ * as they are). */
+enum transport_count { TR_IDLE, TR_CONNECTING, TR_TRUNKS };
+
+static int status_transports(const struct daemon *d, enum transport_count what)
 {
 	int n = 0;
 
 	for (int k = 0; k < d->n_lanes; k++) {
 		const struct tunnel *t = d->lanes[k]->tun;
 		switch (what) {
-		case 0: n += __atomic_load_n(&t->pool.n_idle, __ATOMIC_RELAXED); break;
-		case 1: n += __atomic_load_n(&t->pool.set.n_connecting, __ATOMIC_RELAXED) +
+		case TR_IDLE: n += __atomic_load_n(&t->pool.n_idle, __ATOMIC_RELAXED); break;
+		case TR_CONNECTING: n += __atomic_load_n(&t->pool.set.n_connecting, __ATOMIC_RELAXED) +
 			     __atomic_load_n(&t->trunks.set.n_connecting, __ATOMIC_RELAXED); break;
-		default: n += __atomic_load_n(&t->trunks.n, __ATOMIC_RELAXED);
+		case TR_TRUNKS: n += __atomic_load_n(&t->trunks.n, __ATOMIC_RELAXED);
 		}
 	}
 	return n;
@@ -215,9 +217,9 @@ void status_write_json(struct daemon *d, FILE *fp)
 	}
 	json_arr_end(&j);
 	json_obj_begin(&j, "pool");
-	json_int(&j, "idle", status_transports(d, 0));
-	json_int(&j, "connecting", status_transports(d, 1));
-	json_int(&j, "trunks", status_transports(d, 2));
+	json_int(&j, "idle", status_transports(d, TR_IDLE));
+	json_int(&j, "connecting", status_transports(d, TR_CONNECTING));
+	json_int(&j, "trunks", status_transports(d, TR_TRUNKS));
 	json_obj_end(&j);
 	status_counters(&j, c, &st);
 	dnsplug_status_json(d, &j);
@@ -261,9 +263,9 @@ void status_write_text(struct daemon *d, FILE *fp)
 	fprintf(fp, ")");
 	fprintf(fp, "\n%-10s %u tcp, %u udp active", "flows:", st.n_tcp, d->dg.n_udp);
 	if (t->insecure)
-		fprintf(fp, ", tcp on pooled connections (%d idle)", status_transports(d, 0));
+		fprintf(fp, ", tcp on pooled connections (%d idle)", status_transports(d, TR_IDLE));
 	else
-		fprintf(fp, ", tcp as streams on %d of %d trunk connections", status_transports(d, 2),
+		fprintf(fp, ", tcp as streams on %d of %d trunk connections", status_transports(d, TR_TRUNKS),
 			TRUNKS * d->n_lanes);
 	if (d->n_lanes > 1)
 		fprintf(fp, ", %d threads", d->n_lanes);

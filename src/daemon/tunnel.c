@@ -62,7 +62,7 @@ void tunnel_lane_up(struct tunnel *t, const uint8_t session[PROTO_SESSION_LEN])
 	/* Its connections open when its first flow comes (carrier_want): an
 	 * idle lane holds none.  Carriers waiting already go now. */
 	if (t->n_waiting)
-		carrier_kick_want(t);
+		carrier_want(t);
 }
 
 int tunnel_configure(struct tunnel *t, uint32_t addr, uint16_t port, const struct auth_token *token,
