@@ -434,7 +434,6 @@ int daemon_main(int argc, char **argv)
 	if (!(d = calloc(1, sizeof(*d))))
 		return 1;
 	d->sig_fd = -1;
-	d->vif.fd = -1;
 	d->steer_fd = -1;
 	d->n_lanes = 1;
 	d->threads = 1;

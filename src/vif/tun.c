@@ -39,7 +39,6 @@ int vif_open(struct vif *v, const char *pattern, uint32_t mtu, int queues)
 	int ret;
 
 	memset(v, 0, sizeof(*v));
-	v->fd = -1;
 	if (queues < 1 || queues > VIF_QUEUES_MAX)
 		return -EINVAL;
 	memset(&ifr, 0, sizeof(ifr));
@@ -51,10 +50,9 @@ int vif_open(struct vif *v, const char *pattern, uint32_t mtu, int queues)
 		}
 		v->fds[v->n_queues++] = ret;
 	}
-	v->fd = v->fds[0];
 	v->mtu = mtu;
 	/* Best effort: without it packets come with complete checksums. */
-	v->csum_offload = ioctl(v->fd, TUNSETOFFLOAD, (unsigned long)TUN_F_CSUM) == 0;
+	v->csum_offload = ioctl(v->fds[0], TUNSETOFFLOAD, (unsigned long)TUN_F_CSUM) == 0;
 	snprintf(v->name, sizeof(v->name), "%s", ifr.ifr_name);
 	v->ifindex = (int)if_nametoindex(v->name);
 	if (!v->ifindex) {
@@ -70,7 +68,6 @@ void vif_close(struct vif *v)
 	for (int i = 0; i < v->n_queues; i++)
 		close(v->fds[i]);
 	v->n_queues = 0;
-	v->fd = -1;
 }
 
 /* The steering program (vif.h), in eBPF: a socket filter's packet loads
@@ -115,7 +112,7 @@ int vif_steer_load(uint32_t nat_base)
 
 int vif_steer(struct vif *v, int prog_fd)
 {
-	return ioctl(v->fd, TUNSETSTEERINGEBPF, &prog_fd) < 0 ? -errno : 0;
+	return ioctl(v->fds[0], TUNSETSTEERINGEBPF, &prog_fd) < 0 ? -errno : 0;
 }
 
 ssize_t vif_read(int fd, uint8_t *buf, size_t cap, bool *partial)

@@ -12,9 +12,8 @@
 #define VIF_QUEUES_MAX 4
 
 struct vif {
-	int fd;            /* queue 0 */
 	int fds[VIF_QUEUES_MAX]; /* every queue (IFF_MULTI_QUEUE when more than one) */
-	int n_queues;
+	int n_queues;            /* 0: closed */
 	bool csum_offload; /* TUN_F_CSUM took: TCP/UDP may come with NEEDS_CSUM */
 	int ifindex;
 	char name[VIF_NAME_MAX];
